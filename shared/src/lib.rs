@@ -1,0 +1,13 @@
+//! What the Mailpull worker and manager share.
+//!
+//! # Layout
+//! - [`config`]: the TOML configuration in two stages: [`config::raw`] mirrors the file as
+//!   written, [`config::check`] turns it into a validated [`config::Config`] whose types leave
+//!   no invalid profile representable, naming file, profile and field of every error.
+//! - [`secrets`]: where a profile's password comes from (OS keyring, a file, an environment
+//!   variable); reading it is the only way a secret enters the process.
+//! - [`paths`]: default locations of the config file and the state directory per OS.
+
+pub mod config;
+pub mod paths;
+pub mod secrets;

@@ -1,0 +1,1 @@
+//! Default locations per OS.

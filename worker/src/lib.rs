@@ -1,0 +1,29 @@
+//! Mailpull worker: pulls remote POP3/IMAP mailboxes and delivers every message over SMTP to
+//! the local mail server, deleting remotely only what the local server accepted and the state
+//! database recorded.
+//!
+//! # Layout
+//! - [`pop3`]: our POP3 client. `pop3::reply` parses server replies from bytes (sans-IO),
+//!   `pop3::command` encodes commands, `pop3::client` drives them over any async stream.
+//! - [`imap`]: the IMAP side, a thin layer over async-imap.
+//! - [`net`]: TCP connect with timeouts and the plain-or-TLS stream type.
+//! - [`tls`]: rustls client configuration (TLS 1.2/1.3, system roots plus `ca_file`).
+//! - [`source`]: what a poll needs from a remote mailbox, whatever the protocol.
+//! - [`deliver`]: SMTP delivery through lettre, the trace header, reply classification.
+//! - [`state`]: the SQLite state database of delivered messages.
+//! - [`poll`]: one poll of one profile: list, fetch, deliver, record, delete.
+//! - [`scheduler`]: timers, jitter, backoff and connection caps for all profiles.
+//! - [`logging`]: tracing to stderr and a daily-rotated file.
+//! - [`routing`]: pure functions that decide the local recipients of a message.
+
+pub mod deliver;
+pub mod imap;
+pub mod logging;
+pub mod net;
+pub mod poll;
+pub mod pop3;
+pub mod routing;
+pub mod scheduler;
+pub mod source;
+pub mod state;
+pub mod tls;

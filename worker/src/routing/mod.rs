@@ -1,0 +1,1 @@
+//! Routing: which local mailboxes a message goes to.
