@@ -1,1 +1,170 @@
-//! Password sources.
+//! Where a profile's password comes from, and reading it. Secrets never live in the config
+//! file: it names a source (the OS keyring, a file such as a systemd credential or Docker
+//! secret, or an environment variable) and the worker reads the secret when it logs in.
+
+use std::path::PathBuf;
+
+/// The keyring service name under which Mailpull stores profile secrets.
+pub const KEYRING_SERVICE: &str = "mailpull";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    /// The OS keyring of the account the worker runs as, entry `mailpull` / `profile:<name>`.
+    Keyring,
+    /// The first line of a file (trailing newline removed).
+    File(PathBuf),
+    /// An environment variable of the worker process.
+    Env(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretError {
+    #[error(
+        "no password stored in the OS keyring for profile \"{profile}\" (set it in the Pull Manager or with `mailpull-worker set-password`)"
+    )]
+    KeyringMissing { profile: String },
+    #[error("OS keyring unavailable for profile \"{profile}\": {reason}")]
+    Keyring { profile: String, reason: String },
+    #[error("cannot read password file {path}: {source}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("password file {path} is empty")]
+    EmptyFile { path: PathBuf },
+    #[error("environment variable {var} (password of profile \"{profile}\") is not set")]
+    EnvMissing { var: String, profile: String },
+}
+
+/// A password in memory. Its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+fn keyring_entry(profile: &str) -> Result<keyring::Entry, SecretError> {
+    keyring::Entry::new(KEYRING_SERVICE, &format!("profile:{profile}")).map_err(|err| {
+        SecretError::Keyring {
+            profile: profile.to_string(),
+            reason: err.to_string(),
+        }
+    })
+}
+
+impl PasswordSource {
+    /// Reads the secret of `profile` from this source.
+    pub fn read(&self, profile: &str) -> Result<Secret, SecretError> {
+        match self {
+            PasswordSource::Keyring => {
+                let entry = keyring_entry(profile)?;
+                match entry.get_password() {
+                    Ok(value) => Ok(Secret(value)),
+                    Err(keyring::Error::NoEntry) => Err(SecretError::KeyringMissing {
+                        profile: profile.to_string(),
+                    }),
+                    Err(err) => Err(SecretError::Keyring {
+                        profile: profile.to_string(),
+                        reason: err.to_string(),
+                    }),
+                }
+            }
+            PasswordSource::File(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| SecretError::File {
+                    path: path.clone(),
+                    source,
+                })?;
+                let first = text.lines().next().unwrap_or_default();
+                if first.is_empty() {
+                    return Err(SecretError::EmptyFile { path: path.clone() });
+                }
+                Ok(Secret(first.to_string()))
+            }
+            PasswordSource::Env(var) => {
+                std::env::var(var)
+                    .map(Secret)
+                    .map_err(|_| SecretError::EnvMissing {
+                        var: var.clone(),
+                        profile: profile.to_string(),
+                    })
+            }
+        }
+    }
+}
+
+/// Stores `secret` as the keyring password of `profile`.
+pub fn store_in_keyring(profile: &str, secret: &Secret) -> Result<(), SecretError> {
+    keyring_entry(profile)?
+        .set_password(secret.expose())
+        .map_err(|err| SecretError::Keyring {
+            profile: profile.to_string(),
+            reason: err.to_string(),
+        })
+}
+
+/// Removes the keyring password of `profile`; a missing entry is not an error.
+pub fn delete_from_keyring(profile: &str) -> Result<(), SecretError> {
+    match keyring_entry(profile)?.delete_credential() {
+        Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+        Err(err) => Err(SecretError::Keyring {
+            profile: profile.to_string(),
+            reason: err.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_source_reads_first_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("pw");
+        std::fs::write(&path, "s3cret\nignored\n").expect("write");
+        let secret = PasswordSource::File(path).read("p").expect("read");
+        assert_eq!(secret.expose(), "s3cret");
+    }
+
+    #[test]
+    fn file_source_errors_name_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("missing");
+        let err = PasswordSource::File(missing.clone()).read("p").unwrap_err();
+        assert!(err.to_string().contains(&missing.display().to_string()));
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").expect("write");
+        let err = PasswordSource::File(empty).read("p").unwrap_err();
+        assert!(err.to_string().contains("is empty"));
+    }
+
+    #[test]
+    fn env_source_names_variable_when_missing() {
+        let err = PasswordSource::Env("MAILPULL_TEST_SURELY_UNSET".into())
+            .read("user1")
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("MAILPULL_TEST_SURELY_UNSET") && text.contains("user1"));
+    }
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let secret = Secret::new("hunter2");
+        assert!(!format!("{secret:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,84 @@
+//! The configuration file as written: every field optional, unknown fields refused. Stage one
+//! of two; [`super::check`] turns it into a [`super::Config`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorker {
+    pub state_dir: Option<String>,
+    pub max_connections: Option<i64>,
+    pub max_connections_per_host: Option<i64>,
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawProfile {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+    pub interval: Option<String>,
+    pub after_delivery: Option<String>,
+    pub remote: Option<RawRemote>,
+    pub local: Option<RawLocal>,
+    pub distribute: Option<RawDistribute>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawRemote {
+    pub protocol: Option<String>,
+    pub server: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    pub security: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<RawPassword>,
+    pub auth: Option<String>,
+    pub ca_file: Option<String>,
+    pub folders: Option<Vec<String>>,
+    pub timeout: Option<String>,
+    pub max_message_mb: Option<i64>,
+}
+
+/// `password = { keyring = true }`, `{ file = "..." }` or `{ env = "VAR" }`. A bare string is
+/// accepted by the parser only so that the checker can refuse it with a helpful message.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum RawPassword {
+    Inline(String),
+    Source(RawPasswordSource),
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawPasswordSource {
+    pub keyring: Option<bool>,
+    pub file: Option<String>,
+    pub env: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawLocal {
+    pub smtp: Option<String>,
+    pub smtp_security: Option<String>,
+    pub ca_file: Option<String>,
+    pub user: Option<String>,
+    pub domain: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawDistribute {
+    pub enabled: Option<bool>,
+    pub local_domains: Option<Vec<String>>,
+    pub fallback: Option<String>,
+    pub aliases: Option<BTreeMap<String, String>>,
+    pub envelope_headers: Option<Vec<String>>,
+    pub visible_headers: Option<Vec<String>>,
+    pub received_trusted: Option<i64>,
+    pub max_received: Option<i64>,
+}

@@ -1,0 +1,168 @@
+//! Configuration loading: the sample in assets/ is valid, and every broken file under
+//! tests/config/broken/ fails with the message its first line (`# expect: ...`) names,
+//! prefixed by the file name.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mailpull_shared::config::{self, AfterDelivery, Protocol, Security};
+use mailpull_shared::secrets::PasswordSource;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[test]
+fn sample_config_is_valid() {
+    let path = repo_root().join("assets/mailpull.sample.toml");
+    let config = config::load(&path).expect("the sample config must be valid");
+    assert_eq!(config.worker.max_connections, 64);
+    assert_eq!(config.worker.max_connections_per_host, 4);
+    assert_eq!(config.profiles.len(), 2);
+
+    let user1 = config.profile("user1").expect("user1");
+    assert_eq!(user1.interval, Duration::from_secs(600));
+    assert_eq!(user1.after_delivery, AfterDelivery::Delete);
+    assert_eq!(user1.remote.protocol, Protocol::Pop3);
+    assert_eq!(
+        (user1.remote.host.as_str(), user1.remote.port),
+        ("mail.myisp.com", 995)
+    );
+    assert_eq!(user1.remote.security, Security::Tls);
+    assert_eq!(user1.remote.password, PasswordSource::Keyring);
+    assert_eq!(user1.local.address(), "user1@mydomain.com");
+    assert_eq!(user1.local.smtp_security, Security::Plain);
+    assert!(user1.distribute.is_none());
+
+    let catch_all = config.profile("catch-all").expect("catch-all");
+    assert_eq!(catch_all.remote.protocol, Protocol::Imap);
+    assert_eq!(
+        (catch_all.remote.host.as_str(), catch_all.remote.port),
+        ("imap.myisp.com", 993)
+    );
+    assert_eq!(catch_all.remote.security, Security::Tls);
+    assert_eq!(catch_all.remote.folders, vec!["INBOX".to_string()]);
+    let distribute = catch_all.distribute.as_ref().expect("distribute");
+    assert_eq!(
+        distribute.local_domains,
+        vec!["mydomain.com", "mydomain.de"]
+    );
+    assert_eq!(distribute.fallback, "postmaster");
+    assert_eq!(
+        distribute.aliases.get("sales").map(String::as_str),
+        Some("alice")
+    );
+}
+
+#[test]
+fn broken_configs_fail_with_their_expected_message() {
+    let dir = repo_root().join("shared/tests/config/broken");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("broken config dir")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 10,
+        "at least ten broken configs, found {}",
+        files.len()
+    );
+    let mut failures = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).expect("read");
+        let expected = text
+            .lines()
+            .next()
+            .and_then(|line| line.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{} lacks a '# expect: ' first line", path.display()));
+        match config::load(path) {
+            Ok(_) => failures.push(format!(
+                "{}: accepted, expected error {expected:?}",
+                path.display()
+            )),
+            Err(err) => {
+                let message = err.to_string();
+                let wanted = format!("{}: {expected}", path.display());
+                if !message.lines().any(|line| line.starts_with(&wanted)) {
+                    failures.push(format!(
+                        "{}:\n  expected: {wanted}\n  got:      {message}",
+                        path.display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn all_errors_are_reported_at_once() {
+    let text = r#"
+[[profile]]
+name = "a"
+interval = "1s"
+[profile.remote]
+host = "h"
+port = 0
+username = "u"
+password = { env = "X" }
+[profile.local]
+user = "u"
+domain = "d.example"
+"#;
+    let err = config::parse(text, "f.toml").unwrap_err();
+    assert_eq!(err.errors.len(), 2, "{err}");
+    assert!(err.to_string().contains("f.toml: profile \"a\": interval:"));
+    assert!(
+        err.to_string()
+            .contains("f.toml: profile \"a\": remote.port:")
+    );
+}
+
+#[test]
+fn server_notation_without_s_upgrades_with_starttls() {
+    let text = r#"
+[[profile]]
+name = "a"
+[profile.remote]
+server = "pop.example.com 110"
+username = "u"
+password = { env = "X" }
+[profile.local]
+user = "u"
+domain = "d.example"
+"#;
+    let config = config::parse(text, "f.toml").expect("valid");
+    let remote = &config.profiles[0].remote;
+    assert_eq!(
+        (remote.host.as_str(), remote.port, remote.security),
+        ("pop.example.com", 110, Security::StartTls)
+    );
+}
+
+#[test]
+fn plain_and_defaults() {
+    let text = r#"
+[[profile]]
+name = "a"
+[profile.remote]
+protocol = "imap"
+host = "imap.example.com"
+security = "plain"
+username = "u"
+password = { file = "/run/secrets/a" }
+[profile.local]
+smtp = "mail.internal:587"
+user = "bob@other.example"
+domain = "d.example"
+"#;
+    let config = config::parse(text, "f.toml").expect("valid");
+    let profile = &config.profiles[0];
+    assert_eq!(profile.remote.port, 143);
+    assert_eq!(profile.remote.security, Security::Plain);
+    assert!(profile.enabled);
+    // A non-loopback local server is not spoken to in plaintext unless the profile says so.
+    assert_eq!(profile.local.smtp_security, Security::StartTls);
+    assert_eq!(profile.local.address(), "bob@other.example");
+}
