@@ -1,1 +1,345 @@
-//! TODO(skeleton): imap
+//! The IMAP side, a thin layer over async-imap: connect (implicit TLS or STARTTLS, failing
+//! closed), log in, and for each configured folder a [`Mailbox`] that lists by `UID SEARCH`,
+//! fetches with `UID FETCH BODY.PEEK[]` (never setting \Seen) and deletes by flagging
+//! \Deleted; [`ImapFolder::expunge`] then removes them with `UID EXPUNGE` where UIDPLUS is
+//! offered, else `EXPUNGE`.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use mailpull_shared::config::{AuthMethod, Remote, Security};
+use mailpull_shared::secrets::Secret;
+use rustls::ClientConfig;
+
+use crate::net::{self, Stream};
+use crate::source::{Listed, Mailbox, SourceError};
+use crate::state::MailboxKey;
+
+type Session = async_imap::Session<Stream>;
+
+/// A logged-in IMAP connection.
+pub struct ImapConnection {
+    session: Session,
+    server: String,
+    account: String,
+    timeout: Duration,
+    uidplus: bool,
+    max_message_bytes: u64,
+}
+
+struct PlainAuth<'a> {
+    user: &'a str,
+    password: &'a str,
+}
+
+impl async_imap::Authenticator for PlainAuth<'_> {
+    type Response = String;
+    fn process(&mut self, _challenge: &[u8]) -> Self::Response {
+        format!("\0{}\0{}", self.user, self.password)
+    }
+}
+
+struct LoginAuth<'a> {
+    user: &'a str,
+    password: &'a str,
+    step: u8,
+}
+
+impl async_imap::Authenticator for LoginAuth<'_> {
+    type Response = String;
+    fn process(&mut self, _challenge: &[u8]) -> Self::Response {
+        self.step += 1;
+        if self.step == 1 {
+            self.user.to_string()
+        } else {
+            self.password.to_string()
+        }
+    }
+}
+
+fn imap_err(server: &str, context: &str, err: impl std::fmt::Display) -> SourceError {
+    SourceError::Imap {
+        server: server.to_string(),
+        context: context.to_string(),
+        message: err.to_string(),
+    }
+}
+
+async fn timed<T, E: std::fmt::Display>(
+    server: &str,
+    timeout: Duration,
+    context: &str,
+    fut: impl Future<Output = Result<T, E>>,
+) -> Result<T, SourceError> {
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(imap_err(server, context, err)),
+        Err(_) => Err(SourceError::ImapTimeout {
+            server: server.to_string(),
+            context: context.to_string(),
+            secs: timeout.as_secs(),
+        }),
+    }
+}
+
+/// Connects, secures and logs in.
+pub async fn connect(
+    remote: &Remote,
+    password: &Secret,
+    tls: Arc<ClientConfig>,
+) -> Result<ImapConnection, SourceError> {
+    let server = format!("{}:{}", remote.host, remote.port);
+    let timeout = remote.timeout;
+    let tcp = net::connect_tcp(&remote.host, remote.port, timeout).await?;
+    let stream = match remote.security {
+        Security::Tls => net::tls_handshake(tcp, &remote.host, remote.port, tls.clone(), timeout).await?,
+        Security::StartTls | Security::Plain => Stream::Plain(tcp),
+    };
+    let mut client = async_imap::Client::new(stream);
+    let greeting = timed(&server, timeout, "greeting", client.read_response()).await?;
+    if greeting.is_none() {
+        return Err(imap_err(&server, "greeting", "connection closed before the greeting"));
+    }
+    if remote.security == Security::StartTls {
+        if timed(&server, timeout, "STARTTLS", client.run_command_and_check_ok("STARTTLS", None))
+            .await
+            .is_err()
+        {
+            return Err(SourceError::StartTlsUnavailable {
+                server,
+                command: "STARTTLS",
+            });
+        }
+        let Stream::Plain(tcp) = client.into_inner() else {
+            return Err(imap_err(&server, "STARTTLS", "connection already encrypted"));
+        };
+        let stream = net::tls_handshake(tcp, &remote.host, remote.port, tls, timeout).await?;
+        client = async_imap::Client::new(stream);
+    }
+    let user = remote.username.as_str();
+    let pass = password.expose();
+    let login = async {
+        match remote.auth {
+            AuthMethod::Plain => client.authenticate("PLAIN", PlainAuth { user, password: pass }).await,
+            AuthMethod::SaslLogin => {
+                client
+                    .authenticate("LOGIN", LoginAuth { user, password: pass, step: 0 })
+                    .await
+            }
+            AuthMethod::Auto | AuthMethod::Login | AuthMethod::Apop => client.login(user, pass).await,
+        }
+    };
+    let mut session = match tokio::time::timeout(timeout, login).await {
+        Ok(Ok(session)) => session,
+        Ok(Err((err, _client))) => {
+            return Err(SourceError::Auth {
+                server,
+                user: user.to_string(),
+                message: err.to_string(),
+            });
+        }
+        Err(_) => {
+            return Err(SourceError::ImapTimeout {
+                server,
+                context: "login".into(),
+                secs: timeout.as_secs(),
+            });
+        }
+    };
+    let caps = timed(&server, timeout, "CAPABILITY", session.capabilities()).await?;
+    let uidplus = caps.has_str("UIDPLUS");
+    Ok(ImapConnection {
+        session,
+        server,
+        account: remote.identity(),
+        timeout,
+        uidplus,
+        max_message_bytes: remote.max_message_bytes,
+    })
+}
+
+impl ImapConnection {
+    /// SELECTs `folder` (read-write, so that \Deleted can be set).
+    pub async fn open_folder(&mut self, folder: &str) -> Result<ImapFolder<'_>, SourceError> {
+        let mailbox = timed(&self.server, self.timeout, &format!("SELECT {folder}"), self.session.select(folder)).await?;
+        let uidvalidity = mailbox.uid_validity.unwrap_or(0);
+        Ok(ImapFolder {
+            key: MailboxKey {
+                account: self.account.clone(),
+                folder: folder.to_string(),
+                uidvalidity,
+            },
+            exists: mailbox.exists,
+            flagged: Vec::new(),
+            conn: self,
+        })
+    }
+
+    /// LOGOUT; errors are ignored, the work is done by then.
+    pub async fn logout(mut self) {
+        let _ = tokio::time::timeout(self.timeout, self.session.logout()).await;
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+}
+
+/// One selected folder.
+pub struct ImapFolder<'a> {
+    conn: &'a mut ImapConnection,
+    key: MailboxKey,
+    exists: u32,
+    /// UIDs flagged \Deleted in this session, expunged by [`ImapFolder::expunge`].
+    flagged: Vec<u32>,
+}
+
+/// `1:3,7,9:10` for a sorted list of UIDs.
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        let mut end = start;
+        while i + 1 < uids.len() && uids[i + 1] == end + 1 {
+            i += 1;
+            end = uids[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            let _ = write!(out, "{start}");
+        } else {
+            let _ = write!(out, "{start}:{end}");
+        }
+        i += 1;
+    }
+    out
+}
+
+impl ImapFolder<'_> {
+    /// Removes the messages flagged in this session and returns their UIDs.
+    pub async fn expunge(self) -> Result<Vec<String>, SourceError> {
+        if self.flagged.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut uids = self.flagged.clone();
+        uids.sort_unstable();
+        let conn = self.conn;
+        let (server, timeout) = (conn.server.clone(), conn.timeout);
+        if conn.uidplus {
+            let set = uid_set(&uids);
+            let stream = timed(&server, timeout, "UID EXPUNGE", conn.session.uid_expunge(set)).await?;
+            timed(&server, timeout, "UID EXPUNGE", stream.try_collect::<Vec<_>>()).await?;
+        } else {
+            let stream = timed(&server, timeout, "EXPUNGE", conn.session.expunge()).await?;
+            timed(&server, timeout, "EXPUNGE", stream.try_collect::<Vec<_>>()).await?;
+        }
+        while conn.session.unsolicited_responses.try_recv().is_ok() {}
+        Ok(uids.iter().map(u32::to_string).collect())
+    }
+}
+
+impl Mailbox for ImapFolder<'_> {
+    fn key(&self) -> &MailboxKey {
+        &self.key
+    }
+
+    async fn list(&mut self) -> Result<Vec<Listed>, SourceError> {
+        if self.exists == 0 {
+            return Ok(Vec::new());
+        }
+        let conn = &mut *self.conn;
+        let (server, timeout) = (conn.server.clone(), conn.timeout);
+        let mut uids: Vec<u32> = timed(&server, timeout, "UID SEARCH ALL", conn.session.uid_search("ALL"))
+            .await?
+            .into_iter()
+            .collect();
+        uids.sort_unstable();
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stream = timed(
+            &server,
+            timeout,
+            "UID FETCH RFC822.SIZE",
+            conn.session.uid_fetch(uid_set(&uids), "RFC822.SIZE"),
+        )
+        .await?;
+        let fetches: Vec<_> = timed(&server, timeout, "UID FETCH RFC822.SIZE", stream.try_collect::<Vec<_>>()).await?;
+        let sizes: HashMap<u32, u64> = fetches
+            .iter()
+            .filter_map(|fetch| Some((fetch.uid?, u64::from(fetch.size?))))
+            .collect();
+        while conn.session.unsolicited_responses.try_recv().is_ok() {}
+        Ok(uids
+            .into_iter()
+            .map(|uid| Listed {
+                number: uid,
+                uid: Some(uid.to_string()),
+                size: sizes.get(&uid).copied(),
+            })
+            .collect())
+    }
+
+    async fn fetch(&mut self, message: &Listed) -> Result<Vec<u8>, SourceError> {
+        let conn = &mut *self.conn;
+        let (server, timeout) = (conn.server.clone(), conn.timeout);
+        let context = format!("UID FETCH {} BODY.PEEK[]", message.number);
+        let stream = timed(
+            &server,
+            timeout,
+            &context,
+            conn.session.uid_fetch(message.number.to_string(), "BODY.PEEK[]"),
+        )
+        .await?;
+        let fetches: Vec<_> = timed(&server, timeout, &context, stream.try_collect::<Vec<_>>()).await?;
+        let body = fetches
+            .iter()
+            .find(|fetch| fetch.uid == Some(message.number))
+            .and_then(|fetch| fetch.body())
+            .ok_or_else(|| imap_err(&server, &context, "the server returned no message body (message gone?)"))?;
+        if body.len() as u64 > conn.max_message_bytes {
+            return Err(imap_err(
+                &server,
+                &context,
+                format!("message of {} bytes exceeds max_message_mb", body.len()),
+            ));
+        }
+        Ok(body.to_vec())
+    }
+
+    async fn delete(&mut self, message: &Listed) -> Result<(), SourceError> {
+        let conn = &mut *self.conn;
+        let (server, timeout) = (conn.server.clone(), conn.timeout);
+        let context = format!("UID STORE {} +FLAGS (\\Deleted)", message.number);
+        let stream = timed(
+            &server,
+            timeout,
+            &context,
+            conn.session
+                .uid_store(message.number.to_string(), "+FLAGS.SILENT (\\Deleted)"),
+        )
+        .await?;
+        timed(&server, timeout, &context, stream.try_collect::<Vec<_>>()).await?;
+        self.flagged.push(message.number);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uid_set;
+
+    #[test]
+    fn uid_sets_compress_runs() {
+        assert_eq!(uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
+        assert_eq!(uid_set(&[5]), "5");
+        assert_eq!(uid_set(&[]), "");
+    }
+}
