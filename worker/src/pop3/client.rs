@@ -215,6 +215,9 @@ pub struct Pop3Client<S> {
     greeting: Option<Greeting>,
     /// Set after an error that leaves the connection out of step.
     broken: Option<String>,
+    /// During login: the password, removed from logged server texts in case the server
+    /// echoes it. Never printed.
+    redact: Option<String>,
 }
 
 impl<S> fmt::Debug for Pop3Client<S> {
@@ -263,6 +266,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Pop3Client<S> {
             end: 0,
             greeting: None,
             broken: None,
+            redact: None,
         }
     }
 
@@ -334,12 +338,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Pop3Client<S> {
             other => other,
         };
         debug!(method = method.label(), "POP3 login");
+        self.redact = (password.chars().count() >= MIN_REDACTED_LEN).then(|| password.to_owned());
         let result = match method {
             AuthMethod::User => self.login_user(user, password).await,
             AuthMethod::Apop => self.login_apop(user, password).await,
             AuthMethod::SaslPlain => self.login_plain(user, password).await,
             AuthMethod::SaslLogin | AuthMethod::Auto => self.login_sasl_login(user, password).await,
         };
+        self.redact = None;
         result.map_err(|e| redact_error(e, password))
     }
 
@@ -458,7 +464,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Pop3Client<S> {
                         show_bytes(reply.text.as_bytes())
                     ),
                 };
-                self.broken = Some(err.to_string());
+                self.mark_broken(&err);
                 Err(err)
             }
         }
@@ -575,7 +581,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Pop3Client<S> {
                     reply.text.escape_debug()
                 ),
             };
-            self.broken = Some(err.to_string());
+            self.mark_broken(&err);
             return Err(err);
         }
         Ok(reply)
@@ -591,6 +597,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Pop3Client<S> {
                 text: reply.text,
             }),
         }
+    }
+
+    /// Remembers that the connection is out of step (the text is redacted like errors).
+    fn mark_broken(&mut self, err: &Pop3Error) {
+        let mut why = err.to_string();
+        if let Some(secret) = &self.redact {
+            why = why.replace(secret.as_str(), "****");
+        }
+        self.broken = Some(why);
     }
 
     fn check_usable(&self) -> Result<(), Pop3Error> {
@@ -620,7 +635,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Pop3Client<S> {
             }),
         };
         if let Err(err) = &result {
-            self.broken = Some(err.to_string());
+            self.mark_broken(err);
         }
         result
     }
@@ -636,11 +651,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Pop3Client<S> {
         match &result {
             Ok(reply) => debug!(
                 status = ?reply.status,
-                text = %reply.text,
+                text = %match &self.redact {
+                    Some(secret) => reply.text.replace(secret.as_str(), "****"),
+                    None => reply.text.clone(),
+                },
                 body_len = reply.body.as_ref().map(Vec::len),
                 "POP3 <"
             ),
-            Err(err) => self.broken = Some(err.to_string()),
+            Err(err) => self.mark_broken(err),
         }
         result
     }
@@ -730,10 +748,13 @@ fn auth_error(cmd: &Command, method: &str, reply: Reply) -> Pop3Error {
     }
 }
 
-/// Removes the password from server texts in case the server echoed it. Passwords shorter
-/// than 3 characters are not searched for (that would mangle every text).
+/// Passwords shorter than this are not searched for in server texts (that would mangle
+/// every text).
+const MIN_REDACTED_LEN: usize = 3;
+
+/// Removes the password from server texts in case the server echoed it.
 fn redact_error(err: Pop3Error, password: &str) -> Pop3Error {
-    if password.chars().count() < 3 {
+    if password.chars().count() < MIN_REDACTED_LEN {
         return err;
     }
     let clean = |text: String| text.replace(password, "****");

@@ -994,3 +994,34 @@ async fn replies_split_across_reads() {
     drop(client);
     finish(handle).await;
 }
+
+#[tokio::test]
+async fn garbage_echoing_the_password_is_redacted_everywhere() {
+    let password = "correct horse";
+    let (mut client, handle) = connected(vec![
+        Expect("USER bob\r\n"),
+        send("+OK\r\n"),
+        Expect("PASS correct horse\r\n"),
+        send("?? what is correct horse\r\n"),
+    ])
+    .await;
+    let err = client
+        .login("bob", password, AuthMethod::User, &Capabilities::default())
+        .await
+        .expect_err("must fail");
+    assert!(matches!(err, Pop3Error::Protocol { .. }), "{err:?}");
+    assert!(err.to_string().contains("what is ****"), "{err}");
+    let later = client.noop().await.expect_err("must fail");
+    assert!(matches!(later, Pop3Error::Unusable(_)), "{later:?}");
+    for text in [
+        err.to_string(),
+        format!("{err:?}"),
+        later.to_string(),
+        format!("{later:?}"),
+        format!("{client:?}"),
+    ] {
+        assert!(!text.contains(password), "{text}");
+    }
+    drop(client);
+    finish(handle).await;
+}
