@@ -684,4 +684,34 @@ mod tests {
         let lines: Vec<&[u8]> = body_lines(b"x\r\n\r\ny\r\n").collect();
         assert_eq!(lines, vec![&b"x"[..], &b""[..], &b"y"[..]]);
     }
+
+    proptest::proptest! {
+        /// Any bytes, split anywhere: no panic, and the same outcome as one single feed.
+        #[test]
+        fn any_split_gives_the_same_outcome(
+            input in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(b'.'),
+                    proptest::strategy::Just(b'\r'),
+                    proptest::strategy::Just(b'\n'),
+                    proptest::strategy::Just(b'+'),
+                    proptest::num::u8::ANY,
+                ],
+                0..400,
+            ),
+            prefix in proptest::prop_oneof![
+                proptest::strategy::Just(&b"+OK\r\n"[..]),
+                proptest::strategy::Just(&b"-ERR x\r\n"[..]),
+                proptest::strategy::Just(&b""[..]),
+            ],
+            multi in proptest::bool::ANY,
+            size in 1usize..64,
+        ) {
+            let kind = if multi { ReplyKind::MultiLine } else { ReplyKind::SingleLine };
+            let mut all = prefix.to_vec();
+            all.extend_from_slice(&input);
+            let whole = run_chunked(kind, &all, all.len().max(1));
+            proptest::prop_assert_eq!(run_chunked(kind, &all, size), whole);
+        }
+    }
 }
