@@ -5,10 +5,10 @@
 //! # Layout
 //! - [`pop3`]: our POP3 client. `pop3::reply` parses server replies from bytes (sans-IO),
 //!   `pop3::command` encodes commands, `pop3::client` drives them over any async stream.
-//! - [`imap`]: the IMAP side, a thin layer over async-imap.
 //! - [`net`]: TCP connect with timeouts and the plain-or-TLS stream type.
 //! - [`tls`]: rustls client configuration (TLS 1.2/1.3, system roots plus `ca_file`).
-//! - [`source`]: what a poll needs from a remote mailbox, whatever the protocol.
+//! - [`source`]: what a poll needs from a remote mailbox, whatever the protocol, and its two
+//!   implementations: `source::pop3` over our client, `source::imap` over async-imap.
 //! - [`deliver`]: SMTP delivery through lettre, the trace header, reply classification.
 //! - [`state`]: the SQLite state database of delivered messages.
 //! - [`poll`]: one poll of one profile: list, fetch, deliver, record, delete.
@@ -17,7 +17,6 @@
 //! - [`routing`]: pure functions that decide the local recipients of a message.
 
 pub mod deliver;
-pub mod imap;
 pub mod logging;
 pub mod net;
 pub mod poll;

@@ -1,1 +1,342 @@
-//! TODO(skeleton): poll
+//! One poll of one profile: list the remote mailbox, and for every message not yet recorded
+//! fetch it, deliver it, record the delivery (committed), and only then delete it remotely.
+//!
+//! The order is the invariant that keeps mail from being lost or doubled:
+//! 1. a message is deleted remotely only after the local server answered 250 *and* the record
+//!    is committed — a failure anywhere before leaves it on the server for the next poll;
+//! 2. a recorded message is never delivered again — when a POP3 session ends without QUIT
+//!    the server rolls the DELE back, and the next poll finds the UID recorded and deletes it
+//!    without delivering; in `keep` mode recorded messages are never fetched again;
+//! 3. a message that reappears under another UID (POP3 without UIDL, a new IMAP UIDVALIDITY)
+//!    is recognised by its digest and not delivered again.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use mailpull_shared::config::{AfterDelivery, Profile, Protocol, Security};
+use rustls::ClientConfig;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::deliver::{self, Deliverer, DeliveryError, TraceInfo};
+use crate::source::imap;
+use crate::source::pop3::Pop3Mailbox;
+use crate::source::{Mailbox, SourceError};
+use crate::state::{MailboxKey, Record, StateError, Store};
+use crate::tls::{self, TlsSetupError};
+
+/// What every poll shares: the state database, the SMTP transports, TLS configurations.
+pub struct PollContext {
+    pub store: Store,
+    pub deliverer: Deliverer,
+    pub hostname: String,
+    /// Cancelled at shutdown: the poll finishes the message in hand, then logs out.
+    pub cancel: CancellationToken,
+    tls_configs: Mutex<HashMap<Option<PathBuf>, Arc<ClientConfig>>>,
+}
+
+impl PollContext {
+    pub fn new(store: Store, deliverer: Deliverer, cancel: CancellationToken) -> Self {
+        let hostname = hostname::get()
+            .ok()
+            .and_then(|name| name.into_string().ok())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "localhost".to_string());
+        PollContext {
+            store,
+            deliverer,
+            hostname,
+            cancel,
+            tls_configs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The TLS configuration for a `ca_file` (built once: loading the system roots is costly).
+    pub fn tls_config(&self, ca_file: Option<&std::path::Path>) -> Result<Arc<ClientConfig>, TlsSetupError> {
+        let key = ca_file.map(std::path::Path::to_path_buf);
+        let mut configs = self
+            .tls_configs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(config) = configs.get(&key) {
+            return Ok(config.clone());
+        }
+        let config = tls::client_config(ca_file)?;
+        configs.insert(key, config.clone());
+        Ok(config)
+    }
+}
+
+/// What one poll did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollReport {
+    /// Messages the server listed.
+    pub listed: usize,
+    /// Messages delivered to the local server in this poll.
+    pub delivered: usize,
+    /// Bytes of the messages delivered.
+    pub bytes: u64,
+    /// Messages already delivered earlier (by UID or digest) and not delivered again.
+    pub already_delivered: usize,
+    /// Remote deletions the server confirmed.
+    pub deleted: usize,
+    /// Messages left on the server, each with the reason.
+    pub left_on_server: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PollError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The local server could not take mail now; the poll stopped and retries later.
+    #[error("delivery deferred: {0}")]
+    Deferred(DeliveryError),
+    /// Some messages could not be delivered and stay on the server.
+    #[error("{count} message(s) left on the server: {first}")]
+    Undelivered { count: usize, first: String },
+}
+
+fn hex_digest(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// Polls `profile` once.
+#[tracing::instrument(name = "poll", skip_all, fields(profile = %profile.name))]
+pub async fn poll(ctx: &PollContext, profile: &Profile) -> Result<PollReport, PollError> {
+    ctx.store.begin_poll(&profile.name).await?;
+    let password = profile.remote.password.read(&profile.name).map_err(SourceError::from)?;
+    let tls = ctx
+        .tls_config(profile.remote.ca_file.as_deref())
+        .map_err(SourceError::from)?;
+    let mut report = PollReport::default();
+    match profile.remote.protocol {
+        Protocol::Pop3 => {
+            let mut mailbox = Pop3Mailbox::connect(&profile.remote, &password, tls).await?;
+            let with = mailbox.with_label();
+            let mut progress = Progress::default();
+            let outcome = process(ctx, profile, &mut mailbox, with, &mut report, &mut progress).await;
+            let key = mailbox.key().clone();
+            // QUIT even after a failure: every DELE so far is of a recorded message.
+            let quit = mailbox.quit().await;
+            if quit.is_ok() {
+                report.deleted += progress.to_confirm.len();
+                ctx.store.mark_deleted(&key, progress.to_confirm).await?;
+            }
+            outcome?;
+            quit?;
+            ctx.store.forget_deleted_missing(&key, progress.present).await?;
+        }
+        Protocol::Imap => {
+            let mut conn = imap::connect(&profile.remote, &password, tls).await?;
+            let with = if profile.remote.security == Security::Plain { "IMAP" } else { "IMAPS" };
+            let mut result = Ok(());
+            for folder in &profile.remote.folders {
+                if ctx.cancel.is_cancelled() {
+                    break;
+                }
+                result = poll_folder(ctx, profile, &mut conn, folder, with, &mut report).await;
+                if result.is_err() {
+                    break;
+                }
+            }
+            conn.logout().await;
+            result?;
+        }
+    }
+    finish(report)
+}
+
+async fn poll_folder(
+    ctx: &PollContext,
+    profile: &Profile,
+    conn: &mut imap::ImapConnection,
+    folder: &str,
+    with: &str,
+    report: &mut PollReport,
+) -> Result<(), PollError> {
+    let mut mailbox = conn.open_folder(folder).await?;
+    let mut progress = Progress::default();
+    let outcome = process(ctx, profile, &mut mailbox, with, report, &mut progress).await;
+    let key = mailbox.key().clone();
+    // Expunge what was flagged even after a failure: every flagged message is recorded.
+    let expunged = mailbox.expunge().await;
+    if let Ok(uids) = &expunged {
+        report.deleted += uids.len();
+        ctx.store.mark_deleted(&key, uids.clone()).await?;
+    }
+    outcome?;
+    expunged?;
+    ctx.store.forget_deleted_missing(&key, progress.present).await?;
+    Ok(())
+}
+
+fn finish(report: PollReport) -> Result<PollReport, PollError> {
+    match report.left_on_server.first() {
+        None => Ok(report),
+        Some(first) => Err(PollError::Undelivered {
+            count: report.left_on_server.len(),
+            first: first.clone(),
+        }),
+    }
+}
+
+#[derive(Default)]
+struct Progress {
+    /// UIDs deleted in this session, to be marked once the server commits.
+    to_confirm: Vec<String>,
+    /// UIDs the server listed.
+    present: HashSet<String>,
+}
+
+/// The recipients of a message for this profile: single-drop goes to the local user.
+fn recipients(profile: &Profile) -> Vec<String> {
+    vec![profile.local.address()]
+}
+
+async fn process<M: Mailbox>(
+    ctx: &PollContext,
+    profile: &Profile,
+    mailbox: &mut M,
+    with: &str,
+    report: &mut PollReport,
+    progress: &mut Progress,
+) -> Result<(), PollError> {
+    let delete = profile.after_delivery == AfterDelivery::Delete;
+    let key: MailboxKey = mailbox.key().clone();
+    let listed = mailbox.list().await?;
+    report.listed += listed.len();
+    let known = ctx.store.known(&key).await?;
+    progress.present = listed.iter().filter_map(|m| m.uid.clone()).collect();
+    let to_confirm = &mut progress.to_confirm;
+
+    for message in &listed {
+        if ctx.cancel.is_cancelled() {
+            info!("shutting down: stopping before the next message");
+            break;
+        }
+        if let Some(uid) = &message.uid
+            && known.contains_key(uid)
+        {
+            // Delivered earlier; its deletion was rolled back or it is kept.
+            if delete {
+                mailbox.delete(message).await?;
+                to_confirm.push(uid.clone());
+            }
+            continue;
+        }
+        if let Some(size) = message.size
+            && size > profile.remote.max_message_bytes
+        {
+            let why = format!(
+                "message {} of {size} bytes is larger than max_message_mb ({} MB); left on the server",
+                message.number,
+                profile.remote.max_message_bytes / (1024 * 1024)
+            );
+            warn!("{why}");
+            report.left_on_server.push(why);
+            continue;
+        }
+        let raw = mailbox.fetch(message).await?;
+        let digest = hex_digest(&raw);
+        let uid = message.uid.clone().unwrap_or_else(|| format!("sha256:{digest}"));
+        if message.uid.is_none() && known.contains_key(&uid) {
+            if delete {
+                mailbox.delete(message).await?;
+                to_confirm.push(uid);
+            }
+            continue;
+        }
+        let message_id = deliver::header_value(&raw, "Message-ID");
+        if ctx.store.digest_known(&key.account, &digest).await? {
+            info!(uid = %uid, "already delivered under another UID; not delivering again");
+            ctx.store
+                .record(Record {
+                    key: key.clone(),
+                    uid: uid.clone(),
+                    profile: profile.name.clone(),
+                    size: raw.len() as u64,
+                    digest,
+                    message_id,
+                    recipients: Vec::new(),
+                })
+                .await?;
+            report.already_delivered += 1;
+            if delete {
+                mailbox.delete(message).await?;
+                to_confirm.push(uid);
+            }
+            continue;
+        }
+        let rcpts = recipients(profile);
+        let trace = deliver::trace_header(&TraceInfo {
+            remote_host: &profile.remote.host,
+            with,
+            uid: &uid,
+            local_host: &ctx.hostname,
+            installation_id: ctx.store.installation_id(),
+            recipients: &rcpts,
+            unix_time: now_secs(),
+        });
+        let sender = deliver::envelope_sender(&raw);
+        let outgoing = deliver::with_trace(&trace, &raw);
+        match ctx
+            .deliverer
+            .send(&profile.local, sender.as_deref(), &rcpts, &outgoing)
+            .await
+        {
+            Ok(accepted) => {
+                ctx.store
+                    .record(Record {
+                        key: key.clone(),
+                        uid: uid.clone(),
+                        profile: profile.name.clone(),
+                        size: raw.len() as u64,
+                        digest,
+                        message_id,
+                        recipients: rcpts.clone(),
+                    })
+                    .await?;
+                info!(
+                    uid = %uid,
+                    size = raw.len(),
+                    recipient = %rcpts.join(","),
+                    reply = %accepted.reply,
+                    "delivered"
+                );
+                report.delivered += 1;
+                report.bytes += raw.len() as u64;
+                if delete {
+                    mailbox.delete(message).await?;
+                    to_confirm.push(uid);
+                }
+            }
+            Err(err) if err.is_transient() => {
+                warn!(uid = %uid, error = %err, "delivery deferred; the message stays on the server");
+                return Err(PollError::Deferred(err));
+            }
+            Err(err) => {
+                error!(uid = %uid, error = %err, "DELIVERY REFUSED; the message stays on the server");
+                report.left_on_server.push(format!("{uid}: {err}"));
+            }
+        }
+    }
+    Ok(())
+}

@@ -16,7 +16,7 @@ use mailpull_shared::secrets::Secret;
 use rustls::ClientConfig;
 
 use crate::net::{self, Stream};
-use crate::source::{Listed, Mailbox, SourceError};
+use super::{Listed, Mailbox, SourceError};
 use crate::state::MailboxKey;
 
 type Session = async_imap::Session<Stream>;

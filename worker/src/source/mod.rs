@@ -82,3 +82,6 @@ impl SourceError {
         }
     }
 }
+
+pub mod imap;
+pub mod pop3;
