@@ -1,1 +1,177 @@
-fn main() {}
+//! `mailpull-worker`: parses the command line, sets up logging, and hands over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use mailpull_shared::config::{self, Config};
+use mailpull_worker::deliver::Deliverer;
+use mailpull_worker::logging;
+use mailpull_worker::poll::PollContext;
+use mailpull_worker::scheduler::{self, Scheduler};
+use mailpull_worker::state::Store;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "mailpull-worker",
+    version,
+    about = "Pulls POP3/IMAP mailboxes and delivers every message over SMTP to the local mail server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Poll every enabled profile on its schedule until SIGTERM or Ctrl-C.
+    Run {
+        /// The configuration file (default: the installation's).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Poll every enabled profile once, print a summary and exit (non-zero if any failed).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Validate a configuration file and name every error.
+    Check {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn config_path(path: Option<PathBuf>) -> PathBuf {
+    path.unwrap_or_else(mailpull_shared::paths::default_config_file)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { config } => check(config_path(config)),
+        Command::Run { config, once } => run(config_path(config), once),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("mailpull-worker: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<Config> {
+    config::load(path).map_err(|err| anyhow::anyhow!("invalid configuration\n{err}"))
+}
+
+fn check(path: PathBuf) -> anyhow::Result<ExitCode> {
+    let config = load(&path)?;
+    let enabled = config.profiles.iter().filter(|p| p.enabled).count();
+    println!(
+        "{}: OK, {} profile(s), {} enabled",
+        path.display(),
+        config.profiles.len(),
+        enabled
+    );
+    for profile in &config.profiles {
+        println!(
+            "  {:<20} {} {}:{} ({}) every {} -> {}{}",
+            profile.name,
+            profile.remote.protocol.as_str(),
+            profile.remote.host,
+            profile.remote.port,
+            profile.remote.security.as_str(),
+            config::duration::format_duration(profile.interval),
+            profile.local.address(),
+            if profile.enabled { "" } else { " [disabled]" }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(path: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
+    let config = load(&path)?;
+    let _log = logging::init(&config.worker.log_level, &config.worker.state_dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let store = Store::open(&config.worker.state_dir)?;
+        let pool_size = config.worker.max_connections.clamp(1, 32) as u32;
+        let cancel = CancellationToken::new();
+        let ctx = Arc::new(PollContext::new(store, Deliverer::new(pool_size), cancel.clone()));
+        if once {
+            return Ok(run_once(ctx, &config).await);
+        }
+        tracing::info!(config = %path.display(), profiles = config.profiles.len(), "worker started");
+        let scheduler = Scheduler::new(ctx, &config);
+        scheduler.start(&config);
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing the messages in hand");
+        cancel.cancel();
+        scheduler.wait().await;
+        tracing::info!("worker stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn run_once(ctx: Arc<PollContext>, config: &Config) -> ExitCode {
+    let cancel = ctx.cancel.clone();
+    let signal = tokio::spawn(async move {
+        shutdown_signal().await;
+        cancel.cancel();
+    });
+    let results = scheduler::run_once(ctx, config).await;
+    signal.abort();
+    let mut failed = 0;
+    println!(
+        "{:<20} {:>7} {:>9} {:>12} {:>7}  result",
+        "profile", "listed", "delivered", "bytes", "deleted"
+    );
+    for (name, result) in &results {
+        match result {
+            Ok(report) => println!(
+                "{:<20} {:>7} {:>9} {:>12} {:>7}  ok",
+                name, report.listed, report.delivered, report.bytes, report.deleted
+            ),
+            Err(err) => {
+                failed += 1;
+                println!(
+                    "{name:<20} {:>7} {:>9} {:>12} {:>7}  FAILED: {err}",
+                    "-", "-", "-", "-"
+                );
+            }
+        }
+    }
+    if failed > 0 {
+        println!("{failed} of {} profile(s) failed", results.len());
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

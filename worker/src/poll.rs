@@ -55,7 +55,10 @@ impl PollContext {
     }
 
     /// The TLS configuration for a `ca_file` (built once: loading the system roots is costly).
-    pub fn tls_config(&self, ca_file: Option<&std::path::Path>) -> Result<Arc<ClientConfig>, TlsSetupError> {
+    pub fn tls_config(
+        &self,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Arc<ClientConfig>, TlsSetupError> {
         let key = ca_file.map(std::path::Path::to_path_buf);
         let mut configs = self
             .tls_configs
@@ -122,7 +125,11 @@ fn now_secs() -> i64 {
 #[tracing::instrument(name = "poll", skip_all, fields(profile = %profile.name))]
 pub async fn poll(ctx: &PollContext, profile: &Profile) -> Result<PollReport, PollError> {
     ctx.store.begin_poll(&profile.name).await?;
-    let password = profile.remote.password.read(&profile.name).map_err(SourceError::from)?;
+    let password = profile
+        .remote
+        .password
+        .read(&profile.name)
+        .map_err(SourceError::from)?;
     let tls = ctx
         .tls_config(profile.remote.ca_file.as_deref())
         .map_err(SourceError::from)?;
@@ -132,7 +139,8 @@ pub async fn poll(ctx: &PollContext, profile: &Profile) -> Result<PollReport, Po
             let mut mailbox = Pop3Mailbox::connect(&profile.remote, &password, tls).await?;
             let with = mailbox.with_label();
             let mut progress = Progress::default();
-            let outcome = process(ctx, profile, &mut mailbox, with, &mut report, &mut progress).await;
+            let outcome =
+                process(ctx, profile, &mut mailbox, with, &mut report, &mut progress).await;
             let key = mailbox.key().clone();
             // QUIT even after a failure: every DELE so far is of a recorded message.
             let quit = mailbox.quit().await;
@@ -142,11 +150,17 @@ pub async fn poll(ctx: &PollContext, profile: &Profile) -> Result<PollReport, Po
             }
             outcome?;
             quit?;
-            ctx.store.forget_deleted_missing(&key, progress.present).await?;
+            ctx.store
+                .forget_deleted_missing(&key, progress.present)
+                .await?;
         }
         Protocol::Imap => {
             let mut conn = imap::connect(&profile.remote, &password, tls).await?;
-            let with = if profile.remote.security == Security::Plain { "IMAP" } else { "IMAPS" };
+            let with = if profile.remote.security == Security::Plain {
+                "IMAP"
+            } else {
+                "IMAPS"
+            };
             let mut result = Ok(());
             for folder in &profile.remote.folders {
                 if ctx.cancel.is_cancelled() {
@@ -184,7 +198,9 @@ async fn poll_folder(
     }
     outcome?;
     expunged?;
-    ctx.store.forget_deleted_missing(&key, progress.present).await?;
+    ctx.store
+        .forget_deleted_missing(&key, progress.present)
+        .await?;
     Ok(())
 }
 
@@ -256,7 +272,10 @@ async fn process<M: Mailbox>(
         }
         let raw = mailbox.fetch(message).await?;
         let digest = hex_digest(&raw);
-        let uid = message.uid.clone().unwrap_or_else(|| format!("sha256:{digest}"));
+        let uid = message
+            .uid
+            .clone()
+            .unwrap_or_else(|| format!("sha256:{digest}"));
         if message.uid.is_none() && known.contains_key(&uid) {
             if delete {
                 mailbox.delete(message).await?;

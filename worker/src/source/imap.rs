@@ -15,8 +15,8 @@ use mailpull_shared::config::{AuthMethod, Remote, Security};
 use mailpull_shared::secrets::Secret;
 use rustls::ClientConfig;
 
-use crate::net::{self, Stream};
 use super::{Listed, Mailbox, SourceError};
+use crate::net::{self, Stream};
 use crate::state::MailboxKey;
 
 type Session = async_imap::Session<Stream>;
@@ -96,18 +96,29 @@ pub async fn connect(
     let timeout = remote.timeout;
     let tcp = net::connect_tcp(&remote.host, remote.port, timeout).await?;
     let stream = match remote.security {
-        Security::Tls => net::tls_handshake(tcp, &remote.host, remote.port, tls.clone(), timeout).await?,
+        Security::Tls => {
+            net::tls_handshake(tcp, &remote.host, remote.port, tls.clone(), timeout).await?
+        }
         Security::StartTls | Security::Plain => Stream::Plain(tcp),
     };
     let mut client = async_imap::Client::new(stream);
     let greeting = timed(&server, timeout, "greeting", client.read_response()).await?;
     if greeting.is_none() {
-        return Err(imap_err(&server, "greeting", "connection closed before the greeting"));
+        return Err(imap_err(
+            &server,
+            "greeting",
+            "connection closed before the greeting",
+        ));
     }
     if remote.security == Security::StartTls {
-        if timed(&server, timeout, "STARTTLS", client.run_command_and_check_ok("STARTTLS", None))
-            .await
-            .is_err()
+        if timed(
+            &server,
+            timeout,
+            "STARTTLS",
+            client.run_command_and_check_ok("STARTTLS", None),
+        )
+        .await
+        .is_err()
         {
             return Err(SourceError::StartTlsUnavailable {
                 server,
@@ -115,7 +126,11 @@ pub async fn connect(
             });
         }
         let Stream::Plain(tcp) = client.into_inner() else {
-            return Err(imap_err(&server, "STARTTLS", "connection already encrypted"));
+            return Err(imap_err(
+                &server,
+                "STARTTLS",
+                "connection already encrypted",
+            ));
         };
         let stream = net::tls_handshake(tcp, &remote.host, remote.port, tls, timeout).await?;
         client = async_imap::Client::new(stream);
@@ -124,13 +139,32 @@ pub async fn connect(
     let pass = password.expose();
     let login = async {
         match remote.auth {
-            AuthMethod::Plain => client.authenticate("PLAIN", PlainAuth { user, password: pass }).await,
-            AuthMethod::SaslLogin => {
+            AuthMethod::Plain => {
                 client
-                    .authenticate("LOGIN", LoginAuth { user, password: pass, step: 0 })
+                    .authenticate(
+                        "PLAIN",
+                        PlainAuth {
+                            user,
+                            password: pass,
+                        },
+                    )
                     .await
             }
-            AuthMethod::Auto | AuthMethod::Login | AuthMethod::Apop => client.login(user, pass).await,
+            AuthMethod::SaslLogin => {
+                client
+                    .authenticate(
+                        "LOGIN",
+                        LoginAuth {
+                            user,
+                            password: pass,
+                            step: 0,
+                        },
+                    )
+                    .await
+            }
+            AuthMethod::Auto | AuthMethod::Login | AuthMethod::Apop => {
+                client.login(user, pass).await
+            }
         }
     };
     let mut session = match tokio::time::timeout(timeout, login).await {
@@ -165,7 +199,13 @@ pub async fn connect(
 impl ImapConnection {
     /// SELECTs `folder` (read-write, so that \Deleted can be set).
     pub async fn open_folder(&mut self, folder: &str) -> Result<ImapFolder<'_>, SourceError> {
-        let mailbox = timed(&self.server, self.timeout, &format!("SELECT {folder}"), self.session.select(folder)).await?;
+        let mailbox = timed(
+            &self.server,
+            self.timeout,
+            &format!("SELECT {folder}"),
+            self.session.select(folder),
+        )
+        .await?;
         let uidvalidity = mailbox.uid_validity.unwrap_or(0);
         Ok(ImapFolder {
             key: MailboxKey {
@@ -234,8 +274,20 @@ impl ImapFolder<'_> {
         let (server, timeout) = (conn.server.clone(), conn.timeout);
         if conn.uidplus {
             let set = uid_set(&uids);
-            let stream = timed(&server, timeout, "UID EXPUNGE", conn.session.uid_expunge(set)).await?;
-            timed(&server, timeout, "UID EXPUNGE", stream.try_collect::<Vec<_>>()).await?;
+            let stream = timed(
+                &server,
+                timeout,
+                "UID EXPUNGE",
+                conn.session.uid_expunge(set),
+            )
+            .await?;
+            timed(
+                &server,
+                timeout,
+                "UID EXPUNGE",
+                stream.try_collect::<Vec<_>>(),
+            )
+            .await?;
         } else {
             let stream = timed(&server, timeout, "EXPUNGE", conn.session.expunge()).await?;
             timed(&server, timeout, "EXPUNGE", stream.try_collect::<Vec<_>>()).await?;
@@ -256,10 +308,15 @@ impl Mailbox for ImapFolder<'_> {
         }
         let conn = &mut *self.conn;
         let (server, timeout) = (conn.server.clone(), conn.timeout);
-        let mut uids: Vec<u32> = timed(&server, timeout, "UID SEARCH ALL", conn.session.uid_search("ALL"))
-            .await?
-            .into_iter()
-            .collect();
+        let mut uids: Vec<u32> = timed(
+            &server,
+            timeout,
+            "UID SEARCH ALL",
+            conn.session.uid_search("ALL"),
+        )
+        .await?
+        .into_iter()
+        .collect();
         uids.sort_unstable();
         if uids.is_empty() {
             return Ok(Vec::new());
@@ -271,7 +328,13 @@ impl Mailbox for ImapFolder<'_> {
             conn.session.uid_fetch(uid_set(&uids), "RFC822.SIZE"),
         )
         .await?;
-        let fetches: Vec<_> = timed(&server, timeout, "UID FETCH RFC822.SIZE", stream.try_collect::<Vec<_>>()).await?;
+        let fetches: Vec<_> = timed(
+            &server,
+            timeout,
+            "UID FETCH RFC822.SIZE",
+            stream.try_collect::<Vec<_>>(),
+        )
+        .await?;
         let sizes: HashMap<u32, u64> = fetches
             .iter()
             .filter_map(|fetch| Some((fetch.uid?, u64::from(fetch.size?))))
@@ -295,15 +358,23 @@ impl Mailbox for ImapFolder<'_> {
             &server,
             timeout,
             &context,
-            conn.session.uid_fetch(message.number.to_string(), "BODY.PEEK[]"),
+            conn.session
+                .uid_fetch(message.number.to_string(), "BODY.PEEK[]"),
         )
         .await?;
-        let fetches: Vec<_> = timed(&server, timeout, &context, stream.try_collect::<Vec<_>>()).await?;
+        let fetches: Vec<_> =
+            timed(&server, timeout, &context, stream.try_collect::<Vec<_>>()).await?;
         let body = fetches
             .iter()
             .find(|fetch| fetch.uid == Some(message.number))
             .and_then(|fetch| fetch.body())
-            .ok_or_else(|| imap_err(&server, &context, "the server returned no message body (message gone?)"))?;
+            .ok_or_else(|| {
+                imap_err(
+                    &server,
+                    &context,
+                    "the server returned no message body (message gone?)",
+                )
+            })?;
         if body.len() as u64 > conn.max_message_bytes {
             return Err(imap_err(
                 &server,

@@ -41,7 +41,9 @@ pub enum SourceError {
     TlsSetup(#[from] TlsSetupError),
     #[error(transparent)]
     Secret(#[from] SecretError),
-    #[error("{server} does not offer {command}; refusing to continue without TLS (set security = \"plain\" only if you accept that)")]
+    #[error(
+        "{server} does not offer {command}; refusing to continue without TLS (set security = \"plain\" only if you accept that)"
+    )]
     StartTlsUnavailable {
         server: String,
         command: &'static str,

@@ -33,7 +33,11 @@ fn auth_method(method: AuthMethod) -> pop3::AuthMethod {
 }
 
 impl Pop3Mailbox {
-    pub async fn connect(remote: &Remote, password: &Secret, tls: Arc<ClientConfig>) -> Result<Self, SourceError> {
+    pub async fn connect(
+        remote: &Remote,
+        password: &Secret,
+        tls: Arc<ClientConfig>,
+    ) -> Result<Self, SourceError> {
         let server = format!("{}:{}", remote.host, remote.port);
         let wrap = |source: Pop3Error| SourceError::Pop3 {
             server: server.clone(),
@@ -47,11 +51,12 @@ impl Pop3Mailbox {
         let tcp = net::connect_tcp(&remote.host, remote.port, remote.timeout).await?;
         let stream = match remote.security {
             Security::Tls => {
-                net::tls_handshake(tcp, &remote.host, remote.port, tls.clone(), remote.timeout).await?
+                net::tls_handshake(tcp, &remote.host, remote.port, tls.clone(), remote.timeout)
+                    .await?
             }
             Security::StartTls | Security::Plain => Stream::Plain(tcp),
         };
-        let mut client = Pop3Client::connect(stream, limits.clone()).await.map_err(wrap)?;
+        let mut client = Pop3Client::connect(stream, limits).await.map_err(wrap)?;
         let mut caps = client.capa().await.map_err(wrap)?;
         if remote.security == Security::StartTls {
             if !caps.stls() {
@@ -62,15 +67,23 @@ impl Pop3Mailbox {
             }
             let greeting = client.greeting().cloned();
             let Stream::Plain(tcp) = client.stls().await.map_err(wrap)? else {
-                return Err(wrap(Pop3Error::Unsupported("STLS on an encrypted connection".into())));
+                return Err(wrap(Pop3Error::Unsupported(
+                    "STLS on an encrypted connection".into(),
+                )));
             };
-            let stream = net::tls_handshake(tcp, &remote.host, remote.port, tls, remote.timeout).await?;
+            let stream =
+                net::tls_handshake(tcp, &remote.host, remote.port, tls, remote.timeout).await?;
             client = Pop3Client::resume(stream, limits).with_greeting(greeting);
             caps = client.capa().await.map_err(wrap)?;
         }
         let tls_on = remote.security != Security::Plain;
         match client
-            .login(&remote.username, password.expose(), auth_method(remote.auth), &caps)
+            .login(
+                &remote.username,
+                password.expose(),
+                auth_method(remote.auth),
+                &caps,
+            )
             .await
         {
             Ok(()) => {}
@@ -157,10 +170,16 @@ impl Mailbox for Pop3Mailbox {
     }
 
     async fn fetch(&mut self, message: &Listed) -> Result<Vec<u8>, SourceError> {
-        self.client.retr(message.number).await.map_err(|e| self.wrap(e))
+        self.client
+            .retr(message.number)
+            .await
+            .map_err(|e| self.wrap(e))
     }
 
     async fn delete(&mut self, message: &Listed) -> Result<(), SourceError> {
-        self.client.dele(message.number).await.map_err(|e| self.wrap(e))
+        self.client
+            .dele(message.number)
+            .await
+            .map_err(|e| self.wrap(e))
     }
 }
