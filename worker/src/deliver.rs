@@ -151,6 +151,9 @@ impl Deliverer {
             reason: err.to_string(),
         })?;
         let transport = self.transport(local)?;
+        // lettre ends DATA with CRLF "." CRLF itself: without this, a message ending in CRLF
+        // (they all do) would gain an empty last line.
+        let message = message.strip_suffix(b"\r\n").unwrap_or(message);
         match transport.send_raw(&envelope, message).await {
             Ok(response) => Ok(Accepted {
                 reply: format!(
