@@ -23,7 +23,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::io::{
+    AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, BufReader,
+};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -224,7 +226,9 @@ impl State {
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     // The state stays consistent even if a holder panicked: recover.
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 async fn accept_loop(
@@ -457,15 +461,20 @@ async fn on_data<R: AsyncRead + Unpin>(
         rcpt_to: txn.rcpt_to,
         data,
     };
-    let fault = lock(state).take_fault(Step::EndOfData);
-    let unanswered = matches!(fault, Some(Fault::Hang | Fault::Drop));
-    let (next, ok) = apply_fault(write, fault, "250 2.0.0 Ok: queued").await?;
-    let mut state = lock(state);
-    if ok {
-        state.accepted.push(message);
-    } else if unanswered {
-        state.unanswered.push(message);
-    }
+    // Recorded before the reply goes out, like a real server that queues, then says 250: a
+    // client that saw the reply always finds the message in accepted().
+    let fault = {
+        let mut state = lock(state);
+        let fault = state.take_fault(Step::EndOfData);
+        match &fault {
+            None => state.accepted.push(message),
+            Some(Fault::Reply(text)) if text.starts_with('2') => state.accepted.push(message),
+            Some(Fault::Hang | Fault::Drop) => state.unanswered.push(message),
+            Some(Fault::Reply(_)) => {}
+        }
+        fault
+    };
+    let (next, _) = apply_fault(write, fault, "250 2.0.0 Ok: queued").await?;
     Ok(next)
 }
 
@@ -552,7 +561,10 @@ mod tests {
             Some("a@b.test")
         );
         assert_eq!(parse_path("from: <>", "FROM:").as_deref(), Some(""));
-        assert_eq!(parse_path("TO:c@d.test", "TO:").as_deref(), Some("c@d.test"));
+        assert_eq!(
+            parse_path("TO:c@d.test", "TO:").as_deref(),
+            Some("c@d.test")
+        );
         assert_eq!(parse_path("TO:<c@d.test", "TO:"), None);
         assert_eq!(parse_path("FROM:<a@b>", "TO:"), None);
         assert_eq!(parse_path("", "TO:"), None);

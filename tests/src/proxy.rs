@@ -56,10 +56,16 @@ const READ_BUF: usize = 16 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
     /// The n-th client line that starts with `starts_with` (POP3 `RETR`, SMTP `DATA`).
-    ClientLine { starts_with: String, occurrence: usize },
+    ClientLine {
+        starts_with: String,
+        occurrence: usize,
+    },
     /// The n-th client line whose text after the first word (an IMAP tag such as `a3`)
     /// starts with `starts_with` (IMAP `UID FETCH`, `UID STORE`, `EXPUNGE`).
-    ClientCommand { starts_with: String, occurrence: usize },
+    ClientCommand {
+        starts_with: String,
+        occurrence: usize,
+    },
     /// The n-th client line that contains `contains` anywhere.
     ClientLineContains { contains: String, occurrence: usize },
     /// The n-th client line equal to `line` (SMTP's end of data `.`).
@@ -271,7 +277,9 @@ impl FaultProxy {
     /// Cuts every connection open right now (both sides closed, nothing more forwarded).
     /// Does not count as a rule firing.
     pub fn cut_all(&self) {
-        self.shared.cut_all.send_modify(|generation| *generation += 1);
+        self.shared
+            .cut_all
+            .send_modify(|generation| *generation += 1);
     }
 
     fn push_rule(&self, trigger: Trigger, action: Action, remaining: Option<usize>) {
@@ -279,7 +287,13 @@ impl FaultProxy {
         let mut rules = self.shared.lock_rules();
         let id = rules.next_id;
         rules.next_id += 1;
-        tracing::debug!(port = self.port, ?trigger, ?action, ?remaining, "fault proxy: rule armed");
+        tracing::debug!(
+            port = self.port,
+            ?trigger,
+            ?action,
+            ?remaining,
+            "fault proxy: rule armed"
+        );
         rules.rules.push(Rule {
             id,
             trigger,
@@ -339,7 +353,9 @@ struct Shared {
 impl Shared {
     fn lock_rules(&self) -> MutexGuard<'_, Rules> {
         // A panic while holding this lock cannot leave the rules inconsistent: recover.
-        self.rules.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.rules
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Counts `line` against the line rules that apply to connection `conn` and returns the
@@ -440,7 +456,10 @@ enum Mode {
         give_up: Instant,
     },
     /// [`Action::CutMidReply`]: forwarding `left` more server bytes, then cut.
-    Limited { left: usize, give_up: Instant },
+    Limited {
+        left: usize,
+        give_up: Instant,
+    },
     /// [`Action::Stall`]: nothing forwarded until `until`; then `held_client` goes to the
     /// server and `held_server` to the client.
     Stalled {
@@ -847,9 +866,21 @@ mod tests {
     fn rules_skip_connections_accepted_before_arming() {
         let shared = shared();
         push(&shared, Trigger::line("QUIT", 1), None, 3);
-        assert!(shared.on_client_line(2, &mut HashMap::new(), b"QUIT\r\n").is_none());
-        assert!(shared.on_client_line(3, &mut HashMap::new(), b"QUIT\r\n").is_some());
-        assert!(shared.on_client_line(4, &mut HashMap::new(), b"QUIT\r\n").is_some());
+        assert!(
+            shared
+                .on_client_line(2, &mut HashMap::new(), b"QUIT\r\n")
+                .is_none()
+        );
+        assert!(
+            shared
+                .on_client_line(3, &mut HashMap::new(), b"QUIT\r\n")
+                .is_some()
+        );
+        assert!(
+            shared
+                .on_client_line(4, &mut HashMap::new(), b"QUIT\r\n")
+                .is_some()
+        );
     }
 
     #[test]
@@ -862,7 +893,9 @@ mod tests {
         assert!(shared.on_server_bytes(0, 24, 20).is_none());
 
         push(&shared, Trigger::ServerBytes(0), Some(1), 0);
-        let (split, _) = shared.on_server_bytes(0, 0, 5).expect("fires at first data");
+        let (split, _) = shared
+            .on_server_bytes(0, 0, 5)
+            .expect("fires at first data");
         assert_eq!(split, 0);
     }
 }
