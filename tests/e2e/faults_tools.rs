@@ -15,7 +15,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------------------
 // A tiny POP3-like upstream: greets, answers each line with "+OK <line>", answers "RETR n" with
-// a multi-line body sent in two parts 100 ms apart, answers QUIT and closes. It logs
+// a multi-line body sent in two parts (100 ms apart unless told otherwise), answers QUIT and closes. It logs
 // "c<conn>: <line>" for every line and "c<conn>: <eof>" when the client side closes.
 
 type Log = Arc<Mutex<Vec<String>>>;
@@ -27,6 +27,10 @@ struct Upstream {
 
 impl Upstream {
     async fn start() -> Upstream {
+        Self::start_with_gap(Duration::from_millis(100)).await
+    }
+
+    async fn start_with_gap(gap: Duration) -> Upstream {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind upstream");
@@ -39,7 +43,7 @@ impl Upstream {
                 let log = Arc::clone(&task_log);
                 let conn = next;
                 next += 1;
-                tokio::spawn(upstream_session(stream, conn, log));
+                tokio::spawn(upstream_session(stream, conn, log, gap));
             }
         });
         Upstream { addr, log }
@@ -71,7 +75,7 @@ fn retr_reply(n: &str) -> Vec<u8> {
     reply
 }
 
-async fn upstream_session(stream: TcpStream, conn: usize, log: Log) {
+async fn upstream_session(stream: TcpStream, conn: usize, log: Log, gap: Duration) {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     if write.write_all(b"+OK ready\r\n").await.is_err() {
@@ -91,7 +95,7 @@ async fn upstream_session(stream: TcpStream, conn: usize, log: Log) {
             let reply = retr_reply(n);
             let (first, second) = reply.split_at(reply.len() / 2);
             let sent = write.write_all(first).await;
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(gap).await;
             match sent {
                 Ok(()) => write.write_all(second).await,
                 Err(error) => Err(error),
@@ -249,7 +253,9 @@ async fn proxy_cuts_in_the_middle_of_a_reply() {
 
 #[tokio::test]
 async fn proxy_cuts_after_a_multiline_reply_and_drops_the_next_line() {
-    let upstream = Upstream::start().await;
+    // A pause longer than REPLY_QUIET in the middle of the body: the proxy knows a RETR reply
+    // ends with its "." line and waits for it.
+    let upstream = Upstream::start_with_gap(Duration::from_millis(600)).await;
     let proxy = FaultProxy::start(upstream.addr).expect("proxy");
     proxy.arm(Trigger::line("RETR", 1), Action::CutAfterReply);
     let mut client = Client::connect(proxy.port()).await;
@@ -260,10 +266,26 @@ async fn proxy_cuts_after_a_multiline_reply_and_drops_the_next_line() {
         .write_all(b"RETR 3\r\nDELE 3\r\n")
         .await
         .expect("send");
-    // The body comes in two parts 100 ms apart; the proxy waits for quiet, so all of it arrives.
+    let started = Instant::now();
     assert_eq!(client.rest().await, retr_reply("3"));
+    // Cut as soon as the "." line arrived, not after a quiet period.
+    assert!(started.elapsed() < Duration::from_millis(600 + 1500));
     upstream.wait_for("c0: <eof>").await;
     assert_eq!(upstream.lines(), ["c0: RETR 3", "c0: <eof>"]);
+}
+
+#[tokio::test]
+async fn proxy_cuts_after_an_unrecognised_reply_once_the_server_is_quiet() {
+    let upstream = Upstream::start().await;
+    let proxy = FaultProxy::start(upstream.addr).expect("proxy");
+    // ServerBytes(0) fires on the greeting; a greeting's end is not recognisable.
+    proxy.arm(Trigger::ServerBytes(0), Action::CutAfterReply);
+    let mut client = Client::connect(proxy.port()).await;
+    let started = Instant::now();
+    assert_eq!(client.rest().await, b"+OK ready\r\n");
+    assert!(started.elapsed() >= mailpull_tests::proxy::REPLY_QUIET);
+    upstream.wait_for("c0: <eof>").await;
+    assert_eq!(proxy.fired(), 1);
 }
 
 #[tokio::test]
