@@ -1,1 +1,1 @@
-
+mod faults_tools;

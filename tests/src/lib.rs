@@ -1,1 +1,4 @@
 //! Test servers for Mailpull.
+
+pub mod fake_smtp;
+pub mod proxy;
