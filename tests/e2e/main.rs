@@ -1,1 +1,5 @@
+//! End-to-end tests of Mailpull against real Dovecot and Postfix instances (needs root and
+//! `scripts/setup-deps.sh`). One binary so the servers' start-up is shared by all modules.
+
 mod faults_tools;
+mod harness;
