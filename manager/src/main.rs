@@ -16,7 +16,10 @@ struct ManagerApp {
 impl ManagerApp {
     fn load(config_path: PathBuf) -> Self {
         let config = config::load(&config_path).map_err(|err| err.to_string());
-        ManagerApp { config_path, config }
+        ManagerApp {
+            config_path,
+            config,
+        }
     }
 }
 

@@ -3,3 +3,4 @@
 
 mod faults_tools;
 mod harness;
+mod worker;

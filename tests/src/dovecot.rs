@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
@@ -15,7 +15,8 @@ use tempfile::TempDir;
 
 use crate::maildir;
 use crate::ports::{free_port, port_is_open};
-use crate::system::{SystemUser, mail_user, make_dir, read_log, terminate_child, wait_group_gone, write_file,
+use crate::system::{
+    SystemUser, mail_user, make_dir, read_log, terminate_child, wait_group_gone, write_file,
 };
 use crate::tls::{CertPair, TestCa};
 
@@ -40,7 +41,9 @@ impl DovecotInstance {
         let stderr_path = dir.join("dovecot.stderr");
         let stderr = File::create(&stderr_path)
             .with_context(|| format!("creating {}", stderr_path.display()))?;
-        let stdout = stderr.try_clone().context("duplicating the stderr file handle")?;
+        let stdout = stderr
+            .try_clone()
+            .context("duplicating the stderr file handle")?;
         let child = Command::new("dovecot")
             // Own process group, so that stopping can wait for every worker.
             .process_group(0)
@@ -52,7 +55,10 @@ impl DovecotInstance {
             .stderr(stderr)
             .spawn()
             .context("starting dovecot (is dovecot-core installed? run scripts/setup-deps.sh)")?;
-        let mut instance = Self { dir: dir.to_owned(), child };
+        let mut instance = Self {
+            dir: dir.to_owned(),
+            child,
+        };
         let deadline = Instant::now() + START_TIMEOUT;
         for &port in ports {
             loop {
@@ -169,7 +175,9 @@ pub(crate) fn check_user_name(user: &str) -> anyhow::Result<()> {
         || user == ".."
         || user.contains([':', '/', '\n', '\r', '\0', ' ', '\t'])
     {
-        bail!("invalid mail user name {user:?} (empty, '.', '..', or contains ':', '/', whitespace)");
+        bail!(
+            "invalid mail user name {user:?} (empty, '.', '..', or contains ':', '/', whitespace)"
+        );
     }
     Ok(())
 }
@@ -184,7 +192,10 @@ pub(crate) struct PasswdFile {
 impl PasswdFile {
     pub(crate) fn create(path: PathBuf) -> anyhow::Result<Self> {
         write_file(&path, b"", 0o644)?;
-        Ok(Self { path, users: Mutex::new((BTreeMap::new(), SystemTime::UNIX_EPOCH)) })
+        Ok(Self {
+            path,
+            users: Mutex::new((BTreeMap::new(), SystemTime::UNIX_EPOCH)),
+        })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -200,8 +211,11 @@ impl PasswdFile {
         }
         let mut guard = self.users.lock().unwrap_or_else(|p| p.into_inner());
         guard.0.insert(user.to_owned(), password.to_owned());
-        let text: String =
-            guard.0.iter().map(|(u, p)| format!("{u}:{{PLAIN}}{p}\n")).collect();
+        let text: String = guard
+            .0
+            .iter()
+            .map(|(u, p)| format!("{u}:{{PLAIN}}{p}\n"))
+            .collect();
         write_file(&self.path, text.as_bytes(), 0o644)?;
         let now = SystemTime::now();
         let stamp = if now > guard.1 + Duration::from_secs(1) {
@@ -235,7 +249,11 @@ pub struct RemoteOptions {
 impl RemoteOptions {
     /// Defaults: the CA's localhost certificate, STLS/STARTTLS offered, no extra config.
     pub fn new(ca: &TestCa) -> Self {
-        Self { cert: ca.server_pair(), starttls: true, extra_config: String::new() }
+        Self {
+            cert: ca.server_pair(),
+            starttls: true,
+            extra_config: String::new(),
+        }
     }
 
     /// Present `cert` instead (an untrusted or wrong-host one, for TLS failure tests).
@@ -338,12 +356,16 @@ impl RemoteDovecot {
                       service pop3 {\n  process_limit = 500\n}\n\
                       service imap {\n  process_limit = 500\n}\n";
         let login = |proto: &str, plain: Option<u16>, tls: Option<u16>| {
-            let mut s = format!("service {proto}-login {{\n  service_count = 0\n  client_limit = 1000\n  process_min_avail = 1\n");
+            let mut s = format!(
+                "service {proto}-login {{\n  service_count = 0\n  client_limit = 1000\n  process_min_avail = 1\n"
+            );
             if let Some(port) = plain {
                 s += &format!("  inet_listener {proto} {{\n    port = {port}\n  }}\n");
             }
             if let Some(port) = tls {
-                s += &format!("  inet_listener {proto}s {{\n    port = {port}\n    ssl = yes\n  }}\n");
+                s += &format!(
+                    "  inet_listener {proto}s {{\n    port = {port}\n    ssl = yes\n  }}\n"
+                );
             }
             s += "}\n";
             s
@@ -461,7 +483,10 @@ impl RemoteDovecot {
     /// Messages in INBOX that carry the \Deleted flag (Maildir flag `T`) but were not expunged.
     pub fn deleted_flag_count(&self, user: &str) -> anyhow::Result<usize> {
         let files = maildir::message_files(&self.existing_folder(user, maildir::INBOX)?)?;
-        Ok(files.iter().filter(|p| maildir::flags(p).contains('T')).count())
+        Ok(files
+            .iter()
+            .filter(|p| maildir::flags(p).contains('T'))
+            .count())
     }
 
     /// Raw bytes of the messages in `folder`, oldest first.
@@ -471,7 +496,11 @@ impl RemoteDovecot {
 
     /// Dovecot's log (all instances).
     pub fn log(&self) -> String {
-        self.instance_dirs.iter().map(|d| dovecot_log(d)).collect::<Vec<_>>().join("\n")
+        self.instance_dirs
+            .iter()
+            .map(|d| dovecot_log(d))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Stops the server now (as dropping does) while keeping the files for inspection; the

@@ -16,6 +16,7 @@ pub mod proxy;
 pub mod sink;
 pub mod system;
 pub mod tls;
+pub mod worker;
 
 pub use client::{LineClient, SmtpReply, smtp_data, smtp_rcpt_reply, smtp_send};
 pub use dovecot::{RemoteDovecot, RemoteOptions};
@@ -27,3 +28,4 @@ pub use postfix::{LOCAL_DOMAIN, LOCAL_PASSWORD, LocalMailServer, LocalOptions};
 pub use sink::{SinkMessage, SmtpSink};
 pub use system::{SystemUser, TEST_SYSTEM_USER, mail_user};
 pub use tls::{CertPair, TestCa, self_signed};
+pub use worker::{ProfileSpec, WorkerSetup, config_text, output_text, worker_binary};

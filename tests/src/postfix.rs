@@ -31,7 +31,8 @@ use crate::dovecot::{
 use crate::maildir;
 use crate::ports::{free_port, wait_for_port};
 use crate::system::{
-    SystemUser, mail_user, make_dir, read_log, run, system_user, terminate_pid, wait_group_gone, write_file,
+    SystemUser, mail_user, make_dir, read_log, run, system_user, terminate_pid, wait_group_gone,
+    write_file,
 };
 use crate::tls::CertPair;
 
@@ -94,7 +95,9 @@ impl LocalMailServer {
         for user in &opts.users {
             check_user_name(user)?;
             if user.contains('@') {
-                bail!("local user {user:?}: give the local part only (the domain is {LOCAL_DOMAIN})");
+                bail!(
+                    "local user {user:?}: give the local part only (the domain is {LOCAL_DOMAIN})"
+                );
             }
             make_dir(&mail_root.join(user), Some(&owner), 0o700)?;
             maildir::create(&mail_root.join(user).join("Maildir"), &owner, false)?;
@@ -158,7 +161,10 @@ impl LocalMailServer {
 
     fn inbox(&self, user: &str) -> anyhow::Result<PathBuf> {
         if !self.users.iter().any(|u| u == user) {
-            bail!("{user:?} is not a mailbox of this local server (users: {:?})", self.users);
+            bail!(
+                "{user:?} is not a mailbox of this local server (users: {:?})",
+                self.users
+            );
         }
         Ok(self.mail_root.join(user).join("Maildir"))
     }
@@ -214,7 +220,9 @@ impl LocalMailServer {
                     {
                         Some(code)
                     }
-                    _ => bail!("reject reply must look like \"451 4.3.0 text\" or \"550 5.1.1 text\", got {reply:?}"),
+                    _ => bail!(
+                        "reject reply must look like \"451 4.3.0 text\" or \"550 5.1.1 text\", got {reply:?}"
+                    ),
                 }
             }
             None => None,
@@ -229,7 +237,10 @@ impl LocalMailServer {
             write_file(&self.conf_dir.join("reject"), text.as_bytes(), 0o644)?;
             previous
         };
-        run(Command::new("postfix").arg("-c").arg(&self.conf_dir).arg("reload"))?;
+        run(Command::new("postfix")
+            .arg("-c")
+            .arg(&self.conf_dir)
+            .arg("reload"))?;
 
         // What the probe should see once the reload took effect.
         let is_mailbox = address
@@ -261,14 +272,23 @@ impl LocalMailServer {
 
     /// Asks Postfix to retry deferred mail now (`postqueue -f`).
     pub fn flush_queue(&self) -> anyhow::Result<()> {
-        run(Command::new("postqueue").arg("-c").arg(&self.conf_dir).arg("-f"))?;
+        run(Command::new("postqueue")
+            .arg("-c")
+            .arg(&self.conf_dir)
+            .arg("-f"))?;
         Ok(())
     }
 
     /// Messages waiting in Postfix's queue (deferred or in flight), from `postqueue -j`.
     pub fn queue_len(&self) -> anyhow::Result<usize> {
-        let out = run(Command::new("postqueue").arg("-c").arg(&self.conf_dir).arg("-j"))?;
-        Ok(String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.trim().is_empty()).count())
+        let out = run(Command::new("postqueue")
+            .arg("-c")
+            .arg(&self.conf_dir)
+            .arg("-j"))?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count())
     }
 
     /// Waits until Postfix's log contains `needle` (it is written asynchronously, so a line
@@ -353,8 +373,11 @@ service imap-login {{
     let data = dir.join("data");
     make_dir(&data, Some(&system_user("postfix")?), 0o700)?;
     let maillog = dir.join("maillog");
-    let vmailbox: String =
-        opts.users.iter().map(|u| format!("{u}@{LOCAL_DOMAIN} {u}/Maildir/\n")).collect();
+    let vmailbox: String = opts
+        .users
+        .iter()
+        .map(|u| format!("{u}@{LOCAL_DOMAIN} {u}/Maildir/\n"))
+        .collect();
     write_file(&conf.join("vmailbox"), vmailbox.as_bytes(), 0o644)?;
     write_file(&conf.join("reject"), b"", 0o644)?;
     let c = conf.display();
@@ -451,7 +474,11 @@ smtpd_tls_loglevel = 1
         // Postfix prints fatal start-up errors to syslog or a terminal only; `script` gives
         // `postfix check` a terminal so its complaints end up in the error.
         let check = Command::new("script")
-            .args(["-qec", &format!("postfix -c {} check", conf.display()), "/dev/null"])
+            .args([
+                "-qec",
+                &format!("postfix -c {} check", conf.display()),
+                "/dev/null",
+            ])
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_else(|e| format!("(script unavailable: {e})"));
@@ -474,5 +501,11 @@ smtpd_tls_loglevel = 1
         terminate_pid(master_pid, Duration::from_secs(5));
         return Err(failure("Postfix smtpd never listened", e));
     }
-    Ok(Started { master_pid, dovecot, smtp, lmtp, imap })
+    Ok(Started {
+        master_pid,
+        dovecot,
+        smtp,
+        lmtp,
+        imap,
+    })
 }

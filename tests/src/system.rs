@@ -28,16 +28,26 @@ pub fn system_user(name: &str) -> anyhow::Result<SystemUser> {
         .output()
         .context("running getent passwd")?;
     if !out.status.success() {
-        bail!("system user {name:?} does not exist; run scripts/setup-deps.sh as root to create it");
+        bail!(
+            "system user {name:?} does not exist; run scripts/setup-deps.sh as root to create it"
+        );
     }
     let line = String::from_utf8_lossy(&out.stdout);
     let fields: Vec<&str> = line.trim_end().split(':').collect();
     if fields.len() < 4 {
         bail!("getent passwd {name} printed an unexpected line: {line:?}");
     }
-    let uid = fields[2].parse().with_context(|| format!("uid of {name}: {:?}", fields[2]))?;
-    let gid = fields[3].parse().with_context(|| format!("gid of {name}: {:?}", fields[3]))?;
-    Ok(SystemUser { name: name.to_owned(), uid, gid })
+    let uid = fields[2]
+        .parse()
+        .with_context(|| format!("uid of {name}: {:?}", fields[2]))?;
+    let gid = fields[3]
+        .parse()
+        .with_context(|| format!("gid of {name}: {:?}", fields[3]))?;
+    Ok(SystemUser {
+        name: name.to_owned(),
+        uid,
+        gid,
+    })
 }
 
 /// The user that owns test mailboxes (see [`TEST_SYSTEM_USER`]).

@@ -1,0 +1,478 @@
+//! The worker end to end: `mailpull-worker run --once` pulling from a real Dovecot (POP3,
+//! POP3S, IMAP, IMAPS with a test CA) into a real Postfix that delivers by LMTP into a second
+//! Dovecot. Every test checks the local mailboxes message by message.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mailpull_tests::proxy::{Action, FaultProxy, Trigger};
+use mailpull_tests::{
+    LocalMailServer, ProfileSpec, RemoteDovecot, RemoteOptions, TestCa, WorkerSetup, added_headers,
+    duplicate_ids, message_ids, output_text, sample_message,
+};
+
+const PASSWORD: &str = "remote-secret-1";
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Rig {
+    _tmp: tempfile::TempDir,
+    ca: TestCa,
+    remote: RemoteDovecot,
+    local: LocalMailServer,
+    password_file: PathBuf,
+}
+
+fn rig_with(options: impl FnOnce(&TestCa) -> anyhow::Result<RemoteOptions>) -> Rig {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new(tmp.path()).expect("test CA");
+    let remote = RemoteDovecot::start_with(options(&ca).expect("options")).expect("remote dovecot");
+    remote.add_user("isp-user", PASSWORD).expect("add user");
+    let local = LocalMailServer::start(&["alice", "bob"]).expect("local postfix");
+    let password_file = WorkerSetup::password_file(tmp.path(), "isp-user", PASSWORD).expect("pw");
+    Rig {
+        _tmp: tmp,
+        ca,
+        remote,
+        local,
+        password_file,
+    }
+}
+
+fn rig() -> Rig {
+    rig_with(|ca| Ok(RemoteOptions::new(ca)))
+}
+
+impl Rig {
+    fn fill(&self, count: usize) -> Vec<Vec<u8>> {
+        (0..count)
+            .map(|i| {
+                // Mixed sizes: most small, every fourth around 60 KB.
+                let size = if i % 4 == 3 { 60_000 } else { 3_000 };
+                let raw = sample_message(i, size, "isp-user@isp.example");
+                self.remote
+                    .add_message("isp-user", &raw)
+                    .expect("add message");
+                raw
+            })
+            .collect()
+    }
+
+    fn profile(&self, protocol: &'static str, security: &'static str, port: u16) -> ProfileSpec {
+        let mut spec = ProfileSpec::new(
+            "isp",
+            port,
+            "isp-user",
+            &self.password_file,
+            self.local.smtp_port(),
+            "alice",
+        );
+        spec.protocol = protocol;
+        spec.security = security;
+        spec.ca_file = Some(self.ca.ca_file().to_path_buf());
+        spec
+    }
+
+    /// Waits until alice holds `n` messages, then makes sure no more arrive.
+    fn expect_local(&self, n: usize) -> Vec<Vec<u8>> {
+        let got = self
+            .local
+            .wait_for_messages("alice", n, WAIT)
+            .unwrap_or_else(|err| panic!("{err:#}\n--- maillog\n{}", self.local.maillog()));
+        std::thread::sleep(Duration::from_millis(500));
+        let again = self.local.messages("alice").expect("messages");
+        assert_eq!(again.len(), n, "more messages than expected arrived");
+        got
+    }
+}
+
+/// Every submitted message arrived exactly once, identical apart from the prepended headers,
+/// which include exactly one Mailpull trace header.
+fn assert_delivered_exactly(sent: &[Vec<u8>], delivered: &[Vec<u8>]) {
+    assert_eq!(delivered.len(), sent.len());
+    assert!(
+        duplicate_ids(delivered).is_empty(),
+        "duplicates: {:?}",
+        duplicate_ids(delivered)
+    );
+    for original in sent {
+        let id = &message_ids(std::slice::from_ref(original))[0];
+        let copy = delivered
+            .iter()
+            .find(|d| message_ids(std::slice::from_ref(*d)).first() == Some(id))
+            .unwrap_or_else(|| panic!("{id} missing locally"));
+        let added = added_headers(original, copy)
+            .unwrap_or_else(|| panic!("{id}: body or headers changed beyond prepended headers"));
+        assert_eq!(
+            added.matches("mailpull-id=").count(),
+            1,
+            "{id}: trace header:\n{added}"
+        );
+        let sender = format!(
+            "Return-Path: <sender-{}@example.test>",
+            id.trim_start_matches("<mailpull-test-")
+                .split('@')
+                .next()
+                .unwrap_or_default()
+        );
+        assert!(
+            added.contains(&sender),
+            "{id}: envelope sender not taken from Return-Path:\n{added}"
+        );
+    }
+}
+
+#[test]
+fn pop3s_delete_delivers_every_message_byte_identical() {
+    let rig = rig();
+    let sent = rig.fill(12);
+    let setup =
+        WorkerSetup::new(&[rig.profile("pop3", "tls", rig.remote.pop3s_port())]).expect("setup");
+    let out = setup.run_once().expect("run");
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_delivered_exactly(&sent, &rig.expect_local(12));
+    assert_eq!(
+        rig.remote.message_count("isp-user").expect("count"),
+        0,
+        "remote emptied"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("isp") && stdout.contains(" 12 "),
+        "summary: {stdout}"
+    );
+    // The log names profile, UID, size, recipient and SMTP reply; never the password.
+    let log = std::fs::read_dir(setup.state_dir().join("logs"))
+        .expect("log dir")
+        .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("read log"))
+        .collect::<String>();
+    assert!(
+        log.contains("delivered")
+            && log.contains("recipient=alice@local.test")
+            && log.contains("reply=250"),
+        "{log}"
+    );
+    assert!(!log.contains(PASSWORD) && !String::from_utf8_lossy(&out.stderr).contains(PASSWORD));
+    // A second poll finds nothing and delivers nothing.
+    let out = setup.run_once().expect("run");
+    assert!(out.status.success(), "{}", output_text(&out));
+    rig.expect_local(12);
+}
+
+#[test]
+fn imaps_keep_leaves_messages_and_never_fetches_twice() {
+    let rig = rig();
+    let sent = rig.fill(8);
+    let mut spec = rig.profile("imap", "tls", rig.remote.imaps_port());
+    spec.after_delivery = "keep";
+    let setup = WorkerSetup::new(&[spec]).expect("setup");
+    for _ in 0..2 {
+        let out = setup.run_once().expect("run");
+        assert!(out.status.success(), "{}", output_text(&out));
+    }
+    assert_delivered_exactly(&sent, &rig.expect_local(8));
+    assert_eq!(
+        rig.remote.message_count("isp-user").expect("count"),
+        8,
+        "kept on the server"
+    );
+    // A new message is the only one fetched on the next poll.
+    let extra = sample_message(100, 2_000, "isp-user@isp.example");
+    rig.remote.add_message("isp-user", &extra).expect("add");
+    let out = setup.run_once().expect("run");
+    assert!(out.status.success(), "{}", output_text(&out));
+    let mut all = sent.clone();
+    all.push(extra);
+    assert_delivered_exactly(&all, &rig.expect_local(9));
+}
+
+#[test]
+fn imap_starttls_delete_expunges_every_folder() {
+    let rig = rig();
+    let sent = rig.fill(5);
+    let archived = sample_message(50, 2_000, "isp-user@isp.example");
+    rig.remote
+        .add_message_to("isp-user", "Archive", &archived)
+        .expect("add to Archive");
+    let mut spec = rig.profile("imap", "starttls", rig.remote.imap_port());
+    spec.folders = vec!["INBOX".into(), "Archive".into()];
+    let setup = WorkerSetup::new(&[spec]).expect("setup");
+    let out = setup.run_once().expect("run");
+    assert!(out.status.success(), "{}", output_text(&out));
+    let mut all = sent.clone();
+    all.push(archived);
+    assert_delivered_exactly(&all, &rig.expect_local(6));
+    assert_eq!(rig.remote.message_count("isp-user").expect("count"), 0);
+    assert_eq!(
+        rig.remote
+            .message_count_in("isp-user", "Archive")
+            .expect("count"),
+        0
+    );
+}
+
+#[test]
+fn pop3_stls_keep_never_fetches_twice() {
+    let rig = rig();
+    let sent = rig.fill(6);
+    let mut spec = rig.profile("pop3", "starttls", rig.remote.pop3_port());
+    spec.after_delivery = "keep";
+    let setup = WorkerSetup::new(&[spec]).expect("setup");
+    for _ in 0..3 {
+        let out = setup.run_once().expect("run");
+        assert!(out.status.success(), "{}", output_text(&out));
+    }
+    assert_delivered_exactly(&sent, &rig.expect_local(6));
+    assert_eq!(rig.remote.message_count("isp-user").expect("count"), 6);
+}
+
+#[test]
+fn smtp_451_keeps_messages_until_the_local_server_accepts() {
+    let rig = rig();
+    let sent = rig.fill(4);
+    let setup =
+        WorkerSetup::new(&[rig.profile("pop3", "tls", rig.remote.pop3s_port())]).expect("setup");
+    rig.local
+        .set_reject("alice@local.test", Some("451 4.3.0 try again later"))
+        .expect("reject");
+    for _ in 0..2 {
+        let out = setup.run_once().expect("run");
+        assert!(
+            !out.status.success(),
+            "a deferred delivery fails the poll:\n{}",
+            output_text(&out)
+        );
+        let text = output_text(&out);
+        assert!(text.contains("451") && text.contains("deferred"), "{text}");
+        assert_eq!(
+            rig.remote.message_count("isp-user").expect("count"),
+            4,
+            "nothing deleted"
+        );
+    }
+    assert!(rig.local.messages("alice").expect("messages").is_empty());
+    rig.local
+        .set_reject("alice@local.test", None)
+        .expect("accept again");
+    let out = setup.run_once().expect("run");
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_delivered_exactly(&sent, &rig.expect_local(4));
+    assert_eq!(rig.remote.message_count("isp-user").expect("count"), 0);
+}
+
+#[test]
+fn smtp_550_keeps_the_message_and_reports_it() {
+    let rig = rig();
+    rig.fill(2);
+    let setup =
+        WorkerSetup::new(&[rig.profile("pop3", "tls", rig.remote.pop3s_port())]).expect("setup");
+    rig.local
+        .set_reject("alice@local.test", Some("550 5.1.1 mailbox unavailable"))
+        .expect("reject");
+    let out = setup.run_once().expect("run");
+    let text = output_text(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("DELIVERY REFUSED") && text.contains("550"),
+        "{text}"
+    );
+    assert!(text.contains("2 message(s) left on the server"), "{text}");
+    assert_eq!(
+        rig.remote.message_count("isp-user").expect("count"),
+        2,
+        "never deleted, never bounced"
+    );
+}
+
+fn proxied_plain_pop3(rig: &Rig, proxy: &FaultProxy) -> WorkerSetup {
+    let mut spec = rig.profile("pop3", "plain", proxy.port());
+    spec.ca_file = None;
+    WorkerSetup::new(&[spec]).expect("setup")
+}
+
+#[test]
+fn connection_cut_in_the_middle_of_retr_loses_and_doubles_nothing() {
+    let rig = rig();
+    let sent = rig.fill(10);
+    let proxy = FaultProxy::start(([127, 0, 0, 1], rig.remote.pop3_port()).into()).expect("proxy");
+    let setup = proxied_plain_pop3(&rig, &proxy);
+    proxy.arm(
+        Trigger::line("RETR", 4),
+        Action::CutMidReply { after_bytes: 700 },
+    );
+    let out = setup.run_once().expect("run");
+    assert!(!out.status.success(), "{}", output_text(&out));
+    assert_eq!(proxy.fired(), 1);
+    assert!(
+        output_text(&out).contains("RETR"),
+        "the error names the command:\n{}",
+        output_text(&out)
+    );
+    // No QUIT went through: the server rolled back the three DELEs.
+    assert_eq!(rig.remote.message_count("isp-user").expect("count"), 10);
+    rig.expect_local(3);
+    let out = setup.run_once().expect("run");
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_delivered_exactly(&sent, &rig.expect_local(10));
+    assert_eq!(rig.remote.message_count("isp-user").expect("count"), 0);
+}
+
+#[test]
+fn connection_cut_between_dele_and_quit_causes_no_duplicate() {
+    let rig = rig();
+    let sent = rig.fill(6);
+    let proxy = FaultProxy::start(([127, 0, 0, 1], rig.remote.pop3_port()).into()).expect("proxy");
+    let setup = proxied_plain_pop3(&rig, &proxy);
+    proxy.arm(Trigger::line("QUIT", 1), Action::CutBeforeForwarding);
+    let out = setup.run_once().expect("run");
+    assert!(!out.status.success(), "{}", output_text(&out));
+    assert_eq!(
+        rig.remote.message_count("isp-user").expect("count"),
+        6,
+        "DELEs rolled back"
+    );
+    rig.expect_local(6);
+    // The next poll finds every UID recorded: deletes them, delivers nothing.
+    let out = setup.run_once().expect("run");
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_delivered_exactly(&sent, &rig.expect_local(6));
+    assert_eq!(rig.remote.message_count("isp-user").expect("count"), 0);
+}
+
+#[test]
+fn sigkill_in_the_middle_of_a_500_message_batch_loses_nothing() {
+    let rig = rig();
+    let total = 500;
+    let sent: Vec<Vec<u8>> = (0..total)
+        .map(|i| {
+            let raw = sample_message(i, 2_000, "isp-user@isp.example");
+            rig.remote.add_message("isp-user", &raw).expect("add");
+            raw
+        })
+        .collect();
+    let setup =
+        WorkerSetup::new(&[rig.profile("pop3", "tls", rig.remote.pop3s_port())]).expect("setup");
+    let mut child = setup.spawn(true).expect("spawn");
+    // Kill once some, but not all, messages have reached the local server.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let n = rig.local.messages("alice").expect("messages").len();
+        if n >= 100 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "worker delivered only {n} messages"
+        );
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "worker ended before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+    let out = setup.run_once().expect("run");
+    assert!(out.status.success(), "{}", output_text(&out));
+    std::thread::sleep(Duration::from_secs(1));
+    let delivered = rig
+        .local
+        .wait_for_messages("alice", total, WAIT)
+        .expect("every message arrives");
+    let ids = message_ids(&delivered);
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    let missing = message_ids(&sent)
+        .iter()
+        .filter(|id| !unique.contains(id))
+        .count();
+    let duplicated = ids.len() - unique.len();
+    eprintln!(
+        "sigkill batch: {total} sent, {} delivered, {missing} missing, {duplicated} duplicated",
+        ids.len()
+    );
+    assert_eq!(missing, 0, "lost messages");
+    // Only a kill that falls between the SMTP 250 and the commit can duplicate, and only one.
+    assert!(duplicated <= 1, "{duplicated} duplicates");
+    assert_eq!(rig.remote.message_count("isp-user").expect("count"), 0);
+}
+
+#[test]
+fn an_untrusted_certificate_is_refused_with_the_reason() {
+    let rig = rig_with(|ca| Ok(RemoteOptions::new(ca).with_cert(ca.untrusted()?)));
+    rig.fill(2);
+    for (protocol, port) in [
+        ("pop3", rig.remote.pop3s_port()),
+        ("imap", rig.remote.imaps_port()),
+    ] {
+        let setup = WorkerSetup::new(&[rig.profile(protocol, "tls", port)]).expect("setup");
+        let out = setup.run_once().expect("run");
+        let text = output_text(&out);
+        assert!(!out.status.success(), "{text}");
+        assert!(
+            text.contains("not signed by a trusted authority")
+                && text.contains("TLS handshake with localhost"),
+            "{text}"
+        );
+    }
+    assert_eq!(rig.remote.message_count("isp-user").expect("count"), 2);
+}
+
+#[test]
+fn a_certificate_for_another_host_is_refused() {
+    let rig = rig_with(|ca| Ok(RemoteOptions::new(ca).with_cert(ca.wrong_host()?)));
+    rig.fill(1);
+    let setup =
+        WorkerSetup::new(&[rig.profile("pop3", "tls", rig.remote.pop3s_port())]).expect("setup");
+    let out = setup.run_once().expect("run");
+    assert!(
+        output_text(&out).contains("certificate is for another host name"),
+        "{}",
+        output_text(&out)
+    );
+}
+
+#[test]
+fn starttls_not_offered_fails_closed() {
+    let rig = rig_with(|ca| Ok(RemoteOptions::new(ca).without_starttls()));
+    rig.fill(2);
+    for (protocol, port, command) in [
+        ("pop3", rig.remote.pop3_port(), "STLS"),
+        ("imap", rig.remote.imap_port(), "STARTTLS"),
+    ] {
+        let setup = WorkerSetup::new(&[rig.profile(protocol, "starttls", port)]).expect("setup");
+        let out = setup.run_once().expect("run");
+        let text = output_text(&out);
+        assert!(!out.status.success(), "{text}");
+        assert!(
+            text.contains(&format!("does not offer {command}")),
+            "{text}"
+        );
+    }
+    assert_eq!(rig.remote.message_count("isp-user").expect("count"), 2);
+    assert!(rig.local.messages("alice").expect("messages").is_empty());
+}
+
+#[test]
+fn check_accepts_the_sample_and_names_errors() {
+    let bin = mailpull_tests::worker_binary().expect("worker binary");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new(&bin)
+        .args(["check", "--config"])
+        .arg(root.join("assets/mailpull.sample.toml"))
+        .output()
+        .expect("check");
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK, 2 profile(s)"));
+    let broken = root.join("shared/tests/config/broken/03-bad-port.toml");
+    let out = std::process::Command::new(&bin)
+        .args(["check", "--config"])
+        .arg(&broken)
+        .output()
+        .expect("check");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("profile \"p1\": remote.port: 70000 is not a port"),
+        "{}",
+        output_text(&out)
+    );
+}

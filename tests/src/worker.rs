@@ -1,0 +1,201 @@
+//! Running the real `mailpull-worker` binary in tests, the demo and the benchmark: writing a
+//! configuration for test servers and starting the worker on it.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use anyhow::{Context, bail};
+
+/// The `mailpull-worker` binary next to the running test binary (`target/<profile>/`), or
+/// `MAILPULL_WORKER_BIN`. `cargo build -p mailpull-worker` makes it.
+pub fn worker_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("MAILPULL_WORKER_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().context("current_exe")?;
+    let mut dir = exe.parent().map(Path::to_path_buf);
+    while let Some(current) = dir {
+        let candidate = current.join(format!("mailpull-worker{}", std::env::consts::EXE_SUFFIX));
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+        dir = current.parent().map(Path::to_path_buf);
+    }
+    bail!(
+        "mailpull-worker binary not found near {}; run `cargo build -p mailpull-worker` first",
+        exe.display()
+    )
+}
+
+/// One `[[profile]]` of a test configuration.
+#[derive(Debug, Clone)]
+pub struct ProfileSpec {
+    pub name: String,
+    pub protocol: &'static str,
+    pub port: u16,
+    /// "tls", "starttls" or "plain".
+    pub security: &'static str,
+    pub username: String,
+    pub password_file: PathBuf,
+    pub ca_file: Option<PathBuf>,
+    /// "delete" or "keep".
+    pub after_delivery: &'static str,
+    pub folders: Vec<String>,
+    pub interval: &'static str,
+    pub smtp_port: u16,
+    pub local_user: String,
+    pub local_domain: String,
+    /// Extra TOML lines appended to the profile (e.g. a `[profile.distribute]` table).
+    pub extra: String,
+}
+
+impl ProfileSpec {
+    /// A POP3S profile pulling `username` into `local_user@local.test`.
+    pub fn new(
+        name: &str,
+        port: u16,
+        username: &str,
+        password_file: &Path,
+        smtp_port: u16,
+        local_user: &str,
+    ) -> Self {
+        ProfileSpec {
+            name: name.to_string(),
+            protocol: "pop3",
+            port,
+            security: "tls",
+            username: username.to_string(),
+            password_file: password_file.to_path_buf(),
+            ca_file: None,
+            after_delivery: "delete",
+            folders: Vec::new(),
+            interval: "10m",
+            smtp_port,
+            local_user: local_user.to_string(),
+            local_domain: crate::LOCAL_DOMAIN.to_string(),
+            extra: String::new(),
+        }
+    }
+}
+
+/// A configuration file for `profiles`, with state in `state_dir`.
+pub fn config_text(
+    state_dir: &Path,
+    max_connections: usize,
+    per_host: usize,
+    profiles: &[ProfileSpec],
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "[worker]\nstate_dir = {:?}\nmax_connections = {max_connections}\nmax_connections_per_host = {per_host}\n",
+        state_dir.display().to_string()
+    );
+    for p in profiles {
+        let _ = writeln!(
+            out,
+            "[[profile]]\nname = {:?}\ninterval = {:?}\nafter_delivery = {:?}\n\n[profile.remote]\nprotocol = {:?}\nhost = \"localhost\"\nport = {}\nsecurity = {:?}\nusername = {:?}\npassword = {{ file = {:?} }}",
+            p.name,
+            p.interval,
+            p.after_delivery,
+            p.protocol,
+            p.port,
+            p.security,
+            p.username,
+            p.password_file.display().to_string()
+        );
+        if let Some(ca) = &p.ca_file {
+            let _ = writeln!(out, "ca_file = {:?}", ca.display().to_string());
+        }
+        if !p.folders.is_empty() {
+            let _ = writeln!(out, "folders = {:?}", p.folders);
+        }
+        let _ = writeln!(
+            out,
+            "\n[profile.local]\nsmtp = \"127.0.0.1:{}\"\nuser = {:?}\ndomain = {:?}\n{}\n",
+            p.smtp_port, p.local_user, p.local_domain, p.extra
+        );
+    }
+    out
+}
+
+/// A temp dir with a config file and the worker's state dir.
+pub struct WorkerSetup {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl WorkerSetup {
+    pub fn new(profiles: &[ProfileSpec]) -> anyhow::Result<Self> {
+        Self::with_limits(64, 4, profiles)
+    }
+
+    pub fn with_limits(
+        max_connections: usize,
+        per_host: usize,
+        profiles: &[ProfileSpec],
+    ) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir().context("tempdir")?;
+        let config = dir.path().join("mailpull.toml");
+        let text = config_text(
+            &dir.path().join("state"),
+            max_connections,
+            per_host,
+            profiles,
+        );
+        std::fs::write(&config, text).context("write config")?;
+        Ok(WorkerSetup { dir, config })
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// A file holding `password`, for `password = { file = ... }`.
+    pub fn password_file(dir: &Path, name: &str, password: &str) -> anyhow::Result<PathBuf> {
+        let path = dir.join(format!("{name}.password"));
+        std::fs::write(&path, format!("{password}\n")).context("write password file")?;
+        Ok(path)
+    }
+
+    /// `mailpull-worker run --once`, waiting for it.
+    pub fn run_once(&self) -> anyhow::Result<Output> {
+        Command::new(worker_binary()?)
+            .args(["run", "--once", "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "info")
+            .output()
+            .context("run mailpull-worker")
+    }
+
+    /// Starts `mailpull-worker run [--once]` without waiting; output goes to files in the dir.
+    pub fn spawn(&self, once: bool) -> anyhow::Result<Child> {
+        let stdout =
+            std::fs::File::create(self.dir.path().join("worker.stdout")).context("stdout file")?;
+        let stderr =
+            std::fs::File::create(self.dir.path().join("worker.stderr")).context("stderr file")?;
+        let mut cmd = Command::new(worker_binary()?);
+        cmd.arg("run");
+        if once {
+            cmd.arg("--once");
+        }
+        cmd.arg("--config")
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .context("spawn mailpull-worker")
+    }
+}
+
+/// stdout and stderr of a finished worker, for assertion messages.
+pub fn output_text(output: &Output) -> String {
+    format!(
+        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
