@@ -179,7 +179,7 @@ impl Router {
                 "message is only blank lines: no headers at all".to_string()
             } else {
                 format!(
-                    "no headers at all ({} unreadable before the body)",
+                    "no headers at all ({} that are not header fields)",
                     plural(section.malformed_lines, "line")
                 )
             };
@@ -228,7 +228,7 @@ impl Router {
             let note = if self.envelope_headers.is_empty() {
                 ""
             } else {
-                " (no envelope header named a local address)"
+                "; no envelope header named a local address"
             };
             let reason = self.success_reason(&found, note);
             return Decision {
@@ -298,7 +298,7 @@ impl Router {
             found.sources()
         );
         if found.via_alias > 0 {
-            let _ = write!(reason, " ({} through an alias)", found.via_alias);
+            let _ = write!(reason, ", {} through an alias", found.via_alias);
         }
         reason.push_str(note);
         reason
