@@ -227,20 +227,19 @@ fn clause_end(value: &[u8], start: usize) -> usize {
                 }
             }
             b';' | b'(' if !in_angle => return i,
-            b' ' | b'\t' | b'\r' | b'\n' if !in_angle => {
+            b' ' | b'\t' | b'\r' | b'\n' if !in_angle && seen_address => {
                 // After an address, whitespace ends the clause unless a `,` continues the list.
-                if seen_address {
-                    let mut j = i;
-                    while matches!(value.get(j), Some(b' ' | b'\t' | b'\r' | b'\n')) {
-                        j += 1;
-                    }
-                    if value.get(j) != Some(&b',') {
-                        return i;
-                    }
-                    i = j;
-                    continue;
+                let mut j = i;
+                while matches!(value.get(j), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+                    j += 1;
                 }
+                if value.get(j) != Some(&b',') {
+                    return i;
+                }
+                i = j;
+                continue;
             }
+            b' ' | b'\t' | b'\r' | b'\n' => {}
             b',' if !in_angle => seen_address = false,
             _ if !in_angle => seen_address = true,
             _ => {}

@@ -233,7 +233,7 @@ mod tests {
         let rules: Rules = serde_json::from_str(
             r#"{"local_domains":["mydomain.com"],"default_domain":"mydomain.com"}"#,
         )
-        .unwrap();
+        .expect("rules parse");
         assert_eq!(rules.max_received, 25);
         assert_eq!(rules.local_domains, ["mydomain.com"]);
     }

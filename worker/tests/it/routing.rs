@@ -355,3 +355,42 @@ proptest! {
         check_invariants(&message[..end], &test_rules())?;
     }
 }
+
+/// Large hostile inputs must finish quickly (a quadratic parser would take minutes here) and
+/// still keep the guarantees.
+#[test]
+fn adversarial_large_inputs_finish() {
+    let mb = 1 << 20;
+    let mut inputs: Vec<Vec<u8>> = vec![
+        [b"To: ".as_slice(), &vec![b'<'; mb]].concat(),
+        [b"To: ".as_slice(), &vec![b'('; mb]].concat(),
+        [b"To: ".as_slice(), &vec![b'"'; mb]].concat(),
+        [b"To: ".as_slice(), &b"a@".repeat(mb / 2)].concat(),
+        [b"To: ".as_slice(), &b"a.".repeat(mb / 2), b"@mydomain.com"].concat(),
+        [b"To: ".as_slice(), &b"<a@mydomain.com> ".repeat(mb / 17)].concat(),
+        [b"Received: ".as_slice(), &b"for <".repeat(mb / 5)].concat(),
+        [
+            b"Received: ".as_slice(),
+            &b"mailpull-id=test-install-1x".repeat(mb / 27),
+        ]
+        .concat(),
+        b"X-Envelope-To: a@mydomain.com\r\n".repeat(mb / 32),
+        b"Received: from a by b; date\r\n".repeat(mb / 30),
+        vec![b'\r'; mb],
+        vec![0u8; mb],
+    ];
+    // Many distinct local recipients: the duplicate check must not be quadratic either.
+    let mut many = b"To: ".to_vec();
+    for i in 0..50_000 {
+        many.extend_from_slice(format!("u{i}@mydomain.com, ").as_bytes());
+    }
+    inputs.push(many);
+    let rules = test_rules();
+    for (i, input) in inputs.iter().enumerate() {
+        let started = std::time::Instant::now();
+        let d = decide(input, &rules);
+        let took = started.elapsed();
+        assert!(!d.recipients.is_empty(), "input {i}: {}", d.reason);
+        assert!(took.as_secs() < 10, "input {i} took {took:?}");
+    }
+}
