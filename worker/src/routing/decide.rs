@@ -456,6 +456,17 @@ mod tests {
     }
 
     #[test]
+    fn idn_domains_match_in_either_form() {
+        let mut r = rules();
+        r.local_domains = vec!["xn--bcher-kva.example".into()];
+        let d = decide("To: Bücher <Info@BÜCHER.example>\r\n\r\n".as_bytes(), &r);
+        assert_eq!(addrs(&d), [("info@xn--bcher-kva.example", "To")]);
+        r.local_domains = vec!["Bücher.Example".into()];
+        let d = decide(b"X-Original-To: info@xn--bcher-kva.example\r\n\r\n", &r);
+        assert_eq!(addrs(&d), [("info@xn--bcher-kva.example", "X-Original-To")]);
+    }
+
+    #[test]
     fn bad_fallback_is_reported_not_used() {
         let mut r = rules();
         r.fallback = Some("a\nb".into());

@@ -1,6 +1,6 @@
 //! Routing: which local mailboxes a message goes to (multi-drop), as pure functions.
 //!
-//! A catch-all mailbox at the ISP holds mail for many local users. [`decide`] reads a raw
+//! A catch-all mailbox at the ISP holds mail for many local users. [`decide()`] reads a raw
 //! message and the [`Rules`] and returns a [`Decision`]: the exact RCPT TO addresses, the header
 //! each came from, whether the fallback was used, and a reason in plain words. No I/O.
 //!

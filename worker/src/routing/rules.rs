@@ -102,7 +102,7 @@ pub enum RulesError {
 
 impl Rules {
     /// Checks the rules once when a profile is loaded, so that bad configuration is reported
-    /// with a clear message instead of silently never matching. [`super::decide`] works with
+    /// with a clear message instead of silently never matching. [`super::decide()`] works with
     /// any rules (it never fails), but rules that fail here may route nothing.
     pub fn validate(&self) -> Result<(), RulesError> {
         if self.default_domain.trim().is_empty() {
