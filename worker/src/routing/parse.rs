@@ -252,15 +252,20 @@ fn clause_end(value: &[u8], start: usize) -> usize {
 /// Whether `value` contains `marker` as a whole token (the byte after it is not part of an id,
 /// so `mailpull-id=a` does not match `mailpull-id=ab`).
 pub fn contains_marker(value: &[u8], marker: &[u8]) -> bool {
-    if marker.is_empty() || value.len() < marker.len() {
+    let Some(&first) = marker.first() else {
         return false;
-    }
+    };
     let mut from = 0;
     while let Some(window) = value.get(from..) {
-        let Some(pos) = window.windows(marker.len()).position(|w| w == marker) else {
+        // Jump between occurrences of the first byte; compare the rest only there.
+        let Some(pos) = window.iter().position(|&b| b == first) else {
             return false;
         };
         let at = from + pos;
+        if !value.get(at..).is_some_and(|rest| rest.starts_with(marker)) {
+            from = at + 1;
+            continue;
+        }
         let before_ok = at == 0 || value.get(at - 1).is_some_and(|&b| !is_word_byte(b));
         let after_ok = value
             .get(at + marker.len())
