@@ -47,7 +47,7 @@ pub fn sample_message(i: usize, size: usize, to: &str) -> Vec<u8> {
             "{n:06} The quick brown fox jumps over the lazy dog; message {i} keeps going.\r\n"
         );
         n += 1;
-        if n % 40 == 0 {
+        if n.is_multiple_of(40) {
             m.push_str(".dot-led padding line\r\n");
         }
     }
@@ -163,7 +163,7 @@ mod tests {
         let m = sample_message(7, 20_000, "alice@local.test");
         assert!(m.len() >= 20_000 && m.len() < 20_200, "len {}", m.len());
         assert_eq!(
-            message_ids(&[m.clone()]),
+            message_ids(std::slice::from_ref(&m)),
             vec!["<mailpull-test-7@example.test>"]
         );
         let text = String::from_utf8(m.clone()).expect("sample is UTF-8");

@@ -10,6 +10,8 @@
 //! - [`source`]: what a poll needs from a remote mailbox, whatever the protocol, and its two
 //!   implementations: `source::pop3` over our client, `source::imap` over async-imap.
 //! - [`deliver`]: SMTP delivery through lettre, the trace header, reply classification.
+//! - [`dispatch`]: one message to its recipients: single-drop or routing, Message-ID
+//!   dedupe, a refused recipient redelivered to the fallback.
 //! - [`state`]: the SQLite state database of delivered messages.
 //! - [`poll`]: one poll of one profile: list, fetch, deliver, record, delete.
 //! - [`scheduler`]: timers, jitter, backoff and connection caps for all profiles.
@@ -17,6 +19,7 @@
 //! - [`routing`]: pure functions that decide the local recipients of a message.
 
 pub mod deliver;
+pub mod dispatch;
 pub mod logging;
 pub mod net;
 pub mod poll;

@@ -12,6 +12,7 @@ use mailpull_worker::logging;
 use mailpull_worker::poll::PollContext;
 use mailpull_worker::scheduler::{self, Scheduler};
 use mailpull_worker::state::Store;
+use mailpull_worker::{dispatch, routing};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -41,6 +42,14 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Print as JSON where a message on standard input would be delivered, without delivering.
+    Route {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The profile whose rules apply.
+        #[arg(long, short)]
+        profile: String,
+    },
 }
 
 fn config_path(path: Option<PathBuf>) -> PathBuf {
@@ -52,6 +61,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { config } => check(config_path(config)),
         Command::Run { config, once } => run(config_path(config), once),
+        Command::Route { config, profile } => route(config_path(config), &profile),
     };
     match result {
         Ok(code) => code,
@@ -62,8 +72,71 @@ fn main() -> ExitCode {
     }
 }
 
+/// Loads and checks a configuration, including each profile's routing rules.
 fn load(path: &std::path::Path) -> anyhow::Result<Config> {
-    config::load(path).map_err(|err| anyhow::anyhow!("invalid configuration\n{err}"))
+    let config =
+        config::load(path).map_err(|err| anyhow::anyhow!("invalid configuration\n{err}"))?;
+    let problems: Vec<String> = config
+        .profiles
+        .iter()
+        .filter_map(|profile| {
+            let distribute = profile.distribute.as_ref()?;
+            let err = dispatch::rules_for(profile, distribute, "check")
+                .validate()
+                .err()?;
+            Some(format!(
+                "{}: profile \"{}\": distribute: {err}",
+                path.display(),
+                profile.name
+            ))
+        })
+        .collect();
+    if !problems.is_empty() {
+        anyhow::bail!("invalid configuration\n{}", problems.join("\n"));
+    }
+    Ok(config)
+}
+
+fn route(path: PathBuf, name: &str) -> anyhow::Result<ExitCode> {
+    let config = load(&path)?;
+    let profile = config.profile(name).with_context(|| {
+        let names: Vec<&str> = config.profiles.iter().map(|p| p.name.as_str()).collect();
+        format!(
+            "no profile \"{name}\" in {} (profiles: {})",
+            path.display(),
+            names.join(", ")
+        )
+    })?;
+    let mut message = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut message)
+        .context("cannot read the message from standard input")?;
+    if message.is_empty() {
+        anyhow::bail!("no message on standard input");
+    }
+    let installation_id = mailpull_worker::state::read_installation_id(&config.worker.state_dir)
+        .unwrap_or_else(|| "unset".to_string());
+    let decision = match &profile.distribute {
+        Some(distribute) => routing::decide(
+            &message,
+            &dispatch::rules_for(profile, distribute, &installation_id),
+        ),
+        None => routing::Decision {
+            recipients: vec![routing::Recipient {
+                address: profile.local.address(),
+                source: "single-drop".into(),
+            }],
+            fallback: false,
+            reason: format!(
+                "single-drop profile: everything goes to {}",
+                profile.local.address()
+            ),
+        },
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&decision).context("JSON")?
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check(path: PathBuf) -> anyhow::Result<ExitCode> {

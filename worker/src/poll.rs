@@ -21,7 +21,8 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::deliver::{self, Deliverer, DeliveryError, TraceInfo};
+use crate::deliver::{self, Deliverer, DeliveryError};
+use crate::dispatch::{Outcome, Route, Source, dispatch};
 use crate::source::imap;
 use crate::source::pop3::Pop3Mailbox;
 use crate::source::{Mailbox, SourceError};
@@ -222,11 +223,6 @@ struct Progress {
     present: HashSet<String>,
 }
 
-/// The recipients of a message for this profile: single-drop goes to the local user.
-fn recipients(profile: &Profile) -> Vec<String> {
-    vec![profile.local.address()]
-}
-
 async fn process<M: Mailbox>(
     ctx: &PollContext,
     profile: &Profile,
@@ -235,6 +231,7 @@ async fn process<M: Mailbox>(
     report: &mut PollReport,
     progress: &mut Progress,
 ) -> Result<(), PollError> {
+    let route = &Route::for_profile(profile, ctx.store.installation_id());
     let delete = profile.after_delivery == AfterDelivery::Delete;
     let key: MailboxKey = mailbox.key().clone();
     let listed = mailbox.list().await?;
@@ -295,6 +292,7 @@ async fn process<M: Mailbox>(
                     digest,
                     message_id,
                     recipients: Vec::new(),
+                    dedupe_key: None,
                 })
                 .await?;
             report.already_delivered += 1;
@@ -304,24 +302,18 @@ async fn process<M: Mailbox>(
             }
             continue;
         }
-        let rcpts = recipients(profile);
-        let trace = deliver::trace_header(&TraceInfo {
-            remote_host: &profile.remote.host,
+        let source = Source {
             with,
             uid: &uid,
-            local_host: &ctx.hostname,
-            installation_id: ctx.store.installation_id(),
-            recipients: &rcpts,
+            digest: &digest,
             unix_time: now_secs(),
-        });
-        let sender = deliver::envelope_sender(&raw);
-        let outgoing = deliver::with_trace(&trace, &raw);
-        match ctx
-            .deliverer
-            .send(&profile.local, sender.as_deref(), &rcpts, &outgoing)
-            .await
-        {
-            Ok(accepted) => {
+        };
+        match dispatch(ctx, profile, route, &raw, &source).await? {
+            Outcome::Delivered {
+                recipients,
+                reply,
+                dedupe_key,
+            } => {
                 ctx.store
                     .record(Record {
                         key: key.clone(),
@@ -330,31 +322,48 @@ async fn process<M: Mailbox>(
                         size: raw.len() as u64,
                         digest,
                         message_id,
-                        recipients: rcpts.clone(),
+                        recipients: recipients.clone(),
+                        dedupe_key,
                     })
                     .await?;
                 info!(
                     uid = %uid,
                     size = raw.len(),
-                    recipient = %rcpts.join(","),
-                    reply = %accepted.reply,
+                    recipient = %recipients.join(","),
+                    reply = %reply,
                     "delivered"
                 );
                 report.delivered += 1;
                 report.bytes += raw.len() as u64;
-                if delete {
-                    mailbox.delete(message).await?;
-                    to_confirm.push(uid);
-                }
             }
-            Err(err) if err.is_transient() => {
+            Outcome::AlreadyDelivered => {
+                ctx.store
+                    .record(Record {
+                        key: key.clone(),
+                        uid: uid.clone(),
+                        profile: profile.name.clone(),
+                        size: raw.len() as u64,
+                        digest,
+                        message_id,
+                        recipients: Vec::new(),
+                        dedupe_key: None,
+                    })
+                    .await?;
+                report.already_delivered += 1;
+            }
+            Outcome::Deferred(err) => {
                 warn!(uid = %uid, error = %err, "delivery deferred; the message stays on the server");
                 return Err(PollError::Deferred(err));
             }
-            Err(err) => {
-                error!(uid = %uid, error = %err, "DELIVERY REFUSED; the message stays on the server");
-                report.left_on_server.push(format!("{uid}: {err}"));
+            Outcome::Refused(why) => {
+                error!(uid = %uid, error = %why, "DELIVERY REFUSED; the message stays on the server");
+                report.left_on_server.push(format!("{uid}: {why}"));
+                continue;
             }
+        }
+        if delete {
+            mailbox.delete(message).await?;
+            to_confirm.push(uid);
         }
     }
     Ok(())

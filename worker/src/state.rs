@@ -66,6 +66,9 @@ pub struct Record {
     pub message_id: Option<String>,
     /// RCPT TO addresses it was delivered to (empty when it was recognised as already delivered).
     pub recipients: Vec<String>,
+    /// Multi-drop: the Message-ID (or digest) under which `recipients` are remembered, so the
+    /// same message reaches each local recipient once even when the ISP stored several copies.
+    pub dedupe_key: Option<String>,
 }
 
 /// What the database knows of one UID.
@@ -207,6 +210,52 @@ impl Store {
         rx.await.map_err(|_| StateError::Gone)?
     }
 
+    /// Of `recipients`, those that already received the message known as `dedupe_key`.
+    pub async fn already_sent(
+        &self,
+        dedupe_key: &str,
+        recipients: &[String],
+    ) -> Result<Vec<String>, StateError> {
+        let (key, recipients) = (dedupe_key.to_string(), recipients.to_vec());
+        self.run(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT 1 FROM sent WHERE dedupe_key = ?1 AND recipient = ?2")
+                .map_err(StateError::Read)?;
+            let mut found = Vec::new();
+            for recipient in recipients {
+                if stmt
+                    .exists(params![key, recipient])
+                    .map_err(StateError::Read)?
+                {
+                    found.push(recipient);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    /// Remembers that `recipients` received the message known as `dedupe_key` (multi-drop
+    /// progress when the recipients are delivered one by one).
+    pub async fn record_sent(
+        &self,
+        dedupe_key: &str,
+        profile: &str,
+        recipients: &[String],
+    ) -> Result<(), StateError> {
+        let (key, profile, recipients) = (
+            dedupe_key.to_string(),
+            profile.to_string(),
+            recipients.to_vec(),
+        );
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(StateError::Write)?;
+            insert_sent(&tx, &key, &profile, &recipients).map_err(StateError::Write)?;
+            tx.commit().map_err(StateError::Write)
+        })
+        .await
+    }
+
     /// Notes that the server confirmed the deletion of these UIDs.
     pub async fn mark_deleted(
         &self,
@@ -342,6 +391,13 @@ fn migrate(conn: &Connection, path: &Path) -> Result<String, StateError> {
              CREATE INDEX IF NOT EXISTS delivered_digest ON delivered (account, digest);
              CREATE INDEX IF NOT EXISTS delivered_profile ON delivered (profile);
              CREATE TABLE IF NOT EXISTS polls (profile TEXT PRIMARY KEY, started_at INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS sent (
+                 dedupe_key TEXT NOT NULL,
+                 recipient TEXT NOT NULL,
+                 profile TEXT NOT NULL,
+                 sent_at INTEGER NOT NULL,
+                 PRIMARY KEY (dedupe_key, recipient)
+             ) WITHOUT ROWID;
              PRAGMA user_version = 1;
              COMMIT;",
         )
@@ -439,9 +495,44 @@ fn commit_records<'a>(
                 record.recipients.join(","),
                 now,
             ])?;
+            if let Some(key) = &record.dedupe_key {
+                insert_sent(&tx, key, &record.profile, &record.recipients)?;
+            }
         }
     }
     tx.commit()
+}
+
+fn insert_sent(
+    tx: &rusqlite::Transaction<'_>,
+    key: &str,
+    profile: &str,
+    recipients: &[String],
+) -> Result<(), rusqlite::Error> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO sent (dedupe_key, recipient, profile, sent_at) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let now = now_secs();
+    for recipient in recipients {
+        stmt.execute(params![key, recipient, profile, now])?;
+    }
+    Ok(())
+}
+
+/// The installation id of the state database in `dir`, if one exists (read-only).
+pub fn read_installation_id(dir: &Path) -> Option<String> {
+    let path = dir.join("state.sqlite3");
+    if !path.is_file() {
+        return None;
+    }
+    let conn =
+        Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    conn.query_row(
+        "SELECT value FROM meta WHERE key = 'installation_id'",
+        [],
+        |row| row.get(0),
+    )
+    .ok()
 }
 
 #[cfg(test)]
@@ -465,6 +556,7 @@ mod tests {
             digest: format!("digest-{uid}"),
             message_id: Some(format!("<{uid}@x>")),
             recipients: vec!["a@b.c".into()],
+            dedupe_key: None,
         }
     }
 
@@ -509,6 +601,39 @@ mod tests {
             task.await.expect("join").expect("record");
         }
         assert_eq!(store.known(&key()).await.expect("known").len(), 200);
+    }
+
+    #[tokio::test]
+    async fn sent_recipients_are_remembered_by_dedupe_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let mut first = record("1");
+        first.recipients = vec!["alice@x.y".into(), "bob@x.y".into()];
+        first.dedupe_key = Some("<m1@x>".into());
+        store.record(first).await.expect("record");
+        store
+            .record_sent("<m2@x>", "p", &["carol@x.y".to_string()])
+            .await
+            .expect("sent");
+        let asked = vec!["alice@x.y".to_string(), "carol@x.y".to_string()];
+        assert_eq!(
+            store.already_sent("<m1@x>", &asked).await.expect("q"),
+            vec!["alice@x.y".to_string()]
+        );
+        assert_eq!(
+            store.already_sent("<m2@x>", &asked).await.expect("q"),
+            vec!["carol@x.y".to_string()]
+        );
+        assert!(
+            store
+                .already_sent("<m3@x>", &asked)
+                .await
+                .expect("q")
+                .is_empty()
+        );
+        drop(store);
+        assert!(read_installation_id(dir.path()).is_some_and(|id| id.len() == 16));
+        assert_eq!(read_installation_id(&dir.path().join("nothing")), None);
     }
 
     #[tokio::test]

@@ -788,7 +788,26 @@ fn check_distribute(
         "distribute.max_received",
         errors,
     );
+    let recipient_delimiter = match raw.recipient_delimiter.as_deref() {
+        None => Some('+'),
+        Some("") => None,
+        Some(text) => {
+            let mut chars = text.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) if c.is_ascii_punctuation() && c != '@' => Some(c),
+                _ => {
+                    errors.push(
+                        p,
+                        "distribute.recipient_delimiter",
+                        format!("\"{text}\" must be one punctuation character such as \"+\", or \"\" for none"),
+                    );
+                    None
+                }
+            }
+        }
+    };
     Some(Distribute {
+        recipient_delimiter,
         local_domains,
         fallback,
         aliases,

@@ -181,6 +181,8 @@ pub struct Distribute {
     pub visible_headers: Vec<String>,
     pub received_trusted: usize,
     pub max_received: usize,
+    /// `user+tag@` is delivered to `user@`; `None` keeps tags.
+    pub recipient_delimiter: Option<char>,
 }
 
 pub const DEFAULT_ENVELOPE_HEADERS: &[&str] = &[

@@ -81,4 +81,5 @@ pub struct RawDistribute {
     pub visible_headers: Option<Vec<String>>,
     pub received_trusted: Option<i64>,
     pub max_received: Option<i64>,
+    pub recipient_delimiter: Option<String>,
 }

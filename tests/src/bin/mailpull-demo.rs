@@ -6,14 +6,23 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use mailpull_tests::{
-    LocalMailServer, ProfileSpec, RemoteDovecot, TestCa, WorkerSetup, headers, sample_message, worker_binary,
+    LocalMailServer, ProfileSpec, RemoteDovecot, TestCa, WorkerSetup, headers, sample_message,
+    worker_binary,
 };
 
-fn wait_for(local: &LocalMailServer, user: &str, n: usize, timeout: Duration) -> anyhow::Result<()> {
+fn wait_for(
+    local: &LocalMailServer,
+    user: &str,
+    n: usize,
+    timeout: Duration,
+) -> anyhow::Result<()> {
     let start = Instant::now();
     while local.messages(user)?.len() < n {
         if start.elapsed() > timeout {
-            bail!("{user} has {} of {n} messages after {timeout:?}", local.messages(user)?.len());
+            bail!(
+                "{user} has {} of {n} messages after {timeout:?}",
+                local.messages(user)?.len()
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -61,19 +70,41 @@ fn main() -> anyhow::Result<()> {
     remote.add_user("alice@isp.example", "alice-pw")?;
     remote.add_user("bob@isp.example", "bob-pw")?;
     for i in 0..20 {
-        remote.add_message("alice@isp.example", &sample_message(i, 3_000, "alice@isp.example"))?;
+        remote.add_message(
+            "alice@isp.example",
+            &sample_message(i, 3_000, "alice@isp.example"),
+        )?;
     }
     for i in 100..110 {
-        remote.add_message("bob@isp.example", &sample_message(i, 3_000, "bob@isp.example"))?;
+        remote.add_message(
+            "bob@isp.example",
+            &sample_message(i, 3_000, "bob@isp.example"),
+        )?;
     }
-    println!("Filled the ISP mailboxes: alice@isp.example 20 messages (POP3S), bob@isp.example 10 (IMAPS)");
+    println!(
+        "Filled the ISP mailboxes: alice@isp.example 20 messages (POP3S), bob@isp.example 10 (IMAPS)"
+    );
 
     let alice_pw = WorkerSetup::password_file(tmp.path(), "alice", "alice-pw")?;
     let bob_pw = WorkerSetup::password_file(tmp.path(), "bob", "bob-pw")?;
-    let mut alice = ProfileSpec::new("alice", remote.pop3s_port(), "alice@isp.example", &alice_pw, local.smtp_port(), "alice");
+    let mut alice = ProfileSpec::new(
+        "alice",
+        remote.pop3s_port(),
+        "alice@isp.example",
+        &alice_pw,
+        local.smtp_port(),
+        "alice",
+    );
     alice.ca_file = Some(ca.ca_file().to_path_buf());
     alice.interval = "10s";
-    let mut bob = ProfileSpec::new("bob", remote.imaps_port(), "bob@isp.example", &bob_pw, local.smtp_port(), "bob");
+    let mut bob = ProfileSpec::new(
+        "bob",
+        remote.imaps_port(),
+        "bob@isp.example",
+        &bob_pw,
+        local.smtp_port(),
+        "bob",
+    );
     bob.protocol = "imap";
     bob.ca_file = Some(ca.ca_file().to_path_buf());
     bob.interval = "10s";
@@ -98,15 +129,23 @@ fn main() -> anyhow::Result<()> {
     let result = (|| -> anyhow::Result<()> {
         wait_for(&local, "alice", 20, Duration::from_secs(60))?;
         wait_for(&local, "bob", 10, Duration::from_secs(60))?;
-        println!("\n-- First poll done: 30 messages moved. Dropping 5 new messages at the ISP; the next poll (every 10 s) picks them up.\n");
+        println!(
+            "\n-- First poll done: 30 messages moved. Dropping 5 new messages at the ISP; the next poll (every 10 s) picks them up.\n"
+        );
         for i in 200..205 {
-            remote.add_message("alice@isp.example", &sample_message(i, 3_000, "alice@isp.example"))?;
+            remote.add_message(
+                "alice@isp.example",
+                &sample_message(i, 3_000, "alice@isp.example"),
+            )?;
         }
         wait_for(&local, "alice", 25, Duration::from_secs(60))?;
         Ok(())
     })();
     // SIGTERM: the worker finishes the message in hand and logs out.
-    let _ = Command::new("kill").arg("-TERM").arg(worker.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(worker.id().to_string())
+        .status();
     let _ = worker.wait();
     result?;
 

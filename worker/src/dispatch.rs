@@ -1,0 +1,246 @@
+//! Getting one fetched message to its local recipients: who they are (the profile's local user
+//! for single-drop, the routing decision for multi-drop), who already has it (multi-drop
+//! remembers recipients per Message-ID), and what happens when the local server refuses a
+//! recipient (multi-drop: that recipient's copy goes to the fallback with a header saying why;
+//! the message is never bounced to the sender and never dropped).
+
+use mailpull_shared::config::{self, Profile};
+use tracing::{info, warn};
+
+use crate::deliver::{self, DeliveryError, TraceInfo};
+use crate::poll::PollContext;
+use crate::routing::{Router, Rules};
+use crate::state::StateError;
+
+/// How a profile's messages find their recipients.
+pub enum Route {
+    /// Everything to one local mailbox.
+    Single(String),
+    /// Multi-drop: the router decides; `fallback` is the qualified fallback address.
+    Multi {
+        router: Box<Router>,
+        fallback: String,
+    },
+}
+
+impl Route {
+    pub fn for_profile(profile: &Profile, installation_id: &str) -> Route {
+        match &profile.distribute {
+            None => Route::Single(profile.local.address()),
+            Some(rules) => {
+                let rules = rules_for(profile, rules, installation_id);
+                let fallback = rules
+                    .fallback
+                    .as_deref()
+                    .map(|user| config::qualify(user, &profile.local.domain))
+                    .unwrap_or_else(|| profile.local.address());
+                Route::Multi {
+                    router: Box::new(Router::new(&rules)),
+                    fallback,
+                }
+            }
+        }
+    }
+}
+
+/// The routing rules of a multi-drop profile.
+pub fn rules_for(
+    profile: &Profile,
+    distribute: &config::Distribute,
+    installation_id: &str,
+) -> Rules {
+    Rules {
+        local_domains: distribute.local_domains.clone(),
+        default_domain: profile.local.domain.clone(),
+        fallback: Some(distribute.fallback.clone()),
+        aliases: distribute.aliases.clone(),
+        envelope_headers: distribute.envelope_headers.clone(),
+        visible_headers: distribute.visible_headers.clone(),
+        received_trusted: distribute.received_trusted,
+        recipient_delimiter: distribute.recipient_delimiter,
+        max_received: distribute.max_received,
+        installation_id: installation_id.to_string(),
+    }
+}
+
+/// What became of a message.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The local server accepted it for these recipients.
+    Delivered {
+        recipients: Vec<String>,
+        reply: String,
+        /// Multi-drop: the key the recipients are remembered under.
+        dedupe_key: Option<String>,
+    },
+    /// Every recipient already has this message (same Message-ID, earlier copy).
+    AlreadyDelivered,
+    /// The local server cannot take mail now (4xx, unreachable): retry on a later poll.
+    Deferred(DeliveryError),
+    /// Refused for good and nowhere to put it: stays on the server.
+    Refused(String),
+}
+
+/// Where the message came from, for the trace header.
+pub struct Source<'a> {
+    pub with: &'a str,
+    pub uid: &'a str,
+    pub digest: &'a str,
+    pub unix_time: i64,
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Delivers `raw` for `profile` along `route`.
+pub async fn dispatch(
+    ctx: &PollContext,
+    profile: &Profile,
+    route: &Route,
+    raw: &[u8],
+    source: &Source<'_>,
+) -> Result<Outcome, StateError> {
+    let sender = deliver::envelope_sender(raw);
+    let send = |recipients: Vec<String>, extra_headers: String| {
+        let sender = sender.clone();
+        async move {
+            let trace = deliver::trace_header(&TraceInfo {
+                remote_host: &profile.remote.host,
+                with: source.with,
+                uid: source.uid,
+                local_host: &ctx.hostname,
+                installation_id: ctx.store.installation_id(),
+                recipients: &recipients,
+                unix_time: source.unix_time,
+            });
+            let mut outgoing = Vec::with_capacity(trace.len() + extra_headers.len() + raw.len());
+            outgoing.extend_from_slice(trace.as_bytes());
+            outgoing.extend_from_slice(extra_headers.as_bytes());
+            outgoing.extend_from_slice(raw);
+            ctx.deliverer
+                .send(&profile.local, sender.as_deref(), &recipients, &outgoing)
+                .await
+                .map(|accepted| accepted.reply)
+        }
+    };
+
+    let (router, fallback) = match route {
+        Route::Single(address) => {
+            return Ok(match send(vec![address.clone()], String::new()).await {
+                Ok(reply) => Outcome::Delivered {
+                    recipients: vec![address.clone()],
+                    reply,
+                    dedupe_key: None,
+                },
+                Err(err) if err.is_transient() => Outcome::Deferred(err),
+                Err(err) => Outcome::Refused(err.to_string()),
+            });
+        }
+        Route::Multi { router, fallback } => (router, fallback),
+    };
+
+    let decision = router.decide(raw);
+    info!(uid = %source.uid, fallback = decision.fallback, reason = %decision.reason, "routed");
+    if decision.recipients.is_empty() {
+        return Ok(Outcome::Refused(format!(
+            "no recipient: {}",
+            decision.reason
+        )));
+    }
+    let all: Vec<String> = decision
+        .recipients
+        .iter()
+        .map(|r| r.address.clone())
+        .collect();
+    let dedupe_key = deliver::header_value(raw, "Message-ID")
+        .map(|id| id.trim().to_string())
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| format!("sha256:{}", source.digest));
+    let have = ctx.store.already_sent(&dedupe_key, &all).await?;
+    let remaining: Vec<String> = all.into_iter().filter(|r| !have.contains(r)).collect();
+    if remaining.is_empty() {
+        info!(uid = %source.uid, message_id = %dedupe_key, "every recipient already has this message");
+        return Ok(Outcome::AlreadyDelivered);
+    }
+    let note = if decision.fallback {
+        format!("X-Mailpull-Fallback: {}\r\n", one_line(&decision.reason))
+    } else {
+        String::new()
+    };
+
+    // The usual case: one transaction for every recipient.
+    let first_error = match send(remaining.clone(), note.clone()).await {
+        Ok(reply) => {
+            return Ok(Outcome::Delivered {
+                recipients: remaining,
+                reply,
+                dedupe_key: Some(dedupe_key),
+            });
+        }
+        Err(err) if err.is_transient() => return Ok(Outcome::Deferred(err)),
+        Err(err) => err,
+    };
+
+    // A 5xx: find out which recipients the local server refuses, one by one. Each one that
+    // succeeds is remembered at once, so a later retry cannot deliver it twice.
+    let mut delivered = Vec::new();
+    let mut refused: Vec<(String, String)> = Vec::new();
+    let mut last_reply = String::new();
+    if remaining.len() == 1 {
+        refused.push((remaining[0].clone(), first_error.to_string()));
+    } else {
+        for recipient in &remaining {
+            match send(vec![recipient.clone()], note.clone()).await {
+                Ok(reply) => {
+                    ctx.store
+                        .record_sent(&dedupe_key, &profile.name, std::slice::from_ref(recipient))
+                        .await?;
+                    delivered.push(recipient.clone());
+                    last_reply = reply;
+                }
+                Err(err) if err.is_transient() => return Ok(Outcome::Deferred(err)),
+                Err(err) => refused.push((recipient.clone(), err.to_string())),
+            }
+        }
+    }
+    if !refused.is_empty() {
+        let refused_names: Vec<&str> = refused.iter().map(|(r, _)| r.as_str()).collect();
+        if refused_names.contains(&fallback.as_str()) || delivered.contains(fallback) {
+            // The fallback itself refuses, or already has its copy.
+            if !delivered.contains(fallback) {
+                return Ok(Outcome::Refused(format!(
+                    "the local server refused {} and the fallback {fallback}",
+                    refused_names.join(", ")
+                )));
+            }
+        } else {
+            let mut headers = String::new();
+            for (recipient, why) in &refused {
+                warn!(uid = %source.uid, recipient = %recipient, error = %why, "recipient refused; redelivering to the fallback {fallback}");
+                headers.push_str(&format!(
+                    "X-Mailpull-Fallback: local server refused <{recipient}>: {}\r\n",
+                    one_line(why)
+                ));
+            }
+            match send(vec![fallback.clone()], headers).await {
+                Ok(reply) => {
+                    delivered.push(fallback.clone());
+                    last_reply = reply;
+                }
+                Err(err) if err.is_transient() => return Ok(Outcome::Deferred(err)),
+                Err(err) => {
+                    return Ok(Outcome::Refused(format!(
+                        "the local server refused {} and the fallback {fallback}: {err}",
+                        refused_names.join(", ")
+                    )));
+                }
+            }
+        }
+    }
+    Ok(Outcome::Delivered {
+        recipients: delivered,
+        reply: last_reply,
+        dedupe_key: Some(dedupe_key),
+    })
+}
