@@ -3,4 +3,5 @@
 
 mod faults_tools;
 mod harness;
+mod multidrop;
 mod worker;
