@@ -476,3 +476,38 @@ fn check_accepts_the_sample_and_names_errors() {
         output_text(&out)
     );
 }
+
+#[test]
+fn scheduled_run_polls_again_on_its_timer_and_stops_cleanly_on_sigterm() {
+    let rig = rig();
+    let mut sent = rig.fill(3);
+    let mut spec = rig.profile("pop3", "tls", rig.remote.pop3s_port());
+    spec.interval = "10s";
+    let setup = WorkerSetup::new(&[spec]).expect("setup");
+    let mut child = setup.spawn(false).expect("spawn");
+    rig.expect_local(3);
+    // New mail is picked up by the next timed poll, without a restart.
+    for i in 10..12 {
+        let raw = sample_message(i, 2_000, "isp-user@isp.example");
+        rig.remote.add_message("isp-user", &raw).expect("add");
+        sent.push(raw);
+    }
+    let delivered = rig
+        .local
+        .wait_for_messages("alice", 5, WAIT)
+        .expect("second poll");
+    assert_delivered_exactly(&sent, &delivered);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = child.wait().expect("wait");
+    assert!(exit.success(), "clean exit on SIGTERM: {exit}");
+    let stderr = std::fs::read_to_string(setup.dir.path().join("worker.stderr")).expect("stderr");
+    assert!(
+        stderr.contains("worker started") && stderr.contains("worker stopped"),
+        "{stderr}"
+    );
+    assert!(stderr.matches("poll done").count() >= 2, "{stderr}");
+}
