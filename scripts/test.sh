@@ -23,6 +23,6 @@ step "build (the end-to-end tests run the worker binary)"
 cargo build --workspace --all-targets --locked
 
 step "tests"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 
 step "done in $(( $(date +%s) - start ))s"
