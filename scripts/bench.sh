@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Throughput benchmark of Mailpull against fetchmail: builds the worker and the benchmark in
+# release mode and runs it. Arguments go to the benchmark (try --help); for example
+#   scripts/bench.sh --accounts 60 --messages 30 --protocol pop3 --json bench.json
+# Needs root and the packages of scripts/setup-deps.sh (Dovecot, Postfix's smtp-sink, fetchmail).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-target}"
+cargo build --release -p mailpull-worker -p mailpull-tests --bin mailpull-bench --bin mailpull-worker
+export MAILPULL_WORKER_BIN="$target/release/mailpull-worker"
+exec "$target/release/mailpull-bench" "$@"
