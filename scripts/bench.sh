@@ -5,7 +5,8 @@
 # Needs root and the packages of scripts/setup-deps.sh (Dovecot, Postfix's smtp-sink, fetchmail).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target="${CARGO_TARGET_DIR:-target}"
 cargo build --release -p mailpull-worker -p mailpull-tests --bin mailpull-bench --bin mailpull-worker
+target="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+[ -n "$target" ] || { echo "bench.sh: cannot find cargo's target directory" >&2; exit 1; }
 export MAILPULL_WORKER_BIN="$target/release/mailpull-worker"
 exec "$target/release/mailpull-bench" "$@"

@@ -287,6 +287,13 @@ pub fn trace_header(info: &TraceInfo<'_>) -> String {
     )
 }
 
+/// `trace` followed by `message`, in the message's own buffer: its bytes move up once
+/// instead of being copied into a second buffer (a large message is not held twice).
+pub fn prepend_trace(trace: &str, mut message: Vec<u8>) -> Vec<u8> {
+    message.splice(0..0, trace.bytes());
+    message
+}
+
 /// `trace` followed by `message`.
 pub fn with_trace(trace: &str, message: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(trace.len() + message.len());
@@ -369,5 +376,19 @@ mod tests {
             }
         });
         assert!(!header.contains(" for <"), "{header}");
+    }
+
+    #[test]
+    fn trace_is_prepended_in_place() {
+        let mut message = Vec::with_capacity(64);
+        message.extend_from_slice(b"Subject: s\r\n\r\nbody\r\n");
+        let buffer = message.as_ptr();
+        let out = prepend_trace("Received: x\r\n", message);
+        assert_eq!(out, b"Received: x\r\nSubject: s\r\n\r\nbody\r\n".to_vec());
+        assert_eq!(out.as_ptr(), buffer, "no second buffer when there is room");
+        assert_eq!(
+            prepend_trace("T\r\n", b"m".to_vec()),
+            with_trace("T\r\n", b"m")
+        );
     }
 }

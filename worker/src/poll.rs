@@ -315,7 +315,8 @@ async fn process<M: Mailbox>(
             unix_time: now_secs(),
         });
         let sender = deliver::envelope_sender(&raw);
-        let outgoing = deliver::with_trace(&trace, &raw);
+        let size = raw.len();
+        let outgoing = deliver::prepend_trace(&trace, raw);
         match ctx
             .deliverer
             .send(&profile.local, sender.as_deref(), &rcpts, &outgoing)
@@ -327,7 +328,7 @@ async fn process<M: Mailbox>(
                         key: key.clone(),
                         uid: uid.clone(),
                         profile: profile.name.clone(),
-                        size: raw.len() as u64,
+                        size: size as u64,
                         digest,
                         message_id,
                         recipients: rcpts.clone(),
@@ -335,13 +336,13 @@ async fn process<M: Mailbox>(
                     .await?;
                 info!(
                     uid = %uid,
-                    size = raw.len(),
+                    size,
                     recipient = %rcpts.join(","),
                     reply = %accepted.reply,
                     "delivered"
                 );
                 report.delivered += 1;
-                report.bytes += raw.len() as u64;
+                report.bytes += size as u64;
                 if delete {
                     mailbox.delete(message).await?;
                     to_confirm.push(uid);

@@ -220,7 +220,7 @@ impl Workload {
 
 /// Size of the `j`-th message of an account, `idx`-th overall.
 fn message_size(idx: usize, j: usize) -> usize {
-    if idx % 100 == 0 {
+    if idx.is_multiple_of(100) {
         LARGE
     } else if j % 4 == 3 {
         MEDIUM
@@ -432,7 +432,10 @@ impl Bench {
     fn run_mailpull(&self, proto: Proto, run: usize) -> anyhow::Result<Measured> {
         let accounts = self.opts.accounts;
         self.refill(accounts)?;
-        let dir = self.tmp.path().join(format!("mailpull-{}-{run}", proto.name()));
+        let dir = self
+            .tmp
+            .path()
+            .join(format!("mailpull-{}-{run}", proto.name()));
         fs::create_dir_all(&dir).context("run dir")?;
         let mut profiles = Vec::with_capacity(accounts);
         for user in &self.workload.users {
@@ -737,10 +740,7 @@ fn main_inner() -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(&json(&rows, &machine, &opts))?;
         fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
-    eprintln!(
-        "bench: done in {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("bench: done in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
