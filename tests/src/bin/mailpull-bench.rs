@@ -601,7 +601,9 @@ fn machine_line() -> String {
          {}; `mailpull-worker` release build, max_connections 64.",
         cpu_model(),
         first_line("dovecot", &["--version"]),
-        first_line("fetchmail", &["--version"]),
+        first_line("fetchmail", &["--version"])
+            .trim_start_matches("This is ")
+            .trim_end_matches('.'),
     )
 }
 
