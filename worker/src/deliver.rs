@@ -287,14 +287,6 @@ pub fn trace_header(info: &TraceInfo<'_>) -> String {
     )
 }
 
-/// `trace` followed by `message`.
-pub fn with_trace(trace: &str, message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(trace.len() + message.len());
-    out.extend_from_slice(trace.as_bytes());
-    out.extend_from_slice(message);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

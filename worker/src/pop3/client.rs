@@ -533,8 +533,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Pop3Client<S> {
 
     /// `RETR n`: the message, dot-unstuffed, with CRLF line ends.
     pub async fn retr(&mut self, msg: u32) -> Result<Vec<u8>, Pop3Error> {
-        let reply = self.expect_ok(&Command::Retr(msg)).await?;
-        Ok(reply.body.unwrap_or_default())
+        self.retr_sized(msg, None, 0).await
+    }
+
+    /// `RETR n` for a message whose size LIST announced: the buffer is sized up front (plus
+    /// `spare` bytes the caller will add, such as a trace header) instead of growing by
+    /// doubling, which for large messages halves the memory and saves the copies. The size
+    /// is only a hint: a message of another size is read all the same.
+    pub async fn retr_sized(
+        &mut self,
+        msg: u32,
+        size: Option<u64>,
+        spare: usize,
+    ) -> Result<Vec<u8>, Pop3Error> {
+        let cmd = Command::Retr(msg);
+        self.send(&cmd).await?;
+        let during = cmd.describe();
+        let waiting_for = format!("reply to {during}");
+        let hint = size.map(|s| s.saturating_add(spare as u64));
+        let reply = self
+            .read_reply_hinted(cmd.reply_kind(), &during, &waiting_for, hint)
+            .await?;
+        match reply.status {
+            Status::Ok => Ok(reply.body.unwrap_or_default()),
+            Status::Err => Err(Pop3Error::ServerErr {
+                command: during,
+                text: reply.text,
+            }),
+            Status::Continuation => {
+                let err = Pop3Error::Protocol {
+                    during: during.clone(),
+                    detail: format!(
+                        "unexpected SASL continuation \"+ {}\"",
+                        reply.text.escape_debug()
+                    ),
+                };
+                self.mark_broken(&err);
+                Err(err)
+            }
+        }
     }
 
     /// `DELE n`: marks a message deleted (committed by a successful [`Pop3Client::quit`]).
@@ -646,8 +683,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Pop3Client<S> {
         during: &str,
         waiting_for: &str,
     ) -> Result<Reply, Pop3Error> {
+        self.read_reply_hinted(kind, during, waiting_for, None)
+            .await
+    }
+
+    /// [`Self::read_reply`] with the expected body size, if known.
+    async fn read_reply_hinted(
+        &mut self,
+        kind: ReplyKind,
+        during: &str,
+        waiting_for: &str,
+        body_hint: Option<u64>,
+    ) -> Result<Reply, Pop3Error> {
         self.check_usable()?;
-        let result = self.read_reply_inner(kind, during, waiting_for).await;
+        let result = self
+            .read_reply_inner(kind, during, waiting_for, body_hint)
+            .await;
         match &result {
             Ok(reply) => debug!(
                 status = ?reply.status,
@@ -668,8 +719,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Pop3Client<S> {
         kind: ReplyKind,
         during: &str,
         waiting_for: &str,
+        body_hint: Option<u64>,
     ) -> Result<Reply, Pop3Error> {
         let mut parser = ReplyParser::new(kind, self.limits.reply_limits());
+        if let Some(bytes) = body_hint {
+            parser.reserve_body(bytes);
+        }
         if self.start < self.end {
             let parsed = parser
                 .feed(&self.buf[self.start..self.end])

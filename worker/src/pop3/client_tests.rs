@@ -701,6 +701,46 @@ async fn retr_dele_quit() {
 }
 
 #[tokio::test]
+async fn retr_sized_reads_the_message_whatever_size_was_announced() {
+    let message = b"Subject: s\r\n\r\n.dot\r\nbody\r\n";
+    let wire = b"+OK\r\nSubject: s\r\n\r\n..dot\r\nbody\r\n.\r\n";
+    let (mut client, handle) = connected(vec![
+        Expect("RETR 1\r\n"),
+        Send(wire.to_vec()),
+        Expect("RETR 2\r\n"),
+        Send(wire.to_vec()),
+        Expect("RETR 3\r\n"),
+        Send(wire.to_vec()),
+        Expect("RETR 4\r\n"),
+        send("-ERR no such message\r\n"),
+    ])
+    .await;
+    // Exact size plus room for a header: filled without growing.
+    let exact = client
+        .retr_sized(1, Some(message.len() as u64), 100)
+        .await
+        .expect("retr 1");
+    assert_eq!(exact, message);
+    assert!(
+        exact.capacity() >= message.len() + 100,
+        "room left in front"
+    );
+    // Announced too small, and absurdly large (capped; no huge allocation).
+    let small = client.retr_sized(2, Some(3), 0).await.expect("retr 2");
+    assert_eq!(small, message);
+    let huge = client
+        .retr_sized(3, Some(u64::MAX), 0)
+        .await
+        .expect("retr 3");
+    assert_eq!(huge, message);
+    assert!(huge.capacity() as u64 <= crate::pop3::reply::MAX_BODY_RESERVE);
+    let err = client.retr_sized(4, Some(10), 0).await.expect_err("-ERR");
+    assert!(err.to_string().contains("RETR 4"), "{err}");
+    assert!(err.to_string().contains("no such message"), "{err}");
+    finish(handle).await;
+}
+
+#[tokio::test]
 async fn err_replies_name_the_command() {
     let (mut client, handle) = connected(vec![
         Expect("RETR 5\r\n"),

@@ -153,6 +153,9 @@ pub struct ReplyParser {
     failed: Option<ReplyError>,
 }
 
+/// The most [`ReplyParser::reserve_body`] reserves up front, whatever the server announced.
+pub const MAX_BODY_RESERVE: u64 = 64 * 1024 * 1024;
+
 /// At most this many bytes of a bad line are shown in errors.
 pub const SHOW_MAX: usize = 100;
 
@@ -183,6 +186,15 @@ impl ReplyParser {
             body: Vec::new(),
             failed: None,
         }
+    }
+
+    /// Reserves room for a body of about `bytes` (for example the size LIST announced), so a
+    /// large message is not copied over and over while it grows. The hint comes from the
+    /// server: it is capped at [`ReplyLimits::max_body`] and at [`MAX_BODY_RESERVE`].
+    pub fn reserve_body(&mut self, bytes: u64) {
+        let cap = self.limits.max_body.min(MAX_BODY_RESERVE);
+        let want = usize::try_from(bytes.min(cap)).unwrap_or(0);
+        self.body.reserve(want.saturating_sub(self.body.len()));
     }
 
     /// Feeds the next chunk of bytes from the server.
@@ -382,6 +394,21 @@ mod tests {
             max_status_line: 64,
             max_data_line: 32,
             max_body: 200,
+        }
+    }
+
+    #[test]
+    fn reserved_body_is_capped_by_the_limit_and_changes_nothing_else() {
+        let mut parser = ReplyParser::new(ReplyKind::MultiLine, limits());
+        parser.reserve_body(u64::MAX);
+        assert!(parser.body.capacity() >= 200 && parser.body.capacity() < 1024);
+        let input = b"+OK\r\n..a\r\n.\r\n";
+        match parser.feed(input) {
+            Ok(Parsed::Complete { reply, consumed }) => {
+                assert_eq!(consumed, input.len());
+                assert_eq!(reply.body.as_deref(), Some(&b".a\r\n"[..]));
+            }
+            other => panic!("unexpected {other:?}"),
         }
     }
 

@@ -19,6 +19,10 @@ pub struct Listed {
     pub size: Option<u64>,
 }
 
+/// Bytes [`Mailbox::fetch`] leaves spare after a message (when the protocol lets it size the
+/// buffer up front), so that the trace header can be put in front without another copy.
+pub const FETCH_SPARE: usize = 1024;
+
 /// A remote mailbox during one poll.
 #[allow(async_fn_in_trait)]
 pub trait Mailbox {

@@ -171,7 +171,7 @@ impl Mailbox for Pop3Mailbox {
 
     async fn fetch(&mut self, message: &Listed) -> Result<Vec<u8>, SourceError> {
         self.client
-            .retr(message.number)
+            .retr_sized(message.number, message.size, super::FETCH_SPARE)
             .await
             .map_err(|e| self.wrap(e))
     }
