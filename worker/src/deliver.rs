@@ -7,11 +7,16 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use lettre::Address;
 use lettre::address::Envelope;
-use lettre::transport::smtp::PoolConfig;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
+use lettre::transport::smtp::extension::ClientId;
 use mailpull_shared::config::{Local, Security};
+
+use crate::net::{self, Stream};
+use crate::tls;
 
 const SMTP_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -49,80 +54,137 @@ pub struct Accepted {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct TransportKey {
+struct ServerKey {
     host: String,
     port: u16,
     security: &'static str,
     ca_file: Option<std::path::PathBuf>,
 }
 
-/// Delivers messages; keeps one pooled SMTP transport per local server.
+/// Delivers messages; keeps idle SMTP connections per local server for reuse.
+///
+/// Connections are our own sockets with TCP_NODELAY, handed to lettre's single-connection
+/// client: lettre writes a message's data and the closing dot separately, and without
+/// TCP_NODELAY the dot waits for the server's delayed ACK (~40 ms per message).
 pub struct Deliverer {
-    transports: Mutex<HashMap<TransportKey, AsyncSmtpTransport<Tokio1Executor>>>,
-    pool_size: u32,
+    idle: Mutex<HashMap<ServerKey, Vec<AsyncSmtpConnection>>>,
+    max_idle: usize,
+    hello: ClientId,
+}
+
+impl AsyncTokioStream for Stream {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        match self {
+            Stream::Plain(tcp) => tcp.peer_addr(),
+            Stream::Tls(tls) => tls.get_ref().0.peer_addr(),
+        }
+    }
 }
 
 impl Deliverer {
+    /// Keeps at most `pool_size` idle connections per local server.
     pub fn new(pool_size: u32) -> Self {
+        let hello = hostname::get()
+            .ok()
+            .and_then(|name| name.into_string().ok())
+            .filter(|name| !name.is_empty() && name.contains('.'))
+            .map(ClientId::Domain)
+            .unwrap_or_default();
         Deliverer {
-            transports: Mutex::new(HashMap::new()),
-            pool_size: pool_size.max(1),
+            idle: Mutex::new(HashMap::new()),
+            max_idle: pool_size.max(1) as usize,
+            hello,
         }
     }
 
-    fn transport(
-        &self,
-        local: &Local,
-    ) -> Result<AsyncSmtpTransport<Tokio1Executor>, DeliveryError> {
-        let key = TransportKey {
+    fn key(local: &Local) -> ServerKey {
+        ServerKey {
             host: local.smtp_host.clone(),
             port: local.smtp_port,
             security: local.smtp_security.as_str(),
             ca_file: local.ca_file.clone(),
-        };
-        let mut transports = self
-            .transports
+        }
+    }
+
+    fn take_idle(&self, key: &ServerKey) -> Option<AsyncSmtpConnection> {
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_mut(key)
+            .and_then(Vec::pop)
+    }
+
+    fn give_back(&self, key: ServerKey, conn: AsyncSmtpConnection) {
+        if conn.has_broken() {
+            return;
+        }
+        let mut idle = self
+            .idle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(transport) = transports.get(&key) {
-            return Ok(transport.clone());
+        let list = idle.entry(key).or_default();
+        if list.len() < self.max_idle {
+            list.push(conn);
+        }
+    }
+
+    /// A connection to the local server: an idle one that still answers NOOP, or a new one.
+    async fn connection(
+        &self,
+        local: &Local,
+        key: &ServerKey,
+    ) -> Result<AsyncSmtpConnection, DeliveryError> {
+        while let Some(mut conn) = self.take_idle(key) {
+            if conn.test_connected().await {
+                return Ok(conn);
+            }
         }
         let server = format!("{}:{}", local.smtp_host, local.smtp_port);
+        let unreachable = |reason: String| DeliveryError::Unreachable {
+            server: server.clone(),
+            reason,
+        };
         let tls_error = |reason: String| DeliveryError::Tls {
             server: server.clone(),
             reason,
         };
-        let tls = match local.smtp_security {
-            Security::Plain => Tls::None,
-            Security::StartTls | Security::Tls => {
-                let mut builder = TlsParameters::builder(local.smtp_host.clone());
-                if let Some(path) = &local.ca_file {
-                    let pem = std::fs::read(path).map_err(|err| {
-                        tls_error(format!("cannot read {}: {err}", path.display()))
-                    })?;
-                    let cert =
-                        Certificate::from_pem(&pem).map_err(|err| tls_error(err.to_string()))?;
-                    builder = builder.add_root_certificate(cert);
-                }
-                let params = builder
-                    .build_rustls()
+        let tcp = net::connect_tcp(&local.smtp_host, local.smtp_port, SMTP_TIMEOUT)
+            .await
+            .map_err(|err| unreachable(err.to_string()))?;
+        let stream = match local.smtp_security {
+            Security::Tls => {
+                let config = tls::client_config(local.ca_file.as_deref())
                     .map_err(|err| tls_error(err.to_string()))?;
-                if local.smtp_security == Security::Tls {
-                    Tls::Wrapper(params)
-                } else {
-                    Tls::Required(params)
-                }
+                net::tls_handshake(tcp, &local.smtp_host, local.smtp_port, config, SMTP_TIMEOUT)
+                    .await
+                    .map_err(|err| tls_error(err.to_string()))?
             }
+            Security::StartTls | Security::Plain => Stream::Plain(tcp),
         };
-        let transport =
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(local.smtp_host.clone())
-                .port(local.smtp_port)
-                .tls(tls)
-                .timeout(Some(SMTP_TIMEOUT))
-                .pool_config(PoolConfig::new().max_size(self.pool_size))
-                .build();
-        transports.insert(key, transport.clone());
-        Ok(transport)
+        let greet = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello);
+        let mut conn = tokio::time::timeout(SMTP_TIMEOUT, greet)
+            .await
+            .map_err(|_| unreachable(format!("no greeting within {} s", SMTP_TIMEOUT.as_secs())))?
+            .map_err(|err| classify(err, server.clone()))?;
+        if local.smtp_security == Security::StartTls {
+            if !conn.can_starttls() {
+                return Err(tls_error("the server does not offer STARTTLS (set smtp_security = \"plain\" only if you accept that)".into()));
+            }
+            let mut builder = TlsParameters::builder(local.smtp_host.clone());
+            if let Some(path) = &local.ca_file {
+                let pem = std::fs::read(path)
+                    .map_err(|err| tls_error(format!("cannot read {}: {err}", path.display())))?;
+                let cert = Certificate::from_pem(&pem).map_err(|err| tls_error(err.to_string()))?;
+                builder = builder.add_root_certificate(cert);
+            }
+            let params = builder
+                .build_rustls()
+                .map_err(|err| tls_error(err.to_string()))?;
+            conn.starttls(params, &self.hello)
+                .await
+                .map_err(|err| tls_error(error_chain(&err)))?;
+        }
+        Ok(conn)
     }
 
     /// Sends `message` (already carrying its trace header) from `from` (None: the null sender)
@@ -150,19 +212,27 @@ impl Deliverer {
             address: recipients.join(", "),
             reason: err.to_string(),
         })?;
-        let transport = self.transport(local)?;
+        let key = Self::key(local);
+        let mut conn = self.connection(local, &key).await?;
         // lettre ends DATA with CRLF "." CRLF itself: without this, a message ending in CRLF
         // (they all do) would gain an empty last line.
         let message = message.strip_suffix(b"\r\n").unwrap_or(message);
-        match transport.send_raw(&envelope, message).await {
-            Ok(response) => Ok(Accepted {
-                reply: format!(
-                    "{} {}",
-                    response.code(),
-                    response.message().collect::<Vec<_>>().join(" ")
-                ),
+        match tokio::time::timeout(SMTP_TIMEOUT, conn.send(&envelope, message)).await {
+            Ok(Ok(response)) => {
+                self.give_back(key, conn);
+                Ok(Accepted {
+                    reply: format!(
+                        "{} {}",
+                        response.code(),
+                        response.message().collect::<Vec<_>>().join(" ")
+                    ),
+                })
+            }
+            Ok(Err(err)) => Err(classify(err, server)),
+            Err(_) => Err(DeliveryError::Unreachable {
+                server,
+                reason: format!("no reply within {} s", SMTP_TIMEOUT.as_secs()),
             }),
-            Err(err) => Err(classify(err, server)),
         }
     }
 }

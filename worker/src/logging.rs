@@ -1,6 +1,7 @@
 //! Logging through tracing: human-readable lines to stderr and to a daily-rotated file
 //! `mailpull.log` in the state directory's `logs/` folder (14 days kept).
 
+use std::io::IsTerminal;
 use std::path::Path;
 
 use tracing_appender::non_blocking::WorkerGuard;
@@ -25,7 +26,12 @@ fn filter(level: &str) -> EnvFilter {
 pub fn init_stderr(level: &str) {
     let _ = tracing_subscriber::registry()
         .with(filter(level))
-        .with(fmt::layer().with_writer(std::io::stderr).with_target(false))
+        .with(
+            fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_target(false),
+        )
         .try_init();
 }
 
@@ -50,7 +56,12 @@ pub fn init(level: &str, state_dir: &Path) -> std::io::Result<LogGuard> {
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let _ = tracing_subscriber::registry()
         .with(filter(level))
-        .with(fmt::layer().with_writer(std::io::stderr).with_target(false))
+        .with(
+            fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_target(false),
+        )
         .with(
             fmt::layer()
                 .with_writer(writer)
