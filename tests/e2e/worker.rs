@@ -511,3 +511,47 @@ fn scheduled_run_polls_again_on_its_timer_and_stops_cleanly_on_sigterm() {
     );
     assert!(stderr.matches("poll done").count() >= 2, "{stderr}");
 }
+
+/// `password = { keyring = true }` with a real backend (the kernel keyring through keyutils;
+/// scripts/test.sh runs the tests inside `keyctl session`).
+#[test]
+fn a_password_from_the_os_keyring_logs_in() {
+    use mailpull_shared::secrets::{self, PasswordSource, Secret};
+    let profile = format!("keyring-e2e-{}", std::process::id());
+    let stored = secrets::store_in_keyring(&profile, &Secret::new(PASSWORD))
+        .and_then(|()| PasswordSource::Keyring.read(&profile));
+    match stored {
+        Ok(secret) => assert_eq!(secret.expose(), PASSWORD),
+        Err(err) if std::env::var_os("MAILPULL_REQUIRE_KEYRING").is_none() => {
+            eprintln!(
+                "skipped: no usable OS keyring here ({err}); scripts/test.sh runs this under `keyctl session`"
+            );
+            return;
+        }
+        Err(err) => panic!("the OS keyring does not work: {err}"),
+    }
+    let rig = rig();
+    let sent = rig.fill(2);
+    let mut spec = rig.profile("pop3", "tls", rig.remote.pop3s_port());
+    spec.name = profile.clone();
+    let setup = WorkerSetup::new(&[spec]).expect("setup");
+    let text = std::fs::read_to_string(&setup.config).expect("config");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("password = "))
+        .expect("password line")
+        .to_string();
+    std::fs::write(
+        &setup.config,
+        text.replace(&line, "password = { keyring = true }"),
+    )
+    .expect("rewrite");
+    let out = setup.run_once().expect("run");
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_delivered_exactly(&sent, &rig.expect_local(2));
+    secrets::delete_from_keyring(&profile).expect("delete");
+    assert!(matches!(
+        PasswordSource::Keyring.read(&profile),
+        Err(secrets::SecretError::KeyringMissing { .. })
+    ));
+}
