@@ -93,54 +93,77 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Delivers `raw` for `profile` along `route`.
+/// Sends `message` with the trace header and `extra_headers` in front. The headers are put
+/// into the message's own buffer and taken out again afterwards, so a large message is never
+/// held twice (multi-drop may send the same message several times).
+async fn send_with_headers(
+    ctx: &PollContext,
+    profile: &Profile,
+    source: &Source<'_>,
+    sender: Option<&str>,
+    recipients: &[String],
+    extra_headers: &str,
+    message: &mut Vec<u8>,
+) -> Result<String, DeliveryError> {
+    let trace = deliver::trace_header(&TraceInfo {
+        remote_host: &profile.remote.host,
+        with: source.with,
+        uid: source.uid,
+        local_host: &ctx.hostname,
+        installation_id: ctx.store.installation_id(),
+        recipients,
+        unix_time: source.unix_time,
+    });
+    let prefix_len = trace.len() + extra_headers.len();
+    message.splice(0..0, trace.bytes().chain(extra_headers.bytes()));
+    let result = ctx
+        .deliverer
+        .send(&profile.local, sender, recipients, message)
+        .await
+        .map(|accepted| accepted.reply);
+    message.drain(..prefix_len);
+    result
+}
+
+/// Delivers `raw` for `profile` along `route`. `raw` is returned unchanged.
 pub async fn dispatch(
     ctx: &PollContext,
     profile: &Profile,
     route: &Route,
-    raw: &[u8],
+    raw: &mut Vec<u8>,
     source: &Source<'_>,
 ) -> Result<Outcome, StateError> {
     let sender = deliver::envelope_sender(raw);
-    let send = |recipients: Vec<String>, extra_headers: String| {
-        let sender = sender.clone();
-        async move {
-            let trace = deliver::trace_header(&TraceInfo {
-                remote_host: &profile.remote.host,
-                with: source.with,
-                uid: source.uid,
-                local_host: &ctx.hostname,
-                installation_id: ctx.store.installation_id(),
-                recipients: &recipients,
-                unix_time: source.unix_time,
-            });
-            let mut outgoing = Vec::with_capacity(trace.len() + extra_headers.len() + raw.len());
-            outgoing.extend_from_slice(trace.as_bytes());
-            outgoing.extend_from_slice(extra_headers.as_bytes());
-            outgoing.extend_from_slice(raw);
-            ctx.deliverer
-                .send(&profile.local, sender.as_deref(), &recipients, &outgoing)
-                .await
-                .map(|accepted| accepted.reply)
-        }
-    };
+    let sender = sender.as_deref();
 
     let (router, fallback) = match route {
         Route::Single(address) => {
-            return Ok(match send(vec![address.clone()], String::new()).await {
-                Ok(reply) => Outcome::Delivered {
-                    recipients: vec![address.clone()],
-                    reply,
-                    dedupe_key: None,
+            return Ok(
+                match send_with_headers(
+                    ctx,
+                    profile,
+                    source,
+                    sender,
+                    std::slice::from_ref(address),
+                    "",
+                    raw,
+                )
+                .await
+                {
+                    Ok(reply) => Outcome::Delivered {
+                        recipients: vec![address.clone()],
+                        reply,
+                        dedupe_key: None,
+                    },
+                    Err(err) if err.is_transient() => Outcome::Deferred(err),
+                    Err(err) => Outcome::Refused(err.to_string()),
                 },
-                Err(err) if err.is_transient() => Outcome::Deferred(err),
-                Err(err) => Outcome::Refused(err.to_string()),
-            });
+            );
         }
         Route::Multi { router, fallback } => (router, fallback),
     };
 
-    let decision = router.decide(raw);
+    let decision = router.decide(raw.as_slice());
     info!(uid = %source.uid, fallback = decision.fallback, reason = %decision.reason, "routed");
     if decision.recipients.is_empty() {
         return Ok(Outcome::Refused(format!(
@@ -153,7 +176,7 @@ pub async fn dispatch(
         .iter()
         .map(|r| r.address.clone())
         .collect();
-    let dedupe_key = deliver::header_value(raw, "Message-ID")
+    let dedupe_key = deliver::header_value(raw.as_slice(), "Message-ID")
         .map(|id| id.trim().to_string())
         .filter(|id| !id.is_empty())
         .unwrap_or_else(|| format!("sha256:{}", source.digest));
@@ -170,17 +193,18 @@ pub async fn dispatch(
     };
 
     // The usual case: one transaction for every recipient.
-    let first_error = match send(remaining.clone(), note.clone()).await {
-        Ok(reply) => {
-            return Ok(Outcome::Delivered {
-                recipients: remaining,
-                reply,
-                dedupe_key: Some(dedupe_key),
-            });
-        }
-        Err(err) if err.is_transient() => return Ok(Outcome::Deferred(err)),
-        Err(err) => err,
-    };
+    let first_error =
+        match send_with_headers(ctx, profile, source, sender, &remaining, &note, raw).await {
+            Ok(reply) => {
+                return Ok(Outcome::Delivered {
+                    recipients: remaining,
+                    reply,
+                    dedupe_key: Some(dedupe_key),
+                });
+            }
+            Err(err) if err.is_transient() => return Ok(Outcome::Deferred(err)),
+            Err(err) => err,
+        };
 
     // A 5xx: find out which recipients the local server refuses, one by one. Each one that
     // succeeds is remembered at once, so a later retry cannot deliver it twice.
@@ -191,7 +215,17 @@ pub async fn dispatch(
         refused.push((remaining[0].clone(), first_error.to_string()));
     } else {
         for recipient in &remaining {
-            match send(vec![recipient.clone()], note.clone()).await {
+            match send_with_headers(
+                ctx,
+                profile,
+                source,
+                sender,
+                std::slice::from_ref(recipient),
+                &note,
+                raw,
+            )
+            .await
+            {
                 Ok(reply) => {
                     ctx.store
                         .record_sent(&dedupe_key, &profile.name, std::slice::from_ref(recipient))
@@ -223,7 +257,17 @@ pub async fn dispatch(
                     one_line(why)
                 ));
             }
-            match send(vec![fallback.clone()], headers).await {
+            match send_with_headers(
+                ctx,
+                profile,
+                source,
+                sender,
+                std::slice::from_ref(fallback),
+                &headers,
+                raw,
+            )
+            .await
+            {
                 Ok(reply) => {
                     delivered.push(fallback.clone());
                     last_reply = reply;

@@ -267,7 +267,7 @@ async fn process<M: Mailbox>(
             report.left_on_server.push(why);
             continue;
         }
-        let raw = mailbox.fetch(message).await?;
+        let mut raw = mailbox.fetch(message).await?;
         let digest = hex_digest(&raw);
         let uid = message
             .uid
@@ -308,7 +308,7 @@ async fn process<M: Mailbox>(
             digest: &digest,
             unix_time: now_secs(),
         };
-        match dispatch(ctx, profile, route, &raw, &source).await? {
+        match dispatch(ctx, profile, route, &mut raw, &source).await? {
             Outcome::Delivered {
                 recipients,
                 reply,

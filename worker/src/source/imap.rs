@@ -382,7 +382,10 @@ impl Mailbox for ImapFolder<'_> {
                 format!("message of {} bytes exceeds max_message_mb", body.len()),
             ));
         }
-        Ok(body.to_vec())
+        // Room for the trace header, which is prepended in place.
+        let mut message = Vec::with_capacity(body.len() + 1024);
+        message.extend_from_slice(body);
+        Ok(message)
     }
 
     async fn delete(&mut self, message: &Listed) -> Result<(), SourceError> {
