@@ -555,3 +555,104 @@ fn a_password_from_the_os_keyring_logs_in() {
         Err(secrets::SecretError::KeyringMissing { .. })
     ));
 }
+
+/// A minimal POP3 server without UIDL (and without CAPA), holding `messages`; DELEs are
+/// committed at QUIT unless `lose_quit` is set, in which case the connection is closed
+/// without answering QUIT and the deletions are rolled back, as RFC 1939 says.
+fn spawn_pop3_without_uidl(
+    messages: Vec<Vec<u8>>,
+    lose_quit: bool,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let store = std::sync::Arc::new(std::sync::Mutex::new(messages));
+    let shared = store.clone();
+    std::thread::spawn(move || {
+        for (session, conn) in listener.incoming().enumerate() {
+            let Ok(conn) = conn else { return };
+            let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+            let mut out = conn;
+            let mut deleted = std::collections::BTreeSet::new();
+            let _ = out.write_all(b"+OK fake POP3 without UIDL\r\n");
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                let cmd = line.trim_end().to_string();
+                line.clear();
+                let mut words = cmd.split_whitespace();
+                let verb = words.next().unwrap_or_default().to_ascii_uppercase();
+                let arg: usize = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                let msgs = shared.lock().expect("lock").clone();
+                let reply = match verb.as_str() {
+                    "CAPA" | "UIDL" => "-ERR not supported\r\n".to_string(),
+                    "USER" | "PASS" | "NOOP" | "RSET" => "+OK\r\n".to_string(),
+                    "STAT" => format!("+OK {} 0\r\n", msgs.len()),
+                    "LIST" => {
+                        let mut r = format!("+OK {} messages\r\n", msgs.len());
+                        for (i, m) in msgs.iter().enumerate() {
+                            r.push_str(&format!("{} {}\r\n", i + 1, m.len()));
+                        }
+                        r + ".\r\n"
+                    }
+                    "RETR" if (1..=msgs.len()).contains(&arg) => {
+                        let mut r = String::from("+OK\r\n");
+                        for l in String::from_utf8_lossy(&msgs[arg - 1]).split_inclusive("\r\n") {
+                            if l.starts_with('.') {
+                                r.push('.');
+                            }
+                            r.push_str(l);
+                        }
+                        r + ".\r\n"
+                    }
+                    "DELE" if (1..=msgs.len()).contains(&arg) => {
+                        deleted.insert(arg - 1);
+                        "+OK\r\n".to_string()
+                    }
+                    // The first session's QUIT is lost: no +OK, deletions rolled back.
+                    "QUIT" if lose_quit && session == 0 => break,
+                    "QUIT" => {
+                        let mut all = shared.lock().expect("lock");
+                        let kept: Vec<Vec<u8>> = all
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| !deleted.contains(i))
+                            .map(|(_, m)| m.clone())
+                            .collect();
+                        *all = kept;
+                        let _ = out.write_all(b"+OK bye\r\n");
+                        break;
+                    }
+                    _ => "-ERR unknown\r\n".to_string(),
+                };
+                let _ = out.write_all(reply.as_bytes());
+            }
+        }
+    });
+    (port, store)
+}
+
+#[test]
+fn a_pop3_server_without_uidl_loses_and_doubles_nothing() {
+    let rig = rig();
+    let sent: Vec<Vec<u8>> = (0..5)
+        .map(|i| sample_message(i, 2_500, "isp-user@isp.example"))
+        .collect();
+    let (port, store) = spawn_pop3_without_uidl(sent.clone(), true);
+    let mut spec = rig.profile("pop3", "plain", port);
+    spec.ca_file = None;
+    let setup = WorkerSetup::new(&[spec]).expect("setup");
+    // First session: everything delivered, but QUIT is lost, so the server keeps all five.
+    let out = setup.run_once().expect("run");
+    assert!(!out.status.success(), "{}", output_text(&out));
+    rig.expect_local(5);
+    assert_eq!(
+        store.lock().expect("lock").len(),
+        5,
+        "deletions rolled back"
+    );
+    // Second session: the messages are recognised by their digest, deleted, not delivered again.
+    let out = setup.run_once().expect("run");
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_delivered_exactly(&sent, &rig.expect_local(5));
+    assert!(store.lock().expect("lock").is_empty(), "server emptied");
+}
