@@ -238,47 +238,39 @@ pub async fn dispatch(
             }
         }
     }
-    if !refused.is_empty() {
-        let refused_names: Vec<&str> = refused.iter().map(|(r, _)| r.as_str()).collect();
-        if refused_names.contains(&fallback.as_str()) || delivered.contains(fallback) {
-            // The fallback itself refuses, or already has its copy.
-            if !delivered.contains(fallback) {
-                return Ok(Outcome::Refused(format!(
-                    "the local server refused {} and the fallback {fallback}",
-                    refused_names.join(", ")
-                )));
-            }
-        } else {
-            let mut headers = String::new();
-            for (recipient, why) in &refused {
-                warn!(uid = %source.uid, recipient = %recipient, error = %why, "recipient refused; redelivering to the fallback {fallback}");
-                headers.push_str(&format!(
+    for (recipient, why) in &refused {
+        warn!(uid = %source.uid, recipient = %recipient, error = %why, "recipient refused by the local server; its copy goes to the fallback {fallback}");
+    }
+    // The fallback receives one copy for the refused recipients, unless it already has one.
+    if !refused.is_empty() && !delivered.contains(fallback) {
+        let names: Vec<&str> = refused.iter().map(|(r, _)| r.as_str()).collect();
+        if names.contains(&fallback.as_str()) {
+            return Ok(Outcome::Refused(format!(
+                "the local server refused {} including the fallback",
+                names.join(", ")
+            )));
+        }
+        let headers: String = refused
+            .iter()
+            .map(|(recipient, why)| {
+                format!(
                     "X-Mailpull-Fallback: local server refused <{recipient}>: {}\r\n",
                     one_line(why)
-                ));
+                )
+            })
+            .collect();
+        let to_fallback = std::slice::from_ref(fallback);
+        match send_with_headers(ctx, profile, source, sender, to_fallback, &headers, raw).await {
+            Ok(reply) => {
+                delivered.push(fallback.clone());
+                last_reply = reply;
             }
-            match send_with_headers(
-                ctx,
-                profile,
-                source,
-                sender,
-                std::slice::from_ref(fallback),
-                &headers,
-                raw,
-            )
-            .await
-            {
-                Ok(reply) => {
-                    delivered.push(fallback.clone());
-                    last_reply = reply;
-                }
-                Err(err) if err.is_transient() => return Ok(Outcome::Deferred(err)),
-                Err(err) => {
-                    return Ok(Outcome::Refused(format!(
-                        "the local server refused {} and the fallback {fallback}: {err}",
-                        refused_names.join(", ")
-                    )));
-                }
+            Err(err) if err.is_transient() => return Ok(Outcome::Deferred(err)),
+            Err(err) => {
+                return Ok(Outcome::Refused(format!(
+                    "the local server refused {} and the fallback {fallback}: {err}",
+                    names.join(", ")
+                )));
             }
         }
     }

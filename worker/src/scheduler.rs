@@ -55,7 +55,7 @@ impl Limits {
     }
 
     /// Waits for a slot on the remote server of `profile` and one overall.
-    pub async fn acquire(&self, profile: &Profile) -> (OwnedSemaphorePermit, OwnedSemaphorePermit) {
+    pub async fn acquire(&self, profile: &Profile) -> [Option<OwnedSemaphorePermit>; 2] {
         let host_key = format!(
             "{}:{}",
             profile.remote.host.to_ascii_lowercase(),
@@ -72,13 +72,10 @@ impl Limits {
                 .clone()
         };
         // Host first: a profile waiting for a busy host must not hold a global slot.
-        let host_permit = host.acquire_owned().await;
-        let global_permit = self.global.clone().acquire_owned().await;
-        match (host_permit, global_permit) {
-            (Ok(h), Ok(g)) => (h, g),
-            // The semaphores are never closed.
-            _ => unreachable!("connection semaphores are never closed"),
-        }
+        // (`acquire_owned` fails only on a closed semaphore, and these are never closed.)
+        let host_permit = host.acquire_owned().await.ok();
+        let global_permit = self.global.clone().acquire_owned().await.ok();
+        [host_permit, global_permit]
     }
 }
 
