@@ -12,7 +12,7 @@ use tracing_subscriber::{EnvFilter, fmt};
 
 /// Keeps the file writer alive; drop it last so buffered lines reach the file.
 pub struct LogGuard {
-    _file: Option<WorkerGuard>,
+    _file: WorkerGuard,
 }
 
 fn filter(level: &str) -> EnvFilter {
@@ -20,19 +20,6 @@ fn filter(level: &str) -> EnvFilter {
     EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"))
-}
-
-/// Logs to stderr only (commands such as `check`).
-pub fn init_stderr(level: &str) {
-    let _ = tracing_subscriber::registry()
-        .with(filter(level))
-        .with(
-            fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::stderr().is_terminal())
-                .with_target(false),
-        )
-        .try_init();
 }
 
 /// Logs to stderr and to `<state_dir>/logs/mailpull.log.YYYY-MM-DD`.
@@ -69,5 +56,5 @@ pub fn init(level: &str, state_dir: &Path) -> std::io::Result<LogGuard> {
                 .with_target(false),
         )
         .try_init();
-    Ok(LogGuard { _file: Some(guard) })
+    Ok(LogGuard { _file: guard })
 }

@@ -281,76 +281,25 @@ async fn process<M: Mailbox>(
             continue;
         }
         let message_id = deliver::header_value(&raw, "Message-ID");
-        if ctx.store.digest_known(&key.account, &digest).await? {
+        let outcome = if ctx.store.digest_known(&key.account, &digest).await? {
             info!(uid = %uid, "already delivered under another UID; not delivering again");
-            ctx.store
-                .record(Record {
-                    key: key.clone(),
-                    uid: uid.clone(),
-                    profile: profile.name.clone(),
-                    size: raw.len() as u64,
-                    digest,
-                    message_id,
-                    recipients: Vec::new(),
-                    dedupe_key: None,
-                })
-                .await?;
-            report.already_delivered += 1;
-            if delete {
-                mailbox.delete(message).await?;
-                to_confirm.push(uid);
-            }
-            continue;
-        }
-        let source = Source {
-            with,
-            uid: &uid,
-            digest: &digest,
-            unix_time: now_secs(),
+            Outcome::AlreadyDelivered
+        } else {
+            let source = Source {
+                with,
+                uid: &uid,
+                digest: &digest,
+                unix_time: now_secs(),
+            };
+            dispatch(ctx, profile, route, &mut raw, &source).await?
         };
-        match dispatch(ctx, profile, route, &mut raw, &source).await? {
+        let (recipients, dedupe_key, reply) = match outcome {
             Outcome::Delivered {
                 recipients,
                 reply,
                 dedupe_key,
-            } => {
-                ctx.store
-                    .record(Record {
-                        key: key.clone(),
-                        uid: uid.clone(),
-                        profile: profile.name.clone(),
-                        size: raw.len() as u64,
-                        digest,
-                        message_id,
-                        recipients: recipients.clone(),
-                        dedupe_key,
-                    })
-                    .await?;
-                info!(
-                    uid = %uid,
-                    size = raw.len(),
-                    recipient = %recipients.join(","),
-                    reply = %reply,
-                    "delivered"
-                );
-                report.delivered += 1;
-                report.bytes += raw.len() as u64;
-            }
-            Outcome::AlreadyDelivered => {
-                ctx.store
-                    .record(Record {
-                        key: key.clone(),
-                        uid: uid.clone(),
-                        profile: profile.name.clone(),
-                        size: raw.len() as u64,
-                        digest,
-                        message_id,
-                        recipients: Vec::new(),
-                        dedupe_key: None,
-                    })
-                    .await?;
-                report.already_delivered += 1;
-            }
+            } => (recipients, dedupe_key, Some(reply)),
+            Outcome::AlreadyDelivered => (Vec::new(), None, None),
             Outcome::Deferred(err) => {
                 warn!(uid = %uid, error = %err, "delivery deferred; the message stays on the server");
                 return Err(PollError::Deferred(err));
@@ -360,6 +309,27 @@ async fn process<M: Mailbox>(
                 report.left_on_server.push(format!("{uid}: {why}"));
                 continue;
             }
+        };
+        let size = raw.len() as u64;
+        ctx.store
+            .record(Record {
+                key: key.clone(),
+                uid: uid.clone(),
+                profile: profile.name.clone(),
+                size,
+                digest,
+                message_id,
+                recipients: recipients.clone(),
+                dedupe_key,
+            })
+            .await?;
+        match reply {
+            Some(reply) => {
+                info!(uid = %uid, size, recipient = %recipients.join(","), reply = %reply, "delivered");
+                report.delivered += 1;
+                report.bytes += size;
+            }
+            None => report.already_delivered += 1,
         }
         if delete {
             mailbox.delete(message).await?;

@@ -7,18 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::address::{normalize_domain, parse_configured_address};
 
-/// The envelope headers tried by default, in order of trust.
-pub const DEFAULT_ENVELOPE_HEADERS: [&str; 6] = [
-    "X-Envelope-To",
-    "Envelope-To",
-    "X-Original-To",
-    "Delivered-To",
-    "X-Rcpt-To",
-    "Received",
-];
-
-/// The visible recipient headers tried by default when no envelope header names a local address.
-pub const DEFAULT_VISIBLE_HEADERS: [&str; 4] = ["To", "Cc", "Resent-To", "Resent-Cc"];
+/// The default header lists are the configuration's: one definition for both.
+pub use mailpull_shared::config::{DEFAULT_ENVELOPE_HEADERS, DEFAULT_VISIBLE_HEADERS};
 
 /// How one catch-all mailbox is split into local mailboxes.
 ///
