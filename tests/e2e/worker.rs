@@ -656,3 +656,76 @@ fn a_pop3_server_without_uidl_loses_and_doubles_nothing() {
     assert_delivered_exactly(&sent, &rig.expect_local(5));
     assert!(store.lock().expect("lock").is_empty(), "server emptied");
 }
+
+#[test]
+fn delivery_to_a_local_server_over_starttls_verifies_its_certificate() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new(tmp.path()).expect("ca");
+    let remote = RemoteDovecot::start(&ca).expect("remote");
+    remote.add_user("isp-user", PASSWORD).expect("user");
+    let local = LocalMailServer::start_with(mailpull_tests::LocalOptions {
+        users: vec!["alice".into()],
+        tls: Some(ca.server_pair()),
+        ..Default::default()
+    })
+    .expect("local with STARTTLS");
+    let sent: Vec<Vec<u8>> = (0..3)
+        .map(|i| {
+            let raw = sample_message(i, 2_000, "isp-user@isp.example");
+            remote.add_message("isp-user", &raw).expect("add");
+            raw
+        })
+        .collect();
+    let password = WorkerSetup::password_file(tmp.path(), "isp", PASSWORD).expect("pw");
+    let spec = |local_ca: &std::path::Path| {
+        let mut spec = ProfileSpec::new(
+            "isp",
+            remote.pop3s_port(),
+            "isp-user",
+            &password,
+            local.smtp_port(),
+            "alice",
+        );
+        spec.ca_file = Some(ca.ca_file().to_path_buf());
+        spec.extra = format!(
+            "smtp_security = \"starttls\"\nca_file = {:?}\n",
+            local_ca.display().to_string()
+        );
+        spec
+    };
+    // The local server's certificate is checked too: trusting only another CA fails the poll.
+    let other_dir = tmp.path().join("other");
+    std::fs::create_dir(&other_dir).expect("dir");
+    let other = TestCa::new(&other_dir).expect("other ca");
+    let setup = WorkerSetup::new(&[spec(other.ca_file())]).expect("setup");
+    let out = setup.run_once().expect("run");
+    let text = output_text(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("delivery deferred: TLS set-up for local server")
+            && text.contains("invalid peer certificate"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Connection error: Connection error"),
+        "{text}"
+    );
+    assert_eq!(
+        remote.message_count("isp-user").expect("count"),
+        3,
+        "nothing deleted"
+    );
+    // With the right CA everything goes through STARTTLS.
+    let setup = WorkerSetup::new(&[spec(ca.ca_file())]).expect("setup");
+    let out = setup.run_once().expect("run");
+    assert!(out.status.success(), "{}", output_text(&out));
+    let delivered = local
+        .wait_for_messages("alice", 3, WAIT)
+        .expect("delivered");
+    assert_delivered_exactly(&sent, &delivered);
+    assert!(
+        local.maillog().contains("TLS connection established"),
+        "Postfix saw TLS:\n{}",
+        local.maillog()
+    );
+}

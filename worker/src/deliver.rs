@@ -38,11 +38,14 @@ pub enum DeliveryError {
 }
 
 impl DeliveryError {
-    /// Retrying later may succeed (4xx, connection trouble).
+    /// The local server cannot take mail now (4xx, unreachable, TLS trouble): the message
+    /// stays remote and the poll stops, to be retried later. Not a judgement on the message.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            DeliveryError::Transient { .. } | DeliveryError::Unreachable { .. }
+            DeliveryError::Transient { .. }
+                | DeliveryError::Unreachable { .. }
+                | DeliveryError::Tls { .. }
         )
     }
 }
@@ -251,15 +254,23 @@ fn classify(err: lettre::transport::smtp::Error, server: String) -> DeliveryErro
     }
 }
 
+/// The error and its sources, each source only when the text so far does not already say it
+/// (lettre's messages often include their source).
 fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
+        let part = inner.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
         source = inner.source();
     }
-    one_line(&text)
+    // "Connection error: Connection error: ..." (lettre nests its own kinds): say it once.
+    let mut parts: Vec<&str> = text.split(": ").collect();
+    parts.dedup();
+    one_line(&parts.join(": "))
 }
 
 fn one_line(text: &str) -> String {
