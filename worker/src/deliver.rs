@@ -13,7 +13,14 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use mailpull_shared::config::{Local, Security};
 
-const SMTP_TIMEOUT: Duration = Duration::from_secs(120);
+/// The SMTP timeout is this many times the profile's `timeout` (60 s by default, giving
+/// 120 s): the local server may need a while to answer after the data of a large message.
+const SMTP_TIMEOUT_FACTOR: u32 = 2;
+
+/// The SMTP command timeout for a profile whose remote `timeout` is `remote_timeout`.
+pub fn smtp_timeout(remote_timeout: Duration) -> Duration {
+    remote_timeout.saturating_mul(SMTP_TIMEOUT_FACTOR)
+}
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -54,6 +61,7 @@ struct TransportKey {
     port: u16,
     security: &'static str,
     ca_file: Option<std::path::PathBuf>,
+    timeout: Duration,
 }
 
 /// Delivers messages; keeps one pooled SMTP transport per local server.
@@ -73,12 +81,14 @@ impl Deliverer {
     fn transport(
         &self,
         local: &Local,
+        timeout: Duration,
     ) -> Result<AsyncSmtpTransport<Tokio1Executor>, DeliveryError> {
         let key = TransportKey {
             host: local.smtp_host.clone(),
             port: local.smtp_port,
             security: local.smtp_security.as_str(),
             ca_file: local.ca_file.clone(),
+            timeout,
         };
         let mut transports = self
             .transports
@@ -118,7 +128,7 @@ impl Deliverer {
             AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(local.smtp_host.clone())
                 .port(local.smtp_port)
                 .tls(tls)
-                .timeout(Some(SMTP_TIMEOUT))
+                .timeout(Some(timeout))
                 .pool_config(PoolConfig::new().max_size(self.pool_size))
                 .build();
         transports.insert(key, transport.clone());
@@ -126,10 +136,12 @@ impl Deliverer {
     }
 
     /// Sends `message` (already carrying its trace header) from `from` (None: the null sender)
-    /// to `recipients` in one SMTP transaction.
+    /// to `recipients` in one SMTP transaction; every SMTP reply must come within `timeout`
+    /// (see [`smtp_timeout`]).
     pub async fn send(
         &self,
         local: &Local,
+        timeout: Duration,
         from: Option<&str>,
         recipients: &[String],
         message: &[u8],
@@ -150,7 +162,7 @@ impl Deliverer {
             address: recipients.join(", "),
             reason: err.to_string(),
         })?;
-        let transport = self.transport(local)?;
+        let transport = self.transport(local, timeout)?;
         // lettre ends DATA with CRLF "." CRLF itself: without this, a message ending in CRLF
         // (they all do) would gain an empty last line.
         let message = message.strip_suffix(b"\r\n").unwrap_or(message);
@@ -298,6 +310,16 @@ pub fn with_trace(trace: &str, message: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn smtp_timeout_follows_the_profile_timeout() {
+        assert_eq!(
+            smtp_timeout(Duration::from_secs(60)),
+            Duration::from_secs(120)
+        );
+        assert_eq!(smtp_timeout(Duration::from_secs(2)), Duration::from_secs(4));
+        assert_eq!(smtp_timeout(Duration::MAX), Duration::MAX);
+    }
 
     #[test]
     fn return_path_gives_the_envelope_sender() {

@@ -119,7 +119,13 @@ pub async fn dispatch(
             outgoing.extend_from_slice(extra_headers.as_bytes());
             outgoing.extend_from_slice(raw);
             ctx.deliverer
-                .send(&profile.local, sender.as_deref(), &recipients, &outgoing)
+                .send(
+                    &profile.local,
+                    deliver::smtp_timeout(profile.remote.timeout),
+                    sender.as_deref(),
+                    &recipients,
+                    &outgoing,
+                )
                 .await
                 .map(|accepted| accepted.reply)
         }
