@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod dovecot;
+pub mod fake_pop3;
 pub mod fake_smtp;
 pub mod maildir;
 pub mod messages;

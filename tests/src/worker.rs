@@ -48,6 +48,8 @@ pub struct ProfileSpec {
     pub local_domain: String,
     /// Extra TOML lines appended to the profile (e.g. a `[profile.distribute]` table).
     pub extra: String,
+    /// Extra TOML lines for the `[profile.remote]` table (e.g. `timeout = "2s"`).
+    pub remote_extra: String,
 }
 
 impl ProfileSpec {
@@ -75,6 +77,7 @@ impl ProfileSpec {
             local_user: local_user.to_string(),
             local_domain: crate::LOCAL_DOMAIN.to_string(),
             extra: String::new(),
+            remote_extra: String::new(),
         }
     }
 }
@@ -110,6 +113,9 @@ pub fn config_text(
         }
         if !p.folders.is_empty() {
             let _ = writeln!(out, "folders = {:?}", p.folders);
+        }
+        if !p.remote_extra.is_empty() {
+            let _ = writeln!(out, "{}", p.remote_extra);
         }
         let _ = writeln!(
             out,

@@ -18,7 +18,14 @@ use mailpull_shared::config::{Local, Security};
 use crate::net::{self, Stream};
 use crate::tls;
 
-const SMTP_TIMEOUT: Duration = Duration::from_secs(120);
+/// The SMTP timeout is this many times the profile's `timeout` (60 s by default, giving
+/// 120 s): the local server may need a while to answer after the data of a large message.
+const SMTP_TIMEOUT_FACTOR: u32 = 2;
+
+/// The SMTP command timeout for a profile whose remote `timeout` is `remote_timeout`.
+pub fn smtp_timeout(remote_timeout: Duration) -> Duration {
+    remote_timeout.saturating_mul(SMTP_TIMEOUT_FACTOR)
+}
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -136,6 +143,7 @@ impl Deliverer {
         &self,
         local: &Local,
         key: &ServerKey,
+        timeout: Duration,
     ) -> Result<AsyncSmtpConnection, DeliveryError> {
         while let Some(mut conn) = self.take_idle(key) {
             if conn.test_connected().await {
@@ -151,23 +159,23 @@ impl Deliverer {
             server: server.clone(),
             reason,
         };
-        let tcp = net::connect_tcp(&local.smtp_host, local.smtp_port, SMTP_TIMEOUT)
+        let tcp = net::connect_tcp(&local.smtp_host, local.smtp_port, timeout)
             .await
             .map_err(|err| unreachable(err.to_string()))?;
         let stream = match local.smtp_security {
             Security::Tls => {
                 let config = tls::client_config(local.ca_file.as_deref())
                     .map_err(|err| tls_error(err.to_string()))?;
-                net::tls_handshake(tcp, &local.smtp_host, local.smtp_port, config, SMTP_TIMEOUT)
+                net::tls_handshake(tcp, &local.smtp_host, local.smtp_port, config, timeout)
                     .await
                     .map_err(|err| tls_error(err.to_string()))?
             }
             Security::StartTls | Security::Plain => Stream::Plain(tcp),
         };
         let greet = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello);
-        let mut conn = tokio::time::timeout(SMTP_TIMEOUT, greet)
+        let mut conn = tokio::time::timeout(timeout, greet)
             .await
-            .map_err(|_| unreachable(format!("no greeting within {} s", SMTP_TIMEOUT.as_secs())))?
+            .map_err(|_| unreachable(format!("no greeting within {} s", timeout.as_secs())))?
             .map_err(|err| classify(err, server.clone()))?;
         if local.smtp_security == Security::StartTls {
             if !conn.can_starttls() {
@@ -191,10 +199,12 @@ impl Deliverer {
     }
 
     /// Sends `message` (already carrying its trace header) from `from` (None: the null sender)
-    /// to `recipients` in one SMTP transaction.
+    /// to `recipients` in one SMTP transaction; every SMTP reply must come within `timeout`
+    /// (see [`smtp_timeout`]).
     pub async fn send(
         &self,
         local: &Local,
+        timeout: Duration,
         from: Option<&str>,
         recipients: &[String],
         message: &[u8],
@@ -216,11 +226,11 @@ impl Deliverer {
             reason: err.to_string(),
         })?;
         let key = Self::key(local);
-        let mut conn = self.connection(local, &key).await?;
+        let mut conn = self.connection(local, &key, timeout).await?;
         // lettre ends DATA with CRLF "." CRLF itself: without this, a message ending in CRLF
         // (they all do) would gain an empty last line.
         let message = message.strip_suffix(b"\r\n").unwrap_or(message);
-        match tokio::time::timeout(SMTP_TIMEOUT, conn.send(&envelope, message)).await {
+        match tokio::time::timeout(timeout, conn.send(&envelope, message)).await {
             Ok(Ok(response)) => {
                 self.give_back(key, conn);
                 Ok(Accepted {
@@ -234,7 +244,7 @@ impl Deliverer {
             Ok(Err(err)) => Err(classify(err, server)),
             Err(_) => Err(DeliveryError::Unreachable {
                 server,
-                reason: format!("no reply within {} s", SMTP_TIMEOUT.as_secs()),
+                reason: format!("no reply within {} s", timeout.as_secs()),
             }),
         }
     }
@@ -442,5 +452,15 @@ mod tests {
             }
         });
         assert!(!header.contains(" for <"), "{header}");
+    }
+
+    #[test]
+    fn smtp_timeout_follows_the_profile_timeout() {
+        assert_eq!(
+            smtp_timeout(Duration::from_secs(60)),
+            Duration::from_secs(120)
+        );
+        assert_eq!(smtp_timeout(Duration::from_secs(2)), Duration::from_secs(4));
+        assert_eq!(smtp_timeout(Duration::MAX), Duration::MAX);
     }
 }

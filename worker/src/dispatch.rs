@@ -118,7 +118,13 @@ async fn send_with_headers(
     message.splice(0..0, trace.bytes().chain(extra_headers.bytes()));
     let result = ctx
         .deliverer
-        .send(&profile.local, sender, recipients, message)
+        .send(
+            &profile.local,
+            deliver::smtp_timeout(profile.remote.timeout),
+            sender,
+            recipients,
+            message,
+        )
         .await
         .map(|accepted| accepted.reply);
     message.drain(..prefix_len);

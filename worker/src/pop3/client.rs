@@ -32,6 +32,11 @@ use super::reply::{
 /// How many bytes one read asks for.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// A reply still incomplete after one `read_timeout` must have brought at least this many
+/// bytes in that time: a server that drips a byte every second never trips the per-read
+/// timeout, and would otherwise hold the connection (and a connection slot) for days.
+pub const MIN_PROGRESS_BYTES: u64 = 1024;
+
 /// Longest UIDL value RFC 1939 allows.
 const MAX_UIDL_LEN: usize = 70;
 
@@ -532,6 +537,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Pop3Client<S> {
     }
 
     /// `RETR n`: the message, dot-unstuffed, with CRLF line ends.
+    ///
+    /// Bytes that arrived after the reply's final `.`, unasked and not the start of a status
+    /// line, mean the server did not dot-stuff a line that is a lone `.`: what we parsed is a
+    /// truncated message and the rest is still coming. That is a protocol error (and the
+    /// connection is not used again), never a short message delivered.
     pub async fn retr(&mut self, msg: u32) -> Result<Vec<u8>, Pop3Error> {
         self.retr_sized(msg, None, 0).await
     }
@@ -555,7 +565,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Pop3Client<S> {
             .read_reply_hinted(cmd.reply_kind(), &during, &waiting_for, hint)
             .await?;
         match reply.status {
-            Status::Ok => Ok(reply.body.unwrap_or_default()),
+            Status::Ok => {
+                if self.start < self.end && !looks_like_status(&self.buf[self.start..self.end]) {
+                    let err = Pop3Error::Protocol {
+                        during: during.clone(),
+                        detail: format!(
+                            "server sent {} more bytes after the end of the message (a \".\" line \
+                             not dot-stuffed?), the message would be truncated: {}",
+                            self.end - self.start,
+                            show_bytes(&self.buf[self.start..self.end])
+                        ),
+                    };
+                    self.mark_broken(&err);
+                    return Err(err);
+                }
+                Ok(reply.body.unwrap_or_default())
+            }
             Status::Err => Err(Pop3Error::ServerErr {
                 command: during,
                 text: reply.text,
@@ -736,7 +761,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Pop3Client<S> {
         }
         self.start = 0;
         self.end = 0;
+        let mut window_start = tokio::time::Instant::now();
+        let mut window_bytes: u64 = 0;
         loop {
+            if window_start.elapsed() >= self.limits.read_timeout {
+                if window_bytes < MIN_PROGRESS_BYTES {
+                    return Err(Pop3Error::TooSlow {
+                        waiting_for: waiting_for.to_owned(),
+                        bytes: window_bytes,
+                        after: self.limits.read_timeout,
+                    });
+                }
+                window_start = tokio::time::Instant::now();
+                window_bytes = 0;
+            }
             let read = timeout(self.limits.read_timeout, self.stream.read(&mut self.buf)).await;
             let n = match read {
                 Err(_) => {
@@ -763,6 +801,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Pop3Client<S> {
                 }
                 Ok(Ok(n)) => n,
             };
+            window_bytes += n as u64;
             let parsed = parser
                 .feed(&self.buf[..n])
                 .map_err(|e| Pop3Error::from_reply(e, during))?;
@@ -773,6 +812,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Pop3Client<S> {
             }
         }
     }
+}
+
+/// Whether `bytes` could be the start of a status line (`+OK`, `-ERR`, `+ `), so that bytes a
+/// server sent early are not taken for the rest of a message.
+fn looks_like_status(bytes: &[u8]) -> bool {
+    let prefix_of = |word: &[u8]| {
+        let n = bytes.len().min(word.len());
+        bytes[..n].eq_ignore_ascii_case(&word[..n])
+    };
+    prefix_of(b"+OK") || prefix_of(b"-ERR") || prefix_of(b"+ ")
 }
 
 fn is_closed(err: &std::io::Error) -> bool {

@@ -842,12 +842,14 @@ async fn retr_timeout_names_the_command() {
 
 #[tokio::test(start_paused = true)]
 async fn timeout_is_per_read_not_per_reply() {
-    // A slow server that keeps sending within the timeout is not cut off.
+    // A slow server that keeps sending within the timeout is not cut off (as long as it
+    // brings MIN_PROGRESS_BYTES per timeout period: see the trickle test).
+    let line = format!("{}\r\n", "l".repeat(1100));
     let mut steps = vec![send("+OK hi\r\n"), Expect("RETR 1\r\n"), send("+OK\r\n")];
     let (stream, handle) = {
         for _ in 0..3 {
             steps.push(Sleep(Duration::from_secs(8)));
-            steps.push(send("line\r\n"));
+            steps.push(send(&line));
         }
         steps.push(send(".\r\n"));
         server(steps)
@@ -860,7 +862,7 @@ async fn timeout_is_per_read_not_per_reply() {
     let started = tokio::time::Instant::now();
     assert_eq!(
         client.retr(1).await.expect("retr"),
-        b"line\r\nline\r\nline\r\n"
+        line.repeat(3).as_bytes()
     );
     assert_eq!(started.elapsed(), Duration::from_secs(24));
     drop(client);
@@ -1062,6 +1064,80 @@ async fn garbage_echoing_the_password_is_redacted_everywhere() {
     ] {
         assert!(!text.contains(password), "{text}");
     }
+    drop(client);
+    finish(handle).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reply_that_trickles_fails_after_one_timeout_period() {
+    // One byte every second never trips a 2 s read timeout; the progress rule does.
+    let mut steps = vec![send("+OK hi\r\n"), Expect("RETR 1\r\n")];
+    for byte in b"+OK\r\nSubject: slow\r\n\r\nbody\r\n.\r\n" {
+        steps.push(Send(vec![*byte]));
+        steps.push(Sleep(Duration::from_secs(1)));
+    }
+    steps.push(Close);
+    let (stream, handle) = server(steps);
+    let limits = Limits {
+        read_timeout: Duration::from_secs(2),
+        ..Limits::default()
+    };
+    let mut client = Pop3Client::connect(stream, limits).await.expect("connect");
+    let started = tokio::time::Instant::now();
+    let err = client.retr(1).await.expect_err("must fail");
+    assert!(matches!(err, Pop3Error::TooSlow { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("server too slow: only 3 bytes in 2s while waiting for reply to RETR 1"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() <= Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(client);
+    let _ = handle.await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_but_steady_reply_is_fine() {
+    // 2 KB per second is slow, but progress: never cut.
+    let mut steps = vec![send("+OK hi\r\n"), Expect("RETR 1\r\n"), send("+OK\r\n")];
+    for _ in 0..5 {
+        steps.push(Send([b"x".repeat(2046), b"\r\n".to_vec()].concat()));
+        steps.push(Sleep(Duration::from_secs(1)));
+    }
+    steps.push(send(".\r\n"));
+    let (stream, handle) = server(steps);
+    let limits = Limits {
+        read_timeout: Duration::from_secs(2),
+        ..Limits::default()
+    };
+    let mut client = Pop3Client::connect(stream, limits).await.expect("connect");
+    let body = client.retr(1).await.expect("slow but steady");
+    assert_eq!(body.len(), 5 * 2048);
+    finish(handle).await;
+}
+
+#[tokio::test]
+async fn bytes_after_the_end_of_a_message_mean_broken_dot_stuffing() {
+    // The server did not stuff the lone "." line: the reply "ends" early, the rest follows.
+    let (mut client, handle) = connected(vec![
+        Expect("RETR 1\r\n"),
+        send("+OK\r\nSubject: x\r\n\r\nbefore\r\n.\r\nafter the dot\r\n.\r\n"),
+        ExpectEof,
+    ])
+    .await;
+    let err = client.retr(1).await.expect_err("must fail");
+    assert!(
+        err.to_string().starts_with(
+            "protocol error during RETR 1: server sent 18 more bytes after the end of the message"
+        ),
+        "{err}"
+    );
+    // The connection is out of step and not used again.
+    assert!(matches!(client.dele(1).await, Err(Pop3Error::Unusable(_))));
     drop(client);
     finish(handle).await;
 }

@@ -49,6 +49,19 @@ pub enum Pop3Error {
         /// The configured timeout.
         after: Duration,
     },
+    /// The server answers, but so slowly that the reply would take forever (fewer than
+    /// [`super::client::MIN_PROGRESS_BYTES`] bytes in a whole timeout period).
+    #[error(
+        "server too slow: only {bytes} bytes in {after:?} while waiting for {waiting_for}; giving up"
+    )]
+    TooSlow {
+        /// What was awaited, e.g. "reply to RETR 3".
+        waiting_for: String,
+        /// Bytes received in the last period.
+        bytes: u64,
+        /// The configured timeout (the period).
+        after: Duration,
+    },
     /// The server closed the connection.
     #[error("connection closed by the server during {during}")]
     ConnectionClosed {
