@@ -44,7 +44,9 @@ fn harness_remote_pop3_login_stat_retr_dele() -> anyhow::Result<()> {
     let (_dir, ca) = ca()?;
     let remote = RemoteDovecot::start(&ca)?;
     remote.add_user("bob", "bob-pw")?;
-    let msgs: Vec<Vec<u8>> = (0..3).map(|i| sample_message(i, 4000, "bob@example.test")).collect();
+    let msgs: Vec<Vec<u8>> = (0..3)
+        .map(|i| sample_message(i, 4000, "bob@example.test"))
+        .collect();
     for m in &msgs {
         remote.add_message("bob", m)?;
     }
@@ -64,7 +66,11 @@ fn harness_remote_pop3_login_stat_retr_dele() -> anyhow::Result<()> {
 
     // Message 1 comes back byte for byte (POP3 undoes the dot-stuffing, CRLF is kept).
     assert!(c.command("RETR 1")?.starts_with("+OK"));
-    let body: Vec<u8> = c.read_multiline()?.iter().flat_map(|l| format!("{l}\r\n").into_bytes()).collect();
+    let body: Vec<u8> = c
+        .read_multiline()?
+        .iter()
+        .flat_map(|l| format!("{l}\r\n").into_bytes())
+        .collect();
     assert_eq!(body, msgs[0]);
 
     assert!(c.command("DELE 1")?.starts_with("+OK"));
@@ -87,7 +93,11 @@ fn harness_remote_tls_ports_and_folders() -> anyhow::Result<()> {
     let remote = RemoteDovecot::start(&ca)?;
     remote.add_user("carol", "pw")?;
     remote.add_message("carol", &sample_message(1, 2000, "carol@example.test"))?;
-    remote.add_message_to("carol", "Archive/2024", &sample_message(2, 2000, "carol@example.test"))?;
+    remote.add_message_to(
+        "carol",
+        "Archive/2024",
+        &sample_message(2, 2000, "carol@example.test"),
+    )?;
     assert_eq!(remote.message_count_in("carol", "Archive/2024")?, 1);
 
     // IMAPS: TLS handshake with the test CA, then log in and look at the folders.
@@ -99,7 +109,11 @@ fn harness_remote_tls_ports_and_folders() -> anyhow::Result<()> {
     let mut transcript = String::new();
     tls.read_to_string(&mut transcript).or_else(|e| {
         // Dovecot may close without close_notify after LOGOUT.
-        if e.kind() == std::io::ErrorKind::UnexpectedEof { Ok(0) } else { Err(e) }
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            Ok(0)
+        } else {
+            Err(e)
+        }
     })?;
     assert!(transcript.contains("a1 OK"), "{transcript}");
     assert!(transcript.contains("Archive.2024"), "{transcript}");
@@ -176,10 +190,18 @@ fn harness_remote_without_starttls() -> anyhow::Result<()> {
 fn harness_remote_stops_on_drop() -> anyhow::Result<()> {
     let (_dir, ca) = ca()?;
     let remote = RemoteDovecot::start(&ca)?;
-    let ports = [remote.pop3_port(), remote.pop3s_port(), remote.imap_port(), remote.imaps_port()];
+    let ports = [
+        remote.pop3_port(),
+        remote.pop3s_port(),
+        remote.imap_port(),
+        remote.imaps_port(),
+    ];
     assert!(ports.iter().all(|&p| port_is_open(p)));
     drop(remote);
-    assert!(ports.iter().all(|&p| !port_is_open(p)), "a port still answers after drop");
+    assert!(
+        ports.iter().all(|&p| !port_is_open(p)),
+        "a port still answers after drop"
+    );
     Ok(())
 }
 
@@ -188,22 +210,41 @@ fn harness_local_postfix_delivers_to_maildir() -> anyhow::Result<()> {
     let local = LocalMailServer::start(&["alice", "bob"])?;
     assert_eq!(local.domain(), "local.test");
     let msg = sample_message(42, 30_000, "alice@local.test");
-    smtp_send(local.smtp_port(), "sender@example.test", &["alice@local.test"], &msg)?;
+    smtp_send(
+        local.smtp_port(),
+        "sender@example.test",
+        &["alice@local.test"],
+        &msg,
+    )?;
     let got = local.wait_for_messages("alice", 1, Duration::from_secs(10))?;
     assert_eq!(got.len(), 1);
     assert_eq!(message_ids(&got), vec!["<mailpull-test-42@example.test>"]);
 
     // Byte for byte apart from LF line ends, the dropped Return-Path and four trace headers.
-    let added = added_headers(&msg, &got[0]).context("delivered message differs from the sent one")?;
-    let names: Vec<String> = headers(added.as_bytes()).into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, ["Return-Path", "Delivered-To", "Received", "Received"], "{added}");
-    assert!(added.starts_with("Return-Path: <sender@example.test>\nDelivered-To: alice@local.test\n"));
+    let added =
+        added_headers(&msg, &got[0]).context("delivered message differs from the sent one")?;
+    let names: Vec<String> = headers(added.as_bytes())
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        names,
+        ["Return-Path", "Delivered-To", "Received", "Received"],
+        "{added}"
+    );
+    assert!(
+        added.starts_with("Return-Path: <sender@example.test>\nDelivered-To: alice@local.test\n")
+    );
     assert!(crlf_to_lf(&msg).len() > got[0].len() - added.len());
     assert!(local.messages("bob")?.is_empty());
     local.wait_for_maillog("status=sent", Duration::from_secs(5))?;
 
     // Unknown users are refused by Postfix itself.
-    let reply = smtp_rcpt_reply(local.smtp_port(), "sender@example.test", "nobody@local.test")?;
+    let reply = smtp_rcpt_reply(
+        local.smtp_port(),
+        "sender@example.test",
+        "nobody@local.test",
+    )?;
     assert_eq!(reply.code, 550, "{}", reply.text());
     Ok(())
 }
@@ -212,21 +253,42 @@ fn harness_local_postfix_delivers_to_maildir() -> anyhow::Result<()> {
 fn harness_local_set_reject_changes_rcpt_replies() -> anyhow::Result<()> {
     let local = LocalMailServer::start(&["alice", "bob"])?;
     let port = local.smtp_port();
-    // Keep an smtpd process busy across the reload: it must not keep answering with old rules.
-    let mut idle = LineClient::connect(port)?;
-    idle.smtp_reply()?;
+    // A session opened before the change sees it on its next RCPT.
+    let mut open = LineClient::connect(port)?;
+    open.smtp_reply()?;
+    assert_eq!(open.smtp_command("EHLO test.localhost")?.code, 250);
+    assert_eq!(open.smtp_command("MAIL FROM:<s@example.test>")?.code, 250);
+    assert_eq!(open.smtp_command("RCPT TO:<bob@local.test>")?.code, 250);
 
     local.set_reject("bob@local.test", Some("451 4.3.0 try again later"))?;
+    assert_eq!(open.smtp_command("RCPT TO:<bob@local.test>")?.code, 451);
     let reply = smtp_rcpt_reply(port, "s@example.test", "bob@local.test")?;
     assert_eq!(reply.code, 451);
     assert!(reply.text().contains("try again later"), "{}", reply.text());
-    assert_eq!(smtp_rcpt_reply(port, "s@example.test", "alice@local.test")?.code, 250);
+    assert_eq!(
+        smtp_rcpt_reply(port, "s@example.test", "alice@local.test")?.code,
+        250
+    );
 
     local.set_reject("bob@local.test", Some("550 5.1.1 no such user"))?;
-    assert_eq!(smtp_rcpt_reply(port, "s@example.test", "bob@local.test")?.code, 550);
+    assert_eq!(
+        smtp_rcpt_reply(port, "s@example.test", "bob@local.test")?.code,
+        550
+    );
 
     local.set_reject("bob@local.test", None)?;
-    assert_eq!(smtp_rcpt_reply(port, "s@example.test", "bob@local.test")?.code, 250);
+    assert_eq!(
+        smtp_rcpt_reply(port, "s@example.test", "bob@local.test")?.code,
+        250
+    );
+
+    // A whole domain, and an address that is not a mailbox at all.
+    local.set_reject("local.test", Some("421 4.7.0 closing"))?;
+    assert_eq!(
+        smtp_rcpt_reply(port, "s@example.test", "alice@local.test")?.code,
+        421
+    );
+    local.set_reject("local.test", None)?;
     let err = local.set_reject("bob@local.test", Some("250 fine")).err();
     assert!(err.is_some(), "a 2xx reject reply must be refused");
     Ok(())
@@ -235,25 +297,36 @@ fn harness_local_set_reject_changes_rcpt_replies() -> anyhow::Result<()> {
 #[test]
 fn harness_smtp_sink_counts_and_dumps() -> anyhow::Result<()> {
     let sink = SmtpSink::start_dumping()?;
-    let msgs: Vec<Vec<u8>> = (0..3).map(|i| sample_message(i, 3000, "x@local.test")).collect();
+    let msgs: Vec<Vec<u8>> = (0..3)
+        .map(|i| sample_message(i, 3000, "x@local.test"))
+        .collect();
     for m in &msgs {
         smtp_send(sink.port(), "from@example.test", &["x@local.test"], m)?;
     }
     assert_eq!(sink.wait_for(3, Duration::from_secs(5))?, 3);
     let dumped = sink.messages()?;
     assert_eq!(dumped.len(), 3);
-    let mut datas: Vec<String> =
-        dumped.iter().map(|d| String::from_utf8_lossy(&d.data).into_owned()).collect();
+    let mut datas: Vec<String> = dumped
+        .iter()
+        .map(|d| String::from_utf8_lossy(&d.data).into_owned())
+        .collect();
     datas.sort();
-    let mut expected: Vec<String> =
-        msgs.iter().map(|m| String::from_utf8_lossy(&crlf_to_lf(m)).into_owned()).collect();
+    let mut expected: Vec<String> = msgs
+        .iter()
+        .map(|m| String::from_utf8_lossy(&crlf_to_lf(m)).into_owned())
+        .collect();
     expected.sort();
     assert_eq!(datas, expected);
     assert_eq!(dumped[0].mail_from, "<from@example.test>");
     assert_eq!(dumped[0].rcpt_to, vec!["<x@local.test>".to_owned()]);
 
     let counting = SmtpSink::start()?;
-    smtp_send(counting.port(), "a@example.test", &["b@example.test"], &msgs[0])?;
+    smtp_send(
+        counting.port(),
+        "a@example.test",
+        &["b@example.test"],
+        &msgs[0],
+    )?;
     assert_eq!(counting.wait_for(1, Duration::from_secs(5))?, 1);
     assert!(counting.messages().is_err());
     Ok(())

@@ -22,13 +22,19 @@ impl LineClient {
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         stream.set_write_timeout(Some(Duration::from_secs(10)))?;
         let writer = stream.try_clone().context("cloning the TCP stream")?;
-        Ok(Self { reader: BufReader::new(stream), writer })
+        Ok(Self {
+            reader: BufReader::new(stream),
+            writer,
+        })
     }
 
     /// Reads one line, without its CRLF/LF. End of stream is an error.
     pub fn read_line(&mut self) -> anyhow::Result<String> {
         let mut buf = Vec::new();
-        let n = self.reader.read_until(b'\n', &mut buf).context("reading a reply line")?;
+        let n = self
+            .reader
+            .read_until(b'\n', &mut buf)
+            .context("reading a reply line")?;
         if n == 0 {
             bail!("the server closed the connection");
         }
@@ -45,7 +51,9 @@ impl LineClient {
 
     /// Sends bytes as they are.
     pub fn send_raw(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
-        self.writer.write_all(bytes).context("sending to the server")?;
+        self.writer
+            .write_all(bytes)
+            .context("sending to the server")?;
         self.writer.flush().context("flushing to the server")
     }
 
@@ -140,7 +148,8 @@ pub fn smtp_data(raw: &[u8]) -> Vec<u8> {
 pub fn smtp_session(port: u16) -> anyhow::Result<LineClient> {
     let mut c = LineClient::connect(port)?;
     c.smtp_reply()?.expect(2, "greeting")?;
-    c.smtp_command("EHLO mailpull-tests.localhost")?.expect(2, "EHLO")?;
+    c.smtp_command("EHLO mailpull-tests.localhost")?
+        .expect(2, "EHLO")?;
     Ok(c)
 }
 
@@ -148,9 +157,11 @@ pub fn smtp_session(port: u16) -> anyhow::Result<LineClient> {
 /// is an error naming the step and the server's reply.
 pub fn smtp_send(port: u16, from: &str, rcpts: &[&str], raw: &[u8]) -> anyhow::Result<SmtpReply> {
     let mut c = smtp_session(port)?;
-    c.smtp_command(&format!("MAIL FROM:<{from}>"))?.expect(2, "MAIL FROM")?;
+    c.smtp_command(&format!("MAIL FROM:<{from}>"))?
+        .expect(2, "MAIL FROM")?;
     for rcpt in rcpts {
-        c.smtp_command(&format!("RCPT TO:<{rcpt}>"))?.expect(2, &format!("RCPT TO {rcpt}"))?;
+        c.smtp_command(&format!("RCPT TO:<{rcpt}>"))?
+            .expect(2, &format!("RCPT TO {rcpt}"))?;
     }
     c.smtp_command("DATA")?.expect(3, "DATA")?;
     c.send_raw(&smtp_data(raw))?;
@@ -162,7 +173,8 @@ pub fn smtp_send(port: u16, from: &str, rcpts: &[&str], raw: &[u8]) -> anyhow::R
 /// The server's reply to `RCPT TO:<rcpt>` after `MAIL FROM:<from>` (then RSET and QUIT).
 pub fn smtp_rcpt_reply(port: u16, from: &str, rcpt: &str) -> anyhow::Result<SmtpReply> {
     let mut c = smtp_session(port)?;
-    c.smtp_command(&format!("MAIL FROM:<{from}>"))?.expect(2, "MAIL FROM")?;
+    c.smtp_command(&format!("MAIL FROM:<{from}>"))?
+        .expect(2, "MAIL FROM")?;
     let reply = c.smtp_command(&format!("RCPT TO:<{rcpt}>"))?;
     let _ = c.smtp_command("RSET");
     let _ = c.smtp_command("QUIT");
@@ -175,7 +187,10 @@ mod tests {
 
     #[test]
     fn smtp_data_stuffs_dots_and_normalizes_line_ends() {
-        assert_eq!(smtp_data(b"a\n.b\r\n.\nc"), b"a\r\n..b\r\n..\r\nc\r\n.\r\n".to_vec());
+        assert_eq!(
+            smtp_data(b"a\n.b\r\n.\nc"),
+            b"a\r\n..b\r\n..\r\nc\r\n.\r\n".to_vec()
+        );
         assert_eq!(smtp_data(b""), b".\r\n".to_vec());
         assert_eq!(smtp_data(b"x.y\r\n"), b"x.y\r\n.\r\n".to_vec());
     }

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
@@ -13,9 +13,12 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, bail};
 use tempfile::TempDir;
 
+use crate::client::LineClient;
 use crate::maildir;
 use crate::ports::{free_port, port_is_open};
-use crate::system::{SystemUser, mail_user, make_dir, read_log, terminate_child, wait_group_gone, write_file,
+use crate::system::{
+    SystemUser, group_members, mail_user, make_dir, process_name, read_log, signal_group,
+    terminate_child, wait_group_gone, write_file,
 };
 use crate::tls::{CertPair, TestCa};
 
@@ -34,13 +37,20 @@ pub(crate) struct DovecotInstance {
 impl DovecotInstance {
     /// Writes `config` to `dir/dovecot.conf`, starts Dovecot in the foreground and waits until
     /// every port in `ports` accepts connections. On failure the error carries Dovecot's log.
-    pub(crate) fn start(dir: &Path, config: &str, ports: &[u16]) -> anyhow::Result<Self> {
+    pub(crate) fn start(
+        dir: &Path,
+        config: &str,
+        ports: &[u16],
+        banner_port: Option<u16>,
+    ) -> anyhow::Result<Self> {
         let conf = dir.join("dovecot.conf");
         write_file(&conf, config.as_bytes(), 0o644)?;
         let stderr_path = dir.join("dovecot.stderr");
         let stderr = File::create(&stderr_path)
             .with_context(|| format!("creating {}", stderr_path.display()))?;
-        let stdout = stderr.try_clone().context("duplicating the stderr file handle")?;
+        let stdout = stderr
+            .try_clone()
+            .context("duplicating the stderr file handle")?;
         let child = Command::new("dovecot")
             // Own process group, so that stopping can wait for every worker.
             .process_group(0)
@@ -52,7 +62,10 @@ impl DovecotInstance {
             .stderr(stderr)
             .spawn()
             .context("starting dovecot (is dovecot-core installed? run scripts/setup-deps.sh)")?;
-        let mut instance = Self { dir: dir.to_owned(), child };
+        let mut instance = Self {
+            dir: dir.to_owned(),
+            child,
+        };
         let deadline = Instant::now() + START_TIMEOUT;
         for &port in ports {
             loop {
@@ -74,6 +87,32 @@ impl DovecotInstance {
                     );
                 }
                 std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        // A greeting means a login process is up: only then does the master react promptly to
+        // SIGTERM (stopping it while it is still spawning workers took seconds). Without a
+        // plaintext port, wait for the login processes that process_min_avail starts instead.
+        match banner_port {
+            Some(port) => {
+                let greeting = LineClient::connect(port).and_then(|mut c| c.read_line());
+                if let Err(e) = greeting {
+                    bail!(
+                        "dovecot sent no greeting on 127.0.0.1:{port}: {e:#}\n{}",
+                        instance.log()
+                    );
+                }
+            }
+            None => {
+                let pgid = instance.child.id();
+                while group_members(pgid)
+                    .iter()
+                    .all(|pid| !process_name(*pid).ends_with("-login"))
+                {
+                    if Instant::now() >= deadline {
+                        bail!("dovecot started no login process.\n{}", instance.log());
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
             }
         }
         Ok(instance)
@@ -98,7 +137,9 @@ pub(crate) fn dovecot_log(dir: &Path) -> String {
 
 impl Drop for DovecotInstance {
     fn drop(&mut self) {
+        // SIGTERM to the whole group: the master alone waits seconds for its workers.
         let pgid = self.child.id();
+        signal_group(pgid, "TERM");
         terminate_child(&mut self.child, Duration::from_secs(5));
         wait_group_gone(pgid, Duration::from_secs(5));
     }
@@ -169,7 +210,9 @@ pub(crate) fn check_user_name(user: &str) -> anyhow::Result<()> {
         || user == ".."
         || user.contains([':', '/', '\n', '\r', '\0', ' ', '\t'])
     {
-        bail!("invalid mail user name {user:?} (empty, '.', '..', or contains ':', '/', whitespace)");
+        bail!(
+            "invalid mail user name {user:?} (empty, '.', '..', or contains ':', '/', whitespace)"
+        );
     }
     Ok(())
 }
@@ -184,7 +227,10 @@ pub(crate) struct PasswdFile {
 impl PasswdFile {
     pub(crate) fn create(path: PathBuf) -> anyhow::Result<Self> {
         write_file(&path, b"", 0o644)?;
-        Ok(Self { path, users: Mutex::new((BTreeMap::new(), SystemTime::UNIX_EPOCH)) })
+        Ok(Self {
+            path,
+            users: Mutex::new((BTreeMap::new(), SystemTime::UNIX_EPOCH)),
+        })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -200,8 +246,11 @@ impl PasswdFile {
         }
         let mut guard = self.users.lock().unwrap_or_else(|p| p.into_inner());
         guard.0.insert(user.to_owned(), password.to_owned());
-        let text: String =
-            guard.0.iter().map(|(u, p)| format!("{u}:{{PLAIN}}{p}\n")).collect();
+        let text: String = guard
+            .0
+            .iter()
+            .map(|(u, p)| format!("{u}:{{PLAIN}}{p}\n"))
+            .collect();
         write_file(&self.path, text.as_bytes(), 0o644)?;
         let now = SystemTime::now();
         let stamp = if now > guard.1 + Duration::from_secs(1) {
@@ -235,7 +284,11 @@ pub struct RemoteOptions {
 impl RemoteOptions {
     /// Defaults: the CA's localhost certificate, STLS/STARTTLS offered, no extra config.
     pub fn new(ca: &TestCa) -> Self {
-        Self { cert: ca.server_pair(), starttls: true, extra_config: String::new() }
+        Self {
+            cert: ca.server_pair(),
+            starttls: true,
+            extra_config: String::new(),
+        }
     }
 
     /// Present `cert` instead (an untrusted or wrong-host one, for TLS failure tests).
@@ -338,12 +391,16 @@ impl RemoteDovecot {
                       service pop3 {\n  process_limit = 500\n}\n\
                       service imap {\n  process_limit = 500\n}\n";
         let login = |proto: &str, plain: Option<u16>, tls: Option<u16>| {
-            let mut s = format!("service {proto}-login {{\n  service_count = 0\n  client_limit = 1000\n  process_min_avail = 1\n");
+            let mut s = format!(
+                "service {proto}-login {{\n  service_count = 0\n  client_limit = 1000\n  process_min_avail = 1\n"
+            );
             if let Some(port) = plain {
                 s += &format!("  inet_listener {proto} {{\n    port = {port}\n  }}\n");
             }
             if let Some(port) = tls {
-                s += &format!("  inet_listener {proto}s {{\n    port = {port}\n    ssl = yes\n  }}\n");
+                s += &format!(
+                    "  inet_listener {proto}s {{\n    port = {port}\n    ssl = yes\n  }}\n"
+                );
             }
             s += "}\n";
             s
@@ -364,7 +421,7 @@ impl RemoteDovecot {
                 + &login("pop3", Some(pop3), Some(pop3s))
                 + &login("imap", Some(imap), Some(imaps))
                 + &opts.extra_config;
-            instances.push(DovecotInstance::start(&sub, &config, &ports)?);
+            instances.push(DovecotInstance::start(&sub, &config, &ports, Some(pop3))?);
         } else {
             let plain_dir = dir.join("dovecot-plain");
             make_dir(&plain_dir, None, 0o755)?;
@@ -373,7 +430,12 @@ impl RemoteDovecot {
                 + &login("pop3", Some(pop3), None)
                 + &login("imap", Some(imap), None)
                 + &opts.extra_config;
-            instances.push(DovecotInstance::start(&plain_dir, &config, &[pop3, imap])?);
+            instances.push(DovecotInstance::start(
+                &plain_dir,
+                &config,
+                &[pop3, imap],
+                Some(pop3),
+            )?);
             let tls_dir = dir.join("dovecot-tls");
             make_dir(&tls_dir, None, 0o755)?;
             let config = common(&tls_dir)
@@ -382,7 +444,12 @@ impl RemoteDovecot {
                 + &login("pop3", None, Some(pop3s))
                 + &login("imap", None, Some(imaps))
                 + &opts.extra_config;
-            instances.push(DovecotInstance::start(&tls_dir, &config, &[pop3s, imaps])?);
+            instances.push(DovecotInstance::start(
+                &tls_dir,
+                &config,
+                &[pop3s, imaps],
+                None,
+            )?);
         }
         Ok((instances, ports))
     }
@@ -461,7 +528,10 @@ impl RemoteDovecot {
     /// Messages in INBOX that carry the \Deleted flag (Maildir flag `T`) but were not expunged.
     pub fn deleted_flag_count(&self, user: &str) -> anyhow::Result<usize> {
         let files = maildir::message_files(&self.existing_folder(user, maildir::INBOX)?)?;
-        Ok(files.iter().filter(|p| maildir::flags(p).contains('T')).count())
+        Ok(files
+            .iter()
+            .filter(|p| maildir::flags(p).contains('T'))
+            .count())
     }
 
     /// Raw bytes of the messages in `folder`, oldest first.
@@ -471,7 +541,11 @@ impl RemoteDovecot {
 
     /// Dovecot's log (all instances).
     pub fn log(&self) -> String {
-        self.instance_dirs.iter().map(|d| dovecot_log(d)).collect::<Vec<_>>().join("\n")
+        self.instance_dirs
+            .iter()
+            .map(|d| dovecot_log(d))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Stops the server now (as dropping does) while keeping the files for inspection; the

@@ -5,6 +5,7 @@
 //! Needs root and the packages from `scripts/setup-deps.sh` (which also creates the
 //! `mailpulltest` system user that owns the test mailboxes).
 
+mod access_map;
 pub mod client;
 pub mod dovecot;
 pub mod maildir;

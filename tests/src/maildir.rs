@@ -52,7 +52,9 @@ pub fn create(dir: &Path, owner: &SystemUser, is_subfolder: bool) -> anyhow::Res
 pub fn deliver(dir: &Path, owner: &SystemUser, raw: &[u8]) -> anyhow::Result<PathBuf> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let name = format!(
         "{}.M{:06}P{}Q{seq:010}.mailpull-test,S={}",
         now.as_secs(),
@@ -89,7 +91,10 @@ pub fn message_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         }
     }
     files.sort_by_cached_key(|p| {
-        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         (sort_key(&name), name)
     });
     Ok(files)
@@ -100,7 +105,11 @@ fn sort_key(name: &str) -> (u64, u64) {
     let (secs, rest) = name.split_once('.').unwrap_or((name, ""));
     let micros = rest
         .strip_prefix('M')
-        .map(|r| r.chars().take_while(char::is_ascii_digit).collect::<String>())
+        .map(|r| {
+            r.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
         .and_then(|d| d.parse().ok())
         .unwrap_or(0);
     (secs.parse().unwrap_or(u64::MAX), micros)
@@ -108,8 +117,13 @@ fn sort_key(name: &str) -> (u64, u64) {
 
 /// Maildir flags of a message file (the letters after `:2,`), empty for messages in `new/`.
 pub fn flags(path: &Path) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    name.split_once(":2,").map(|(_, f)| f.to_owned()).unwrap_or_default()
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    name.split_once(":2,")
+        .map(|(_, f)| f.to_owned())
+        .unwrap_or_default()
 }
 
 /// Raw bytes of every message in `dir` (new + cur), oldest first.
@@ -126,8 +140,14 @@ mod tests {
 
     #[test]
     fn sort_key_reads_dovecot_and_own_names() {
-        assert_eq!(sort_key("1795372088.M885457P17897.vm,S=557,W=575"), (1795372088, 885457));
-        assert_eq!(sort_key("1795372088.M000012P1Q0000000003.mailpull-test,S=5"), (1795372088, 12));
+        assert_eq!(
+            sort_key("1795372088.M885457P17897.vm,S=557,W=575"),
+            (1795372088, 885457)
+        );
+        assert_eq!(
+            sort_key("1795372088.M000012P1Q0000000003.mailpull-test,S=5"),
+            (1795372088, 12)
+        );
         assert_eq!(sort_key("garbage"), (u64::MAX, 0));
     }
 
@@ -135,7 +155,10 @@ mod tests {
     fn folder_dir_maps_hierarchy_to_maildirplusplus() -> anyhow::Result<()> {
         let root = Path::new("/m");
         assert_eq!(folder_dir(root, "inbox")?, PathBuf::from("/m"));
-        assert_eq!(folder_dir(root, "Archive/2024")?, PathBuf::from("/m/.Archive.2024"));
+        assert_eq!(
+            folder_dir(root, "Archive/2024")?,
+            PathBuf::from("/m/.Archive.2024")
+        );
         assert!(folder_dir(root, "a//b").is_err());
         assert!(folder_dir(root, "").is_err());
         Ok(())

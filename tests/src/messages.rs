@@ -47,7 +47,7 @@ pub fn sample_message(i: usize, size: usize, to: &str) -> Vec<u8> {
             "{n:06} The quick brown fox jumps over the lazy dog; message {i} keeps going.\r\n"
         );
         n += 1;
-        if n % 40 == 0 {
+        if n.is_multiple_of(40) {
             m.push_str(".dot-led padding line\r\n");
         }
     }
@@ -66,7 +66,9 @@ pub fn headers(raw: &[u8]) -> Vec<(String, String)> {
         }
         if line.starts_with([' ', '\t']) {
             if let Some(last) = out.last_mut() {
-                last.1.push(' ');
+                if !last.1.is_empty() {
+                    last.1.push(' ');
+                }
                 last.1.push_str(line.trim());
             }
             continue;
@@ -97,7 +99,11 @@ pub fn message_ids(messages: &[Vec<u8>]) -> Vec<String> {
 pub fn duplicate_ids(messages: &[Vec<u8>]) -> Vec<String> {
     let mut ids = message_ids(messages);
     ids.sort();
-    let mut dups: Vec<String> = ids.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0].clone()).collect();
+    let mut dups: Vec<String> = ids
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0].clone())
+        .collect();
     dups.dedup();
     dups
 }
@@ -158,14 +164,24 @@ mod tests {
     fn sample_message_has_requested_shape() {
         let m = sample_message(7, 20_000, "alice@local.test");
         assert!(m.len() >= 20_000 && m.len() < 20_200, "len {}", m.len());
-        assert_eq!(message_ids(&[m.clone()]), vec!["<mailpull-test-7@example.test>"]);
+        assert_eq!(
+            message_ids(std::slice::from_ref(&m)),
+            vec!["<mailpull-test-7@example.test>"]
+        );
         let text = String::from_utf8(m.clone()).expect("sample is UTF-8");
         assert!(text.contains("\r\n.\r\n"), "has a lone dot line");
         assert!(text.lines().any(|l| l.len() == 998));
         assert!(text.lines().all(|l| l.len() <= 998));
         assert!(m.iter().any(|&b| b >= 0x80), "has 8-bit bytes");
-        assert!(!text.replace("\r\n", "").contains('\n'), "only CRLF line ends");
-        assert_eq!(sample_message(7, 20_000, "alice@local.test"), m, "deterministic");
+        assert!(
+            !text.replace("\r\n", "").contains('\n'),
+            "only CRLF line ends"
+        );
+        assert_eq!(
+            sample_message(7, 20_000, "alice@local.test"),
+            m,
+            "deterministic"
+        );
         assert!(sample_message(1, 0, "x@y").len() > 1000);
     }
 
@@ -173,16 +189,28 @@ mod tests {
     fn message_ids_unfold_and_report_missing() {
         let a = b"Subject: x\r\nMessage-Id:\r\n <a@b>\r\n\r\nbody".to_vec();
         let b = b"Subject: y\r\n\r\nMessage-ID: <not-a-header@b>\r\n".to_vec();
-        assert_eq!(message_ids(&[a.clone(), b]), vec!["<a@b>".to_owned(), String::new()]);
-        assert_eq!(duplicate_ids(&[a.clone(), a.clone(), a]), vec!["<a@b>".to_owned()]);
+        assert_eq!(
+            message_ids(&[a.clone(), b]),
+            vec!["<a@b>".to_owned(), String::new()]
+        );
+        assert_eq!(
+            duplicate_ids(&[a.clone(), a.clone(), a]),
+            vec!["<a@b>".to_owned()]
+        );
     }
 
     #[test]
     fn as_delivered_drops_return_path_and_crlf() {
         let sub = b"Return-Path: <x@y>\r\n\tfolded\r\nFrom: a\r\n\r\nReturn-Path: body\r\n";
-        assert_eq!(as_delivered(sub), b"From: a\n\nReturn-Path: body\n".to_vec());
+        assert_eq!(
+            as_delivered(sub),
+            b"From: a\n\nReturn-Path: body\n".to_vec()
+        );
         let delivered = b"Received: by z\nFrom: a\n\nReturn-Path: body\n";
-        assert_eq!(added_headers(sub, delivered), Some("Received: by z\n".to_owned()));
+        assert_eq!(
+            added_headers(sub, delivered),
+            Some("Received: by z\n".to_owned())
+        );
         assert_eq!(added_headers(sub, b"From: b\n"), None);
     }
 }

@@ -21,9 +21,14 @@ pub fn free_port() -> anyhow::Result<u16> {
     for _ in 0..100 {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .context("binding 127.0.0.1:0 to find a free port")?;
-        let port = listener.local_addr().context("reading the probe listener's address")?.port();
+        let port = listener
+            .local_addr()
+            .context("reading the probe listener's address")?
+            .port();
         drop(listener);
-        let mut ports = handed_out().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut ports = handed_out()
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if ports.insert(port) {
             return Ok(port);
         }

@@ -105,7 +105,14 @@ impl SmtpSink {
             };
             match outcome {
                 Ok(()) => {
-                    return Ok(Self { child, port, received, reader, dump_dir, dir });
+                    return Ok(Self {
+                        child,
+                        port,
+                        received,
+                        reader,
+                        dump_dir,
+                        dir,
+                    });
                 }
                 Err(e) => {
                     let _ = reader.map(JoinHandle::join);
@@ -154,7 +161,10 @@ impl SmtpSink {
         match std::fs::read_dir(dir) {
             Ok(entries) => {
                 for e in entries {
-                    files.push(e.with_context(|| format!("listing {}", dir.display()))?.path());
+                    files.push(
+                        e.with_context(|| format!("listing {}", dir.display()))?
+                            .path(),
+                    );
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -206,7 +216,9 @@ fn read_counters(mut out: ChildStdout, counter: &AtomicUsize) {
 
 /// The `mesg=` value of one counter record.
 fn parse_counter(record: &str) -> Option<usize> {
-    record.split_whitespace().find_map(|field| field.strip_prefix("mesg=")?.parse().ok())
+    record
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("mesg=")?.parse().ok())
 }
 
 /// Splits an smtp-sink dump into envelope and message.
@@ -253,7 +265,11 @@ fn parse_dump(raw: &[u8]) -> SinkMessage {
     if data.ends_with(b"\n") {
         data.pop();
     }
-    SinkMessage { mail_from, rcpt_to, data }
+    SinkMessage {
+        mail_from,
+        rcpt_to,
+        data,
+    }
 }
 
 #[cfg(test)]

@@ -28,16 +28,43 @@ pub fn system_user(name: &str) -> anyhow::Result<SystemUser> {
         .output()
         .context("running getent passwd")?;
     if !out.status.success() {
-        bail!("system user {name:?} does not exist; run scripts/setup-deps.sh as root to create it");
+        bail!(
+            "system user {name:?} does not exist; run scripts/setup-deps.sh as root to create it"
+        );
     }
     let line = String::from_utf8_lossy(&out.stdout);
     let fields: Vec<&str> = line.trim_end().split(':').collect();
     if fields.len() < 4 {
         bail!("getent passwd {name} printed an unexpected line: {line:?}");
     }
-    let uid = fields[2].parse().with_context(|| format!("uid of {name}: {:?}", fields[2]))?;
-    let gid = fields[3].parse().with_context(|| format!("gid of {name}: {:?}", fields[3]))?;
-    Ok(SystemUser { name: name.to_owned(), uid, gid })
+    let uid = fields[2]
+        .parse()
+        .with_context(|| format!("uid of {name}: {:?}", fields[2]))?;
+    let gid = fields[3]
+        .parse()
+        .with_context(|| format!("gid of {name}: {:?}", fields[3]))?;
+    Ok(SystemUser {
+        name: name.to_owned(),
+        uid,
+        gid,
+    })
+}
+
+/// Looks up a system group's id through NSS (`getent group`).
+pub fn group_id(name: &str) -> anyhow::Result<u32> {
+    let out = Command::new("getent")
+        .args(["group", name])
+        .output()
+        .context("running getent group")?;
+    if !out.status.success() {
+        bail!("system group {name:?} does not exist; run scripts/setup-deps.sh as root");
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    line.trim_end()
+        .split(':')
+        .nth(2)
+        .and_then(|g| g.parse().ok())
+        .with_context(|| format!("getent group {name} printed an unexpected line: {line:?}"))
 }
 
 /// The user that owns test mailboxes (see [`TEST_SYSTEM_USER`]).
@@ -149,6 +176,14 @@ pub(crate) fn group_members(pgid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// The process's name as the kernel shows it (`/proc/PID/comm`; Dovecot sets it to the
+/// service name, e.g. "pop3-login").
+pub(crate) fn process_name(pid: u32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
 /// Waits until no process of group `pgid` is left (a daemon's workers keep its listening
 /// sockets open for a moment after the master exits); SIGKILLs stragglers after `timeout`.
 pub(crate) fn wait_group_gone(pgid: u32, timeout: Duration) {
@@ -159,6 +194,12 @@ pub(crate) fn wait_group_gone(pgid: u32, timeout: Duration) {
             return;
         }
         if Instant::now() >= deadline {
+            for pid in &members {
+                eprintln!(
+                    "mailpull-tests: process {pid} ({}) outlived its server; killing it",
+                    process_name(*pid)
+                );
+            }
             for pid in members {
                 signal(pid, "KILL");
             }
@@ -166,6 +207,17 @@ pub(crate) fn wait_group_gone(pgid: u32, timeout: Duration) {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Sends `signal` to every process in group `pgid` (kill(1) with a negative pid).
+pub(crate) fn signal_group(pgid: u32, signal: &str) -> bool {
+    Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg("--")
+        .arg(format!("-{pgid}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 /// Stops a child process: SIGTERM, up to `timeout` to exit, then SIGKILL; always reaps it.
@@ -179,6 +231,10 @@ pub(crate) fn terminate_child(child: &mut Child, timeout: Duration) {
         match child.try_wait() {
             Ok(Some(_)) | Err(_) => return,
             Ok(None) if Instant::now() >= deadline => {
+                eprintln!(
+                    "mailpull-tests: process {} ignored SIGTERM; killing it",
+                    child.id()
+                );
                 let _ = child.kill();
                 let _ = child.wait();
                 return;

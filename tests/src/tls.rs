@@ -32,7 +32,10 @@ pub struct TestCa {
 
 impl std::fmt::Debug for TestCa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestCa").field("dir", &self.dir).field("ca_file", &self.ca_file).finish()
+        f.debug_struct("TestCa")
+            .field("dir", &self.dir)
+            .field("ca_file", &self.ca_file)
+            .finish()
     }
 }
 
@@ -47,7 +50,10 @@ fn leaf_params(common_name: &str, names: &[&str]) -> anyhow::Result<CertificateP
     dn.push(DnType::CommonName, common_name);
     dn.push(DnType::OrganizationName, "Mailpull tests");
     params.distinguished_name = dn;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.not_before = date_time_ymd(2020, 1, 1);
     params.not_after = date_time_ymd(2099, 12, 31);
@@ -82,7 +88,9 @@ impl TestCa {
         ];
         ca_params.not_before = date_time_ymd(2020, 1, 1);
         ca_params.not_after = date_time_ymd(2099, 12, 31);
-        let ca_cert = ca_params.self_signed(&ca_key).context("self-signing the test CA")?;
+        let ca_cert = ca_params
+            .self_signed(&ca_key)
+            .context("self-signing the test CA")?;
         let ca_pem = ca_cert.pem();
         let ca_file = dir.join("ca.crt");
         write_file(&ca_file, ca_pem.as_bytes(), 0o644)?;
@@ -93,7 +101,13 @@ impl TestCa {
             .signed_by(&server_key, &issuer)
             .context("signing the server certificate")?;
         let server = write_pair(dir, "server", &server_cert.pem(), &server_key)?;
-        Ok(Self { dir: dir.to_owned(), ca_file, ca_pem, server, issuer })
+        Ok(Self {
+            dir: dir.to_owned(),
+            ca_file,
+            ca_pem,
+            server,
+            issuer,
+        })
     }
 
     /// The CA certificate (PEM) that clients should trust.
@@ -143,7 +157,9 @@ impl TestCa {
         let mut params = leaf_params("localhost", SERVER_NAMES)?;
         params.not_before = date_time_ymd(2020, 1, 1);
         params.not_after = date_time_ymd(2021, 1, 1);
-        let cert = params.signed_by(&key, &self.issuer).context("signing the expired cert")?;
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .context("signing the expired cert")?;
         write_pair(&self.dir, "expired", &cert.pem(), &key)
     }
 
@@ -158,7 +174,9 @@ impl TestCa {
         use rustls::pki_types::pem::PemObject;
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
-            roots.add(cert.context("parsing the test CA PEM")?).context("adding the test CA")?;
+            roots
+                .add(cert.context("parsing the test CA PEM")?)
+                .context("adding the test CA")?;
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)
