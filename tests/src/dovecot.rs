@@ -17,8 +17,8 @@ use crate::client::LineClient;
 use crate::maildir;
 use crate::ports::{free_port, port_is_open};
 use crate::system::{
-    SystemUser, group_members, mail_user, make_dir, process_name, read_log, signal_group,
-    terminate_child, wait_group_gone, write_file,
+    SystemUser, group_members, mail_user, make_dir, process_name, read_log, scratch_dir,
+    signal_group, terminate_child, wait_group_gone, write_file,
 };
 use crate::tls::{CertPair, TestCa};
 
@@ -339,11 +339,7 @@ impl RemoteDovecot {
     /// Starts with `opts`; returns once every port accepts connections.
     pub fn start_with(opts: RemoteOptions) -> anyhow::Result<Self> {
         let owner = mail_user()?;
-        let dir = tempfile::Builder::new()
-            .prefix("mailpull-remote-")
-            .tempdir()
-            .context("creating a temp dir for the remote Dovecot")?;
-        make_dir(dir.path(), None, 0o755)?;
+        let dir = scratch_dir("mailpull-remote-")?;
         let mail_root = dir.path().join("mail");
         make_dir(&mail_root, Some(&owner), 0o755)?;
         let passwd = PasswdFile::create(dir.path().join("passwd"))?;

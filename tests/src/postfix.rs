@@ -29,8 +29,8 @@ use crate::dovecot::{
 use crate::maildir;
 use crate::ports::{free_port, wait_for_port};
 use crate::system::{
-    SystemUser, group_id, mail_user, make_dir, read_log, run, system_user, terminate_pid,
-    wait_group_gone, write_file,
+    SystemUser, group_id, mail_user, make_dir, read_log, run, scratch_dir, system_user,
+    terminate_pid, wait_group_gone, write_file,
 };
 use crate::tls::CertPair;
 
@@ -82,11 +82,7 @@ impl LocalMailServer {
         let owner = mail_user()?;
         // Postfix's own service users must exist too.
         system_user("postfix")?;
-        let dir = tempfile::Builder::new()
-            .prefix("mailpull-local-")
-            .tempdir()
-            .context("creating a temp dir for the local mail server")?;
-        make_dir(dir.path(), None, 0o755)?;
+        let dir = scratch_dir("mailpull-local-")?;
         let mail_root = dir.path().join("mail");
         make_dir(&mail_root, Some(&owner), 0o755)?;
         let passwd = PasswdFile::create(dir.path().join("passwd"))?;
