@@ -530,6 +530,11 @@ impl RemoteDovecot {
             .count())
     }
 
+    /// Raw bytes of the messages in the user's INBOX, oldest first.
+    pub fn messages(&self, user: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+        self.messages_in(user, maildir::INBOX)
+    }
+
     /// Raw bytes of the messages in `folder`, oldest first.
     pub fn messages_in(&self, user: &str, folder: &str) -> anyhow::Result<Vec<Vec<u8>>> {
         maildir::read_messages(&self.existing_folder(user, folder)?)
