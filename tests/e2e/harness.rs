@@ -9,13 +9,6 @@ use mailpull_tests::{
     LineClient, LocalMailServer, RemoteDovecot, RemoteOptions, SmtpSink, TestCa, added_headers,
     crlf_to_lf, headers, message_ids, port_is_open, sample_message, smtp_rcpt_reply, smtp_send,
 };
-use tempfile::TempDir;
-
-fn ca() -> anyhow::Result<(TempDir, TestCa)> {
-    let dir = tempfile::tempdir()?;
-    let ca = TestCa::new(dir.path())?;
-    Ok((dir, ca))
-}
 
 /// A TLS stream to localhost:`port` trusting only the test CA.
 fn tls_connect(
@@ -41,7 +34,7 @@ fn read_line(reader: &mut impl BufRead) -> anyhow::Result<String> {
 
 #[test]
 fn harness_remote_pop3_login_stat_retr_dele() -> anyhow::Result<()> {
-    let (_dir, ca) = ca()?;
+    let ca = TestCa::temporary()?;
     let remote = RemoteDovecot::start(&ca)?;
     remote.add_user("bob", "bob-pw")?;
     let msgs: Vec<Vec<u8>> = (0..3)
@@ -89,7 +82,7 @@ fn harness_remote_pop3_login_stat_retr_dele() -> anyhow::Result<()> {
 
 #[test]
 fn harness_remote_tls_ports_and_folders() -> anyhow::Result<()> {
-    let (_dir, ca) = ca()?;
+    let ca = TestCa::temporary()?;
     let remote = RemoteDovecot::start(&ca)?;
     remote.add_user("carol", "pw")?;
     remote.add_message("carol", &sample_message(1, 2000, "carol@example.test"))?;
@@ -133,7 +126,7 @@ fn harness_remote_tls_ports_and_folders() -> anyhow::Result<()> {
 
 #[test]
 fn harness_remote_bad_certificates_fail_the_handshake() -> anyhow::Result<()> {
-    let (_dir, ca) = ca()?;
+    let ca = TestCa::temporary()?;
     for (what, cert) in [
         ("untrusted", ca.untrusted()?),
         ("wrong host", ca.wrong_host()?),
@@ -156,7 +149,7 @@ fn harness_remote_bad_certificates_fail_the_handshake() -> anyhow::Result<()> {
 
 #[test]
 fn harness_remote_without_starttls() -> anyhow::Result<()> {
-    let (_dir, ca) = ca()?;
+    let ca = TestCa::temporary()?;
     let remote = RemoteDovecot::start_with(RemoteOptions::new(&ca).without_starttls())?;
     remote.add_user("dave", "pw")?;
     remote.add_message("dave", &sample_message(1, 1000, "dave@example.test"))?;
@@ -188,7 +181,7 @@ fn harness_remote_without_starttls() -> anyhow::Result<()> {
 
 #[test]
 fn harness_remote_stops_on_drop() -> anyhow::Result<()> {
-    let (_dir, ca) = ca()?;
+    let ca = TestCa::temporary()?;
     let remote = RemoteDovecot::start(&ca)?;
     let ports = [
         remote.pop3_port(),
@@ -253,11 +246,15 @@ fn harness_local_postfix_delivers_to_maildir() -> anyhow::Result<()> {
 fn harness_local_set_reject_changes_rcpt_replies() -> anyhow::Result<()> {
     let local = LocalMailServer::start(&["alice", "bob"])?;
     let port = local.smtp_port();
-    // Keep an smtpd process busy across the reload: it must not keep answering with old rules.
-    let mut idle = LineClient::connect(port)?;
-    idle.smtp_reply()?;
+    // A session opened before the change sees it on its next RCPT.
+    let mut open = LineClient::connect(port)?;
+    open.smtp_reply()?;
+    assert_eq!(open.smtp_command("EHLO test.localhost")?.code, 250);
+    assert_eq!(open.smtp_command("MAIL FROM:<s@example.test>")?.code, 250);
+    assert_eq!(open.smtp_command("RCPT TO:<bob@local.test>")?.code, 250);
 
     local.set_reject("bob@local.test", Some("451 4.3.0 try again later"))?;
+    assert_eq!(open.smtp_command("RCPT TO:<bob@local.test>")?.code, 451);
     let reply = smtp_rcpt_reply(port, "s@example.test", "bob@local.test")?;
     assert_eq!(reply.code, 451);
     assert!(reply.text().contains("try again later"), "{}", reply.text());
@@ -277,6 +274,14 @@ fn harness_local_set_reject_changes_rcpt_replies() -> anyhow::Result<()> {
         smtp_rcpt_reply(port, "s@example.test", "bob@local.test")?.code,
         250
     );
+
+    // A whole domain, and an address that is not a mailbox at all.
+    local.set_reject("local.test", Some("421 4.7.0 closing"))?;
+    assert_eq!(
+        smtp_rcpt_reply(port, "s@example.test", "alice@local.test")?.code,
+        421
+    );
+    local.set_reject("local.test", None)?;
     let err = local.set_reject("bob@local.test", Some("250 fine")).err();
     assert!(err.is_some(), "a 2xx reject reply must be refused");
     Ok(())
@@ -317,5 +322,116 @@ fn harness_smtp_sink_counts_and_dumps() -> anyhow::Result<()> {
     )?;
     assert_eq!(counting.wait_for(1, Duration::from_secs(5))?, 1);
     assert!(counting.messages().is_err());
+    Ok(())
+}
+
+#[test]
+fn harness_remote_serves_100_concurrent_logins() -> anyhow::Result<()> {
+    let ca = TestCa::temporary()?;
+    let t0 = std::time::Instant::now();
+    let remote = RemoteDovecot::start(&ca)?;
+    for i in 0..100 {
+        remote.add_user(&format!("user{i}"), "pw")?;
+        remote.add_message(
+            &format!("user{i}"),
+            &sample_message(i, 1000, "x@example.test"),
+        )?;
+    }
+    eprintln!("setup {:?}", t0.elapsed());
+    let port = remote.pop3_port();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(100));
+    let handles: Vec<_> = (0..100)
+        .map(|i| {
+            let barrier = std::sync::Arc::clone(&barrier);
+            std::thread::spawn(move || -> anyhow::Result<String> {
+                let mut c = LineClient::connect(port)?;
+                c.read_line()?;
+                c.command(&format!("USER user{i}"))?;
+                let pass = c.command("PASS pw")?;
+                ensure!(pass.starts_with("+OK"), "user{i}: PASS answered {pass:?}");
+                // Hold every session open at the same time.
+                barrier.wait();
+                let stat = c.command("STAT")?;
+                c.command("QUIT")?;
+                Ok(stat)
+            })
+        })
+        .collect();
+    for h in handles {
+        let stat = h
+            .join()
+            .map_err(|_| anyhow::anyhow!("login thread panicked"))??;
+        assert!(stat.starts_with("+OK 1 "), "STAT {stat:?}");
+    }
+    eprintln!("logins {:?}", t0.elapsed());
+    let log = remote.log();
+    assert!(
+        !log.contains("Warning: service"),
+        "limit warnings in the log:\n{log}"
+    );
+    assert!(!log.contains("Error"), "errors in the log:\n{log}");
+    let t1 = std::time::Instant::now();
+    drop(remote);
+    eprintln!("drop {:?}", t1.elapsed());
+    Ok(())
+}
+
+#[test]
+fn harness_start_failures_carry_the_server_log() -> anyhow::Result<()> {
+    let ca = TestCa::temporary()?;
+    let err =
+        RemoteDovecot::start_with(RemoteOptions::new(&ca).with_extra_config("no_such_setting = 1"))
+            .err()
+            .context("a broken Dovecot config started")?;
+    assert!(format!("{err:#}").contains("no_such_setting"), "{err:#}");
+
+    let err = LocalMailServer::start_with(mailpull_tests::LocalOptions {
+        users: vec!["alice".into()],
+        extra_main_cf: "queue_directory = /nonexistent/mailpull-queue".into(),
+        ..Default::default()
+    })
+    .err()
+    .context("a broken Postfix config started")?;
+    assert!(
+        format!("{err:#}").contains("/nonexistent/mailpull-queue"),
+        "{err:#}"
+    );
+    Ok(())
+}
+
+#[test]
+fn harness_local_offers_starttls_when_asked() -> anyhow::Result<()> {
+    let ca = TestCa::temporary()?;
+    let local = LocalMailServer::start_with(mailpull_tests::LocalOptions {
+        users: vec!["alice".into()],
+        tls: Some(ca.server_pair()),
+        ..Default::default()
+    })?;
+    let mut c = LineClient::connect(local.smtp_port())?;
+    c.smtp_reply()?;
+    let ehlo = c.smtp_command("EHLO test.localhost")?;
+    assert!(ehlo.lines.iter().any(|l| l == "STARTTLS"), "EHLO {ehlo:?}");
+    assert_eq!(c.smtp_command("STARTTLS")?.code, 220);
+
+    // Finish the handshake on the same socket with the test CA.
+    let name = rustls::pki_types::ServerName::try_from("localhost")?;
+    let conn = rustls::ClientConnection::new(ca.rustls_client_config()?, name)?;
+    let tcp = TcpStream::connect(("127.0.0.1", local.smtp_port()))?;
+    drop(c);
+    // A fresh session: greeting, EHLO, STARTTLS, then TLS.
+    let mut plain = BufReader::new(tcp.try_clone()?);
+    let mut tcp_w = tcp.try_clone()?;
+    read_line(&mut plain)?;
+    tcp_w.write_all(b"EHLO test.localhost\r\n")?;
+    while !read_line(&mut plain)?.starts_with("250 ") {}
+    tcp_w.write_all(b"STARTTLS\r\n")?;
+    assert!(read_line(&mut plain)?.starts_with("220"));
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock)?;
+    }
+    tls.write_all(b"EHLO test.localhost\r\n")?;
+    let mut reader = BufReader::new(&mut tls);
+    assert!(read_line(&mut reader)?.starts_with("250"));
     Ok(())
 }

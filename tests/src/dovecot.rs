@@ -13,10 +13,12 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, bail};
 use tempfile::TempDir;
 
+use crate::client::LineClient;
 use crate::maildir;
 use crate::ports::{free_port, port_is_open};
 use crate::system::{
-    SystemUser, mail_user, make_dir, read_log, terminate_child, wait_group_gone, write_file,
+    SystemUser, group_members, mail_user, make_dir, process_name, read_log, scratch_dir,
+    signal_group, terminate_child, wait_group_gone, write_file,
 };
 use crate::tls::{CertPair, TestCa};
 
@@ -35,7 +37,12 @@ pub(crate) struct DovecotInstance {
 impl DovecotInstance {
     /// Writes `config` to `dir/dovecot.conf`, starts Dovecot in the foreground and waits until
     /// every port in `ports` accepts connections. On failure the error carries Dovecot's log.
-    pub(crate) fn start(dir: &Path, config: &str, ports: &[u16]) -> anyhow::Result<Self> {
+    pub(crate) fn start(
+        dir: &Path,
+        config: &str,
+        ports: &[u16],
+        banner_port: Option<u16>,
+    ) -> anyhow::Result<Self> {
         let conf = dir.join("dovecot.conf");
         write_file(&conf, config.as_bytes(), 0o644)?;
         let stderr_path = dir.join("dovecot.stderr");
@@ -82,6 +89,32 @@ impl DovecotInstance {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+        // A greeting means a login process is up: only then does the master react promptly to
+        // SIGTERM (stopping it while it is still spawning workers took seconds). Without a
+        // plaintext port, wait for the login processes that process_min_avail starts instead.
+        match banner_port {
+            Some(port) => {
+                let greeting = LineClient::connect(port).and_then(|mut c| c.read_line());
+                if let Err(e) = greeting {
+                    bail!(
+                        "dovecot sent no greeting on 127.0.0.1:{port}: {e:#}\n{}",
+                        instance.log()
+                    );
+                }
+            }
+            None => {
+                let pgid = instance.child.id();
+                while group_members(pgid)
+                    .iter()
+                    .all(|pid| !process_name(*pid).ends_with("-login"))
+                {
+                    if Instant::now() >= deadline {
+                        bail!("dovecot started no login process.\n{}", instance.log());
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
         Ok(instance)
     }
 
@@ -104,7 +137,9 @@ pub(crate) fn dovecot_log(dir: &Path) -> String {
 
 impl Drop for DovecotInstance {
     fn drop(&mut self) {
+        // SIGTERM to the whole group: the master alone waits seconds for its workers.
         let pgid = self.child.id();
+        signal_group(pgid, "TERM");
         terminate_child(&mut self.child, Duration::from_secs(5));
         wait_group_gone(pgid, Duration::from_secs(5));
     }
@@ -304,11 +339,7 @@ impl RemoteDovecot {
     /// Starts with `opts`; returns once every port accepts connections.
     pub fn start_with(opts: RemoteOptions) -> anyhow::Result<Self> {
         let owner = mail_user()?;
-        let dir = tempfile::Builder::new()
-            .prefix("mailpull-remote-")
-            .tempdir()
-            .context("creating a temp dir for the remote Dovecot")?;
-        make_dir(dir.path(), None, 0o755)?;
+        let dir = scratch_dir("mailpull-remote-")?;
         let mail_root = dir.path().join("mail");
         make_dir(&mail_root, Some(&owner), 0o755)?;
         let passwd = PasswdFile::create(dir.path().join("passwd"))?;
@@ -386,7 +417,7 @@ impl RemoteDovecot {
                 + &login("pop3", Some(pop3), Some(pop3s))
                 + &login("imap", Some(imap), Some(imaps))
                 + &opts.extra_config;
-            instances.push(DovecotInstance::start(&sub, &config, &ports)?);
+            instances.push(DovecotInstance::start(&sub, &config, &ports, Some(pop3))?);
         } else {
             let plain_dir = dir.join("dovecot-plain");
             make_dir(&plain_dir, None, 0o755)?;
@@ -395,7 +426,12 @@ impl RemoteDovecot {
                 + &login("pop3", Some(pop3), None)
                 + &login("imap", Some(imap), None)
                 + &opts.extra_config;
-            instances.push(DovecotInstance::start(&plain_dir, &config, &[pop3, imap])?);
+            instances.push(DovecotInstance::start(
+                &plain_dir,
+                &config,
+                &[pop3, imap],
+                Some(pop3),
+            )?);
             let tls_dir = dir.join("dovecot-tls");
             make_dir(&tls_dir, None, 0o755)?;
             let config = common(&tls_dir)
@@ -404,7 +440,12 @@ impl RemoteDovecot {
                 + &login("pop3", None, Some(pop3s))
                 + &login("imap", None, Some(imaps))
                 + &opts.extra_config;
-            instances.push(DovecotInstance::start(&tls_dir, &config, &[pop3s, imaps])?);
+            instances.push(DovecotInstance::start(
+                &tls_dir,
+                &config,
+                &[pop3s, imaps],
+                None,
+            )?);
         }
         Ok((instances, ports))
     }
@@ -487,6 +528,11 @@ impl RemoteDovecot {
             .iter()
             .filter(|p| maildir::flags(p).contains('T'))
             .count())
+    }
+
+    /// Raw bytes of the messages in the user's INBOX, oldest first.
+    pub fn messages(&self, user: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+        self.messages_in(user, maildir::INBOX)
     }
 
     /// Raw bytes of the messages in `folder`, oldest first.

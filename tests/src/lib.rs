@@ -4,7 +4,30 @@
 //!
 //! Needs root and the packages from `scripts/setup-deps.sh` (which also creates the
 //! `mailpulltest` system user that owns the test mailboxes).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use mailpull_tests::{LocalMailServer, RemoteDovecot, TestCa, sample_message};
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let ca = TestCa::temporary()?; // trust ca.ca_file(); dial "localhost"
+//! let isp = RemoteDovecot::start(&ca)?; // POP3/POP3S/IMAP/IMAPS on isp.pop3_port() etc.
+//! isp.add_user("joe", "secret")?;
+//! isp.add_message("joe", &sample_message(1, 10_000, "joe@local.test"))?;
+//!
+//! let local = LocalMailServer::start(&["joe"])?; // SMTP on local.smtp_port(), domain local.test
+//! // ... run the worker: pull joe@127.0.0.1:pop3_port, deliver to 127.0.0.1:smtp_port ...
+//! let delivered = local.wait_for_messages("joe", 1, Duration::from_secs(10))?;
+//! assert_eq!(isp.message_count("joe")?, 0);
+//! # let _ = delivered; Ok(()) }
+//! ```
+//!
+//! Every server lives in its own temp dir (under `/dev/shm` when it has room, see
+//! [`system::scratch_base`]) on ports from [`free_port`], so tests can run in parallel; each
+//! start returns once its ports accept connections and fails with the server's log otherwise;
+//! dropping a server stops all of its processes and removes its files.
 
+mod access_map;
 pub mod client;
 pub mod dovecot;
 pub mod fake_pop3;

@@ -15,24 +15,22 @@
 //! [`crate::as_delivered`] and [`crate::added_headers`] compare a submitted message with a
 //! delivered one under these rules.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use tempfile::TempDir;
 
-use crate::client::smtp_rcpt_reply;
+use crate::access_map::AccessMapServer;
 use crate::dovecot::{
     DovecotInstance, PasswdFile, START_ATTEMPTS, check_user_name, common_config, port_race,
 };
 use crate::maildir;
 use crate::ports::{free_port, wait_for_port};
 use crate::system::{
-    SystemUser, mail_user, make_dir, read_log, run, system_user, terminate_pid, wait_group_gone,
-    write_file,
+    SystemUser, group_id, mail_user, make_dir, read_log, run, scratch_dir, system_user,
+    terminate_pid, wait_group_gone, write_file,
 };
 use crate::tls::CertPair;
 
@@ -63,7 +61,7 @@ pub struct LocalMailServer {
     maillog: PathBuf,
     mail_root: PathBuf,
     users: Vec<String>,
-    rejects: Mutex<BTreeMap<String, String>>,
+    access: AccessMapServer,
     smtp: u16,
     lmtp: u16,
     imap: u16,
@@ -84,11 +82,7 @@ impl LocalMailServer {
         let owner = mail_user()?;
         // Postfix's own service users must exist too.
         system_user("postfix")?;
-        let dir = tempfile::Builder::new()
-            .prefix("mailpull-local-")
-            .tempdir()
-            .context("creating a temp dir for the local mail server")?;
-        make_dir(dir.path(), None, 0o755)?;
+        let dir = scratch_dir("mailpull-local-")?;
         let mail_root = dir.path().join("mail");
         make_dir(&mail_root, Some(&owner), 0o755)?;
         let passwd = PasswdFile::create(dir.path().join("passwd"))?;
@@ -115,7 +109,7 @@ impl LocalMailServer {
                         maillog: dir.path().join("maillog"),
                         mail_root,
                         users: opts.users.clone(),
-                        rejects: Mutex::new(BTreeMap::new()),
+                        access: started.access,
                         smtp: started.smtp,
                         lmtp: started.lmtp,
                         imap: started.imap,
@@ -203,71 +197,26 @@ impl LocalMailServer {
     /// Makes Postfix answer `RCPT TO:<address>` with `reply` (for example
     /// `"451 4.3.0 try again later"` or `"550 5.1.1 no such user"`); `None` removes the rule.
     /// Postfix words the reply as `CODE X.Y.Z <address>: Recipient address rejected: TEXT`.
-    /// Returns once a probe SMTP session sees the new behaviour (probes show up in the maillog
-    /// as `NOQUEUE: reject` lines from `probe@mailpull-tests.invalid`).
+    /// `address` may also be a whole domain (`local.test`). Takes effect at once, also for
+    /// SMTP sessions already open: the rules are a `check_recipient_access` table that Postfix
+    /// asks on every RCPT (a `tcp:` table served by this process, so no `postfix reload`).
     pub fn set_reject(&self, address: &str, reply: Option<&str>) -> anyhow::Result<()> {
         if address.is_empty() || address.contains(char::is_whitespace) {
             bail!("invalid address {address:?} for set_reject");
         }
-        let expected = match reply {
-            Some(reply) => {
-                let code = reply.get(..3).and_then(|c| c.parse::<u16>().ok());
-                match code {
-                    Some(code)
-                        if (400..600).contains(&code)
-                            && reply.as_bytes().get(3) == Some(&b' ')
-                            && !reply.contains(['\r', '\n']) =>
-                    {
-                        Some(code)
-                    }
-                    _ => bail!(
-                        "reject reply must look like \"451 4.3.0 text\" or \"550 5.1.1 text\", got {reply:?}"
-                    ),
-                }
-            }
-            None => None,
-        };
-        let previous = {
-            let mut rejects = self.rejects.lock().unwrap_or_else(|p| p.into_inner());
-            let previous = match reply {
-                Some(reply) => rejects.insert(address.to_owned(), reply.to_owned()),
-                None => rejects.remove(address),
-            };
-            let text: String = rejects.iter().map(|(a, r)| format!("{a} {r}\n")).collect();
-            write_file(&self.conf_dir.join("reject"), text.as_bytes(), 0o644)?;
-            previous
-        };
-        run(Command::new("postfix")
-            .arg("-c")
-            .arg(&self.conf_dir)
-            .arg("reload"))?;
-
-        // What the probe should see once the reload took effect.
-        let is_mailbox = address
-            .strip_suffix(&format!("@{LOCAL_DOMAIN}"))
-            .is_some_and(|local| self.users.iter().any(|u| u == local));
-        let previous_code = previous.and_then(|p| p.get(..3).and_then(|c| c.parse::<u16>().ok()));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let got = smtp_rcpt_reply(self.smtp, "probe@mailpull-tests.invalid", address)?;
-            let done = match expected {
-                Some(code) => got.code == code,
-                None if is_mailbox => got.code / 100 == 2,
-                None => previous_code.is_none_or(|c| c != got.code),
-            };
-            if done {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
+        if let Some(reply) = reply {
+            let code = reply.get(..3).and_then(|c| c.parse::<u16>().ok());
+            let well_formed = code.is_some_and(|c| (400..600).contains(&c))
+                && reply.as_bytes().get(3) == Some(&b' ')
+                && !reply.contains(['\r', '\n']);
+            if !well_formed {
                 bail!(
-                    "after postfix reload, RCPT TO:<{address}> still answers {} {} (wanted {})",
-                    got.code,
-                    got.text(),
-                    reply.unwrap_or("acceptance")
+                    "reject reply must look like \"451 4.3.0 text\" or \"550 5.1.1 text\", got {reply:?}"
                 );
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
+        self.access.set(address, reply);
+        Ok(())
     }
 
     /// Asks Postfix to retry deferred mail now (`postqueue -f`).
@@ -329,6 +278,7 @@ impl Drop for LocalMailServer {
 
 struct Started {
     master_pid: u32,
+    access: AccessMapServer,
     dovecot: DovecotInstance,
     smtp: u16,
     lmtp: u16,
@@ -364,7 +314,7 @@ service imap-login {{
 }}
 "
         );
-    let dovecot = DovecotInstance::start(&dv_dir, &config, &[lmtp, imap])?;
+    let dovecot = DovecotInstance::start(&dv_dir, &config, &[lmtp, imap], Some(imap))?;
 
     let conf = dir.join("postfix");
     make_dir(&conf, None, 0o755)?;
@@ -379,7 +329,8 @@ service imap-login {{
         .map(|u| format!("{u}@{LOCAL_DOMAIN} {u}/Maildir/\n"))
         .collect();
     write_file(&conf.join("vmailbox"), vmailbox.as_bytes(), 0o644)?;
-    write_file(&conf.join("reject"), b"", 0o644)?;
+    let access = AccessMapServer::start()?;
+    let access_table = access.table();
     let c = conf.display();
     let mut main_cf = format!(
         "# Generated by mailpull-tests: a private Postfix for tests.
@@ -404,7 +355,7 @@ biff = no
 virtual_mailbox_domains = {LOCAL_DOMAIN}
 virtual_mailbox_maps = texthash:{c}/vmailbox
 virtual_transport = lmtp:inet:127.0.0.1:{lmtp}
-smtpd_recipient_restrictions = check_recipient_access texthash:{c}/reject, permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions = check_recipient_access {access_table}, permit_mynetworks, reject_unauth_destination
 smtpd_peername_lookup = no
 smtpd_banner = $myhostname ESMTP Mailpull test Postfix
 maillog_file = {maillog}
@@ -464,6 +415,17 @@ smtpd_tls_loglevel = 1
     main_cf.push('\n');
     write_file(&conf.join("main.cf"), main_cf.as_bytes(), 0o644)?;
     write_file(&conf.join("master.cf"), master_cf.as_bytes(), 0o644)?;
+    // Postfix waits (in 0.3 s steps, ~2 s) while a table or config file's mtime is recent,
+    // in case it is still being edited. Back-date what was just written.
+    let past = std::time::SystemTime::now() - Duration::from_secs(60);
+    for name in ["main.cf", "master.cf", "vmailbox"] {
+        let path = conf.join(name);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(past))
+            .with_context(|| format!("back-dating {}", path.display()))?;
+    }
 
     let postfix = |args: &[&str]| {
         let mut cmd = Command::new("postfix");
@@ -487,9 +449,23 @@ smtpd_tls_loglevel = 1
             read_log(&maillog)
         )
     };
-    // Create the queue directories once, then start without postfix-script's slow checks.
-    run(&mut postfix(&["post-install", "create-missing"]))
-        .map_err(|e| failure("creating the Postfix queue directories", e))?;
+    // The queue directories as postfix-files describes them (`post-install create-missing`
+    // does the same but takes seconds); quick-start then skips postfix-script's slow checks.
+    let postfix_user = system_user("postfix")?;
+    let postdrop = group_id("postdrop")?;
+    for sub in [
+        "active", "bounce", "corrupt", "defer", "deferred", "flush", "hold", "incoming", "private",
+        "saved", "trace",
+    ] {
+        make_dir(&queue.join(sub), Some(&postfix_user), 0o700)?;
+    }
+    for (sub, mode) in [("maildrop", 0o730), ("public", 0o710)] {
+        let path = queue.join(sub);
+        make_dir(&path, Some(&postfix_user), mode)?;
+        std::os::unix::fs::chown(&path, None, Some(postdrop))
+            .with_context(|| format!("chgrp postdrop {}", path.display()))?;
+    }
+    make_dir(&queue.join("pid"), None, 0o755)?;
     write_file(&queue.join("quick-start"), b"", 0o644)?;
     run(&mut postfix(&["start"])).map_err(|e| failure("postfix start", e))?;
     let pid_file = queue.join("pid").join("master.pid");
@@ -503,6 +479,7 @@ smtpd_tls_loglevel = 1
     }
     Ok(Started {
         master_pid,
+        access,
         dovecot,
         smtp,
         lmtp,

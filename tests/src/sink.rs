@@ -14,7 +14,7 @@ use tempfile::TempDir;
 
 use crate::dovecot::START_ATTEMPTS;
 use crate::ports::{free_port, port_is_open};
-use crate::system::{mail_user, make_dir, read_log, terminate_child};
+use crate::system::{mail_user, make_dir, read_log, scratch_dir, terminate_child};
 
 /// A running `smtp-sink`. Dropping it kills the process and deletes its temp dir.
 #[derive(Debug)]
@@ -52,10 +52,7 @@ impl SmtpSink {
 
     fn launch(dump: bool) -> anyhow::Result<Self> {
         let owner = mail_user()?;
-        let dir = tempfile::Builder::new()
-            .prefix("mailpull-sink-")
-            .tempdir()
-            .context("creating a temp dir for smtp-sink")?;
+        let dir = scratch_dir("mailpull-sink-")?;
         make_dir(dir.path(), Some(&owner), 0o755)?;
         let dump_dir = dump.then(|| dir.path().join("messages"));
         let mut last_err = None;

@@ -3,15 +3,54 @@
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, chown};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use tempfile::TempDir;
 
 /// The system user that owns test mailboxes. Dovecot refuses to run mail processes as root;
 /// `scripts/setup-deps.sh` creates this user.
 pub const TEST_SYSTEM_USER: &str = "mailpulltest";
+
+/// Where test servers keep their state. `MAILPULL_TEST_TMPDIR` if set; otherwise `/dev/shm`
+/// when it is a tmpfs with at least 1 GiB free (the disk here needs ~1.5 s just to delete a
+/// mailbox tree of 100 users); otherwise the usual temp dir (`TMPDIR`).
+pub fn scratch_base() -> PathBuf {
+    static BASE: OnceLock<PathBuf> = OnceLock::new();
+    BASE.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("MAILPULL_TEST_TMPDIR") {
+            return PathBuf::from(dir);
+        }
+        let shm = Path::new("/dev/shm");
+        if shm.is_dir() && free_kib(shm).is_some_and(|kib| kib >= 1024 * 1024) {
+            return shm.to_owned();
+        }
+        std::env::temp_dir()
+    })
+    .clone()
+}
+
+/// Free space of the file system holding `path`, from `df -Pk`.
+fn free_kib(path: &Path) -> Option<u64> {
+    let out = Command::new("df").arg("-Pk").arg(path).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().nth(1)?.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// A new temp dir (mode 0755, so the servers' unprivileged users can traverse it) under
+/// [`scratch_base`], removed when dropped.
+pub fn scratch_dir(prefix: &str) -> anyhow::Result<TempDir> {
+    let base = scratch_base();
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&base)
+        .with_context(|| format!("creating a temp dir in {}", base.display()))?;
+    make_dir(dir.path(), None, 0o755)?;
+    Ok(dir)
+}
 
 /// A system user's name and numeric ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +87,23 @@ pub fn system_user(name: &str) -> anyhow::Result<SystemUser> {
         uid,
         gid,
     })
+}
+
+/// Looks up a system group's id through NSS (`getent group`).
+pub fn group_id(name: &str) -> anyhow::Result<u32> {
+    let out = Command::new("getent")
+        .args(["group", name])
+        .output()
+        .context("running getent group")?;
+    if !out.status.success() {
+        bail!("system group {name:?} does not exist; run scripts/setup-deps.sh as root");
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    line.trim_end()
+        .split(':')
+        .nth(2)
+        .and_then(|g| g.parse().ok())
+        .with_context(|| format!("getent group {name} printed an unexpected line: {line:?}"))
 }
 
 /// The user that owns test mailboxes (see [`TEST_SYSTEM_USER`]).
@@ -159,6 +215,14 @@ pub(crate) fn group_members(pgid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// The process's name as the kernel shows it (`/proc/PID/comm`; Dovecot sets it to the
+/// service name, e.g. "pop3-login").
+pub(crate) fn process_name(pid: u32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
 /// Waits until no process of group `pgid` is left (a daemon's workers keep its listening
 /// sockets open for a moment after the master exits); SIGKILLs stragglers after `timeout`.
 pub(crate) fn wait_group_gone(pgid: u32, timeout: Duration) {
@@ -169,6 +233,12 @@ pub(crate) fn wait_group_gone(pgid: u32, timeout: Duration) {
             return;
         }
         if Instant::now() >= deadline {
+            for pid in &members {
+                eprintln!(
+                    "mailpull-tests: process {pid} ({}) outlived its server; killing it",
+                    process_name(*pid)
+                );
+            }
             for pid in members {
                 signal(pid, "KILL");
             }
@@ -176,6 +246,17 @@ pub(crate) fn wait_group_gone(pgid: u32, timeout: Duration) {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Sends `signal` to every process in group `pgid` (kill(1) with a negative pid).
+pub(crate) fn signal_group(pgid: u32, signal: &str) -> bool {
+    Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg("--")
+        .arg(format!("-{pgid}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 /// Stops a child process: SIGTERM, up to `timeout` to exit, then SIGKILL; always reaps it.
@@ -189,6 +270,10 @@ pub(crate) fn terminate_child(child: &mut Child, timeout: Duration) {
         match child.try_wait() {
             Ok(Some(_)) | Err(_) => return,
             Ok(None) if Instant::now() >= deadline => {
+                eprintln!(
+                    "mailpull-tests: process {} ignored SIGTERM; killing it",
+                    child.id()
+                );
                 let _ = child.kill();
                 let _ = child.wait();
                 return;

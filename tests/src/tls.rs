@@ -28,6 +28,8 @@ pub struct TestCa {
     ca_pem: String,
     server: CertPair,
     issuer: Issuer<'static, KeyPair>,
+    /// Set by [`TestCa::temporary`]: the directory is removed with the CA.
+    _owned_dir: Option<tempfile::TempDir>,
 }
 
 impl std::fmt::Debug for TestCa {
@@ -107,7 +109,24 @@ impl TestCa {
             ca_pem,
             server,
             issuer,
+            _owned_dir: None,
         })
+    }
+
+    /// Like [`TestCa::new`] in a temp dir of its own, removed when the CA is dropped.
+    pub fn temporary() -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("mailpull-ca-")
+            .tempdir()
+            .context("creating a temp dir for the test CA")?;
+        let mut ca = Self::new(dir.path())?;
+        ca._owned_dir = Some(dir);
+        Ok(ca)
+    }
+
+    /// The directory holding the certificate files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The CA certificate (PEM) that clients should trust.
