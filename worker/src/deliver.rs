@@ -125,6 +125,24 @@ impl Deliverer {
         Ok(transport)
     }
 
+    /// Connects to the local server of `local` and checks it answers (EHLO, NOOP): for the
+    /// connection test.
+    pub async fn test_connection(&self, local: &Local) -> Result<(), DeliveryError> {
+        let transport = self.transport(local)?;
+        let server = format!("{}:{}", local.smtp_host, local.smtp_port);
+        match transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(DeliveryError::Unreachable {
+                server,
+                reason: "the server did not answer NOOP".into(),
+            }),
+            Err(err) => Err(DeliveryError::Unreachable {
+                server,
+                reason: err.to_string(),
+            }),
+        }
+    }
+
     /// Sends `message` (already carrying its trace header) from `from` (None: the null sender)
     /// to `recipients` in one SMTP transaction.
     pub async fn send(

@@ -245,7 +245,10 @@ mod tests {
         let bytes = frames_of(&sample());
         for cut in [1, 3, 4, 10, bytes.len() - 1] {
             let err = decode_in_chunks(&bytes[..cut], 7).unwrap_err();
-            assert!(matches!(err, FrameError::Truncated { .. }), "cut {cut}: {err}");
+            assert!(
+                matches!(err, FrameError::Truncated { .. }),
+                "cut {cut}: {err}"
+            );
         }
     }
 

@@ -280,7 +280,10 @@ impl IpcError {
     }
 
     pub fn no_such_profile(name: &str) -> Self {
-        IpcError::new(ErrorKind::NoSuchProfile, format!("no profile named \"{name}\""))
+        IpcError::new(
+            ErrorKind::NoSuchProfile,
+            format!("no profile named \"{name}\""),
+        )
     }
 }
 
@@ -298,16 +301,30 @@ impl fmt::Display for IpcError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "response", rename_all = "snake_case")]
 pub enum Response {
-    Profiles { profiles: Vec<ProfileSummary> },
-    Profile { profile: ProfileForm },
+    Profiles {
+        profiles: Vec<ProfileSummary>,
+    },
+    Profile {
+        profile: ProfileForm,
+    },
     /// The profile was written and applied.
-    Saved { name: String },
+    Saved {
+        name: String,
+    },
     /// A request that needs no data back succeeded; `message` says what was done.
-    Done { message: String },
-    TestReport { steps: Vec<TestStep> },
-    Status { profiles: Vec<ProfileStatus> },
+    Done {
+        message: String,
+    },
+    TestReport {
+        steps: Vec<TestStep>,
+    },
+    Status {
+        profiles: Vec<ProfileStatus>,
+    },
     Subscribed,
-    Error { error: IpcError },
+    Error {
+        error: IpcError,
+    },
 }
 
 /// Pushed by the worker after [`Request::SubscribeLog`].
