@@ -610,7 +610,7 @@ fn set_secret_is_stored_and_never_echoed() {
             remote.port = Some(i64::from(mailpull_tests::free_port().expect("port")));
         }
         let steps = client
-            .test_connection(TestTarget::Form(form))
+            .test_connection(TestTarget::Form(Box::new(form)))
             .await
             .expect("test form");
         assert_eq!(steps[0].outcome, StepOutcome::Failed, "{steps:?}");

@@ -198,7 +198,7 @@ impl IpcClient {
     pub async fn read_profile(&mut self, name: &str) -> Result<ProfileForm, ClientError> {
         let request = Request::ReadProfile { name: name.into() };
         match self.request(&request).await? {
-            Response::Profile { profile } => Ok(profile),
+            Response::Profile { profile } => Ok(*profile),
             other => Err(Self::unexpected(&request, other)),
         }
     }
@@ -211,7 +211,7 @@ impl IpcClient {
     ) -> Result<String, ClientError> {
         let request = Request::SaveProfile {
             original: original.map(str::to_string),
-            profile,
+            profile: Box::new(profile),
         };
         match self.request(&request).await? {
             Response::Saved { name } => Ok(name),

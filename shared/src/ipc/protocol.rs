@@ -86,7 +86,7 @@ pub enum TestTarget {
     /// A profile of the running configuration.
     Saved(String),
     /// An edited profile not saved yet (validated first, nothing written).
-    Form(ProfileForm),
+    Form(Box<ProfileForm>),
 }
 
 /// One request from the client.
@@ -102,7 +102,7 @@ pub enum Request {
     /// replaces the profile of the same name. Answer: [`Response::Saved`].
     SaveProfile {
         original: Option<String>,
-        profile: ProfileForm,
+        profile: Box<ProfileForm>,
     },
     /// Sets `enabled` in the file and applies it: [`Response::Done`].
     SetEnabled { name: String, enabled: bool },
@@ -305,7 +305,7 @@ pub enum Response {
         profiles: Vec<ProfileSummary>,
     },
     Profile {
-        profile: ProfileForm,
+        profile: Box<ProfileForm>,
     },
     /// The profile was written and applied.
     Saved {

@@ -17,7 +17,7 @@ pub enum Edit {
     /// Replace `original` (or the profile of the same name) or append a new profile.
     Save {
         original: Option<String>,
-        profile: ProfileForm,
+        profile: Box<ProfileForm>,
     },
     SetEnabled {
         name: String,
@@ -103,7 +103,7 @@ pub fn apply(text: &str, edit: &Edit) -> Result<String, IpcError> {
                     }],
                 });
             }
-            let value = toml::Value::try_from(profile)
+            let value = toml::Value::try_from(profile.as_ref())
                 .map_err(|err| invalid(format!("the profile cannot be written: {err}")))?;
             let target = match original {
                 Some(original) => Some(
@@ -235,7 +235,7 @@ domain = "example.org"
             TEXT,
             &Edit::Save {
                 original: None,
-                profile: a.clone(),
+                profile: Box::new(a.clone()),
             },
         )
         .expect("save");
@@ -250,7 +250,7 @@ domain = "example.org"
             &text,
             &Edit::Save {
                 original: Some("a".into()),
-                profile: a.clone(),
+                profile: Box::new(a.clone()),
             },
         )
         .expect("rename");
@@ -262,7 +262,7 @@ domain = "example.org"
             &text,
             &Edit::Save {
                 original: None,
-                profile: a,
+                profile: Box::new(a),
             },
         )
         .expect("append");
@@ -285,7 +285,7 @@ domain = "example.org"
             TEXT,
             &Edit::Save {
                 original: None,
-                profile,
+                profile: Box::new(profile),
             },
         )
         .unwrap_err();

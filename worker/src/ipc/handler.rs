@@ -136,7 +136,7 @@ impl WorkerState {
             Request::ReadProfile { name } => {
                 let text = self.read_file().await?;
                 Ok(Response::Profile {
-                    profile: edit::read_profile(&text, &name)?,
+                    profile: Box::new(edit::read_profile(&text, &name)?),
                 })
             }
             Request::SaveProfile { original, profile } => {
@@ -282,7 +282,7 @@ impl WorkerState {
     /// An unsaved profile, checked in the context of the current file.
     async fn checked_form(
         &self,
-        form: mailpull_shared::ipc::ProfileForm,
+        form: Box<mailpull_shared::ipc::ProfileForm>,
     ) -> Result<Profile, IpcError> {
         let name = form.name.clone().unwrap_or_default();
         let text = self.read_file().await?;
