@@ -155,3 +155,34 @@ pub fn init(level: &str, state_dir: &Path) -> std::io::Result<LogGuard> {
         live,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_log_publishes_each_formatted_line_to_subscribers() {
+        let live = LiveLog::new();
+        let mut rx = live.subscribe();
+        let subscriber = tracing_subscriber::registry().with(
+            fmt::layer()
+                .with_writer(live.clone())
+                .with_ansi(false)
+                .with_target(false),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(profile = "isp", "poll done");
+            tracing::warn!("second line");
+        });
+        let first = rx.try_recv().expect("first line");
+        assert!(
+            first.contains("INFO")
+                && first.contains("poll done")
+                && first.contains("profile=\"isp\""),
+            "{first}"
+        );
+        assert!(!first.ends_with('\n'));
+        assert!(rx.try_recv().expect("second line").contains("second line"));
+        assert!(rx.try_recv().is_err());
+    }
+}

@@ -336,3 +336,62 @@ pub enum Event {
     /// The subscriber was too slow; this many lines were dropped.
     Lagged { skipped: u64 },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_debug_hides_the_password() {
+        let request = Request::SetSecret {
+            name: "isp".into(),
+            password: WirePassword::new("hunter2"),
+        };
+        let json = serde_json::to_string(&request).expect("json");
+        assert_eq!(
+            json,
+            r#"{"request":"set_secret","name":"isp","password":"hunter2"}"#
+        );
+        let back: Request = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back, request);
+        assert!(!format!("{request:?}").contains("hunter2"));
+        assert_eq!(request.kind(), "set_secret");
+    }
+
+    #[test]
+    fn unknown_requests_and_fields_are_refused() {
+        assert!(serde_json::from_str::<Request>(r#"{"request":"format_disk"}"#).is_err());
+        assert!(
+            serde_json::from_str::<Request>(
+                r#"{"request":"save_profile","original":null,"profile":{"name":"x","colour":"red"}}"#
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn mismatch_message_names_both_versions() {
+        let text = version_mismatch(7, 1);
+        assert!(
+            text.contains("version 7") && text.contains("version 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn error_display_lists_every_field() {
+        let err = IpcError {
+            kind: ErrorKind::Invalid,
+            message: "invalid profile".into(),
+            fields: vec![FieldProblem {
+                profile: Some("a".into()),
+                field: "remote.port".into(),
+                message: "70000 is not a port".into(),
+            }],
+        };
+        assert_eq!(
+            err.to_string(),
+            "invalid profile\n  profile \"a\": remote.port: 70000 is not a port"
+        );
+    }
+}
