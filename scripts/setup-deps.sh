@@ -10,7 +10,7 @@ PACKAGE_GROUPS=(
     "mail test servers: dovecot-pop3d dovecot-imapd dovecot-lmtpd postfix"
     "benchmark peer: fetchmail"
     "tools: openssl procps"
-    "keyring backend for tests: keyutils"
+    "keyring tests (keyctl session): keyutils"
 )
 
 # System user that owns the test servers' mailboxes (Dovecot refuses to run mail processes as root).

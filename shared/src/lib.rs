@@ -6,8 +6,10 @@
 //!   no invalid profile representable, naming file, profile and field of every error.
 //! - [`secrets`]: where a profile's password comes from (OS keyring, a file, an environment
 //!   variable); reading it is the only way a secret enters the process.
+//! - [`ipc`]: the versioned protocol, endpoint and client of the manager ⇄ worker pipe.
 //! - [`paths`]: default locations of the config file and the state directory per OS.
 
 pub mod config;
+pub mod ipc;
 pub mod paths;
 pub mod secrets;

@@ -3,5 +3,6 @@
 
 mod faults_tools;
 mod harness;
+mod ipc;
 mod multidrop;
 mod worker;

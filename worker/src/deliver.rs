@@ -198,6 +198,26 @@ impl Deliverer {
         Ok(conn)
     }
 
+    /// Connects to the local server of `local` and checks it answers (greeting, EHLO,
+    /// STARTTLS where configured, NOOP): for the connection test.
+    pub async fn test_connection(
+        &self,
+        local: &Local,
+        timeout: Duration,
+    ) -> Result<(), DeliveryError> {
+        let key = Self::key(local);
+        let mut conn = self.connection(local, &key, timeout).await?;
+        if conn.test_connected().await {
+            self.give_back(key, conn);
+            Ok(())
+        } else {
+            Err(DeliveryError::Unreachable {
+                server: format!("{}:{}", local.smtp_host, local.smtp_port),
+                reason: "the server did not answer NOOP".into(),
+            })
+        }
+    }
+
     /// Sends `message` (already carrying its trace header) from `from` (None: the null sender)
     /// to `recipients` in one SMTP transaction; every SMTP reply must come within `timeout`
     /// (see [`smtp_timeout`]).

@@ -17,9 +17,14 @@
 //! - [`scheduler`]: timers, jitter, backoff and connection caps for all profiles.
 //! - [`logging`]: tracing to stderr and a daily-rotated file.
 //! - [`routing`]: pure functions that decide the local recipients of a message.
+//! - [`validate`]: the configuration check shared by `check`, `run` and IPC saves.
+//! - [`cli`]: the `status` and `poll-now` commands over IPC.
+//! - [`ipc`]: the server end of the Pull Manager's pipe inside `mailpull-worker run`.
 
+pub mod cli;
 pub mod deliver;
 pub mod dispatch;
+pub mod ipc;
 pub mod logging;
 pub mod net;
 pub mod poll;
@@ -29,3 +34,4 @@ pub mod scheduler;
 pub mod source;
 pub mod state;
 pub mod tls;
+pub mod validate;

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mailpull_shared::config::{self, Config};
+use mailpull_shared::ipc::Endpoint;
 use mailpull_worker::deliver::Deliverer;
-use mailpull_worker::logging;
 use mailpull_worker::poll::PollContext;
 use mailpull_worker::scheduler::{self, Scheduler};
 use mailpull_worker::state::Store;
-use mailpull_worker::{dispatch, routing};
+use mailpull_worker::{cli, dispatch, routing};
+use mailpull_worker::{ipc, logging};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -42,6 +43,18 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Show every profile of the running worker: state, last/next poll, messages, bytes, error.
+    Status {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Ask the running worker to poll a profile now.
+    PollNow {
+        /// The profile to poll.
+        name: String,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Print as JSON where a message on standard input would be delivered, without delivering.
     Route {
         #[arg(long, short)]
@@ -62,6 +75,8 @@ fn main() -> ExitCode {
         Command::Check { config } => check(config_path(config)),
         Command::Run { config, once } => run(config_path(config), once),
         Command::Route { config, profile } => route(config_path(config), &profile),
+        Command::Status { config } => cli::status(&config_path(config)),
+        Command::PollNow { name, config } => cli::poll_now(&config_path(config), &name),
     };
     match result {
         Ok(code) => code,
@@ -74,27 +89,8 @@ fn main() -> ExitCode {
 
 /// Loads and checks a configuration, including each profile's routing rules.
 fn load(path: &std::path::Path) -> anyhow::Result<Config> {
-    let config =
-        config::load(path).map_err(|err| anyhow::anyhow!("invalid configuration\n{err}"))?;
-    let problems: Vec<String> = config
-        .profiles
-        .iter()
-        .filter_map(|profile| {
-            let distribute = profile.distribute.as_ref()?;
-            let err = dispatch::rules_for(profile, distribute, "check")
-                .validate()
-                .err()?;
-            Some(format!(
-                "{}: profile \"{}\": distribute: {err}",
-                path.display(),
-                profile.name
-            ))
-        })
-        .collect();
-    if !problems.is_empty() {
-        anyhow::bail!("invalid configuration\n{}", problems.join("\n"));
-    }
-    Ok(config)
+    mailpull_worker::validate::load(path)
+        .map_err(|err| anyhow::anyhow!("invalid configuration\n{err}"))
 }
 
 fn route(path: PathBuf, name: &str) -> anyhow::Result<ExitCode> {
@@ -166,7 +162,7 @@ fn check(path: PathBuf) -> anyhow::Result<ExitCode> {
 
 fn run(path: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
     let config = load(&path)?;
-    let _log = logging::init(&config.worker.log_level, &config.worker.state_dir)?;
+    let log = logging::init(&config.worker.log_level, &config.worker.state_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -179,13 +175,24 @@ fn run(path: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
         if once {
             return Ok(run_once(ctx, &config).await);
         }
-        tracing::info!(config = %path.display(), profiles = config.profiles.len(), "worker started");
-        let scheduler = Scheduler::new(ctx, &config);
+        let endpoint = Endpoint::for_config(&path);
+        let listener = ipc::bind(&endpoint)?;
+        tracing::info!(config = %path.display(), profiles = config.profiles.len(), ipc = %endpoint, "worker started");
+        let scheduler = Arc::new(Scheduler::new(ctx.clone(), &config));
         scheduler.start(&config);
+        let state = Arc::new(ipc::WorkerState::new(
+            endpoint.config.clone(),
+            config.clone(),
+            scheduler.clone(),
+            ctx,
+            log.live.clone(),
+        ));
+        let server = tokio::spawn(ipc::serve(listener, state, cancel.clone()));
         shutdown_signal().await;
         tracing::info!("shutting down: finishing the messages in hand");
         cancel.cancel();
         scheduler.wait().await;
+        let _ = server.await;
         tracing::info!("worker stopped");
         Ok(ExitCode::SUCCESS)
     })

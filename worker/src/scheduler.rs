@@ -1,6 +1,7 @@
 //! When profiles poll: each on its own timer with jitter, all concurrently within the
 //! connection caps (`max_connections` overall, `max_connections_per_host` per remote server),
-//! failures backing off exponentially. Also `--once`: every enabled profile one time.
+//! failures backing off exponentially; a new configuration applied without a restart
+//! ([`Scheduler::reload`]). Also `--once`: every enabled profile one time.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use mailpull_shared::config::{Config, Profile};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
@@ -92,6 +94,11 @@ impl StatusBoard {
 
     pub fn all(&self) -> HashMap<String, ProfileStatus> {
         self.lock().clone()
+    }
+
+    /// Keeps only the profiles for which `keep` is true.
+    fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.lock().retain(|name, _| keep(name));
     }
 
     fn update(&self, name: &str, change: impl FnOnce(&mut ProfileStatus)) {
@@ -190,13 +197,24 @@ pub async fn run_once(
     results
 }
 
-/// The long-running scheduler: one task per enabled profile.
+/// A running profile task.
+struct ProfileTask {
+    profile: Profile,
+    cancel: CancellationToken,
+    wake: Arc<Notify>,
+}
+
+/// The long-running scheduler: one task per enabled profile. [`Scheduler::reload`] applies
+/// a new configuration without a restart.
 pub struct Scheduler {
     ctx: Arc<PollContext>,
     limits: Arc<Limits>,
     pub board: Arc<StatusBoard>,
     tracker: TaskTracker,
-    wakers: Mutex<HashMap<String, Arc<Notify>>>,
+    tasks: Mutex<HashMap<String, ProfileTask>>,
+    /// One lock per profile name, kept across reloads: a replaced task still finishing its
+    /// poll and its successor never poll the same mailbox at once.
+    poll_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Scheduler {
@@ -209,39 +227,81 @@ impl Scheduler {
             )),
             board: Arc::new(StatusBoard::default()),
             tracker: TaskTracker::new(),
-            wakers: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(HashMap::new()),
+            poll_locks: Mutex::new(HashMap::new()),
         }
     }
 
     /// Starts a timer task for every profile (disabled ones only show as disabled).
     pub fn start(&self, config: &Config) {
-        for profile in config.profiles.iter().cloned() {
+        self.reload(config);
+    }
+
+    /// Applies `config`: stops the tasks of removed, disabled or changed profiles (a poll in
+    /// progress finishes first) and starts tasks for new and changed ones. Unchanged profiles
+    /// keep their timers. The connection caps stay as they were started.
+    pub fn reload(&self, config: &Config) {
+        let mut tasks = lock(&self.tasks);
+        let wanted: HashMap<&str, &Profile> = config
+            .profiles
+            .iter()
+            .map(|p| (p.name.as_str(), p))
+            .collect();
+        tasks.retain(|name, task| {
+            let keep = wanted
+                .get(name.as_str())
+                .is_some_and(|p| p.enabled && **p == task.profile);
+            if !keep {
+                task.cancel.cancel();
+                info!(profile = %name, "profile task stopped (configuration changed)");
+            }
+            keep
+        });
+        self.board.retain(|name| wanted.contains_key(name));
+        for profile in &config.profiles {
             if !profile.enabled {
                 self.board.update(&profile.name, |status| {
-                    status.state = ProfileState::Disabled
+                    status.state = ProfileState::Disabled;
+                    status.next_poll = None;
                 });
                 continue;
             }
-            let wake = Arc::new(Notify::new());
-            self.wakers
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(profile.name.clone(), wake.clone());
-            let (ctx, limits, board) = (self.ctx.clone(), self.limits.clone(), self.board.clone());
-            self.tracker
-                .spawn(profile_loop(ctx, limits, board, profile, wake));
+            if tasks.contains_key(&profile.name) {
+                continue;
+            }
+            self.board.update(&profile.name, |status| {
+                if status.state == ProfileState::Disabled {
+                    status.state = ProfileState::Idle;
+                }
+            });
+            let task = ProfileTask {
+                profile: profile.clone(),
+                cancel: self.ctx.cancel.child_token(),
+                wake: Arc::new(Notify::new()),
+            };
+            let poll_lock = lock(&self.poll_locks)
+                .entry(profile.name.clone())
+                .or_default()
+                .clone();
+            self.tracker.spawn(profile_loop(
+                self.ctx.clone(),
+                self.limits.clone(),
+                self.board.clone(),
+                profile.clone(),
+                task.wake.clone(),
+                task.cancel.clone(),
+                poll_lock,
+            ));
+            tasks.insert(profile.name.clone(), task);
         }
     }
 
-    /// Polls a profile now instead of at its next time; false if there is no such profile.
+    /// Polls a profile now instead of at its next time; false if no enabled profile has
+    /// that name.
     pub fn poll_now(&self, name: &str) -> bool {
-        let wakers = self
-            .wakers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match wakers.get(name) {
-            Some(wake) => {
-                wake.notify_one();
+        match lock(&self.tasks).get(name) {
+            Some(task) => {
+                task.wake.notify_one();
                 true
             }
             None => false,
@@ -255,12 +315,20 @@ impl Scheduler {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 async fn profile_loop(
     ctx: Arc<PollContext>,
     limits: Arc<Limits>,
     board: Arc<StatusBoard>,
     profile: Profile,
     wake: Arc<Notify>,
+    cancel: CancellationToken,
+    poll_lock: Arc<tokio::sync::Mutex<()>>,
 ) {
     // Spread the first polls over a few seconds so a restart does not hit every server at once.
     let mut delay = Duration::from_millis(fastrand::u64(0..=3000)).min(profile.interval);
@@ -269,11 +337,15 @@ async fn profile_loop(
             status.next_poll = Some(SystemTime::now() + delay);
         });
         tokio::select! {
-            _ = ctx.cancel.cancelled() => return,
+            _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
             _ = wake.notified() => {}
         }
-        if ctx.cancel.is_cancelled() {
+        let _running = tokio::select! {
+            _ = cancel.cancelled() => return,
+            guard = poll_lock.lock() => guard,
+        };
+        if cancel.is_cancelled() {
             return;
         }
         let _ = poll_with_limits(&ctx, &limits, &board, &profile).await;

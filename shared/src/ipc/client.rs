@@ -1,0 +1,292 @@
+//! The client side of the pipe, for the CLI and the Pull Manager: connect (with the hello),
+//! one method per request, and the live log as a stream of [`Event`]s.
+
+use std::io;
+use std::time::Duration;
+
+use interprocess::local_socket::tokio::Stream;
+use interprocess::local_socket::traits::tokio::Stream as _;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::endpoint::Endpoint;
+use super::frame::{self, FrameDecoder, FrameError};
+use super::protocol::*;
+
+/// How long the worker may take to answer the hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    #[error(
+        "no worker is running for {} (nothing listens on {endpoint}); start it with `mailpull-worker run --config {}`",
+        config.display(), config.display()
+    )]
+    NotRunning {
+        endpoint: String,
+        config: std::path::PathBuf,
+    },
+    #[error("permission denied connecting to the worker at {endpoint}: it runs as another user")]
+    PermissionDenied { endpoint: String },
+    #[error("cannot connect to the worker at {endpoint}: {source}")]
+    Connect {
+        endpoint: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("connection to the worker failed: {0}")]
+    Io(#[from] io::Error),
+    #[error("bad frame from the worker: {0}")]
+    Frame(#[from] FrameError),
+    #[error("the worker closed the connection")]
+    Closed,
+    #[error("the worker refused the connection: {0}")]
+    Refused(String),
+    #[error("the worker did not answer the hello within {0} s")]
+    HelloTimeout(u64),
+    #[error("{0}")]
+    Worker(IpcError),
+    #[error("unexpected answer from the worker to {request}: {got}")]
+    Unexpected { request: &'static str, got: String },
+}
+
+impl ClientError {
+    /// The worker's typed error, if this is one.
+    pub fn worker_error(&self) -> Option<&IpcError> {
+        match self {
+            ClientError::Worker(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+/// A connection to the worker.
+#[derive(Debug)]
+pub struct IpcClient {
+    stream: Stream,
+    decoder: FrameDecoder,
+    worker: String,
+}
+
+/// Sends one frame.
+async fn send<T: Serialize>(stream: &mut Stream, message: &T) -> Result<(), ClientError> {
+    let bytes = frame::encode(message)?;
+    stream.write_all(&bytes).await?;
+    stream.flush().await?;
+    Ok(())
+}
+
+/// Reads one frame and decodes it; `Closed` at a clean end of stream.
+async fn receive<T: DeserializeOwned>(
+    stream: &mut Stream,
+    decoder: &mut FrameDecoder,
+) -> Result<T, ClientError> {
+    let mut buf = vec![0u8; 8192];
+    loop {
+        if let Some(body) = decoder.next_frame()? {
+            return Ok(frame::decode(&body)?);
+        }
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            decoder.finish()?;
+            return Err(ClientError::Closed);
+        }
+        decoder.feed(&buf[..n]);
+    }
+}
+
+impl IpcClient {
+    /// Connects to the worker at `endpoint` and exchanges the hello.
+    pub async fn connect(endpoint: &Endpoint) -> Result<IpcClient, ClientError> {
+        let name = format!("mailpull-client {}", env!("CARGO_PKG_VERSION"));
+        Self::connect_with(endpoint, ClientHello::new(name)).await
+    }
+
+    /// Connects with an explicit hello (tests use it to send another version).
+    pub async fn connect_with(
+        endpoint: &Endpoint,
+        hello: ClientHello,
+    ) -> Result<IpcClient, ClientError> {
+        let mut stream = Self::open(endpoint).await?;
+        let mut decoder = FrameDecoder::new();
+        send(&mut stream, &hello).await?;
+        let reply: ServerHello =
+            tokio::time::timeout(HELLO_TIMEOUT, receive(&mut stream, &mut decoder))
+                .await
+                .map_err(|_| ClientError::HelloTimeout(HELLO_TIMEOUT.as_secs()))??;
+        if let Some(reason) = reply.refused {
+            return Err(ClientError::Refused(reason));
+        }
+        if reply.protocol != hello.protocol {
+            return Err(ClientError::Refused(version_mismatch(
+                hello.protocol,
+                reply.protocol,
+            )));
+        }
+        Ok(IpcClient {
+            stream,
+            decoder,
+            worker: reply.worker,
+        })
+    }
+
+    /// Opens the raw stream, mapping "nothing there" and "not allowed" to clear errors.
+    pub async fn open(endpoint: &Endpoint) -> Result<Stream, ClientError> {
+        let name = endpoint.name().map_err(|source| ClientError::Connect {
+            endpoint: endpoint.to_string(),
+            source,
+        })?;
+        match Stream::connect(name).await {
+            Ok(stream) => Ok(stream),
+            Err(err) => Err(match err.kind() {
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+                    ClientError::NotRunning {
+                        endpoint: endpoint.to_string(),
+                        config: endpoint.config.clone(),
+                    }
+                }
+                io::ErrorKind::PermissionDenied => ClientError::PermissionDenied {
+                    endpoint: endpoint.to_string(),
+                },
+                _ => ClientError::Connect {
+                    endpoint: endpoint.to_string(),
+                    source: err,
+                },
+            }),
+        }
+    }
+
+    /// The worker's name and version from its hello.
+    pub fn worker_version(&self) -> &str {
+        &self.worker
+    }
+
+    /// Sends `request` and returns the answer; a typed error reply becomes
+    /// [`ClientError::Worker`].
+    pub async fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
+        send(&mut self.stream, request).await?;
+        match receive(&mut self.stream, &mut self.decoder).await? {
+            Response::Error { error } => Err(ClientError::Worker(error)),
+            response => Ok(response),
+        }
+    }
+
+    fn unexpected(request: &Request, got: Response) -> ClientError {
+        ClientError::Unexpected {
+            request: request.kind(),
+            got: format!("{got:?}"),
+        }
+    }
+
+    async fn done(&mut self, request: Request) -> Result<String, ClientError> {
+        match self.request(&request).await? {
+            Response::Done { message } => Ok(message),
+            other => Err(Self::unexpected(&request, other)),
+        }
+    }
+
+    pub async fn list_profiles(&mut self) -> Result<Vec<ProfileSummary>, ClientError> {
+        let request = Request::ListProfiles;
+        match self.request(&request).await? {
+            Response::Profiles { profiles } => Ok(profiles),
+            other => Err(Self::unexpected(&request, other)),
+        }
+    }
+
+    pub async fn read_profile(&mut self, name: &str) -> Result<ProfileForm, ClientError> {
+        let request = Request::ReadProfile { name: name.into() };
+        match self.request(&request).await? {
+            Response::Profile { profile } => Ok(*profile),
+            other => Err(Self::unexpected(&request, other)),
+        }
+    }
+
+    /// Saves `profile` (replacing `original` when given); returns the saved name.
+    pub async fn save_profile(
+        &mut self,
+        original: Option<&str>,
+        profile: ProfileForm,
+    ) -> Result<String, ClientError> {
+        let request = Request::SaveProfile {
+            original: original.map(str::to_string),
+            profile: Box::new(profile),
+        };
+        match self.request(&request).await? {
+            Response::Saved { name } => Ok(name),
+            other => Err(Self::unexpected(&request, other)),
+        }
+    }
+
+    pub async fn set_enabled(&mut self, name: &str, enabled: bool) -> Result<String, ClientError> {
+        self.done(Request::SetEnabled {
+            name: name.into(),
+            enabled,
+        })
+        .await
+    }
+
+    pub async fn delete_profile(&mut self, name: &str) -> Result<String, ClientError> {
+        self.done(Request::DeleteProfile { name: name.into() })
+            .await
+    }
+
+    /// Stores the password of `name` in the worker's OS keyring.
+    pub async fn set_secret(&mut self, name: &str, password: &str) -> Result<String, ClientError> {
+        self.done(Request::SetSecret {
+            name: name.into(),
+            password: WirePassword::new(password),
+        })
+        .await
+    }
+
+    pub async fn test_connection(
+        &mut self,
+        target: TestTarget,
+    ) -> Result<Vec<TestStep>, ClientError> {
+        let request = Request::TestConnection { target };
+        match self.request(&request).await? {
+            Response::TestReport { steps } => Ok(steps),
+            other => Err(Self::unexpected(&request, other)),
+        }
+    }
+
+    pub async fn poll_now(&mut self, name: &str) -> Result<String, ClientError> {
+        self.done(Request::PollNow { name: name.into() }).await
+    }
+
+    pub async fn status(&mut self) -> Result<Vec<ProfileStatus>, ClientError> {
+        let request = Request::Status;
+        match self.request(&request).await? {
+            Response::Status { profiles } => Ok(profiles),
+            other => Err(Self::unexpected(&request, other)),
+        }
+    }
+
+    /// Turns this connection into the live log.
+    pub async fn subscribe_log(mut self) -> Result<LogStream, ClientError> {
+        let request = Request::SubscribeLog;
+        match self.request(&request).await? {
+            Response::Subscribed => Ok(LogStream { client: self }),
+            other => Err(Self::unexpected(&request, other)),
+        }
+    }
+}
+
+/// The worker's live log after [`IpcClient::subscribe_log`].
+#[derive(Debug)]
+pub struct LogStream {
+    client: IpcClient,
+}
+
+impl LogStream {
+    /// The next event; `Ok(None)` when the worker closed the connection (it stopped).
+    pub async fn next(&mut self) -> Result<Option<Event>, ClientError> {
+        match receive(&mut self.client.stream, &mut self.client.decoder).await {
+            Ok(event) => Ok(Some(event)),
+            Err(ClientError::Closed) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The pipe between the Pull Manager (or the CLI) and the worker: the only place that knows
+//! the wire format.
+//!
+//! - [`protocol`]: the versioned messages (hello, requests, responses, log events).
+//! - [`frame`]: length-delimited frames (u32 big-endian length + JSON), sans-IO decoder.
+//! - [`endpoint`]: where the worker of a configuration listens, per OS.
+//! - [`client`]: the async client used by the CLI and the manager.
+
+pub mod client;
+pub mod endpoint;
+pub mod frame;
+pub mod protocol;
+
+pub use client::{ClientError, IpcClient, LogStream};
+pub use endpoint::Endpoint;
+pub use frame::{FrameDecoder, FrameError, MAX_FRAME};
+pub use protocol::*;

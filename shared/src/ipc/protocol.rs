@@ -1,0 +1,397 @@
+//! The messages of the Pull Manager ⇄ worker protocol, version [`PROTOCOL_VERSION`].
+//!
+//! A connection starts with the client's [`ClientHello`] and the worker's [`ServerHello`];
+//! a version mismatch is refused there with a message naming both versions. After that the
+//! client sends one [`Request`] at a time and gets one [`Response`]. After
+//! [`Request::SubscribeLog`] the connection carries only [`Event`]s from the worker.
+//!
+//! **Invariant:** a password travels only client → worker ([`Request::SetSecret`]); no
+//! [`Response`] or [`Event`] ever carries one, and [`ProfileForm`] never holds an inline one.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::raw::RawProfile;
+
+/// Bumped on any incompatible change of these types.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The editable form of a profile: the profile as written in the configuration file
+/// (`[[profile]]`), every field optional. The worker validates it with the same checks as
+/// `mailpull-worker check`.
+pub type ProfileForm = RawProfile;
+
+/// First frame from the client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientHello {
+    /// The protocol version the client speaks.
+    pub protocol: u32,
+    /// Who is calling, e.g. `mailpull-manager 0.1.0`, for the worker's log.
+    pub client: String,
+}
+
+impl ClientHello {
+    pub fn new(client: impl Into<String>) -> Self {
+        ClientHello {
+            protocol: PROTOCOL_VERSION,
+            client: client.into(),
+        }
+    }
+}
+
+/// The worker's answer to the hello.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerHello {
+    /// The protocol version the worker speaks.
+    pub protocol: u32,
+    /// e.g. `mailpull-worker 0.1.0`.
+    pub worker: String,
+    /// `None`: accepted. Otherwise why the worker refuses the connection (it closes it next).
+    pub refused: Option<String>,
+}
+
+/// The message both sides use for a version mismatch, naming both versions.
+pub fn version_mismatch(client: u32, worker: u32) -> String {
+    format!(
+        "protocol version mismatch: the client speaks Mailpull IPC version {client}, the worker speaks version {worker}; use a Pull Manager and a worker from the same release"
+    )
+}
+
+/// A password on its way to the worker. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WirePassword(String);
+
+impl WirePassword {
+    pub fn new(value: impl Into<String>) -> Self {
+        WirePassword(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for WirePassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WirePassword(****)")
+    }
+}
+
+/// What to test in [`Request::TestConnection`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestTarget {
+    /// A profile of the running configuration.
+    Saved(String),
+    /// An edited profile not saved yet (validated first, nothing written).
+    Form(Box<ProfileForm>),
+}
+
+/// One request from the client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum Request {
+    /// The profiles of the configuration: [`Response::Profiles`].
+    ListProfiles,
+    /// One profile as written in the file: [`Response::Profile`].
+    ReadProfile { name: String },
+    /// Validates `profile`, writes the configuration file and applies it without a restart.
+    /// `original`: the name it had before (rename or replace); `None` adds a new profile, or
+    /// replaces the profile of the same name. Answer: [`Response::Saved`].
+    SaveProfile {
+        original: Option<String>,
+        profile: Box<ProfileForm>,
+    },
+    /// Sets `enabled` in the file and applies it: [`Response::Done`].
+    SetEnabled { name: String, enabled: bool },
+    /// Removes the profile from the file (and its keyring password): [`Response::Done`].
+    DeleteProfile { name: String },
+    /// Stores the profile's password in the OS keyring of the worker's account:
+    /// [`Response::Done`] (which never repeats the password).
+    SetSecret {
+        name: String,
+        password: WirePassword,
+    },
+    /// Connect, TLS, login, message count, local SMTP: [`Response::TestReport`].
+    TestConnection { target: TestTarget },
+    /// Polls the profile now: [`Response::Done`].
+    PollNow { name: String },
+    /// Every profile's state: [`Response::Status`].
+    Status,
+    /// From now on the worker sends log lines as [`Event`]s: [`Response::Subscribed`].
+    SubscribeLog,
+}
+
+impl Request {
+    /// A short name for logs (never the arguments: they may hold a password).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::ListProfiles => "list_profiles",
+            Request::ReadProfile { .. } => "read_profile",
+            Request::SaveProfile { .. } => "save_profile",
+            Request::SetEnabled { .. } => "set_enabled",
+            Request::DeleteProfile { .. } => "delete_profile",
+            Request::SetSecret { .. } => "set_secret",
+            Request::TestConnection { .. } => "test_connection",
+            Request::PollNow { .. } => "poll_now",
+            Request::Status => "status",
+            Request::SubscribeLog => "subscribe_log",
+        }
+    }
+}
+
+/// A profile in [`Response::Profiles`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileSummary {
+    pub name: String,
+    pub enabled: bool,
+    /// `pop3` or `imap`.
+    pub protocol: String,
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    /// The single-drop recipient (or the multi-drop fallback).
+    pub local_address: String,
+    pub multi_drop: bool,
+    /// `keyring`, `file` or `env`.
+    pub password_source: String,
+}
+
+/// What a profile is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileState {
+    Idle,
+    Polling,
+    Ok,
+    Error,
+    Disabled,
+}
+
+impl ProfileState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProfileState::Idle => "idle",
+            ProfileState::Polling => "polling",
+            ProfileState::Ok => "ok",
+            ProfileState::Error => "error",
+            ProfileState::Disabled => "disabled",
+        }
+    }
+}
+
+/// One row of [`Response::Status`]. Times are seconds since the Unix epoch (UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileStatus {
+    pub name: String,
+    pub state: ProfileState,
+    pub last_poll: Option<u64>,
+    pub next_poll: Option<u64>,
+    /// Messages delivered since the worker started.
+    pub messages: u64,
+    /// Bytes delivered since the worker started.
+    pub bytes: u64,
+    pub last_error: Option<String>,
+    pub consecutive_failures: u32,
+}
+
+/// The outcome of one step of a connection test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOutcome {
+    Passed,
+    Failed,
+    /// Not run: an earlier step failed, or it does not apply (no TLS on a plain profile).
+    Skipped,
+}
+
+/// One step of [`Response::TestReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestStep {
+    /// `connect`, `tls`, `login`, `messages` or `local_smtp`.
+    pub step: String,
+    pub outcome: StepOutcome,
+    /// What happened, e.g. `TLSv1_3` or the error.
+    pub detail: String,
+}
+
+/// What kind of error a request met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The frame or request could not be understood; the worker closes the connection.
+    BadRequest,
+    /// No profile of that name.
+    NoSuchProfile,
+    /// The profile or configuration is invalid; `fields` names each problem.
+    Invalid,
+    /// Profile disabled (e.g. poll-now on a disabled profile).
+    Disabled,
+    /// The OS keyring refused.
+    Keyring,
+    /// Reading or writing the configuration file failed.
+    Io,
+    /// Too many clients at once.
+    Busy,
+    /// Anything else inside the worker.
+    Internal,
+}
+
+/// One invalid field of a refused profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldProblem {
+    pub profile: Option<String>,
+    /// Dotted path such as `remote.port`.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for FieldProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(profile) = &self.profile {
+            write!(f, "profile \"{profile}\": ")?;
+        }
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// A typed error reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub struct IpcError {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// For [`ErrorKind::Invalid`]: every problem found.
+    #[serde(default)]
+    pub fields: Vec<FieldProblem>,
+}
+
+impl IpcError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        IpcError {
+            kind,
+            message: message.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    pub fn no_such_profile(name: &str) -> Self {
+        IpcError::new(
+            ErrorKind::NoSuchProfile,
+            format!("no profile named \"{name}\""),
+        )
+    }
+}
+
+impl fmt::Display for IpcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        for problem in &self.fields {
+            write!(f, "\n  {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One answer from the worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "response", rename_all = "snake_case")]
+pub enum Response {
+    Profiles {
+        profiles: Vec<ProfileSummary>,
+    },
+    Profile {
+        profile: Box<ProfileForm>,
+    },
+    /// The profile was written and applied.
+    Saved {
+        name: String,
+    },
+    /// A request that needs no data back succeeded; `message` says what was done.
+    Done {
+        message: String,
+    },
+    TestReport {
+        steps: Vec<TestStep>,
+    },
+    Status {
+        profiles: Vec<ProfileStatus>,
+    },
+    Subscribed,
+    Error {
+        error: IpcError,
+    },
+}
+
+/// Pushed by the worker after [`Request::SubscribeLog`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// One formatted log line (no trailing newline).
+    Log { line: String },
+    /// The subscriber was too slow; this many lines were dropped.
+    Lagged { skipped: u64 },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_debug_hides_the_password() {
+        let request = Request::SetSecret {
+            name: "isp".into(),
+            password: WirePassword::new("hunter2"),
+        };
+        let json = serde_json::to_string(&request).expect("json");
+        assert_eq!(
+            json,
+            r#"{"request":"set_secret","name":"isp","password":"hunter2"}"#
+        );
+        let back: Request = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back, request);
+        assert!(!format!("{request:?}").contains("hunter2"));
+        assert_eq!(request.kind(), "set_secret");
+    }
+
+    #[test]
+    fn unknown_requests_and_fields_are_refused() {
+        assert!(serde_json::from_str::<Request>(r#"{"request":"format_disk"}"#).is_err());
+        assert!(
+            serde_json::from_str::<Request>(
+                r#"{"request":"save_profile","original":null,"profile":{"name":"x","colour":"red"}}"#
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn mismatch_message_names_both_versions() {
+        let text = version_mismatch(7, 1);
+        assert!(
+            text.contains("version 7") && text.contains("version 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn error_display_lists_every_field() {
+        let err = IpcError {
+            kind: ErrorKind::Invalid,
+            message: "invalid profile".into(),
+            fields: vec![FieldProblem {
+                profile: Some("a".into()),
+                field: "remote.port".into(),
+                message: "70000 is not a port".into(),
+            }],
+        };
+        assert_eq!(
+            err.to_string(),
+            "invalid profile\n  profile \"a\": remote.port: 70000 is not a port"
+        );
+    }
+}

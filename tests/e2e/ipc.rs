@@ -1,0 +1,669 @@
+//! The Pull Manager's pipe end to end: a real `mailpull-worker run` process and the real local
+//! socket. Bad clients (another protocol version, oversized frames, garbage, a cut-off frame,
+//! twenty at once) never stop the worker from serving; status, poll-now and profile saves work
+//! against real Dovecot and Postfix; a password sent with set-secret is never echoed; another
+//! local user is refused.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mailpull_shared::config::raw::{RawPassword, RawPasswordSource};
+use mailpull_shared::ipc::frame::{self, FrameDecoder};
+use mailpull_shared::ipc::{
+    ClientError, ClientHello, Endpoint, ErrorKind, Event, IpcClient, MAX_FRAME, PROTOCOL_VERSION,
+    ProfileState, Request, Response, ServerHello, StepOutcome, TestTarget,
+};
+use mailpull_tests::{
+    LocalMailServer, ProfileSpec, RemoteDovecot, TestCa, WorkerSetup, sample_message, worker_binary,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const PASSWORD: &str = "remote-secret-ipc-7";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A running `mailpull-worker run`, stopped (SIGTERM) on drop.
+struct Running {
+    setup: WorkerSetup,
+    child: Child,
+    endpoint: Endpoint,
+    /// Files the configuration refers to.
+    _extra: Option<tempfile::TempDir>,
+}
+
+impl Running {
+    fn start(setup: WorkerSetup) -> Running {
+        let child = setup.spawn(false).expect("spawn worker");
+        Self::wait_ready(setup, child)
+    }
+
+    /// The worker in its own session keyring (`keyctl session -`), or `None` without keyctl.
+    fn start_in_keyring_session(setup: WorkerSetup) -> Option<Running> {
+        let usable = Command::new("keyctl")
+            .args(["session", "-", "true"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !usable {
+            return None;
+        }
+        let stderr = std::fs::File::create(setup.dir.path().join("worker.stderr")).expect("file");
+        let child = Command::new("keyctl")
+            .args(["session", "-"])
+            .arg(worker_binary().expect("worker binary"))
+            .args(["run", "--config"])
+            .arg(&setup.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn keyctl session");
+        Some(Self::wait_ready(setup, child))
+    }
+
+    fn wait_ready(setup: WorkerSetup, mut child: Child) -> Running {
+        let endpoint = Endpoint::for_config(&setup.config);
+        let rt = runtime();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if rt.block_on(IpcClient::connect(&endpoint)).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "worker exited ({status}) before listening:\n{}",
+                    stderr_of(&setup)
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "worker never listened on {endpoint}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Running {
+            setup,
+            child,
+            endpoint,
+            _extra: None,
+        }
+    }
+
+    async fn client(&self) -> IpcClient {
+        IpcClient::connect(&self.endpoint)
+            .await
+            .unwrap_or_else(|err| panic!("connect: {err}\n{}", stderr_of(&self.setup)))
+    }
+
+    /// A fresh client still gets a status answer.
+    async fn assert_serving(&self) {
+        let status = self.client().await.status().await.expect("status");
+        assert!(!status.is_empty());
+    }
+
+    fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(worker_binary().expect("worker binary"))
+            .args(args)
+            .arg("--config")
+            .arg(&self.setup.config)
+            .output()
+            .expect("run CLI")
+    }
+
+    /// Everything the worker logged (stderr and its log file).
+    fn all_logs(&self) -> String {
+        let mut text = stderr_of(&self.setup);
+        if let Ok(dir) = std::fs::read_dir(self.setup.state_dir().join("logs")) {
+            for entry in dir.flatten() {
+                text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+        text
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stderr_of(setup: &WorkerSetup) -> String {
+    std::fs::read_to_string(setup.dir.path().join("worker.stderr")).unwrap_or_default()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A worker whose only profile points at a closed port (for the protocol tests).
+fn idle_worker() -> Running {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pw = WorkerSetup::password_file(tmp.path(), "u", "pw").expect("pw");
+    let port = mailpull_tests::free_port().expect("port");
+    let mut spec = ProfileSpec::new("idle", port, "u", &pw, port, "alice");
+    spec.interval = "1h";
+    let setup = WorkerSetup::new(&[spec]).expect("setup");
+    let mut running = Running::start(setup);
+    running._extra = Some(tmp);
+    running
+}
+
+/// Opens a raw stream and exchanges a valid hello.
+async fn raw_after_hello(endpoint: &Endpoint) -> interprocess::local_socket::tokio::Stream {
+    let mut stream = IpcClient::open(endpoint).await.expect("open");
+    stream
+        .write_all(&frame::encode(&ClientHello::new("raw test")).expect("encode"))
+        .await
+        .expect("hello");
+    let hello: ServerHello = read_one(&mut stream).await.expect("server hello");
+    assert_eq!(hello.refused, None);
+    stream
+}
+
+/// Reads one frame; `None` when the worker closed the connection.
+async fn read_one<T: serde::de::DeserializeOwned>(
+    stream: &mut interprocess::local_socket::tokio::Stream,
+) -> Option<T> {
+    let mut decoder = FrameDecoder::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(body) = decoder.next_frame().expect("frame from worker") {
+            return Some(frame::decode(&body).expect("message from worker"));
+        }
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("worker answers in time")
+            .unwrap_or(0);
+        if n == 0 {
+            return None;
+        }
+        decoder.feed(&buf[..n]);
+    }
+}
+
+/// After a bad frame the worker answers with an error and closes this connection only.
+async fn expect_error_then_close(
+    stream: &mut interprocess::local_socket::tokio::Stream,
+    needle: &str,
+) {
+    let reply: Response = read_one(stream).await.expect("an error reply");
+    match reply {
+        Response::Error { error } => {
+            assert_eq!(error.kind, ErrorKind::BadRequest);
+            assert!(error.message.contains(needle), "{}", error.message);
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    assert!(read_one::<Response>(stream).await.is_none(), "not closed");
+}
+
+#[test]
+fn another_protocol_version_is_refused_naming_both() {
+    let worker = idle_worker();
+    runtime().block_on(async {
+        let hello = ClientHello {
+            protocol: PROTOCOL_VERSION + 41,
+            client: "future manager".into(),
+        };
+        let err = IpcClient::connect_with(&worker.endpoint, hello)
+            .await
+            .expect_err("mismatch must be refused");
+        let text = err.to_string();
+        assert!(matches!(err, ClientError::Refused(_)), "{text}");
+        assert!(
+            text.contains(&format!("version {}", PROTOCOL_VERSION + 41))
+                && text.contains(&format!("version {PROTOCOL_VERSION}")),
+            "{text}"
+        );
+        worker.assert_serving().await;
+    });
+}
+
+#[test]
+fn bad_frames_close_only_their_connection() {
+    let worker = idle_worker();
+    runtime().block_on(async {
+        let mut bystander = worker.client().await;
+
+        // A frame declaring more than the limit.
+        let mut stream = raw_after_hello(&worker.endpoint).await;
+        stream
+            .write_all(&((MAX_FRAME as u32) * 2).to_be_bytes())
+            .await
+            .expect("write");
+        expect_error_then_close(&mut stream, "exceeds the limit").await;
+        worker.assert_serving().await;
+
+        // Garbage instead of a hello.
+        let mut stream = IpcClient::open(&worker.endpoint).await.expect("open");
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: worker\r\n\r\n")
+            .await
+            .expect("write");
+        let hello: ServerHello = read_one(&mut stream).await.expect("refusal");
+        assert!(
+            hello
+                .refused
+                .as_deref()
+                .is_some_and(|r| r.contains("bad hello")),
+            "{hello:?}"
+        );
+        worker.assert_serving().await;
+
+        // A well-formed frame holding an unknown request.
+        let mut stream = raw_after_hello(&worker.endpoint).await;
+        let unknown = serde_json::json!({"request": "format_disk"});
+        stream
+            .write_all(&frame::encode(&unknown).expect("encode"))
+            .await
+            .expect("write");
+        expect_error_then_close(&mut stream, "unknown or malformed request").await;
+
+        // Bytes that are not JSON.
+        let mut stream = raw_after_hello(&worker.endpoint).await;
+        let mut bytes = 6u32.to_be_bytes().to_vec();
+        bytes.extend_from_slice(b"\x00\xff{{{{");
+        stream.write_all(&bytes).await.expect("write");
+        expect_error_then_close(&mut stream, "malformed").await;
+
+        // A client that disconnects in the middle of a frame.
+        let mut stream = raw_after_hello(&worker.endpoint).await;
+        let whole = frame::encode(&Request::Status).expect("encode");
+        stream
+            .write_all(&whole[..whole.len() / 2])
+            .await
+            .expect("write");
+        drop(stream);
+
+        worker.assert_serving().await;
+        // The connection opened before all this still works.
+        assert_eq!(bystander.status().await.expect("status").len(), 1);
+    });
+}
+
+#[test]
+fn twenty_clients_at_once() {
+    let worker = idle_worker();
+    runtime().block_on(async {
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let endpoint = worker.endpoint.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut client = IpcClient::connect(&endpoint).await.expect("connect");
+                for _ in 0..5 {
+                    let status = client.status().await.expect("status");
+                    assert_eq!(status[0].name, "idle");
+                    let profiles = client.list_profiles().await.expect("list");
+                    assert_eq!(profiles[0].name, "idle");
+                }
+                i
+            }));
+        }
+        let mut done = 0;
+        for task in tasks {
+            task.await.expect("client task");
+            done += 1;
+        }
+        assert_eq!(done, 20);
+        worker.assert_serving().await;
+    });
+}
+
+struct MailRig {
+    _tmp: tempfile::TempDir,
+    ca: TestCa,
+    remote: RemoteDovecot,
+    local: LocalMailServer,
+    password_file: PathBuf,
+}
+
+fn mail_rig() -> MailRig {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new(tmp.path()).expect("test CA");
+    let remote = RemoteDovecot::start(&ca).expect("remote dovecot");
+    remote.add_user("isp-user", PASSWORD).expect("add user");
+    remote.add_user("isp-user2", PASSWORD).expect("add user");
+    let local = LocalMailServer::start(&["alice", "bob"]).expect("local postfix");
+    let password_file = WorkerSetup::password_file(tmp.path(), "isp", PASSWORD).expect("pw");
+    MailRig {
+        _tmp: tmp,
+        ca,
+        remote,
+        local,
+        password_file,
+    }
+}
+
+impl MailRig {
+    fn profile(&self, name: &str, user: &str, local_user: &str) -> ProfileSpec {
+        let mut spec = ProfileSpec::new(
+            name,
+            self.remote.pop3s_port(),
+            user,
+            &self.password_file,
+            self.local.smtp_port(),
+            local_user,
+        );
+        spec.ca_file = Some(self.ca.ca_file().to_path_buf());
+        spec
+    }
+
+    fn fill(&self, user: &str, from: usize, count: usize) {
+        for i in from..from + count {
+            self.remote
+                .add_message(user, &sample_message(i, 2_000, "x@isp.example"))
+                .expect("add message");
+        }
+    }
+}
+
+/// Waits until `check` holds for the worker's status.
+async fn wait_status(
+    worker: &Running,
+    what: &str,
+    check: impl Fn(&[mailpull_shared::ipc::ProfileStatus]) -> bool,
+) {
+    let mut client = worker.client().await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let status = client.status().await.expect("status");
+        if check(&status) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {status:?}\n{}",
+            stderr_of(&worker.setup)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn status_and_poll_now_through_the_cli_move_mail() {
+    let rig = mail_rig();
+    rig.fill("isp-user", 0, 3);
+    let setup = WorkerSetup::new(&[rig.profile("isp", "isp-user", "alice")]).expect("setup");
+    let worker = Running::start(setup);
+    rig.local
+        .wait_for_messages("alice", 3, WAIT)
+        .expect("first poll");
+    runtime().block_on(wait_status(&worker, "first poll recorded", |s| {
+        s[0].state == ProfileState::Ok && s[0].messages == 3
+    }));
+
+    // Interval 10 minutes: only poll-now can bring these two in time.
+    rig.fill("isp-user", 3, 2);
+    let out = worker.cli(&["poll-now", "isp"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("poll of profile \"isp\" started"));
+    rig.local
+        .wait_for_messages("alice", 5, Duration::from_secs(15))
+        .expect("poll-now moved the new mail");
+    runtime().block_on(wait_status(&worker, "second poll recorded", |s| {
+        s[0].messages == 5
+    }));
+
+    let out = worker.cli(&["status"]);
+    assert!(out.status.success(), "{out:?}");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("isp "))
+        .unwrap_or_else(|| panic!("no isp row:\n{table}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[1], "ok", "{row}");
+    assert!(row.contains(" ago") && row.contains("in "), "{row}");
+    assert!(cells.contains(&"5"), "{row}");
+
+    let out = worker.cli(&["poll-now", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no profile named \"nosuch\""));
+
+    // Another configuration has no worker: a clear message and a non-zero exit.
+    let other = tempfile::tempdir().expect("tempdir");
+    let config = other.path().join("other.toml");
+    std::fs::write(&config, "").expect("write");
+    let out = Command::new(worker_binary().expect("bin"))
+        .args(["status", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no worker is running for") && err.contains("other.toml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_saved_profile_is_written_and_polls_without_restart() {
+    let rig = mail_rig();
+    let setup = WorkerSetup::new(&[rig.profile("isp", "isp-user", "alice")]).expect("setup");
+    let worker = Running::start(setup);
+    let config = worker.setup.config.clone();
+    runtime().block_on(async {
+        let mut client = worker.client().await;
+        let mut form = client.read_profile("isp").await.expect("read");
+        assert_eq!(form.name.as_deref(), Some("isp"));
+
+        // A bad port: refused with the field named, nothing written.
+        let before = std::fs::read(&config).expect("read config");
+        let mut bad = form.clone();
+        bad.name = Some("second".into());
+        if let Some(remote) = bad.remote.as_mut() {
+            remote.port = Some(70_000);
+        }
+        let err = client.save_profile(None, bad).await.expect_err("bad port");
+        let ipc = err.worker_error().expect("typed error").clone();
+        assert_eq!(ipc.kind, ErrorKind::Invalid);
+        assert!(
+            ipc.fields
+                .iter()
+                .any(|f| f.field == "remote.port" && f.profile.as_deref() == Some("second")),
+            "{ipc:?}"
+        );
+        assert!(err.to_string().contains("remote.port"), "{err}");
+        assert_eq!(std::fs::read(&config).expect("read config"), before);
+
+        // A good second profile: written, applied, polled without a restart.
+        rig.fill("isp-user2", 100, 4);
+        form.name = Some("second".into());
+        if let Some(remote) = form.remote.as_mut() {
+            remote.username = Some("isp-user2".into());
+        }
+        if let Some(local) = form.local.as_mut() {
+            local.user = Some("bob".into());
+        }
+        let saved = client.save_profile(None, form).await.expect("save");
+        assert_eq!(saved, "second");
+        let text = std::fs::read_to_string(&config).expect("read config");
+        let checked = mailpull_shared::config::parse(&text, "saved").expect("file still valid");
+        assert_eq!(checked.profiles.len(), 2);
+        assert_eq!(
+            checked
+                .profile("second")
+                .map(|p| p.remote.username.as_str()),
+            Some("isp-user2")
+        );
+        rig.local
+            .wait_for_messages("bob", 4, WAIT)
+            .expect("the new profile polled without a restart");
+        let names: Vec<String> = client
+            .list_profiles()
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(names, ["isp", "second"]);
+
+        // Disable, then delete: applied at once too.
+        client.set_enabled("second", false).await.expect("disable");
+        let status = client.status().await.expect("status");
+        assert_eq!(status[1].state, ProfileState::Disabled);
+        let err = client.poll_now("second").await.expect_err("disabled");
+        assert_eq!(
+            err.worker_error().map(|e| e.kind),
+            Some(ErrorKind::Disabled)
+        );
+        client.delete_profile("second").await.expect("delete");
+        assert_eq!(client.status().await.expect("status").len(), 1);
+        let text = std::fs::read_to_string(&config).expect("read config");
+        assert!(!text.contains("second"), "{text}");
+    });
+}
+
+#[test]
+fn set_secret_is_stored_and_never_echoed() {
+    let rig = mail_rig();
+    let mut spec = rig.profile("isp", "isp-user", "alice");
+    spec.interval = "1h";
+    let setup = WorkerSetup::new(&[spec]).expect("setup");
+    // Switch the profile to the keyring before the worker starts.
+    let text = std::fs::read_to_string(&setup.config).expect("read");
+    let file_line = text
+        .lines()
+        .find(|l| l.starts_with("password = "))
+        .expect("password line")
+        .to_string();
+    std::fs::write(
+        &setup.config,
+        text.replace(&file_line, "password = { keyring = true }"),
+    )
+    .expect("write");
+    let Some(worker) = Running::start_in_keyring_session(setup) else {
+        eprintln!(
+            "SKIPPED set_secret_is_stored_and_never_echoed: `keyctl session` unavailable (install keyutils)"
+        );
+        return;
+    };
+    runtime().block_on(async {
+        let log = worker.client().await.subscribe_log().await.expect("subscribe");
+        let collector = tokio::spawn(async move {
+            let mut log = log;
+            let mut lines = Vec::new();
+            while let Ok(Ok(Some(event))) =
+                tokio::time::timeout(Duration::from_secs(3), log.next()).await
+            {
+                lines.push(event);
+            }
+            lines
+        });
+        let mut client = worker.client().await;
+        let mut replies = Vec::new();
+        let reply = client
+            .request(&Request::SetSecret {
+                name: "isp".into(),
+                password: mailpull_shared::ipc::WirePassword::new(PASSWORD),
+            })
+            .await
+            .expect("set secret");
+        replies.push(format!("{reply:?} {}", serde_json::to_string(&reply).expect("json")));
+
+        // The stored password works: the test's login step passes.
+        let steps = client
+            .test_connection(TestTarget::Saved("isp".into()))
+            .await
+            .expect("test");
+        let outcome = |name: &str| {
+            steps
+                .iter()
+                .find(|s| s.step == name)
+                .map(|s| s.outcome)
+                .unwrap_or_else(|| panic!("no {name} step in {steps:?}"))
+        };
+        for name in ["connect", "tls", "login", "messages", "local_smtp"] {
+            assert_eq!(outcome(name), StepOutcome::Passed, "{name}: {steps:?}");
+        }
+        replies.push(format!("{steps:?}"));
+
+        // An unsaved form with a wrong port fails at connect and skips the rest.
+        let mut form = client.read_profile("isp").await.expect("read");
+        replies.push(serde_json::to_string(&form).expect("json"));
+        assert_eq!(
+            form.remote.as_ref().and_then(|r| r.password.clone()),
+            Some(RawPassword::Source(RawPasswordSource {
+                keyring: Some(true),
+                ..RawPasswordSource::default()
+            }))
+        );
+        if let Some(remote) = form.remote.as_mut() {
+            remote.port = Some(i64::from(mailpull_tests::free_port().expect("port")));
+        }
+        let steps = client
+            .test_connection(TestTarget::Form(Box::new(form)))
+            .await
+            .expect("test form");
+        assert_eq!(steps[0].outcome, StepOutcome::Failed, "{steps:?}");
+        assert!(steps[1..4].iter().all(|s| s.outcome == StepOutcome::Skipped));
+        replies.push(format!("{steps:?}"));
+
+        for request in [Request::Status, Request::ListProfiles] {
+            let reply = client.request(&request).await.expect("request");
+            replies.push(serde_json::to_string(&reply).expect("json"));
+        }
+        let events = collector.await.expect("collector");
+        assert!(
+            events.iter().any(|e| matches!(e, Event::Log { line } if line.contains("password stored in the OS keyring"))),
+            "live log: {events:?}"
+        );
+        for text in replies
+            .iter()
+            .chain(events.iter().map(|e| match e {
+                Event::Log { line } => line,
+                Event::Lagged { .. } => "",
+            }).map(str::to_string).collect::<Vec<_>>().iter())
+        {
+            assert!(!text.contains(PASSWORD), "password echoed: {text}");
+        }
+        let logs = worker.all_logs();
+        assert!(logs.contains("password stored"), "{logs}");
+        assert!(!logs.contains(PASSWORD), "password in the log");
+    });
+}
+
+#[test]
+fn another_local_user_is_refused() {
+    let worker = idle_worker();
+    let dir = worker
+        .endpoint
+        .directory()
+        .map(Path::to_path_buf)
+        .expect("socket dir");
+    let out = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg("env")
+        .arg(format!(
+            "{}={}",
+            mailpull_shared::ipc::endpoint::IPC_DIR_ENV,
+            dir.display()
+        ))
+        .arg(worker_binary().expect("bin"))
+        .args(["status", "--config"])
+        .arg(&worker.setup.config)
+        .output()
+        .expect("setpriv");
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    assert!(err.contains("permission denied"), "{err}");
+    runtime().block_on(worker.assert_serving());
+}

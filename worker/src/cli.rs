@@ -1,0 +1,189 @@
+//! The IPC commands of the command line: `status` and `poll-now` talk to the running worker
+//! over the same pipe as the Pull Manager. Formatting is pure and unit-tested.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use mailpull_shared::ipc::{ClientError, Endpoint, IpcClient, ProfileStatus};
+
+/// Exit code when no worker runs for the configuration (or it cannot be reached).
+pub const EXIT_NO_WORKER: u8 = 3;
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| anyhow::anyhow!("cannot start the async runtime: {err}"))
+}
+
+/// Runs `call` against the worker of `config`; connection problems print a clear message and
+/// give [`EXIT_NO_WORKER`], a refused request gives 1.
+fn with_client<F, T>(config: &Path, call: F) -> anyhow::Result<Result<T, ExitCode>>
+where
+    F: AsyncFnOnce(&mut IpcClient) -> Result<T, ClientError>,
+{
+    let endpoint = Endpoint::for_config(config);
+    runtime()?.block_on(async {
+        let mut client = match IpcClient::connect(&endpoint).await {
+            Ok(client) => client,
+            Err(err) => {
+                eprintln!("mailpull-worker: {err}");
+                return Ok(Err(ExitCode::from(EXIT_NO_WORKER)));
+            }
+        };
+        match call(&mut client).await {
+            Ok(value) => Ok(Ok(value)),
+            Err(err) => {
+                eprintln!("mailpull-worker: {err}");
+                Ok(Err(ExitCode::FAILURE))
+            }
+        }
+    })
+}
+
+/// `mailpull-worker status`: prints the table of profiles.
+pub fn status(config: &Path) -> anyhow::Result<ExitCode> {
+    match with_client(config, async |client| client.status().await)? {
+        Ok(profiles) => {
+            print!("{}", status_table(&profiles, unix_now()));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(code) => Ok(code),
+    }
+}
+
+/// `mailpull-worker poll-now NAME`.
+pub fn poll_now(config: &Path, name: &str) -> anyhow::Result<ExitCode> {
+    match with_client(config, async |client| client.poll_now(name).await)? {
+        Ok(message) => {
+            println!("{message}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(code) => Ok(code),
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// `95` → `1m35s`.
+fn span(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        3600..86_400 => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
+        _ => format!("{}d{:02}h", secs / 86_400, (secs % 86_400) / 3600),
+    }
+}
+
+fn ago(time: Option<u64>, now: u64) -> String {
+    match time {
+        None => "-".into(),
+        Some(t) => format!("{} ago", span(now.saturating_sub(t))),
+    }
+}
+
+fn until(time: Option<u64>, now: u64) -> String {
+    match time {
+        None => "-".into(),
+        Some(t) if t <= now => "now".into(),
+        Some(t) => format!("in {}", span(t - now)),
+    }
+}
+
+/// The status table, one line per profile.
+pub fn status_table(profiles: &[ProfileStatus], now: u64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<20} {:<9} {:>12} {:>12} {:>8} {:>12}  last error",
+        "profile", "state", "last poll", "next poll", "messages", "bytes"
+    );
+    if profiles.is_empty() {
+        out.push_str("(no profiles)\n");
+    }
+    for p in profiles {
+        let error = p
+            .last_error
+            .as_deref()
+            .map(|e| e.replace('\n', " "))
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
+            "{:<20} {:<9} {:>12} {:>12} {:>8} {:>12}  {error}",
+            p.name,
+            p.state.as_str(),
+            ago(p.last_poll, now),
+            until(p.next_poll, now),
+            p.messages,
+            p.bytes,
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailpull_shared::ipc::ProfileState;
+
+    #[test]
+    fn table_shows_every_column() {
+        let rows = vec![
+            ProfileStatus {
+                name: "isp".into(),
+                state: ProfileState::Ok,
+                last_poll: Some(1000 - 95),
+                next_poll: Some(1000 + 600),
+                messages: 12,
+                bytes: 34_567,
+                last_error: None,
+                consecutive_failures: 0,
+            },
+            ProfileStatus {
+                name: "broken".into(),
+                state: ProfileState::Error,
+                last_poll: Some(990),
+                next_poll: Some(1000 + 7200),
+                messages: 0,
+                bytes: 0,
+                last_error: Some("login to x failed:\nbad password".into()),
+                consecutive_failures: 2,
+            },
+            ProfileStatus {
+                name: "off".into(),
+                state: ProfileState::Disabled,
+                last_poll: None,
+                next_poll: None,
+                messages: 0,
+                bytes: 0,
+                last_error: None,
+                consecutive_failures: 0,
+            },
+        ];
+        let table = status_table(&rows, 1000);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert!(lines[0].starts_with("profile"));
+        assert!(lines[1].contains("isp") && lines[1].contains("1m35s ago"));
+        assert!(lines[1].contains("in 10m00s") && lines[1].contains("34567"));
+        assert!(lines[2].contains("error") && lines[2].contains("in 2h00m"));
+        assert!(lines[2].ends_with("login to x failed: bad password"));
+        assert!(lines[3].contains("disabled"));
+    }
+
+    #[test]
+    fn spans() {
+        assert_eq!(span(0), "0s");
+        assert_eq!(span(3600), "1h00m");
+        assert_eq!(span(90_000), "1d01h");
+        assert_eq!(until(Some(5), 10), "now");
+        assert_eq!(ago(None, 10), "-");
+    }
+}

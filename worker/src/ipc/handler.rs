@@ -1,0 +1,335 @@
+//! What the worker does for each IPC request: read the running configuration and the status
+//! board, change the configuration file (validated, written atomically, applied to the
+//! scheduler without a restart), store secrets, test connections, poll now.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use mailpull_shared::config::{Config, ConfigError, Profile};
+use mailpull_shared::ipc::{
+    ErrorKind, FieldProblem, IpcError, ProfileState, ProfileStatus, ProfileSummary, Request,
+    Response, TestTarget,
+};
+use mailpull_shared::secrets::{self, PasswordSource, Secret};
+use tracing::{info, warn};
+
+use super::edit::{self, Edit};
+use super::probe;
+use crate::logging::LiveLog;
+use crate::poll::PollContext;
+use crate::scheduler::{self, Scheduler};
+
+/// Everything the IPC server needs from the running worker.
+pub struct WorkerState {
+    /// The configuration file the worker runs (and writes on save).
+    pub config_path: PathBuf,
+    config: Mutex<Config>,
+    pub scheduler: Arc<Scheduler>,
+    pub ctx: Arc<PollContext>,
+    pub live: LiveLog,
+    /// One configuration change at a time.
+    edits: tokio::sync::Mutex<()>,
+}
+
+fn invalid_config(err: ConfigError) -> IpcError {
+    let fields: Vec<FieldProblem> = err
+        .errors
+        .into_iter()
+        .map(|e| FieldProblem {
+            profile: e.profile,
+            field: e.field,
+            message: e.message,
+        })
+        .collect();
+    let first = fields.first().map(ToString::to_string).unwrap_or_default();
+    IpcError {
+        kind: ErrorKind::Invalid,
+        message: format!("invalid profile, nothing saved: {first}"),
+        fields,
+    }
+}
+
+fn unix_secs(time: Option<SystemTime>) -> Option<u64> {
+    time.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+}
+
+fn wire_state(state: scheduler::ProfileState) -> ProfileState {
+    match state {
+        scheduler::ProfileState::Idle => ProfileState::Idle,
+        scheduler::ProfileState::Polling => ProfileState::Polling,
+        scheduler::ProfileState::Ok => ProfileState::Ok,
+        scheduler::ProfileState::Error => ProfileState::Error,
+        scheduler::ProfileState::Disabled => ProfileState::Disabled,
+    }
+}
+
+fn summary(profile: &Profile) -> ProfileSummary {
+    ProfileSummary {
+        name: profile.name.clone(),
+        enabled: profile.enabled,
+        protocol: profile.remote.protocol.as_str().into(),
+        host: profile.remote.host.clone(),
+        port: profile.remote.port,
+        username: profile.remote.username.clone(),
+        local_address: profile
+            .distribute
+            .as_ref()
+            .map_or_else(|| profile.local.address(), |d| d.fallback.clone()),
+        multi_drop: profile.distribute.is_some(),
+        password_source: match profile.remote.password {
+            PasswordSource::Keyring => "keyring",
+            PasswordSource::File(_) => "file",
+            PasswordSource::Env(_) => "env",
+        }
+        .into(),
+    }
+}
+
+impl WorkerState {
+    pub fn new(
+        config_path: PathBuf,
+        config: Config,
+        scheduler: Arc<Scheduler>,
+        ctx: Arc<PollContext>,
+        live: LiveLog,
+    ) -> Self {
+        WorkerState {
+            config_path,
+            config: Mutex::new(config),
+            scheduler,
+            ctx,
+            live,
+            edits: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The configuration the worker runs now.
+    pub fn config(&self) -> Config {
+        self.config
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn profile(&self, name: &str) -> Result<Profile, IpcError> {
+        self.config()
+            .profile(name)
+            .cloned()
+            .ok_or_else(|| IpcError::no_such_profile(name))
+    }
+
+    /// Answers one request (never [`Request::SubscribeLog`]: the server streams that).
+    pub async fn handle(&self, request: Request) -> Response {
+        match self.dispatch(request).await {
+            Ok(response) => response,
+            Err(error) => Response::Error { error },
+        }
+    }
+
+    async fn dispatch(&self, request: Request) -> Result<Response, IpcError> {
+        match request {
+            Request::ListProfiles => Ok(Response::Profiles {
+                profiles: self.config().profiles.iter().map(summary).collect(),
+            }),
+            Request::ReadProfile { name } => {
+                let text = self.read_file().await?;
+                Ok(Response::Profile {
+                    profile: Box::new(edit::read_profile(&text, &name)?),
+                })
+            }
+            Request::SaveProfile { original, profile } => {
+                let name = profile.name.clone().unwrap_or_default();
+                self.change(Edit::Save { original, profile }).await?;
+                info!(profile = %name, "profile saved over IPC and applied");
+                Ok(Response::Saved { name })
+            }
+            Request::SetEnabled { name, enabled } => {
+                self.change(Edit::SetEnabled {
+                    name: name.clone(),
+                    enabled,
+                })
+                .await?;
+                let what = if enabled { "enabled" } else { "disabled" };
+                info!(profile = %name, "profile {what} over IPC");
+                Ok(Response::Done {
+                    message: format!("profile \"{name}\" {what}"),
+                })
+            }
+            Request::DeleteProfile { name } => {
+                let old = self.profile(&name)?;
+                self.change(Edit::Delete { name: name.clone() }).await?;
+                if old.remote.password == PasswordSource::Keyring {
+                    let profile = name.clone();
+                    let removed =
+                        tokio::task::spawn_blocking(move || secrets::delete_from_keyring(&profile))
+                            .await;
+                    if let Ok(Err(err)) = removed {
+                        warn!(profile = %name, "keyring password not removed: {err}");
+                    }
+                }
+                info!(profile = %name, "profile deleted over IPC");
+                Ok(Response::Done {
+                    message: format!("profile \"{name}\" deleted"),
+                })
+            }
+            Request::SetSecret { name, password } => {
+                let profile = self.profile(&name)?;
+                if password.expose().is_empty() {
+                    return Err(IpcError::new(ErrorKind::Invalid, "the password is empty"));
+                }
+                let secret = Secret::new(password.expose());
+                let key = name.clone();
+                tokio::task::spawn_blocking(move || secrets::store_in_keyring(&key, &secret))
+                    .await
+                    .map_err(|err| IpcError::new(ErrorKind::Internal, err.to_string()))?
+                    .map_err(|err| IpcError::new(ErrorKind::Keyring, err.to_string()))?;
+                info!(profile = %name, "password stored in the OS keyring over IPC");
+                let mut message =
+                    format!("password of profile \"{name}\" stored in the OS keyring");
+                if profile.remote.password != PasswordSource::Keyring {
+                    message.push_str(
+                        "; note: this profile reads its password from another source (set password = { keyring = true } to use it)",
+                    );
+                }
+                Ok(Response::Done { message })
+            }
+            Request::TestConnection { target } => {
+                let profile = match target {
+                    TestTarget::Saved(name) => self.profile(&name)?,
+                    TestTarget::Form(form) => self.checked_form(form).await?,
+                };
+                info!(profile = %profile.name, "connection test requested over IPC");
+                Ok(Response::TestReport {
+                    steps: probe::test_profile(&self.ctx, &profile).await,
+                })
+            }
+            Request::PollNow { name } => {
+                let profile = self.profile(&name)?;
+                if !profile.enabled {
+                    return Err(IpcError::new(
+                        ErrorKind::Disabled,
+                        format!("profile \"{name}\" is disabled; enable it first"),
+                    ));
+                }
+                if !self.scheduler.poll_now(&name) {
+                    return Err(IpcError::new(
+                        ErrorKind::Internal,
+                        format!("profile \"{name}\" has no running task"),
+                    ));
+                }
+                info!(profile = %name, "poll requested over IPC");
+                Ok(Response::Done {
+                    message: format!("poll of profile \"{name}\" started"),
+                })
+            }
+            Request::Status => Ok(Response::Status {
+                profiles: self.status(),
+            }),
+            Request::SubscribeLog => Err(IpcError::new(
+                ErrorKind::BadRequest,
+                "subscribe_log is handled by the connection",
+            )),
+        }
+    }
+
+    /// Every profile of the running configuration, in file order.
+    pub fn status(&self) -> Vec<ProfileStatus> {
+        let board = self.scheduler.board.all();
+        self.config()
+            .profiles
+            .iter()
+            .map(|profile| {
+                let status = board.get(&profile.name).cloned().unwrap_or_default();
+                ProfileStatus {
+                    name: profile.name.clone(),
+                    state: if profile.enabled {
+                        wire_state(status.state)
+                    } else {
+                        ProfileState::Disabled
+                    },
+                    last_poll: unix_secs(status.last_poll),
+                    next_poll: if profile.enabled {
+                        unix_secs(status.next_poll)
+                    } else {
+                        None
+                    },
+                    messages: status.messages,
+                    bytes: status.bytes,
+                    last_error: status.last_error,
+                    consecutive_failures: status.consecutive_failures,
+                }
+            })
+            .collect()
+    }
+
+    async fn read_file(&self) -> Result<String, IpcError> {
+        tokio::fs::read_to_string(&self.config_path)
+            .await
+            .map_err(|err| {
+                IpcError::new(
+                    ErrorKind::Io,
+                    format!("cannot read {}: {err}", self.config_path.display()),
+                )
+            })
+    }
+
+    fn file_label(&self) -> String {
+        self.config_path.display().to_string()
+    }
+
+    /// An unsaved profile, checked in the context of the current file.
+    async fn checked_form(
+        &self,
+        form: Box<mailpull_shared::ipc::ProfileForm>,
+    ) -> Result<Profile, IpcError> {
+        let name = form.name.clone().unwrap_or_default();
+        let text = self.read_file().await?;
+        let new_text = edit::apply(
+            &text,
+            &Edit::Save {
+                original: None,
+                profile: form,
+            },
+        )?;
+        let config =
+            crate::validate::check_text(&new_text, &self.file_label()).map_err(invalid_config)?;
+        config
+            .profile(&name)
+            .cloned()
+            .ok_or_else(|| IpcError::no_such_profile(&name))
+    }
+
+    /// Applies `edit` to the file: validate the whole new file, write it atomically, then
+    /// apply it to the scheduler. Nothing is written when validation fails.
+    async fn change(&self, edit: Edit) -> Result<(), IpcError> {
+        let _one_at_a_time = self.edits.lock().await;
+        let text = self.read_file().await?;
+        let new_text = edit::apply(&text, &edit)?;
+        let mut config =
+            crate::validate::check_text(&new_text, &self.file_label()).map_err(invalid_config)?;
+        let old = self.config();
+        if config.worker != old.worker {
+            warn!("[worker] settings changed in the file; they take effect at the next restart");
+            config.worker = old.worker.clone();
+        }
+        config.source = Some(self.config_path.clone());
+        let path = self.config_path.clone();
+        tokio::task::spawn_blocking(move || edit::write_atomic(&path, &new_text))
+            .await
+            .map_err(|err| IpcError::new(ErrorKind::Internal, err.to_string()))?
+            .map_err(|err| {
+                IpcError::new(
+                    ErrorKind::Io,
+                    format!("cannot write {}: {err}", self.config_path.display()),
+                )
+            })?;
+        self.scheduler.reload(&config);
+        *self
+            .config
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = config;
+        Ok(())
+    }
+}

@@ -1,0 +1,372 @@
+//! The worker's end of the Pull Manager's pipe, inside `mailpull-worker run`: listens on the
+//! configuration's [`Endpoint`], serves many clients at once (each its own task, at most
+//! [`MAX_CLIENTS`]), and closes only the connection that sends a malformed, oversized or
+//! unknown frame, after an error reply. The wire format lives in [`mailpull_shared::ipc`].
+//!
+//! Access control on Unix: the socket lives in a directory of mode 0700 owned by the worker's
+//! user, and every peer's uid is checked on accept (same user or root). On Windows the named
+//! pipe carries a security descriptor for SYSTEM, Administrators and the owner.
+//!
+//! - [`handler`]: what each request does.
+//! - [`edit`]: configuration file edits and the atomic write.
+//! - [`probe`]: the step-by-step connection test.
+
+pub mod edit;
+pub mod handler;
+pub mod probe;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use interprocess::local_socket::tokio::{Listener, Stream};
+use interprocess::local_socket::traits::tokio::Listener as _;
+use interprocess::local_socket::{ListenerOptions, traits::StreamCommon as _};
+use mailpull_shared::ipc::frame::{self, FrameDecoder, FrameError};
+use mailpull_shared::ipc::{
+    ClientHello, Endpoint, ErrorKind, Event, IpcError, PROTOCOL_VERSION, Request, Response,
+    ServerHello, version_mismatch,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{Semaphore, broadcast};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+pub use handler::WorkerState;
+
+/// Clients served at once; more are refused with a "busy" hello.
+pub const MAX_CLIENTS: usize = 32;
+/// How long a client may take to send its hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IpcSetupError {
+    #[error("another worker already serves this configuration at {endpoint}")]
+    AlreadyRunning { endpoint: String },
+    #[error("IPC socket directory {dir}: {reason}")]
+    Directory { dir: String, reason: String },
+    #[error("cannot listen on {endpoint}: {source}")]
+    Listen {
+        endpoint: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Creates the listener of `endpoint` (and on Unix its private directory).
+pub fn bind(endpoint: &Endpoint) -> Result<Listener, IpcSetupError> {
+    let listen_err = |source| IpcSetupError::Listen {
+        endpoint: endpoint.to_string(),
+        source,
+    };
+    #[cfg(unix)]
+    prepare_unix(endpoint)?;
+    let name = endpoint.name().map_err(listen_err)?;
+    let options = ListenerOptions::new().name(name);
+    #[cfg(windows)]
+    let options = windows_security(options).map_err(listen_err)?;
+    let listener = options.create_tokio().map_err(listen_err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&endpoint.address, std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(listener)
+}
+
+/// The directory: created with mode 0700, refused when someone else owns it; a socket file
+/// left by a dead worker is removed, a live one means another worker runs this config.
+#[cfg(unix)]
+fn prepare_unix(endpoint: &Endpoint) -> Result<(), IpcSetupError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let Some(dir) = endpoint.directory() else {
+        return Ok(());
+    };
+    let dir_err = |reason: String| IpcSetupError::Directory {
+        dir: dir.display().to_string(),
+        reason,
+    };
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|err| dir_err(format!("cannot create it: {err}")))?;
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(|err| dir_err(err.to_string()))?;
+    if !meta.is_dir() {
+        return Err(dir_err("not a directory".into()));
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(dir_err(format!(
+            "owned by uid {}, not by this worker's uid {me}; remove it or fix its owner",
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|err| dir_err(format!("cannot make it private (0700): {err}")))?;
+    }
+    if endpoint.address.exists() {
+        if std::os::unix::net::UnixStream::connect(&endpoint.address).is_ok() {
+            return Err(IpcSetupError::AlreadyRunning {
+                endpoint: endpoint.to_string(),
+            });
+        }
+        std::fs::remove_file(&endpoint.address)
+            .map_err(|err| dir_err(format!("cannot remove the stale socket: {err}")))?;
+    }
+    Ok(())
+}
+
+/// SYSTEM and Administrators full access, and the pipe's owner (the worker's account).
+#[cfg(windows)]
+pub const PIPE_SDDL: &str = "D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;OW)";
+
+#[cfg(windows)]
+fn windows_security(options: ListenerOptions<'_>) -> std::io::Result<ListenerOptions<'_>> {
+    use interprocess::os::windows::local_socket::ListenerOptionsExt;
+    use interprocess::os::windows::security_descriptor::SecurityDescriptor;
+    let sddl = widestring::U16CString::from_str(PIPE_SDDL)
+        .map_err(|err| std::io::Error::other(err.to_string()))?;
+    let descriptor = SecurityDescriptor::deserialize(&sddl)?;
+    Ok(options.security_descriptor(descriptor))
+}
+
+/// Accepts clients until `cancel`.
+pub async fn serve(listener: Listener, state: Arc<WorkerState>, cancel: CancellationToken) {
+    let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
+    loop {
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok(stream) => stream,
+            Err(err) => {
+                warn!("IPC accept failed: {err}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (state, cancel) = (state.clone(), cancel.clone());
+        match slots.clone().try_acquire_owned() {
+            Ok(permit) => {
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    serve_client(stream, state, cancel).await;
+                });
+            }
+            Err(_) => {
+                tokio::spawn(async move {
+                    let mut conn = Conn::new(stream);
+                    let _ = conn
+                        .send(&refusal(format!(
+                            "busy: {MAX_CLIENTS} clients are connected already; try again"
+                        )))
+                        .await;
+                });
+            }
+        }
+    }
+}
+
+fn refusal(reason: String) -> ServerHello {
+    ServerHello {
+        protocol: PROTOCOL_VERSION,
+        worker: worker_name(),
+        refused: Some(reason),
+    }
+}
+
+fn worker_name() -> String {
+    format!("mailpull-worker {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Why reading a frame ended.
+enum ReadEnd {
+    /// The client closed the connection between frames.
+    Closed,
+    Frame(FrameError),
+    Io(std::io::Error),
+}
+
+struct Conn {
+    stream: Stream,
+    decoder: FrameDecoder,
+}
+
+impl Conn {
+    fn new(stream: Stream) -> Self {
+        Conn {
+            stream,
+            decoder: FrameDecoder::new(),
+        }
+    }
+
+    async fn send<T: serde::Serialize>(&mut self, message: &T) -> std::io::Result<()> {
+        let bytes = frame::encode(message).map_err(std::io::Error::other)?;
+        self.stream.write_all(&bytes).await?;
+        self.stream.flush().await
+    }
+
+    async fn read_frame(&mut self) -> Result<Vec<u8>, ReadEnd> {
+        let mut buf = [0u8; 8192];
+        loop {
+            match self.decoder.next_frame() {
+                Ok(Some(body)) => return Ok(body),
+                Ok(None) => {}
+                Err(err) => return Err(ReadEnd::Frame(err)),
+            }
+            let n = self.stream.read(&mut buf).await.map_err(ReadEnd::Io)?;
+            if n == 0 {
+                return Err(match self.decoder.finish() {
+                    Ok(()) => ReadEnd::Closed,
+                    Err(err) => ReadEnd::Frame(err),
+                });
+            }
+            self.decoder.feed(&buf[..n]);
+        }
+    }
+
+    /// Sends the error reply for a bad frame; the caller closes the connection next.
+    async fn reject(&mut self, message: String) {
+        debug!("IPC client sent a bad frame: {message}");
+        let _ = self
+            .send(&Response::Error {
+                error: IpcError::new(ErrorKind::BadRequest, message),
+            })
+            .await;
+    }
+}
+
+/// The peer must run as the worker's user or as root.
+#[cfg(unix)]
+fn peer_allowed(stream: &Stream) -> Result<(), String> {
+    let me = rustix::process::geteuid().as_raw();
+    let creds = stream
+        .peer_creds()
+        .map_err(|err| format!("cannot read the peer's credentials: {err}"))?;
+    match creds.euid() {
+        Some(uid) if uid == me || uid == 0 => Ok(()),
+        Some(uid) => Err(format!(
+            "permission denied: uid {uid} may not control a worker running as uid {me}"
+        )),
+        None => Err("permission denied: the peer's uid is unknown".into()),
+    }
+}
+
+/// The named pipe's security descriptor already decides who may connect.
+#[cfg(not(unix))]
+fn peer_allowed(_stream: &Stream) -> Result<(), String> {
+    Ok(())
+}
+
+async fn serve_client(stream: Stream, state: Arc<WorkerState>, cancel: CancellationToken) {
+    let peer_check = peer_allowed(&stream);
+    let mut conn = Conn::new(stream);
+    if let Err(reason) = peer_check {
+        warn!("IPC connection refused: {reason}");
+        let _ = conn.send(&refusal(reason)).await;
+        return;
+    }
+    let hello = match tokio::time::timeout(HELLO_TIMEOUT, conn.read_frame()).await {
+        Err(_) => {
+            debug!(
+                "IPC client sent no hello within {} s",
+                HELLO_TIMEOUT.as_secs()
+            );
+            return;
+        }
+        Ok(Err(ReadEnd::Closed | ReadEnd::Io(_))) => return,
+        Ok(Err(ReadEnd::Frame(err))) => {
+            let _ = conn.send(&refusal(format!("bad hello: {err}"))).await;
+            return;
+        }
+        Ok(Ok(body)) => match frame::decode::<ClientHello>(&body) {
+            Ok(hello) => hello,
+            Err(err) => {
+                let _ = conn.send(&refusal(format!("bad hello: {err}"))).await;
+                return;
+            }
+        },
+    };
+    if hello.protocol != PROTOCOL_VERSION {
+        let reason = version_mismatch(hello.protocol, PROTOCOL_VERSION);
+        info!(client = %hello.client, "IPC client refused: {reason}");
+        let _ = conn.send(&refusal(reason)).await;
+        return;
+    }
+    let accepted = ServerHello {
+        protocol: PROTOCOL_VERSION,
+        worker: worker_name(),
+        refused: None,
+    };
+    if conn.send(&accepted).await.is_err() {
+        return;
+    }
+    debug!(client = %hello.client, "IPC client connected");
+    loop {
+        let read = tokio::select! {
+            _ = cancel.cancelled() => return,
+            read = conn.read_frame() => read,
+        };
+        let body = match read {
+            Ok(body) => body,
+            Err(ReadEnd::Closed) => return,
+            Err(ReadEnd::Io(err)) => {
+                debug!("IPC client connection failed: {err}");
+                return;
+            }
+            Err(ReadEnd::Frame(err)) => {
+                conn.reject(err.to_string()).await;
+                return;
+            }
+        };
+        let request: Request = match frame::decode(&body) {
+            Ok(request) => request,
+            Err(err) => {
+                conn.reject(format!("unknown or malformed request: {err}"))
+                    .await;
+                return;
+            }
+        };
+        debug!(request = request.kind(), "IPC request");
+        if request == Request::SubscribeLog {
+            stream_log(conn, &state, &cancel).await;
+            return;
+        }
+        let response = tokio::select! {
+            _ = cancel.cancelled() => return,
+            response = state.handle(request) => response,
+        };
+        if conn.send(&response).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Forwards log lines until the client goes away or the worker stops.
+async fn stream_log(mut conn: Conn, state: &WorkerState, cancel: &CancellationToken) {
+    let mut lines = state.live.subscribe();
+    if conn.send(&Response::Subscribed).await.is_err() {
+        return;
+    }
+    let mut probe = [0u8; 64];
+    loop {
+        let event = tokio::select! {
+            _ = cancel.cancelled() => return,
+            // The client sends nothing after subscribing: any read result means it is gone.
+            _ = conn.stream.read(&mut probe) => return,
+            line = lines.recv() => match line {
+                Ok(line) => Event::Log { line },
+                Err(broadcast::error::RecvError::Lagged(skipped)) => Event::Lagged { skipped },
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        };
+        if conn.send(&event).await.is_err() {
+            return;
+        }
+    }
+}
