@@ -3,5 +3,6 @@
 
 mod faults_tools;
 mod harness;
+mod keep_days;
 mod multidrop;
 mod worker;
