@@ -5,4 +5,5 @@ mod faults_tools;
 mod harness;
 mod keep_days;
 mod multidrop;
+mod push;
 mod worker;

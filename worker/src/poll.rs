@@ -508,8 +508,8 @@ mod tests {
                 .await
                 .expect("record");
         }
-        let ctx = PollContext::new(store, Deliverer::new(1), CancellationToken::new())
-            .with_clock(clock);
+        let ctx =
+            PollContext::new(store, Deliverer::new(1), CancellationToken::new()).with_clock(clock);
         let mut mailbox = FakeMailbox {
             key,
             uids: vec![1, 2],

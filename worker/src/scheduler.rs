@@ -1,6 +1,8 @@
 //! When profiles poll: each on its own timer with jitter, all concurrently within the
 //! connection caps (`max_connections` overall, `max_connections_per_host` per remote server),
 //! failures backing off exponentially. Also `--once`: every enabled profile one time.
+//! Profiles with `push = true` also get IDLE watchers ([`crate::push`]) that wake their timer
+//! task, the way `poll_now` does.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::poll::{self, PollContext, PollError, PollReport};
+use crate::push::{Push, PushOptions};
 
 /// The longest wait after repeated failures (unless the interval itself is longer).
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
@@ -200,6 +203,7 @@ pub struct Scheduler {
     pub board: Arc<StatusBoard>,
     tracker: TaskTracker,
     wakers: Mutex<HashMap<String, Arc<Notify>>>,
+    push: Push,
 }
 
 impl Scheduler {
@@ -213,6 +217,7 @@ impl Scheduler {
             board: Arc::new(StatusBoard::default()),
             tracker: TaskTracker::new(),
             wakers: Mutex::new(HashMap::new()),
+            push: Push::new(PushOptions::default()),
         }
     }
 
@@ -230,6 +235,9 @@ impl Scheduler {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert(profile.name.clone(), wake.clone());
+            if profile.push {
+                self.push.start(&self.tracker, &self.ctx, &profile, &wake);
+            }
             let (ctx, limits, board) = (self.ctx.clone(), self.limits.clone(), self.board.clone());
             self.tracker
                 .spawn(profile_loop(ctx, limits, board, profile, wake));

@@ -298,7 +298,11 @@ fn check_profile(raw: &RawProfile, label: &str, errors: &mut Errors) -> Option<P
         _ => None,
     };
     let push = raw.push.unwrap_or(false);
-    if push && remote.as_ref().is_some_and(|r| r.protocol == Protocol::Pop3) {
+    if push
+        && remote
+            .as_ref()
+            .is_some_and(|r| r.protocol == Protocol::Pop3)
+    {
         errors.push(
             p,
             "push",
