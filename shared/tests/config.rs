@@ -166,3 +166,54 @@ domain = "d.example"
     assert_eq!(profile.local.smtp_security, Security::StartTls);
     assert_eq!(profile.local.address(), "bob@other.example");
 }
+
+#[test]
+fn keep_days_and_push_are_read() {
+    let text = r#"
+[[profile]]
+name = "kept"
+after_delivery = { keep_days = 14 }
+push = true
+[profile.remote]
+protocol = "imap"
+host = "h.example"
+username = "u"
+password = { env = "X" }
+[profile.local]
+user = "u"
+domain = "d.example"
+
+[[profile]]
+name = "plain"
+after_delivery = "keep"
+[profile.remote]
+host = "h.example"
+username = "u"
+password = { env = "X" }
+[profile.local]
+user = "u"
+domain = "d.example"
+"#;
+    let config = config::parse(text, "f.toml").expect("valid");
+    let kept = config.profile("kept").expect("kept");
+    assert_eq!(kept.after_delivery, AfterDelivery::KeepDays(14));
+    assert!(kept.push);
+    let plain = config.profile("plain").expect("plain");
+    assert_eq!(plain.after_delivery, AfterDelivery::Keep);
+    assert!(!plain.push);
+
+    let too_long = text.replace("keep_days = 14", "keep_days = 3651");
+    let err = config::parse(&too_long, "f.toml").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("profile \"kept\": after_delivery.keep_days: 3651 is out of range"),
+        "{err}"
+    );
+    let empty = text.replace("{ keep_days = 14 }", "{}");
+    let err = config::parse(&empty, "f.toml").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("profile \"kept\": after_delivery.keep_days: missing"),
+        "{err}"
+    );
+}

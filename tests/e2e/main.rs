@@ -4,5 +4,7 @@
 mod faults_tools;
 mod harness;
 mod ipc;
+mod keep_days;
 mod multidrop;
+mod push;
 mod worker;

@@ -39,8 +39,10 @@ pub struct ProfileSpec {
     pub username: String,
     pub password_file: PathBuf,
     pub ca_file: Option<PathBuf>,
-    /// "delete" or "keep".
+    /// "delete", "keep" or an inline table such as `{ keep_days = 14 }` (written as is).
     pub after_delivery: &'static str,
+    /// `push = true`: IMAP IDLE.
+    pub push: bool,
     pub folders: Vec<String>,
     pub interval: &'static str,
     pub smtp_port: u16,
@@ -71,6 +73,7 @@ impl ProfileSpec {
             password_file: password_file.to_path_buf(),
             ca_file: None,
             after_delivery: "delete",
+            push: false,
             folders: Vec::new(),
             interval: "10m",
             smtp_port,
@@ -98,10 +101,15 @@ pub fn config_text(
     for p in profiles {
         let _ = writeln!(
             out,
-            "[[profile]]\nname = {:?}\ninterval = {:?}\nafter_delivery = {:?}\n\n[profile.remote]\nprotocol = {:?}\nhost = \"localhost\"\nport = {}\nsecurity = {:?}\nusername = {:?}\npassword = {{ file = {:?} }}",
+            "[[profile]]\nname = {:?}\ninterval = {:?}\nafter_delivery = {}\npush = {}\n\n[profile.remote]\nprotocol = {:?}\nhost = \"localhost\"\nport = {}\nsecurity = {:?}\nusername = {:?}\npassword = {{ file = {:?} }}",
             p.name,
             p.interval,
-            p.after_delivery,
+            if p.after_delivery.starts_with('{') {
+                p.after_delivery.to_string()
+            } else {
+                format!("{:?}", p.after_delivery)
+            },
+            p.push,
             p.protocol,
             p.port,
             p.security,

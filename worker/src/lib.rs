@@ -15,6 +15,7 @@
 //! - [`state`]: the SQLite state database of delivered messages.
 //! - [`poll`]: one poll of one profile: list, fetch, deliver, record, delete.
 //! - [`scheduler`]: timers, jitter, backoff and connection caps for all profiles.
+//! - [`push`]: IMAP IDLE watchers that wake a profile's poll when new mail arrives.
 //! - [`logging`]: tracing to stderr and a daily-rotated file.
 //! - [`routing`]: pure functions that decide the local recipients of a message.
 //! - [`validate`]: the configuration check shared by `check`, `run` and IPC saves.
@@ -29,6 +30,7 @@ pub mod logging;
 pub mod net;
 pub mod poll;
 pub mod pop3;
+pub mod push;
 pub mod routing;
 pub mod scheduler;
 pub mod source;

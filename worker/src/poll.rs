@@ -6,7 +6,9 @@
 //!    is committed — a failure anywhere before leaves it on the server for the next poll;
 //! 2. a recorded message is never delivered again — when a POP3 session ends without QUIT
 //!    the server rolls the DELE back, and the next poll finds the UID recorded and deletes it
-//!    without delivering; in `keep` mode recorded messages are never fetched again;
+//!    without delivering; in `keep` mode recorded messages are never fetched again; with
+//!    `keep_days` they are never fetched again and deleted once their record is older than
+//!    the number of days ([`remove_recorded`]);
 //! 3. a message that reappears under another UID (POP3 without UIDL, a new IMAP UIDVALIDITY)
 //!    is recognised by its digest and not delivered again.
 
@@ -37,7 +39,12 @@ pub struct PollContext {
     /// Cancelled at shutdown: the poll finishes the message in hand, then logs out.
     pub cancel: CancellationToken,
     tls_configs: Mutex<HashMap<Option<PathBuf>, Arc<ClientConfig>>>,
+    /// "Now" in Unix seconds, for the `keep_days` age decision; replaceable in tests.
+    clock: Clock,
 }
+
+/// A source of the current time in Unix seconds.
+pub type Clock = fn() -> i64;
 
 impl PollContext {
     pub fn new(store: Store, deliverer: Deliverer, cancel: CancellationToken) -> Self {
@@ -52,7 +59,14 @@ impl PollContext {
             hostname,
             cancel,
             tls_configs: Mutex::new(HashMap::new()),
+            clock: now_secs,
         }
+    }
+
+    /// Replaces the clock that decides the age of recorded messages (`keep_days`).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The TLS configuration for a `ca_file` (built once: loading the system roots is costly).
@@ -120,6 +134,20 @@ fn now_secs() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default()
+}
+
+/// Whether a message recorded (delivered) at `delivered_at` is to be removed from the server
+/// at `now` (both Unix seconds): always in `delete` mode (its earlier deletion was rolled
+/// back), never in `keep` mode, and with `keep_days = N` once the record is more than N days
+/// old. A clock that went backwards never makes a message old.
+pub fn remove_recorded(policy: AfterDelivery, delivered_at: i64, now: i64) -> bool {
+    match policy {
+        AfterDelivery::Delete => true,
+        AfterDelivery::Keep => false,
+        AfterDelivery::KeepDays(days) => {
+            now.saturating_sub(delivered_at) > i64::from(days).saturating_mul(86_400)
+        }
+    }
 }
 
 /// Polls `profile` once.
@@ -237,6 +265,10 @@ async fn process<M: Mailbox>(
     let listed = mailbox.list().await?;
     report.listed += listed.len();
     let known = ctx.store.known(&key).await?;
+    let now = (ctx.clock)();
+    let remove = |record: &crate::state::Known| {
+        remove_recorded(profile.after_delivery, record.delivered_at, now)
+    };
     progress.present = listed.iter().filter_map(|m| m.uid.clone()).collect();
     let to_confirm = &mut progress.to_confirm;
 
@@ -246,10 +278,14 @@ async fn process<M: Mailbox>(
             break;
         }
         if let Some(uid) = &message.uid
-            && known.contains_key(uid)
+            && let Some(record) = known.get(uid)
         {
-            // Delivered earlier; its deletion was rolled back or it is kept.
-            if delete {
+            // Delivered earlier: its deletion was rolled back, it is kept, or it is kept for
+            // `keep_days` and may now be old enough to go.
+            if remove(record) {
+                if !delete {
+                    info!(uid = %uid, "kept for keep_days and now older; deleting from the server");
+                }
                 mailbox.delete(message).await?;
                 to_confirm.push(uid.clone());
             }
@@ -273,8 +309,10 @@ async fn process<M: Mailbox>(
             .uid
             .clone()
             .unwrap_or_else(|| format!("sha256:{digest}"));
-        if message.uid.is_none() && known.contains_key(&uid) {
-            if delete {
+        if message.uid.is_none()
+            && let Some(record) = known.get(&uid)
+        {
+            if remove(record) {
                 mailbox.delete(message).await?;
                 to_confirm.push(uid);
             }
@@ -337,4 +375,142 @@ async fn process<M: Mailbox>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Listed;
+
+    const DAY: i64 = 86_400;
+
+    #[test]
+    fn the_age_decision_follows_the_policy() {
+        let t0 = 1_700_000_000;
+        assert!(remove_recorded(AfterDelivery::Delete, t0, t0));
+        assert!(!remove_recorded(AfterDelivery::Keep, t0, t0 + 10_000 * DAY));
+        let fourteen = AfterDelivery::KeepDays(14);
+        assert!(!remove_recorded(fourteen, t0, t0));
+        assert!(!remove_recorded(fourteen, t0, t0 + 14 * DAY));
+        assert!(remove_recorded(fourteen, t0, t0 + 14 * DAY + 1));
+        assert!(remove_recorded(fourteen, t0, t0 + 400 * DAY));
+        // A clock that went backwards, or a record from the future, is never old.
+        assert!(!remove_recorded(fourteen, t0, t0 - 30 * DAY));
+        assert!(!remove_recorded(fourteen, i64::MAX, i64::MIN));
+        assert!(remove_recorded(
+            AfterDelivery::KeepDays(3650),
+            0,
+            3651 * DAY
+        ));
+    }
+
+    /// A mailbox that lists fixed UIDs and remembers which were deleted.
+    struct FakeMailbox {
+        key: MailboxKey,
+        uids: Vec<u32>,
+        deleted: Vec<u32>,
+    }
+
+    impl Mailbox for FakeMailbox {
+        fn key(&self) -> &MailboxKey {
+            &self.key
+        }
+        async fn list(&mut self) -> Result<Vec<Listed>, SourceError> {
+            Ok(self
+                .uids
+                .iter()
+                .map(|&n| Listed {
+                    number: n,
+                    uid: Some(n.to_string()),
+                    size: Some(100),
+                })
+                .collect())
+        }
+        async fn fetch(&mut self, message: &Listed) -> Result<Vec<u8>, SourceError> {
+            panic!("a recorded message was fetched again: {message:?}")
+        }
+        async fn delete(&mut self, message: &Listed) -> Result<(), SourceError> {
+            self.deleted.push(message.number);
+            Ok(())
+        }
+    }
+
+    fn profile(after_delivery: &str) -> Profile {
+        let text = format!(
+            "[[profile]]\nname = \"p\"\nafter_delivery = {after_delivery}\n\
+             [profile.remote]\nhost = \"h.example\"\nusername = \"u\"\npassword = {{ env = \"X\" }}\n\
+             [profile.local]\nuser = \"alice\"\ndomain = \"d.example\"\n"
+        );
+        let config = mailpull_shared::config::parse(&text, "test.toml").expect("config");
+        config.profiles[0].clone()
+    }
+
+    fn real_now() -> i64 {
+        now_secs()
+    }
+    fn in_13_days() -> i64 {
+        now_secs() + 13 * DAY
+    }
+    fn in_15_days() -> i64 {
+        now_secs() + 15 * DAY
+    }
+
+    async fn run(clock: Clock, after_delivery: &str) -> (Vec<u32>, Vec<String>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let key = MailboxKey {
+            account: "imap://u@h.example:993".into(),
+            folder: "INBOX".into(),
+            uidvalidity: 7,
+        };
+        for uid in ["1", "2"] {
+            store
+                .record(Record {
+                    key: key.clone(),
+                    uid: uid.into(),
+                    profile: "p".into(),
+                    size: 100,
+                    digest: format!("d{uid}"),
+                    message_id: None,
+                    recipients: vec!["alice@d.example".into()],
+                    dedupe_key: None,
+                })
+                .await
+                .expect("record");
+        }
+        let ctx =
+            PollContext::new(store, Deliverer::new(1), CancellationToken::new()).with_clock(clock);
+        let mut mailbox = FakeMailbox {
+            key,
+            uids: vec![1, 2],
+            deleted: Vec::new(),
+        };
+        let mut report = PollReport::default();
+        let mut progress = Progress::default();
+        process(
+            &ctx,
+            &profile(after_delivery),
+            &mut mailbox,
+            "IMAP",
+            &mut report,
+            &mut progress,
+        )
+        .await
+        .expect("process");
+        assert_eq!(report.delivered, 0);
+        (mailbox.deleted, progress.to_confirm)
+    }
+
+    #[tokio::test]
+    async fn recorded_messages_are_deleted_only_once_older_than_keep_days() {
+        let keep14 = "{ keep_days = 14 }";
+        assert_eq!(run(real_now, keep14).await, (vec![], vec![]));
+        assert_eq!(run(in_13_days, keep14).await, (vec![], vec![]));
+        assert_eq!(
+            run(in_15_days, keep14).await,
+            (vec![1, 2], vec!["1".to_string(), "2".to_string()])
+        );
+        assert_eq!(run(in_15_days, "\"keep\"").await, (vec![], vec![]));
+        assert_eq!(run(real_now, "\"delete\"").await.0, vec![1, 2]);
+    }
 }

@@ -1,7 +1,9 @@
 //! When profiles poll: each on its own timer with jitter, all concurrently within the
 //! connection caps (`max_connections` overall, `max_connections_per_host` per remote server),
 //! failures backing off exponentially; a new configuration applied without a restart
-//! ([`Scheduler::reload`]). Also `--once`: every enabled profile one time.
+//! ([`Scheduler::reload`]). Also `--once`: every enabled profile one time. Profiles with
+//! `push = true` also get IDLE watchers ([`crate::push`]) that wake their timer task the way
+//! `poll_now` does, and stop with it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::poll::{self, PollContext, PollError, PollReport};
+use crate::push::{Push, PushOptions};
 
 /// The longest wait after repeated failures (unless the interval itself is longer).
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
@@ -215,6 +218,8 @@ pub struct Scheduler {
     /// One lock per profile name, kept across reloads: a replaced task still finishing its
     /// poll and its successor never poll the same mailbox at once.
     poll_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// IDLE watchers of `push = true` profiles; they wake the profile's task like `poll_now`.
+    push: Push,
 }
 
 impl Scheduler {
@@ -229,6 +234,7 @@ impl Scheduler {
             tracker: TaskTracker::new(),
             tasks: Mutex::new(HashMap::new()),
             poll_locks: Mutex::new(HashMap::new()),
+            push: Push::new(PushOptions::default()),
         }
     }
 
@@ -279,6 +285,10 @@ impl Scheduler {
                 cancel: self.ctx.cancel.child_token(),
                 wake: Arc::new(Notify::new()),
             };
+            if profile.push {
+                self.push
+                    .start(&self.tracker, &self.ctx, profile, &task.wake, &task.cancel);
+            }
             let poll_lock = lock(&self.poll_locks)
                 .entry(profile.name.clone())
                 .or_default()

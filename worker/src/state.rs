@@ -76,6 +76,8 @@ pub struct Record {
 pub struct Known {
     /// The remote deletion was confirmed (POP3 QUIT +OK or IMAP expunge).
     pub deleted: bool,
+    /// When it was first downloaded and recorded (Unix seconds); `keep_days` counts from here.
+    pub delivered_at: i64,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, StateError>>;
@@ -170,12 +172,18 @@ impl Store {
         self.run(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT uid, deleted FROM delivered WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3",
+                    "SELECT uid, deleted, delivered_at FROM delivered WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3",
                 )
                 .map_err(StateError::Read)?;
             let rows = stmt
                 .query_map(params![key.account, key.folder, key.uidvalidity], |row| {
-                    Ok((row.get::<_, String>(0)?, Known { deleted: row.get(1)? }))
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        Known {
+                            deleted: row.get(1)?,
+                            delivered_at: row.get(2)?,
+                        },
+                    ))
                 })
                 .map_err(StateError::Read)?;
             rows.collect::<Result<HashMap<_, _>, _>>()
@@ -571,7 +579,9 @@ mod tests {
         let store = Store::open(dir.path()).expect("reopen");
         assert_eq!(store.installation_id(), id);
         let known = store.known(&key()).await.expect("known");
-        assert_eq!(known.get("1"), Some(&Known { deleted: false }));
+        let first = known.get("1").expect("recorded");
+        assert!(!first.deleted);
+        assert!((now_secs() - first.delivered_at).abs() < 60);
         assert!(
             store
                 .digest_known("pop3://u@h:995", "digest-1")
@@ -658,8 +668,8 @@ mod tests {
         );
         let known = store.known(&key()).await.expect("known");
         assert_eq!(known.len(), 2);
-        assert_eq!(known.get("2"), Some(&Known { deleted: true }));
-        assert_eq!(known.get("3"), Some(&Known { deleted: false }));
+        assert!(known.get("2").is_some_and(|k| k.deleted));
+        assert!(known.get("3").is_some_and(|k| !k.deleted));
     }
 
     #[tokio::test]

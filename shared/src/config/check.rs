@@ -276,18 +276,7 @@ fn check_profile(raw: &RawProfile, label: &str, errors: &mut Errors) -> Option<P
             }
         },
     };
-    let after_delivery = match raw.after_delivery.as_deref() {
-        None | Some("delete") => AfterDelivery::Delete,
-        Some("keep") => AfterDelivery::Keep,
-        Some(other) => {
-            errors.push(
-                p,
-                "after_delivery",
-                format!("\"{other}\" is not one of: delete, keep"),
-            );
-            AfterDelivery::Delete
-        }
-    };
+    let after_delivery = check_after_delivery(raw.after_delivery.as_ref(), p, errors);
     let remote = match &raw.remote {
         Some(remote) => check_remote(remote, p, errors),
         None => {
@@ -308,15 +297,80 @@ fn check_profile(raw: &RawProfile, label: &str, errors: &mut Errors) -> Option<P
         }
         _ => None,
     };
+    let push = raw.push.unwrap_or(false);
+    if push
+        && remote
+            .as_ref()
+            .is_some_and(|r| r.protocol == Protocol::Pop3)
+    {
+        errors.push(
+            p,
+            "push",
+            "needs protocol = \"imap\" (IMAP IDLE); POP3 has no push, it is polled every interval",
+        );
+    }
     Some(Profile {
         name,
         enabled: raw.enabled.unwrap_or(true),
         interval,
         after_delivery,
+        push,
         remote: remote?,
         local: local?,
         distribute,
     })
+}
+
+fn check_after_delivery(
+    raw: Option<&RawAfterDelivery>,
+    p: Option<&str>,
+    errors: &mut Errors,
+) -> AfterDelivery {
+    const HOW: &str = "write \"delete\", \"keep\" or { keep_days = N }";
+    match raw {
+        None => AfterDelivery::Delete,
+        Some(RawAfterDelivery::Mode(mode)) => match mode.as_str() {
+            "delete" => AfterDelivery::Delete,
+            "keep" => AfterDelivery::Keep,
+            other => {
+                errors.push(
+                    p,
+                    "after_delivery",
+                    format!("\"{other}\" is not one of: delete, keep, {{ keep_days = N }}"),
+                );
+                AfterDelivery::Delete
+            }
+        },
+        Some(RawAfterDelivery::Table(table)) => match table.keep_days {
+            Some(days) if (1..=i64::from(MAX_KEEP_DAYS)).contains(&days) => {
+                AfterDelivery::KeepDays(days as u32)
+            }
+            Some(days) => {
+                errors.push(
+                    p,
+                    "after_delivery.keep_days",
+                    format!("{days} is out of range (1-{MAX_KEEP_DAYS} days)"),
+                );
+                AfterDelivery::Keep
+            }
+            None => {
+                errors.push(
+                    p,
+                    "after_delivery.keep_days",
+                    "missing; write after_delivery = { keep_days = 14 }",
+                );
+                AfterDelivery::Keep
+            }
+        },
+        Some(RawAfterDelivery::Other(value)) => {
+            errors.push(
+                p,
+                "after_delivery",
+                format!("{value} is not a valid setting; {HOW}"),
+            );
+            AfterDelivery::Delete
+        }
+    }
 }
 
 fn parse_security(

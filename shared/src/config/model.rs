@@ -13,6 +13,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_MESSAGE_MB: u64 = 100;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 pub const DEFAULT_MAX_CONNECTIONS_PER_HOST: usize = 4;
+/// `after_delivery = { keep_days = N }`: N is 1 to this (ten years).
+pub const MAX_KEEP_DAYS: u32 = 3650;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -43,6 +45,9 @@ pub struct Profile {
     pub enabled: bool,
     pub interval: Duration,
     pub after_delivery: AfterDelivery,
+    /// IMAP IDLE on every folder: new mail is pulled as soon as the server announces it; the
+    /// timed poll still runs as a safety net. Always false for POP3.
+    pub push: bool,
     pub remote: Remote,
     pub local: Local,
     pub distribute: Option<Distribute>,
@@ -54,6 +59,9 @@ pub enum AfterDelivery {
     Delete,
     /// Leave on the server; the state database makes sure it is never fetched twice.
     Keep,
+    /// Leave on the server (never fetched twice) and delete once the first download is more
+    /// than this many days old (1 to [`MAX_KEEP_DAYS`]).
+    KeepDays(u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

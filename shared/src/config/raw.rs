@@ -20,10 +20,28 @@ pub struct RawProfile {
     pub name: Option<String>,
     pub enabled: Option<bool>,
     pub interval: Option<String>,
-    pub after_delivery: Option<String>,
+    pub after_delivery: Option<RawAfterDelivery>,
+    /// IMAP IDLE: deliver new mail as soon as the server announces it.
+    pub push: Option<bool>,
     pub remote: Option<RawRemote>,
     pub local: Option<RawLocal>,
     pub distribute: Option<RawDistribute>,
+}
+
+/// `after_delivery = "delete"`, `"keep"` or `{ keep_days = N }`. Anything else is kept as
+/// written so that the checker can refuse it with a message naming the field.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum RawAfterDelivery {
+    Mode(String),
+    Table(RawKeepDays),
+    Other(toml::Value),
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeepDays {
+    pub keep_days: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

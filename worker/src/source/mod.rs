@@ -70,6 +70,8 @@ pub enum SourceError {
         context: String,
         secs: u64,
     },
+    #[error("IMAP {server} does not offer IDLE; push is off, the profile is polled every interval")]
+    IdleUnsupported { server: String },
     #[error("login to {server} as {user} failed: {message}")]
     Auth {
         server: String,
