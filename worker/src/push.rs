@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailpull_shared::config::Profile;
-use tokio_util::sync::CancellationToken;
 use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -142,7 +142,10 @@ pub async fn watch_folder(
             },
         };
         let mut idled = false;
-        let result = session(&ctx, &options, &profile, &folder, &wake, &cancel, &mut idled).await;
+        let result = session(
+            &ctx, &options, &profile, &folder, &wake, &cancel, &mut idled,
+        )
+        .await;
         drop(permit);
         let err = match result {
             Ok(()) => return,
