@@ -3,5 +3,6 @@
 
 mod faults_tools;
 mod harness;
+mod hostile;
 mod multidrop;
 mod worker;
