@@ -3,6 +3,7 @@
 
 mod faults_tools;
 mod harness;
+mod hostile;
 mod ipc;
 mod keep_days;
 mod multidrop;
