@@ -280,3 +280,345 @@ fn pop3_repeated_uidl_is_refused_before_anything_is_fetched() {
         error: Some("duplicate unique id \"fake-uid-1\" for messages 1 and 3"),
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Connection drops after each protocol step, FaultProxy in front of the real Dovecot.
+
+struct DropRig {
+    _tmp: tempfile::TempDir,
+    remote: RemoteDovecot,
+    smtp: FakeSmtp,
+    healthy: FakePop3,
+    password_file: PathBuf,
+    ca_file: PathBuf,
+    _ca: TestCa,
+    /// Cases whose error text was not the expected one (reported together at the end).
+    mismatches: std::cell::RefCell<Vec<String>>,
+}
+
+fn drop_rig() -> DropRig {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new(tmp.path()).expect("ca");
+    let remote = RemoteDovecot::start(&ca).expect("dovecot");
+    remote.add_user(REMOTE_USER, PASSWORD).expect("user");
+    let password_file = WorkerSetup::password_file(tmp.path(), "pw", PASSWORD).expect("pw");
+    DropRig {
+        smtp: FakeSmtp::start().expect("fake smtp"),
+        healthy: FakePop3::start(Vec::new()).expect("fake pop3"),
+        ca_file: ca.ca_file().to_path_buf(),
+        _ca: ca,
+        _tmp: tmp,
+        remote,
+        password_file,
+        mismatches: Default::default(),
+    }
+}
+
+impl DropRig {
+    /// The proxied profile ("isp") and the healthy one, in one config.
+    fn setup(&self, protocol: &'static str, security: &'static str, port: u16) -> WorkerSetup {
+        let mut isp = fake_profile("isp", port, &self.password_file, self.smtp.port(), "alice");
+        isp.protocol = protocol;
+        isp.security = security;
+        isp.ca_file = Some(self.ca_file.clone());
+        let good = fake_profile(
+            "healthy",
+            self.healthy.port(),
+            &self.password_file,
+            self.smtp.port(),
+            "bob",
+        );
+        WorkerSetup::new(&[isp, good]).expect("setup")
+    }
+
+    fn assert_no_mismatch(&self) {
+        let mismatches = self.mismatches.borrow();
+        assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    }
+
+    /// Puts three new messages on the remote and one on the healthy server.
+    fn fill(&self, case: usize) -> (Vec<Vec<u8>>, Vec<u8>) {
+        let sent = messages(1000 + case * 10..1000 + case * 10 + 3, 2_500);
+        for raw in &sent {
+            self.remote.add_message(REMOTE_USER, raw).expect("add");
+        }
+        let healthy = sample_message(5000 + case, 1_500, "bob@isp.example");
+        self.healthy.add(healthy.clone());
+        (sent, healthy)
+    }
+
+    /// Runs one drop case: faulty poll (error `expect`, or success), then a clean poll, then
+    /// the remote must be empty and every message delivered exactly once.
+    fn run_case(
+        &self,
+        setup: &WorkerSetup,
+        proxy: &FaultProxy,
+        case: usize,
+        (trigger, action, expect): (Trigger, Action, Option<&str>),
+    ) {
+        let label = format!("case {case}: {trigger:?} {action:?}");
+        let (sent, healthy) = self.fill(case);
+        let fired = proxy.fired();
+        proxy.arm(trigger, action);
+        let out = setup.run_once().expect("run");
+        proxy.disarm();
+        assert_eq!(
+            proxy.fired(),
+            fired + 1,
+            "{label}: the fault never fired\n{}",
+            text(&out)
+        );
+        let line = summary_line(&out, "isp");
+        match expect {
+            None => assert!(out.status.success(), "{label}\n{}", text(&out)),
+            Some(expect) => {
+                if !(line.contains("FAILED") && line.contains(expect)) {
+                    self.mismatches
+                        .borrow_mut()
+                        .push(format!("{label}: {expect:?} not in {line:?}"));
+                }
+            }
+        }
+        assert!(
+            summary_line(&out, "healthy").ends_with(" ok"),
+            "{label}\n{}",
+            text(&out)
+        );
+        assert_exactly_once_or_remote(&self.smtp, "bob@local.test", &[healthy], &[]);
+        let remote = self
+            .remote
+            .messages_in(REMOTE_USER, "INBOX")
+            .expect("remote");
+        assert_no_loss_no_duplicate(&self.smtp, "alice@local.test", &sent, &remote);
+        let out = setup.run_once().expect("run");
+        assert!(out.status.success(), "{label}: clean poll\n{}", text(&out));
+        assert_eq!(
+            self.remote.message_count(REMOTE_USER).expect("count"),
+            0,
+            "{label}"
+        );
+        assert_exactly_once_or_remote(&self.smtp, "alice@local.test", &sent, &[]);
+    }
+}
+
+fn cut() -> Action {
+    Action::CutBeforeForwarding
+}
+
+fn after() -> Action {
+    Action::CutAfterReply
+}
+
+#[test]
+fn pop3_connection_dropped_after_each_step_loses_and_doubles_nothing() {
+    let rig = drop_rig();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], rig.remote.pop3_port()).into()).expect("proxy");
+    let setup = rig.setup("pop3", "plain", proxy.port());
+    let closed = "connection closed by the server during";
+    let cases: Vec<(Trigger, Action, Option<&str>)> = vec![
+        (Trigger::ServerBytes(0), cut(), Some("during greeting")),
+        (Trigger::line("CAPA", 1), cut(), Some("during CAPA")),
+        (Trigger::line("CAPA", 1), after(), Some("during AUTH PLAIN")),
+        (Trigger::line("AUTH", 1), cut(), Some("during AUTH PLAIN")),
+        (Trigger::line("AUTH", 1), after(), Some("during UIDL")),
+        (Trigger::line("UIDL", 1), cut(), Some("during UIDL")),
+        (Trigger::line("UIDL", 1), after(), Some("during LIST")),
+        (Trigger::line("LIST", 1), after(), Some("during RETR 1")),
+        (Trigger::line("RETR", 1), cut(), Some("during RETR 1")),
+        (
+            Trigger::line("RETR", 2),
+            Action::CutMidReply { after_bytes: 300 },
+            Some("during RETR 2"),
+        ),
+        (Trigger::line("RETR", 3), after(), Some("during DELE 3")),
+        (Trigger::line("DELE", 1), cut(), Some("during DELE 1")),
+        (Trigger::line("DELE", 1), after(), Some("during RETR 2")),
+        (Trigger::line("DELE", 3), cut(), Some("during DELE 3")),
+        (Trigger::line("DELE", 3), after(), Some("during QUIT")),
+        (Trigger::line("QUIT", 1), cut(), Some("during QUIT")),
+        // The server answered +OK to QUIT: the deletions are committed, the poll succeeded.
+        (Trigger::line("QUIT", 1), after(), None),
+    ];
+    for (i, (trigger, action, expect)) in cases.into_iter().enumerate() {
+        let expect = expect.map(|e| format!("{closed} {}", e.trim_start_matches("during ")));
+        rig.run_case(&setup, &proxy, i, (trigger, action, expect.as_deref()));
+    }
+    rig.assert_no_mismatch();
+}
+
+#[test]
+fn pop3_connection_dropped_at_stls_fails_closed() {
+    let rig = drop_rig();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], rig.remote.pop3_port()).into()).expect("proxy");
+    let setup = rig.setup("pop3", "starttls", proxy.port());
+    // Before STLS is forwarded, and right after the server's +OK (the TLS handshake then
+    // meets a closed connection). Both end the poll; nothing is sent in plain text.
+    let cases: Vec<(Trigger, Action, Option<&str>)> = vec![
+        (
+            Trigger::line("STLS", 1),
+            cut(),
+            Some("connection closed by the server during STLS"),
+        ),
+        (
+            Trigger::line("STLS", 1),
+            after(),
+            Some("TLS handshake with localhost"),
+        ),
+    ];
+    for (i, case) in cases.into_iter().enumerate() {
+        let (sent, healthy) = rig.fill(100 + i);
+        let fired = proxy.fired();
+        proxy.arm(case.0, case.1);
+        let out = setup.run_once().expect("run");
+        proxy.disarm();
+        assert_eq!(proxy.fired(), fired + 1);
+        let line = summary_line(&out, "isp");
+        let expect = case.2.unwrap_or_default();
+        assert!(
+            line.contains(expect),
+            "{expect:?} not in {line:?}\n{}",
+            text(&out)
+        );
+        assert!(
+            summary_line(&out, "healthy").ends_with(" ok"),
+            "{}",
+            text(&out)
+        );
+        assert_exactly_once_or_remote(&rig.smtp, "bob@local.test", &[healthy], &[]);
+        // Nothing fetched, nothing deleted.
+        assert_eq!(
+            rig.remote.message_count(REMOTE_USER).expect("count"),
+            3 * (i + 1)
+        );
+        assert_exactly_once_or_remote(&rig.smtp, "alice@local.test", &sent, &sent);
+    }
+}
+
+#[test]
+fn imap_connection_dropped_after_each_step_loses_and_doubles_nothing() {
+    let rig = drop_rig();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], rig.remote.imap_port()).into()).expect("proxy");
+    let setup = rig.setup("imap", "plain", proxy.port());
+    let cmd = Trigger::command;
+    let cases: Vec<(Trigger, Action, Option<&str>)> = vec![
+        (Trigger::ServerBytes(0), cut(), Some("greeting")),
+        (cmd("LOGIN", 1), cut(), Some("login")),
+        (cmd("LOGIN", 1), after(), Some("CAPABILITY")),
+        (cmd("CAPABILITY", 1), cut(), Some("CAPABILITY")),
+        (cmd("SELECT", 1), cut(), Some("SELECT INBOX")),
+        (cmd("SELECT", 1), after(), Some("UID SEARCH ALL")),
+        (cmd("UID SEARCH", 1), cut(), Some("UID SEARCH ALL")),
+        (cmd("UID SEARCH", 1), after(), Some("UID FETCH RFC822.SIZE")),
+        (cmd("UID FETCH", 1), cut(), Some("UID FETCH RFC822.SIZE")),
+        (cmd("UID FETCH", 2), cut(), Some("BODY.PEEK[]")),
+        (
+            cmd("UID FETCH", 3),
+            Action::CutMidReply { after_bytes: 300 },
+            Some("BODY.PEEK[]"),
+        ),
+        (cmd("UID FETCH", 4), after(), Some("UID STORE")),
+        (cmd("UID STORE", 1), cut(), Some("UID STORE")),
+        (cmd("UID STORE", 1), after(), Some("UID FETCH")),
+        (cmd("UID STORE", 3), after(), Some("UID EXPUNGE")),
+        (cmd("UID EXPUNGE", 1), cut(), Some("UID EXPUNGE")),
+        // The tagged OK arrived before the cut: the expunge is confirmed, the poll succeeded.
+        (cmd("UID EXPUNGE", 1), after(), None),
+        // LOGOUT is best effort: the work is done by then.
+        (cmd("LOGOUT", 1), cut(), None),
+    ];
+    for (i, case) in cases.into_iter().enumerate() {
+        rig.run_case(&setup, &proxy, 200 + i, case);
+    }
+    rig.assert_no_mismatch();
+}
+
+#[test]
+fn smtp_failures_at_every_step_keep_the_message_until_accepted() {
+    let rig = drop_rig();
+    let mut spec = fake_profile(
+        "isp",
+        rig.remote.pop3_port(),
+        &rig.password_file,
+        rig.smtp.port(),
+        "alice",
+    );
+    spec.security = "plain";
+    let setup = WorkerSetup::new(&[spec]).expect("setup");
+    let mut cases: Vec<(Step, Fault, &str)> = Vec::new();
+    for step in [Step::Mail, Step::Rcpt, Step::Data, Step::EndOfData] {
+        for code in [
+            "421 4.3.0",
+            "451 4.3.0",
+            "452 4.3.1",
+            "550 5.1.1",
+            "552 5.3.4",
+            "554 5.7.1",
+        ] {
+            let reply = format!("{code} scripted failure");
+            let expect = if code.starts_with('4') {
+                "delivery deferred"
+            } else {
+                "left on the server"
+            };
+            cases.push((step, Fault::Reply(reply), expect));
+        }
+        cases.push((step, Fault::Drop, "delivery deferred"));
+    }
+    // The reply after the data never comes: the SMTP timeout (twice the profile's 2 s) ends
+    // the wait. The local server may have taken the message: Mailpull keeps it on the remote
+    // and delivers it again on the next poll (a possible duplicate, never a loss).
+    cases.push((Step::EndOfData, Fault::Hang, "delivery deferred"));
+    for (i, (step, fault, expect)) in cases.into_iter().enumerate() {
+        let label = format!("{step:?} {fault:?}");
+        let sent = messages(3000 + i * 10..3000 + i * 10 + 2, 2_000);
+        for raw in &sent {
+            rig.remote.add_message(REMOTE_USER, raw).expect("add");
+        }
+        rig.smtp.fail_next(step, fault.clone(), 1);
+        let started = Instant::now();
+        let out = setup.run_once().expect("run");
+        assert!(
+            started.elapsed() < Duration::from_secs(12),
+            "{label}: {:?}",
+            started.elapsed()
+        );
+        let line = summary_line(&out, "isp");
+        assert!(
+            !out.status.success() && line.contains(expect),
+            "{label}: {expect:?} not in {line:?}\n{}",
+            text(&out)
+        );
+        if let Fault::Reply(reply) = &fault {
+            let code = &reply[..3];
+            assert!(
+                text(&out).contains(code),
+                "{label}: the reply code is named\n{}",
+                text(&out)
+            );
+        }
+        let remote = rig
+            .remote
+            .messages_in(REMOTE_USER, "INBOX")
+            .expect("remote");
+        assert!(
+            !remote.is_empty(),
+            "{label}: the refused message stays on the remote"
+        );
+        assert_no_loss_no_duplicate(&rig.smtp, "alice@local.test", &sent, &remote);
+        rig.smtp.clear_faults();
+        let out = setup.run_once().expect("run");
+        assert!(out.status.success(), "{label}: clean poll\n{}", text(&out));
+        assert_eq!(
+            rig.remote.message_count(REMOTE_USER).expect("count"),
+            0,
+            "{label}"
+        );
+        assert_exactly_once_or_remote(&rig.smtp, "alice@local.test", &sent, &[]);
+    }
+    // The hung transaction's data did arrive; a real server might have delivered it.
+    assert_eq!(
+        rig.smtp.unanswered().len(),
+        5,
+        "four drops and one hang after the data... "
+    );
+}

@@ -11,7 +11,10 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_imap::extensions::idle::{Handle as IdleHandle, IdleResponse};
@@ -26,11 +29,77 @@ use super::{Listed, Mailbox, SourceError};
 use crate::net::{self, Stream};
 use crate::state::MailboxKey;
 
-type Session = async_imap::Session<Stream>;
+type Session = async_imap::Session<Watched>;
+
+/// The connection under async-imap, noting when the server closed it (or it failed).
+/// async-imap 0.12 takes the end of the stream for the end of a command's responses: a
+/// connection cut before the tagged reply makes `SELECT` look like an empty mailbox and
+/// `UID SEARCH`, `UID STORE` or `EXPUNGE` look successful. Every command checks this flag
+/// after its reply ([`timed`]), so a cut is an error.
+#[derive(Debug)]
+pub struct Watched {
+    inner: Stream,
+    closed: Arc<AtomicBool>,
+}
+
+impl Watched {
+    fn new(inner: Stream) -> Self {
+        Watched {
+            inner,
+            closed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let wanted = buf.remaining() > 0;
+        let this = &mut *self;
+        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
+        match &result {
+            Poll::Ready(Ok(())) if wanted && buf.filled().len() == before => {
+                this.closed.store(true, Ordering::SeqCst);
+            }
+            Poll::Ready(Err(_)) => this.closed.store(true, Ordering::SeqCst),
+            _ => {}
+        }
+        result
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        let result = Pin::new(&mut this.inner).poll_write(cx, data);
+        if let Poll::Ready(Err(_)) = &result {
+            this.closed.store(true, Ordering::SeqCst);
+        }
+        result
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
 
 /// A logged-in IMAP connection.
 pub struct ImapConnection {
     session: Session,
+    /// Set once the server closed the connection (see [`Watched`]).
+    closed: Arc<AtomicBool>,
     server: String,
     account: String,
     timeout: Duration,
@@ -77,13 +146,20 @@ fn imap_err(server: &str, context: &str, err: impl std::fmt::Display) -> SourceE
     }
 }
 
+/// Runs one IMAP exchange with a timeout; a connection that closed before the exchange
+/// completed is an error even when async-imap reported success (see [`Watched`]).
 async fn timed<T, E: std::fmt::Display>(
-    server: &str,
+    (server, closed): (&str, &AtomicBool),
     timeout: Duration,
     context: &str,
     fut: impl Future<Output = Result<T, E>>,
 ) -> Result<T, SourceError> {
     match tokio::time::timeout(timeout, fut).await {
+        Ok(Ok(_)) if closed.load(Ordering::SeqCst) => Err(imap_err(
+            server,
+            context,
+            "connection closed by the server before the command completed",
+        )),
         Ok(Ok(value)) => Ok(value),
         Ok(Err(err)) => Err(imap_err(server, context, err)),
         Err(_) => Err(SourceError::ImapTimeout {
@@ -109,8 +185,16 @@ pub async fn connect(
         }
         Security::StartTls | Security::Plain => Stream::Plain(tcp),
     };
+    let stream = Watched::new(stream);
+    let mut closed = stream.closed.clone();
     let mut client = async_imap::Client::new(stream);
-    let greeting = timed(&server, timeout, "greeting", client.read_response()).await?;
+    let greeting = timed(
+        (&server, &closed),
+        timeout,
+        "greeting",
+        client.read_response(),
+    )
+    .await?;
     if greeting.is_none() {
         return Err(imap_err(
             &server,
@@ -120,7 +204,7 @@ pub async fn connect(
     }
     if remote.security == Security::StartTls {
         if timed(
-            &server,
+            (&server, &closed),
             timeout,
             "STARTTLS",
             client.run_command_and_check_ok("STARTTLS", None),
@@ -133,7 +217,7 @@ pub async fn connect(
                 command: "STARTTLS",
             });
         }
-        let Stream::Plain(tcp) = client.into_inner() else {
+        let Stream::Plain(tcp) = client.into_inner().inner else {
             return Err(imap_err(
                 &server,
                 "STARTTLS",
@@ -141,6 +225,8 @@ pub async fn connect(
             ));
         };
         let stream = net::tls_handshake(tcp, &remote.host, remote.port, tls, timeout).await?;
+        let stream = Watched::new(stream);
+        closed = stream.closed.clone();
         client = async_imap::Client::new(stream);
     }
     let user = remote.username.as_str();
@@ -192,11 +278,18 @@ pub async fn connect(
             });
         }
     };
-    let caps = timed(&server, timeout, "CAPABILITY", session.capabilities()).await?;
+    let caps = timed(
+        (&server, &closed),
+        timeout,
+        "CAPABILITY",
+        session.capabilities(),
+    )
+    .await?;
     let uidplus = caps.has_str("UIDPLUS");
     let idle = caps.has_str("IDLE");
     Ok(ImapConnection {
         session,
+        closed,
         server,
         account: remote.identity(),
         timeout,
@@ -210,7 +303,7 @@ impl ImapConnection {
     /// SELECTs `folder` (read-write, so that \Deleted can be set).
     pub async fn open_folder(&mut self, folder: &str) -> Result<ImapFolder<'_>, SourceError> {
         let mailbox = timed(
-            &self.server,
+            (&self.server, &self.closed),
             self.timeout,
             &format!("SELECT {folder}"),
             self.session.select(folder),
@@ -395,26 +488,38 @@ impl ImapFolder<'_> {
         let mut uids = self.flagged.clone();
         uids.sort_unstable();
         let conn = self.conn;
-        let (server, timeout) = (conn.server.clone(), conn.timeout);
+        let (server, timeout, closed) = (conn.server.clone(), conn.timeout, conn.closed.clone());
         if conn.uidplus {
             let set = uid_set(&uids);
             let stream = timed(
-                &server,
+                (&server, &closed),
                 timeout,
                 "UID EXPUNGE",
                 conn.session.uid_expunge(set),
             )
             .await?;
             timed(
-                &server,
+                (&server, &closed),
                 timeout,
                 "UID EXPUNGE",
                 stream.try_collect::<Vec<_>>(),
             )
             .await?;
         } else {
-            let stream = timed(&server, timeout, "EXPUNGE", conn.session.expunge()).await?;
-            timed(&server, timeout, "EXPUNGE", stream.try_collect::<Vec<_>>()).await?;
+            let stream = timed(
+                (&server, &closed),
+                timeout,
+                "EXPUNGE",
+                conn.session.expunge(),
+            )
+            .await?;
+            timed(
+                (&server, &closed),
+                timeout,
+                "EXPUNGE",
+                stream.try_collect::<Vec<_>>(),
+            )
+            .await?;
         }
         while conn.session.unsolicited_responses.try_recv().is_ok() {}
         Ok(uids.iter().map(u32::to_string).collect())
@@ -431,9 +536,9 @@ impl Mailbox for ImapFolder<'_> {
             return Ok(Vec::new());
         }
         let conn = &mut *self.conn;
-        let (server, timeout) = (conn.server.clone(), conn.timeout);
+        let (server, timeout, closed) = (conn.server.clone(), conn.timeout, conn.closed.clone());
         let mut uids: Vec<u32> = timed(
-            &server,
+            (&server, &closed),
             timeout,
             "UID SEARCH ALL",
             conn.session.uid_search("ALL"),
@@ -446,14 +551,14 @@ impl Mailbox for ImapFolder<'_> {
             return Ok(Vec::new());
         }
         let stream = timed(
-            &server,
+            (&server, &closed),
             timeout,
             "UID FETCH RFC822.SIZE",
             conn.session.uid_fetch(uid_set(&uids), "RFC822.SIZE"),
         )
         .await?;
         let fetches: Vec<_> = timed(
-            &server,
+            (&server, &closed),
             timeout,
             "UID FETCH RFC822.SIZE",
             stream.try_collect::<Vec<_>>(),
@@ -476,18 +581,23 @@ impl Mailbox for ImapFolder<'_> {
 
     async fn fetch(&mut self, message: &Listed) -> Result<Vec<u8>, SourceError> {
         let conn = &mut *self.conn;
-        let (server, timeout) = (conn.server.clone(), conn.timeout);
+        let (server, timeout, closed) = (conn.server.clone(), conn.timeout, conn.closed.clone());
         let context = format!("UID FETCH {} BODY.PEEK[]", message.number);
         let stream = timed(
-            &server,
+            (&server, &closed),
             timeout,
             &context,
             conn.session
                 .uid_fetch(message.number.to_string(), "BODY.PEEK[]"),
         )
         .await?;
-        let fetches: Vec<_> =
-            timed(&server, timeout, &context, stream.try_collect::<Vec<_>>()).await?;
+        let fetches: Vec<_> = timed(
+            (&server, &closed),
+            timeout,
+            &context,
+            stream.try_collect::<Vec<_>>(),
+        )
+        .await?;
         let body = fetches
             .iter()
             .find(|fetch| fetch.uid == Some(message.number))
@@ -514,17 +624,23 @@ impl Mailbox for ImapFolder<'_> {
 
     async fn delete(&mut self, message: &Listed) -> Result<(), SourceError> {
         let conn = &mut *self.conn;
-        let (server, timeout) = (conn.server.clone(), conn.timeout);
+        let (server, timeout, closed) = (conn.server.clone(), conn.timeout, conn.closed.clone());
         let context = format!("UID STORE {} +FLAGS (\\Deleted)", message.number);
         let stream = timed(
-            &server,
+            (&server, &closed),
             timeout,
             &context,
             conn.session
                 .uid_store(message.number.to_string(), "+FLAGS.SILENT (\\Deleted)"),
         )
         .await?;
-        timed(&server, timeout, &context, stream.try_collect::<Vec<_>>()).await?;
+        timed(
+            (&server, &closed),
+            timeout,
+            &context,
+            stream.try_collect::<Vec<_>>(),
+        )
+        .await?;
         self.flagged.push(message.number);
         Ok(())
     }
