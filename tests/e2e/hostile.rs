@@ -12,8 +12,13 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use mailpull_tests::fake_pop3::{FakePop3, Pop3Fault};
-use mailpull_tests::fake_smtp::FakeSmtp;
-use mailpull_tests::{ProfileSpec, WorkerSetup, message_ids, output_text, sample_message};
+use mailpull_tests::fake_smtp::{FakeSmtp, Fault, Step};
+use std::path::PathBuf;
+
+use mailpull_tests::proxy::{Action, FaultProxy, Trigger};
+use mailpull_tests::{
+    ProfileSpec, RemoteDovecot, TestCa, WorkerSetup, message_ids, output_text, sample_message,
+};
 
 const PASSWORD: &str = "remote-secret-1";
 const REMOTE_USER: &str = "isp-user";
@@ -615,10 +620,12 @@ fn smtp_failures_at_every_step_keep_the_message_until_accepted() {
         );
         assert_exactly_once_or_remote(&rig.smtp, "alice@local.test", &sent, &[]);
     }
-    // The hung transaction's data did arrive; a real server might have delivered it.
+    // Only a fault after the data leaves data received but unanswered (the drop and the hang
+    // at the end of the data); a real server might have delivered those, so Mailpull keeps the
+    // message and the next poll delivers it: at worst a duplicate, never a loss.
     assert_eq!(
         rig.smtp.unanswered().len(),
-        5,
-        "four drops and one hang after the data... "
+        2,
+        "the drop and the hang after the data"
     );
 }

@@ -338,9 +338,9 @@ impl ImapConnection {
                 server: self.server,
             });
         }
-        let (server, timeout) = (self.server.clone(), self.timeout);
+        let (server, timeout, closed) = (self.server.clone(), self.timeout, self.closed.clone());
         timed(
-            &server,
+            (&server, &closed),
             timeout,
             &format!("EXAMINE {folder}"),
             self.session.examine(folder),
@@ -348,11 +348,12 @@ impl ImapConnection {
         .await?;
         while self.session.unsolicited_responses.try_recv().is_ok() {}
         let mut handle = self.session.idle();
-        timed(&server, timeout, "IDLE", handle.init()).await?;
+        timed((&server, &closed), timeout, "IDLE", handle.init()).await?;
         Ok(ImapIdle {
             handle: Some(handle),
             server,
             timeout,
+            closed,
         })
     }
 }
@@ -369,13 +370,15 @@ pub enum IdleEvent {
 /// A connection idling on one folder.
 pub struct ImapIdle {
     /// `None` only after a failed renewal, when the connection is unusable.
-    handle: Option<IdleHandle<Stream>>,
+    handle: Option<IdleHandle<Watched>>,
     server: String,
     timeout: Duration,
+    /// Set once the server closed the connection (see [`Watched`]).
+    closed: Arc<AtomicBool>,
 }
 
 impl ImapIdle {
-    fn handle(&mut self) -> Result<&mut IdleHandle<Stream>, SourceError> {
+    fn handle(&mut self) -> Result<&mut IdleHandle<Watched>, SourceError> {
         self.handle
             .as_mut()
             .ok_or_else(|| imap_err(&self.server, "IDLE", "the connection was lost"))
@@ -425,13 +428,14 @@ impl ImapIdle {
             .handle
             .take()
             .ok_or_else(|| imap_err(&server, "IDLE", "the connection was lost"))?;
-        let session = timed(&server, timeout, "DONE", handle.done()).await?;
+        let closed = self.closed.clone();
+        let session = timed((&server, &closed), timeout, "DONE", handle.done()).await?;
         let mut new_mail = false;
         while let Ok(response) = session.unsolicited_responses.try_recv() {
             new_mail |= matches!(response, UnsolicitedResponse::Exists(_));
         }
         let mut handle = session.idle();
-        timed(&server, timeout, "IDLE", handle.init()).await?;
+        timed((&server, &closed), timeout, "IDLE", handle.init()).await?;
         self.handle = Some(handle);
         Ok(new_mail)
     }
