@@ -250,7 +250,10 @@ impl Deliverer {
         // lettre ends DATA with CRLF "." CRLF itself: without this, a message ending in CRLF
         // (they all do) would gain an empty last line.
         let message = message.strip_suffix(b"\r\n").unwrap_or(message);
-        match tokio::time::timeout(timeout, conn.send(&envelope, message)).await {
+        // The whole transaction is bounded: the timeout, plus a second per 64 KiB of data so a
+        // large message on a slow link is not cut off.
+        let budget = timeout.saturating_add(Duration::from_secs(message.len() as u64 / 65_536));
+        match tokio::time::timeout(budget, conn.send(&envelope, message)).await {
             Ok(Ok(response)) => {
                 self.give_back(key, conn);
                 Ok(Accepted {
@@ -264,7 +267,7 @@ impl Deliverer {
             Ok(Err(err)) => Err(classify(err, server)),
             Err(_) => Err(DeliveryError::Unreachable {
                 server,
-                reason: format!("no reply within {} s", timeout.as_secs()),
+                reason: format!("no reply within {} s", budget.as_secs()),
             }),
         }
     }
