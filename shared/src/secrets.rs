@@ -59,15 +59,85 @@ impl std::fmt::Debug for Secret {
 }
 
 fn keyring_entry(profile: &str) -> Result<keyring::Entry, SecretError> {
-    keyring::Entry::new(KEYRING_SERVICE, &format!("profile:{profile}")).map_err(|err| {
-        SecretError::Keyring {
-            profile: profile.to_string(),
-            reason: err.to_string(),
-        }
+    entry(profile, &format!("profile:{profile}"))
+}
+
+fn entry(profile: &str, account: &str) -> Result<keyring::Entry, SecretError> {
+    keyring::Entry::new(KEYRING_SERVICE, account).map_err(|err| SecretError::Keyring {
+        profile: profile.to_string(),
+        reason: err.to_string(),
     })
 }
 
+/// The keyring account of a profile's OAuth 2.0 refresh token.
+pub fn refresh_token_account(profile: &str) -> String {
+    format!("oauth2-refresh:{profile}")
+}
+
+/// The keyring account of a profile's OAuth 2.0 client secret (`client_secret = { keyring = true }`).
+pub fn client_secret_account(profile: &str) -> String {
+    format!("oauth2-client-secret:{profile}")
+}
+
+/// Reads the keyring entry `account` (of `profile`); `Ok(None)` when there is none.
+pub fn read_keyring(profile: &str, account: &str) -> Result<Option<Secret>, SecretError> {
+    match entry(profile, account)?.get_password() {
+        Ok(value) => Ok(Some(Secret(value))),
+        Err(keyring::Error::NoEntry) => Ok(None),
+        Err(err) => Err(SecretError::Keyring {
+            profile: profile.to_string(),
+            reason: err.to_string(),
+        }),
+    }
+}
+
+/// Stores `secret` under the keyring entry `account` (of `profile`).
+pub fn write_keyring(profile: &str, account: &str, secret: &Secret) -> Result<(), SecretError> {
+    entry(profile, account)?
+        .set_password(secret.expose())
+        .map_err(|err| SecretError::Keyring {
+            profile: profile.to_string(),
+            reason: err.to_string(),
+        })
+}
+
+/// Removes the keyring entry `account` (of `profile`); a missing entry is not an error.
+pub fn delete_keyring(profile: &str, account: &str) -> Result<(), SecretError> {
+    match entry(profile, account)?.delete_credential() {
+        Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+        Err(err) => Err(SecretError::Keyring {
+            profile: profile.to_string(),
+            reason: err.to_string(),
+        }),
+    }
+}
+
 impl PasswordSource {
+    /// `keyring`, `file` or `env`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PasswordSource::Keyring => "keyring",
+            PasswordSource::File(_) => "file",
+            PasswordSource::Env(_) => "env",
+        }
+    }
+
+    /// Reads the OAuth 2.0 client secret of `profile` from this source (keyring entry
+    /// [`client_secret_account`]).
+    pub fn read_client_secret(&self, profile: &str) -> Result<Secret, SecretError> {
+        match self {
+            PasswordSource::Keyring => read_keyring(profile, &client_secret_account(profile))?
+                .ok_or_else(|| SecretError::Keyring {
+                    profile: profile.to_string(),
+                    reason: format!(
+                        "no OAuth client secret stored (entry {KEYRING_SERVICE} / {})",
+                        client_secret_account(profile)
+                    ),
+                }),
+            other => other.read(profile),
+        }
+    }
+
     /// Reads the secret of `profile` from this source.
     pub fn read(&self, profile: &str) -> Result<Secret, SecretError> {
         match self {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use mailpull_shared::config::{self, AfterDelivery, Protocol, Security};
+use mailpull_shared::config::{self, AfterDelivery, AuthMethod, OAuthProvider, Protocol, Security};
 use mailpull_shared::secrets::PasswordSource;
 
 fn repo_root() -> PathBuf {
@@ -29,7 +29,7 @@ fn sample_config_is_valid() {
         ("mail.myisp.com", 995)
     );
     assert_eq!(user1.remote.security, Security::Tls);
-    assert_eq!(user1.remote.password, PasswordSource::Keyring);
+    assert_eq!(user1.remote.password, Some(PasswordSource::Keyring));
     assert_eq!(user1.local.address(), "user1@mydomain.com");
     assert_eq!(user1.local.smtp_security, Security::Plain);
     assert!(user1.distribute.is_none());
@@ -216,4 +216,97 @@ domain = "d.example"
             .contains("profile \"kept\": after_delivery.keep_days: missing"),
         "{err}"
     );
+}
+
+#[test]
+fn oauth2_presets_fill_in_endpoints_and_scopes() {
+    let text = r#"
+[[profile]]
+name = "m365"
+[profile.remote]
+protocol = "pop3"
+host = "outlook.office365.com"
+username = "alice@contoso.com"
+auth = "xoauth2"
+[profile.remote.oauth2]
+provider = "microsoft"
+tenant = "contoso.onmicrosoft.com"
+client_id = "11111111-2222-3333-4444-555555555555"
+[profile.local]
+user = "alice"
+domain = "d.example"
+
+[[profile]]
+name = "gmail"
+[profile.remote]
+protocol = "imap"
+host = "imap.gmail.com"
+username = "alice@gmail.com"
+auth = "oauthbearer"
+[profile.remote.oauth2]
+provider = "google"
+client_id = "123.apps.googleusercontent.com"
+client_secret = { env = "GOOGLE_SECRET" }
+[profile.local]
+user = "alice"
+domain = "d.example"
+
+[[profile]]
+name = "lab"
+[profile.remote]
+protocol = "imap"
+host = "127.0.0.1"
+username = "alice"
+auth = "xoauth2"
+[profile.remote.oauth2]
+provider = "custom"
+client_id = "mailpull"
+scopes = ["mail", "offline"]
+device_authorization_url = "http://127.0.0.1:8080/device"
+token_url = "http://127.0.0.1:8080/token"
+[profile.local]
+user = "alice"
+domain = "d.example"
+"#;
+    let config = config::parse(text, "f.toml").expect("valid");
+    let m365 = config.profile("m365").expect("m365");
+    assert_eq!(m365.remote.auth, AuthMethod::XOAuth2);
+    assert_eq!(m365.remote.password, None);
+    let oauth = m365.remote.oauth2.as_ref().expect("oauth2");
+    assert_eq!(oauth.provider, OAuthProvider::Microsoft);
+    assert_eq!(
+        oauth.token_url,
+        "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+    );
+    assert_eq!(
+        oauth.device_authorization_url.as_deref(),
+        Some("https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/devicecode")
+    );
+    assert_eq!(
+        oauth.scopes,
+        vec![
+            "https://outlook.office.com/POP.AccessAsUser.All",
+            "offline_access"
+        ]
+    );
+
+    let gmail = config.profile("gmail").expect("gmail");
+    assert_eq!(gmail.remote.auth, AuthMethod::OAuthBearer);
+    let oauth = gmail.remote.oauth2.as_ref().expect("oauth2");
+    assert_eq!(oauth.token_url, "https://oauth2.googleapis.com/token");
+    assert_eq!(
+        oauth.authorization_url.as_deref(),
+        Some("https://accounts.google.com/o/oauth2/v2/auth")
+    );
+    assert_eq!(oauth.scopes, vec!["https://mail.google.com/"]);
+    assert_eq!(
+        oauth.client_secret,
+        Some(PasswordSource::Env("GOOGLE_SECRET".into()))
+    );
+
+    let lab = config.profile("lab").expect("lab");
+    let oauth = lab.remote.oauth2.as_ref().expect("oauth2");
+    assert_eq!(oauth.provider, OAuthProvider::Custom);
+    assert_eq!(oauth.authorization_url, None);
+    assert_eq!(oauth.token_url, "http://127.0.0.1:8080/token");
 }

@@ -84,10 +84,10 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
 }
 
 #[derive(Default)]
-struct Errors(Vec<FieldError>);
+pub(super) struct Errors(Vec<FieldError>);
 
 impl Errors {
-    fn push(&mut self, profile: Option<&str>, field: &str, message: impl Into<String>) {
+    pub(super) fn push(&mut self, profile: Option<&str>, field: &str, message: impl Into<String>) {
         self.0.push(FieldError {
             profile: profile.map(str::to_string),
             field: field.to_string(),
@@ -532,17 +532,18 @@ fn check_remote(raw: &RawRemote, p: Option<&str>, errors: &mut Errors) -> Option
             return None;
         }
     };
-    let password = check_password(raw.password.as_ref(), p, errors);
     let auth = match (raw.auth.as_deref(), protocol) {
         (None | Some("auto"), _) => AuthMethod::Auto,
         (Some("user" | "login"), _) => AuthMethod::Login,
         (Some("plain"), _) => AuthMethod::Plain,
         (Some("apop"), Protocol::Pop3) => AuthMethod::Apop,
         (Some("sasl-login"), _) => AuthMethod::SaslLogin,
+        (Some("xoauth2"), _) => AuthMethod::XOAuth2,
+        (Some("oauthbearer"), _) => AuthMethod::OAuthBearer,
         (Some(other), _) => {
             let allowed = match protocol {
-                Protocol::Pop3 => "auto, user, apop, plain, sasl-login",
-                Protocol::Imap => "auto, login, plain, sasl-login",
+                Protocol::Pop3 => "auto, user, apop, plain, sasl-login, xoauth2, oauthbearer",
+                Protocol::Imap => "auto, login, plain, sasl-login, xoauth2, oauthbearer",
             };
             errors.push(
                 p,
@@ -551,6 +552,41 @@ fn check_remote(raw: &RawRemote, p: Option<&str>, errors: &mut Errors) -> Option
             );
             AuthMethod::Auto
         }
+    };
+    let mut credentials_ok = true;
+    let (password, oauth2) = if auth.is_oauth() {
+        if raw.password.is_some() {
+            errors.push(
+                p,
+                "remote.password",
+                "an OAuth login (xoauth2, oauthbearer) uses no password; remove it (the sign-in stores a refresh token in the OS keyring)",
+            );
+            credentials_ok = false;
+        }
+        let oauth2 = match &raw.oauth2 {
+            Some(oauth2) => super::oauth2::check_oauth2(oauth2, protocol, p, errors),
+            None => {
+                errors.push(
+                    p,
+                    "remote.oauth2",
+                    "missing; auth = \"xoauth2\"/\"oauthbearer\" needs a [profile.remote.oauth2] table with provider and client_id",
+                );
+                None
+            }
+        };
+        credentials_ok &= oauth2.is_some();
+        (None, oauth2)
+    } else {
+        if raw.oauth2.is_some() {
+            errors.push(
+                p,
+                "remote.oauth2",
+                "only used with auth = \"xoauth2\" or \"oauthbearer\"",
+            );
+        }
+        let password = check_password(raw.password.as_ref(), p, errors);
+        credentials_ok &= password.is_some();
+        (password, None)
     };
     let ca_file = raw
         .ca_file
@@ -605,7 +641,7 @@ fn check_remote(raw: &RawRemote, p: Option<&str>, errors: &mut Errors) -> Option
         "remote.max_message_mb",
         errors,
     ) as u64;
-    if !host_ok {
+    if !host_ok || !credentials_ok {
         return None;
     }
     Some(Remote {
@@ -614,8 +650,9 @@ fn check_remote(raw: &RawRemote, p: Option<&str>, errors: &mut Errors) -> Option
         port: port?,
         security,
         username,
-        password: password?,
+        password,
         auth,
+        oauth2,
         ca_file,
         folders,
         timeout,
@@ -623,23 +660,40 @@ fn check_remote(raw: &RawRemote, p: Option<&str>, errors: &mut Errors) -> Option
     })
 }
 
-fn check_password(
+pub(super) fn check_password(
     raw: Option<&RawPassword>,
     p: Option<&str>,
     errors: &mut Errors,
 ) -> Option<PasswordSource> {
     const HOW: &str =
         "write password = { keyring = true }, { file = \"/path\" } or { env = \"VAR\" }";
+    if raw.is_none() {
+        errors.push(p, "remote.password", format!("missing; {HOW}"));
+        return None;
+    }
+    check_secret_source(raw, p, "remote.password", "password", errors)
+}
+
+/// A secret's source (`{ keyring = true }`, `{ file = "..." }` or `{ env = "VAR" }`) written
+/// in `field`; never the secret itself.
+pub(super) fn check_secret_source(
+    raw: Option<&RawPassword>,
+    p: Option<&str>,
+    field: &str,
+    what: &str,
+    errors: &mut Errors,
+) -> Option<PasswordSource> {
+    let how = format!(
+        "write {} = {{ keyring = true }}, {{ file = \"/path\" }} or {{ env = \"VAR\" }}",
+        field.rsplit('.').next().unwrap_or(field)
+    );
     match raw {
-        None => {
-            errors.push(p, "remote.password", format!("missing; {HOW}"));
-            None
-        }
+        None => None,
         Some(RawPassword::Inline(_)) => {
             errors.push(
                 p,
-                "remote.password",
-                format!("passwords are never stored in the config file; {HOW}"),
+                field,
+                format!("{what}s are never stored in the config file; {how}"),
             );
             None
         }
@@ -653,11 +707,7 @@ fn check_password(
             .filter(|set| **set)
             .count();
             if chosen != 1 {
-                errors.push(
-                    p,
-                    "remote.password",
-                    format!("name exactly one source; {HOW}"),
-                );
+                errors.push(p, field, format!("name exactly one source; {how}"));
                 return None;
             }
             if let Some(file) = &source.file {
@@ -667,7 +717,7 @@ fn check_password(
                 if var.is_empty() || var.contains(['=', '\0']) {
                     errors.push(
                         p,
-                        "remote.password",
+                        field,
                         format!("{var:?} is not an environment variable name"),
                     );
                     return None;
@@ -878,7 +928,7 @@ fn split_host_port(text: &str) -> Option<(String, i64)> {
     Some((host.to_string(), port.parse().ok()?))
 }
 
-fn is_loopback(host: &str) -> bool {
+pub(super) fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host
             .parse::<std::net::IpAddr>()

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod duration;
 pub mod model;
+mod oauth2;
 pub mod raw;
 pub mod server;
 

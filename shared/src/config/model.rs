@@ -121,7 +121,70 @@ pub enum AuthMethod {
     Apop,
     /// SASL LOGIN.
     SaslLogin,
+    /// SASL XOAUTH2 (Google, Microsoft) with an OAuth 2.0 access token.
+    XOAuth2,
+    /// SASL OAUTHBEARER (RFC 7628) with an OAuth 2.0 access token.
+    OAuthBearer,
 }
+
+impl AuthMethod {
+    /// True for the two SASL mechanisms that log in with an OAuth 2.0 access token.
+    pub fn is_oauth(self) -> bool {
+        matches!(self, AuthMethod::XOAuth2 | AuthMethod::OAuthBearer)
+    }
+}
+
+/// Whose OAuth 2.0 endpoints a profile uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthProvider {
+    /// Microsoft 365 / Outlook.com (Microsoft identity platform v2.0).
+    Microsoft,
+    /// Google / Gmail.
+    Google,
+    /// Endpoints given in the profile.
+    Custom,
+}
+
+impl OAuthProvider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OAuthProvider::Microsoft => "microsoft",
+            OAuthProvider::Google => "google",
+            OAuthProvider::Custom => "custom",
+        }
+    }
+}
+
+/// The OAuth 2.0 client of a profile that logs in with XOAUTH2 or OAUTHBEARER. The endpoints
+/// are filled in from the provider's preset unless the profile gives them; every URL is https
+/// (or http on a loopback address, for tests).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OAuth2 {
+    pub provider: OAuthProvider,
+    pub client_id: String,
+    /// Confidential clients only (Google's desktop clients have one too); read when a token
+    /// is requested, never stored in the model.
+    pub client_secret: Option<PasswordSource>,
+    pub scopes: Vec<String>,
+    /// RFC 8628 device authorization endpoint; `None` when the provider has none.
+    pub device_authorization_url: Option<String>,
+    /// Authorization endpoint of the authorization-code flow (PKCE); `None` when unknown.
+    pub authorization_url: Option<String>,
+    pub token_url: String,
+}
+
+/// Microsoft identity platform endpoints for `tenant` (`common`, `organizations`,
+/// `consumers` or a directory id).
+pub fn microsoft_endpoint(tenant: &str, path: &str) -> String {
+    format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/{path}")
+}
+
+/// Google's OAuth 2.0 endpoints.
+pub const GOOGLE_DEVICE_AUTHORIZATION_URL: &str = "https://oauth2.googleapis.com/device/code";
+pub const GOOGLE_AUTHORIZATION_URL: &str = "https://accounts.google.com/o/oauth2/v2/auth";
+pub const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+/// The scope Gmail's IMAP and POP3 need.
+pub const GOOGLE_MAIL_SCOPE: &str = "https://mail.google.com/";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Remote {
@@ -130,8 +193,11 @@ pub struct Remote {
     pub port: u16,
     pub security: Security,
     pub username: String,
-    pub password: PasswordSource,
+    /// The password's source; `None` exactly when `auth` is an OAuth mechanism.
+    pub password: Option<PasswordSource>,
     pub auth: AuthMethod,
+    /// The OAuth 2.0 client; `Some` exactly when `auth` is an OAuth mechanism.
+    pub oauth2: Option<OAuth2>,
     pub ca_file: Option<PathBuf>,
     /// IMAP folders to pull; empty for POP3.
     pub folders: Vec<String>,

@@ -55,6 +55,8 @@ pub struct RawRemote {
     pub username: Option<String>,
     pub password: Option<RawPassword>,
     pub auth: Option<String>,
+    /// `[profile.remote.oauth2]`: for `auth = "xoauth2"` or `"oauthbearer"`.
+    pub oauth2: Option<RawOAuth2>,
     pub ca_file: Option<String>,
     pub folders: Option<Vec<String>>,
     pub timeout: Option<String>,
@@ -76,6 +78,23 @@ pub struct RawPasswordSource {
     pub keyring: Option<bool>,
     pub file: Option<String>,
     pub env: Option<String>,
+}
+
+/// `[profile.remote.oauth2]`: the OAuth 2.0 client of an `xoauth2`/`oauthbearer` profile.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawOAuth2 {
+    /// `microsoft`, `google` or `custom`.
+    pub provider: Option<String>,
+    /// Microsoft only: the directory (tenant) id or `common`, `organizations`, `consumers`.
+    pub tenant: Option<String>,
+    pub client_id: Option<String>,
+    /// A source like the password's (`{ keyring = true }`, `{ file }`, `{ env }`), never inline.
+    pub client_secret: Option<RawPassword>,
+    pub scopes: Option<Vec<String>>,
+    pub device_authorization_url: Option<String>,
+    pub authorization_url: Option<String>,
+    pub token_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
