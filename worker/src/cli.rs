@@ -118,7 +118,11 @@ pub fn status_table(profiles: &[ProfileStatus], now: u64) -> String {
             out,
             "{:<20} {:<9} {:>12} {:>12} {:>8} {:>12}  {error}",
             p.name,
-            p.state.as_str(),
+            if p.needs_sign_in {
+                "sign-in"
+            } else {
+                p.state.as_str()
+            },
             ago(p.last_poll, now),
             until(p.next_poll, now),
             p.messages,
@@ -145,6 +149,7 @@ mod tests {
                 bytes: 34_567,
                 last_error: None,
                 consecutive_failures: 0,
+                needs_sign_in: false,
             },
             ProfileStatus {
                 name: "broken".into(),
@@ -155,6 +160,7 @@ mod tests {
                 bytes: 0,
                 last_error: Some("login to x failed:\nbad password".into()),
                 consecutive_failures: 2,
+                needs_sign_in: false,
             },
             ProfileStatus {
                 name: "off".into(),
@@ -165,6 +171,7 @@ mod tests {
                 bytes: 0,
                 last_error: None,
                 consecutive_failures: 0,
+                needs_sign_in: false,
             },
         ];
         let table = status_table(&rows, 1000);

@@ -23,15 +23,18 @@
 //! - [`ipc`]: the server end of the Pull Manager's pipe inside `mailpull-worker run`.
 
 pub mod cli;
+pub mod credentials;
 pub mod deliver;
 pub mod dispatch;
 pub mod ipc;
 pub mod logging;
 pub mod net;
+pub mod oauth;
 pub mod poll;
 pub mod pop3;
 pub mod push;
 pub mod routing;
+pub mod sasl;
 pub mod scheduler;
 pub mod source;
 pub mod state;

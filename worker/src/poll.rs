@@ -12,6 +12,7 @@
 //! 3. a message that reappears under another UID (POP3 without UIDL, a new IMAP UIDVALIDITY)
 //!    is recognised by its digest and not delivered again.
 
+use crate::credentials::retry_with_new_token;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -39,6 +40,8 @@ pub struct PollContext {
     /// Cancelled at shutdown: the poll finishes the message in hand, then logs out.
     pub cancel: CancellationToken,
     tls_configs: Mutex<HashMap<Option<PathBuf>, Arc<ClientConfig>>>,
+    /// OAuth 2.0 access tokens of `xoauth2`/`oauthbearer` profiles (in memory only).
+    pub tokens: Arc<crate::oauth::TokenCache>,
     /// "Now" in Unix seconds, for the `keep_days` age decision; replaceable in tests.
     clock: Clock,
 }
@@ -59,6 +62,7 @@ impl PollContext {
             hostname,
             cancel,
             tls_configs: Mutex::new(HashMap::new()),
+            tokens: Arc::new(crate::oauth::TokenCache::new()),
             clock: now_secs,
         }
     }
@@ -154,18 +158,22 @@ pub fn remove_recorded(policy: AfterDelivery, delivered_at: i64, now: i64) -> bo
 #[tracing::instrument(name = "poll", skip_all, fields(profile = %profile.name))]
 pub async fn poll(ctx: &PollContext, profile: &Profile) -> Result<PollReport, PollError> {
     ctx.store.begin_poll(&profile.name).await?;
-    let password = profile
-        .remote
-        .password
-        .read(&profile.name)
-        .map_err(SourceError::from)?;
+    let password = crate::credentials::login_secret(&ctx.tokens, profile).await?;
     let tls = ctx
         .tls_config(profile.remote.ca_file.as_deref())
         .map_err(SourceError::from)?;
     let mut report = PollReport::default();
     match profile.remote.protocol {
         Protocol::Pop3 => {
-            let mut mailbox = Pop3Mailbox::connect(&profile.remote, &password, tls).await?;
+            let mut mailbox = match Pop3Mailbox::connect(&profile.remote, &password, tls.clone())
+                .await
+            {
+                Err(err) if retry_with_new_token(&ctx.tokens, profile, &password, &err).await => {
+                    let password = crate::credentials::login_secret(&ctx.tokens, profile).await?;
+                    Pop3Mailbox::connect(&profile.remote, &password, tls).await?
+                }
+                connected => connected?,
+            };
             let with = mailbox.with_label();
             let mut progress = Progress::default();
             let outcome =
@@ -184,7 +192,13 @@ pub async fn poll(ctx: &PollContext, profile: &Profile) -> Result<PollReport, Po
                 .await?;
         }
         Protocol::Imap => {
-            let mut conn = imap::connect(&profile.remote, &password, tls).await?;
+            let mut conn = match imap::connect(&profile.remote, &password, tls.clone()).await {
+                Err(err) if retry_with_new_token(&ctx.tokens, profile, &password, &err).await => {
+                    let password = crate::credentials::login_secret(&ctx.tokens, profile).await?;
+                    imap::connect(&profile.remote, &password, tls).await?
+                }
+                connected => connected?,
+            };
             let with = if profile.remote.security == Security::Plain {
                 "IMAP"
             } else {

@@ -180,8 +180,22 @@ async fn session(
 ) -> Result<(), SourceError> {
     let tls = ctx.tls_config(profile.remote.ca_file.as_deref())?;
     let conn = {
-        let password = profile.remote.password.read(&profile.name)?;
-        imap::connect(&profile.remote, &password, tls).await?
+        let password = crate::credentials::login_secret(&ctx.tokens, profile).await?;
+        match imap::connect(&profile.remote, &password, tls.clone()).await {
+            Err(err)
+                if crate::credentials::retry_with_new_token(
+                    &ctx.tokens,
+                    profile,
+                    &password,
+                    &err,
+                )
+                .await =>
+            {
+                let password = crate::credentials::login_secret(&ctx.tokens, profile).await?;
+                imap::connect(&profile.remote, &password, tls).await?
+            }
+            connected => connected?,
+        }
     };
     let mut idle: ImapIdle = tokio::select! {
         _ = cancel.cancelled() => return Ok(()),

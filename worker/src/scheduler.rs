@@ -31,6 +31,8 @@ pub struct ProfileStatus {
     pub bytes: u64,
     pub last_error: Option<String>,
     pub consecutive_failures: u32,
+    /// OAuth: the refresh token is missing or revoked; only a new sign-in helps.
+    pub needs_sign_in: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -149,11 +151,14 @@ pub async fn poll_with_limits(
                 status.bytes += report.bytes;
                 status.last_error = None;
                 status.consecutive_failures = 0;
+                status.needs_sign_in = false;
             }
             Err(err) => {
                 status.state = ProfileState::Error;
                 status.last_error = Some(err.to_string());
                 status.consecutive_failures += 1;
+                status.needs_sign_in =
+                    matches!(err, poll::PollError::Source(source) if source.needs_sign_in());
             }
         }
     });

@@ -24,6 +24,50 @@ pub enum TlsSetupError {
 
 /// A client configuration trusting the system roots and, if given, the certificates in `ca_file`.
 pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsSetupError> {
+    let roots = root_store(ca_file)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The trusted roots as DER certificates: the system's plus `ca_file`'s (for the OAuth HTTP
+/// client, which takes certificates rather than a rustls configuration).
+pub fn root_certificates(
+    ca_file: Option<&Path>,
+) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+    let mut certs: Vec<CertificateDer<'static>> = rustls_native_certs::load_native_certs().certs;
+    if let Some(path) = ca_file {
+        certs.extend(read_ca_file(path)?);
+    }
+    if certs.is_empty() {
+        return Err(TlsSetupError::NoRoots);
+    }
+    Ok(certs)
+}
+
+fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|err| TlsSetupError::CaFile {
+            path: path.to_path_buf(),
+            reason: err.to_string(),
+        })?
+        .collect::<Result<_, _>>()
+        .map_err(|err| TlsSetupError::CaFile {
+            path: path.to_path_buf(),
+            reason: err.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsSetupError::CaFileEmpty {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(certs)
+}
+
+fn root_store(ca_file: Option<&Path>) -> Result<RootCertStore, TlsSetupError> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for cert in native.certs {
@@ -31,22 +75,7 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsSet
         let _ = roots.add(cert);
     }
     if let Some(path) = ca_file {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .map_err(|err| TlsSetupError::CaFile {
-                path: path.to_path_buf(),
-                reason: err.to_string(),
-            })?
-            .collect::<Result<_, _>>()
-            .map_err(|err| TlsSetupError::CaFile {
-                path: path.to_path_buf(),
-                reason: err.to_string(),
-            })?;
-        if certs.is_empty() {
-            return Err(TlsSetupError::CaFileEmpty {
-                path: path.to_path_buf(),
-            });
-        }
-        for cert in certs {
+        for cert in read_ca_file(path)? {
             roots.add(cert).map_err(|err| TlsSetupError::CaFile {
                 path: path.to_path_buf(),
                 reason: err.to_string(),
@@ -56,12 +85,7 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsSet
     if roots.is_empty() {
         return Err(TlsSetupError::NoRoots);
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+    Ok(roots)
 }
 
 /// Says in plain words why a handshake failed, from the error rustls gave.

@@ -264,6 +264,33 @@ impl IpcClient {
         }
     }
 
+    /// Starts an OAuth sign-in of profile `name`: the session id and what to show.
+    pub async fn start_sign_in(
+        &mut self,
+        name: &str,
+        method: SignInMethod,
+    ) -> Result<(String, SignInPrompt), ClientError> {
+        let request = Request::StartSignIn {
+            name: name.into(),
+            method,
+        };
+        match self.request(&request).await? {
+            Response::SignInStarted { session, prompt } => Ok((session, prompt)),
+            other => Err(Self::unexpected(&request, other)),
+        }
+    }
+
+    /// The state of a started sign-in.
+    pub async fn sign_in_result(&mut self, session: &str) -> Result<SignInState, ClientError> {
+        let request = Request::SignInResult {
+            session: session.into(),
+        };
+        match self.request(&request).await? {
+            Response::SignIn { state, .. } => Ok(state),
+            other => Err(Self::unexpected(&request, other)),
+        }
+    }
+
     /// Turns this connection into the live log.
     pub async fn subscribe_log(mut self) -> Result<LogStream, ClientError> {
         let request = Request::SubscribeLog;

@@ -122,6 +122,50 @@ pub enum Request {
     Status,
     /// From now on the worker sends log lines as [`Event`]s: [`Response::Subscribed`].
     SubscribeLog,
+    /// Starts an OAuth 2.0 sign-in of an `xoauth2`/`oauthbearer` profile:
+    /// [`Response::SignInStarted`] with what to show the person. The worker finishes it in
+    /// the background and stores the refresh token in its OS keyring.
+    StartSignIn { name: String, method: SignInMethod },
+    /// The state of a sign-in started with [`Request::StartSignIn`]: [`Response::SignIn`].
+    SignInResult { session: String },
+}
+
+/// How a person signs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInMethod {
+    /// OAuth 2.0 device authorization grant (RFC 8628): a code entered on any device.
+    Device,
+    /// Authorization code with PKCE: the browser on this machine, redirected to the worker.
+    Browser,
+}
+
+/// What the manager shows for a started sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum SignInPrompt {
+    /// Open `verification_uri` anywhere and enter `user_code`.
+    Device {
+        verification_uri: String,
+        /// The URI with the code already in it, when the provider gives one.
+        verification_uri_complete: Option<String>,
+        user_code: String,
+        expires_in_secs: u64,
+    },
+    /// Open `authorization_url` in a browser on the worker's machine.
+    Browser { authorization_url: String },
+}
+
+/// The state of a sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SignInState {
+    /// Waiting for the person.
+    Pending,
+    /// Signed in; the refresh token is stored and the profile polls again.
+    Done { message: String },
+    /// Declined, expired, or the provider refused; `message` says which.
+    Failed { message: String },
 }
 
 impl Request {
@@ -138,6 +182,8 @@ impl Request {
             Request::PollNow { .. } => "poll_now",
             Request::Status => "status",
             Request::SubscribeLog => "subscribe_log",
+            Request::StartSignIn { .. } => "start_sign_in",
+            Request::SignInResult { .. } => "sign_in_result",
         }
     }
 }
@@ -155,7 +201,7 @@ pub struct ProfileSummary {
     /// The single-drop recipient (or the multi-drop fallback).
     pub local_address: String,
     pub multi_drop: bool,
-    /// `keyring`, `file` or `env`.
+    /// `keyring`, `file` or `env`; `oauth2` for an OAuth login (no password).
     pub password_source: String,
 }
 
@@ -195,6 +241,10 @@ pub struct ProfileStatus {
     pub bytes: u64,
     pub last_error: Option<String>,
     pub consecutive_failures: u32,
+    /// An OAuth profile whose refresh token is missing or was revoked: only a new sign-in
+    /// ([`Request::StartSignIn`]) helps. Absent from older workers (false).
+    #[serde(default)]
+    pub needs_sign_in: bool,
 }
 
 /// The outcome of one step of a connection test.
@@ -235,6 +285,8 @@ pub enum ErrorKind {
     Io,
     /// Too many clients at once.
     Busy,
+    /// An OAuth sign-in could not start, or its session is unknown.
+    SignIn,
     /// Anything else inside the worker.
     Internal,
 }
@@ -318,6 +370,15 @@ pub enum Response {
     TestReport {
         steps: Vec<TestStep>,
     },
+    /// A sign-in is running under `session` (for [`Request::SignInResult`]).
+    SignInStarted {
+        session: String,
+        prompt: SignInPrompt,
+    },
+    SignIn {
+        session: String,
+        state: SignInState,
+    },
     Status {
         profiles: Vec<ProfileStatus>,
     },
@@ -367,6 +428,49 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn sign_in_messages_round_trip_and_old_statuses_still_parse() {
+        let request = Request::StartSignIn {
+            name: "m365".into(),
+            method: SignInMethod::Device,
+        };
+        let json = serde_json::to_string(&request).expect("json");
+        assert_eq!(
+            json,
+            r#"{"request":"start_sign_in","name":"m365","method":"device"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Request>(&json).expect("parse"),
+            request
+        );
+        let response = Response::SignInStarted {
+            session: "1".into(),
+            prompt: SignInPrompt::Device {
+                verification_uri: "https://microsoft.com/devicelogin".into(),
+                verification_uri_complete: None,
+                user_code: "ABCD-EFGH".into(),
+                expires_in_secs: 900,
+            },
+        };
+        let json = serde_json::to_string(&response).expect("json");
+        assert_eq!(
+            serde_json::from_str::<Response>(&json).expect("parse"),
+            response
+        );
+        let done = Response::SignIn {
+            session: "1".into(),
+            state: SignInState::Failed {
+                message: "declined".into(),
+            },
+        };
+        let json = serde_json::to_string(&done).expect("json");
+        assert!(json.contains(r#""state":"failed""#), "{json}");
+        // A status row from a worker before OAuth (no needs_sign_in) still parses.
+        let old = r#"{"name":"a","state":"ok","last_poll":null,"next_poll":null,"messages":0,"bytes":0,"last_error":null,"consecutive_failures":0}"#;
+        let status: ProfileStatus = serde_json::from_str(old).expect("old status");
+        assert!(!status.needs_sign_in);
     }
 
     #[test]

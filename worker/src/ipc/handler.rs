@@ -30,6 +30,8 @@ pub struct WorkerState {
     pub live: LiveLog,
     /// One configuration change at a time.
     edits: tokio::sync::Mutex<()>,
+    /// OAuth sign-ins started over IPC.
+    sign_ins: crate::oauth::signin::SignIns,
 }
 
 fn invalid_config(err: ConfigError) -> IpcError {
@@ -78,10 +80,9 @@ fn summary(profile: &Profile) -> ProfileSummary {
             .as_ref()
             .map_or_else(|| profile.local.address(), |d| d.fallback.clone()),
         multi_drop: profile.distribute.is_some(),
-        password_source: match profile.remote.password {
-            PasswordSource::Keyring => "keyring",
-            PasswordSource::File(_) => "file",
-            PasswordSource::Env(_) => "env",
+        password_source: match &profile.remote.password {
+            Some(source) => source.kind(),
+            None => "oauth2",
         }
         .into(),
     }
@@ -102,6 +103,7 @@ impl WorkerState {
             ctx,
             live,
             edits: tokio::sync::Mutex::new(()),
+            sign_ins: crate::oauth::signin::SignIns::default(),
         }
     }
 
@@ -160,7 +162,17 @@ impl WorkerState {
             Request::DeleteProfile { name } => {
                 let old = self.profile(&name)?;
                 self.change(Edit::Delete { name: name.clone() }).await?;
-                if old.remote.password == PasswordSource::Keyring {
+                if old.remote.auth.is_oauth() {
+                    let profile = name.clone();
+                    let removed = tokio::task::spawn_blocking(move || {
+                        crate::oauth::delete_refresh_token(&profile)
+                    })
+                    .await;
+                    if let Ok(Err(err)) = removed {
+                        warn!(profile = %name, "OAuth refresh token not removed: {err}");
+                    }
+                }
+                if old.remote.password == Some(PasswordSource::Keyring) {
                     let profile = name.clone();
                     let removed =
                         tokio::task::spawn_blocking(move || secrets::delete_from_keyring(&profile))
@@ -188,7 +200,7 @@ impl WorkerState {
                 info!(profile = %name, "password stored in the OS keyring over IPC");
                 let mut message =
                     format!("password of profile \"{name}\" stored in the OS keyring");
-                if profile.remote.password != PasswordSource::Keyring {
+                if profile.remote.password != Some(PasswordSource::Keyring) {
                     message.push_str(
                         "; note: this profile reads its password from another source (set password = { keyring = true } to use it)",
                     );
@@ -227,6 +239,37 @@ impl WorkerState {
             Request::Status => Ok(Response::Status {
                 profiles: self.status(),
             }),
+            Request::StartSignIn { name, method } => {
+                let profile = self.profile(&name)?;
+                if !profile.remote.auth.is_oauth() {
+                    return Err(IpcError::new(
+                        ErrorKind::Invalid,
+                        format!(
+                            "profile \"{name}\" does not use OAuth (auth = \"xoauth2\" or \"oauthbearer\")"
+                        ),
+                    ));
+                }
+                let scheduler = self.scheduler.clone();
+                let wake = name.clone();
+                let (session, prompt) = self
+                    .sign_ins
+                    .start(self.ctx.tokens.clone(), profile, method, move || {
+                        scheduler.poll_now(&wake);
+                    })
+                    .await
+                    .map_err(|err| IpcError::new(ErrorKind::SignIn, err.to_string()))?;
+                info!(profile = %name, ?method, "OAuth sign-in started over IPC");
+                Ok(Response::SignInStarted { session, prompt })
+            }
+            Request::SignInResult { session } => match self.sign_ins.state(&session) {
+                Some(state) => Ok(Response::SignIn { session, state }),
+                None => Err(IpcError::new(
+                    ErrorKind::SignIn,
+                    format!(
+                        "no sign-in session \"{session}\" (unknown or finished more than ten minutes ago)"
+                    ),
+                )),
+            },
             Request::SubscribeLog => Err(IpcError::new(
                 ErrorKind::BadRequest,
                 "subscribe_log is handled by the connection",
@@ -259,6 +302,7 @@ impl WorkerState {
                     bytes: status.bytes,
                     last_error: status.last_error,
                     consecutive_failures: status.consecutive_failures,
+                    needs_sign_in: status.needs_sign_in,
                 }
             })
             .collect()

@@ -106,7 +106,7 @@ async fn remote_steps(ctx: &PollContext, profile: &Profile) -> Vec<TestStep> {
         // Checked as part of the login below (STLS / STARTTLS comes first there).
         Security::StartTls => drop(tcp),
     }
-    let password = match remote.password.read(&profile.name) {
+    let password = match crate::credentials::login_secret(&ctx.tokens, profile).await {
         Ok(password) => password,
         Err(err) => {
             if remote.security == Security::StartTls {

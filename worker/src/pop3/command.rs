@@ -60,6 +60,14 @@ pub enum Command {
     },
     /// `AUTH LOGIN`
     AuthLogin,
+    /// `AUTH XOAUTH2 [initial-response]` or `AUTH OAUTHBEARER [initial-response]` (the base64
+    /// initial response holds the access token: secret)
+    AuthOAuth {
+        /// `XOAUTH2` or `OAUTHBEARER`.
+        mechanism: &'static str,
+        /// The base64 initial response, or `None` to wait for an empty challenge.
+        initial_response: Option<String>,
+    },
     /// A base64 answer to a SASL challenge (secret).
     SaslResponse(String),
     /// `*`: cancels a SASL exchange.
@@ -111,7 +119,7 @@ impl Command {
             Command::User(_) => "USER",
             Command::Pass(_) => "PASS",
             Command::Apop { .. } => "APOP",
-            Command::AuthPlain { .. } | Command::AuthLogin => "AUTH",
+            Command::AuthPlain { .. } | Command::AuthLogin | Command::AuthOAuth { .. } => "AUTH",
             Command::SaslResponse(_) => "SASL response",
             Command::SaslCancel => "SASL cancel",
             Command::Capa => "CAPA",
@@ -151,6 +159,14 @@ impl Command {
                 initial_response: None,
             } => "AUTH PLAIN".to_owned(),
             Command::AuthLogin => "AUTH LOGIN".to_owned(),
+            Command::AuthOAuth {
+                mechanism,
+                initial_response: Some(_),
+            } => format!("AUTH {mechanism} ****"),
+            Command::AuthOAuth {
+                mechanism,
+                initial_response: None,
+            } => format!("AUTH {mechanism}"),
             Command::SaslResponse(_) => "SASL response ****".to_owned(),
             Command::SaslCancel => "SASL cancel (*)".to_owned(),
             Command::Uidl(Some(n)) => format!("UIDL {n}"),
@@ -194,6 +210,16 @@ impl Command {
                 None => "AUTH PLAIN".to_owned(),
             },
             Command::AuthLogin => "AUTH LOGIN".to_owned(),
+            Command::AuthOAuth {
+                mechanism,
+                initial_response,
+            } => match initial_response {
+                Some(ir) => {
+                    check_argument(ir, "SASL initial response")?;
+                    format!("AUTH {mechanism} {ir}")
+                }
+                None => format!("AUTH {mechanism}"),
+            },
             Command::SaslResponse(payload) => {
                 check_argument(payload, "SASL response")?;
                 payload.clone()
@@ -309,6 +335,28 @@ mod tests {
             b"AUTH PLAIN\r\n"
         );
         assert_eq!(enc(Command::AuthLogin), b"AUTH LOGIN\r\n");
+        assert_eq!(
+            enc(Command::AuthOAuth {
+                mechanism: "XOAUTH2",
+                initial_response: Some("dXNlcj0=".into())
+            }),
+            b"AUTH XOAUTH2 dXNlcj0=\r\n"
+        );
+        assert_eq!(
+            enc(Command::AuthOAuth {
+                mechanism: "OAUTHBEARER",
+                initial_response: None
+            }),
+            b"AUTH OAUTHBEARER\r\n"
+        );
+        assert_eq!(
+            Command::AuthOAuth {
+                mechanism: "XOAUTH2",
+                initial_response: Some("c2VjcmV0".into())
+            }
+            .describe(),
+            "AUTH XOAUTH2 ****"
+        );
         assert_eq!(
             enc(Command::SaslResponse("YWxpY2U=".into())),
             b"YWxpY2U=\r\n"

@@ -9,5 +9,5 @@ pub mod command;
 pub mod error;
 pub mod reply;
 
-pub use client::{AuthMethod, Capabilities, Greeting, Limits, Pop3Client};
+pub use client::{AuthMethod, Capabilities, Greeting, Limits, OAuthMechanism, Pop3Client};
 pub use error::{LimitKind, Pop3Error};

@@ -138,6 +138,31 @@ impl async_imap::Authenticator for LoginAuth<'_> {
     }
 }
 
+/// XOAUTH2 / OAUTHBEARER: the payload to the first (empty) challenge; any later challenge is
+/// the server's error (JSON), summarised into `refused` and answered as the mechanism wants.
+struct OAuthAuth {
+    payload: Vec<u8>,
+    oauthbearer: bool,
+    step: u8,
+    refused: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl async_imap::Authenticator for OAuthAuth {
+    type Response = Vec<u8>;
+    fn process(&mut self, challenge: &[u8]) -> Self::Response {
+        self.step = self.step.saturating_add(1);
+        if self.step == 1 {
+            return std::mem::take(&mut self.payload);
+        }
+        let why = crate::sasl::describe_error_challenge(challenge)
+            .unwrap_or_else(|| "the server refused the access token".to_string());
+        if let Ok(mut refused) = self.refused.lock() {
+            *refused = Some(why);
+        }
+        crate::sasl::error_challenge_answer(self.oauthbearer).to_vec()
+    }
+}
+
 fn imap_err(server: &str, context: &str, err: impl std::fmt::Display) -> SourceError {
     SourceError::Imap {
         server: server.to_string(),
@@ -231,8 +256,31 @@ pub async fn connect(
     }
     let user = remote.username.as_str();
     let pass = password.expose();
+    let refused = Arc::new(std::sync::Mutex::new(None));
     let login = async {
         match remote.auth {
+            AuthMethod::XOAuth2 | AuthMethod::OAuthBearer => {
+                let oauthbearer = remote.auth == AuthMethod::OAuthBearer;
+                let (mechanism, payload) = if oauthbearer {
+                    (
+                        "OAUTHBEARER",
+                        crate::sasl::oauthbearer_payload(user, &remote.host, remote.port, pass),
+                    )
+                } else {
+                    ("XOAUTH2", crate::sasl::xoauth2_payload(user, pass))
+                };
+                client
+                    .authenticate(
+                        mechanism,
+                        OAuthAuth {
+                            payload,
+                            oauthbearer,
+                            step: 0,
+                            refused: refused.clone(),
+                        },
+                    )
+                    .await
+            }
             AuthMethod::Plain => {
                 client
                     .authenticate(
@@ -264,10 +312,17 @@ pub async fn connect(
     let mut session = match tokio::time::timeout(timeout, login).await {
         Ok(Ok(session)) => session,
         Ok(Err((err, _client))) => {
+            let mut message = err.to_string();
+            if pass.chars().count() >= 3 {
+                message = message.replace(pass, "****");
+            }
+            if let Some(why) = refused.lock().ok().and_then(|mut why| why.take()) {
+                message = format!("{message} ({why})");
+            }
             return Err(SourceError::Auth {
                 server,
                 user: user.to_string(),
-                message: err.to_string(),
+                message,
             });
         }
         Err(_) => {

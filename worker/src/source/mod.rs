@@ -45,6 +45,8 @@ pub enum SourceError {
     TlsSetup(#[from] TlsSetupError),
     #[error(transparent)]
     Secret(#[from] SecretError),
+    #[error(transparent)]
+    OAuth(#[from] crate::oauth::OAuthError),
     #[error(
         "{server} does not offer {command}; refusing to continue without TLS (set security = \"plain\" only if you accept that)"
     )]
@@ -81,10 +83,16 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// True when only a new OAuth sign-in helps (no refresh token, or it was revoked).
+    pub fn needs_sign_in(&self) -> bool {
+        matches!(self, SourceError::OAuth(err) if err.needs_sign_in())
+    }
+
     /// True when the error concerns the credentials rather than the connection.
     pub fn is_auth_failure(&self) -> bool {
         match self {
             SourceError::Auth { .. } | SourceError::Secret(_) => true,
+            SourceError::OAuth(err) => err.needs_sign_in(),
             SourceError::Pop3 { source, .. } => source.is_auth_failure(),
             _ => false,
         }

@@ -24,7 +24,8 @@ pub struct Pop3Mailbox {
 
 fn auth_method(method: AuthMethod) -> pop3::AuthMethod {
     match method {
-        AuthMethod::Auto => pop3::AuthMethod::Auto,
+        // OAuth logins go through `login_oauth`; never reached.
+        AuthMethod::Auto | AuthMethod::XOAuth2 | AuthMethod::OAuthBearer => pop3::AuthMethod::Auto,
         AuthMethod::Login => pop3::AuthMethod::User,
         AuthMethod::Plain => pop3::AuthMethod::SaslPlain,
         AuthMethod::Apop => pop3::AuthMethod::Apop,
@@ -33,6 +34,7 @@ fn auth_method(method: AuthMethod) -> pop3::AuthMethod {
 }
 
 impl Pop3Mailbox {
+    /// Connects and logs in; `password` is the access token for an OAuth profile.
     pub async fn connect(
         remote: &Remote,
         password: &Secret,
@@ -77,15 +79,40 @@ impl Pop3Mailbox {
             caps = client.capa().await.map_err(wrap)?;
         }
         let tls_on = remote.security != Security::Plain;
-        match client
-            .login(
-                &remote.username,
-                password.expose(),
-                auth_method(remote.auth),
-                &caps,
-            )
-            .await
-        {
+        let login = match remote.auth {
+            AuthMethod::XOAuth2 => {
+                client
+                    .login_oauth(
+                        &remote.username,
+                        password.expose(),
+                        pop3::OAuthMechanism::XOAuth2,
+                    )
+                    .await
+            }
+            AuthMethod::OAuthBearer => {
+                client
+                    .login_oauth(
+                        &remote.username,
+                        password.expose(),
+                        pop3::OAuthMechanism::OAuthBearer {
+                            host: &remote.host,
+                            port: remote.port,
+                        },
+                    )
+                    .await
+            }
+            other => {
+                client
+                    .login(
+                        &remote.username,
+                        password.expose(),
+                        auth_method(other),
+                        &caps,
+                    )
+                    .await
+            }
+        };
+        match login {
             Ok(()) => {}
             Err(err) if err.is_auth_failure() => {
                 return Err(SourceError::Auth {
