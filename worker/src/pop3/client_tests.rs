@@ -1141,3 +1141,103 @@ async fn bytes_after_the_end_of_a_message_mean_broken_dot_stuffing() {
     drop(client);
     finish(handle).await;
 }
+
+fn leak(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+#[tokio::test]
+async fn login_xoauth2_short_token_goes_on_the_command_line() {
+    let payload = BASE64.encode(b"user=u@example.com\x01auth=Bearer tok123\x01\x01");
+    let (mut client, handle) = connected(vec![
+        Expect(leak(format!("AUTH XOAUTH2 {payload}\r\n"))),
+        send("+OK welcome\r\n"),
+    ])
+    .await;
+    client
+        .login_oauth("u@example.com", "tok123", OAuthMechanism::XOAuth2)
+        .await
+        .expect("login");
+    drop(client);
+    finish(handle).await;
+}
+
+#[tokio::test]
+async fn login_xoauth2_long_token_waits_for_the_empty_challenge() {
+    // Microsoft's access tokens are ~1.5 KB: too long for a 255-byte command line.
+    let token = "t".repeat(1500);
+    let payload = BASE64.encode(crate::sasl::xoauth2_payload("u", &token));
+    let (mut client, handle) = connected(vec![
+        Expect("AUTH XOAUTH2\r\n"),
+        send("+ \r\n"),
+        Expect(leak(format!("{payload}\r\n"))),
+        send("+OK\r\n"),
+    ])
+    .await;
+    client
+        .login_oauth("u", &token, OAuthMechanism::XOAuth2)
+        .await
+        .expect("login");
+    drop(client);
+    finish(handle).await;
+}
+
+#[tokio::test]
+async fn login_oauthbearer_answers_the_error_challenge_and_never_shows_the_token() {
+    let token = "s3cr3t-access-token";
+    let payload = BASE64.encode(crate::sasl::oauthbearer_payload(
+        "bob",
+        "pop.example.com",
+        995,
+        token,
+    ));
+    let error = BASE64.encode(br#"{"status":"invalid_token","scope":"mail"}"#);
+    let (mut client, handle) = connected(vec![
+        Expect(leak(format!("AUTH OAUTHBEARER {payload}\r\n"))),
+        Send(format!("+ {error}\r\n").into_bytes()),
+        // RFC 7628 §3.2.3: the client answers the error challenge with %x01.
+        Expect("AQ==\r\n"),
+        Send(format!("-ERR [AUTH] rejected {token}\r\n").into_bytes()),
+    ])
+    .await;
+    let err = client
+        .login_oauth(
+            "bob",
+            token,
+            OAuthMechanism::OAuthBearer {
+                host: "pop.example.com",
+                port: 995,
+            },
+        )
+        .await
+        .expect_err("refused");
+    assert!(err.is_auth_failure(), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("status=invalid_token"), "{text}");
+    assert!(!text.contains(token), "{text}");
+    assert!(!format!("{err:?}").contains(token));
+    drop(client);
+    finish(handle).await;
+}
+
+#[tokio::test]
+async fn login_xoauth2_error_challenge_gets_an_empty_answer() {
+    let payload = BASE64.encode(crate::sasl::xoauth2_payload("u", "tok"));
+    let error =
+        BASE64.encode(br#"{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}"#);
+    let (mut client, handle) = connected(vec![
+        Expect(leak(format!("AUTH XOAUTH2 {payload}\r\n"))),
+        Send(format!("+ {error}\r\n").into_bytes()),
+        Expect("\r\n"),
+        send("-ERR Authentication failed\r\n"),
+    ])
+    .await;
+    let err = client
+        .login_oauth("u", "tok", OAuthMechanism::XOAuth2)
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, Pop3Error::AuthFailed { .. }), "{err:?}");
+    assert!(err.to_string().contains("status=401"), "{err}");
+    drop(client);
+    finish(handle).await;
+}
