@@ -7,13 +7,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mailpull_shared::config::{self, Config};
-use mailpull_shared::ipc::Endpoint;
+use mailpull_shared::ipc::{Endpoint, SignInMethod};
 use mailpull_worker::deliver::Deliverer;
 use mailpull_worker::poll::PollContext;
 use mailpull_worker::scheduler::{self, Scheduler};
 use mailpull_worker::state::Store;
 use mailpull_worker::{cli, dispatch, routing};
-use mailpull_worker::{ipc, logging};
+use mailpull_worker::{ipc, logging, oauth};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -55,11 +55,42 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// OAuth 2.0 sign-in of an `xoauth2`/`oauthbearer` profile (run as the worker's account:
+    /// the refresh token goes into this account's OS keyring).
+    Oauth {
+        #[command(subcommand)]
+        command: OauthCommand,
+    },
     /// Print as JSON where a message on standard input would be delivered, without delivering.
     Route {
         #[arg(long, short)]
         config: Option<PathBuf>,
         /// The profile whose rules apply.
+        #[arg(long, short)]
+        profile: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OauthCommand {
+    /// Sign in and store the refresh token (device code by default when the provider has a
+    /// device endpoint, else the browser).
+    SignIn {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long, short)]
+        profile: String,
+        /// Device authorization grant: a code to enter on any device.
+        #[arg(long, conflicts_with = "browser")]
+        device: bool,
+        /// Authorization code with PKCE: a browser on this machine.
+        #[arg(long)]
+        browser: bool,
+    },
+    /// Remove the stored refresh token.
+    SignOut {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
         #[arg(long, short)]
         profile: String,
     },
@@ -77,6 +108,7 @@ fn main() -> ExitCode {
         Command::Route { config, profile } => route(config_path(config), &profile),
         Command::Status { config } => cli::status(&config_path(config)),
         Command::PollNow { name, config } => cli::poll_now(&config_path(config), &name),
+        Command::Oauth { command } => oauth(command),
     };
     match result {
         Ok(code) => code,
@@ -133,6 +165,40 @@ fn route(path: PathBuf, name: &str) -> anyhow::Result<ExitCode> {
         serde_json::to_string_pretty(&decision).context("JSON")?
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn oauth(command: OauthCommand) -> anyhow::Result<ExitCode> {
+    let (config, name) = match &command {
+        OauthCommand::SignIn {
+            config, profile, ..
+        }
+        | OauthCommand::SignOut { config, profile } => (config_path(config.clone()), profile),
+    };
+    let loaded = load(&config)?;
+    let profile = loaded
+        .profile(name)
+        .with_context(|| format!("no profile \"{name}\" in {}", config.display()))?
+        .clone();
+    match command {
+        OauthCommand::SignIn {
+            device, browser, ..
+        } => {
+            let method = if device {
+                SignInMethod::Device
+            } else if browser {
+                SignInMethod::Browser
+            } else {
+                oauth::cli::default_method(&profile)
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            Ok(runtime.block_on(oauth::cli::sign_in(&profile, method))?)
+        }
+        OauthCommand::SignOut { .. } => Ok(oauth::cli::sign_out(&profile)?),
+    }
 }
 
 fn check(path: PathBuf) -> anyhow::Result<ExitCode> {

@@ -10,12 +10,14 @@
 //! - [`device`]: the device authorization grant (RFC 8628).
 //! - [`browser`]: the authorization-code grant with PKCE (S256) and a loopback redirect.
 //! - [`signin`]: sign-ins started over IPC, run in the background and polled for their result.
+//! - [`cli`]: `mailpull-worker oauth sign-in|sign-out` (headless, in-process).
 //! - [`urlenc`]: percent-encoding for query strings (no URL crate needed).
 //!
 //! **Invariant:** no token, code verifier, device code or client secret is ever logged or put
 //! into an error message; `Secret` holds them.
 
 pub mod browser;
+pub mod cli;
 pub mod device;
 pub mod http;
 pub mod signin;
