@@ -7,5 +7,6 @@ mod hostile;
 mod ipc;
 mod keep_days;
 mod multidrop;
+mod oauth;
 mod push;
 mod worker;

@@ -279,6 +279,9 @@ pub struct RemoteOptions {
     pub starttls: bool,
     /// Extra lines appended to dovecot.conf (for example `pop3_uidl_format = %g`).
     pub extra_config: String,
+    /// OAuth 2.0: also accept SASL XOAUTH2 and OAUTHBEARER, validating the bearer token at
+    /// this RFC 7662 introspection URL (Dovecot's `oauth2` passdb, `introspection_mode = post`).
+    pub oauth2_introspection_url: Option<String>,
 }
 
 impl RemoteOptions {
@@ -288,7 +291,16 @@ impl RemoteOptions {
             cert: ca.server_pair(),
             starttls: true,
             extra_config: String::new(),
+            oauth2_introspection_url: None,
         }
+    }
+
+    /// Accept XOAUTH2 and OAUTHBEARER with tokens checked at `introspection_url` (the
+    /// token's `username` must be the login name; `active` must be true). Passwords keep
+    /// working.
+    pub fn with_oauth2(mut self, introspection_url: &str) -> Self {
+        self.oauth2_introspection_url = Some(introspection_url.to_string());
+        self
     }
 
     /// Present `cert` instead (an untrusted or wrong-host one, for TLS failure tests).
@@ -401,10 +413,29 @@ impl RemoteDovecot {
             s += "}\n";
             s
         };
+        let oauth2 = match &opts.oauth2_introspection_url {
+            Some(url) => {
+                let ext = dir.join("dovecot-oauth2.conf.ext");
+                let text = format!(
+                    "introspection_mode = post\nintrospection_url = {url}\nforce_introspection = yes\nusername_attribute = username\nactive_attribute = active\nactive_value = true\ntimeout_msecs = 10000\n"
+                );
+                write_file(&ext, text.as_bytes(), 0o644)?;
+                format!(
+                    "passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {}\n}}\n",
+                    ext.display()
+                )
+            }
+            None => String::new(),
+        };
         let common = |sub: &Path| {
-            common_config(sub, mail_root, passwd.path(), owner, "%u")
-                + "protocols = pop3 imap\n"
-                + tuning
+            let mut text = common_config(sub, mail_root, passwd.path(), owner, "%u");
+            if !oauth2.is_empty() {
+                text = text.replace(
+                    "auth_mechanisms = plain login\n",
+                    "auth_mechanisms = plain login xoauth2 oauthbearer\n",
+                ) + &oauth2;
+            }
+            text + "protocols = pop3 imap\n" + tuning
         };
 
         let mut instances = Vec::new();

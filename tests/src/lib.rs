@@ -34,6 +34,7 @@ pub mod fake_pop3;
 pub mod fake_smtp;
 pub mod maildir;
 pub mod messages;
+pub mod oauth_server;
 pub mod ports;
 pub mod postfix;
 pub mod proxy;
@@ -47,6 +48,7 @@ pub use dovecot::{RemoteDovecot, RemoteOptions};
 pub use messages::{
     added_headers, as_delivered, crlf_to_lf, duplicate_ids, headers, message_ids, sample_message,
 };
+pub use oauth_server::{FakeOAuthServer, OAuthCounters};
 pub use ports::{free_port, port_is_open, wait_for_port};
 pub use postfix::{LOCAL_DOMAIN, LOCAL_PASSWORD, LocalMailServer, LocalOptions};
 pub use sink::{SinkMessage, SmtpSink};

@@ -52,6 +52,9 @@ pub struct ProfileSpec {
     pub extra: String,
     /// Extra TOML lines for the `[profile.remote]` table (e.g. `timeout = "2s"`).
     pub remote_extra: String,
+    /// OAuth instead of the password file: `(auth, body of [profile.remote.oauth2])`, e.g.
+    /// `("xoauth2", "provider = \"custom\"\nclient_id = ...")`.
+    pub oauth2: Option<(&'static str, String)>,
 }
 
 impl ProfileSpec {
@@ -81,6 +84,7 @@ impl ProfileSpec {
             local_domain: crate::LOCAL_DOMAIN.to_string(),
             extra: String::new(),
             remote_extra: String::new(),
+            oauth2: None,
         }
     }
 }
@@ -101,7 +105,7 @@ pub fn config_text(
     for p in profiles {
         let _ = writeln!(
             out,
-            "[[profile]]\nname = {:?}\ninterval = {:?}\nafter_delivery = {}\npush = {}\n\n[profile.remote]\nprotocol = {:?}\nhost = \"localhost\"\nport = {}\nsecurity = {:?}\nusername = {:?}\npassword = {{ file = {:?} }}",
+            "[[profile]]\nname = {:?}\ninterval = {:?}\nafter_delivery = {}\npush = {}\n\n[profile.remote]\nprotocol = {:?}\nhost = \"localhost\"\nport = {}\nsecurity = {:?}\nusername = {:?}\n{}",
             p.name,
             p.interval,
             if p.after_delivery.starts_with('{') {
@@ -114,7 +118,13 @@ pub fn config_text(
             p.port,
             p.security,
             p.username,
-            p.password_file.display().to_string()
+            match &p.oauth2 {
+                Some((auth, _)) => format!("auth = {auth:?}"),
+                None => format!(
+                    "password = {{ file = {:?} }}",
+                    p.password_file.display().to_string()
+                ),
+            }
         );
         if let Some(ca) = &p.ca_file {
             let _ = writeln!(out, "ca_file = {:?}", ca.display().to_string());
@@ -124,6 +134,9 @@ pub fn config_text(
         }
         if !p.remote_extra.is_empty() {
             let _ = writeln!(out, "{}", p.remote_extra);
+        }
+        if let Some((_, table)) = &p.oauth2 {
+            let _ = writeln!(out, "[profile.remote.oauth2]\n{table}");
         }
         let _ = writeln!(
             out,

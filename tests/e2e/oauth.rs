@@ -1,0 +1,544 @@
+//! OAuth 2.0 end to end on loopback: a real Dovecot whose `oauth2` passdb validates bearer
+//! tokens at the introspection endpoint of a small local authorization server
+//! ([`FakeOAuthServer`]), the real worker binary, the real local Postfix. Covered: the
+//! device-code sign-in (pending polls, `slow_down`) and the browser sign-in (PKCE, loopback
+//! redirect, `state`) through `mailpull-worker oauth sign-in`; XOAUTH2 over POP3S and
+//! OAUTHBEARER over IMAPS; refresh before expiry, refresh after a refused token,
+//! refresh-token rotation; a revoked sign-in giving a clear error and `needs_sign_in`; and the
+//! sign-in over IPC. Refresh tokens live in the session keyring (scripts/test.sh runs the
+//! tests under `keyctl session`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mailpull_shared::ipc::{Endpoint, IpcClient, SignInMethod, SignInPrompt, SignInState};
+use mailpull_shared::secrets;
+use mailpull_tests::{
+    FakeOAuthServer, LocalMailServer, ProfileSpec, RemoteDovecot, RemoteOptions, TestCa,
+    WorkerSetup, output_text, sample_message, worker_binary,
+};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// True when the OS keyring works here; otherwise says why the test is skipped (or fails
+/// under scripts/test.sh, which sets MAILPULL_REQUIRE_KEYRING).
+fn keyring_usable(test: &str) -> bool {
+    let profile = format!("oauth-probe-{}", std::process::id());
+    let account = secrets::refresh_token_account(&profile);
+    let works = secrets::write_keyring(&profile, &account, &secrets::Secret::new("probe"))
+        .and_then(|()| secrets::read_keyring(&profile, &account));
+    let _ = secrets::delete_keyring(&profile, &account);
+    match works {
+        Ok(Some(_)) => true,
+        other if std::env::var_os("MAILPULL_REQUIRE_KEYRING").is_none() => {
+            eprintln!(
+                "SKIPPED {test}: no usable OS keyring ({other:?}); scripts/test.sh runs the tests under `keyctl session`"
+            );
+            false
+        }
+        other => panic!("the OS keyring does not work: {other:?}"),
+    }
+}
+
+struct Rig {
+    _tmp: tempfile::TempDir,
+    _ca: TestCa,
+    oauth: FakeOAuthServer,
+    remote: RemoteDovecot,
+    local: LocalMailServer,
+    pop: ProfileSpec,
+    imap: ProfileSpec,
+}
+
+/// Dovecot with the oauth2 passdb, two mail users signed in by two OAuth clients, and one
+/// profile for each: POP3S + XOAUTH2 and IMAPS + OAUTHBEARER.
+fn rig(tag: &str) -> Rig {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new(tmp.path()).expect("ca");
+    let oauth = FakeOAuthServer::start().expect("oauth server");
+    let remote =
+        RemoteDovecot::start_with(RemoteOptions::new(&ca).with_oauth2(&oauth.introspection_url()))
+            .expect("remote");
+    let pid = std::process::id();
+    let (pop_user, imap_user) = (format!("popper-{tag}"), format!("imapper-{tag}"));
+    remote
+        .add_user(&pop_user, "a password nobody uses")
+        .expect("user");
+    remote
+        .add_user(&imap_user, "another unused password")
+        .expect("user");
+    oauth.register_client(&format!("client-pop-{tag}"), &pop_user);
+    oauth.register_client(&format!("client-imap-{tag}"), &imap_user);
+    let local = LocalMailServer::start(&["alice", "bob"]).expect("local");
+    let table = |client: &str| {
+        format!(
+            "provider = \"custom\"\nclient_id = \"{client}\"\nscopes = [\"mail\", \"offline\"]\ndevice_authorization_url = \"{}\"\nauthorization_url = \"{}\"\ntoken_url = \"{}\"",
+            oauth.url("device"),
+            oauth.url("authorize"),
+            oauth.url("token")
+        )
+    };
+    let unused = tmp.path().join("unused");
+    let mut pop = ProfileSpec::new(
+        &format!("oauth-pop-{tag}-{pid}"),
+        remote.pop3s_port(),
+        &pop_user,
+        &unused,
+        local.smtp_port(),
+        "alice",
+    );
+    pop.ca_file = Some(ca.ca_file().to_path_buf());
+    pop.oauth2 = Some(("xoauth2", table(&format!("client-pop-{tag}"))));
+    let mut imap = ProfileSpec::new(
+        &format!("oauth-imap-{tag}-{pid}"),
+        remote.imaps_port(),
+        &imap_user,
+        &unused,
+        local.smtp_port(),
+        "bob",
+    );
+    imap.protocol = "imap";
+    imap.ca_file = Some(ca.ca_file().to_path_buf());
+    imap.oauth2 = Some(("oauthbearer", table(&format!("client-imap-{tag}"))));
+    Rig {
+        _tmp: tmp,
+        _ca: ca,
+        oauth,
+        remote,
+        local,
+        pop,
+        imap,
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        for name in [&self.pop.name, &self.imap.name] {
+            let _ = secrets::delete_keyring(name, &secrets::refresh_token_account(name));
+        }
+    }
+}
+
+fn fill(rig: &Rig, user: &str, first: usize, count: usize) {
+    for i in first..first + count {
+        rig.remote
+            .add_message(
+                user,
+                &sample_message(i, 3_000, &format!("{user}@isp.example")),
+            )
+            .expect("add message");
+    }
+}
+
+/// `mailpull-worker oauth sign-in --device`, waiting for it.
+fn device_sign_in(setup: &WorkerSetup, profile: &str) -> String {
+    let out = Command::new(worker_binary().expect("worker"))
+        .args([
+            "oauth",
+            "sign-in",
+            "--device",
+            "--profile",
+            profile,
+            "--config",
+        ])
+        .arg(&setup.config)
+        .output()
+        .expect("run sign-in");
+    assert!(out.status.success(), "{}", output_text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One HTTP/1.1 GET; the status line and headers.
+fn http_get(url: &str) -> String {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = TcpStream::connect(authority).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n",
+        if path.is_empty() { "/" } else { path }
+    )
+    .expect("send");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
+/// The browser flow as a person's browser would run it: the authorization URL answers with
+/// a redirect to the worker's loopback listener, which is then followed.
+fn browse(authorization_url: &str) -> String {
+    let answer = http_get(authorization_url);
+    assert!(answer.starts_with("HTTP/1.1 302"), "{answer}");
+    let location = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("Location: "))
+        .expect("Location header")
+        .trim()
+        .to_string();
+    assert!(location.starts_with("http://127.0.0.1:"), "{location}");
+    http_get(&location)
+}
+
+/// `mailpull-worker oauth sign-in --browser`, with the simulated browser.
+fn browser_sign_in(setup: &WorkerSetup, profile: &str) -> String {
+    let mut child: Child = Command::new(worker_binary().expect("worker"))
+        .args([
+            "oauth",
+            "sign-in",
+            "--browser",
+            "--profile",
+            profile,
+            "--config",
+        ])
+        .arg(&setup.config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sign-in");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut seen = String::new();
+    let url = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("sign-in printed no authorization_url:\n{seen}"))
+            .expect("line");
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(url) = line.strip_prefix("authorization_url: ") {
+            break url.to_string();
+        }
+    };
+    assert!(url.contains("code_challenge_method=S256"), "{url}");
+    // A stray request with another state must not end the sign-in.
+    let redirect_port = url
+        .split("redirect_uri=http%3A%2F%2F127.0.0.1%3A")
+        .nth(1)
+        .and_then(|rest| rest.split('%').next())
+        .expect("redirect port");
+    let stray = http_get(&format!(
+        "http://127.0.0.1:{redirect_port}/?code=stolen&state=wrong"
+    ));
+    assert!(stray.starts_with("HTTP/1.1 400"), "{stray}");
+    let page = browse(&url);
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("signed in"), "{page}");
+    for line in lines {
+        seen.push_str(&line.expect("line"));
+        seen.push('\n');
+    }
+    let status = child.wait().expect("wait");
+    let mut stderr = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut stderr);
+    }
+    assert!(status.success(), "{status}\n{seen}\n{stderr}");
+    seen
+}
+
+#[test]
+fn device_and_browser_sign_in_then_xoauth2_pop3_and_oauthbearer_imap_deliver() {
+    if !keyring_usable("oauth e2e") {
+        return;
+    }
+    let rig = rig("a");
+    let setup = WorkerSetup::new(&[rig.pop.clone(), rig.imap.clone()]).expect("setup");
+
+    // Not signed in yet: a clear error, nothing fetched.
+    let out = setup.run_once().expect("run");
+    assert!(!out.status.success());
+    let text = output_text(&out);
+    assert!(
+        text.contains("is not signed in") && text.contains("oauth sign-in --profile"),
+        "{text}"
+    );
+
+    // Device code: slow_down, then authorization_pending, then the approval.
+    rig.oauth.slow_down_once();
+    let printed = device_sign_in(&setup, &rig.pop.name);
+    assert!(printed.contains("user_code: WDJB-MJHT"), "{printed}");
+    assert!(
+        printed.contains("verification_uri: http://127.0.0.1/device-login"),
+        "{printed}"
+    );
+    assert!(printed.contains("Signed in"), "{printed}");
+    let counters = rig.oauth.counters();
+    assert_eq!(counters.device_grants, 1, "{counters:?}");
+    assert_eq!(counters.device_pending, 2, "{counters:?}");
+
+    // Browser: PKCE + loopback redirect (+ a stray request with a wrong state first).
+    let printed = browser_sign_in(&setup, &rig.imap.name);
+    assert!(printed.contains("Signed in"), "{printed}");
+    assert_eq!(rig.oauth.counters().code_grants, 1);
+    for profile in [&rig.pop.name, &rig.imap.name] {
+        let stored = secrets::read_keyring(profile, &secrets::refresh_token_account(profile))
+            .expect("keyring");
+        assert!(stored.is_some(), "no refresh token stored for {profile}");
+    }
+
+    fill(&rig, &rig.pop.username, 0, 3);
+    fill(&rig, &rig.imap.username, 10, 2);
+    let out = setup.run_once().expect("run");
+    assert!(out.status.success(), "{}", output_text(&out));
+    rig.local
+        .wait_for_messages("alice", 3, WAIT)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", rig.local.maillog()));
+    rig.local
+        .wait_for_messages("bob", 2, WAIT)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", rig.local.maillog()));
+    assert_eq!(
+        rig.remote.message_count(&rig.pop.username).expect("count"),
+        0
+    );
+    assert_eq!(
+        rig.remote.message_count(&rig.imap.username).expect("count"),
+        0
+    );
+    let counters = rig.oauth.counters();
+    // Each profile refreshed once (a new process has no access token) with the token the
+    // sign-in stored; Dovecot accepted every token it saw.
+    assert_eq!(counters.refresh_grants, 2, "{counters:?}");
+    assert!(counters.introspections_active >= 2, "{counters:?}");
+    assert_eq!(counters.introspections_inactive, 0, "{counters:?}");
+
+    // A second run refreshes with the rotated refresh tokens (the first ones are gone).
+    fill(&rig, &rig.pop.username, 20, 1);
+    let out = setup.run_once().expect("run");
+    assert!(out.status.success(), "{}", output_text(&out));
+    rig.local
+        .wait_for_messages("alice", 4, WAIT)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", rig.local.maillog()));
+    assert_eq!(rig.oauth.counters().refresh_refused, 0);
+    let logs = output_text(&out);
+    assert!(!logs.contains("tok_"), "a token leaked:\n{logs}");
+}
+
+/// A running worker ([`WorkerSetup::spawn`]), stopped on drop.
+struct Running {
+    child: Child,
+    endpoint: Endpoint,
+    setup: WorkerSetup,
+}
+
+impl Running {
+    fn start(setup: WorkerSetup) -> Running {
+        let child = setup.spawn(false).expect("spawn worker");
+        let endpoint = Endpoint::for_config(&setup.config);
+        let running = Running {
+            child,
+            endpoint,
+            setup,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while running
+            .rt()
+            .block_on(IpcClient::connect(&running.endpoint))
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "worker never listened\n{}",
+                running.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        running
+    }
+
+    fn rt(&self) -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.setup.dir.path().join("worker.stderr")).unwrap_or_default()
+    }
+
+    fn status(&self, name: &str) -> mailpull_shared::ipc::ProfileStatus {
+        self.rt()
+            .block_on(async {
+                let mut client = IpcClient::connect(&self.endpoint).await?;
+                client.status().await
+            })
+            .expect("status")
+            .into_iter()
+            .find(|s| s.name == name)
+            .expect("profile in status")
+    }
+
+    fn poll_now(&self, name: &str) {
+        self.rt()
+            .block_on(async {
+                let mut client = IpcClient::connect(&self.endpoint).await?;
+                client.poll_now(name).await
+            })
+            .expect("poll now");
+    }
+
+    /// Waits until the profile's status satisfies `done`.
+    fn wait_until(
+        &self,
+        name: &str,
+        what: &str,
+        done: impl Fn(&mailpull_shared::ipc::ProfileStatus) -> bool,
+    ) -> mailpull_shared::ipc::ProfileStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let status = self.status(name);
+            if done(&status) {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: never reached; last status {status:?}\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn ipc_sign_in_refresh_before_expiry_after_refusal_and_revocation() {
+    if !keyring_usable("oauth IPC e2e") {
+        return;
+    }
+    let rig = rig("b");
+    // Access tokens live 6 s: the worker refreshes them after 4.5 s.
+    rig.oauth.set_access_lifetime(Duration::from_secs(6));
+    let mut pop = rig.pop.clone();
+    pop.interval = "1h";
+    let name = pop.name.clone();
+    let worker = Running::start(WorkerSetup::new(&[pop]).expect("setup"));
+
+    // The first poll fails: not signed in, and the status says so.
+    let status = worker.wait_until(&name, "first poll", |s| s.consecutive_failures >= 1);
+    assert!(status.needs_sign_in, "{status:?}");
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("is not signed in")),
+        "{status:?}"
+    );
+
+    // Device sign-in over IPC, as the Pull Manager does it.
+    let rt = worker.rt();
+    let (session, prompt) = rt
+        .block_on(async {
+            let mut client = IpcClient::connect(&worker.endpoint).await?;
+            client.start_sign_in(&name, SignInMethod::Device).await
+        })
+        .expect("start sign-in");
+    match &prompt {
+        SignInPrompt::Device {
+            user_code,
+            verification_uri,
+            ..
+        } => {
+            assert_eq!(user_code, "WDJB-MJHT");
+            assert!(verification_uri.starts_with("http://127.0.0.1/"));
+        }
+        other => panic!("unexpected prompt {other:?}"),
+    }
+    let deadline = Instant::now() + WAIT;
+    let state = loop {
+        let state = rt
+            .block_on(async {
+                let mut client = IpcClient::connect(&worker.endpoint).await?;
+                client.sign_in_result(&session).await
+            })
+            .expect("sign-in result");
+        if state != SignInState::Pending {
+            break state;
+        }
+        assert!(Instant::now() < deadline, "sign-in never finished");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(matches!(state, SignInState::Done { .. }), "{state:?}");
+
+    // The finished sign-in wakes the poll: mail flows with the access token it brought.
+    fill(&rig, &rig.pop.username, 0, 2);
+    worker.poll_now(&name);
+    let status = worker.wait_until(&name, "2 delivered", |s| s.messages >= 2);
+    rig.local
+        .wait_for_messages("alice", 2, WAIT)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}\n{}", rig.local.maillog(), worker.stderr()));
+    assert!(!status.needs_sign_in, "{status:?}");
+    assert_eq!(rig.oauth.counters().refresh_grants, 0);
+
+    // After 4.5 s the token is refreshed before use: no token is ever refused.
+    std::thread::sleep(Duration::from_millis(5_000));
+    fill(&rig, &rig.pop.username, 10, 1);
+    worker.poll_now(&name);
+    worker.wait_until(&name, "3 delivered", |s| s.messages >= 3);
+    rig.local
+        .wait_for_messages("alice", 3, WAIT)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", worker.stderr()));
+    let counters = rig.oauth.counters();
+    assert_eq!(counters.refresh_grants, 1, "{counters:?}");
+    assert_eq!(counters.introspections_inactive, 0, "{counters:?}");
+
+    // The server stops accepting the cached token early: one refusal, a refresh, a login.
+    rig.oauth.set_access_lifetime(Duration::from_secs(3600));
+    rig.oauth.expire_access_tokens();
+    fill(&rig, &rig.pop.username, 20, 1);
+    worker.poll_now(&name);
+    let status = worker.wait_until(&name, "4 delivered", |s| s.messages >= 4);
+    assert_eq!(status.last_error, None, "{status:?}\n{}", worker.stderr());
+    rig.local
+        .wait_for_messages("alice", 4, WAIT)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", worker.stderr()));
+    let counters = rig.oauth.counters();
+    assert_eq!(counters.refresh_grants, 2, "{counters:?}");
+    assert!(counters.introspections_inactive >= 1, "{counters:?}");
+
+    // Revoked: "sign in again" and needs_sign_in, in the status and on the command line.
+    rig.oauth.revoke(&format!("client-pop-{}", "b"));
+    rig.oauth.expire_access_tokens();
+    worker.poll_now(&name);
+    let status = worker.wait_until(&name, "revocation seen", |s| s.needs_sign_in);
+    let error = status.last_error.unwrap_or_default();
+    assert!(
+        error.contains("revoked or has expired") && error.contains("sign in again"),
+        "{error}"
+    );
+    let out = Command::new(worker_binary().expect("worker"))
+        .args(["status", "--config"])
+        .arg(&worker.setup.config)
+        .output()
+        .expect("status");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(&name) && l.contains("sign-in")),
+        "{table}"
+    );
+    let logs = worker.stderr();
+    assert!(!logs.contains("tok_"), "a token leaked:\n{logs}");
+}
