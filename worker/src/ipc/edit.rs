@@ -66,12 +66,18 @@ pub fn read_profile(text: &str, name: &str) -> Result<ProfileForm, IpcError> {
     Ok(raw)
 }
 
-/// Removes a password written inline (the checker refuses them; a reply must never carry one).
+/// Removes a password or OAuth client secret written inline (the checker refuses them; a
+/// reply must never carry one).
 pub fn strip_inline_password(raw: &mut RawProfile) {
-    if let Some(remote) = raw.remote.as_mut()
-        && matches!(remote.password, Some(RawPassword::Inline(_)))
-    {
-        remote.password = None;
+    if let Some(remote) = raw.remote.as_mut() {
+        if matches!(remote.password, Some(RawPassword::Inline(_))) {
+            remote.password = None;
+        }
+        if let Some(oauth2) = remote.oauth2.as_mut()
+            && matches!(oauth2.client_secret, Some(RawPassword::Inline(_)))
+        {
+            oauth2.client_secret = None;
+        }
     }
 }
 
@@ -100,6 +106,25 @@ pub fn apply(text: &str, edit: &Edit) -> Result<String, IpcError> {
                         profile: profile.name.clone(),
                         field: "remote.password".into(),
                         message: "use { keyring = true } and set the password separately, or { file = \"...\" } / { env = \"...\" }".into(),
+                    }],
+                });
+            }
+            if matches!(
+                profile
+                    .remote
+                    .as_ref()
+                    .and_then(|r| r.oauth2.as_ref())
+                    .and_then(|o| o.client_secret.as_ref()),
+                Some(RawPassword::Inline(_))
+            ) {
+                return Err(IpcError {
+                    kind: ErrorKind::Invalid,
+                    message: "a client secret cannot be stored in the configuration file".into(),
+                    fields: vec![mailpull_shared::ipc::FieldProblem {
+                        profile: profile.name.clone(),
+                        field: "remote.oauth2.client_secret".into(),
+                        message: "use { keyring = true }, { file = \"...\" } or { env = \"...\" }"
+                            .into(),
                     }],
                 });
             }
@@ -291,6 +316,38 @@ domain = "example.org"
         .unwrap_err();
         assert_eq!(err.fields[0].field, "remote.password");
         assert!(!err.to_string().contains("\"pw\""));
+    }
+
+    #[test]
+    fn an_inline_client_secret_is_refused_and_never_read_back() {
+        let mut profile = RawProfile {
+            name: Some("x".into()),
+            remote: Some(RawRemote {
+                auth: Some("xoauth2".into()),
+                oauth2: Some(mailpull_shared::config::raw::RawOAuth2 {
+                    provider: Some("google".into()),
+                    client_id: Some("id".into()),
+                    client_secret: Some(RawPassword::Inline("GOCSPX-s3cret".into())),
+                    ..Default::default()
+                }),
+                ..RawRemote::default()
+            }),
+            ..RawProfile::default()
+        };
+        let err = apply(
+            TEXT,
+            &Edit::Save {
+                original: None,
+                profile: Box::new(profile.clone()),
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.fields[0].field, "remote.oauth2.client_secret");
+        assert!(!err.to_string().contains("GOCSPX"));
+        strip_inline_password(&mut profile);
+        let oauth2 = profile.remote.and_then(|r| r.oauth2).expect("oauth2");
+        assert_eq!(oauth2.client_secret, None);
+        assert_eq!(oauth2.client_id.as_deref(), Some("id"));
     }
 
     #[test]

@@ -163,6 +163,7 @@ impl WorkerState {
                 let old = self.profile(&name)?;
                 self.change(Edit::Delete { name: name.clone() }).await?;
                 if old.remote.auth.is_oauth() {
+                    self.ctx.tokens.retain(|profile| profile != name);
                     let profile = name.clone();
                     let removed = tokio::task::spawn_blocking(move || {
                         crate::oauth::delete_refresh_token(&profile)
