@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use mailpull_shared::ipc::{Endpoint, IpcClient, SignInMethod, SignInPrompt, SignInState};
 use mailpull_shared::secrets;
 use mailpull_tests::{
-    FakeOAuthServer, LocalMailServer, ProfileSpec, RemoteDovecot, RemoteOptions, TestCa,
-    WorkerSetup, output_text, sample_message, worker_binary,
+    DeviceOutcome, FakeOAuthServer, LocalMailServer, ProfileSpec, RemoteDovecot, RemoteOptions,
+    TestCa, WorkerSetup, output_text, sample_message, worker_binary,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -539,6 +539,102 @@ fn ipc_sign_in_refresh_before_expiry_after_refusal_and_revocation() {
             .any(|l| l.starts_with(&name) && l.contains("sign-in")),
         "{table}"
     );
+
+    // Signing in again (browser, over the pipe) recovers.
+    let (session, prompt) = rt
+        .block_on(async {
+            let mut client = IpcClient::connect(&worker.endpoint).await?;
+            client.start_sign_in(&name, SignInMethod::Browser).await
+        })
+        .expect("start browser sign-in");
+    let SignInPrompt::Browser { authorization_url } = prompt else {
+        panic!("unexpected prompt {prompt:?}")
+    };
+    let page = browse(&authorization_url);
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let state = rt
+            .block_on(async {
+                let mut client = IpcClient::connect(&worker.endpoint).await?;
+                client.sign_in_result(&session).await
+            })
+            .expect("sign-in result");
+        match state {
+            SignInState::Pending => {}
+            SignInState::Done { .. } => break,
+            other => panic!("browser sign-in failed: {other:?}"),
+        }
+        assert!(Instant::now() < deadline, "browser sign-in never finished");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    fill(&rig, &rig.pop.username, 30, 1);
+    worker.poll_now(&name);
+    let status = worker.wait_until(&name, "5 delivered", |s| s.messages >= 5);
+    assert!(!status.needs_sign_in, "{status:?}");
+    assert_eq!(status.last_error, None, "{status:?}");
+
     let logs = worker.stderr();
     assert!(!logs.contains("tok_"), "a token leaked:\n{logs}");
+}
+
+#[test]
+fn a_declined_or_expired_device_sign_in_says_so_and_stores_nothing() {
+    let rig = rig("c");
+    let setup = WorkerSetup::new(&[rig.pop.clone()]).expect("setup");
+    for (outcome, expected) in [
+        (DeviceOutcome::Deny, "the sign-in was declined"),
+        (
+            DeviceOutcome::Expire,
+            "the code expired before it was approved",
+        ),
+    ] {
+        rig.oauth.set_device_outcome(outcome);
+        let out = Command::new(worker_binary().expect("worker"))
+            .args([
+                "oauth",
+                "sign-in",
+                "--device",
+                "--profile",
+                &rig.pop.name,
+                "--config",
+            ])
+            .arg(&setup.config)
+            .output()
+            .expect("run sign-in");
+        assert!(!out.status.success(), "{}", output_text(&out));
+        let text = output_text(&out);
+        assert!(text.contains(expected), "{text}");
+        assert!(!text.contains("tok_"), "{text}");
+    }
+    assert_eq!(rig.oauth.counters().device_grants, 0);
+    // A browser sign-in needs an authorization endpoint; a device one a device endpoint.
+    let mut no_device = rig.pop.clone();
+    no_device.oauth2 = Some((
+        "xoauth2",
+        format!(
+            "provider = \"custom\"\nclient_id = \"client-pop-c\"\nscopes = [\"mail\"]\nauthorization_url = \"{}\"\ntoken_url = \"{}\"",
+            rig.oauth.url("authorize"),
+            rig.oauth.url("token")
+        ),
+    ));
+    let setup = WorkerSetup::new(&[no_device]).expect("setup");
+    let out = Command::new(worker_binary().expect("worker"))
+        .args([
+            "oauth",
+            "sign-in",
+            "--device",
+            "--profile",
+            &rig.pop.name,
+            "--config",
+        ])
+        .arg(&setup.config)
+        .output()
+        .expect("run sign-in");
+    assert!(!out.status.success());
+    assert!(
+        output_text(&out).contains("no device authorization endpoint"),
+        "{}",
+        output_text(&out)
+    );
 }

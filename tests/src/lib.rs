@@ -48,7 +48,7 @@ pub use dovecot::{RemoteDovecot, RemoteOptions};
 pub use messages::{
     added_headers, as_delivered, crlf_to_lf, duplicate_ids, headers, message_ids, sample_message,
 };
-pub use oauth_server::{FakeOAuthServer, OAuthCounters};
+pub use oauth_server::{DeviceOutcome, FakeOAuthServer, OAuthCounters};
 pub use ports::{free_port, port_is_open, wait_for_port};
 pub use postfix::{LOCAL_DOMAIN, LOCAL_PASSWORD, LocalMailServer, LocalOptions};
 pub use sink::{SinkMessage, SmtpSink};

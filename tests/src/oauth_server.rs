@@ -36,6 +36,17 @@ pub struct OAuthCounters {
     pub introspections_inactive: u64,
 }
 
+/// How the person answers a device-code sign-in (after the pending polls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceOutcome {
+    #[default]
+    Approve,
+    /// `access_denied`.
+    Deny,
+    /// `expired_token`.
+    Expire,
+}
+
 #[derive(Debug)]
 struct Device {
     client_id: String,
@@ -66,6 +77,7 @@ struct State {
     pending_polls: u32,
     rotate: bool,
     slow_down_once: bool,
+    device_outcome: DeviceOutcome,
 }
 
 /// The running server; stopped on drop.
@@ -151,6 +163,11 @@ impl FakeOAuthServer {
     /// Lifetime of access tokens issued from now on.
     pub fn set_access_lifetime(&self, lifetime: Duration) {
         self.lock().access_lifetime = lifetime;
+    }
+
+    /// How device-code sign-ins end from now on.
+    pub fn set_device_outcome(&self, outcome: DeviceOutcome) {
+        self.lock().device_outcome = outcome;
     }
 
     /// Answer the next device-code poll with `slow_down` once.
@@ -393,6 +410,11 @@ fn token(stream: &TcpStream, state: &mut State, request: &Request) {
                 return json_error(stream, "authorization_pending");
             }
             state.devices.remove(&code);
+            match state.device_outcome {
+                DeviceOutcome::Approve => {}
+                DeviceOutcome::Deny => return json_error(stream, "access_denied"),
+                DeviceOutcome::Expire => return json_error(stream, "expired_token"),
+            }
             state.counters.device_grants += 1;
             issue(stream, state, &client_id, None);
         }

@@ -707,7 +707,28 @@ impl Mailbox for ImapFolder<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::uid_set;
+    use super::{OAuthAuth, uid_set};
+    use async_imap::Authenticator;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn oauth_authenticator_sends_the_payload_then_answers_the_error_challenge() {
+        for (oauthbearer, answer) in [(false, &b""[..]), (true, &b"\x01"[..])] {
+            let refused = Arc::new(Mutex::new(None));
+            let mut auth = OAuthAuth {
+                payload: b"user=u\x01auth=Bearer t\x01\x01".to_vec(),
+                oauthbearer,
+                step: 0,
+                refused: refused.clone(),
+            };
+            assert_eq!(auth.process(b""), b"user=u\x01auth=Bearer t\x01\x01");
+            assert_eq!(auth.process(br#"{"status":"invalid_token"}"#), answer);
+            assert_eq!(
+                refused.lock().expect("lock").as_deref(),
+                Some("status=invalid_token")
+            );
+        }
+    }
 
     #[test]
     fn uid_sets_compress_runs() {
