@@ -581,7 +581,7 @@ fn ipc_sign_in_refresh_before_expiry_after_refusal_and_revocation() {
 #[test]
 fn a_declined_or_expired_device_sign_in_says_so_and_stores_nothing() {
     let rig = rig("c");
-    let setup = WorkerSetup::new(&[rig.pop.clone()]).expect("setup");
+    let setup = WorkerSetup::new(std::slice::from_ref(&rig.pop)).expect("setup");
     for (outcome, expected) in [
         (DeviceOutcome::Deny, "the sign-in was declined"),
         (
