@@ -638,3 +638,41 @@ fn a_declined_or_expired_device_sign_in_says_so_and_stores_nothing() {
         output_text(&out)
     );
 }
+
+#[test]
+fn push_idle_logs_in_with_oauthbearer_and_delivers_at_once() {
+    if !keyring_usable("oauth push e2e") {
+        return;
+    }
+    let rig = rig("d");
+    let mut imap = rig.imap.clone();
+    imap.push = true;
+    imap.interval = "1h";
+    let name = imap.name.clone();
+    let setup = WorkerSetup::new(std::slice::from_ref(&imap)).expect("setup");
+    let printed = device_sign_in(&setup, &name);
+    assert!(printed.contains("Signed in"), "{printed}");
+    let worker = Running::start(setup);
+    let deadline = Instant::now() + WAIT;
+    while !worker.stderr().contains("IDLE started") {
+        assert!(
+            Instant::now() < deadline,
+            "IDLE never started\n{}",
+            worker.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // No poll_now: the IDLE connection (logged in with OAUTHBEARER) announces the message.
+    fill(&rig, &rig.imap.username, 0, 1);
+    let delivered = rig
+        .local
+        .wait_for_messages("bob", 1, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", worker.stderr()));
+    assert_eq!(delivered.len(), 1);
+    let counters = rig.oauth.counters();
+    // One refresh serves the poll and the IDLE connection (the token is cached).
+    assert_eq!(counters.refresh_grants, 1, "{counters:?}");
+    assert_eq!(counters.introspections_inactive, 0, "{counters:?}");
+    let status = worker.status(&name);
+    assert!(!status.needs_sign_in, "{status:?}");
+}
