@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use mailpull_shared::config::{OAuth2, Profile};
 use mailpull_shared::secrets::Secret;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::http::{Answer, OAuthHttp};
 use super::{OAuthError, Tokens};
@@ -155,8 +155,17 @@ impl TokenCache {
                 if let Some(rotated) = &tokens.refresh_token
                     && rotated != &refresh
                 {
-                    super::store_refresh_token(&profile.name, rotated)?;
-                    info!(profile = %profile.name, "OAuth refresh token rotated and stored");
+                    // The access token is good either way; a refresh token that cannot be
+                    // stored means a new sign-in once this access token expires.
+                    match super::store_refresh_token(&profile.name, rotated) {
+                        Ok(()) => {
+                            info!(profile = %profile.name, "OAuth refresh token rotated and stored")
+                        }
+                        Err(err) => warn!(
+                            profile = %profile.name,
+                            "the rotated OAuth refresh token could not be stored ({err}); the profile will need a new sign-in when this access token expires"
+                        ),
+                    }
                 }
                 info!(profile = %profile.name, expires_in_secs = tokens.expires_in.as_secs(), "OAuth access token refreshed");
                 Ok(tokens)
