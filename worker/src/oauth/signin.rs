@@ -120,8 +120,10 @@ impl SignIns {
         let sessions = self.clone();
         let session_id = id.clone();
         tokio::spawn(async move {
+            let result = task.await;
+            // The token's lifetime counts from its issue, not from the start of the sign-in.
             let issued = Instant::now();
-            let result = match task.await {
+            let result = match result {
                 Ok(issued_tokens) => {
                     super::finish_sign_in(&profile, &issued_tokens).map(|()| issued_tokens)
                 }
