@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use mailpull_shared::config::Profile;
+use mailpull_shared::config::{OAuthProvider, Profile};
 use mailpull_shared::ipc::SignInMethod;
 use tokio_util::sync::CancellationToken;
 
@@ -19,9 +19,11 @@ fn say(line: impl AsRef<str>) {
 }
 
 /// The method to use when the command line names none: the device code when the provider
-/// has a device endpoint, else the browser.
+/// has a device endpoint, else the browser. Google's device flow does not grant the Gmail
+/// scope, so Google profiles use the browser.
 pub fn default_method(profile: &Profile) -> SignInMethod {
     match profile.remote.oauth2.as_ref() {
+        Some(oauth) if oauth.provider == OAuthProvider::Google => SignInMethod::Browser,
         Some(oauth) if oauth.device_authorization_url.is_some() => SignInMethod::Device,
         _ => SignInMethod::Browser,
     }
