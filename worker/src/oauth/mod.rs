@@ -55,6 +55,8 @@ pub enum OAuthError {
         "profile \"{profile}\" has no OAuth configuration (auth is not xoauth2 or oauthbearer)"
     )]
     NotOAuth { profile: String },
+    #[error("the system's random number generator failed")]
+    Random,
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error(transparent)]
@@ -133,10 +135,7 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], OAuthError> {
     rustls::crypto::ring::default_provider()
         .secure_random
         .fill(&mut bytes)
-        .map_err(|_| OAuthError::Endpoint {
-            url: String::new(),
-            message: "the system's random number generator failed".into(),
-        })?;
+        .map_err(|_| OAuthError::Random)?;
     Ok(bytes)
 }
 
