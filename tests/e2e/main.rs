@@ -9,4 +9,5 @@ mod ipc;
 mod keep_days;
 mod multidrop;
 mod push;
+mod state_faults;
 mod worker;

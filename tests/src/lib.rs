@@ -34,6 +34,7 @@ pub mod fake_pop3;
 pub mod fake_smtp;
 pub mod maildir;
 pub mod messages;
+pub mod mount;
 pub mod ports;
 pub mod postfix;
 pub mod proxy;
