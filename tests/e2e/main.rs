@@ -10,4 +10,5 @@ mod keep_days;
 mod multidrop;
 mod push;
 mod state_faults;
+mod tls_faults;
 mod worker;
