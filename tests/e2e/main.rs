@@ -11,4 +11,5 @@ mod multidrop;
 mod push;
 mod state_faults;
 mod tls_faults;
+mod uidvalidity;
 mod worker;
