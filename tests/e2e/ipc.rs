@@ -1,7 +1,8 @@
 //! The Pull Manager's pipe end to end: a real `mailpull-worker run` process and the real local
 //! socket. Bad clients (another protocol version, oversized frames, garbage, a cut-off frame,
-//! twenty at once, 1,000 connections opened and dropped, 300 frames of random bytes) never stop the worker from serving; status, poll-now and profile saves work
-//! against real Dovecot and Postfix; a password sent with set-secret is never echoed; another
+//! twenty at once, 1,000 connections opened and dropped, 300 frames of random bytes) never
+//! stop the worker from serving; status, poll-now and profile saves work against real Dovecot
+//! and Postfix; a password sent with set-secret is never echoed; another
 //! local user is refused.
 
 use std::path::{Path, PathBuf};
