@@ -194,7 +194,10 @@ pub fn config(data: &[u8]) {
         }
         Err(err) => {
             let text = err.to_string();
-            assert!(text.contains("fuzz.toml"), "error does not name the file: {text}");
+            assert!(
+                text.contains("fuzz.toml"),
+                "error does not name the file: {text}"
+            );
         }
     }
 }
