@@ -11,6 +11,7 @@ PACKAGE_GROUPS=(
     "benchmark peer: fetchmail"
     "tools: openssl procps"
     "keyring tests (keyctl session): keyutils"
+    "fuzz targets (libFuzzer is C++; cargo-fuzz is installed by scripts/fuzz.sh): g++"
 )
 
 # System user that owns the test servers' mailboxes (Dovecot refuses to run mail processes as root).

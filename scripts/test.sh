@@ -27,4 +27,7 @@ step "tests"
 export MAILPULL_REQUIRE_KEYRING=1
 keyctl session - cargo test --workspace --locked --no-fail-fast
 
+step "fuzz targets: build, then each for ${MAILPULL_FUZZ_SECONDS:-20}s (scripts/fuzz.sh)"
+bash scripts/fuzz.sh "${MAILPULL_FUZZ_SECONDS:-20}"
+
 step "done in $(( $(date +%s) - start ))s"

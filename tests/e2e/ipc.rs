@@ -1,7 +1,8 @@
 //! The Pull Manager's pipe end to end: a real `mailpull-worker run` process and the real local
 //! socket. Bad clients (another protocol version, oversized frames, garbage, a cut-off frame,
-//! twenty at once) never stop the worker from serving; status, poll-now and profile saves work
-//! against real Dovecot and Postfix; a password sent with set-secret is never echoed; another
+//! twenty at once, 1,000 connections opened and dropped, 300 frames of random bytes) never
+//! stop the worker from serving; status, poll-now and profile saves work against real Dovecot
+//! and Postfix; a password sent with set-secret is never echoed; another
 //! local user is refused.
 
 use std::path::{Path, PathBuf};
@@ -666,4 +667,124 @@ fn another_local_user_is_refused() {
     assert_ne!(out.status.code(), Some(0), "{out:?}");
     assert!(err.contains("permission denied"), "{err}");
     runtime().block_on(worker.assert_serving());
+}
+
+/// Open file descriptors of a process (sockets included).
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Waits until the worker has closed what the storm opened (at most `slack` more than before).
+async fn wait_fds_back(worker: &Running, before: usize, slack: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = open_fds(worker.child.id());
+        if now <= before + slack {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "worker holds {now} descriptors, {before} before the storm"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn a_thousand_connections_opened_and_dropped_leave_it_serving() {
+    let worker = idle_worker();
+    runtime().block_on(async {
+        let mut bystander = worker.client().await;
+        let before = open_fds(worker.child.id());
+        let hello = frame::encode(&ClientHello::new("storm")).expect("encode");
+        let mut dropped = 0;
+        // 20 waves of 50 at once: more than MAX_CLIENTS, so some are told "busy".
+        for wave in 0..20 {
+            let mut tasks = Vec::new();
+            for i in 0..50 {
+                let (endpoint, hello) = (worker.endpoint.clone(), hello.clone());
+                tasks.push(tokio::spawn(async move {
+                    let Ok(mut stream) = IpcClient::open(&endpoint).await else {
+                        return false;
+                    };
+                    match (wave + i) % 3 {
+                        // Dropped at once.
+                        0 => {}
+                        // Half a hello, then gone.
+                        1 => {
+                            let _ = stream.write_all(&hello[..hello.len() / 2]).await;
+                        }
+                        // A whole hello, then gone without reading the answer.
+                        _ => {
+                            let _ = stream.write_all(&hello).await;
+                        }
+                    }
+                    true
+                }));
+            }
+            for task in tasks {
+                if task.await.expect("task") {
+                    dropped += 1;
+                }
+            }
+        }
+        assert_eq!(dropped, 1000, "every connection was accepted");
+        let after = wait_fds_back(&worker, before, 2).await;
+        eprintln!("1,000 connections: worker fds {before} before, {after} after");
+        worker.assert_serving().await;
+        assert_eq!(bystander.status().await.expect("status").len(), 1);
+    });
+}
+
+#[test]
+fn frames_of_random_bytes_leave_it_serving() {
+    let seed = fastrand::u64(..);
+    eprintln!("random frames: seed {seed}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let worker = idle_worker();
+    runtime().block_on(async {
+        let mut bystander = worker.client().await;
+        let before = open_fds(worker.child.id());
+        let mut closed_by_worker = 0;
+        for round in 0..300 {
+            let len = rng.usize(1..3000);
+            let mut bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+            // A third declare a plausible length, so the decoder takes the body as a frame.
+            if round % 3 == 0 && len > 4 {
+                bytes[..4].copy_from_slice(&((len - 4) as u32).to_be_bytes());
+            }
+            let mut stream = if round % 2 == 0 {
+                IpcClient::open(&worker.endpoint).await.expect("open")
+            } else {
+                raw_after_hello(&worker.endpoint).await
+            };
+            let _ = stream.write_all(&bytes).await;
+            // The worker answers (an error) and closes, or waits for more; either way it must
+            // not hang the client for long or stop serving others.
+            let mut buf = [0u8; 4096];
+            let deadline = Instant::now() + Duration::from_millis(300);
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(left, stream.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => {
+                        closed_by_worker += 1;
+                        break;
+                    }
+                    Ok(Ok(_)) => continue,
+                    Err(_) => break,
+                }
+            }
+            drop(stream);
+            if round % 50 == 49 {
+                worker.assert_serving().await;
+                assert_eq!(bystander.status().await.expect("status").len(), 1);
+            }
+        }
+        let after = wait_fds_back(&worker, before, 2).await;
+        eprintln!(
+            "300 random frames: {closed_by_worker} closed by the worker, fds {before} before, {after} after"
+        );
+        worker.assert_serving().await;
+        assert_eq!(bystander.status().await.expect("status").len(), 1);
+    });
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests of Mailpull against real Dovecot and Postfix instances (needs root and
 //! `scripts/setup-deps.sh`). One binary so the servers' start-up is shared by all modules.
 
+mod crash;
 mod faults_tools;
 mod harness;
 mod hostile;
@@ -9,4 +10,7 @@ mod keep_days;
 mod multidrop;
 mod oauth;
 mod push;
+mod state_faults;
+mod tls_faults;
+mod uidvalidity;
 mod worker;

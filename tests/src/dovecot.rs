@@ -571,6 +571,66 @@ impl RemoteDovecot {
         maildir::read_messages(&self.existing_folder(user, folder)?)
     }
 
+    /// `doveadm -c CONF ARGS...` against this server; its stdout.
+    fn doveadm(&self, args: &[&str]) -> anyhow::Result<String> {
+        let conf = self
+            .instance_dirs
+            .first()
+            .context("no Dovecot instance")?
+            .join("dovecot.conf");
+        let out = Command::new("doveadm")
+            .arg("-c")
+            .arg(&conf)
+            .args(args)
+            .output()
+            .context("run doveadm")?;
+        if !out.status.success() {
+            bail!(
+                "doveadm {}: {}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// Gives `folder` of `user` a new UIDVALIDITY with `doveadm mailbox update`, as a server
+    /// does after rebuilding its index: every UID the client knew is void afterwards.
+    pub fn set_uidvalidity(&self, user: &str, folder: &str, value: u32) -> anyhow::Result<()> {
+        check_user_name(user)?;
+        let value = value.to_string();
+        self.doveadm(&[
+            "mailbox",
+            "update",
+            "--uid-validity",
+            &value,
+            "-u",
+            user,
+            folder,
+        ])
+        .map(|_| ())
+    }
+
+    /// The UIDVALIDITY of `folder` of `user` (`doveadm mailbox status`).
+    pub fn uidvalidity(&self, user: &str, folder: &str) -> anyhow::Result<u32> {
+        check_user_name(user)?;
+        let text = self.doveadm(&[
+            "-f",
+            "flow",
+            "mailbox",
+            "status",
+            "-u",
+            user,
+            "uidvalidity",
+            folder,
+        ])?;
+        text.rsplit('=')
+            .next()
+            .and_then(|v| v.trim().parse().ok())
+            .with_context(|| format!("doveadm mailbox status said {text:?}"))
+    }
+
     /// Dovecot's log (all instances).
     pub fn log(&self) -> String {
         self.instance_dirs

@@ -29,11 +29,13 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
-    #[error("state database {path}: {source}")]
+    #[error("state database {path}: {source}{}", cause_suffix(.cause))]
     Open {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
+        /// What is wrong with the file system holding it, if anything visible.
+        cause: Option<String>,
     },
     #[error(
         "state database {path} has schema version {found}, newer than this worker ({SCHEMA_VERSION}); upgrade Mailpull"
@@ -41,6 +43,13 @@ pub enum StateError {
     TooNew { path: PathBuf, found: i64 },
     #[error("state database write failed (disk full or read-only?): {0}")]
     Write(#[source] rusqlite::Error),
+    /// A write failed and the file system says why (see [`file_system_problem`]).
+    #[error("state database write failed: {cause}: {source}")]
+    WriteOn {
+        cause: String,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("state database read failed: {0}")]
     Read(#[source] rusqlite::Error),
     #[error("the state database thread has stopped")]
@@ -102,6 +111,31 @@ impl std::fmt::Debug for Store {
     }
 }
 
+fn cause_suffix(cause: &Option<String>) -> String {
+    cause
+        .as_ref()
+        .map(|c| format!(" ({c})"))
+        .unwrap_or_default()
+}
+
+/// Why the file system holding `dir` cannot take writes: read-only, or no space left. SQLite
+/// reports both as generic I/O errors in some places (the WAL index is a memory-mapped file),
+/// so the error message names the cause from the file system's own figures.
+pub fn file_system_problem(dir: &Path) -> Option<String> {
+    let stat = rustix::fs::statvfs(dir).ok()?;
+    if stat.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) {
+        return Some(format!("{} is on a read-only file system", dir.display()));
+    }
+    // Less than 64 KiB free for unprivileged writers: disk full for SQLite's purposes.
+    if stat.f_bavail.saturating_mul(stat.f_frsize) < 64 * 1024 {
+        return Some(format!(
+            "disk full: no space left on the file system holding {}",
+            dir.display()
+        ));
+    }
+    None
+}
+
 fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -120,6 +154,7 @@ impl Store {
         let open_err = |source| StateError::Open {
             path: path.clone(),
             source,
+            cause: file_system_problem(dir),
         };
         let conn = Connection::open(&path).map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
@@ -163,7 +198,20 @@ impl Store {
             let _ = tx.send(query(conn));
         }));
         self.jobs.send(job).map_err(|_| StateError::Gone)?;
-        rx.await.map_err(|_| StateError::Gone)?
+        rx.await
+            .map_err(|_| StateError::Gone)?
+            .map_err(|err| self.explain(err))
+    }
+
+    /// A failed write with the file system's reason, when it has one.
+    fn explain(&self, err: StateError) -> StateError {
+        match err {
+            StateError::Write(source) => match self.path.parent().and_then(file_system_problem) {
+                Some(cause) => StateError::WriteOn { cause, source },
+                None => StateError::Write(source),
+            },
+            other => other,
+        }
     }
 
     /// The UIDs recorded for a mailbox.
@@ -215,7 +263,9 @@ impl Store {
         self.jobs
             .send(Job::Record(Box::new(record), tx))
             .map_err(|_| StateError::Gone)?;
-        rx.await.map_err(|_| StateError::Gone)?
+        rx.await
+            .map_err(|_| StateError::Gone)?
+            .map_err(|err| self.explain(err))
     }
 
     /// Of `recipients`, those that already received the message known as `dedupe_key`.
@@ -368,6 +418,7 @@ fn migrate(conn: &Connection, path: &Path) -> Result<String, StateError> {
     let open_err = |source| StateError::Open {
         path: path.to_path_buf(),
         source,
+        cause: path.parent().and_then(file_system_problem),
     };
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))

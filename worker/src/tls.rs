@@ -114,7 +114,38 @@ pub fn explain_handshake_error(err: &std::io::Error) -> String {
                 "the server offers no TLS version or cipher we accept (TLS 1.2/1.3 only): {why:?}"
             )
         }
+        Some(rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion)) => {
+            "the server refused every TLS version we offer (TLS 1.2/1.3 only; it may speak only TLS 1.0 or 1.1, which are insecure)".to_string()
+        }
         Some(other) => other.to_string(),
         None => err.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explain_handshake_error;
+
+    fn io(err: rustls::Error) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, err)
+    }
+
+    #[test]
+    fn a_protocol_version_alert_names_the_tls_versions() {
+        let text = explain_handshake_error(&io(rustls::Error::AlertReceived(
+            rustls::AlertDescription::ProtocolVersion,
+        )));
+        assert!(
+            text.contains("TLS version") && text.contains("1.0 or 1.1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_expired_certificate_is_named() {
+        let text = explain_handshake_error(&io(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::Expired,
+        )));
+        assert_eq!(text, "the server's certificate has expired");
     }
 }

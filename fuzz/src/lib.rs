@@ -1,0 +1,203 @@
+//! The bodies of Mailpull's fuzz targets, one function per target. Each takes arbitrary bytes,
+//! must never panic, and checks a property of the code under test (not only "no crash"):
+//!
+//! - [`pop3_reply`]: the POP3 reply parser gives the same replies and errors whatever the
+//!   chunking of the input (byte by byte, in odd chunks, all at once), and every body line
+//!   ends in CRLF (no bare LF).
+//! - [`routing`]: the routing decision for arbitrary header bytes is the same from
+//!   [`decide`](mailpull_worker::routing::decide) and a prepared
+//!   [`Router`](mailpull_worker::routing::Router); every recipient is a lowercase local address.
+//! - [`ipc_frame`]: the pipe's frame decoder yields the same frames whatever the chunking,
+//!   never a frame above the limit, and a decoded request re-encodes to an equal request.
+//! - [`config`]: the configuration loader (`config::parse`, from a string) returns a
+//!   configuration or an error naming the file, never a panic.
+//!
+//! The fuzz targets in `fuzz_targets/` call these; `tests/fuzz_regressions.rs` in the main
+//! workspace runs them over `fuzz/corpus/*` seeds and `fuzz/regressions/*` (saved crashers)
+//! in `cargo test`.
+
+use mailpull_shared::ipc::frame::{self, FrameDecoder};
+use mailpull_shared::ipc::{ClientHello, MAX_FRAME, Request, Response};
+use mailpull_worker::pop3::reply::{Parsed, ReplyKind, ReplyLimits, ReplyParser, body_lines};
+use mailpull_worker::routing::{Router, Rules, decide};
+
+/// Small limits so the fuzzer reaches them.
+const LIMITS: ReplyLimits = ReplyLimits {
+    max_status_line: 64,
+    max_data_line: 256,
+    max_body: 4096,
+};
+
+/// Every reply (or the error that ends the stream) from `input` fed in chunks of `chunk`.
+fn replies(kind: ReplyKind, input: &[u8], chunk: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut parser = ReplyParser::new(kind, LIMITS);
+    let mut pending: Vec<u8> = Vec::new();
+    for piece in input.chunks(chunk.max(1)) {
+        pending.extend_from_slice(piece);
+        loop {
+            if pending.is_empty() {
+                break;
+            }
+            match parser.feed(&pending) {
+                Ok(Parsed::NeedMore) => {
+                    pending.clear();
+                    break;
+                }
+                Ok(Parsed::Complete { reply, consumed }) => {
+                    assert!(consumed <= pending.len(), "consumed more than fed");
+                    if let Some(body) = &reply.body {
+                        assert!(body.len() as u64 <= LIMITS.max_body, "body above the limit");
+                        assert!(
+                            body.is_empty() || body.ends_with(b"\r\n"),
+                            "body does not end in CRLF"
+                        );
+                        for (i, _) in body.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+                            assert!(i > 0 && body[i - 1] == b'\r', "bare LF in a body");
+                        }
+                        // body_lines strips exactly the line ends.
+                        let joined: usize = body_lines(body).map(|l| l.len() + 2).sum();
+                        assert_eq!(joined, body.len(), "body_lines lost bytes");
+                    }
+                    out.push(format!(
+                        "{:?} {:?} {:?}",
+                        reply.status, reply.text, reply.body
+                    ));
+                    pending.drain(..consumed);
+                    parser = ReplyParser::new(kind, LIMITS);
+                }
+                Err(err) => {
+                    // Errors print without panicking and name something.
+                    let text = err.to_string();
+                    assert!(!text.is_empty());
+                    out.push(format!("error: {text}"));
+                    return out;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// POP3 replies: the first byte picks the reply shape, the rest is what the server sent.
+pub fn pop3_reply(data: &[u8]) {
+    let Some((&first, input)) = data.split_first() else {
+        return;
+    };
+    let kind = if first & 1 == 0 {
+        ReplyKind::SingleLine
+    } else {
+        ReplyKind::MultiLine
+    };
+    let whole = replies(kind, input, input.len().max(1));
+    for chunk in [1, 2, 3, 7, 64] {
+        assert_eq!(
+            replies(kind, input, chunk),
+            whole,
+            "chunks of {chunk} parse differently"
+        );
+    }
+    let _ = mailpull_worker::pop3::reply::parse_status(input);
+}
+
+fn rules() -> Rules {
+    let mut rules = Rules {
+        local_domains: vec!["mydomain.com".into(), "bücher.example".into()],
+        default_domain: "mydomain.com".into(),
+        fallback: Some("postmaster".into()),
+        installation_id: "fuzz-installation".into(),
+        ..Rules::default()
+    };
+    rules.aliases.insert("sales".into(), "alice".into());
+    rules
+        .aliases
+        .insert("info@mydomain.com".into(), "bob@mydomain.com".into());
+    rules
+}
+
+/// Routing: `data` is a raw message (headers and perhaps a body).
+pub fn routing(data: &[u8]) {
+    let rules = rules();
+    let once = decide(data, &rules);
+    let router = Router::new(&rules);
+    let prepared = router.decide(data);
+    assert_eq!(
+        format!("{once:?}"),
+        format!("{prepared:?}"),
+        "decide and Router disagree"
+    );
+    for recipient in &prepared.recipients {
+        let address = &recipient.address;
+        let (local, domain) = address
+            .rsplit_once('@')
+            .unwrap_or_else(|| panic!("recipient without a domain: {address:?}"));
+        assert_eq!(local, local.to_lowercase(), "local part not lowercase");
+        assert!(
+            domain == "mydomain.com" || domain == "xn--bcher-kva.example",
+            "recipient outside the local domains: {address:?}"
+        );
+    }
+}
+
+fn frames(data: &[u8], chunk: usize) -> (Vec<Vec<u8>>, Option<String>) {
+    let mut decoder = FrameDecoder::new();
+    let mut out = Vec::new();
+    for piece in data.chunks(chunk.max(1)) {
+        decoder.feed(piece);
+        loop {
+            match decoder.next_frame() {
+                Ok(Some(body)) => {
+                    assert!(body.len() <= MAX_FRAME, "frame above the limit");
+                    out.push(body);
+                }
+                Ok(None) => break,
+                Err(err) => return (out, Some(err.to_string())),
+            }
+        }
+    }
+    let end = decoder.finish().err().map(|e| e.to_string());
+    (out, end)
+}
+
+/// The pipe: `data` is what a client sends.
+pub fn ipc_frame(data: &[u8]) {
+    let whole = frames(data, data.len().max(1));
+    for chunk in [1, 3, 4, 5, 1000] {
+        let (bodies, err) = frames(data, chunk);
+        // The same frames; an error at the same point (its text may count buffered bytes).
+        assert_eq!(bodies, whole.0, "chunks of {chunk} give other frames");
+        assert_eq!(err.is_some(), whole.1.is_some(), "chunks of {chunk}");
+    }
+    for body in &whole.0 {
+        if let Ok(request) = frame::decode::<Request>(body) {
+            let again = frame::encode(&request).expect("a decoded request encodes");
+            let (bodies, _) = frames(&again, again.len());
+            let back: Request = frame::decode(&bodies[0]).expect("re-decodes");
+            assert_eq!(back, request, "request changed in a round trip");
+        }
+        let _ = frame::decode::<ClientHello>(body);
+        let _ = frame::decode::<Response>(body);
+    }
+}
+
+/// The configuration loader: `data` is a configuration file's text.
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match mailpull_shared::config::parse(text, "fuzz.toml") {
+        Ok(config) => {
+            // A valid configuration has at least named profiles and a state directory.
+            for profile in &config.profiles {
+                assert!(!profile.name.is_empty(), "profile without a name accepted");
+            }
+        }
+        Err(err) => {
+            let text = err.to_string();
+            assert!(
+                text.contains("fuzz.toml"),
+                "error does not name the file: {text}"
+            );
+        }
+    }
+}
