@@ -130,7 +130,7 @@ pub struct ManagerApp {
     pub test_report: Option<(String, Vec<TestStep>)>,
     /// The profile waiting for the delete confirmation.
     pub confirm_delete: Option<String>,
-    /// A request in flight, e.g. "Saving …".
+    /// A request in flight, e.g. "Saving ...".
     pub busy: Option<String>,
 }
 
@@ -351,14 +351,14 @@ impl ManagerApp {
             Action::CancelDelete => self.confirm_delete = None,
             Action::ConfirmDelete => {
                 if let Some(name) = self.confirm_delete.take() {
-                    self.busy = Some(format!("Deleting \"{name}\" …"));
+                    self.busy = Some(format!("Deleting \"{name}\" ..."));
                     self.backend.send(Command::Delete(name));
                 }
             }
             Action::Test => self.test(),
             Action::PollNow => {
                 if let Some(name) = self.selected.clone() {
-                    self.busy = Some(format!("Asking the worker to poll \"{name}\" …"));
+                    self.busy = Some(format!("Asking the worker to poll \"{name}\" ..."));
                     self.backend.send(Command::PollNow(name));
                 }
             }
@@ -395,7 +395,7 @@ impl ManagerApp {
             }
             Ok(profile) => {
                 self.editor.problems.clear();
-                self.busy = Some("Saving …".into());
+                self.busy = Some("Saving ...".into());
                 self.backend.send(Command::Save {
                     original,
                     profile: Box::new(profile),
@@ -422,7 +422,7 @@ impl ManagerApp {
             }
         };
         self.test_report = None;
-        self.busy = Some("Testing the connection …".into());
+        self.busy = Some("Testing the connection ...".into());
         self.backend.send(Command::Test(target));
     }
 }

@@ -22,12 +22,12 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) 
             ui.strong(format!("Connection test of \"{name}\""));
             for step in steps {
                 let (mark, colour) = match step.outcome {
-                    StepOutcome::Passed => ("✔ passed", GOOD),
-                    StepOutcome::Failed => ("✖ failed", ERROR),
-                    StepOutcome::Skipped => ("– skipped", Color32::GRAY),
+                    StepOutcome::Passed => ("passed", GOOD),
+                    StepOutcome::Failed => ("FAILED", ERROR),
+                    StepOutcome::Skipped => ("skipped", Color32::GRAY),
                 };
                 ui.label(
-                    RichText::new(format!("{}: {mark} — {}", step.step, step.detail)).color(colour),
+                    RichText::new(format!("{}: {mark} ({})", step.step, step.detail)).color(colour),
                 );
             }
         });
@@ -131,7 +131,7 @@ fn text_row(
         )
         .labelled_by(label.id);
         for problem in problems {
-            ui.label(RichText::new(format!("⚠ {problem}")).color(ERROR));
+            ui.label(RichText::new(problem.to_string()).color(ERROR));
         }
     });
     ui.end_row();
@@ -145,8 +145,8 @@ fn problems(app: &ManagerApp, fields: &[&str]) -> Vec<String> {
 }
 
 fn section(ui: &mut egui::Ui, title: &str) {
-    ui.add_space(6.0);
-    ui.strong(title);
+    ui.label(RichText::new(title).strong().size(15.0));
+    ui.separator();
     ui.end_row();
 }
 
@@ -202,7 +202,7 @@ fn fields(app: &mut ManagerApp, ui: &mut egui::Ui) {
                 .response
                 .labelled_by(label.id);
                 for problem in &protocol_p {
-                    ui.label(RichText::new(format!("⚠ {problem}")).color(ERROR));
+                    ui.label(RichText::new(problem.to_string()).color(ERROR));
                 }
             });
             ui.end_row();
@@ -233,7 +233,7 @@ fn fields(app: &mut ManagerApp, ui: &mut egui::Ui) {
                 .response
                 .labelled_by(label.id);
                 for problem in &security_p {
-                    ui.label(RichText::new(format!("⚠ {problem}")).color(ERROR));
+                    ui.label(RichText::new(problem.to_string()).color(ERROR));
                 }
             });
             ui.end_row();
@@ -345,7 +345,7 @@ fn fields(app: &mut ManagerApp, ui: &mut egui::Ui) {
                 .response
                 .labelled_by(label.id);
                 for problem in &after_p {
-                    ui.label(RichText::new(format!("⚠ {problem}")).color(ERROR));
+                    ui.label(RichText::new(problem.to_string()).color(ERROR));
                 }
             });
             ui.end_row();
@@ -387,7 +387,7 @@ fn fields(app: &mut ManagerApp, ui: &mut egui::Ui) {
                     )
                     .labelled_by(label.id);
                     for problem in &aliases_p {
-                        ui.label(RichText::new(format!("⚠ {problem}")).color(ERROR));
+                        ui.label(RichText::new(problem.to_string()).color(ERROR));
                     }
                 });
                 ui.end_row();

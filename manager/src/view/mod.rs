@@ -82,6 +82,12 @@ impl eframe::App for ManagerApp {
     }
 }
 
+/// A status light: a filled circle (drawn, so no font needs the glyph).
+pub fn dot(ui: &mut egui::Ui, colour: egui::Color32) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(14.0, 14.0), egui::Sense::hover());
+    ui.painter().circle_filled(rect.center(), 6.0, colour);
+}
+
 /// "3 min ago" / "in 4 min" from Unix seconds.
 pub fn relative_time(secs: u64) -> String {
     let now = std::time::SystemTime::now()

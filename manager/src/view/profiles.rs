@@ -35,14 +35,12 @@ pub fn show(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             let (colour, state) = light(status.map(|s| s.state));
             let selected = app.selected.as_deref() == Some(profile.name.as_str());
             ui.horizontal(|ui| {
-                let (rect, _) =
-                    ui.allocate_exact_size(egui::vec2(14.0, 14.0), egui::Sense::hover());
-                ui.painter().circle_filled(rect.center(), 6.0, colour);
+                super::dot(ui, colour);
                 let label = RichText::new(&profile.name).strong();
                 if ui
                     .selectable_label(selected, label)
                     .on_hover_text(format!(
-                        "{} {}@{}:{} → {}",
+                        "{} {}@{}:{} to {}",
                         profile.protocol,
                         profile.username,
                         profile.host,
@@ -57,7 +55,7 @@ pub fn show(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             });
             ui.indent(("details", &profile.name), |ui| {
                 ui.small(format!(
-                    "{} {}:{} → {}",
+                    "{} {}:{} to {}",
                     profile.protocol.to_uppercase(),
                     profile.host,
                     profile.port,
@@ -65,7 +63,7 @@ pub fn show(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 ));
                 if let Some(status) = status {
                     let last = status.last_poll.map_or("never".into(), relative_time);
-                    let next = status.next_poll.map_or("—".into(), relative_time);
+                    let next = status.next_poll.map_or("none".into(), relative_time);
                     ui.small(format!(
                         "last poll {last} · next {next} · {} moved",
                         status.messages

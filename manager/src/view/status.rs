@@ -7,7 +7,7 @@ use crate::app::{Action, Connection, ManagerApp};
 pub fn show(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     ui.horizontal(|ui| {
         let (colour, text) = match &app.connection {
-            Connection::Connecting => (Color32::GRAY, "Connecting to the worker …".to_string()),
+            Connection::Connecting => (Color32::GRAY, "Connecting to the worker ...".to_string()),
             Connection::Connected { worker } => (
                 Color32::from_rgb(40, 160, 60),
                 format!("Connected to {worker}"),
@@ -21,7 +21,7 @@ pub fn show(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 },
             ),
         };
-        ui.colored_label(colour, "⏺");
+        super::dot(ui, colour);
         ui.label(text);
         if let Connection::Disconnected {
             reason,
