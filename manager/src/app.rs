@@ -426,3 +426,19 @@ impl ManagerApp {
         self.backend.send(Command::Test(target));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::Level;
+
+    #[test]
+    fn settings_from_an_older_or_empty_store_take_defaults() {
+        let settings: Settings = serde_json::from_str("{}").expect("empty");
+        assert_eq!(settings, Settings::default());
+        let settings: Settings =
+            serde_json::from_str(r#"{"log_filter":{"level":"Debug"}}"#).expect("partial");
+        assert_eq!(settings.log_filter.level, Level::Debug);
+        assert_eq!(settings.log_filter.profile, None);
+    }
+}

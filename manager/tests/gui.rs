@@ -160,10 +160,11 @@ fn fill(gui: &mut Gui, label: &str, text: &str) {
     gui.step();
 }
 
+/// Clicks, then draws three frames: one for the click, one for its effect, and one more for
+/// a window that appears (egui sizes a new area invisibly first).
 fn click(gui: &mut Gui, label: &str) {
     gui.get_by_label(label).click();
-    gui.step();
-    gui.step();
+    gui.run_steps(3);
 }
 
 fn connected(gui: &mut Gui, rig: &Rig) {
@@ -255,6 +256,28 @@ fn new_profile_is_checked_saved_and_listed() {
     wait_for(&mut gui, &rig, "the worker's status lists work", |gui| {
         gui.state().status.contains_key("work")
     });
+
+    // Delete asks first; "Keep it" keeps it, "Yes, delete" removes it from the file.
+    click(&mut gui, "Delete");
+    assert_eq!(
+        gui.state().confirm_delete.as_deref(),
+        Some("work"),
+        "{:?}",
+        gui.state().notice
+    );
+    assert!(shows(&gui, "Delete the profile \"work\""));
+    click(&mut gui, "Keep it");
+    assert!(gui.query_by_label("Yes, delete").is_none());
+    assert!(rig.config_text().contains("name = \"work\""));
+    click(&mut gui, "Delete");
+    click(&mut gui, "Yes, delete");
+    wait_for(
+        &mut gui,
+        &rig,
+        "work deleted and gone from the list",
+        |gui| shows(gui, "Deleted profile \"work\"") && gui.query_by_label("work").is_none(),
+    );
+    assert!(!rig.config_text().contains("name = \"work\""));
 }
 
 #[test]
