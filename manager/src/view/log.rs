@@ -24,7 +24,8 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) 
             .profile
             .clone()
             .unwrap_or_else(|| "all profiles".into());
-        egui::ComboBox::from_label("Profile filter")
+        let label = ui.label("Profile");
+        egui::ComboBox::from_id_salt("log_profile")
             .selected_text(shown)
             .show_ui(ui, |ui| {
                 ui.selectable_value(&mut filter.profile, None, "all profiles");
@@ -35,14 +36,19 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) 
                         profile.name.as_str(),
                     );
                 }
-            });
-        egui::ComboBox::from_label("Level")
+            })
+            .response
+            .labelled_by(label.id);
+        let label = ui.label("Level");
+        egui::ComboBox::from_id_salt("log_level")
             .selected_text(filter.level.as_str())
             .show_ui(ui, |ui| {
                 for level in Level::ALL {
                     ui.selectable_value(&mut filter.level, level, level.as_str());
                 }
-            });
+            })
+            .response
+            .labelled_by(label.id);
         ui.separator();
         let mut paused = app.log.paused();
         let pause_text = if paused && app.log.held() > 0 {
@@ -78,7 +84,13 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) 
     let filter = app.settings.log_filter.clone();
     let lines: Vec<_> = app.log.visible(&filter).collect();
     if lines.is_empty() {
-        ui.weak("No log lines yet; they appear here as the worker writes them.");
+        // Fill the panel anyway, or egui would remember it at the height of this one line.
+        egui::ScrollArea::vertical()
+            .id_salt("log_empty")
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                ui.weak("No log lines yet; they appear here as the worker writes them.");
+            });
         return;
     }
     let row_height = ui.text_style_height(&egui::TextStyle::Monospace);

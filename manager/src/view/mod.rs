@@ -32,12 +32,12 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
     egui::Panel::bottom("status_bar").show(ui, |ui| status::show(app, ui, &mut actions));
     egui::Panel::bottom("log")
         .resizable(true)
-        .default_size(230.0)
+        .default_size(250.0)
         .min_size(90.0)
         .show(ui, |ui| log::show(app, ui, &mut actions));
     egui::Panel::left("profiles")
         .resizable(true)
-        .default_size(250.0)
+        .default_size(290.0)
         .min_size(160.0)
         .show(ui, |ui| profiles::show(app, ui, &mut actions));
     egui::CentralPanel::default_margins().show(ui, |ui| form::show(app, ui, &mut actions));

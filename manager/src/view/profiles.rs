@@ -7,6 +7,9 @@ use mailpull_shared::ipc::ProfileState;
 use super::relative_time;
 use crate::app::{Action, ManagerApp};
 
+/// The size of the lines under each profile's name.
+const DETAIL_SIZE: f32 = 12.0;
+
 pub fn light(state: Option<ProfileState>) -> (Color32, &'static str) {
     match state {
         Some(ProfileState::Ok) => (Color32::from_rgb(40, 160, 60), "ok"),
@@ -54,22 +57,32 @@ pub fn show(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 ui.colored_label(colour, state);
             });
             ui.indent(("details", &profile.name), |ui| {
-                ui.small(format!(
-                    "{} {}:{} to {}",
-                    profile.protocol.to_uppercase(),
-                    profile.host,
-                    profile.port,
-                    profile.local_address
-                ));
+                ui.label(
+                    RichText::new(format!(
+                        "{} {}:{} to {}",
+                        profile.protocol.to_uppercase(),
+                        profile.host,
+                        profile.port,
+                        profile.local_address
+                    ))
+                    .size(DETAIL_SIZE),
+                );
                 if let Some(status) = status {
                     let last = status.last_poll.map_or("never".into(), relative_time);
                     let next = status.next_poll.map_or("none".into(), relative_time);
-                    ui.small(format!(
-                        "last poll {last} · next {next} · {} moved",
-                        status.messages
-                    ));
+                    ui.label(
+                        RichText::new(format!(
+                            "last poll {last} · next {next} · {} moved",
+                            status.messages
+                        ))
+                        .size(DETAIL_SIZE),
+                    );
                     if let Some(error) = &status.last_error {
-                        ui.small(RichText::new(error).color(Color32::from_rgb(210, 50, 50)));
+                        ui.label(
+                            RichText::new(error)
+                                .size(DETAIL_SIZE)
+                                .color(Color32::from_rgb(210, 50, 50)),
+                        );
                     }
                 }
             });

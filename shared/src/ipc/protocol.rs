@@ -376,16 +376,20 @@ mod tests {
 
     #[test]
     fn a_hello_without_log_dir_still_reads() {
-        let old: ServerHello =
-            serde_json::from_str(r#"{"protocol":1,"worker":"mailpull-worker 0.1.0","refused":null}"#)
-                .expect("old hello");
+        let old: ServerHello = serde_json::from_str(
+            r#"{"protocol":1,"worker":"mailpull-worker 0.1.0","refused":null}"#,
+        )
+        .expect("old hello");
         assert_eq!(old.log_dir, None);
         let new = ServerHello {
             log_dir: Some("/var/lib/mailpull/logs".into()),
             ..old
         };
         let json = serde_json::to_string(&new).expect("json");
-        assert_eq!(serde_json::from_str::<ServerHello>(&json).expect("new"), new);
+        assert_eq!(
+            serde_json::from_str::<ServerHello>(&json).expect("new"),
+            new
+        );
     }
 
     #[test]
