@@ -132,6 +132,10 @@ pub struct ManagerApp {
     pub confirm_delete: Option<String>,
     /// A request in flight, e.g. "Saving ...".
     pub busy: Option<String>,
+    /// What Start worker runs ([`launch::worker_binary`] unless changed).
+    pub worker_binary: PathBuf,
+    /// The process Start worker started last.
+    pub started_worker: Option<u32>,
 }
 
 impl ManagerApp {
@@ -159,6 +163,8 @@ impl ManagerApp {
             test_report: None,
             confirm_delete: None,
             busy: None,
+            worker_binary: launch::worker_binary(),
+            started_worker: None,
         })
     }
 
@@ -362,10 +368,16 @@ impl ManagerApp {
                     self.backend.send(Command::PollNow(name));
                 }
             }
-            Action::StartWorker => match launch::start_worker(&self.config_path) {
-                Ok(message) => self.notify(message, false),
-                Err(message) => self.notify(message, true),
-            },
+            Action::StartWorker => {
+                match launch::start_worker(&self.worker_binary, &self.config_path) {
+                    Ok((pid, message)) => {
+                        self.started_worker = Some(pid);
+                        self.connection = Connection::Connecting;
+                        self.notify(message, false);
+                    }
+                    Err(message) => self.notify(message, true),
+                }
+            }
             Action::OpenLog => match &self.log_dir {
                 Some(dir) => {
                     if let Err(message) = launch::open_path(&newest_log_file(dir)) {

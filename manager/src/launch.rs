@@ -2,7 +2,7 @@
 //! and the desktop's opener for the log file. Neither touches the network.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 /// The worker binary: next to this executable, else `mailpull-worker` from `PATH`.
 pub fn worker_binary() -> PathBuf {
@@ -14,11 +14,10 @@ pub fn worker_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(name))
 }
 
-/// Starts `mailpull-worker run --config FILE` in the background; it lives on after the
-/// window closes (it is the service, the window only watches it).
-pub fn start_worker(config: &Path) -> Result<String, String> {
-    let binary = worker_binary();
-    let mut command = Command::new(&binary);
+/// Starts `binary run --config FILE` in the background; it lives on after the window closes
+/// (it is the service, the window only watches it). Returns its process id and a message.
+pub fn start_worker(binary: &Path, config: &Path) -> Result<(u32, String), String> {
+    let mut command = Command::new(binary);
     command
         .arg("run")
         .arg("--config")
@@ -27,14 +26,27 @@ pub fn start_worker(config: &Path) -> Result<String, String> {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     match command.spawn() {
-        Ok(child) => Ok(format!(
-            "started {} (process {}) for {}",
-            binary.display(),
-            child.id(),
-            config.display()
-        )),
-        Err(err) => Err(format!("cannot start {}: {err}", binary.display())),
+        Ok(child) => {
+            let pid = child.id();
+            reap(child);
+            Ok((
+                pid,
+                format!(
+                    "Started {} (process {pid}) for {}.",
+                    binary.display(),
+                    config.display()
+                ),
+            ))
+        }
+        Err(err) => Err(format!("Cannot start {}: {err}", binary.display())),
     }
+}
+
+/// Waits for `child` on a thread of its own, so it leaves no zombie when it ends.
+fn reap(mut child: Child) {
+    let _ = std::thread::Builder::new()
+        .name("mailpull-reaper".into())
+        .spawn(move || child.wait());
 }
 
 /// Opens `path` with the desktop's default program.
@@ -52,6 +64,6 @@ pub fn open_path(path: &Path) -> Result<(), String> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map(drop)
-        .map_err(|err| format!("cannot run {opener} {}: {err}", path.display()))
+        .map(reap)
+        .map_err(|err| format!("Cannot run {opener} {}: {err}", path.display()))
 }

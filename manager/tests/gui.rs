@@ -331,20 +331,41 @@ fn test_connection_and_poll_now_against_dovecot() {
     assert_eq!(rig.remote.message_count("isp-user").expect("count"), 0);
 }
 
+/// Stops a worker the window started, at the end of the test whatever happens.
+struct StartedByWindow(u32);
+
+impl Drop for StartedByWindow {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.to_string()])
+            .status();
+    }
+}
+
 #[test]
 fn worker_stopped_shows_disconnected_then_reconnects() {
     let mut rig = Rig::start();
     let mut gui = manager(&rig);
+    gui.state_mut().worker_binary = mailpull_tests::worker_binary().expect("worker binary");
     connected(&mut gui, &rig);
 
     rig.stop_worker();
     wait_for(&mut gui, &rig, "disconnected", |gui| {
         shows(gui, "Disconnected: no worker is running")
     });
-    assert!(gui.query_by_label("Start worker").is_some());
     assert!(!gui.state().connection.is_connected());
 
-    rig.start_worker();
+    // The window's own button starts the worker for its configuration, and it reconnects.
+    click(&mut gui, "Start worker");
+    let started = StartedByWindow(gui.state().started_worker.expect("a worker was started"));
     connected(&mut gui, &rig);
     assert!(gui.query_by_label("Start worker").is_none());
+
+    // That one stops too; a worker started elsewhere is found again by itself.
+    drop(started);
+    wait_for(&mut gui, &rig, "disconnected again", |gui| {
+        shows(gui, "Disconnected: no worker is running")
+    });
+    rig.start_worker();
+    connected(&mut gui, &rig);
 }
