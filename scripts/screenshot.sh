@@ -77,8 +77,9 @@ sleep 4
 DISPLAY="$display" xdotool mousemove 60 86 click 1
 sleep 2
 # And run its connection test, whose report shows above the form.
-DISPLAY="$display" xdotool mousemove 612 44 click 1
-sleep 10
+DISPLAY="$display" xdotool mousemove 652 44 click 1
+# Let the log fill: alice gets new mail every 2 s and polls every 10 s, old-isp keeps failing.
+sleep 25
 mkdir -p "$(dirname "$out")"
 DISPLAY="$display" /usr/bin/import -window root "$out"
 say "saved $out ($(/usr/bin/identify -format '%wx%h' "$out"))"

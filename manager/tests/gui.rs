@@ -200,6 +200,24 @@ fn new_profile_is_checked_saved_and_listed() {
     fill(&mut gui, "Local user", "bob");
     fill(&mut gui, "Local domain", "local.test");
     gui.check_accessibility();
+    // The fields that only some choices show are named too.
+    click(&mut gui, "IMAP");
+    click(&mut gui, "Keep for days");
+    click(&mut gui, "Distribute to local users by the headers");
+    for label in [
+        "Folders",
+        "Days to keep",
+        "Local domains",
+        "Fallback",
+        "Aliases",
+    ] {
+        assert!(gui.query_by_label(label).is_some(), "{label} shown");
+    }
+    gui.check_accessibility();
+    click(&mut gui, "POP3");
+    click(&mut gui, "No, delete after delivery");
+    click(&mut gui, "Distribute to local users by the headers");
+    assert!(gui.query_by_label("Folders").is_none());
 
     // A bad port: named under its field, nothing sent, nothing written.
     let before = rig.config_text();

@@ -32,6 +32,9 @@ pub fn show(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         });
         return;
     }
+    if !app.connection.is_connected() {
+        ui.weak("Last known state: the worker is not connected.");
+    }
     egui::ScrollArea::vertical().show(ui, |ui| {
         for profile in &app.profiles {
             let status = app.status.get(&profile.name);
