@@ -387,3 +387,41 @@ fn worker_stopped_shows_disconnected_then_reconnects() {
     rig.start_worker();
     connected(&mut gui, &rig);
 }
+
+/// eframe's storage, in memory.
+#[derive(Default)]
+struct MemoryStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemoryStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_string(), value);
+    }
+
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn log_filter_and_selection_survive_a_restart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let endpoint = Endpoint::for_config(&tmp.path().join("none.toml"));
+    let mut app = ManagerApp::with_endpoint(endpoint.clone(), Settings::default()).expect("app");
+    app.settings.log_filter.level = mailpull_manager::log::Level::Warn;
+    app.settings.log_filter.profile = Some("isp".into());
+    app.settings.selected = Some("isp".into());
+    let mut storage = MemoryStorage::default();
+    eframe::App::save(&mut app, &mut storage);
+
+    let restored: Settings =
+        eframe::get_value(&storage, mailpull_manager::app::SETTINGS_KEY).expect("stored");
+    assert_eq!(restored, app.settings);
+    let again = ManagerApp::with_endpoint(endpoint, restored).expect("app");
+    assert_eq!(again.selected.as_deref(), Some("isp"));
+}
