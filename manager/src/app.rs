@@ -196,11 +196,6 @@ impl ManagerApp {
             Update::Connected { worker, log_dir } => {
                 self.connection = Connection::Connected { worker };
                 self.log_dir = log_dir;
-                if let Some(name) = self.selected.clone()
-                    && !self.editor.editing()
-                {
-                    self.backend.send(Command::ReadProfile(name));
-                }
             }
             Update::Disconnected {
                 reason,
@@ -214,12 +209,17 @@ impl ManagerApp {
             }
             Update::Profiles(profiles) => {
                 self.profiles = profiles;
-                if let Some(name) = &self.selected
-                    && !self.profiles.iter().any(|p| &p.name == name)
+                if let Some(name) = self.selected.clone()
                     && !self.editor.editing()
                 {
-                    self.selected = None;
-                    self.editor = Editor::default();
+                    if !self.profiles.iter().any(|p| p.name == name) {
+                        // Deleted elsewhere, or remembered from a run on another config.
+                        self.selected = None;
+                        self.editor = Editor::default();
+                    } else if self.editor.fields.name != name {
+                        // Selected before the worker was there (e.g. remembered): load it.
+                        self.backend.send(Command::ReadProfile(name));
+                    }
                 }
             }
             Update::Status(rows) => {
