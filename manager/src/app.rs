@@ -11,7 +11,7 @@ use mailpull_shared::ipc::{
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Command, Update};
-use crate::form::FormFields;
+use crate::form::{FormFields, describe_problem};
 use crate::launch;
 use crate::log::{LogBuffer, LogFilter, newest_log_file};
 
@@ -270,7 +270,7 @@ impl ManagerApp {
                 let text = if error.fields.is_empty() {
                     format!("Not saved: {}", error.message)
                 } else {
-                    let list: Vec<String> = error.fields.iter().map(|p| p.to_string()).collect();
+                    let list: Vec<String> = error.fields.iter().map(describe_problem).collect();
                     format!("Not saved, the worker found: {}", list.join("; "))
                 };
                 self.notify(text, true);
@@ -401,7 +401,7 @@ impl ManagerApp {
         };
         match self.editor.fields.to_profile(&self.editor.base) {
             Err(problems) => {
-                let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+                let list: Vec<String> = problems.iter().map(describe_problem).collect();
                 self.notify(format!("Not saved: {}", list.join("; ")), true);
                 self.editor.problems = problems;
             }

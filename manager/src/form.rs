@@ -134,6 +134,42 @@ impl Default for FormFields {
     }
 }
 
+/// The form's label for a field as the worker names it (`remote.port` is "Port"), or the
+/// worker's name when the form does not show that field.
+pub fn field_label(field: &str) -> &str {
+    match field {
+        "name" => "Name",
+        "enabled" => "Enabled",
+        "interval" => "Interval",
+        "after_delivery" => "Leave on server",
+        "push" => "Push",
+        "remote.protocol" => "Protocol",
+        "remote.server" | "remote.host" => "Server",
+        "remote.port" => "Port",
+        "remote.security" => "Security",
+        "remote.username" => "User",
+        "remote.password" => "Password",
+        "remote.ca_file" => "CA file",
+        "remote.folders" => "Folders",
+        "local.smtp" => "SMTP server",
+        "local.user" => "Local user",
+        "local.domain" => "Local domain",
+        "distribute.local_domains" => "Local domains",
+        "distribute.fallback" => "Fallback",
+        "distribute.aliases" => "Aliases",
+        other => other,
+    }
+}
+
+/// One problem for a message: `Port: "70000" is not a port (1-65535)`.
+pub fn describe_problem(problem: &FieldProblem) -> String {
+    if problem.field.is_empty() {
+        problem.message.clone()
+    } else {
+        format!("{}: {}", field_label(&problem.field), problem.message)
+    }
+}
+
 fn list(text: &str) -> Vec<String> {
     text.split([',', '\n'])
         .map(str::trim)
@@ -433,6 +469,23 @@ mod tests {
         fields.server = "pop.example.com 99999s".into();
         let problems = fields.to_profile(&ProfileForm::default()).expect_err("bad");
         assert_eq!(problems[0].field, "remote.server");
+    }
+
+    #[test]
+    fn problems_read_with_the_form_labels() {
+        let problem = FieldProblem {
+            profile: Some("isp".into()),
+            field: "remote.port".into(),
+            message: "\"70000\" is not a port (1-65535)".into(),
+        };
+        assert_eq!(
+            describe_problem(&problem),
+            "Port: \"70000\" is not a port (1-65535)"
+        );
+        assert_eq!(
+            field_label("distribute.max_received"),
+            "distribute.max_received"
+        );
     }
 
     #[test]

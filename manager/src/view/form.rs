@@ -313,7 +313,7 @@ fn fields(app: &mut ManagerApp, ui: &mut egui::Ui) {
                 &local_user_p,
                 "Local user",
                 &mut f.local_user,
-                "alice",
+                "e.g. alice",
                 false,
             );
             text_row(
@@ -321,7 +321,7 @@ fn fields(app: &mut ManagerApp, ui: &mut egui::Ui) {
                 &domain_p,
                 "Local domain",
                 &mut f.local_domain,
-                "example.org",
+                "e.g. example.org",
                 false,
             );
 
@@ -366,7 +366,7 @@ fn fields(app: &mut ManagerApp, ui: &mut egui::Ui) {
                     &domains_p,
                     "Local domains",
                     &mut f.local_domains,
-                    "example.org, example.net",
+                    "e.g. example.org, example.net",
                     false,
                 );
                 text_row(
@@ -374,7 +374,7 @@ fn fields(app: &mut ManagerApp, ui: &mut egui::Ui) {
                     &fallback_p,
                     "Fallback",
                     &mut f.fallback,
-                    "postmaster",
+                    "e.g. postmaster",
                     false,
                 );
                 let label = ui.label("Aliases");
