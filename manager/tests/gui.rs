@@ -10,9 +10,9 @@ use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use mailpull_manager::{ManagerApp, Settings, view};
-use mailpull_shared::ipc::{Endpoint, IpcClient, ProfileState};
+use mailpull_shared::ipc::{Endpoint, ProfileState};
 use mailpull_tests::{
-    LocalMailServer, ProfileSpec, RemoteDovecot, TestCa, WorkerSetup, sample_message,
+    LocalMailServer, ProfileSpec, RemoteDovecot, TestCa, WorkerSetup, sample_message, stop_worker,
 };
 
 const PASSWORD: &str = "gui-remote-secret-4";
@@ -65,39 +65,13 @@ impl Rig {
     }
 
     fn start_worker(&mut self) {
-        let mut child = self.setup.spawn(false).expect("spawn worker");
-        let endpoint = self.endpoint();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while rt.block_on(IpcClient::connect(&endpoint)).is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("worker exited ({status}):\n{}", self.worker_stderr());
-            }
-            assert!(Instant::now() < deadline, "worker never listened");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.worker = Some(child);
+        self.worker = Some(self.setup.spawn_listening().expect("worker listening"));
     }
 
     fn stop_worker(&mut self) {
-        let Some(mut child) = self.worker.take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if let Some(mut child) = self.worker.take() {
+            stop_worker(&mut child);
         }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 
     fn worker_stderr(&self) -> String {

@@ -130,11 +130,16 @@ fn text_row(
                 .desired_width(320.0),
         )
         .labelled_by(label.id);
-        for problem in problems {
-            ui.label(RichText::new(problem.to_string()).color(ERROR));
-        }
+        show_problems(ui, problems);
     });
     ui.end_row();
+}
+
+/// Each problem of a field, in red under it.
+fn show_problems(ui: &mut egui::Ui, problems: &[String]) {
+    for problem in problems {
+        ui.label(RichText::new(problem).color(ERROR));
+    }
 }
 
 fn problems(app: &ManagerApp, fields: &[&str]) -> Vec<String> {
@@ -201,9 +206,7 @@ fn fields(app: &mut ManagerApp, ui: &mut egui::Ui) {
                 })
                 .response
                 .labelled_by(label.id);
-                for problem in &protocol_p {
-                    ui.label(RichText::new(problem.to_string()).color(ERROR));
-                }
+                show_problems(ui, &protocol_p);
             });
             ui.end_row();
             text_row(
@@ -232,9 +235,7 @@ fn fields(app: &mut ManagerApp, ui: &mut egui::Ui) {
                 })
                 .response
                 .labelled_by(label.id);
-                for problem in &security_p {
-                    ui.label(RichText::new(problem.to_string()).color(ERROR));
-                }
+                show_problems(ui, &security_p);
             });
             ui.end_row();
             text_row(
@@ -344,9 +345,7 @@ fn fields(app: &mut ManagerApp, ui: &mut egui::Ui) {
                 })
                 .response
                 .labelled_by(label.id);
-                for problem in &after_p {
-                    ui.label(RichText::new(problem.to_string()).color(ERROR));
-                }
+                show_problems(ui, &after_p);
             });
             ui.end_row();
             if f.after_delivery == AfterDelivery::KeepDays {
@@ -386,9 +385,7 @@ fn fields(app: &mut ManagerApp, ui: &mut egui::Ui) {
                             .desired_width(320.0),
                     )
                     .labelled_by(label.id);
-                    for problem in &aliases_p {
-                        ui.label(RichText::new(problem.to_string()).color(ERROR));
-                    }
+                    show_problems(ui, &aliases_p);
                 });
                 ui.end_row();
             }

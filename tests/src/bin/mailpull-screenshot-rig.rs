@@ -5,20 +5,14 @@
 //! mail moved, keeps dropping new messages, and stops everything (servers included) after
 //! SECONDS (default 120) or as soon as the file STOP_FILE exists.
 
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use mailpull_tests::{
-    LocalMailServer, ProfileSpec, RemoteDovecot, TestCa, WorkerSetup, sample_message, worker_binary,
+    LocalMailServer, ProfileSpec, RemoteDovecot, TestCa, WorkerSetup, sample_message, stop_worker,
+    worker_binary,
 };
-
-fn stop(worker: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status();
-    let _ = worker.wait();
-}
 
 fn main() -> anyhow::Result<()> {
     let usage = "usage: mailpull-screenshot-rig [SECONDS [STOP_FILE]]";
@@ -111,6 +105,6 @@ fn main() -> anyhow::Result<()> {
         }
         Ok(())
     })();
-    stop(&mut worker);
+    stop_worker(&mut worker);
     result
 }
