@@ -1,84 +1,50 @@
-//! `mailpull-manager`: the Pull Manager window. For now it shows the profiles of the
-//! configuration it is pointed at; talking to the worker comes with the IPC pipe.
+//! `mailpull-manager [--config FILE]`: opens the Pull Manager for the worker that runs FILE
+//! (default: the installation's configuration).
 
 #![cfg_attr(all(windows, not(debug_assertions)), windows_subsystem = "windows")]
 
 use std::path::PathBuf;
 
-use eframe::egui;
-use mailpull_shared::config::{self, Config};
+use anyhow::{Context, bail};
+use mailpull_manager::{ManagerApp, Settings, TITLE, app::SETTINGS_KEY};
 
-struct ManagerApp {
-    config_path: PathBuf,
-    config: Result<Config, String>,
-}
-
-impl ManagerApp {
-    fn load(config_path: PathBuf) -> Self {
-        let config = config::load(&config_path).map_err(|err| err.to_string());
-        ManagerApp {
-            config_path,
-            config,
-        }
-    }
-}
-
-impl eframe::App for ManagerApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        ui.heading("Mailpull — Pull Manager");
-        ui.label(format!("Configuration: {}", self.config_path.display()));
-        ui.separator();
-        match &self.config {
-            Ok(config) if config.profiles.is_empty() => {
-                ui.label("No profiles yet.");
-            }
-            Ok(config) => {
-                egui::Grid::new("profiles").striped(true).show(ui, |ui| {
-                    for heading in ["Profile", "Remote", "Local mailbox", "Interval", "Enabled"] {
-                        ui.strong(heading);
-                    }
-                    ui.end_row();
-                    for profile in &config.profiles {
-                        ui.label(&profile.name);
-                        ui.label(format!(
-                            "{} {}:{}",
-                            profile.remote.protocol.as_str(),
-                            profile.remote.host,
-                            profile.remote.port
-                        ));
-                        ui.label(profile.local.address());
-                        ui.label(config::duration::format_duration(profile.interval));
-                        ui.label(if profile.enabled { "yes" } else { "no" });
-                        ui.end_row();
-                    }
-                });
-            }
-            Err(err) => {
-                ui.colored_label(egui::Color32::RED, err);
-            }
-        }
-    }
-}
-
-fn main() -> eframe::Result {
+fn config_from_args() -> anyhow::Result<PathBuf> {
     let mut args = std::env::args().skip(1);
-    let mut config_path = mailpull_shared::paths::default_config_file();
+    let mut config = mailpull_shared::paths::default_config_file();
     while let Some(arg) = args.next() {
-        if arg == "--config"
-            && let Some(path) = args.next()
-        {
-            config_path = PathBuf::from(path);
+        match arg.as_str() {
+            "--config" => {
+                config = PathBuf::from(args.next().context("--config needs a FILE")?);
+            }
+            "-h" | "--help" => {
+                println!("usage: mailpull-manager [--config FILE]");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument \"{other}\"; usage: mailpull-manager [--config FILE]"),
         }
     }
+    Ok(config)
+}
+
+fn main() -> anyhow::Result<()> {
+    let config = config_from_args()?;
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
-            .with_title("Mailpull — Pull Manager")
-            .with_inner_size([900.0, 600.0]),
+            .with_title(TITLE)
+            .with_inner_size([1100.0, 760.0])
+            .with_min_inner_size([720.0, 480.0]),
         ..Default::default()
     };
     eframe::run_native(
-        "Mailpull — Pull Manager",
+        "mailpull-manager",
         options,
-        Box::new(move |_cc| Ok(Box::new(ManagerApp::load(config_path)))),
+        Box::new(move |cc| {
+            let settings: Settings = cc
+                .storage
+                .and_then(|storage| eframe::get_value(storage, SETTINGS_KEY))
+                .unwrap_or_default();
+            Ok(Box::new(ManagerApp::new(config, settings)?))
+        }),
     )
+    .map_err(|err| anyhow::anyhow!("cannot open the window: {err}"))
 }

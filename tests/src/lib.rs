@@ -57,4 +57,4 @@ pub use postfix::{LOCAL_DOMAIN, LOCAL_PASSWORD, LocalMailServer, LocalOptions};
 pub use sink::{SinkMessage, SmtpSink};
 pub use system::{SystemUser, TEST_SYSTEM_USER, mail_user};
 pub use tls::{CertPair, TestCa, self_signed};
-pub use worker::{ProfileSpec, WorkerSetup, config_text, output_text, worker_binary};
+pub use worker::{ProfileSpec, WorkerSetup, config_text, output_text, stop_worker, worker_binary};

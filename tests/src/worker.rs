@@ -217,6 +217,58 @@ impl WorkerSetup {
     }
 }
 
+impl WorkerSetup {
+    /// Starts `mailpull-worker run` (output in files in the dir, see [`Self::spawn`]) and
+    /// returns once it answers on its pipe; fails with its stderr if it exits or never listens
+    /// within 20 s.
+    pub fn spawn_listening(&self) -> anyhow::Result<Child> {
+        let mut child = self.spawn(false)?;
+        let endpoint = mailpull_shared::ipc::Endpoint::for_config(&self.config);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("tokio runtime")?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while rt
+            .block_on(mailpull_shared::ipc::IpcClient::connect(&endpoint))
+            .is_err()
+        {
+            let stderr = || {
+                std::fs::read_to_string(self.dir.path().join("worker.stderr")).unwrap_or_default()
+            };
+            if let Ok(Some(status)) = child.try_wait() {
+                bail!(
+                    "the worker exited ({status}) before listening:\n{}",
+                    stderr()
+                );
+            }
+            if std::time::Instant::now() > deadline {
+                stop_worker(&mut child);
+                bail!("the worker never listened on {endpoint}:\n{}", stderr());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Ok(child)
+    }
+}
+
+/// Stops a worker as a service manager would: SIGTERM (it finishes the message in hand and
+/// logs out), SIGKILL if it is still there after 10 s.
+pub fn stop_worker(worker: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = worker.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = worker.kill();
+    let _ = worker.wait();
+}
+
 /// stdout and stderr of a finished worker, for assertion messages.
 pub fn output_text(output: &Output) -> String {
     format!(

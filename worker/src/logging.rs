@@ -120,9 +120,14 @@ pub fn init_stderr(level: &str) {
         .try_init();
 }
 
+/// The folder of the log files of a worker whose state directory is `state_dir`.
+pub fn log_dir(state_dir: &Path) -> std::path::PathBuf {
+    state_dir.join("logs")
+}
+
 /// Logs to stderr, to `<state_dir>/logs/mailpull.log.YYYY-MM-DD` and to the live log.
 pub fn init(level: &str, state_dir: &Path) -> std::io::Result<LogGuard> {
-    let dir = state_dir.join("logs");
+    let dir = log_dir(state_dir);
     std::fs::create_dir_all(&dir).map_err(|err| {
         std::io::Error::other(format!(
             "cannot create log directory {}: {err}",

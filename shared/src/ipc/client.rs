@@ -68,6 +68,7 @@ pub struct IpcClient {
     stream: Stream,
     decoder: FrameDecoder,
     worker: String,
+    log_dir: Option<std::path::PathBuf>,
 }
 
 /// Sends one frame.
@@ -129,6 +130,7 @@ impl IpcClient {
             stream,
             decoder,
             worker: reply.worker,
+            log_dir: reply.log_dir.map(std::path::PathBuf::from),
         })
     }
 
@@ -161,6 +163,11 @@ impl IpcClient {
     /// The worker's name and version from its hello.
     pub fn worker_version(&self) -> &str {
         &self.worker
+    }
+
+    /// The folder of the worker's log files, when the worker said (see [`ServerHello`]).
+    pub fn log_dir(&self) -> Option<&std::path::Path> {
+        self.log_dir.as_deref()
     }
 
     /// Sends `request` and returns the answer; a typed error reply becomes

@@ -49,6 +49,11 @@ pub struct ServerHello {
     pub worker: String,
     /// `None`: accepted. Otherwise why the worker refuses the connection (it closes it next).
     pub refused: Option<String>,
+    /// The folder of the worker's log files (`mailpull.log.YYYY-MM-DD`), for the manager's
+    /// "open log file". Added within version 1: a worker that does not send it is read as
+    /// `None`, and an older client ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_dir: Option<String>,
 }
 
 /// The message both sides use for a version mismatch, naming both versions.
@@ -471,6 +476,24 @@ mod tests {
         let old = r#"{"name":"a","state":"ok","last_poll":null,"next_poll":null,"messages":0,"bytes":0,"last_error":null,"consecutive_failures":0}"#;
         let status: ProfileStatus = serde_json::from_str(old).expect("old status");
         assert!(!status.needs_sign_in);
+    }
+
+    #[test]
+    fn a_hello_without_log_dir_still_reads() {
+        let old: ServerHello = serde_json::from_str(
+            r#"{"protocol":1,"worker":"mailpull-worker 0.1.0","refused":null}"#,
+        )
+        .expect("old hello");
+        assert_eq!(old.log_dir, None);
+        let new = ServerHello {
+            log_dir: Some("/var/lib/mailpull/logs".into()),
+            ..old
+        };
+        let json = serde_json::to_string(&new).expect("json");
+        assert_eq!(
+            serde_json::from_str::<ServerHello>(&json).expect("new"),
+            new
+        );
     }
 
     #[test]

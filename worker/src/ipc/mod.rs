@@ -177,6 +177,7 @@ fn refusal(reason: String) -> ServerHello {
         protocol: PROTOCOL_VERSION,
         worker: worker_name(),
         refused: Some(reason),
+        log_dir: None,
     }
 }
 
@@ -302,6 +303,11 @@ async fn serve_client(stream: Stream, state: Arc<WorkerState>, cancel: Cancellat
         protocol: PROTOCOL_VERSION,
         worker: worker_name(),
         refused: None,
+        log_dir: Some(
+            crate::logging::log_dir(&state.config().worker.state_dir)
+                .display()
+                .to_string(),
+        ),
     };
     if conn.send(&accepted).await.is_err() {
         return;

@@ -1,0 +1,375 @@
+//! The pipe, off the UI thread: a thread running a small tokio runtime keeps one request
+//! connection and one live-log connection to the worker, reconnects by itself once a second
+//! while the worker is away, refreshes the status every second, and runs the window's
+//! [`Command`]s one at a time. Results come back as [`Update`]s on a channel; each one asks
+//! egui for a repaint. The UI thread never waits on the pipe.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mailpull_shared::ipc::{
+    ClientError, Endpoint, Event, IpcClient, IpcError, ProfileForm, ProfileStatus, ProfileSummary,
+    TestStep, TestTarget,
+};
+use tokio::sync::mpsc as tmpsc;
+
+/// How often the status is refreshed and a lost worker is looked for again.
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// What the window asks the worker to do.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Profiles and status again.
+    Refresh,
+    /// The profile as written in the file, for the form.
+    ReadProfile(String),
+    /// Save (validated by the worker), then send the password if one was typed.
+    Save {
+        original: Option<String>,
+        profile: Box<ProfileForm>,
+        password: Option<String>,
+    },
+    Delete(String),
+    Test(TestTarget),
+    PollNow(String),
+}
+
+/// What the pipe reports back to the window.
+#[derive(Debug, Clone)]
+pub enum Update {
+    Connected {
+        worker: String,
+        log_dir: Option<PathBuf>,
+    },
+    /// No connection; `not_running` when nothing listens for this configuration.
+    Disconnected {
+        reason: String,
+        not_running: bool,
+    },
+    Profiles(Vec<ProfileSummary>),
+    Status(Vec<ProfileStatus>),
+    Profile {
+        name: String,
+        form: Box<ProfileForm>,
+    },
+    Saved {
+        name: String,
+        /// The outcome of storing the typed password, when one was typed.
+        secret: Option<Result<String, String>>,
+    },
+    /// The worker refused to save: nothing was written. `error.fields` names each problem.
+    SaveRefused(IpcError),
+    Deleted(String),
+    TestReport(Vec<TestStep>),
+    /// A request that succeeded, with the worker's message.
+    Done(String),
+    /// A request that failed, with what was asked and why.
+    Failed {
+        what: String,
+        error: String,
+    },
+    Log(String),
+    Lagged(u64),
+}
+
+/// Sends updates to the UI thread and wakes it.
+#[derive(Clone)]
+struct Outbox {
+    tx: mpsc::Sender<Update>,
+    ctx: Arc<Mutex<Option<egui::Context>>>,
+}
+
+impl Outbox {
+    fn send(&self, update: Update) {
+        let _ = self.tx.send(update);
+        let ctx = self
+            .ctx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(ctx) = ctx.as_ref() {
+            ctx.request_repaint();
+        }
+    }
+}
+
+/// The UI thread's handle on the pipe thread. Dropping it ends the thread.
+pub struct Backend {
+    commands: tmpsc::UnboundedSender<Command>,
+    updates: mpsc::Receiver<Update>,
+    ctx: Arc<Mutex<Option<egui::Context>>>,
+    endpoint: Endpoint,
+}
+
+impl Backend {
+    /// Starts the pipe thread for the worker at `endpoint`.
+    pub fn start(endpoint: Endpoint) -> std::io::Result<Backend> {
+        let (commands, command_rx) = tmpsc::unbounded_channel();
+        let (tx, updates) = mpsc::channel();
+        let ctx = Arc::new(Mutex::new(None));
+        let outbox = Outbox {
+            tx,
+            ctx: ctx.clone(),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let target = endpoint.clone();
+        std::thread::Builder::new()
+            .name("mailpull-pipe".into())
+            .spawn(move || runtime.block_on(run(target, command_rx, outbox)))?;
+        Ok(Backend {
+            commands,
+            updates,
+            ctx,
+            endpoint,
+        })
+    }
+
+    /// Where the worker is looked for.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Lets the pipe thread wake this egui context (set on the first frame).
+    pub fn attach(&self, ctx: &egui::Context) {
+        let mut slot = self
+            .ctx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(ctx.clone());
+        }
+    }
+
+    pub fn send(&self, command: Command) {
+        let _ = self.commands.send(command);
+    }
+
+    /// Every update that arrived since the last call.
+    pub fn drain(&self) -> Vec<Update> {
+        self.updates.try_iter().collect()
+    }
+}
+
+/// Connects, serves a session until the worker goes away, and starts again, until the
+/// window drops its [`Backend`].
+async fn run(endpoint: Endpoint, mut commands: tmpsc::UnboundedReceiver<Command>, out: Outbox) {
+    let mut last_reason = String::new();
+    loop {
+        match IpcClient::connect(&endpoint).await {
+            Ok(client) => {
+                last_reason.clear();
+                out.send(Update::Connected {
+                    worker: client.worker_version().to_string(),
+                    log_dir: client.log_dir().map(PathBuf::from),
+                });
+                match session(&endpoint, client, &mut commands, &out).await {
+                    SessionEnd::Quit => return,
+                    SessionEnd::Lost(reason) => {
+                        out.send(Update::Disconnected {
+                            not_running: false,
+                            reason: format!("lost the worker: {reason}"),
+                        });
+                    }
+                }
+            }
+            Err(err) => {
+                let reason = err.to_string();
+                if reason != last_reason {
+                    out.send(Update::Disconnected {
+                        not_running: matches!(err, ClientError::NotRunning { .. }),
+                        reason: reason.clone(),
+                    });
+                    last_reason = reason;
+                }
+            }
+        }
+        // Wait a tick; commands sent meanwhile cannot be served.
+        let sleep = tokio::time::sleep(TICK);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => break,
+                command = commands.recv() => match command {
+                    None => return,
+                    Some(Command::Refresh) => {}
+                    Some(command) => out.send(Update::Failed {
+                        what: describe(&command),
+                        error: "not connected to the worker".into(),
+                    }),
+                },
+            }
+        }
+    }
+}
+
+enum SessionEnd {
+    /// The window closed.
+    Quit,
+    /// The connection broke.
+    Lost(String),
+}
+
+/// A short description of a command for messages.
+fn describe(command: &Command) -> String {
+    match command {
+        Command::Refresh => "refresh".into(),
+        Command::ReadProfile(name) => format!("read profile \"{name}\""),
+        Command::Save { profile, .. } => format!(
+            "save profile \"{}\"",
+            profile.name.as_deref().unwrap_or_default()
+        ),
+        Command::Delete(name) => format!("delete profile \"{name}\""),
+        Command::Test(TestTarget::Saved(name)) => format!("test profile \"{name}\""),
+        Command::Test(TestTarget::Form(form)) => format!(
+            "test profile \"{}\"",
+            form.name.as_deref().unwrap_or_default()
+        ),
+        Command::PollNow(name) => format!("poll profile \"{name}\" now"),
+    }
+}
+
+/// A worker's typed error keeps the connection; anything else means it is gone.
+fn fatal(err: &ClientError) -> bool {
+    err.worker_error().is_none()
+}
+
+async fn session(
+    endpoint: &Endpoint,
+    mut client: IpcClient,
+    commands: &mut tmpsc::UnboundedReceiver<Command>,
+    out: &Outbox,
+) -> SessionEnd {
+    let log_task = tokio::spawn(forward_log(endpoint.clone(), out.clone()));
+    let _stop_log = AbortOnDrop(log_task.abort_handle());
+    let mut log_task = log_task;
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    if let Err(err) = refresh(&mut client, out, true).await {
+        return SessionEnd::Lost(err.to_string());
+    }
+    loop {
+        let result = tokio::select! {
+            _ = tick.tick() => refresh(&mut client, out, false).await,
+            ended = &mut log_task => {
+                let reason = match ended {
+                    Ok(reason) => reason,
+                    Err(err) => err.to_string(),
+                };
+                return SessionEnd::Lost(reason);
+            }
+            command = commands.recv() => match command {
+                None => return SessionEnd::Quit,
+                Some(command) => execute(&mut client, command, out).await,
+            },
+        };
+        if let Err(err) = result {
+            return SessionEnd::Lost(err.to_string());
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Status every tick; the profile list too when asked (it changes only by edits).
+async fn refresh(client: &mut IpcClient, out: &Outbox, profiles: bool) -> Result<(), ClientError> {
+    if profiles {
+        out.send(Update::Profiles(client.list_profiles().await?));
+    }
+    out.send(Update::Status(client.status().await?));
+    Ok(())
+}
+
+/// Runs one command; `Err` only when the connection broke.
+async fn execute(
+    client: &mut IpcClient,
+    command: Command,
+    out: &Outbox,
+) -> Result<(), ClientError> {
+    let what = describe(&command);
+    let outcome = match command {
+        Command::Refresh => refresh(client, out, true).await,
+        Command::ReadProfile(name) => client.read_profile(&name).await.map(|form| {
+            out.send(Update::Profile {
+                name,
+                form: Box::new(form),
+            })
+        }),
+        Command::Save {
+            original,
+            profile,
+            password,
+        } => match client.save_profile(original.as_deref(), *profile).await {
+            Ok(name) => {
+                let secret = match password {
+                    None => None,
+                    Some(password) => match client.set_secret(&name, &password).await {
+                        Ok(message) => Some(Ok(message)),
+                        Err(err) if fatal(&err) => return Err(err),
+                        Err(err) => Some(Err(err.to_string())),
+                    },
+                };
+                out.send(Update::Saved { name, secret });
+                refresh(client, out, true).await
+            }
+            Err(ClientError::Worker(error)) => {
+                out.send(Update::SaveRefused(error));
+                Ok(())
+            }
+            Err(err) => Err(err),
+        },
+        Command::Delete(name) => match client.delete_profile(&name).await {
+            Ok(_) => {
+                out.send(Update::Deleted(name));
+                refresh(client, out, true).await
+            }
+            Err(err) => Err(err),
+        },
+        Command::Test(target) => client
+            .test_connection(target)
+            .await
+            .map(|steps| out.send(Update::TestReport(steps))),
+        Command::PollNow(name) => client
+            .poll_now(&name)
+            .await
+            .map(|message| out.send(Update::Done(message))),
+    };
+    match outcome {
+        Err(err) if !fatal(&err) => {
+            out.send(Update::Failed {
+                what,
+                error: err.to_string(),
+            });
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// The live log on its own connection; returns why it ended.
+async fn forward_log(endpoint: Endpoint, out: Outbox) -> String {
+    let client = match IpcClient::connect(&endpoint).await {
+        Ok(client) => client,
+        Err(err) => return err.to_string(),
+    };
+    let mut stream = match client.subscribe_log().await {
+        Ok(stream) => stream,
+        Err(err) => return err.to_string(),
+    };
+    loop {
+        match stream.next().await {
+            Ok(Some(Event::Log { line })) => out.send(Update::Log(line)),
+            Ok(Some(Event::Lagged { skipped })) => out.send(Update::Lagged(skipped)),
+            Ok(None) => return "the worker closed the connection".into(),
+            Err(err) => return err.to_string(),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Mailpull's Pull Manager: the desktop window for profiles, their status and the live log.
+//! It talks only to the worker, over the local pipe ([`mailpull_shared::ipc`]); it opens no
+//! network connection of its own and never reads a secret (a typed password goes one way, to
+//! the worker's keyring).
+//!
+//! Layout:
+//! - [`app`]: the window's state and logic, the [`app::Action`]s views return, the persisted
+//!   [`app::Settings`].
+//! - [`backend`]: the pipe on its own thread (tokio), reconnecting by itself.
+//! - [`form`]: the profile form's fields, to and from the configuration's profile table, and
+//!   the local checks.
+//! - [`log`]: the live log buffer, its filter and pause.
+//! - [`launch`]: starting the worker and opening the log file.
+//! - [`view`]: drawing, one module per part of the window.
+
+pub mod app;
+pub mod backend;
+pub mod form;
+pub mod launch;
+pub mod log;
+pub mod view;
+
+pub use app::{ManagerApp, Settings};
+pub use view::TITLE;

@@ -1,0 +1,115 @@
+//! Drawing: each view reads the state and returns [`Action`]s; [`show`] applies them after
+//! the frame is drawn. Every input carries an accessible name (its visible label).
+//!
+//! - [`profiles`]: the left panel (profiles with status light, last and next poll).
+//! - [`form`]: the centre (buttons, messages, connection test report, the profile form).
+//! - [`log`]: the live log at the bottom.
+//! - [`status`]: the status bar (connected or not, start the worker).
+
+mod form;
+mod log;
+mod profiles;
+mod status;
+
+use std::time::Duration;
+
+use crate::app::{Action, ManagerApp, SETTINGS_KEY};
+
+/// The window's title.
+pub const TITLE: &str = "Mailpull — Pull Manager";
+
+/// Draws one frame and applies what it asked for.
+pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
+    app.attach(ui.ctx());
+    app.poll_updates();
+    let mut actions = Vec::new();
+    egui::Panel::top("title").show(ui, |ui| {
+        ui.horizontal(|ui| {
+            ui.heading(TITLE);
+            ui.weak(format!("configuration {}", app.config_path.display()));
+        });
+    });
+    egui::Panel::bottom("status_bar").show(ui, |ui| status::show(app, ui, &mut actions));
+    egui::Panel::bottom("log")
+        .resizable(true)
+        .default_size(250.0)
+        .min_size(90.0)
+        .show(ui, |ui| log::show(app, ui, &mut actions));
+    egui::Panel::left("profiles")
+        .resizable(true)
+        .default_size(290.0)
+        .min_size(160.0)
+        .show(ui, |ui| profiles::show(app, ui, &mut actions));
+    egui::CentralPanel::default_margins().show(ui, |ui| form::show(app, ui, &mut actions));
+    if let Some(name) = app.confirm_delete.clone() {
+        confirm_delete(ui.ctx(), &name, &mut actions);
+    }
+    app.apply(actions, ui.ctx());
+    // Relative times ("in 4 min") and the connection state move on their own.
+    ui.ctx().request_repaint_after(Duration::from_secs(1));
+}
+
+fn confirm_delete(ctx: &egui::Context, name: &str, actions: &mut Vec<Action>) {
+    let modal = egui::Modal::new(egui::Id::unique("confirm_delete")).show(ctx, |ui| {
+        ui.set_width(360.0);
+        ui.heading("Delete profile?");
+        ui.label(format!(
+            "Delete the profile \"{name}\" from the configuration? Its password is removed from \
+             the keyring; mail already delivered stays where it is."
+        ));
+        ui.add_space(8.0);
+        ui.horizontal(|ui| {
+            if ui.button("Yes, delete").clicked() {
+                actions.push(Action::ConfirmDelete);
+            }
+            if ui.button("Keep it").clicked() {
+                actions.push(Action::CancelDelete);
+            }
+        });
+    });
+    if modal.should_close() {
+        actions.push(Action::CancelDelete);
+    }
+}
+
+impl eframe::App for ManagerApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        show(self, ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, SETTINGS_KEY, &self.settings);
+    }
+}
+
+/// A status light: a filled circle (drawn, so no font needs the glyph).
+pub fn dot(ui: &mut egui::Ui, colour: egui::Color32) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(14.0, 14.0), egui::Sense::hover());
+    ui.painter().circle_filled(rect.center(), 6.0, colour);
+}
+
+/// "3 min ago" / "in 4 min" from Unix seconds.
+pub fn relative_time(secs: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (delta, future) = if secs >= now {
+        (secs - now, true)
+    } else {
+        (now - secs, false)
+    };
+    let amount = if delta < 60 {
+        format!("{delta} s")
+    } else if delta < 3600 {
+        format!("{} min", delta / 60)
+    } else if delta < 86_400 {
+        format!("{} h {} min", delta / 3600, delta % 3600 / 60)
+    } else {
+        format!("{} d", delta / 86_400)
+    };
+    if future {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
+    }
+}

@@ -1,0 +1,95 @@
+//! The left panel: every profile with a status light (ok, polling, error, disabled, waiting
+//! for its first poll), its remote mailbox, and when it polled last and polls next.
+
+use egui::{Color32, RichText};
+use mailpull_shared::ipc::ProfileState;
+
+use super::relative_time;
+use crate::app::{Action, ManagerApp};
+
+/// The size of the lines under each profile's name.
+const DETAIL_SIZE: f32 = 12.0;
+
+pub fn light(state: Option<ProfileState>) -> (Color32, &'static str) {
+    match state {
+        Some(ProfileState::Ok) => (Color32::from_rgb(40, 160, 60), "ok"),
+        Some(ProfileState::Polling) => (Color32::from_rgb(40, 110, 220), "polling"),
+        Some(ProfileState::Error) => (Color32::from_rgb(210, 50, 50), "error"),
+        Some(ProfileState::Disabled) => (Color32::from_gray(140), "disabled"),
+        Some(ProfileState::Idle) | None => (Color32::from_rgb(200, 160, 40), "waiting"),
+    }
+}
+
+pub fn show(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+    ui.add_space(4.0);
+    ui.heading("Profiles");
+    ui.separator();
+    if app.profiles.is_empty() {
+        ui.weak(if app.connection.is_connected() {
+            "No profiles yet. Press New to add one."
+        } else {
+            "The profiles appear once the worker is connected."
+        });
+        return;
+    }
+    if !app.connection.is_connected() {
+        ui.weak("Last known state: the worker is not connected.");
+    }
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        for profile in &app.profiles {
+            let status = app.status.get(&profile.name);
+            let (colour, state) = light(status.map(|s| s.state));
+            let selected = app.selected.as_deref() == Some(profile.name.as_str());
+            ui.horizontal(|ui| {
+                super::dot(ui, colour);
+                let label = RichText::new(&profile.name).strong();
+                if ui
+                    .selectable_label(selected, label)
+                    .on_hover_text(format!(
+                        "{} {}@{}:{} to {}",
+                        profile.protocol,
+                        profile.username,
+                        profile.host,
+                        profile.port,
+                        profile.local_address
+                    ))
+                    .clicked()
+                {
+                    actions.push(Action::Select(profile.name.clone()));
+                }
+                ui.colored_label(colour, state);
+            });
+            ui.indent(("details", &profile.name), |ui| {
+                ui.label(
+                    RichText::new(format!(
+                        "{} {}:{} to {}",
+                        profile.protocol.to_uppercase(),
+                        profile.host,
+                        profile.port,
+                        profile.local_address
+                    ))
+                    .size(DETAIL_SIZE),
+                );
+                if let Some(status) = status {
+                    let last = status.last_poll.map_or("never".into(), relative_time);
+                    let next = status.next_poll.map_or("none".into(), relative_time);
+                    ui.label(
+                        RichText::new(format!(
+                            "last poll {last} · next {next} · {} moved",
+                            status.messages
+                        ))
+                        .size(DETAIL_SIZE),
+                    );
+                    if let Some(error) = &status.last_error {
+                        ui.label(
+                            RichText::new(error)
+                                .size(DETAIL_SIZE)
+                                .color(Color32::from_rgb(210, 50, 50)),
+                        );
+                    }
+                }
+            });
+            ui.add_space(6.0);
+        }
+    });
+}

@@ -1,0 +1,401 @@
+//! The Pull Manager's real widgets, driven with egui_kittest by their accessible names,
+//! against a real `mailpull-worker run` process over the real pipe, with real Dovecot (the
+//! "ISP") and Postfix (the local server) from `mailpull-tests`. Needs root, like the e2e
+//! suite, and the worker binary (`cargo build -p mailpull-worker`).
+
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use egui::{Key, Modifiers};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use mailpull_manager::{ManagerApp, Settings, view};
+use mailpull_shared::ipc::{Endpoint, ProfileState};
+use mailpull_tests::{
+    LocalMailServer, ProfileSpec, RemoteDovecot, TestCa, WorkerSetup, sample_message, stop_worker,
+};
+
+const PASSWORD: &str = "gui-remote-secret-4";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Dovecot with two users, Postfix for alice and bob, a worker running one profile "isp".
+struct Rig {
+    _tmp: tempfile::TempDir,
+    ca: TestCa,
+    remote: RemoteDovecot,
+    local: LocalMailServer,
+    setup: WorkerSetup,
+    worker: Option<Child>,
+}
+
+impl Rig {
+    fn start() -> Rig {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let ca = TestCa::new(tmp.path()).expect("test CA");
+        let remote = RemoteDovecot::start(&ca).expect("remote dovecot");
+        remote.add_user("isp-user", PASSWORD).expect("add user");
+        remote.add_user("isp-user2", PASSWORD).expect("add user");
+        let local = LocalMailServer::start(&["alice", "bob"]).expect("local postfix");
+        let password_file =
+            WorkerSetup::password_file(tmp.path(), "isp", PASSWORD).expect("password file");
+        let mut spec = ProfileSpec::new(
+            "isp",
+            remote.pop3s_port(),
+            "isp-user",
+            &password_file,
+            local.smtp_port(),
+            "alice",
+        );
+        spec.ca_file = Some(ca.ca_file().to_path_buf());
+        let setup = WorkerSetup::new(&[spec]).expect("worker setup");
+        let mut rig = Rig {
+            _tmp: tmp,
+            ca,
+            remote,
+            local,
+            setup,
+            worker: None,
+        };
+        rig.start_worker();
+        rig
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        Endpoint::for_config(&self.setup.config)
+    }
+
+    fn start_worker(&mut self) {
+        self.worker = Some(self.setup.spawn_listening().expect("worker listening"));
+    }
+
+    fn stop_worker(&mut self) {
+        if let Some(mut child) = self.worker.take() {
+            stop_worker(&mut child);
+        }
+    }
+
+    fn worker_stderr(&self) -> String {
+        std::fs::read_to_string(self.setup.dir.path().join("worker.stderr")).unwrap_or_default()
+    }
+
+    fn config_text(&self) -> String {
+        std::fs::read_to_string(&self.setup.config).expect("read config")
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.stop_worker();
+    }
+}
+
+type Gui = Harness<'static, ManagerApp>;
+
+fn manager(rig: &Rig) -> Gui {
+    let app = ManagerApp::with_endpoint(rig.endpoint(), Settings::default()).expect("manager");
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 1000.0))
+        .build_ui_state(|ui, app: &mut ManagerApp| view::show(app, ui), app)
+}
+
+/// Steps the window until `check` holds; the pipe works on its own thread meanwhile.
+fn wait_for(gui: &mut Gui, rig: &Rig, what: &str, check: impl Fn(&Gui) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        gui.step();
+        if check(gui) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; notice: {:?}\nworker:\n{}",
+            gui.state().notice,
+            rig.worker_stderr()
+        );
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
+
+fn shows(gui: &Gui, text: &str) -> bool {
+    gui.query_all_by_label_contains(text).next().is_some()
+}
+
+/// Replaces the text of the field labelled `label` with `text`, as a user would type it.
+fn fill(gui: &mut Gui, label: &str, text: &str) {
+    gui.get_by_label(label).focus();
+    gui.step();
+    gui.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    gui.key_press(Key::Backspace);
+    gui.step();
+    if !text.is_empty() {
+        gui.get_by_label(label).type_text(text);
+    }
+    gui.step();
+    gui.step();
+}
+
+/// Clicks, then draws three frames: one for the click, one for its effect, and one more for
+/// a window that appears (egui sizes a new area invisibly first).
+fn click(gui: &mut Gui, label: &str) {
+    gui.get_by_label(label).click();
+    gui.run_steps(3);
+}
+
+fn connected(gui: &mut Gui, rig: &Rig) {
+    wait_for(gui, rig, "connected with profile isp listed", |gui| {
+        shows(gui, "Connected to mailpull-worker") && gui.query_by_label("isp").is_some()
+    });
+}
+
+#[test]
+fn new_profile_is_checked_saved_and_listed() {
+    let rig = Rig::start();
+    let mut gui = manager(&rig);
+    connected(&mut gui, &rig);
+    gui.check_accessibility();
+
+    click(&mut gui, "New");
+    assert_eq!(
+        gui.state().editor.fields.interval,
+        "10m",
+        "10 minutes by default"
+    );
+    fill(&mut gui, "Name", "work");
+    fill(&mut gui, "Server", "localhost");
+    fill(&mut gui, "Port", "70000");
+    fill(&mut gui, "User", "isp-user2");
+    fill(&mut gui, "Password", PASSWORD);
+    fill(&mut gui, "CA file", &rig.ca.ca_file().display().to_string());
+    fill(
+        &mut gui,
+        "SMTP server",
+        &format!("127.0.0.1:{}", rig.local.smtp_port()),
+    );
+    fill(&mut gui, "Local user", "bob");
+    fill(&mut gui, "Local domain", "local.test");
+    gui.check_accessibility();
+    // The fields that only some choices show are named too.
+    click(&mut gui, "IMAP");
+    click(&mut gui, "Keep for days");
+    click(&mut gui, "Distribute to local users by the headers");
+    for label in [
+        "Folders",
+        "Days to keep",
+        "Local domains",
+        "Fallback",
+        "Aliases",
+    ] {
+        assert!(gui.query_by_label(label).is_some(), "{label} shown");
+    }
+    gui.check_accessibility();
+    click(&mut gui, "POP3");
+    click(&mut gui, "No, delete after delivery");
+    click(&mut gui, "Distribute to local users by the headers");
+    assert!(gui.query_by_label("Folders").is_none());
+
+    // A bad port: named under its field, nothing sent, nothing written.
+    let before = rig.config_text();
+    click(&mut gui, "Save");
+    assert!(
+        gui.query_by_label("\"70000\" is not a port (1-65535)")
+            .is_some(),
+        "inline port error under its field; notice {:?}",
+        gui.state().notice
+    );
+    assert!(shows(&gui, "Not saved"));
+    std::thread::sleep(Duration::from_millis(300));
+    gui.step();
+    assert_eq!(rig.config_text(), before, "nothing saved for a bad port");
+
+    // A problem only the worker sees (no local user): its per-field message, nothing written.
+    fill(&mut gui, "Port", &rig.remote.pop3s_port().to_string());
+    fill(&mut gui, "Local user", "");
+    click(&mut gui, "Save");
+    wait_for(&mut gui, &rig, "the worker's refusal", |gui| {
+        shows(gui, "Not saved, the worker found")
+    });
+    let problem = gui
+        .state()
+        .editor
+        .problems
+        .iter()
+        .find(|p| p.field == "local.user")
+        .map(|p| p.message.clone())
+        .unwrap_or_else(|| panic!("no local.user problem: {:?}", gui.state().editor.problems));
+    assert!(
+        gui.query_by_label(&problem).is_some(),
+        "the worker's message under the Local user field: {problem}"
+    );
+    assert!(!shows(&gui, "\"70000\""), "the old port error is gone");
+    assert_eq!(
+        rig.config_text(),
+        before,
+        "nothing saved when the worker refuses"
+    );
+
+    // Fixed: saved, written, applied and listed; the password went to the keyring only.
+    fill(&mut gui, "Local user", "bob");
+    click(&mut gui, "Save");
+    wait_for(&mut gui, &rig, "saved and listed", |gui| {
+        shows(gui, "Saved profile \"work\"") && gui.query_by_label("work").is_some()
+    });
+    let text = rig.config_text();
+    assert!(text.contains("name = \"work\""), "{text}");
+    assert!(text.contains("keyring = true"), "{text}");
+    assert!(!text.contains(PASSWORD), "no password in the file: {text}");
+    assert!(!gui.state().editor.editing());
+    assert_eq!(gui.state().selected.as_deref(), Some("work"));
+    wait_for(&mut gui, &rig, "the worker's status lists work", |gui| {
+        gui.state().status.contains_key("work")
+    });
+
+    // Delete asks first; "Keep it" keeps it, "Yes, delete" removes it from the file.
+    click(&mut gui, "Delete");
+    assert_eq!(
+        gui.state().confirm_delete.as_deref(),
+        Some("work"),
+        "{:?}",
+        gui.state().notice
+    );
+    assert!(shows(&gui, "Delete the profile \"work\""));
+    click(&mut gui, "Keep it");
+    assert!(gui.query_by_label("Yes, delete").is_none());
+    assert!(rig.config_text().contains("name = \"work\""));
+    click(&mut gui, "Delete");
+    click(&mut gui, "Yes, delete");
+    wait_for(
+        &mut gui,
+        &rig,
+        "work deleted and gone from the list",
+        |gui| shows(gui, "Deleted profile \"work\"") && gui.query_by_label("work").is_none(),
+    );
+    assert!(!rig.config_text().contains("name = \"work\""));
+}
+
+#[test]
+fn test_connection_and_poll_now_against_dovecot() {
+    let rig = Rig::start();
+    let mut gui = manager(&rig);
+    connected(&mut gui, &rig);
+    // The log folder came with the hello: "Open log file" knows where to look.
+    assert_eq!(
+        gui.state().log_dir.as_deref(),
+        Some(rig.setup.state_dir().join("logs").as_path())
+    );
+    wait_for(&mut gui, &rig, "the first poll", |gui| {
+        gui.state()
+            .status
+            .get("isp")
+            .is_some_and(|s| s.state == ProfileState::Ok)
+    });
+
+    click(&mut gui, "isp");
+    wait_for(&mut gui, &rig, "the form of isp", |gui| {
+        gui.state().editor.fields.name == "isp"
+    });
+    click(&mut gui, "Test connection");
+    wait_for(&mut gui, &rig, "the test report", |gui| {
+        gui.state().test_report.is_some()
+    });
+    for step in ["connect", "tls", "login", "messages", "local_smtp"] {
+        assert!(
+            shows(&gui, &format!("{step}: passed")),
+            "step {step}: {:?}",
+            gui.state().test_report
+        );
+    }
+
+    for i in 0..3 {
+        rig.remote
+            .add_message("isp-user", &sample_message(i, 3_000, "alice@local.test"))
+            .expect("add message");
+    }
+    click(&mut gui, "Poll now");
+    rig.local
+        .wait_for_messages("alice", 3, WAIT)
+        .expect("Poll now moved the mail");
+    wait_for(&mut gui, &rig, "the delivery in the log panel", |gui| {
+        shows(gui, "delivered")
+    });
+    wait_for(&mut gui, &rig, "the status of three moved", |gui| {
+        shows(gui, "3 moved")
+    });
+    assert_eq!(rig.remote.message_count("isp-user").expect("count"), 0);
+}
+
+/// Stops a worker the window started, at the end of the test whatever happens.
+struct StartedByWindow(u32);
+
+impl Drop for StartedByWindow {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.to_string()])
+            .status();
+    }
+}
+
+#[test]
+fn worker_stopped_shows_disconnected_then_reconnects() {
+    let mut rig = Rig::start();
+    let mut gui = manager(&rig);
+    gui.state_mut().worker_binary = mailpull_tests::worker_binary().expect("worker binary");
+    connected(&mut gui, &rig);
+
+    rig.stop_worker();
+    wait_for(&mut gui, &rig, "disconnected", |gui| {
+        shows(gui, "Disconnected: no worker is running")
+    });
+    assert!(!gui.state().connection.is_connected());
+
+    // The window's own button starts the worker for its configuration, and it reconnects.
+    click(&mut gui, "Start worker");
+    let started = StartedByWindow(gui.state().started_worker.expect("a worker was started"));
+    connected(&mut gui, &rig);
+    assert!(gui.query_by_label("Start worker").is_none());
+
+    // That one stops too; a worker started elsewhere is found again by itself.
+    drop(started);
+    wait_for(&mut gui, &rig, "disconnected again", |gui| {
+        shows(gui, "Disconnected: no worker is running")
+    });
+    rig.start_worker();
+    connected(&mut gui, &rig);
+}
+
+/// eframe's storage, in memory.
+#[derive(Default)]
+struct MemoryStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemoryStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_string(), value);
+    }
+
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn log_filter_and_selection_survive_a_restart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let endpoint = Endpoint::for_config(&tmp.path().join("none.toml"));
+    let mut app = ManagerApp::with_endpoint(endpoint.clone(), Settings::default()).expect("app");
+    app.settings.log_filter.level = mailpull_manager::log::Level::Warn;
+    app.settings.log_filter.profile = Some("isp".into());
+    app.settings.selected = Some("isp".into());
+    let mut storage = MemoryStorage::default();
+    eframe::App::save(&mut app, &mut storage);
+
+    let restored: Settings =
+        eframe::get_value(&storage, mailpull_manager::app::SETTINGS_KEY).expect("stored");
+    assert_eq!(restored, app.settings);
+    let again = ManagerApp::with_endpoint(endpoint, restored).expect("app");
+    assert_eq!(again.selected.as_deref(), Some("isp"));
+}
