@@ -92,7 +92,10 @@ fn service_info(config: &Path) -> anyhow::Result<ServiceInfo> {
 
 /// `service install`: registers (or updates) the service and protects the data folder.
 pub fn install(config: &Path) -> anyhow::Result<ExitCode> {
-    let config = mailpull_shared::ipc::endpoint::absolute_config_path(config);
+    // Absolute, but not canonical: `\\?\C:\…` would work yet reads badly in services.msc.
+    // The pipe's name is derived from the canonical form on both ends anyway.
+    let config = std::path::absolute(config)
+        .with_context(|| format!("cannot make {} an absolute path", config.display()))?;
     let data_dir = mailpull_shared::paths::default_state_dir();
     acl::protect(&data_dir)?;
     let info = service_info(&config)?;
@@ -119,12 +122,19 @@ pub fn install(config: &Path) -> anyhow::Result<ExitCode> {
     service
         .set_description(DESCRIPTION)
         .context("cannot set the service's description")?;
-    service
-        .update_failure_actions(failure_actions())
-        .context("cannot set the service's recovery actions")?;
-    service
-        .set_failure_actions_on_non_crash_failures(true)
-        .context("cannot set the service's recovery actions")?;
+    // The service works without recovery actions, so failing to set them is a warning
+    // (wine, for one, lacks the second call); on Windows both succeed.
+    if let Err(err) = service.update_failure_actions(failure_actions()) {
+        eprintln!(
+            "mailpull-worker: warning: cannot set the restart-on-failure recovery actions: {err}"
+        );
+    }
+    if let Err(err) = service.set_failure_actions_on_non_crash_failures(true) {
+        eprintln!(
+            "mailpull-worker: warning: cannot make the recovery actions apply to exits with an \
+             error (only crashes restart the service): {err}"
+        );
+    }
     println!("  runs:   {}", describe_command(&info));
     println!(
         "  data:   {} (administrators and SYSTEM only)",
