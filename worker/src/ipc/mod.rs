@@ -18,9 +18,9 @@ pub mod probe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use interprocess::local_socket::ListenerOptions;
 use interprocess::local_socket::tokio::{Listener, Stream};
 use interprocess::local_socket::traits::tokio::Listener as _;
-use interprocess::local_socket::ListenerOptions;
 use mailpull_shared::ipc::frame::{self, FrameDecoder, FrameError};
 use mailpull_shared::ipc::{
     ClientHello, Endpoint, ErrorKind, Event, IpcError, PROTOCOL_VERSION, Request, Response,
