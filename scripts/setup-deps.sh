@@ -11,6 +11,8 @@ PACKAGE_GROUPS=(
     "benchmark peer: fetchmail"
     "tools: openssl procps"
     "keyring tests (keyctl session): keyutils"
+    "Windows installer, built and tested under wine: gcc-mingw-w64-x86-64 nsis p7zip-full wine wine64"
+    "Debian package test: dpkg-dev adduser systemd"
 )
 
 # System user that owns the test servers' mailboxes (Dovecot refuses to run mail processes as root).
