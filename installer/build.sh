@@ -31,11 +31,16 @@ bindir="$target_dir/$TARGET/release"
 outdir=${1:-$target_dir/installer}
 mkdir -p "$outdir"
 outdir=$(cd "$outdir" && pwd)
+# The release profile keeps line tables for backtraces; the shipped copies are stripped
+# (84 MB -> 14 MB for the worker), their icon and version resources stay.
+stage="$outdir/bin"
+mkdir -p "$stage"
 for exe in mailpull-worker.exe mailpull-manager.exe; do
     [ -f "$bindir/$exe" ] || die "$bindir/$exe was not built"
+    x86_64-w64-mingw32-strip -o "$stage/$exe" "$bindir/$exe" || die "cannot strip $exe"
 done
 
-makensis -V2 -WX -NOCD -DVERSION="$version" -DBINDIR="$bindir" -DOUTDIR="$outdir" \
+makensis -V2 -WX -NOCD -DVERSION="$version" -DBINDIR="$stage" -DOUTDIR="$outdir" \
     installer/mailpull.nsi >&2 || die "makensis failed"
 setup="$outdir/Mailpull-Setup-$version.exe"
 [ -f "$setup" ] || die "makensis did not write $setup"

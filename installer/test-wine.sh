@@ -21,6 +21,7 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 
 WINE=/usr/lib/wine/wine64
+WINESERVER=/usr/lib/wine/wineserver
 SERVICE=MailpullWorker
 start=$(date +%s)
 say() { echo "test-wine: [$(( $(date +%s) - start ))s] $*"; }
@@ -33,7 +34,7 @@ work=$(mktemp -d /tmp/mailpull-wine.XXXXXX)
 export WINEPREFIX="$work/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 export WINEARCH=win64
 cleanup() {
-    "${WINE%/wine64}/wineserver" -k >/dev/null 2>&1 || wineserver -k >/dev/null 2>&1 || true
+    "$WINESERVER" -k >/dev/null 2>&1 || true
     if [ "${KEEP_PREFIX:-}" = 1 ]; then
         echo "test-wine: prefix kept in $WINEPREFIX"
     else
@@ -58,12 +59,21 @@ done
 
 say "preparing a throw-away wine prefix"
 "$WINE" wineboot --init >"$work/wineboot.log" 2>&1 || fail "wineboot failed: $(cat "$work/wineboot.log")"
+"$WINESERVER" -w
+# Then keep one wine session up for the rest of the test: otherwise wineserver ends a few
+# seconds after the last program, taking the service with it, and every wine command "boots"
+# anew (auto-starting the service). Made persistent only after the first boot: during
+# `wineboot --init` it ends up with two services.exe, and a service start then times out.
+"$WINESERVER" -p || fail "cannot start a persistent wineserver"
+"$WINE" wineboot >>"$work/wineboot.log" 2>&1 || fail "wineboot failed: $(cat "$work/wineboot.log")"
 x86_64-w64-mingw32-gcc -shared -O2 -o "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll" \
     installer/wine/bcryptprimitives.c -ladvapi32 || fail "cannot build the bcryptprimitives stand-in"
 cp "$setup" "$WINEPREFIX/drive_c/Setup.exe"
 
 program_dir="$WINEPREFIX/drive_c/Program Files/Mailpull"
 data_dir="$WINEPREFIX/drive_c/ProgramData/Mailpull"
+worker_log() { cat "$data_dir"/logs/mailpull.*.log 2>/dev/null || true; }
+count() { worker_log | grep -c "$1" || true; }
 worker='C:\Program Files\Mailpull\mailpull-worker.exe'
 
 service_state() { wine_run sc query "$SERVICE" | sed -n 's/.*STATE *: *[0-9]* *\([A-Z_]*\).*/\1/p'; }
@@ -105,7 +115,9 @@ wine_run reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\Mai
 
 say "3. the service runs"
 wait_for_state RUNNING
-wine_run sc qc "$SERVICE" | grep -q 'AUTO_START' || fail "the service does not start automatically"
+# wine's sc has no `qc`: read the registration from the registry (Start 2 = automatic).
+wine_run reg query "HKLM\\System\\CurrentControlSet\\Services\\$SERVICE" /v Start \
+    | grep -q 'REG_DWORD *0x2$' || fail "the service does not start automatically"
 
 say "4. mailpull-worker.exe status answers over the named pipe"
 wait_for_status
@@ -115,9 +127,12 @@ for _ in $(seq 1 30); do [ -f "$data_dir/state.sqlite3" ] && break; sleep 1; don
 say "5. check accepts the sample configuration"
 wine_run "$worker" check || fail "check refused the installed sample configuration"
 
+[ "$(count 'worker started')" = 1 ] || { worker_log; fail "expected one worker start so far"; }
+
 say "6. an upgrade keeps the configuration and the state"
 echo "# edited before the upgrade" >>"$data_dir/mailpull.toml"
 wine_run 'C:\Setup.exe' /S || fail "the second Setup.exe /S exited with an error"
+[ "$(count 'worker stopped')" = 1 ] || { worker_log; fail "the upgrade did not stop the old worker cleanly"; }
 grep -q '^# edited before the upgrade$' "$data_dir/mailpull.toml" || fail "the upgrade replaced the configuration"
 [ -f "$data_dir/state.sqlite3" ] || fail "the upgrade lost the state database"
 wait_for_state RUNNING
@@ -131,5 +146,8 @@ for _ in $(seq 1 60); do [ -e "$program_dir" ] || break; sleep 1; done
 if wine_run sc query "$SERVICE" | grep -q STATE; then fail "the service is still registered"; fi
 [ -f "$data_dir/mailpull.toml" ] || fail "the uninstaller removed the configuration"
 [ -f "$data_dir/state.sqlite3" ] || fail "the uninstaller removed the state database"
+# The SCM stop reached the worker, which finished its work and logged its clean stop.
+[ "$(count 'worker stopped')" = 2 ] || { worker_log; fail "the uninstaller did not stop the worker cleanly"; }
+[ "$(count 'worker started')" = 2 ] || { worker_log; fail "expected exactly two worker starts"; }
 
 say "PASS"
