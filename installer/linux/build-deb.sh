@@ -20,7 +20,7 @@ target_dir=${CARGO_TARGET_DIR:-target}
 case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
 outdir="$target_dir/debian"
 rm -f "$outdir"/mailpull_*.deb
-cargo deb --locked -p mailpull-worker --output "$outdir" >&2 || die "cargo deb failed"
+cargo deb --locked --strip -p mailpull-worker --output "$outdir" >&2 || die "cargo deb failed"
 deb=$(ls "$outdir"/mailpull_*.deb 2>/dev/null | head -n 1)
 [ -n "$deb" ] || die "cargo deb wrote no package into $outdir"
 echo "$deb"

@@ -8,7 +8,7 @@
 #      /run/mailpull) and `mailpull-worker status` as root answers over the socket; SIGTERM
 #      stops it cleanly;
 #   5. dpkg --purge removes binary, unit, configuration, state and the user.
-# systemd is not PID 1 in CI containers, so step 4 starts the worker with runuser instead of
+# systemd is not PID 1 in CI containers, so step 4 starts the worker with setpriv (as user mailpull) instead of
 # systemctl; where systemd runs, `systemctl start mailpull` does the same.
 # Step 3-5 change the system (package, user): they are skipped when a mailpull package is
 # already installed, or with MAILPULL_DEB_INSTALL=0.
@@ -33,7 +33,7 @@ grep -q '^ Depends:.*adduser' <<<"$info" || fail "the package does not depend on
 dpkg-deb -I "$deb" conffiles | grep -qx '/etc/mailpull/mailpull.toml' \
     || fail "/etc/mailpull/mailpull.toml is not a conffile"
 contents=$(dpkg-deb -c "$deb")
-for path in ./usr/bin/mailpull-worker ./lib/systemd/system/mailpull.service \
+for path in ./usr/bin/mailpull-worker ./usr/lib/systemd/system/mailpull.service \
     ./etc/mailpull/mailpull.toml ./usr/share/doc/mailpull/mailpull.sample.toml; do
     grep -q " $path\$" <<<"$contents" || { echo "$contents"; fail "the package lacks $path"; }
 done
@@ -42,7 +42,7 @@ say "2. the unit's hardening (systemd-analyze security --offline)"
 unit_dir=$(mktemp -d)
 trap 'rm -rf "$unit_dir"' EXIT
 dpkg-deb -x "$deb" "$unit_dir"
-exposure=$(systemd-analyze security --offline=yes "$unit_dir/lib/systemd/system/mailpull.service" 2>&1 \
+exposure=$(systemd-analyze security --offline=yes "$unit_dir/usr/lib/systemd/system/mailpull.service" 2>&1 \
     | sed -n 's/.*Overall exposure level for mailpull.service: \([0-9.]*\).*/\1/p')
 [ -n "$exposure" ] || fail "systemd-analyze security gave no exposure level"
 say "   exposure level $exposure (0 = fully locked down, 10 = unprotected)"
@@ -71,16 +71,16 @@ getent passwd mailpull >/dev/null || fail "the postinst created no user mailpull
     || fail "/var/lib/mailpull is $(stat -c '%U:%G %a' /var/lib/mailpull)"
 [ "$(stat -c '%U:%G %a' /etc/mailpull/mailpull.toml)" = "mailpull:mailpull 640" ] \
     || fail "/etc/mailpull/mailpull.toml is $(stat -c '%U:%G %a' /etc/mailpull/mailpull.toml)"
-systemd-analyze verify /lib/systemd/system/mailpull.service \
+systemd-analyze verify /usr/lib/systemd/system/mailpull.service \
     || fail "systemd-analyze verify refused the installed unit"
-runuser -u mailpull -- /usr/bin/mailpull-worker check --config /etc/mailpull/mailpull.toml >/dev/null \
+setpriv --reuid=mailpull --regid=mailpull --init-groups -- /usr/bin/mailpull-worker check --config /etc/mailpull/mailpull.toml >/dev/null \
     || fail "the installed worker refused the installed configuration"
 
 say "4. the worker runs as the unit runs it; status answers as root"
 install -d -o mailpull -g mailpull -m 0700 /run/mailpull
 log=$(mktemp)
 STATE_DIRECTORY=/var/lib/mailpull MAILPULL_IPC_DIR=/run/mailpull \
-    runuser -u mailpull -- /usr/bin/mailpull-worker run --config /etc/mailpull/mailpull.toml \
+    setpriv --reuid=mailpull --regid=mailpull --init-groups -- /usr/bin/mailpull-worker run --config /etc/mailpull/mailpull.toml \
     >"$log" 2>&1 &
 worker_pid=$!
 answered=no
@@ -103,7 +103,7 @@ rm -f "$log"
 
 say "5. dpkg --purge"
 dpkg --purge mailpull >/dev/null || fail "dpkg --purge failed"
-for path in /usr/bin/mailpull-worker /lib/systemd/system/mailpull.service /etc/mailpull /var/lib/mailpull; do
+for path in /usr/bin/mailpull-worker /usr/lib/systemd/system/mailpull.service /etc/mailpull /var/lib/mailpull; do
     [ ! -e "$path" ] || fail "$path is still there after purge"
 done
 if getent passwd mailpull >/dev/null; then fail "the user mailpull is still there after purge"; fi
