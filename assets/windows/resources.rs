@@ -3,8 +3,9 @@
 // target is Windows; there it writes a resource script into OUT_DIR and has embed-resource
 // compile it with windres (mingw) or rc.exe (MSVC) and link it into the binary.
 
-/// Embeds `assets/mailpull.ico` and a VERSIONINFO naming `description` and `exe_name`.
-fn embed_windows_resources(description: &str, exe_name: &str) {
+/// Embeds `assets/mailpull.ico`, a VERSIONINFO naming `description` and `exe_name`, and an
+/// application manifest asking for `execution_level` (`asInvoker` or `requireAdministrator`).
+fn embed_windows_resources(description: &str, exe_name: &str, execution_level: &str) {
     let manifest_dir = std::path::PathBuf::from(
         std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
     );
@@ -30,9 +31,36 @@ fn embed_windows_resources(description: &str, exe_name: &str) {
         .display()
         .to_string()
         .replace('\\', "\\\\");
+    let out_dir = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let manifest = out_dir.join("mailpull.manifest");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<assembly xmlns="urn:schemas-microsoft-com:asm.v1" manifestVersion="1.0">
+  <assemblyIdentity type="win32" name="Mailpull.{exe_name}" version="{major}.{minor}.{patch}.0"/>
+  <trustInfo xmlns="urn:schemas-microsoft-com:asm.v3">
+    <security>
+      <requestedPrivileges>
+        <requestedExecutionLevel level="{execution_level}" uiAccess="false"/>
+      </requestedPrivileges>
+    </security>
+  </trustInfo>
+  <compatibility xmlns="urn:schemas-microsoft-com:compatibility.v1">
+    <application>
+      <supportedOS Id="{{8e0f7a12-bfb3-4fe8-b9a5-48fd50a15a9a}}"/>
+    </application>
+  </compatibility>
+</assembly>
+"#
+        ),
+    )
+    .expect("write the application manifest to OUT_DIR");
+    let manifest = manifest.display().to_string().replace('\\', "\\\\");
     let script = format!(
         r#"#pragma code_page(65001)
 1 ICON "{icon}"
+1 24 "{manifest}"
 1 VERSIONINFO
 FILEVERSION {major},{minor},{patch},0
 PRODUCTVERSION {major},{minor},{patch},0
@@ -60,10 +88,9 @@ BEGIN
 END
 "#
     );
-    let out_dir = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let rc = out_dir.join("mailpull.rc");
     std::fs::write(&rc, script).expect("write the resource script to OUT_DIR");
-    if let Err(err) = embed_resource::compile(&rc, embed_resource::NONE).manifest_optional() {
+    if let Err(err) = embed_resource::compile(&rc, embed_resource::NONE).manifest_required() {
         panic!("cannot compile the Windows resources of {exe_name}: {err}");
     }
 }
