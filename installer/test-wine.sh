@@ -8,7 +8,8 @@
 #   5. `mailpull-worker.exe check` accepts the installed sample configuration;
 #   6. a second `Setup.exe /S` (an upgrade) keeps the edited configuration and the state;
 #   7. the silent uninstaller stops and removes the service and the program files and keeps
-#      the configuration and the state database.
+#      the configuration and the state database;
+#   8. reinstalled, `uninstall.exe /S /REMOVEDATA` ("Remove my data") removes the data too.
 #
 #   bash installer/test-wine.sh            (as part of scripts/test.sh)
 #   KEEP_PREFIX=1 bash installer/test-wine.sh   keeps the prefix for a look afterwards
@@ -149,5 +150,15 @@ if wine_run sc query "$SERVICE" | grep -q STATE; then fail "the service is still
 # The SCM stop reached the worker, which finished its work and logged its clean stop.
 [ "$(count 'worker stopped')" = 2 ] || { worker_log; fail "the uninstaller did not stop the worker cleanly"; }
 [ "$(count 'worker started')" = 2 ] || { worker_log; fail "expected exactly two worker starts"; }
+
+say "8. uninstall.exe /S /REMOVEDATA (\"Remove my data\" ticked) removes the data too"
+wine_run 'C:\Setup.exe' /S || fail "the third Setup.exe /S exited with an error"
+wait_for_state RUNNING
+grep -q '^# edited before the upgrade$' "$data_dir/mailpull.toml" || fail "reinstalling replaced the configuration"
+wine_run "C:\\Program Files\\Mailpull\\uninstall.exe" /S /REMOVEDATA || fail "uninstall.exe /S /REMOVEDATA exited with an error"
+for _ in $(seq 1 60); do [ -e "$program_dir" ] || [ -e "$data_dir" ] || break; sleep 1; done
+[ ! -e "$program_dir" ] || fail "the program files are still there"
+[ ! -e "$data_dir" ] || { ls -la "$data_dir"; fail "/REMOVEDATA left %ProgramData%\\Mailpull"; }
+if wine_run sc query "$SERVICE" | grep -q STATE; then fail "the service is still registered"; fi
 
 say "PASS"
