@@ -19,12 +19,16 @@ pub fn default_state_dir() -> PathBuf {
     }
 }
 
-/// The first folder of systemd's `$STATE_DIRECTORY` (a colon-separated list), if set.
+/// The first folder of systemd's `$STATE_DIRECTORY`, if set.
 fn systemd_state_directory() -> Option<PathBuf> {
     if cfg!(windows) {
         return None;
     }
-    let value = std::env::var_os("STATE_DIRECTORY")?;
+    first_state_directory(&std::env::var_os("STATE_DIRECTORY")?)
+}
+
+/// `$STATE_DIRECTORY` is a colon-separated list (one entry per `StateDirectory=` folder).
+fn first_state_directory(value: &std::ffi::OsStr) -> Option<PathBuf> {
     let first = value.to_str()?.split(':').next()?;
     (!first.is_empty()).then(|| PathBuf::from(first))
 }
@@ -69,4 +73,23 @@ fn is_root() -> bool {
 #[cfg(not(unix))]
 fn is_root() -> bool {
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn state_directory_takes_the_first_of_systemds_list() {
+        assert_eq!(
+            first_state_directory(OsStr::new("/var/lib/mailpull")),
+            Some(PathBuf::from("/var/lib/mailpull"))
+        );
+        assert_eq!(
+            first_state_directory(OsStr::new("/var/lib/mailpull:/var/lib/other")),
+            Some(PathBuf::from("/var/lib/mailpull"))
+        );
+        assert_eq!(first_state_directory(OsStr::new("")), None);
+    }
 }
