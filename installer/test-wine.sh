@@ -7,6 +7,8 @@
 #   4. the installed `mailpull-worker.exe status` answers over the real named pipe;
 #   5. `mailpull-worker.exe check` accepts the installed sample configuration;
 #   6. a second `Setup.exe /S` (an upgrade) keeps the edited configuration and the state;
+#      with a configuration the worker refuses, `service start` fails and names the file
+#      that holds the reason;
 #   7. the silent uninstaller stops and removes the service and the program files and keeps
 #      the configuration and the state database;
 #   8. reinstalled, `uninstall.exe /S /REMOVEDATA` ("Remove my data") removes the data too.
@@ -139,6 +141,18 @@ grep -q '^# edited before the upgrade$' "$data_dir/mailpull.toml" || fail "the u
 wait_for_state RUNNING
 wait_for_status >/dev/null
 
+say "6b. a configuration the worker refuses: service start fails and says where the reason is"
+cp "$data_dir/mailpull.toml" "$work/good.toml"
+printf '\n[[profile]]\nname = "broken"\n' >>"$data_dir/mailpull.toml"
+wine_run "$worker" service stop >/dev/null || fail "service stop failed"
+if out=$(wine_run "$worker" service start); then echo "$out"; fail "service start accepted a broken configuration"; fi
+grep -q 'service-errors.log' <<<"$out" || { echo "$out"; fail "service start did not name the error log"; }
+grep -q 'invalid configuration' "$data_dir/logs/service-errors.log" \
+    || fail "service-errors.log does not hold the configuration error"
+cp "$work/good.toml" "$data_dir/mailpull.toml"
+wine_run "$worker" service start >/dev/null || fail "service start failed with the repaired configuration"
+wait_for_status >/dev/null
+
 say "7. the silent uninstaller removes service and programs, keeps the data"
 wine_run "C:\\Program Files\\Mailpull\\uninstall.exe" /S || fail "uninstall.exe /S exited with an error"
 # The NSIS uninstaller copies itself to %TEMP% and returns at once: wait for it.
@@ -148,8 +162,8 @@ if wine_run sc query "$SERVICE" | grep -q STATE; then fail "the service is still
 [ -f "$data_dir/mailpull.toml" ] || fail "the uninstaller removed the configuration"
 [ -f "$data_dir/state.sqlite3" ] || fail "the uninstaller removed the state database"
 # The SCM stop reached the worker, which finished its work and logged its clean stop.
-[ "$(count 'worker stopped')" = 2 ] || { worker_log; fail "the uninstaller did not stop the worker cleanly"; }
-[ "$(count 'worker started')" = 2 ] || { worker_log; fail "expected exactly two worker starts"; }
+[ "$(count 'worker stopped')" = 3 ] || { worker_log; fail "the uninstaller did not stop the worker cleanly"; }
+[ "$(count 'worker started')" = 3 ] || { worker_log; fail "expected exactly three worker starts"; }
 
 say "8. uninstall.exe /S /REMOVEDATA (\"Remove my data\" ticked) removes the data too"
 wine_run 'C:\Setup.exe' /S || fail "the third Setup.exe /S exited with an error"

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use windows_service::service::{
-    Service, ServiceAccess, ServiceAction, ServiceActionType, ServiceErrorControl,
+    Service, ServiceAccess, ServiceAction, ServiceActionType, ServiceErrorControl, ServiceExitCode,
     ServiceFailureActions, ServiceFailureResetPeriod, ServiceInfo, ServiceStartType, ServiceState,
     ServiceType,
 };
@@ -157,12 +157,13 @@ fn describe_command(info: &ServiceInfo) -> String {
 fn wait_for(service: &Service, wanted: ServiceState, timeout: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
-        let state = service
-            .query_status()
-            .context("cannot query the service")?
-            .current_state;
+        let status = service.query_status().context("cannot query the service")?;
+        let state = status.current_state;
         if state == wanted {
             return Ok(());
+        }
+        if wanted == ServiceState::Running && state == ServiceState::Stopped {
+            return Err(stopped_at_once(status.exit_code));
         }
         if started.elapsed() > timeout {
             bail!(
@@ -173,6 +174,17 @@ fn wait_for(service: &Service, wanted: ServiceState, timeout: Duration) -> anyho
         }
         sleep(Duration::from_millis(250));
     }
+}
+
+/// The error of a service that stopped instead of running: where to read why.
+fn stopped_at_once(exit_code: ServiceExitCode) -> anyhow::Error {
+    let log = mailpull_shared::paths::default_state_dir()
+        .join("logs")
+        .join(super::entry::ERROR_LOG);
+    anyhow::anyhow!(
+        "the service stopped at once ({exit_code:?}); the reason is in {}",
+        log.display()
+    )
 }
 
 /// Asks a running service to stop and waits for it.
@@ -220,9 +232,16 @@ pub fn start() -> anyhow::Result<ExitCode> {
         println!("the service {SERVICE_NAME} is already running");
         return Ok(ExitCode::SUCCESS);
     }
-    service
-        .start::<&str>(&[])
-        .context("cannot start the service")?;
+    if let Err(err) = service.start::<&str>(&[]) {
+        // A service that stops before it runs fails StartService on some systems (wine).
+        if let Ok(status) = service.query_status()
+            && status.current_state == ServiceState::Stopped
+            && status.exit_code != ServiceExitCode::NO_ERROR
+        {
+            return Err(stopped_at_once(status.exit_code));
+        }
+        return Err(err).context("cannot start the service");
+    }
     wait_for(&service, ServiceState::Running, Duration::from_secs(30))?;
     println!("started the service {SERVICE_NAME}");
     Ok(ExitCode::SUCCESS)

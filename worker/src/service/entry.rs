@@ -36,6 +36,11 @@ const STOP_WAIT_HINT: Duration = Duration::from_secs(30);
 const STOP_PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// Service-specific exit code of a worker that ended with an error.
 const EXIT_FAILED: u32 = 2;
+/// Service-specific exit code of a configuration the worker refuses.
+const EXIT_BAD_CONFIG: u32 = 3;
+/// Where a service that cannot start says why (the SCM shows only an exit code, and the
+/// worker's own log may not exist yet), in the default state folder's `logs`.
+pub const ERROR_LOG: &str = "service-errors.log";
 
 /// Connects to the SCM and runs the service until it stops.
 pub fn run(config: PathBuf) -> anyhow::Result<ExitCode> {
@@ -112,6 +117,17 @@ fn run_service() -> anyhow::Result<()> {
     let handle = service_control_handler::register(SERVICE_NAME, handler)
         .context("cannot register the service's control handler")?;
     let _ = handle_slot.set(handle);
+    // A configuration the worker refuses stops the service before it ever reports "running",
+    // so `service start` and services.msc show the failure at once.
+    if let Err(err) = crate::load(&config) {
+        record_failure(&err);
+        let _ = handle.set_service_status(status(
+            ServiceState::Stopped,
+            ServiceExitCode::ServiceSpecific(EXIT_BAD_CONFIG),
+            0,
+        ));
+        return Err(err);
+    }
     handle
         .set_service_status(status(ServiceState::Running, ServiceExitCode::NO_ERROR, 0))
         .context("cannot report the service as running")?;
@@ -123,9 +139,7 @@ fn run_service() -> anyhow::Result<()> {
     let exit_code = match &result {
         Ok(_) => ServiceExitCode::NO_ERROR,
         Err(err) => {
-            // Logging may not be set up (a broken configuration): leave a trace in the
-            // Windows application log's place of last resort, stderr, and in tracing.
-            eprintln!("mailpull-worker service: {err:#}");
+            record_failure(err);
             tracing::error!("the worker stopped with an error: {err:#}");
             ServiceExitCode::ServiceSpecific(EXIT_FAILED)
         }
@@ -135,6 +149,24 @@ fn run_service() -> anyhow::Result<()> {
         .context("cannot report the service as stopped")?;
     drop(flag);
     result.map(|_| ())
+}
+
+/// Appends `err` to [`ERROR_LOG`]; a service has no console to print it on.
+fn record_failure(err: &anyhow::Error) {
+    use std::io::Write as _;
+    let dir = mailpull_shared::paths::default_state_dir().join("logs");
+    let _ = std::fs::create_dir_all(&dir);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(ERROR_LOG))
+    {
+        let _ = writeln!(file, "[unix time {secs}] the service stopped: {err:#}");
+    }
 }
 
 /// Tells the SCM every few seconds that the service is still stopping (a growing checkpoint),
