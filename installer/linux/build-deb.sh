@@ -4,6 +4,8 @@
 # unit and the maintainer scripts in installer/linux/. Honours CARGO_TARGET_DIR.
 #
 #   bash installer/linux/build-deb.sh         then: dpkg -i <printed path>
+#   bash installer/linux/build-deb.sh --dev   the debug build instead (for tests: no release
+#                                             build; cargo-deb warns, never ship it)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -20,7 +22,13 @@ target_dir=${CARGO_TARGET_DIR:-target}
 case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
 outdir="$target_dir/debian"
 rm -f "$outdir"/mailpull_*.deb
-cargo deb --locked --strip -p mailpull-worker --output "$outdir" >&2 || die "cargo deb failed"
+if [ "${1:-}" = --dev ]; then
+    cargo build --locked -p mailpull-worker >&2 || die "cargo build failed"
+    cargo deb --locked --strip -p mailpull-worker --profile dev --no-build --output "$outdir" >&2 \
+        || die "cargo deb failed"
+else
+    cargo deb --locked --strip -p mailpull-worker --output "$outdir" >&2 || die "cargo deb failed"
+fi
 deb=$(ls "$outdir"/mailpull_*.deb 2>/dev/null | head -n 1)
 [ -n "$deb" ] || die "cargo deb wrote no package into $outdir"
 echo "$deb"

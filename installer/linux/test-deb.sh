@@ -14,6 +14,8 @@
 # already installed, or with MAILPULL_DEB_INSTALL=0.
 #
 #   bash installer/linux/test-deb.sh     (as root; part of scripts/test.sh)
+#   MAILPULL_DEB_PROFILE=dev bash ...    packages the debug build the tests built already
+#                                        (saves the release build, ~4 min on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -22,7 +24,11 @@ say() { echo "test-deb: [$(( $(date +%s) - start ))s] $*"; }
 fail() { echo "test-deb: FAIL: $*" >&2; exit 1; }
 
 say "building the package (cargo deb)"
-deb=$(bash installer/linux/build-deb.sh)
+if [ "${MAILPULL_DEB_PROFILE:-release}" = dev ]; then
+    deb=$(bash installer/linux/build-deb.sh --dev)
+else
+    deb=$(bash installer/linux/build-deb.sh)
+fi
 [ -f "$deb" ] || fail "build-deb.sh did not produce a .deb"
 say "built $(basename "$deb") ($(du -h "$deb" | cut -f1))"
 
