@@ -61,14 +61,14 @@ for file in mailpull-worker.exe mailpull-manager.exe mailpull.sample.toml licens
 done
 
 say "preparing a throw-away wine prefix"
-"$WINE" wineboot --init >"$work/wineboot.log" 2>&1 || fail "wineboot failed: $(cat "$work/wineboot.log")"
-"$WINESERVER" -w
+timeout 300 "$WINE" wineboot --init >"$work/wineboot.log" 2>&1 || fail "wineboot failed: $(cat "$work/wineboot.log")"
+timeout 120 "$WINESERVER" -w || fail "wineserver did not end after wineboot --init"
 # Then keep one wine session up for the rest of the test: otherwise wineserver ends a few
 # seconds after the last program, taking the service with it, and every wine command "boots"
 # anew (auto-starting the service). Made persistent only after the first boot: during
 # `wineboot --init` it ends up with two services.exe, and a service start then times out.
 "$WINESERVER" -p || fail "cannot start a persistent wineserver"
-"$WINE" wineboot >>"$work/wineboot.log" 2>&1 || fail "wineboot failed: $(cat "$work/wineboot.log")"
+timeout 300 "$WINE" wineboot >>"$work/wineboot.log" 2>&1 || fail "wineboot failed: $(cat "$work/wineboot.log")"
 x86_64-w64-mingw32-gcc -shared -O2 -o "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll" \
     installer/wine/bcryptprimitives.c -ladvapi32 || fail "cannot build the bcryptprimitives stand-in"
 cp "$setup" "$WINEPREFIX/drive_c/Setup.exe"
