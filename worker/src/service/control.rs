@@ -96,6 +96,8 @@ pub fn install(config: &Path) -> anyhow::Result<ExitCode> {
     // The pipe's name is derived from the canonical form on both ends anyway.
     let config = std::path::absolute(config)
         .with_context(|| format!("cannot make {} an absolute path", config.display()))?;
+    // First the SCM: without administrator rights this fails with the clearest message.
+    let scm = manager(ServiceManagerAccess::CREATE_SERVICE)?;
     let data_dir = mailpull_shared::paths::default_state_dir();
     acl::protect(&data_dir)?;
     let info = service_info(&config)?;
@@ -112,7 +114,7 @@ pub fn install(config: &Path) -> anyhow::Result<ExitCode> {
             service
         }
         None => {
-            let service = manager(ServiceManagerAccess::CREATE_SERVICE)?
+            let service = scm
                 .create_service(&info, access)
                 .context("cannot register the service")?;
             println!("registered the service {SERVICE_NAME} ({DISPLAY_NAME})");
