@@ -19,6 +19,11 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "cargo clippy for Windows (the service and the named pipe are cfg(windows))"
+rustup target list --installed | grep -qx x86_64-pc-windows-gnu || rustup target add x86_64-pc-windows-gnu
+cargo clippy --target x86_64-pc-windows-gnu -p mailpull-shared -p mailpull-worker --all-targets --locked \
+    -- -D warnings
+
 step "build (the end-to-end tests run the worker binary)"
 cargo build --workspace --all-targets --locked
 
@@ -29,5 +34,12 @@ keyctl session - cargo test --workspace --locked --no-fail-fast
 
 step "fuzz targets: build, then each for ${MAILPULL_FUZZ_SECONDS:-20}s (scripts/fuzz.sh)"
 bash scripts/fuzz.sh "${MAILPULL_FUZZ_SECONDS:-20}"
+
+step "Windows installer: cross-build, makensis, end-to-end under wine (installer/test-wine.sh)"
+bash installer/test-wine.sh
+
+step "Debian package: cargo-deb, contents, dpkg -i, the worker as the unit runs it (installer/linux/test-deb.sh)"
+# The package of the debug build made above: checks the packaging without a release build.
+MAILPULL_DEB_PROFILE=dev bash installer/linux/test-deb.sh
 
 step "done in $(( $(date +%s) - start ))s"

@@ -3,9 +3,12 @@
 
 use std::path::PathBuf;
 
-/// The system-wide data directory of an installed service.
+/// The system-wide data directory of an installed service: under systemd the unit's
+/// `StateDirectory=` (systemd passes it as `$STATE_DIRECTORY`), else per OS.
 pub fn default_state_dir() -> PathBuf {
-    if cfg!(windows) {
+    if let Some(dir) = systemd_state_directory() {
+        dir
+    } else if cfg!(windows) {
         program_data().join("Mailpull")
     } else if is_root() {
         PathBuf::from("/var/lib/mailpull")
@@ -14,6 +17,20 @@ pub fn default_state_dir() -> PathBuf {
             .unwrap_or_else(std::env::temp_dir)
             .join("mailpull")
     }
+}
+
+/// The first folder of systemd's `$STATE_DIRECTORY`, if set.
+fn systemd_state_directory() -> Option<PathBuf> {
+    if cfg!(windows) {
+        return None;
+    }
+    first_state_directory(&std::env::var_os("STATE_DIRECTORY")?)
+}
+
+/// `$STATE_DIRECTORY` is a colon-separated list (one entry per `StateDirectory=` folder).
+fn first_state_directory(value: &std::ffi::OsStr) -> Option<PathBuf> {
+    let first = value.to_str()?.split(':').next()?;
+    (!first.is_empty()).then(|| PathBuf::from(first))
 }
 
 /// The config file used when `--config` is not given.
@@ -30,6 +47,16 @@ pub fn default_config_file() -> PathBuf {
     }
 }
 
+/// %ProgramData%, asked of the Known Folders API on Windows: a service's environment need
+/// not carry the variable (wine's does not), and the installer uses the same API.
+#[cfg(windows)]
+fn program_data() -> PathBuf {
+    known_folders::get_known_folder_path(known_folders::KnownFolder::ProgramData)
+        .or_else(|| std::env::var_os("ProgramData").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"))
+}
+
+#[cfg(not(windows))]
 fn program_data() -> PathBuf {
     std::env::var_os("ProgramData")
         .map(PathBuf::from)
@@ -46,4 +73,23 @@ fn is_root() -> bool {
 #[cfg(not(unix))]
 fn is_root() -> bool {
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn state_directory_takes_the_first_of_systemds_list() {
+        assert_eq!(
+            first_state_directory(OsStr::new("/var/lib/mailpull")),
+            Some(PathBuf::from("/var/lib/mailpull"))
+        );
+        assert_eq!(
+            first_state_directory(OsStr::new("/var/lib/mailpull:/var/lib/other")),
+            Some(PathBuf::from("/var/lib/mailpull"))
+        );
+        assert_eq!(first_state_directory(OsStr::new("")), None);
+    }
 }

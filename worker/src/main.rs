@@ -16,6 +16,9 @@ use mailpull_worker::{cli, dispatch, routing};
 use mailpull_worker::{ipc, logging, oauth};
 use tokio_util::sync::CancellationToken;
 
+#[cfg(windows)]
+mod service;
+
 #[derive(Parser)]
 #[command(
     name = "mailpull-worker",
@@ -69,6 +72,12 @@ enum Command {
         #[arg(long, short)]
         profile: String,
     },
+    /// Install, control or remove the "Mailpull Worker" Windows service.
+    #[cfg(windows)]
+    Service {
+        #[command(subcommand)]
+        action: service::Action,
+    },
 }
 
 #[derive(Subcommand)]
@@ -104,11 +113,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { config } => check(config_path(config)),
-        Command::Run { config, once } => run(config_path(config), once),
+        Command::Run { config, once } => run(config_path(config), once, shutdown_signal()),
         Command::Route { config, profile } => route(config_path(config), &profile),
         Command::Status { config } => cli::status(&config_path(config)),
         Command::PollNow { name, config } => cli::poll_now(&config_path(config), &name),
         Command::Oauth { command } => oauth(command),
+        #[cfg(windows)]
+        Command::Service { action } => service::dispatch(action),
     };
     match result {
         Ok(code) => code,
@@ -226,7 +237,12 @@ fn check(path: PathBuf) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run(path: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
+/// Runs the worker until `shutdown` completes (a signal, or the Windows service's stop).
+fn run(
+    path: PathBuf,
+    once: bool,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<ExitCode> {
     let config = load(&path)?;
     let log = logging::init(&config.worker.log_level, &config.worker.state_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -239,7 +255,7 @@ fn run(path: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
         let cancel = CancellationToken::new();
         let ctx = Arc::new(PollContext::new(store, Deliverer::new(pool_size), cancel.clone()));
         if once {
-            return Ok(run_once(ctx, &config).await);
+            return Ok(run_once(ctx, &config, shutdown).await);
         }
         let endpoint = Endpoint::for_config(&path);
         let listener = ipc::bind(&endpoint)?;
@@ -254,7 +270,7 @@ fn run(path: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
             log.live.clone(),
         ));
         let server = tokio::spawn(ipc::serve(listener, state, cancel.clone()));
-        shutdown_signal().await;
+        shutdown.await;
         tracing::info!("shutting down: finishing the messages in hand");
         cancel.cancel();
         scheduler.wait().await;
@@ -264,14 +280,22 @@ fn run(path: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn run_once(ctx: Arc<PollContext>, config: &Config) -> ExitCode {
+async fn run_once(
+    ctx: Arc<PollContext>,
+    config: &Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> ExitCode {
     let cancel = ctx.cancel.clone();
-    let signal = tokio::spawn(async move {
-        shutdown_signal().await;
-        cancel.cancel();
-    });
-    let results = scheduler::run_once(ctx, config).await;
-    signal.abort();
+    let work = scheduler::run_once(ctx, config);
+    tokio::pin!(work);
+    // A shutdown cancels the polls, which finish the message in hand and report.
+    let results = tokio::select! {
+        results = &mut work => results,
+        () = shutdown => {
+            cancel.cancel();
+            work.await
+        }
+    };
     let mut failed = 0;
     println!(
         "{:<20} {:>7} {:>9} {:>12} {:>7}  result",

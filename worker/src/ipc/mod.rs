@@ -18,9 +18,9 @@ pub mod probe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use interprocess::local_socket::ListenerOptions;
 use interprocess::local_socket::tokio::{Listener, Stream};
 use interprocess::local_socket::traits::tokio::Listener as _;
-use interprocess::local_socket::{ListenerOptions, traits::StreamCommon as _};
 use mailpull_shared::ipc::frame::{self, FrameDecoder, FrameError};
 use mailpull_shared::ipc::{
     ClientHello, Endpoint, ErrorKind, Event, IpcError, PROTOCOL_VERSION, Request, Response,
@@ -245,6 +245,7 @@ impl Conn {
 /// The peer must run as the worker's user or as root.
 #[cfg(unix)]
 fn peer_allowed(stream: &Stream) -> Result<(), String> {
+    use interprocess::local_socket::traits::StreamCommon as _;
     let me = rustix::process::geteuid().as_raw();
     let creds = stream
         .peer_creds()

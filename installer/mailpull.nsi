@@ -1,0 +1,211 @@
+; Mailpull's Windows installer (NSIS 3, 64-bit Unicode). Built by installer/build.sh:
+;   makensis -DVERSION=0.1.0 -DBINDIR=<dir with both .exe> -DOUTDIR=<dir> installer/mailpull.nsi
+;
+; What it does, in order:
+;   1. license page, install folder, components (the desktop shortcut is optional);
+;   2. stops a running "Mailpull Worker" service of an earlier version before replacing files;
+;   3. copies mailpull-worker.exe, mailpull-manager.exe and the sample configuration;
+;   4. creates %ProgramData%\Mailpull and puts the sample there as mailpull.toml unless a
+;      configuration exists already (an upgrade keeps config and state);
+;   5. `mailpull-worker service install` registers the service (automatic start, restart on
+;      failure) and restricts %ProgramData%\Mailpull to administrators and SYSTEM;
+;      `mailpull-worker service start` starts it;
+;   6. Start-menu folder with the Pull Manager and the uninstaller, Add/Remove Programs entry.
+; The uninstaller stops and removes the service and the program files; configuration, state
+; database and logs stay unless "Remove my data" is ticked (or /REMOVEDATA is given).
+
+Unicode true
+Target amd64-unicode
+SetCompressor /SOLID lzma
+RequestExecutionLevel admin
+ManifestSupportedOS all
+
+!ifndef VERSION
+  !error "pass -DVERSION=x.y.z"
+!endif
+!ifndef BINDIR
+  !error "pass -DBINDIR=<folder with mailpull-worker.exe and mailpull-manager.exe>"
+!endif
+!ifndef OUTDIR
+  !define OUTDIR "."
+!endif
+
+!define PRODUCT "Mailpull"
+!define PUBLISHER "Mailpull"
+!define SERVICE "MailpullWorker"
+!define UNINSTALL_KEY "Software\Microsoft\Windows\CurrentVersion\Uninstall\Mailpull"
+!define SETTINGS_KEY "Software\Mailpull"
+!define ASSETS "${__FILEDIR__}\..\assets"
+
+Name "${PRODUCT} ${VERSION}"
+OutFile "${OUTDIR}\Mailpull-Setup-${VERSION}.exe"
+InstallDir "$PROGRAMFILES64\${PRODUCT}"
+InstallDirRegKey HKLM "${SETTINGS_KEY}" "InstallDir"
+BrandingText "${PRODUCT} ${VERSION}"
+
+VIProductVersion "${VERSION}.0"
+VIAddVersionKey "ProductName" "${PRODUCT}"
+VIAddVersionKey "ProductVersion" "${VERSION}"
+VIAddVersionKey "FileVersion" "${VERSION}"
+VIAddVersionKey "FileDescription" "${PRODUCT} Setup"
+VIAddVersionKey "CompanyName" "${PUBLISHER}"
+VIAddVersionKey "LegalCopyright" "MIT OR Apache-2.0"
+
+!include "MUI2.nsh"
+!include "LogicLib.nsh"
+!include "FileFunc.nsh"
+!include "Sections.nsh"
+!include "x64.nsh"
+
+!define MUI_ICON "${ASSETS}\mailpull.ico"
+!define MUI_UNICON "${ASSETS}\mailpull.ico"
+!define MUI_ABORTWARNING
+!define MUI_FINISHPAGE_RUN "$INSTDIR\mailpull-manager.exe"
+!define MUI_FINISHPAGE_RUN_TEXT "Open the Pull Manager"
+!define MUI_FINISHPAGE_RUN_NOTCHECKED
+
+!insertmacro MUI_PAGE_WELCOME
+!insertmacro MUI_PAGE_LICENSE "${__FILEDIR__}\license.txt"
+!insertmacro MUI_PAGE_COMPONENTS
+!insertmacro MUI_PAGE_DIRECTORY
+!insertmacro MUI_PAGE_INSTFILES
+!insertmacro MUI_PAGE_FINISH
+
+!insertmacro MUI_UNPAGE_CONFIRM
+!insertmacro MUI_UNPAGE_COMPONENTS
+!insertmacro MUI_UNPAGE_INSTFILES
+
+!insertmacro MUI_LANGUAGE "English"
+
+; Runs a command, logs its output, and stores its exit code in $0.
+!macro Run COMMAND
+  nsExec::ExecToLog '${COMMAND}'
+  Pop $0
+!macroend
+
+Function .onInit
+  ${IfNot} ${RunningX64}
+    MessageBox MB_ICONSTOP "Mailpull needs 64-bit Windows." /SD IDOK
+    Abort
+  ${EndIf}
+  SetRegView 64
+  SetShellVarContext all
+FunctionEnd
+
+Section "Mailpull (worker service and Pull Manager)" SecMain
+  SectionIn RO
+  SetShellVarContext all
+
+  ; An earlier version's service holds its .exe open: stop it before replacing files.
+  ${If} ${FileExists} "$INSTDIR\mailpull-worker.exe"
+    DetailPrint "Stopping the running service of the earlier version"
+    !insertmacro Run '"$INSTDIR\mailpull-worker.exe" service stop'
+  ${EndIf}
+
+  SetOutPath "$INSTDIR"
+  File "${BINDIR}\mailpull-worker.exe"
+  File "${BINDIR}\mailpull-manager.exe"
+  File "/oname=mailpull.sample.toml" "${ASSETS}\mailpull.sample.toml"
+  File "/oname=license.txt" "${__FILEDIR__}\license.txt"
+
+  ; Configuration and state: created once, never overwritten by an upgrade.
+  CreateDirectory "$APPDATA\${PRODUCT}"
+  ${IfNot} ${FileExists} "$APPDATA\${PRODUCT}\mailpull.toml"
+    DetailPrint "Installing the sample configuration as $APPDATA\${PRODUCT}\mailpull.toml"
+    CopyFiles /SILENT "$INSTDIR\mailpull.sample.toml" "$APPDATA\${PRODUCT}\mailpull.toml"
+  ${Else}
+    DetailPrint "Keeping the existing configuration $APPDATA\${PRODUCT}\mailpull.toml"
+  ${EndIf}
+
+  WriteUninstaller "$INSTDIR\uninstall.exe"
+
+  !insertmacro Run '"$INSTDIR\mailpull-worker.exe" service install --config "$APPDATA\${PRODUCT}\mailpull.toml"'
+  ${If} $0 != 0
+    MessageBox MB_ICONSTOP "Registering the Mailpull Worker service failed (exit code $0). See the details." /SD IDOK
+    SetErrorLevel 2
+    Abort
+  ${EndIf}
+  !insertmacro Run '"$INSTDIR\mailpull-worker.exe" service start'
+  ${If} $0 != 0
+    MessageBox MB_ICONEXCLAMATION "The Mailpull Worker service did not start (exit code $0). Check the configuration with the Pull Manager, then start the service in services.msc." /SD IDOK
+  ${EndIf}
+
+  CreateDirectory "$SMPROGRAMS\${PRODUCT}"
+  CreateShortcut "$SMPROGRAMS\${PRODUCT}\Mailpull Pull Manager.lnk" "$INSTDIR\mailpull-manager.exe" "" "$INSTDIR\mailpull-manager.exe" 0
+  CreateShortcut "$SMPROGRAMS\${PRODUCT}\Uninstall Mailpull.lnk" "$INSTDIR\uninstall.exe"
+
+  WriteRegStr HKLM "${SETTINGS_KEY}" "InstallDir" "$INSTDIR"
+  WriteRegStr HKLM "${SETTINGS_KEY}" "Version" "${VERSION}"
+  WriteRegStr HKLM "${UNINSTALL_KEY}" "DisplayName" "${PRODUCT}"
+  WriteRegStr HKLM "${UNINSTALL_KEY}" "DisplayVersion" "${VERSION}"
+  WriteRegStr HKLM "${UNINSTALL_KEY}" "Publisher" "${PUBLISHER}"
+  WriteRegStr HKLM "${UNINSTALL_KEY}" "DisplayIcon" "$INSTDIR\mailpull-manager.exe"
+  WriteRegStr HKLM "${UNINSTALL_KEY}" "InstallLocation" "$INSTDIR"
+  WriteRegStr HKLM "${UNINSTALL_KEY}" "UninstallString" '"$INSTDIR\uninstall.exe"'
+  WriteRegStr HKLM "${UNINSTALL_KEY}" "QuietUninstallString" '"$INSTDIR\uninstall.exe" /S'
+  WriteRegDWORD HKLM "${UNINSTALL_KEY}" "NoModify" 1
+  WriteRegDWORD HKLM "${UNINSTALL_KEY}" "NoRepair" 1
+  ${GetSize} "$INSTDIR" "/S=0K" $1 $2 $3
+  IntFmt $1 "0x%08X" $1
+  WriteRegDWORD HKLM "${UNINSTALL_KEY}" "EstimatedSize" "$1"
+SectionEnd
+
+Section "Desktop shortcut to the Pull Manager" SecDesktop
+  SetShellVarContext all
+  CreateShortcut "$DESKTOP\Mailpull Pull Manager.lnk" "$INSTDIR\mailpull-manager.exe" "" "$INSTDIR\mailpull-manager.exe" 0
+SectionEnd
+
+!insertmacro MUI_FUNCTION_DESCRIPTION_BEGIN
+  !insertmacro MUI_DESCRIPTION_TEXT ${SecMain} "The worker as the Windows service $\"Mailpull Worker$\" and the Pull Manager in the Start menu."
+  !insertmacro MUI_DESCRIPTION_TEXT ${SecDesktop} "A shortcut to the Pull Manager on the desktop."
+!insertmacro MUI_FUNCTION_DESCRIPTION_END
+
+; ---------------------------------------------------------------------------- uninstaller
+
+Section "un.Mailpull (service and program files)" UnSecMain
+  SectionIn RO
+  SetShellVarContext all
+  !insertmacro Run '"$INSTDIR\mailpull-worker.exe" service uninstall'
+  ${If} $0 != 0
+    MessageBox MB_ICONEXCLAMATION "Removing the Mailpull Worker service failed (exit code $0)." /SD IDOK
+  ${EndIf}
+
+  Delete "$INSTDIR\mailpull-worker.exe"
+  Delete "$INSTDIR\mailpull-manager.exe"
+  Delete "$INSTDIR\mailpull.sample.toml"
+  Delete "$INSTDIR\license.txt"
+  Delete "$INSTDIR\uninstall.exe"
+  RMDir "$INSTDIR"
+
+  Delete "$SMPROGRAMS\${PRODUCT}\Mailpull Pull Manager.lnk"
+  Delete "$SMPROGRAMS\${PRODUCT}\Uninstall Mailpull.lnk"
+  RMDir "$SMPROGRAMS\${PRODUCT}"
+  Delete "$DESKTOP\Mailpull Pull Manager.lnk"
+
+  DeleteRegKey HKLM "${UNINSTALL_KEY}"
+  DeleteRegKey HKLM "${SETTINGS_KEY}"
+SectionEnd
+
+Section /o "un.Remove my data (configuration, state database, logs)" UnSecData
+  SetShellVarContext all
+  DetailPrint "Removing $APPDATA\${PRODUCT}"
+  RMDir /r "$APPDATA\${PRODUCT}"
+SectionEnd
+
+!insertmacro MUI_UNFUNCTION_DESCRIPTION_BEGIN
+  !insertmacro MUI_DESCRIPTION_TEXT ${UnSecMain} "Stops and removes the service, removes the programs and shortcuts."
+  !insertmacro MUI_DESCRIPTION_TEXT ${UnSecData} "Also deletes %ProgramData%\Mailpull: the configuration, the record of delivered messages and the logs. Without it a later installation continues where this one stopped."
+!insertmacro MUI_UNFUNCTION_DESCRIPTION_END
+
+Function un.onInit
+  SetRegView 64
+  SetShellVarContext all
+  ; `uninstall.exe /S /REMOVEDATA` removes the data too (for scripts).
+  ${GetParameters} $R0
+  ClearErrors
+  ${GetOptions} $R0 "/REMOVEDATA" $R1
+  ${IfNot} ${Errors}
+    !insertmacro SelectSection ${UnSecData}
+  ${EndIf}
+FunctionEnd
+

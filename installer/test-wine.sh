@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# End-to-end check of the Windows installer under wine (Debian's wine64), in a throw-away
+# WINEPREFIX: builds Mailpull-Setup-<version>.exe with installer/build.sh, then
+#   1. `7z l` lists the expected files in the installer;
+#   2. `Setup.exe /S` installs silently;
+#   3. `sc query MailpullWorker` shows the service running;
+#   4. the installed `mailpull-worker.exe status` answers over the real named pipe;
+#   5. `mailpull-worker.exe check` accepts the installed sample configuration;
+#   6. a second `Setup.exe /S` (an upgrade) keeps the edited configuration and the state;
+#      with a configuration the worker refuses, `service start` fails and names the file
+#      that holds the reason;
+#   7. the silent uninstaller stops and removes the service and the program files and keeps
+#      the configuration and the state database;
+#   8. reinstalled, `uninstall.exe /S /REMOVEDATA` ("Remove my data") removes the data too.
+#
+#   bash installer/test-wine.sh            (as part of scripts/test.sh)
+#   KEEP_PREFIX=1 bash installer/test-wine.sh   keeps the prefix for a look afterwards
+#
+# Wine 8 (Debian 12) lacks bcryptprimitives.dll, which Rust programs import: the test puts a
+# tiny stand-in (installer/wine/bcryptprimitives.c) into the prefix's system32. It is never
+# part of the installer; real Windows has the DLL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+
+WINE=/usr/lib/wine/wine64
+WINESERVER=/usr/lib/wine/wineserver
+SERVICE=MailpullWorker
+start=$(date +%s)
+say() { echo "test-wine: [$(( $(date +%s) - start ))s] $*"; }
+fail() { echo "test-wine: FAIL: $*" >&2; exit 1; }
+
+[ -x "$WINE" ] || fail "$WINE not found: apt-get install wine wine64"
+command -v 7z >/dev/null || fail "7z not found: apt-get install p7zip-full"
+
+work=$(mktemp -d /tmp/mailpull-wine.XXXXXX)
+export WINEPREFIX="$work/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+export WINEARCH=win64
+cleanup() {
+    "$WINESERVER" -k >/dev/null 2>&1 || true
+    if [ "${KEEP_PREFIX:-}" = 1 ]; then
+        echo "test-wine: prefix kept in $WINEPREFIX"
+    else
+        rm -rf "$work"
+    fi
+}
+trap cleanup EXIT
+
+# Runs a Windows program in the prefix with a time limit; output to stdout.
+wine_run() { timeout 180 "$WINE" "$@" 2>&1 | tr -d '\r'; }
+
+say "building the installer (release cross-build + makensis)"
+setup=$(bash installer/build.sh "$work/out")
+[ -f "$setup" ] || fail "installer/build.sh did not produce the installer"
+say "built $(basename "$setup") ($(du -h "$setup" | cut -f1))"
+
+say "1. 7z l lists the expected files"
+listing=$(7z l "$setup")
+for file in mailpull-worker.exe mailpull-manager.exe mailpull.sample.toml license.txt; do
+    grep -q "[[:space:]]$file\$" <<<"$listing" || { echo "$listing"; fail "the installer lacks $file"; }
+done
+
+say "preparing a throw-away wine prefix"
+timeout 300 "$WINE" wineboot --init >"$work/wineboot.log" 2>&1 || fail "wineboot failed: $(cat "$work/wineboot.log")"
+timeout 120 "$WINESERVER" -w || fail "wineserver did not end after wineboot --init"
+# Then keep one wine session up for the rest of the test: otherwise wineserver ends a few
+# seconds after the last program, taking the service with it, and every wine command "boots"
+# anew (auto-starting the service). Made persistent only after the first boot: during
+# `wineboot --init` it ends up with two services.exe, and a service start then times out.
+"$WINESERVER" -p || fail "cannot start a persistent wineserver"
+timeout 300 "$WINE" wineboot >>"$work/wineboot.log" 2>&1 || fail "wineboot failed: $(cat "$work/wineboot.log")"
+x86_64-w64-mingw32-gcc -shared -O2 -o "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll" \
+    installer/wine/bcryptprimitives.c -ladvapi32 || fail "cannot build the bcryptprimitives stand-in"
+cp "$setup" "$WINEPREFIX/drive_c/Setup.exe"
+
+program_dir="$WINEPREFIX/drive_c/Program Files/Mailpull"
+data_dir="$WINEPREFIX/drive_c/ProgramData/Mailpull"
+worker_log() { cat "$data_dir"/logs/mailpull.*.log 2>/dev/null || true; }
+count() { worker_log | grep -c "$1" || true; }
+worker='C:\Program Files\Mailpull\mailpull-worker.exe'
+
+service_state() { wine_run sc query "$SERVICE" | sed -n 's/.*STATE *: *[0-9]* *\([A-Z_]*\).*/\1/p'; }
+
+wait_for_state() {
+    local wanted=$1 state=
+    for _ in $(seq 1 60); do
+        state=$(service_state || true)
+        [ "$state" = "$wanted" ] && return 0
+        sleep 1
+    done
+    fail "the service is '${state:-not registered}', expected $wanted"
+}
+
+# `status` over the named pipe; the worker needs a moment after the SCM says "running".
+wait_for_status() {
+    local out=
+    for _ in $(seq 1 30); do
+        if out=$(wine_run "$worker" status) && grep -q '^user1 ' <<<"$out"; then
+            echo "$out"
+            return 0
+        fi
+        sleep 1
+    done
+    echo "$out"
+    fail "mailpull-worker.exe status did not answer over the named pipe"
+}
+
+say "2. Setup.exe /S installs silently"
+wine_run 'C:\Setup.exe' /S || fail "Setup.exe /S exited with an error"
+for file in mailpull-worker.exe mailpull-manager.exe uninstall.exe mailpull.sample.toml; do
+    [ -f "$program_dir/$file" ] || fail "$file was not installed"
+done
+[ -f "$data_dir/mailpull.toml" ] || fail "the sample configuration was not installed"
+[ -f "$WINEPREFIX/drive_c/ProgramData/Microsoft/Windows/Start Menu/Programs/Mailpull/Mailpull Pull Manager.lnk" ] \
+    || fail "no Start-menu shortcut to the Pull Manager"
+wine_run reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\Mailpull' /v UninstallString \
+    | grep -q 'uninstall.exe' || fail "no Add/Remove Programs entry"
+
+say "3. the service runs"
+wait_for_state RUNNING
+# wine's sc has no `qc`: read the registration from the registry (Start 2 = automatic).
+wine_run reg query "HKLM\\System\\CurrentControlSet\\Services\\$SERVICE" /v Start \
+    | grep -q 'REG_DWORD *0x2$' || fail "the service does not start automatically"
+
+say "4. mailpull-worker.exe status answers over the named pipe"
+wait_for_status
+for _ in $(seq 1 30); do [ -f "$data_dir/state.sqlite3" ] && break; sleep 1; done
+[ -f "$data_dir/state.sqlite3" ] || fail "the service wrote no state database in %ProgramData%\\Mailpull"
+
+say "5. check accepts the sample configuration"
+wine_run "$worker" check || fail "check refused the installed sample configuration"
+
+[ "$(count 'worker started')" = 1 ] || { worker_log; fail "expected one worker start so far"; }
+
+say "6. an upgrade keeps the configuration and the state"
+echo "# edited before the upgrade" >>"$data_dir/mailpull.toml"
+wine_run 'C:\Setup.exe' /S || fail "the second Setup.exe /S exited with an error"
+[ "$(count 'worker stopped')" = 1 ] || { worker_log; fail "the upgrade did not stop the old worker cleanly"; }
+grep -q '^# edited before the upgrade$' "$data_dir/mailpull.toml" || fail "the upgrade replaced the configuration"
+[ -f "$data_dir/state.sqlite3" ] || fail "the upgrade lost the state database"
+wait_for_state RUNNING
+wait_for_status >/dev/null
+
+say "6b. a configuration the worker refuses: service start fails and says where the reason is"
+cp "$data_dir/mailpull.toml" "$work/good.toml"
+printf '\n[[profile]]\nname = "broken"\n' >>"$data_dir/mailpull.toml"
+wine_run "$worker" service stop >/dev/null || fail "service stop failed"
+if out=$(wine_run "$worker" service start); then echo "$out"; fail "service start accepted a broken configuration"; fi
+grep -q 'service-errors.log' <<<"$out" || { echo "$out"; fail "service start did not name the error log"; }
+grep -q 'invalid configuration' "$data_dir/logs/service-errors.log" \
+    || fail "service-errors.log does not hold the configuration error"
+cp "$work/good.toml" "$data_dir/mailpull.toml"
+wine_run "$worker" service start >/dev/null || fail "service start failed with the repaired configuration"
+wait_for_status >/dev/null
+
+say "7. the silent uninstaller removes service and programs, keeps the data"
+wine_run "C:\\Program Files\\Mailpull\\uninstall.exe" /S || fail "uninstall.exe /S exited with an error"
+# The NSIS uninstaller copies itself to %TEMP% and returns at once: wait for it.
+for _ in $(seq 1 60); do [ -e "$program_dir" ] || break; sleep 1; done
+[ ! -e "$program_dir" ] || { ls -la "$program_dir"; fail "the program files are still there"; }
+if wine_run sc query "$SERVICE" | grep -q STATE; then fail "the service is still registered"; fi
+[ -f "$data_dir/mailpull.toml" ] || fail "the uninstaller removed the configuration"
+[ -f "$data_dir/state.sqlite3" ] || fail "the uninstaller removed the state database"
+# The SCM stop reached the worker, which finished its work and logged its clean stop.
+[ "$(count 'worker stopped')" = 3 ] || { worker_log; fail "the uninstaller did not stop the worker cleanly"; }
+[ "$(count 'worker started')" = 3 ] || { worker_log; fail "expected exactly three worker starts"; }
+
+say "8. uninstall.exe /S /REMOVEDATA (\"Remove my data\" ticked) removes the data too"
+wine_run 'C:\Setup.exe' /S || fail "the third Setup.exe /S exited with an error"
+wait_for_state RUNNING
+grep -q '^# edited before the upgrade$' "$data_dir/mailpull.toml" || fail "reinstalling replaced the configuration"
+wine_run "C:\\Program Files\\Mailpull\\uninstall.exe" /S /REMOVEDATA || fail "uninstall.exe /S /REMOVEDATA exited with an error"
+for _ in $(seq 1 60); do [ -e "$program_dir" ] || [ -e "$data_dir" ] || break; sleep 1; done
+[ ! -e "$program_dir" ] || fail "the program files are still there"
+[ ! -e "$data_dir" ] || { ls -la "$data_dir"; fail "/REMOVEDATA left %ProgramData%\\Mailpull"; }
+if wine_run sc query "$SERVICE" | grep -q STATE; then fail "the service is still registered"; fi
+
+say "PASS"

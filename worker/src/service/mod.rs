@@ -1,0 +1,62 @@
+//! `mailpull-worker service …` (Windows only): the worker as the "Mailpull Worker" service of
+//! the Service Control Manager.
+//!
+//! - [`control`]: install, uninstall, start, stop and status through the SCM, for people and
+//!   for the installer.
+//! - [`entry`]: `service run`, the process the SCM starts: the same scheduler as `run`, with
+//!   an SCM stop turned into the graceful shutdown that finishes the message in hand.
+//! - [`acl`]: the data directory's access list (administrators and SYSTEM only).
+
+pub mod acl;
+pub mod control;
+pub mod entry;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+/// The service's key name in the registry (`sc query MailpullWorker`).
+pub const SERVICE_NAME: &str = "MailpullWorker";
+/// The name people see in services.msc.
+pub const DISPLAY_NAME: &str = "Mailpull Worker";
+/// The description shown in services.msc.
+pub const DESCRIPTION: &str =
+    "Pulls POP3/IMAP mailboxes and delivers every message over SMTP to the local mail server.";
+
+/// What `mailpull-worker service` can do.
+#[derive(Subcommand)]
+pub enum Action {
+    /// Register the service (automatic start, restart on failure) and protect the data folder.
+    Install {
+        /// The configuration file the service runs (default: %ProgramData%\Mailpull\mailpull.toml).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Stop the service if it runs and remove its registration (config and state stay).
+    Uninstall,
+    /// Start the registered service.
+    Start,
+    /// Stop the service; it finishes the message in hand first.
+    Stop,
+    /// Show whether the service is registered and running.
+    Status,
+    /// The service process itself: only the Service Control Manager starts this.
+    #[command(hide = true)]
+    Run {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Runs one `service` action.
+pub fn dispatch(action: Action) -> anyhow::Result<ExitCode> {
+    match action {
+        Action::Install { config } => control::install(&crate::config_path(config)),
+        Action::Uninstall => control::uninstall(),
+        Action::Start => control::start(),
+        Action::Stop => control::stop(),
+        Action::Status => control::status(),
+        Action::Run { config } => entry::run(crate::config_path(config)),
+    }
+}
