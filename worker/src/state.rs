@@ -121,6 +121,7 @@ fn cause_suffix(cause: &Option<String>) -> String {
 /// Why the file system holding `dir` cannot take writes: read-only, or no space left. SQLite
 /// reports both as generic I/O errors in some places (the WAL index is a memory-mapped file),
 /// so the error message names the cause from the file system's own figures.
+#[cfg(unix)]
 pub fn file_system_problem(dir: &Path) -> Option<String> {
     let stat = rustix::fs::statvfs(dir).ok()?;
     if stat.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) {
@@ -133,6 +134,12 @@ pub fn file_system_problem(dir: &Path) -> Option<String> {
             dir.display()
         ));
     }
+    None
+}
+
+/// Elsewhere (Windows) the file system's figures are not read: errors keep SQLite's own text.
+#[cfg(not(unix))]
+pub fn file_system_problem(_dir: &Path) -> Option<String> {
     None
 }
 
