@@ -3,7 +3,7 @@
 //! under its field. The form is read-only until New or Edit.
 
 use egui::{Color32, RichText};
-use mailpull_shared::ipc::StepOutcome;
+use mailpull_shared::ipc::{SignInMethod, StepOutcome};
 
 use crate::app::{Action, ManagerApp, Mode};
 use crate::form::{
@@ -110,6 +110,24 @@ fn buttons(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             .clicked()
         {
             actions.push(Action::PollNow);
+        }
+        if app.editor.fields.auth.is_oauth() && selected && !editing {
+            ui.separator();
+            let ready = connected && app.sign_in.is_none();
+            if ui
+                .add_enabled(ready, egui::Button::new("Sign in …"))
+                .on_hover_text("Sign in with a code entered on the provider's page, on any device")
+                .clicked()
+            {
+                actions.push(Action::SignIn(SignInMethod::Device));
+            }
+            if ui
+                .add_enabled(ready, egui::Button::new("Sign in with browser …"))
+                .on_hover_text("Open the provider's sign-in page in this computer's browser")
+                .clicked()
+            {
+                actions.push(Action::SignIn(SignInMethod::Browser));
+            }
         }
     });
 }
