@@ -28,14 +28,15 @@
 //! dropping a server stops all of its processes and removes its files.
 
 mod access_map;
+pub mod browser;
 pub mod client;
 pub mod dovecot;
 pub mod fake_pop3;
 pub mod fake_smtp;
 pub mod maildir;
 pub mod messages;
-pub mod oauth_server;
 pub mod mount;
+pub mod oauth_server;
 pub mod old_tls;
 pub mod ports;
 pub mod postfix;
@@ -46,6 +47,7 @@ pub mod system;
 pub mod tls;
 pub mod worker;
 
+pub use browser::{browse, http_get, keyring_usable};
 pub use client::{LineClient, SmtpReply, smtp_data, smtp_rcpt_reply, smtp_send};
 pub use dovecot::{RemoteDovecot, RemoteOptions};
 pub use messages::{

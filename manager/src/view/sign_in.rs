@@ -104,16 +104,9 @@ fn device(
     }
     ui.label("2. Enter this code there:");
     ui.horizontal(|ui| {
-        let label = ui.label("Code");
-        let mut shown = code.to_string();
-        ui.add(
-            egui::TextEdit::singleline(&mut shown)
-                .font(egui::TextStyle::Monospace)
-                .desired_width(180.0)
-                .interactive(true),
-        )
-        .labelled_by(label.id);
-        if ui.button("Copy").on_hover_text("Copy the code").clicked() {
+        // A selectable label: its text is its accessible name.
+        ui.add(egui::Label::new(RichText::new(code).monospace().size(20.0)).selectable(true));
+        if ui.button("Copy code").clicked() {
             actions.push(Action::CopyCode(code.to_string()));
         }
     });
