@@ -295,6 +295,10 @@ impl ManagerApp {
                     not_running,
                 };
                 self.busy = None;
+                // A state request lost with the connection: ask again (and hear why not).
+                if let Some(sign_in) = self.sign_in.as_mut() {
+                    sign_in.asking = false;
+                }
             }
             Update::Profiles(profiles) => {
                 self.profiles = profiles;

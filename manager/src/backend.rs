@@ -218,6 +218,17 @@ async fn run(endpoint: Endpoint, mut commands: tmpsc::UnboundedReceiver<Command>
                 command = commands.recv() => match command {
                     None => return,
                     Some(Command::Refresh) => {}
+                    // A sign-in dialog waits for these; answer it, not the notice line.
+                    Some(Command::StartSignIn { name, .. }) => out.send(Update::SignInRefused {
+                        name,
+                        error: "not connected to the worker".into(),
+                    }),
+                    Some(Command::SignInResult(session)) => out.send(Update::SignIn {
+                        session,
+                        state: SignInState::Failed {
+                            message: "not connected to the worker".into(),
+                        },
+                    }),
                     Some(command) => out.send(Update::Failed {
                         what: describe(&command),
                         error: "not connected to the worker".into(),

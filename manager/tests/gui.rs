@@ -15,8 +15,8 @@ use mailpull_manager::{ManagerApp, Settings, view};
 use mailpull_shared::ipc::{Endpoint, ProfileState};
 use mailpull_shared::secrets;
 use mailpull_tests::{
-    FakeOAuthServer, LocalMailServer, ProfileSpec, RemoteDovecot, RemoteOptions, TestCa,
-    WorkerSetup, browse, keyring_usable, sample_message, stop_worker,
+    DeviceOutcome, FakeOAuthServer, LocalMailServer, ProfileSpec, RemoteDovecot, RemoteOptions,
+    TestCa, WorkerSetup, browse, keyring_usable, sample_message, stop_worker,
 };
 
 const PASSWORD: &str = "gui-remote-secret-4";
@@ -605,8 +605,29 @@ fn oauth_sign_in_by_device_code_and_by_browser_then_poll_now_moves_mail() {
         "the marker in the profile list"
     );
 
-    // Device flow: the dialog shows the link and the code the server issued.
+    // Cancel closes the dialog; a declined sign-in says so. (Declined from the start: the
+    // worker's cancelled attempt runs on until the provider answers.)
+    rig.oauth.set_device_outcome(DeviceOutcome::Deny);
     sign_in(&mut gui, &rig, &rig.device, "Sign in …");
+    click(&mut gui, "Cancel sign-in");
+    assert!(gui.state().sign_in.is_none(), "Cancel closes the dialog");
+    click(&mut gui, "Sign in …");
+    wait_oauth(&mut gui, &rig, "the declined sign-in", |gui| {
+        shows(gui, "Sign-in failed")
+    });
+    assert!(needs_sign_in(&gui, &rig.device));
+    click(&mut gui, "Close");
+    rig.oauth.set_device_outcome(DeviceOutcome::Approve);
+
+    // Device flow: the dialog shows the link and the code the server issued.
+    click(&mut gui, "Sign in …");
+    wait_oauth(&mut gui, &rig, "the sign-in prompt", |gui| {
+        gui.state()
+            .sign_in
+            .as_ref()
+            .is_some_and(|s| s.prompt.is_some())
+    });
+    gui.check_accessibility();
     assert!(shows(&gui, "WDJB-MJHT"), "the user code");
     assert!(gui.query_by_label("Copy code").is_some());
     let link = rig.oauth.url("");

@@ -1,7 +1,7 @@
 //! The OAuth sign-in dialog. Device flow: the provider's page as a link (opened in the
 //! browser on click) and the code to enter there, selectable and with a Copy button. Browser
 //! flow: the page was opened in the default browser; a link opens it again. Both wait for the
-//! worker to report the outcome, then show it. Cancel or Close ends the dialog.
+//! worker to report the outcome, then show it. "Cancel sign-in" or Close ends the dialog.
 
 use egui::{Color32, RichText};
 use mailpull_shared::ipc::{SignInMethod, SignInPrompt};
@@ -69,7 +69,11 @@ pub fn show(ctx: &egui::Context, sign_in: &SignIn, actions: &mut Vec<Action>) {
             }
         }
         ui.add_space(8.0);
-        let close = if sign_in.pending() { "Cancel" } else { "Close" };
+        let close = if sign_in.pending() {
+            "Cancel sign-in"
+        } else {
+            "Close"
+        };
         if ui.button(close).clicked() {
             actions.push(Action::CloseSignIn);
         }
