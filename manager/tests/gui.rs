@@ -616,6 +616,7 @@ fn oauth_sign_in_by_device_code_and_by_browser_then_poll_now_moves_mail() {
         shows(gui, "Sign-in failed")
     });
     assert!(needs_sign_in(&gui, &rig.device));
+    gui.run_steps(2);
     click(&mut gui, "Close");
     rig.oauth.set_device_outcome(DeviceOutcome::Approve);
 
@@ -643,6 +644,7 @@ fn oauth_sign_in_by_device_code_and_by_browser_then_poll_now_moves_mail() {
     wait_oauth(&mut gui, &rig, "the device sign-in to succeed", |gui| {
         shows(gui, "Signed in")
     });
+    gui.run_steps(2); // the dialog grew by the outcome: let it settle before clicking
     click(&mut gui, "Close");
     assert!(gui.state().sign_in.is_none());
     wait_oauth(
@@ -668,6 +670,7 @@ fn oauth_sign_in_by_device_code_and_by_browser_then_poll_now_moves_mail() {
             .any(|u| u.starts_with(&rig.oauth.url("authorize")) && u.contains("code_challenge")),
         "{urls:?}"
     );
+    gui.run_steps(2);
     click(&mut gui, "Close");
     wait_oauth(
         &mut gui,

@@ -62,7 +62,8 @@ pub fn show(ctx: &egui::Context, sign_in: &SignIn, actions: &mut Vec<Action>) {
                 }
             }
             Some(Ok(message)) => {
-                ui.label(RichText::new(format!("Signed in: {message}")).color(GOOD));
+                ui.label(RichText::new("Signed in.").strong().color(GOOD));
+                ui.label(message.as_str());
             }
             Some(Err(message)) => {
                 ui.label(RichText::new(format!("Sign-in failed: {message}")).color(ERROR));
