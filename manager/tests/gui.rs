@@ -565,6 +565,7 @@ fn sign_in(gui: &mut Gui, rig: &OAuthRig, name: &str, button: &str) {
             .as_ref()
             .is_some_and(|s| s.prompt.is_some())
     });
+    gui.run_steps(2); // the dialog grew by the prompt: let it settle before clicking in it
 }
 
 #[test]
@@ -628,6 +629,7 @@ fn oauth_sign_in_by_device_code_and_by_browser_then_poll_now_moves_mail() {
             .as_ref()
             .is_some_and(|s| s.prompt.is_some())
     });
+    gui.run_steps(2);
     gui.check_accessibility();
     assert!(shows(&gui, "WDJB-MJHT"), "the user code");
     assert!(gui.query_by_label("Copy code").is_some());
