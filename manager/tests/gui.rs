@@ -12,7 +12,7 @@ use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use mailpull_manager::{ManagerApp, Settings, view};
-use mailpull_shared::ipc::{Endpoint, ProfileState};
+use mailpull_shared::ipc::{Endpoint, ProfileState, SignInPrompt};
 use mailpull_shared::secrets;
 use mailpull_tests::{
     DeviceOutcome, FakeOAuthServer, LocalMailServer, ProfileSpec, RemoteDovecot, RemoteOptions,
@@ -633,15 +633,23 @@ fn oauth_sign_in_by_device_code_and_by_browser_then_poll_now_moves_mail() {
     gui.check_accessibility();
     assert!(shows(&gui, "WDJB-MJHT"), "the user code");
     assert!(gui.query_by_label("Copy code").is_some());
-    let link = rig.oauth.url("");
+    // The verification link the server gave opens in the browser (the opener) on a click.
+    let uri = match gui.state().sign_in.as_ref().and_then(|s| s.prompt.clone()) {
+        Some(SignInPrompt::Device {
+            verification_uri, ..
+        }) => verification_uri,
+        other => panic!("not a device prompt: {other:?}"),
+    };
+    assert!(uri.starts_with("http://127.0.0.1/"), "{uri}");
+    click(&mut gui, &uri);
+    assert_eq!(opened.lock().expect("lock").last(), Some(&uri));
+    gui.get_by_label("Copy code").click();
+    gui.step();
+    let copied = &gui.output().platform_output.commands;
     assert!(
-        gui.query_all_by_label_contains("http://127.0.0.1/")
-            .next()
-            .is_some()
-            || gui.query_all_by_label_contains(&link).next().is_some(),
-        "the verification link"
+        copied.contains(&egui::OutputCommand::CopyText("WDJB-MJHT".into())),
+        "Copy code copies the code: {copied:?}"
     );
-    click(&mut gui, "Copy code");
     // The fake server approves after two pending polls; the dialog polls the worker.
     wait_oauth(&mut gui, &rig, "the device sign-in to succeed", |gui| {
         shows(gui, "Signed in")
