@@ -1,12 +1,16 @@
 //! The window's state and logic, apart from drawing: what is known about the worker, the
 //! profiles and their status, the form being edited, the live log, and the [`Action`]s the
 //! views return, applied after each frame is drawn. Only [`Settings`] is persisted.
+//! An OAuth sign-in is a [`SignIn`]: started through the pipe thread, its page opened with
+//! [`ManagerApp::opener`], its state asked for every [`SIGN_IN_POLL`] until it ends.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use mailpull_shared::ipc::{
-    Endpoint, FieldProblem, ProfileForm, ProfileStatus, ProfileSummary, TestStep, TestTarget,
+    Endpoint, FieldProblem, ProfileForm, ProfileStatus, ProfileSummary, SignInMethod, SignInPrompt,
+    SignInState, TestStep, TestTarget,
 };
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +89,35 @@ impl Editor {
     }
 }
 
+/// How often a running sign-in's state is asked for.
+pub const SIGN_IN_POLL: Duration = Duration::from_millis(1500);
+
+/// Opens a sign-in page in a browser ([`launch::open_url`] unless changed, e.g. by tests).
+pub type Opener = Box<dyn Fn(&str) -> Result<(), String> + Send>;
+
+/// The sign-in dialog of one profile.
+#[derive(Debug, Clone)]
+pub struct SignIn {
+    pub name: String,
+    pub method: SignInMethod,
+    /// Known once the worker started it.
+    pub session: Option<String>,
+    pub prompt: Option<SignInPrompt>,
+    /// When the device code stops working.
+    pub expires: Option<Instant>,
+    /// `None` while pending; the worker's message once done (`Ok`) or failed (`Err`).
+    pub outcome: Option<Result<String, String>>,
+    /// A state request is on its way.
+    asking: bool,
+    last_asked: Instant,
+}
+
+impl SignIn {
+    pub fn pending(&self) -> bool {
+        self.outcome.is_none()
+    }
+}
+
 /// A message above the form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
@@ -111,6 +144,14 @@ pub enum Action {
     CopyLog,
     ClearLog,
     SetPaused(bool),
+    /// Start an OAuth sign-in of the selected profile.
+    SignIn(SignInMethod),
+    /// Open a sign-in page (the device flow's link, or the authorization URL again).
+    OpenSignInPage(String),
+    /// Copy the device flow's code.
+    CopyCode(String),
+    /// Close the sign-in dialog (Cancel or Close).
+    CloseSignIn,
 }
 
 /// The whole window's state.
@@ -136,6 +177,10 @@ pub struct ManagerApp {
     pub worker_binary: PathBuf,
     /// The process Start worker started last.
     pub started_worker: Option<u32>,
+    /// The sign-in dialog, when open.
+    pub sign_in: Option<SignIn>,
+    /// Opens sign-in pages in a browser.
+    pub opener: Opener,
 }
 
 impl ManagerApp {
@@ -165,6 +210,8 @@ impl ManagerApp {
             busy: None,
             worker_binary: launch::worker_binary(),
             started_worker: None,
+            sign_in: None,
+            opener: Box::new(launch::open_url),
         })
     }
 
@@ -189,6 +236,48 @@ impl ManagerApp {
         for update in self.backend.drain() {
             self.apply_update(update);
         }
+        self.ask_sign_in();
+    }
+
+    /// Asks how a running sign-in goes, every [`SIGN_IN_POLL`]; ends it once expired.
+    fn ask_sign_in(&mut self) {
+        let Some(sign_in) = self.sign_in.as_mut() else {
+            return;
+        };
+        if !sign_in.pending() || sign_in.asking {
+            return;
+        }
+        let Some(session) = sign_in.session.clone() else {
+            return;
+        };
+        if sign_in.expires.is_some_and(|at| Instant::now() >= at) {
+            sign_in.outcome = Some(Err(
+                "The code expired before the sign-in was finished. Press Sign in again.".into(),
+            ));
+            return;
+        }
+        if sign_in.last_asked.elapsed() >= SIGN_IN_POLL {
+            sign_in.asking = true;
+            sign_in.last_asked = Instant::now();
+            self.backend.send(Command::SignInResult(session));
+        }
+    }
+
+    fn start_sign_in(&mut self, method: SignInMethod) {
+        let Some(name) = self.selected.clone() else {
+            return;
+        };
+        self.sign_in = Some(SignIn {
+            name: name.clone(),
+            method,
+            session: None,
+            prompt: None,
+            expires: None,
+            outcome: None,
+            asking: false,
+            last_asked: Instant::now(),
+        });
+        self.backend.send(Command::StartSignIn { name, method });
     }
 
     fn apply_update(&mut self, update: Update) {
@@ -206,6 +295,10 @@ impl ManagerApp {
                     not_running,
                 };
                 self.busy = None;
+                // A state request lost with the connection: ask again (and hear why not).
+                if let Some(sign_in) = self.sign_in.as_mut() {
+                    sign_in.asking = false;
+                }
             }
             Update::Profiles(profiles) => {
                 self.profiles = profiles;
@@ -295,6 +388,56 @@ impl ManagerApp {
             Update::Failed { what, error } => {
                 self.busy = None;
                 self.notify(format!("Could not {what}: {error}"), true);
+            }
+            Update::SignInStarted {
+                name,
+                session,
+                prompt,
+            } => {
+                let Some(sign_in) = self.sign_in.as_mut().filter(|s| s.name == name) else {
+                    return; // Cancelled meanwhile: the worker's session just runs out.
+                };
+                sign_in.session = Some(session);
+                sign_in.last_asked = Instant::now();
+                match &prompt {
+                    SignInPrompt::Device {
+                        expires_in_secs, ..
+                    } => {
+                        sign_in.expires =
+                            Some(Instant::now() + Duration::from_secs(*expires_in_secs));
+                    }
+                    SignInPrompt::Browser { authorization_url } => {
+                        if let Err(why) = (self.opener)(authorization_url) {
+                            sign_in.outcome = Some(Err(format!(
+                                "Could not open the browser: {why}. Open the link below yourself."
+                            )));
+                        }
+                    }
+                }
+                sign_in.prompt = Some(prompt);
+            }
+            Update::SignInRefused { name, error } => {
+                if let Some(sign_in) = self.sign_in.as_mut().filter(|s| s.name == name) {
+                    sign_in.outcome = Some(Err(format!("The worker did not start it: {error}")));
+                }
+            }
+            Update::SignIn { session, state } => {
+                let Some(sign_in) = self
+                    .sign_in
+                    .as_mut()
+                    .filter(|s| s.session.as_deref() == Some(session.as_str()))
+                else {
+                    return;
+                };
+                sign_in.asking = false;
+                match state {
+                    SignInState::Pending => {}
+                    SignInState::Done { message } => {
+                        sign_in.outcome = Some(Ok(message));
+                        self.backend.send(Command::Refresh);
+                    }
+                    SignInState::Failed { message } => sign_in.outcome = Some(Err(message)),
+                }
             }
             Update::Log(line) => self.log.push(line),
             Update::Lagged(skipped) => {
@@ -392,6 +535,14 @@ impl ManagerApp {
             }
             Action::ClearLog => self.log.clear(),
             Action::SetPaused(paused) => self.log.set_paused(paused),
+            Action::SignIn(method) => self.start_sign_in(method),
+            Action::OpenSignInPage(url) => {
+                if let Err(why) = (self.opener)(&url) {
+                    self.notify(format!("Could not open the browser: {why}"), true);
+                }
+            }
+            Action::CopyCode(code) => ctx.copy_text(code),
+            Action::CloseSignIn => self.sign_in = None,
         }
     }
 
@@ -443,6 +594,107 @@ impl ManagerApp {
 mod tests {
     use super::*;
     use crate::log::Level;
+
+    /// A window whose worker is not running (nothing listens at its endpoint).
+    fn lonely_app(dir: &tempfile::TempDir) -> ManagerApp {
+        let config = dir.path().join("mailpull.toml");
+        let endpoint = Endpoint::for_config(&config);
+        let mut app = ManagerApp::with_endpoint(endpoint, Settings::default()).expect("app");
+        app.selected = Some("m365".into());
+        app
+    }
+
+    fn started(app: &mut ManagerApp, method: SignInMethod, prompt: SignInPrompt) {
+        app.start_sign_in(method);
+        app.apply_update(Update::SignInStarted {
+            name: "m365".into(),
+            session: "s1".into(),
+            prompt,
+        });
+    }
+
+    #[test]
+    fn a_browser_sign_in_opens_the_authorization_url_and_reports_a_failed_opener() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut app = lonely_app(&dir);
+        let opened = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = opened.clone();
+        app.opener = Box::new(move |url: &str| {
+            seen.lock().expect("lock").push(url.to_string());
+            Err("no browser here".into())
+        });
+        let url = "https://login.example.com/authorize?client_id=x";
+        started(
+            &mut app,
+            SignInMethod::Browser,
+            SignInPrompt::Browser {
+                authorization_url: url.into(),
+            },
+        );
+        assert_eq!(*opened.lock().expect("lock"), [url.to_string()]);
+        let outcome = app.sign_in.as_ref().and_then(|s| s.outcome.clone());
+        assert!(
+            matches!(&outcome, Some(Err(why)) if why.contains("no browser here")),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn a_device_sign_in_ends_when_done_failed_or_expired() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut app = lonely_app(&dir);
+        let device = |expires_in_secs| SignInPrompt::Device {
+            verification_uri: "https://microsoft.com/devicelogin".into(),
+            verification_uri_complete: None,
+            user_code: "ABCD-EFGH".into(),
+            expires_in_secs,
+        };
+        started(&mut app, SignInMethod::Device, device(900));
+        app.apply_update(Update::SignIn {
+            session: "s1".into(),
+            state: SignInState::Pending,
+        });
+        assert!(app.sign_in.as_ref().is_some_and(SignIn::pending));
+        // An answer for another session changes nothing.
+        app.apply_update(Update::SignIn {
+            session: "other".into(),
+            state: SignInState::Failed {
+                message: "no".into(),
+            },
+        });
+        assert!(app.sign_in.as_ref().is_some_and(SignIn::pending));
+        app.apply_update(Update::SignIn {
+            session: "s1".into(),
+            state: SignInState::Done {
+                message: "signed in as joe".into(),
+            },
+        });
+        assert_eq!(
+            app.sign_in.as_ref().and_then(|s| s.outcome.clone()),
+            Some(Ok("signed in as joe".into()))
+        );
+
+        // A code that expired before anyone approved it ends the dialog by itself.
+        started(&mut app, SignInMethod::Device, device(0));
+        app.poll_updates();
+        let outcome = app.sign_in.as_ref().and_then(|s| s.outcome.clone());
+        assert!(
+            matches!(&outcome, Some(Err(why)) if why.contains("expired")),
+            "{outcome:?}"
+        );
+
+        // The worker refusing to start it is shown in the dialog.
+        app.start_sign_in(SignInMethod::Device);
+        app.apply_update(Update::SignInRefused {
+            name: "m365".into(),
+            error: "profile \"m365\" does not use OAuth".into(),
+        });
+        let outcome = app.sign_in.as_ref().and_then(|s| s.outcome.clone());
+        assert!(
+            matches!(&outcome, Some(Err(why)) if why.contains("does not use OAuth")),
+            "{outcome:?}"
+        );
+    }
 
     #[test]
     fn settings_from_an_older_or_empty_store_take_defaults() {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use mailpull_shared::ipc::{
     ClientError, Endpoint, Event, IpcClient, IpcError, ProfileForm, ProfileStatus, ProfileSummary,
-    TestStep, TestTarget,
+    SignInMethod, SignInPrompt, SignInState, TestStep, TestTarget,
 };
 use tokio::sync::mpsc as tmpsc;
 
@@ -34,6 +34,13 @@ pub enum Command {
     Delete(String),
     Test(TestTarget),
     PollNow(String),
+    /// Start an OAuth sign-in of a profile.
+    StartSignIn {
+        name: String,
+        method: SignInMethod,
+    },
+    /// The state of a started sign-in.
+    SignInResult(String),
 }
 
 /// What the pipe reports back to the window.
@@ -69,6 +76,22 @@ pub enum Update {
     Failed {
         what: String,
         error: String,
+    },
+    /// A sign-in of profile `name` runs under `session`; show `prompt`.
+    SignInStarted {
+        name: String,
+        session: String,
+        prompt: SignInPrompt,
+    },
+    /// The worker refused to start a sign-in of profile `name`.
+    SignInRefused {
+        name: String,
+        error: String,
+    },
+    /// The state of the sign-in `session`.
+    SignIn {
+        session: String,
+        state: SignInState,
     },
     Log(String),
     Lagged(u64),
@@ -195,6 +218,17 @@ async fn run(endpoint: Endpoint, mut commands: tmpsc::UnboundedReceiver<Command>
                 command = commands.recv() => match command {
                     None => return,
                     Some(Command::Refresh) => {}
+                    // A sign-in dialog waits for these; answer it, not the notice line.
+                    Some(Command::StartSignIn { name, .. }) => out.send(Update::SignInRefused {
+                        name,
+                        error: "not connected to the worker".into(),
+                    }),
+                    Some(Command::SignInResult(session)) => out.send(Update::SignIn {
+                        session,
+                        state: SignInState::Failed {
+                            message: "not connected to the worker".into(),
+                        },
+                    }),
                     Some(command) => out.send(Update::Failed {
                         what: describe(&command),
                         error: "not connected to the worker".into(),
@@ -228,6 +262,8 @@ fn describe(command: &Command) -> String {
             form.name.as_deref().unwrap_or_default()
         ),
         Command::PollNow(name) => format!("poll profile \"{name}\" now"),
+        Command::StartSignIn { name, .. } => format!("start the sign-in of \"{name}\""),
+        Command::SignInResult(_) => "ask how the sign-in goes".into(),
     }
 }
 
@@ -341,6 +377,38 @@ async fn execute(
             .poll_now(&name)
             .await
             .map(|message| out.send(Update::Done(message))),
+        Command::StartSignIn { name, method } => match client.start_sign_in(&name, method).await {
+            Ok((session, prompt)) => {
+                out.send(Update::SignInStarted {
+                    name,
+                    session,
+                    prompt,
+                });
+                Ok(())
+            }
+            Err(err) if !fatal(&err) => {
+                out.send(Update::SignInRefused {
+                    name,
+                    error: err.to_string(),
+                });
+                Ok(())
+            }
+            Err(err) => Err(err),
+        },
+        Command::SignInResult(session) => match client.sign_in_result(&session).await {
+            Ok(state) => {
+                out.send(Update::SignIn { session, state });
+                Ok(())
+            }
+            Err(err) if !fatal(&err) => {
+                let state = SignInState::Failed {
+                    message: err.to_string(),
+                };
+                out.send(Update::SignIn { session, state });
+                Ok(())
+            }
+            Err(err) => Err(err),
+        },
     };
     match outcome {
         Err(err) if !fatal(&err) => {

@@ -1,7 +1,9 @@
 //! The profile form as the window edits it: plain strings and choices, read from and written
 //! to the configuration's [`ProfileForm`] (the `[[profile]]` table as written). Writing back
 //! starts from the profile as it was read, so settings the form does not show (timeouts,
-//! auth method, header lists ...) survive an edit. [`FormFields::to_profile`] also runs the
+//! header lists ...) survive an edit. The authentication choice and, for OAuth 2.0
+//! (`xoauth2`/`oauthbearer`), the `[profile.remote.oauth2]` client are part of the form; an
+//! OAuth profile has no password (its refresh token comes from the sign-in). [`FormFields::to_profile`] also runs the
 //! cheap local checks (a port is 1–65535, an interval reads as a duration, ...); everything
 //! else is checked by the worker, which names the field of each problem.
 
@@ -9,8 +11,8 @@ use std::collections::BTreeMap;
 
 use mailpull_shared::config::duration::parse_duration;
 use mailpull_shared::config::raw::{
-    RawAfterDelivery, RawDistribute, RawKeepDays, RawLocal, RawPassword, RawPasswordSource,
-    RawRemote,
+    RawAfterDelivery, RawDistribute, RawKeepDays, RawLocal, RawOAuth2, RawPassword,
+    RawPasswordSource, RawRemote,
 };
 use mailpull_shared::config::server::parse_server;
 use mailpull_shared::ipc::{FieldProblem, ProfileForm};
@@ -61,6 +63,110 @@ pub enum PasswordFrom {
     Env,
 }
 
+/// How the worker logs in (`remote.auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// The best the server offers (`auto`, or not written).
+    Auto,
+    /// USER/PASS (POP3) or LOGIN (IMAP).
+    User,
+    Plain,
+    /// POP3 only.
+    Apop,
+    SaslLogin,
+    XOAuth2,
+    OAuthBearer,
+}
+
+impl Auth {
+    /// Every choice, with the form's label.
+    pub const ALL: [(Auth, &'static str); 7] = [
+        (Auth::Auto, "Automatic"),
+        (Auth::User, "User/password"),
+        (Auth::Plain, "SASL PLAIN"),
+        (Auth::Apop, "APOP"),
+        (Auth::SaslLogin, "SASL LOGIN"),
+        (Auth::XOAuth2, "OAuth 2.0 (XOAUTH2)"),
+        (Auth::OAuthBearer, "OAuth 2.0 (OAUTHBEARER)"),
+    ];
+
+    /// True for the two mechanisms that log in with an OAuth 2.0 access token.
+    pub fn is_oauth(self) -> bool {
+        matches!(self, Auth::XOAuth2 | Auth::OAuthBearer)
+    }
+
+    pub fn label(self) -> &'static str {
+        Auth::ALL
+            .iter()
+            .find(|(auth, _)| *auth == self)
+            .map_or("", |(_, label)| label)
+    }
+
+    fn from_raw(text: Option<&str>) -> Self {
+        match text {
+            Some("user" | "login") => Auth::User,
+            Some("plain") => Auth::Plain,
+            Some("apop") => Auth::Apop,
+            Some("sasl-login") => Auth::SaslLogin,
+            Some("xoauth2") => Auth::XOAuth2,
+            Some("oauthbearer") => Auth::OAuthBearer,
+            _ => Auth::Auto,
+        }
+    }
+
+    fn to_raw(self, protocol: Protocol) -> Option<String> {
+        let text = match self {
+            Auth::Auto => return None,
+            Auth::User if protocol == Protocol::Imap => "login",
+            Auth::User => "user",
+            Auth::Plain => "plain",
+            Auth::Apop => "apop",
+            Auth::SaslLogin => "sasl-login",
+            Auth::XOAuth2 => "xoauth2",
+            Auth::OAuthBearer => "oauthbearer",
+        };
+        Some(text.into())
+    }
+}
+
+/// Whose OAuth 2.0 endpoints an OAuth profile uses (`remote.oauth2.provider`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Microsoft,
+    Google,
+    Custom,
+}
+
+impl Provider {
+    fn from_raw(text: Option<&str>) -> Self {
+        match text {
+            Some("google") => Provider::Google,
+            Some("custom") => Provider::Custom,
+            _ => Provider::Microsoft,
+        }
+    }
+
+    fn to_raw(self) -> String {
+        match self {
+            Provider::Microsoft => "microsoft",
+            Provider::Google => "google",
+            Provider::Custom => "custom",
+        }
+        .into()
+    }
+}
+
+/// Where an OAuth client secret comes from; never typed into the form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretFrom {
+    /// The client has no secret (Microsoft's public clients).
+    None,
+    /// The worker's keyring (entry `oauth2-client-secret:NAME`).
+    Keyring,
+    File,
+    Env,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterDelivery {
     Delete,
@@ -80,6 +186,21 @@ pub struct FormFields {
     pub port: String,
     pub security: Security,
     pub username: String,
+    pub auth: Auth,
+    /// The OAuth 2.0 client (used when [`Auth::is_oauth`]).
+    pub provider: Provider,
+    pub client_id: String,
+    /// Microsoft only; empty: `common`.
+    pub tenant: String,
+    pub secret_from: SecretFrom,
+    /// The file or environment variable of the client secret.
+    pub secret_ref: String,
+    /// Comma-separated; empty: the preset's scopes (custom providers must name them).
+    pub scopes: String,
+    /// Custom endpoints (they override a preset's when written).
+    pub device_url: String,
+    pub authorization_url: String,
+    pub token_url: String,
     pub password_from: PasswordFrom,
     /// The file or environment variable for [`PasswordFrom::File`] / [`PasswordFrom::Env`].
     pub password_ref: String,
@@ -114,6 +235,16 @@ impl Default for FormFields {
             port: String::new(),
             security: Security::Default,
             username: String::new(),
+            auth: Auth::Auto,
+            provider: Provider::Microsoft,
+            client_id: String::new(),
+            tenant: String::new(),
+            secret_from: SecretFrom::None,
+            secret_ref: String::new(),
+            scopes: String::new(),
+            device_url: String::new(),
+            authorization_url: String::new(),
+            token_url: String::new(),
             password_from: PasswordFrom::Keyring,
             password_ref: String::new(),
             password: String::new(),
@@ -149,6 +280,15 @@ pub fn field_label(field: &str) -> &str {
         "remote.security" => "Security",
         "remote.username" => "User",
         "remote.password" => "Password",
+        "remote.auth" => "Authentication",
+        "remote.oauth2" | "remote.oauth2.provider" => "Provider",
+        "remote.oauth2.client_id" => "Client ID",
+        "remote.oauth2.tenant" => "Tenant",
+        "remote.oauth2.client_secret" => "Client secret",
+        "remote.oauth2.scopes" => "Scopes",
+        "remote.oauth2.device_authorization_url" => "Device code URL",
+        "remote.oauth2.authorization_url" => "Authorization URL",
+        "remote.oauth2.token_url" => "Token URL",
         "remote.ca_file" => "CA file",
         "remote.folders" => "Folders",
         "local.smtp" => "SMTP server",
@@ -227,6 +367,28 @@ impl FormFields {
             fields.port = remote.port.map(|p| p.to_string()).unwrap_or_default();
             fields.security = Security::from_raw(remote.security.as_deref());
             fields.username = remote.username.clone().unwrap_or_default();
+            fields.auth = Auth::from_raw(remote.auth.as_deref());
+            if let Some(oauth2) = &remote.oauth2 {
+                fields.provider = Provider::from_raw(oauth2.provider.as_deref());
+                fields.client_id = oauth2.client_id.clone().unwrap_or_default();
+                fields.tenant = oauth2.tenant.clone().unwrap_or_default();
+                (fields.secret_from, fields.secret_ref) = match &oauth2.client_secret {
+                    Some(RawPassword::Source(source)) if source.file.is_some() => {
+                        (SecretFrom::File, source.file.clone().unwrap_or_default())
+                    }
+                    Some(RawPassword::Source(source)) if source.env.is_some() => {
+                        (SecretFrom::Env, source.env.clone().unwrap_or_default())
+                    }
+                    Some(RawPassword::Source(source)) if source.keyring == Some(true) => {
+                        (SecretFrom::Keyring, String::new())
+                    }
+                    _ => (SecretFrom::None, String::new()),
+                };
+                fields.scopes = oauth2.scopes.clone().unwrap_or_default().join(", ");
+                fields.device_url = oauth2.device_authorization_url.clone().unwrap_or_default();
+                fields.authorization_url = oauth2.authorization_url.clone().unwrap_or_default();
+                fields.token_url = oauth2.token_url.clone().unwrap_or_default();
+            }
             match &remote.password {
                 Some(RawPassword::Source(source)) if source.file.is_some() => {
                     fields.password_from = PasswordFrom::File;
@@ -267,10 +429,13 @@ impl FormFields {
         fields
     }
 
-    /// The password to send with the save, if one was typed (keyring profiles only).
+    /// The password to send with the save, if one was typed (keyring profiles only; an
+    /// OAuth profile has none).
     pub fn password_to_send(&self) -> Option<String> {
-        (self.password_from == PasswordFrom::Keyring && !self.password.is_empty())
-            .then(|| self.password.clone())
+        (!self.auth.is_oauth()
+            && self.password_from == PasswordFrom::Keyring
+            && !self.password.is_empty())
+        .then(|| self.password.clone())
     }
 
     /// The local checks: each problem names its field as the worker would.
@@ -316,7 +481,13 @@ impl FormFields {
                 ),
             ));
         }
-        if self.password_from != PasswordFrom::Keyring && self.password_ref.trim().is_empty() {
+        if self.auth == Auth::Apop && self.protocol == Protocol::Imap {
+            problems.push(problem("remote.auth", "APOP is for POP3 only"));
+        }
+        if self.auth.is_oauth() {
+            problems.extend(self.oauth_problems());
+        } else if self.password_from != PasswordFrom::Keyring && self.password_ref.trim().is_empty()
+        {
             problems.push(problem(
                 "remote.password",
                 match self.password_from {
@@ -334,6 +505,99 @@ impl FormFields {
             }
         }
         problems
+    }
+
+    fn oauth_problems(&self) -> Vec<FieldProblem> {
+        let mut problems = Vec::new();
+        if self.client_id.trim().is_empty() {
+            problems.push(problem(
+                "remote.oauth2.client_id",
+                "missing; the application (client) id from the provider's app registration",
+            ));
+        }
+        if matches!(self.secret_from, SecretFrom::File | SecretFrom::Env)
+            && self.secret_ref.trim().is_empty()
+        {
+            problems.push(problem(
+                "remote.oauth2.client_secret",
+                match self.secret_from {
+                    SecretFrom::File => "name the file that holds the client secret",
+                    _ => "name the environment variable that holds the client secret",
+                },
+            ));
+        }
+        if self.provider == Provider::Custom {
+            if list(&self.scopes).is_empty() {
+                problems.push(problem(
+                    "remote.oauth2.scopes",
+                    "a custom provider needs the scopes to ask for",
+                ));
+            }
+            if self.token_url.trim().is_empty() {
+                problems.push(problem(
+                    "remote.oauth2.token_url",
+                    "a custom provider needs its token endpoint",
+                ));
+            }
+            if self.device_url.trim().is_empty() && self.authorization_url.trim().is_empty() {
+                problems.push(problem(
+                    "remote.oauth2.device_authorization_url",
+                    "a custom provider needs a device code URL, an authorization URL, or both",
+                ));
+            }
+        }
+        problems
+    }
+
+    /// The `[profile.remote.oauth2]` table: `base` with the form's fields.
+    fn to_oauth2(&self, base: Option<&RawOAuth2>) -> RawOAuth2 {
+        let mut out = base.cloned().unwrap_or_default();
+        out.provider = Some(self.provider.to_raw());
+        out.client_id = text(&self.client_id);
+        out.tenant = if self.provider == Provider::Microsoft {
+            text(&self.tenant)
+        } else {
+            None
+        };
+        out.client_secret = match self.secret_from {
+            SecretFrom::None => None,
+            SecretFrom::Keyring => Some(RawPasswordSource {
+                keyring: Some(true),
+                ..RawPasswordSource::default()
+            }),
+            SecretFrom::File => Some(RawPasswordSource {
+                file: text(&self.secret_ref),
+                ..RawPasswordSource::default()
+            }),
+            SecretFrom::Env => Some(RawPasswordSource {
+                env: text(&self.secret_ref),
+                ..RawPasswordSource::default()
+            }),
+        }
+        .map(RawPassword::Source);
+        let scopes = list(&self.scopes);
+        out.scopes = (!scopes.is_empty()).then_some(scopes);
+        out.device_authorization_url = text(&self.device_url);
+        out.authorization_url = text(&self.authorization_url);
+        out.token_url = text(&self.token_url);
+        out
+    }
+
+    fn password_source(&self) -> RawPassword {
+        RawPassword::Source(match self.password_from {
+            PasswordFrom::Keyring => RawPasswordSource {
+                keyring: Some(true),
+                ..RawPasswordSource::default()
+            },
+            PasswordFrom::File => RawPasswordSource {
+                file: text(&self.password_ref),
+                ..RawPasswordSource::default()
+            },
+            PasswordFrom::Env => RawPasswordSource {
+                env: text(&self.password_ref),
+                ..RawPasswordSource::default()
+            },
+        })
     }
 
     /// The profile to save: `base` (as read, or empty for a new one) with the form's fields.
@@ -375,20 +639,15 @@ impl FormFields {
         remote.port = self.port.trim().parse().ok();
         remote.security = self.security.to_raw();
         remote.username = text(&self.username);
-        remote.password = Some(RawPassword::Source(match self.password_from {
-            PasswordFrom::Keyring => RawPasswordSource {
-                keyring: Some(true),
-                ..RawPasswordSource::default()
-            },
-            PasswordFrom::File => RawPasswordSource {
-                file: text(&self.password_ref),
-                ..RawPasswordSource::default()
-            },
-            PasswordFrom::Env => RawPasswordSource {
-                env: text(&self.password_ref),
-                ..RawPasswordSource::default()
-            },
-        }));
+        remote.auth = self.auth.to_raw(self.protocol);
+        if self.auth.is_oauth() {
+            let base_oauth2 = base.remote.as_ref().and_then(|r| r.oauth2.as_ref());
+            remote.oauth2 = Some(self.to_oauth2(base_oauth2));
+            remote.password = None;
+        } else {
+            remote.oauth2 = None;
+            remote.password = Some(self.password_source());
+        }
         remote.ca_file = text(&self.ca_file);
         let folders = list(&self.folders);
         remote.folders =
@@ -524,6 +783,131 @@ mod tests {
         );
         let back = FormFields::from_profile(&profile);
         assert_eq!(back, fields);
+    }
+
+    fn oauth() -> FormFields {
+        FormFields {
+            protocol: Protocol::Imap,
+            auth: Auth::XOAuth2,
+            provider: Provider::Microsoft,
+            client_id: "9e5f94bc-e8a4-4e73-b8be-63364c29d753".into(),
+            tenant: "contoso.onmicrosoft.com".into(),
+            password: "typed before switching".into(),
+            ..filled()
+        }
+    }
+
+    #[test]
+    fn an_oauth_profile_writes_its_client_and_no_password() {
+        let fields = oauth();
+        let base = ProfileForm {
+            remote: Some(RawRemote {
+                password: Some(RawPassword::Source(RawPasswordSource {
+                    keyring: Some(true),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let profile = fields.to_profile(&base).expect("valid");
+        let remote = profile.remote.clone().expect("remote");
+        assert_eq!(remote.auth.as_deref(), Some("xoauth2"));
+        assert_eq!(remote.password, None, "an OAuth profile has no password");
+        let oauth2 = remote.oauth2.expect("oauth2 table");
+        assert_eq!(oauth2.provider.as_deref(), Some("microsoft"));
+        assert_eq!(oauth2.tenant.as_deref(), Some("contoso.onmicrosoft.com"));
+        assert_eq!(oauth2.client_secret, None);
+        assert_eq!(oauth2.scopes, None, "the preset's scopes");
+        assert_eq!(fields.password_to_send(), None);
+
+        let mut back = FormFields::from_profile(&profile);
+        back.password = fields.password.clone();
+        assert_eq!(back, fields);
+    }
+
+    #[test]
+    fn a_custom_provider_round_trips_with_a_secret_source() {
+        let mut fields = oauth();
+        fields.password.clear();
+        fields.auth = Auth::OAuthBearer;
+        fields.provider = Provider::Custom;
+        fields.tenant.clear();
+        fields.secret_from = SecretFrom::File;
+        fields.secret_ref = "/etc/mailpull/client.secret".into();
+        fields.scopes = "mail, offline_access".into();
+        fields.device_url = "https://id.example.com/device".into();
+        fields.token_url = "https://id.example.com/token".into();
+        let profile = fields.to_profile(&ProfileForm::default()).expect("valid");
+        let oauth2 = profile
+            .remote
+            .as_ref()
+            .and_then(|r| r.oauth2.clone())
+            .expect("oauth2");
+        assert_eq!(
+            oauth2.client_secret,
+            Some(RawPassword::Source(RawPasswordSource {
+                file: Some("/etc/mailpull/client.secret".into()),
+                ..Default::default()
+            }))
+        );
+        assert_eq!(
+            oauth2.scopes,
+            Some(vec!["mail".to_string(), "offline_access".to_string()])
+        );
+        assert_eq!(FormFields::from_profile(&profile), fields);
+
+        // Back to a password: the oauth2 table goes, the password source comes back.
+        fields.auth = Auth::User;
+        let profile = fields.to_profile(&profile).expect("valid");
+        let remote = profile.remote.expect("remote");
+        assert_eq!(remote.auth.as_deref(), Some("login"), "IMAP says login");
+        assert_eq!(remote.oauth2, None);
+        assert!(remote.password.is_some());
+    }
+
+    #[test]
+    fn oauth_and_auth_problems_are_named() {
+        let mut fields = oauth();
+        fields.client_id.clear();
+        fields.provider = Provider::Custom;
+        fields.secret_from = SecretFrom::Env;
+        let problems = fields.to_profile(&ProfileForm::default()).expect_err("bad");
+        let names: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "remote.oauth2.client_id",
+                "remote.oauth2.client_secret",
+                "remote.oauth2.scopes",
+                "remote.oauth2.token_url",
+                "remote.oauth2.device_authorization_url",
+            ]
+        );
+        assert_eq!(
+            describe_problem(&problems[0]).split(':').next(),
+            Some("Client ID")
+        );
+
+        let mut fields = filled();
+        fields.protocol = Protocol::Imap;
+        fields.auth = Auth::Apop;
+        let problems = fields.to_profile(&ProfileForm::default()).expect_err("bad");
+        assert_eq!(problems[0].field, "remote.auth");
+    }
+
+    #[test]
+    fn every_auth_choice_reads_back() {
+        for (auth, label) in Auth::ALL {
+            assert_eq!(auth.label(), label);
+            let protocol = if auth == Auth::Apop {
+                Protocol::Pop3
+            } else {
+                Protocol::Imap
+            };
+            let raw = auth.to_raw(protocol);
+            assert_eq!(Auth::from_raw(raw.as_deref()), auth, "{raw:?}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The two programs the window may start: the worker for its configuration (when none runs),
-//! and the desktop's opener for the log file. Neither touches the network.
+//! The programs the window may start: the worker for its configuration (when none runs),
+//! and the desktop's opener for the log file and for an OAuth sign-in page (the browser).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -47,6 +47,11 @@ fn reap(mut child: Child) {
     let _ = std::thread::Builder::new()
         .name("mailpull-reaper".into())
         .spawn(move || child.wait());
+}
+
+/// Opens `url` (an OAuth sign-in page) in the desktop's default browser.
+pub fn open_url(url: &str) -> Result<(), String> {
+    open_path(Path::new(url))
 }
 
 /// Opens `path` with the desktop's default program.

@@ -1,7 +1,9 @@
 //! The Pull Manager's real widgets, driven with egui_kittest by their accessible names,
 //! against a real `mailpull-worker run` process over the real pipe, with real Dovecot (the
 //! "ISP") and Postfix (the local server) from `mailpull-tests`. Needs root, like the e2e
-//! suite, and the worker binary (`cargo build -p mailpull-worker`).
+//! suite, and the worker binary (`cargo build -p mailpull-worker`). The OAuth sign-in test
+//! adds the local [`FakeOAuthServer`] behind Dovecot's `oauth2` passdb and needs the OS keyring
+//! (scripts/test.sh runs the tests under `keyctl session`).
 
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -10,9 +12,11 @@ use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use mailpull_manager::{ManagerApp, Settings, view};
-use mailpull_shared::ipc::{Endpoint, ProfileState};
+use mailpull_shared::ipc::{Endpoint, ProfileState, SignInPrompt};
+use mailpull_shared::secrets;
 use mailpull_tests::{
-    LocalMailServer, ProfileSpec, RemoteDovecot, TestCa, WorkerSetup, sample_message, stop_worker,
+    DeviceOutcome, FakeOAuthServer, LocalMailServer, ProfileSpec, RemoteDovecot, RemoteOptions,
+    TestCa, WorkerSetup, browse, keyring_usable, sample_message, stop_worker,
 };
 
 const PASSWORD: &str = "gui-remote-secret-4";
@@ -92,9 +96,13 @@ impl Drop for Rig {
 type Gui = Harness<'static, ManagerApp>;
 
 fn manager(rig: &Rig) -> Gui {
-    let app = ManagerApp::with_endpoint(rig.endpoint(), Settings::default()).expect("manager");
+    manager_at(rig.endpoint())
+}
+
+fn manager_at(endpoint: Endpoint) -> Gui {
+    let app = ManagerApp::with_endpoint(endpoint, Settings::default()).expect("manager");
     Harness::builder()
-        .with_size(egui::vec2(1280.0, 1000.0))
+        .with_size(egui::vec2(1280.0, 1200.0))
         .build_ui_state(|ui, app: &mut ManagerApp| view::show(app, ui), app)
 }
 
@@ -188,6 +196,34 @@ fn new_profile_is_checked_saved_and_listed() {
         assert!(gui.query_by_label(label).is_some(), "{label} shown");
     }
     gui.check_accessibility();
+    // An OAuth profile: the OAuth client instead of the password, each field named.
+    gui.get_by_label("Authentication").click();
+    gui.run_steps(3);
+    click(&mut gui, "OAuth 2.0 (XOAUTH2)");
+    assert!(
+        gui.query_by_label("Password").is_none(),
+        "no password for OAuth"
+    );
+    for label in ["Provider", "Client ID", "Tenant", "Client secret from"] {
+        assert!(gui.query_by_label(label).is_some(), "{label} shown");
+    }
+    click(&mut gui, "Custom");
+    click(&mut gui, "File");
+    for label in [
+        "Scopes",
+        "Device code URL",
+        "Authorization URL",
+        "Token URL",
+        "Client secret file",
+    ] {
+        assert!(gui.query_by_label(label).is_some(), "{label} shown");
+    }
+    assert!(gui.query_by_label("Tenant").is_none(), "Microsoft only");
+    gui.check_accessibility();
+    gui.get_by_label("Authentication").click();
+    gui.run_steps(3);
+    click(&mut gui, "Automatic");
+    assert!(gui.query_by_label("Password").is_some());
     click(&mut gui, "POP3");
     click(&mut gui, "No, delete after delivery");
     click(&mut gui, "Distribute to local users by the headers");
@@ -398,4 +434,264 @@ fn log_filter_and_selection_survive_a_restart() {
     assert_eq!(restored, app.settings);
     let again = ManagerApp::with_endpoint(endpoint, restored).expect("app");
     assert_eq!(again.selected.as_deref(), Some("isp"));
+}
+
+/// Dovecot with the `oauth2` passdb checking tokens at a [`FakeOAuthServer`], Postfix, and a
+/// worker with two OAuth profiles that have never signed in: `device` (POP3S + XOAUTH2) and
+/// `browser` (IMAPS + OAUTHBEARER), each pulling its own mail user into alice.
+struct OAuthRig {
+    _tmp: tempfile::TempDir,
+    _ca: TestCa,
+    oauth: FakeOAuthServer,
+    remote: RemoteDovecot,
+    local: LocalMailServer,
+    setup: WorkerSetup,
+    worker: Option<Child>,
+    device: String,
+    browser: String,
+}
+
+impl OAuthRig {
+    fn start() -> OAuthRig {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let ca = TestCa::new(tmp.path()).expect("test CA");
+        let oauth = FakeOAuthServer::start().expect("oauth server");
+        let remote = RemoteDovecot::start_with(
+            RemoteOptions::new(&ca).with_oauth2(&oauth.introspection_url()),
+        )
+        .expect("remote dovecot");
+        let local = LocalMailServer::start(&["alice"]).expect("local postfix");
+        let pid = std::process::id();
+        let (device, browser) = (format!("gui-device-{pid}"), format!("gui-browser-{pid}"));
+        let unused = tmp.path().join("unused");
+        let mut specs = Vec::new();
+        for (name, user, protocol, auth, port) in [
+            (&device, "dev-user", "pop3", "xoauth2", remote.pop3s_port()),
+            (
+                &browser,
+                "web-user",
+                "imap",
+                "oauthbearer",
+                remote.imaps_port(),
+            ),
+        ] {
+            remote
+                .add_user(user, "a password nobody uses")
+                .expect("user");
+            let client = format!("client-{user}");
+            oauth.register_client(&client, user);
+            let mut spec = ProfileSpec::new(name, port, user, &unused, local.smtp_port(), "alice");
+            spec.protocol = protocol;
+            spec.interval = "1h";
+            spec.ca_file = Some(ca.ca_file().to_path_buf());
+            spec.oauth2 = Some((auth, oauth.custom_table(&client)));
+            specs.push(spec);
+        }
+        let setup = WorkerSetup::new(&specs).expect("worker setup");
+        let worker = Some(setup.spawn_listening().expect("worker listening"));
+        OAuthRig {
+            _tmp: tmp,
+            _ca: ca,
+            oauth,
+            remote,
+            local,
+            setup,
+            worker,
+            device,
+            browser,
+        }
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        Endpoint::for_config(&self.setup.config)
+    }
+
+    fn worker_stderr(&self) -> String {
+        std::fs::read_to_string(self.setup.dir.path().join("worker.stderr")).unwrap_or_default()
+    }
+}
+
+impl Drop for OAuthRig {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.worker.take() {
+            stop_worker(&mut child);
+        }
+        for name in [&self.device, &self.browser] {
+            let _ = secrets::delete_keyring(name, &secrets::refresh_token_account(name));
+        }
+    }
+}
+
+/// Steps the window until `check` holds (the OAuth rig's twin of [`wait_for`]).
+fn wait_oauth(gui: &mut Gui, rig: &OAuthRig, what: &str, check: impl Fn(&Gui) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        gui.step();
+        if check(gui) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; notice: {:?}; sign-in: {:?}\nworker:\n{}",
+            gui.state().notice,
+            gui.state().sign_in,
+            rig.worker_stderr()
+        );
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
+
+fn needs_sign_in(gui: &Gui, name: &str) -> bool {
+    gui.state()
+        .status
+        .get(name)
+        .is_some_and(|s| s.needs_sign_in)
+}
+
+/// Selects `name`, signs it in with the button `button`, waits for success, closes the
+/// dialog, and checks that the status cleared.
+fn sign_in(gui: &mut Gui, rig: &OAuthRig, name: &str, button: &str) {
+    click(gui, name);
+    wait_oauth(gui, rig, "the OAuth form with Sign in", |gui| {
+        gui.state().editor.fields.name == name && gui.query_by_label(button).is_some()
+    });
+    // The form shows the OAuth client, and no password field.
+    assert!(gui.query_by_label("Client ID").is_some());
+    assert!(gui.query_by_label("Password").is_none());
+    click(gui, button);
+    wait_oauth(gui, rig, "the sign-in prompt", |gui| {
+        gui.state()
+            .sign_in
+            .as_ref()
+            .is_some_and(|s| s.prompt.is_some())
+    });
+    gui.run_steps(2); // the dialog grew by the prompt: let it settle before clicking in it
+}
+
+#[test]
+fn oauth_sign_in_by_device_code_and_by_browser_then_poll_now_moves_mail() {
+    if !keyring_usable("the Pull Manager's OAuth sign-in") {
+        return;
+    }
+    let rig = OAuthRig::start();
+    for (user, first) in [("dev-user", 0), ("web-user", 10)] {
+        for i in first..first + 2 {
+            rig.remote
+                .add_message(user, &sample_message(i, 2_000, "alice@local.test"))
+                .expect("add message");
+        }
+    }
+    let mut gui = manager_at(rig.endpoint());
+    // The opener a test can run: the simulated browser follows the redirect to the worker.
+    let opened = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = opened.clone();
+    gui.state_mut().opener = Box::new(move |url: &str| {
+        seen.lock().expect("lock").push(url.to_string());
+        if url.contains("/authorize?") {
+            let page = browse(url);
+            if !page.starts_with("HTTP/1.1 200") {
+                return Err(page);
+            }
+        }
+        Ok(())
+    });
+
+    // Both profiles fail their first poll: not signed in, and the list says so.
+    wait_oauth(&mut gui, &rig, "sign-in needed for both", |gui| {
+        needs_sign_in(gui, &rig.device) && needs_sign_in(gui, &rig.browser)
+    });
+    assert_eq!(
+        gui.query_all_by_label("sign-in needed").count(),
+        2,
+        "the marker in the profile list"
+    );
+
+    // Cancel closes the dialog; a declined sign-in says so. (Declined from the start: the
+    // worker's cancelled attempt runs on until the provider answers.)
+    rig.oauth.set_device_outcome(DeviceOutcome::Deny);
+    sign_in(&mut gui, &rig, &rig.device, "Sign in …");
+    click(&mut gui, "Cancel sign-in");
+    assert!(gui.state().sign_in.is_none(), "Cancel closes the dialog");
+    click(&mut gui, "Sign in …");
+    wait_oauth(&mut gui, &rig, "the declined sign-in", |gui| {
+        shows(gui, "Sign-in failed")
+    });
+    assert!(needs_sign_in(&gui, &rig.device));
+    gui.run_steps(2);
+    click(&mut gui, "Close");
+    rig.oauth.set_device_outcome(DeviceOutcome::Approve);
+
+    // Device flow: the dialog shows the link and the code the server issued.
+    click(&mut gui, "Sign in …");
+    wait_oauth(&mut gui, &rig, "the sign-in prompt", |gui| {
+        gui.state()
+            .sign_in
+            .as_ref()
+            .is_some_and(|s| s.prompt.is_some())
+    });
+    gui.run_steps(2);
+    gui.check_accessibility();
+    assert!(shows(&gui, "WDJB-MJHT"), "the user code");
+    assert!(gui.query_by_label("Copy code").is_some());
+    // The verification link the server gave opens in the browser (the opener) on a click.
+    let uri = match gui.state().sign_in.as_ref().and_then(|s| s.prompt.clone()) {
+        Some(SignInPrompt::Device {
+            verification_uri, ..
+        }) => verification_uri,
+        other => panic!("not a device prompt: {other:?}"),
+    };
+    assert!(uri.starts_with("http://127.0.0.1/"), "{uri}");
+    click(&mut gui, &uri);
+    assert_eq!(opened.lock().expect("lock").last(), Some(&uri));
+    gui.get_by_label("Copy code").click();
+    gui.step();
+    let copied = &gui.output().platform_output.commands;
+    assert!(
+        copied.contains(&egui::OutputCommand::CopyText("WDJB-MJHT".into())),
+        "Copy code copies the code: {copied:?}"
+    );
+    // The fake server approves after two pending polls; the dialog polls the worker.
+    wait_oauth(&mut gui, &rig, "the device sign-in to succeed", |gui| {
+        shows(gui, "Signed in")
+    });
+    gui.run_steps(2); // the dialog grew by the outcome: let it settle before clicking
+    click(&mut gui, "Close");
+    assert!(gui.state().sign_in.is_none());
+    wait_oauth(
+        &mut gui,
+        &rig,
+        "the device profile's status to clear",
+        |gui| !needs_sign_in(gui, &rig.device),
+    );
+    click(&mut gui, "Poll now");
+    rig.local
+        .wait_for_messages("alice", 2, WAIT)
+        .expect("Poll now moved the device profile's mail");
+    assert_eq!(rig.remote.message_count("dev-user").expect("count"), 0);
+
+    // Browser flow: the authorization URL goes to the opener, which plays the browser.
+    sign_in(&mut gui, &rig, &rig.browser, "Sign in with browser …");
+    wait_oauth(&mut gui, &rig, "the browser sign-in to succeed", |gui| {
+        shows(gui, "Signed in")
+    });
+    let urls = opened.lock().expect("lock").clone();
+    assert!(
+        urls.iter()
+            .any(|u| u.starts_with(&rig.oauth.url("authorize")) && u.contains("code_challenge")),
+        "{urls:?}"
+    );
+    gui.run_steps(2);
+    click(&mut gui, "Close");
+    wait_oauth(
+        &mut gui,
+        &rig,
+        "the browser profile's status to clear",
+        |gui| !needs_sign_in(gui, &rig.browser),
+    );
+    click(&mut gui, "Poll now");
+    rig.local
+        .wait_for_messages("alice", 4, WAIT)
+        .expect("Poll now moved the browser profile's mail");
+    assert_eq!(rig.remote.message_count("web-user").expect("count"), 0);
+    assert!(gui.query_all_by_label("sign-in needed").next().is_none());
 }

@@ -8,8 +8,7 @@
 //! sign-in over IPC. Refresh tokens live in the session keyring (scripts/test.sh runs the
 //! tests under `keyctl session`).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,30 +16,11 @@ use mailpull_shared::ipc::{Endpoint, IpcClient, SignInMethod, SignInPrompt, Sign
 use mailpull_shared::secrets;
 use mailpull_tests::{
     DeviceOutcome, FakeOAuthServer, LocalMailServer, ProfileSpec, RemoteDovecot, RemoteOptions,
-    TestCa, WorkerSetup, output_text, sample_message, worker_binary,
+    TestCa, WorkerSetup, browse, http_get, keyring_usable, output_text, sample_message,
+    worker_binary,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// True when the OS keyring works here; otherwise says why the test is skipped (or fails
-/// under scripts/test.sh, which sets MAILPULL_REQUIRE_KEYRING).
-fn keyring_usable(test: &str) -> bool {
-    let profile = format!("oauth-probe-{}", std::process::id());
-    let account = secrets::refresh_token_account(&profile);
-    let works = secrets::write_keyring(&profile, &account, &secrets::Secret::new("probe"))
-        .and_then(|()| secrets::read_keyring(&profile, &account));
-    let _ = secrets::delete_keyring(&profile, &account);
-    match works {
-        Ok(Some(_)) => true,
-        other if std::env::var_os("MAILPULL_REQUIRE_KEYRING").is_none() => {
-            eprintln!(
-                "SKIPPED {test}: no usable OS keyring ({other:?}); scripts/test.sh runs the tests under `keyctl session`"
-            );
-            false
-        }
-        other => panic!("the OS keyring does not work: {other:?}"),
-    }
-}
 
 struct Rig {
     _tmp: tempfile::TempDir,
@@ -72,14 +52,7 @@ fn rig(tag: &str) -> Rig {
     oauth.register_client(&format!("client-pop-{tag}"), &pop_user);
     oauth.register_client(&format!("client-imap-{tag}"), &imap_user);
     let local = LocalMailServer::start(&["alice", "bob"]).expect("local");
-    let table = |client: &str| {
-        format!(
-            "provider = \"custom\"\nclient_id = \"{client}\"\nscopes = [\"mail\", \"offline\"]\ndevice_authorization_url = \"{}\"\nauthorization_url = \"{}\"\ntoken_url = \"{}\"",
-            oauth.url("device"),
-            oauth.url("authorize"),
-            oauth.url("token")
-        )
-    };
+    let table = |client: &str| oauth.custom_table(client);
     let unused = tmp.path().join("unused");
     let mut pop = ProfileSpec::new(
         &format!("oauth-pop-{tag}-{pid}"),
@@ -148,40 +121,6 @@ fn device_sign_in(setup: &WorkerSetup, profile: &str) -> String {
         .expect("run sign-in");
     assert!(out.status.success(), "{}", output_text(&out));
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// One HTTP/1.1 GET; the status line and headers.
-fn http_get(url: &str) -> String {
-    let rest = url.strip_prefix("http://").expect("http URL");
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut stream = TcpStream::connect(authority).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        stream,
-        "GET {} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n",
-        if path.is_empty() { "/" } else { path }
-    )
-    .expect("send");
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    answer
-}
-
-/// The browser flow as a person's browser would run it: the authorization URL answers with
-/// a redirect to the worker's loopback listener, which is then followed.
-fn browse(authorization_url: &str) -> String {
-    let answer = http_get(authorization_url);
-    assert!(answer.starts_with("HTTP/1.1 302"), "{answer}");
-    let location = answer
-        .lines()
-        .find_map(|l| l.strip_prefix("Location: "))
-        .expect("Location header")
-        .trim()
-        .to_string();
-    assert!(location.starts_with("http://127.0.0.1:"), "{location}");
-    http_get(&location)
 }
 
 /// `mailpull-worker oauth sign-in --browser`, with the simulated browser.

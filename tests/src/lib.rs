@@ -28,6 +28,7 @@
 //! dropping a server stops all of its processes and removes its files.
 
 mod access_map;
+pub mod browser;
 pub mod client;
 pub mod dovecot;
 pub mod fake_pop3;
@@ -46,6 +47,7 @@ pub mod system;
 pub mod tls;
 pub mod worker;
 
+pub use browser::{browse, http_get, keyring_usable};
 pub use client::{LineClient, SmtpReply, smtp_data, smtp_rcpt_reply, smtp_send};
 pub use dovecot::{RemoteDovecot, RemoteOptions};
 pub use messages::{

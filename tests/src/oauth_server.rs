@@ -148,6 +148,17 @@ impl FakeOAuthServer {
         format!("http://127.0.0.1:{}/{path}", self.port)
     }
 
+    /// A `[profile.remote.oauth2]` table (without its header) for `client_id` with this
+    /// server as a custom provider.
+    pub fn custom_table(&self, client_id: &str) -> String {
+        format!(
+            "provider = \"custom\"\nclient_id = \"{client_id}\"\nscopes = [\"mail\", \"offline\"]\ndevice_authorization_url = \"{}\"\nauthorization_url = \"{}\"\ntoken_url = \"{}\"",
+            self.url("device"),
+            self.url("authorize"),
+            self.url("token")
+        )
+    }
+
     /// The introspection endpoint for Dovecot's `oauth2` passdb.
     pub fn introspection_url(&self) -> String {
         self.url("introspect")

@@ -3,10 +3,12 @@
 //! under its field. The form is read-only until New or Edit.
 
 use egui::{Color32, RichText};
-use mailpull_shared::ipc::StepOutcome;
+use mailpull_shared::ipc::{SignInMethod, StepOutcome};
 
 use crate::app::{Action, ManagerApp, Mode};
-use crate::form::{AfterDelivery, FormFields, PasswordFrom, Protocol, Security};
+use crate::form::{
+    AfterDelivery, Auth, FormFields, PasswordFrom, Protocol, Provider, SecretFrom, Security,
+};
 
 const ERROR: Color32 = Color32::from_rgb(210, 50, 50);
 const GOOD: Color32 = Color32::from_rgb(40, 150, 60);
@@ -109,6 +111,24 @@ fn buttons(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         {
             actions.push(Action::PollNow);
         }
+        if app.editor.fields.auth.is_oauth() && selected && !editing {
+            ui.separator();
+            let ready = connected && app.sign_in.is_none();
+            if ui
+                .add_enabled(ready, egui::Button::new("Sign in …"))
+                .on_hover_text("Sign in with a code entered on the provider's page, on any device")
+                .clicked()
+            {
+                actions.push(Action::SignIn(SignInMethod::Device));
+            }
+            if ui
+                .add_enabled(ready, egui::Button::new("Sign in with browser …"))
+                .on_hover_text("Open the provider's sign-in page in this computer's browser")
+                .clicked()
+            {
+                actions.push(Action::SignIn(SignInMethod::Browser));
+            }
+        }
     });
 }
 
@@ -185,6 +205,27 @@ fn fields(app: &mut ManagerApp, ui: &mut egui::Ui) {
         p(&["distribute.fallback"]),
         p(&["distribute.aliases", "distribute.recipient_delimiter"]),
     );
+    let (auth_p, provider_p, client_p, tenant_p, secret_p, scopes_p, device_p, authz_p, token_p) = (
+        p(&["remote.auth"]),
+        p(&["remote.oauth2", "remote.oauth2.provider"]),
+        p(&["remote.oauth2.client_id"]),
+        p(&["remote.oauth2.tenant"]),
+        p(&["remote.oauth2.client_secret"]),
+        p(&["remote.oauth2.scopes"]),
+        p(&["remote.oauth2.device_authorization_url"]),
+        p(&["remote.oauth2.authorization_url"]),
+        p(&["remote.oauth2.token_url"]),
+    );
+    let oauth_p = OAuthProblems {
+        provider: provider_p,
+        client: client_p,
+        tenant: tenant_p,
+        secret: secret_p,
+        scopes: scopes_p,
+        device: device_p,
+        authz: authz_p,
+        token: token_p,
+    };
     let is_new = app.editor.mode == (Mode::Editing { original: None });
     let f: &mut FormFields = &mut app.editor.fields;
     egui::Grid::new("profile_form")
@@ -246,44 +287,28 @@ fn fields(app: &mut ManagerApp, ui: &mut egui::Ui) {
                 "login name at the server",
                 false,
             );
-            let label = ui.label("Password from");
-            ui.horizontal(|ui| {
-                ui.radio_value(&mut f.password_from, PasswordFrom::Keyring, "OS keyring");
-                ui.radio_value(&mut f.password_from, PasswordFrom::File, "File");
-                ui.radio_value(
-                    &mut f.password_from,
-                    PasswordFrom::Env,
-                    "Environment variable",
-                );
-            })
-            .response
-            .labelled_by(label.id);
+            let label = ui.label("Authentication");
+            ui.vertical(|ui| {
+                egui::ComboBox::from_id_salt("auth")
+                    .selected_text(f.auth.label())
+                    .width(240.0)
+                    .show_ui(ui, |ui| {
+                        for (auth, text) in Auth::ALL {
+                            if auth == Auth::Apop && f.protocol == Protocol::Imap {
+                                continue;
+                            }
+                            ui.selectable_value(&mut f.auth, auth, text);
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+                show_problems(ui, &auth_p);
+            });
             ui.end_row();
-            match f.password_from {
-                PasswordFrom::Keyring => {
-                    let hint = if is_new {
-                        "stored in the worker's keyring"
-                    } else {
-                        "leave empty to keep the stored one"
-                    };
-                    text_row(ui, &password_p, "Password", &mut f.password, hint, true);
-                }
-                PasswordFrom::File => text_row(
-                    ui,
-                    &password_p,
-                    "Password file",
-                    &mut f.password_ref,
-                    "/etc/mailpull/isp.password",
-                    false,
-                ),
-                PasswordFrom::Env => text_row(
-                    ui,
-                    &password_p,
-                    "Password variable",
-                    &mut f.password_ref,
-                    "MAILPULL_ISP_PASSWORD",
-                    false,
-                ),
+            if f.auth.is_oauth() {
+                oauth_rows(ui, f, &oauth_p);
+            } else {
+                password_rows(ui, f, &password_p, is_new);
             }
             text_row(
                 ui,
@@ -390,4 +415,163 @@ fn fields(app: &mut ManagerApp, ui: &mut egui::Ui) {
                 ui.end_row();
             }
         });
+}
+
+/// The password source and, for the keyring, the password (never read back).
+fn password_rows(ui: &mut egui::Ui, f: &mut FormFields, password_p: &[String], is_new: bool) {
+    let label = ui.label("Password from");
+    ui.horizontal(|ui| {
+        ui.radio_value(&mut f.password_from, PasswordFrom::Keyring, "OS keyring");
+        ui.radio_value(&mut f.password_from, PasswordFrom::File, "File");
+        ui.radio_value(
+            &mut f.password_from,
+            PasswordFrom::Env,
+            "Environment variable",
+        );
+    })
+    .response
+    .labelled_by(label.id);
+    ui.end_row();
+    match f.password_from {
+        PasswordFrom::Keyring => {
+            let hint = if is_new {
+                "stored in the worker's keyring"
+            } else {
+                "leave empty to keep the stored one"
+            };
+            text_row(ui, password_p, "Password", &mut f.password, hint, true);
+        }
+        PasswordFrom::File => text_row(
+            ui,
+            password_p,
+            "Password file",
+            &mut f.password_ref,
+            "/etc/mailpull/isp.password",
+            false,
+        ),
+        PasswordFrom::Env => text_row(
+            ui,
+            password_p,
+            "Password variable",
+            &mut f.password_ref,
+            "MAILPULL_ISP_PASSWORD",
+            false,
+        ),
+    }
+}
+
+/// The problems of the OAuth 2.0 client's fields.
+struct OAuthProblems {
+    provider: Vec<String>,
+    client: Vec<String>,
+    tenant: Vec<String>,
+    secret: Vec<String>,
+    scopes: Vec<String>,
+    device: Vec<String>,
+    authz: Vec<String>,
+    token: Vec<String>,
+}
+
+/// The OAuth 2.0 client: provider preset, client id, tenant (Microsoft), the client secret's
+/// source (never the secret), scopes and endpoints (custom, or to override a preset).
+fn oauth_rows(ui: &mut egui::Ui, f: &mut FormFields, p: &OAuthProblems) {
+    let label = ui.label("Provider");
+    ui.vertical(|ui| {
+        ui.horizontal(|ui| {
+            ui.radio_value(&mut f.provider, Provider::Microsoft, "Microsoft 365");
+            ui.radio_value(&mut f.provider, Provider::Google, "Google");
+            ui.radio_value(&mut f.provider, Provider::Custom, "Custom");
+        })
+        .response
+        .labelled_by(label.id);
+        show_problems(ui, &p.provider);
+    });
+    ui.end_row();
+    text_row(
+        ui,
+        &p.client,
+        "Client ID",
+        &mut f.client_id,
+        "application (client) id of the app registration",
+        false,
+    );
+    if f.provider == Provider::Microsoft {
+        text_row(
+            ui,
+            &p.tenant,
+            "Tenant",
+            &mut f.tenant,
+            "common, or the directory id / domain",
+            false,
+        );
+    }
+    let label = ui.label("Client secret from");
+    ui.vertical(|ui| {
+        ui.horizontal(|ui| {
+            ui.radio_value(&mut f.secret_from, SecretFrom::None, "None");
+            ui.radio_value(&mut f.secret_from, SecretFrom::Keyring, "OS keyring");
+            ui.radio_value(&mut f.secret_from, SecretFrom::File, "File");
+            ui.radio_value(&mut f.secret_from, SecretFrom::Env, "Environment variable");
+        })
+        .response
+        .labelled_by(label.id);
+        show_problems(ui, &p.secret);
+    });
+    ui.end_row();
+    match f.secret_from {
+        SecretFrom::File => text_row(
+            ui,
+            &[],
+            "Client secret file",
+            &mut f.secret_ref,
+            "/etc/mailpull/client.secret",
+            false,
+        ),
+        SecretFrom::Env => text_row(
+            ui,
+            &[],
+            "Client secret variable",
+            &mut f.secret_ref,
+            "MAILPULL_CLIENT_SECRET",
+            false,
+        ),
+        SecretFrom::Keyring | SecretFrom::None => {}
+    }
+    let preset = f.provider != Provider::Custom;
+    let default = |custom: &'static str| if preset { "the preset's" } else { custom };
+    text_row(
+        ui,
+        &p.scopes,
+        "Scopes",
+        &mut f.scopes,
+        default("e.g. mail, offline_access"),
+        false,
+    );
+    text_row(
+        ui,
+        &p.device,
+        "Device code URL",
+        &mut f.device_url,
+        default("https://id.example.com/device"),
+        false,
+    );
+    text_row(
+        ui,
+        &p.authz,
+        "Authorization URL",
+        &mut f.authorization_url,
+        default("https://id.example.com/authorize"),
+        false,
+    );
+    text_row(
+        ui,
+        &p.token,
+        "Token URL",
+        &mut f.token_url,
+        default("https://id.example.com/token"),
+        false,
+    );
+    ui.label("");
+    ui.weak("No password: save, then press Sign in … to sign in with the provider.");
+    ui.end_row();
 }

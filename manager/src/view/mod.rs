@@ -5,10 +5,12 @@
 //! - [`form`]: the centre (buttons, messages, connection test report, the profile form).
 //! - [`log`]: the live log at the bottom.
 //! - [`status`]: the status bar (connected or not, start the worker).
+//! - [`sign_in`]: the OAuth sign-in dialog (code and link, or the browser).
 
 mod form;
 mod log;
 mod profiles;
+mod sign_in;
 mod status;
 
 use std::time::Duration;
@@ -43,6 +45,9 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
     egui::CentralPanel::default_margins().show(ui, |ui| form::show(app, ui, &mut actions));
     if let Some(name) = app.confirm_delete.clone() {
         confirm_delete(ui.ctx(), &name, &mut actions);
+    }
+    if let Some(sign_in) = &app.sign_in {
+        sign_in::show(ui.ctx(), sign_in, &mut actions);
     }
     app.apply(actions, ui.ctx());
     // Relative times ("in 4 min") and the connection state move on their own.
@@ -111,5 +116,17 @@ pub fn relative_time(secs: u64) -> String {
         format!("in {amount}")
     } else {
         format!("{amount} ago")
+    }
+}
+
+/// "4 min 10 s" until `at` (0 s once passed).
+pub fn relative_time_left(at: std::time::Instant) -> String {
+    let left = at
+        .saturating_duration_since(std::time::Instant::now())
+        .as_secs();
+    if left < 60 {
+        format!("{left} s")
+    } else {
+        format!("{} min {} s", left / 60, left % 60)
     }
 }

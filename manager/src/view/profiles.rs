@@ -1,11 +1,15 @@
 //! The left panel: every profile with a status light (ok, polling, error, disabled, waiting
-//! for its first poll), its remote mailbox, and when it polled last and polls next.
+//! for its first poll, sign-in needed), its remote mailbox, and when it polled last and polls
+//! next.
 
 use egui::{Color32, RichText};
 use mailpull_shared::ipc::ProfileState;
 
 use super::relative_time;
 use crate::app::{Action, ManagerApp};
+
+/// The light of an OAuth profile that has no (valid) refresh token.
+const SIGN_IN_NEEDED: Color32 = Color32::from_rgb(220, 120, 20);
 
 /// The size of the lines under each profile's name.
 const DETAIL_SIZE: f32 = 12.0;
@@ -38,7 +42,10 @@ pub fn show(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     egui::ScrollArea::vertical().show(ui, |ui| {
         for profile in &app.profiles {
             let status = app.status.get(&profile.name);
-            let (colour, state) = light(status.map(|s| s.state));
+            let (colour, state) = match status {
+                Some(status) if status.needs_sign_in => (SIGN_IN_NEEDED, "sign-in needed"),
+                _ => light(status.map(|s| s.state)),
+            };
             let selected = app.selected.as_deref() == Some(profile.name.as_str());
             ui.horizontal(|ui| {
                 super::dot(ui, colour);
