@@ -28,6 +28,6 @@ export MAILPULL_REQUIRE_KEYRING=1
 keyctl session - cargo test --workspace --locked --no-fail-fast
 
 step "fuzz targets: build, then each for ${MAILPULL_FUZZ_SECONDS:-20}s (scripts/fuzz.sh)"
-bash scripts/fuzz.sh "${MAILPULL_FUZZ_SECONDS:-20}"
+MAILPULL_FUZZ_FLAGS="${MAILPULL_FUZZ_FLAGS:---dev -s none}" bash scripts/fuzz.sh "${MAILPULL_FUZZ_SECONDS:-20}"
 
 step "done in $(( $(date +%s) - start ))s"
