@@ -6,8 +6,9 @@
 //!   ends in CRLF (no bare LF).
 //! - [`routing`]: the routing decision for arbitrary header bytes (and, behind a `RULES:`
 //!   line, arbitrary rules) is the same from [`decide`](mailpull_worker::routing::decide) and
-//!   a prepared [`Router`](mailpull_worker::routing::Router); no recipient carries CR, LF or
-//!   angle brackets, and under the fixed rules every one is a lowercase local address.
+//!   a prepared [`Router`](mailpull_worker::routing::Router); every recipient is a valid RCPT
+//!   TO path (no control characters, specials only in a quoted local part), and under the
+//!   fixed rules a lowercase local address.
 //! - [`ipc_frame`]: the pipe's frame decoder yields the same frames whatever the chunking,
 //!   never a frame above the limit, and a decoded request re-encodes to an equal request.
 //! - [`config`]: the configuration loader (`config::parse`, from a string) returns a
@@ -170,10 +171,22 @@ pub fn routing(data: &[u8]) {
                 "recipient outside the local domains: {address:?}"
             );
         }
+        // A valid RCPT TO path: no control characters (CR, LF, NUL) anywhere, a plain domain,
+        // and `<`, `>`, spaces or quotes in the local part only inside a quoted string.
         assert!(
-            !address.contains(['\r', '\n', '<', '>']),
-            "a recipient that would break the SMTP command: {address:?}"
+            !address.chars().any(char::is_control),
+            "control character in a recipient: {address:?}"
         );
+        assert!(
+            !domain.contains(['<', '>', ' ', '"']),
+            "bad domain in a recipient: {address:?}"
+        );
+        if local.contains(['<', '>', ' ', '"']) {
+            assert!(
+                local.len() >= 2 && local.starts_with('"') && local.ends_with('"'),
+                "special characters outside a quoted local part: {address:?}"
+            );
+        }
     }
 }
 
