@@ -129,8 +129,9 @@ pub fn file_system_problem(dir: &Path) -> Option<String> {
     if stat.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) {
         return Some(format!("{} is on a read-only file system", dir.display()));
     }
-    // Less than 64 KiB free for unprivileged writers: disk full for SQLite's purposes.
-    if stat.f_bavail.saturating_mul(stat.f_frsize) < 64 * 1024 {
+    // Less than 64 KiB free for unprivileged writers: disk full for SQLite's purposes. A file
+    // system that reports no size at all (some FUSE or network ones) is not judged.
+    if stat.f_blocks > 0 && stat.f_bavail.saturating_mul(stat.f_frsize) < 64 * 1024 {
         return Some(format!(
             "disk full: no space left on the file system holding {}",
             dir.display()
