@@ -33,7 +33,7 @@ export MAILPULL_REQUIRE_KEYRING=1
 keyctl session - cargo test --workspace --locked --no-fail-fast
 
 step "fuzz targets: build, then each for ${MAILPULL_FUZZ_SECONDS:-20}s (scripts/fuzz.sh)"
-bash scripts/fuzz.sh "${MAILPULL_FUZZ_SECONDS:-20}"
+MAILPULL_FUZZ_FLAGS="${MAILPULL_FUZZ_FLAGS:---dev -s none}" bash scripts/fuzz.sh "${MAILPULL_FUZZ_SECONDS:-20}"
 
 step "Windows installer: cross-build, makensis, end-to-end under wine (installer/test-wine.sh)"
 bash installer/test-wine.sh

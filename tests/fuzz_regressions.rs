@@ -1,6 +1,7 @@
 //! The fuzz targets' bodies (`fuzz/src/lib.rs`) run in plain `cargo test` over the seed
 //! corpus (`fuzz/seeds/TARGET/`) and every input a fuzzer found a bug with
-//! (`fuzz/regressions/TARGET/`), so a fixed crash stays fixed without cargo-fuzz or nightly.
+//! (`fuzz/regressions/TARGET/`; dotfiles and `.md` files skipped), so a fixed crash stays
+//! fixed without cargo-fuzz or nightly.
 
 #[path = "../fuzz/src/lib.rs"]
 mod bodies;
@@ -20,7 +21,10 @@ fn run_inputs(target: &str, body: fn(&[u8])) -> usize {
         let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
         paths.sort();
         for path in paths {
-            if !path.is_file() || path.extension().is_some_and(|e| e == "md") {
+            let hidden = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if !path.is_file() || hidden || path.extension().is_some_and(|e| e == "md") {
                 continue;
             }
             let data = std::fs::read(&path).expect("read input");

@@ -4,9 +4,11 @@
 //! - [`pop3_reply`]: the POP3 reply parser gives the same replies and errors whatever the
 //!   chunking of the input (byte by byte, in odd chunks, all at once), and every body line
 //!   ends in CRLF (no bare LF).
-//! - [`routing`]: the routing decision for arbitrary header bytes is the same from
-//!   [`decide`](mailpull_worker::routing::decide) and a prepared
-//!   [`Router`](mailpull_worker::routing::Router); every recipient is a lowercase local address.
+//! - [`routing`]: the routing decision for arbitrary header bytes (and, behind a `RULES:`
+//!   line, arbitrary rules) is the same from [`decide`](mailpull_worker::routing::decide) and
+//!   a prepared [`Router`](mailpull_worker::routing::Router); every recipient is a valid RCPT
+//!   TO path (no control characters, specials only in a quoted local part), and under the
+//!   fixed rules a lowercase local address.
 //! - [`ipc_frame`]: the pipe's frame decoder yields the same frames whatever the chunking,
 //!   never a frame above the limit, and a decoded request re-encodes to an equal request.
 //! - [`config`]: the configuration loader (`config::parse`, from a string) returns a
@@ -115,12 +117,43 @@ fn rules() -> Rules {
     rules
 }
 
-/// Routing: `data` is a raw message (headers and perhaps a body).
+/// Rules from the first line of `data` after `RULES:` (`|`-separated: a local domain, the
+/// default domain, an alias key, its value, a fallback, a delimiter character), or `None`.
+/// The routing functions accept any rules, valid or not.
+fn custom_rules(data: &[u8]) -> Option<(Rules, &[u8])> {
+    let rest = data.strip_prefix(b"RULES:")?;
+    let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+    let line = String::from_utf8_lossy(&rest[..end]);
+    let message = rest.get(end + 1..).unwrap_or_default();
+    let fields: Vec<&str> = line.split('|').collect();
+    let field = |i: usize| fields.get(i).map(|f| f.to_string());
+    let mut rules = rules();
+    if let Some(domain) = field(0) {
+        rules.local_domains.push(domain);
+    }
+    if let Some(domain) = field(1) {
+        rules.default_domain = domain;
+    }
+    if let (Some(key), Some(value)) = (field(2), field(3)) {
+        rules.aliases.insert(key, value);
+    }
+    rules.fallback = field(4);
+    rules.recipient_delimiter = field(5).and_then(|d| d.chars().next());
+    rules.received_trusted = fields.len() % 4;
+    rules.max_received = fields.len();
+    Some((rules, message))
+}
+
+/// Routing: `data` is a raw message (headers and perhaps a body), optionally preceded by a
+/// `RULES:` line (see [`custom_rules`]).
 pub fn routing(data: &[u8]) {
-    let rules = rules();
-    let once = decide(data, &rules);
+    let (rules, message, fixed) = match custom_rules(data) {
+        Some((rules, message)) => (rules, message, false),
+        None => (rules(), data, true),
+    };
+    let once = decide(message, &rules);
     let router = Router::new(&rules);
-    let prepared = router.decide(data);
+    let prepared = router.decide(message);
     assert_eq!(
         format!("{once:?}"),
         format!("{prepared:?}"),
@@ -131,11 +164,29 @@ pub fn routing(data: &[u8]) {
         let (local, domain) = address
             .rsplit_once('@')
             .unwrap_or_else(|| panic!("recipient without a domain: {address:?}"));
-        assert_eq!(local, local.to_lowercase(), "local part not lowercase");
+        if fixed {
+            assert_eq!(local, local.to_lowercase(), "local part not lowercase");
+            assert!(
+                domain == "mydomain.com" || domain == "xn--bcher-kva.example",
+                "recipient outside the local domains: {address:?}"
+            );
+        }
+        // A valid RCPT TO path: no control characters (CR, LF, NUL) anywhere, a plain domain,
+        // and `<`, `>`, spaces or quotes in the local part only inside a quoted string.
         assert!(
-            domain == "mydomain.com" || domain == "xn--bcher-kva.example",
-            "recipient outside the local domains: {address:?}"
+            !address.chars().any(char::is_control),
+            "control character in a recipient: {address:?}"
         );
+        assert!(
+            !domain.contains(['<', '>', ' ', '"']),
+            "bad domain in a recipient: {address:?}"
+        );
+        if local.contains(['<', '>', ' ', '"']) {
+            assert!(
+                local.len() >= 2 && local.starts_with('"') && local.ends_with('"'),
+                "special characters outside a quoted local part: {address:?}"
+            );
+        }
     }
 }
 

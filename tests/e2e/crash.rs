@@ -4,10 +4,10 @@
 //! none may be missing, and a duplicate is only allowed where a kill fell between the local
 //! SMTP 250 and the state database's commit (at most one per kill); the test prints how many.
 //!
-//! Short by default (CI: one POP3S and one IMAPS round). The long variant:
-//! `MAILPULL_CRASH_LOOP_RUNS=20 MAILPULL_CRASH_LOOP_MESSAGES=300 cargo test -p mailpull-tests
-//! --test e2e -- crash:: --nocapture` (rounds alternate POP3S and IMAPS; `MAILPULL_CRASH_LOOP_SEED`
-//! replays a run's kill moments).
+//! Short by default (CI: one POP3S and one IMAPS round of 300 messages). The long variant:
+//! `MAILPULL_CRASH_LOOP_RUNS=20 MAILPULL_CRASH_LOOP_MESSAGES=500 cargo test -p mailpull-tests
+//! --test e2e -- crash:: --nocapture` (rounds alternate POP3S and IMAPS;
+//! `MAILPULL_CRASH_LOOP_SEED` replays a run's kill moments on an equally loaded machine).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

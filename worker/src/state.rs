@@ -43,6 +43,9 @@ pub enum StateError {
     TooNew { path: PathBuf, found: i64 },
     #[error("state database write failed (disk full or read-only?): {0}")]
     Write(#[source] rusqlite::Error),
+    /// The file system holding the database cannot take writes (see [`file_system_problem`]).
+    #[error("state database cannot be written: {cause}")]
+    Unwritable { cause: String },
     /// A write failed and the file system says why (see [`file_system_problem`]).
     #[error("state database write failed: {cause}: {source}")]
     WriteOn {
@@ -127,8 +130,9 @@ pub fn file_system_problem(dir: &Path) -> Option<String> {
     if stat.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) {
         return Some(format!("{} is on a read-only file system", dir.display()));
     }
-    // Less than 64 KiB free for unprivileged writers: disk full for SQLite's purposes.
-    if stat.f_bavail.saturating_mul(stat.f_frsize) < 64 * 1024 {
+    // Less than 64 KiB free for unprivileged writers: disk full for SQLite's purposes. A file
+    // system that reports no size at all (some FUSE or network ones) is not judged.
+    if stat.f_blocks > 0 && stat.f_bavail.saturating_mul(stat.f_frsize) < 64 * 1024 {
         return Some(format!(
             "disk full: no space left on the file system holding {}",
             dir.display()
@@ -390,8 +394,13 @@ impl Store {
     }
 
     /// A write at the start of each poll: when the disk is full or the database read-only,
-    /// the poll stops here, before anything is fetched or delivered.
+    /// the poll stops here, before anything is fetched or delivered. The file system is asked
+    /// first: SQLite may still fit a small write into WAL pages it reuses, and the poll would
+    /// then deliver a message whose record no longer fits (a duplicate on the next poll).
     pub async fn begin_poll(&self, profile: &str) -> Result<(), StateError> {
+        if let Some(cause) = self.path.parent().and_then(file_system_problem) {
+            return Err(StateError::Unwritable { cause });
+        }
         let profile = profile.to_string();
         self.run(move |conn| {
             conn.execute(
@@ -604,6 +613,14 @@ pub fn read_installation_id(dir: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_roomy_writable_directory_has_no_file_system_problem() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(file_system_problem(dir.path()), None);
+        // A directory that does not exist has nothing to report either (open says why).
+        assert_eq!(file_system_problem(&dir.path().join("missing")), None);
+    }
 
     fn key() -> MailboxKey {
         MailboxKey {
