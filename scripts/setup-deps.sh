@@ -10,6 +10,7 @@ PACKAGE_GROUPS=(
     "mail test servers: dovecot-pop3d dovecot-imapd dovecot-lmtpd postfix"
     "benchmark peer: fetchmail"
     "tools: openssl procps"
+    "peak memory of the worker in the hostile-server tests (/usr/bin/time): time"
     "keyring tests (keyctl session): keyutils"
     "fuzz targets (libFuzzer is C++; cargo-fuzz is installed by scripts/fuzz.sh): g++"
     "Windows installer, built and tested under wine: gcc-mingw-w64-x86-64 nsis p7zip-full wine wine64"

@@ -115,6 +115,11 @@ struct FakeCase {
     error: Option<&'static str>,
 }
 
+/// How much more memory a faulty poll may take than a clean one: the 1 MiB line or message
+/// limit, buffered once and copied once, with room for the allocator. A worker that read a
+/// 10 MB line or an oversized message whole would exceed it.
+const FAULT_MEMORY_ALLOWANCE_KIB: u64 = 4 * 1024;
+
 /// Runs the hostile profile into `case.faults` beside a healthy profile, then a clean
 /// follow-up poll; returns the worker's output of the faulty poll.
 fn run_fake_case(case: FakeCase) -> Output {
@@ -132,7 +137,7 @@ fn run_fake_case(case: FakeCase) -> Output {
     let setup = WorkerSetup::new(&[bad, good]).expect("setup");
 
     let started = Instant::now();
-    let out = setup.run_once().expect("run");
+    let (out, faulty_peak_kib) = setup.run_once_measured().expect("run");
     let took = started.elapsed();
     let all = text(&out);
     match case.error {
@@ -160,7 +165,15 @@ fn run_fake_case(case: FakeCase) -> Output {
     );
     // ... and a clean follow-up poll finishes the job.
     hostile.clear_faults();
-    let again = setup.run_once().expect("run");
+    let (again, clean_peak_kib) = setup.run_once_measured().expect("run");
+    // Memory stays bounded: the faulty poll (a 10 MB line, a message larger than LIST said,
+    // a stall ...) needs at most a few MiB more than a clean poll of the same mailbox; the
+    // line and message limits (1 MiB here) are what it may buffer.
+    eprintln!("peak memory: faulty poll {faulty_peak_kib} KiB, clean poll {clean_peak_kib} KiB");
+    assert!(
+        faulty_peak_kib <= clean_peak_kib + FAULT_MEMORY_ALLOWANCE_KIB,
+        "the faulty poll peaked at {faulty_peak_kib} KiB, the clean one at {clean_peak_kib} KiB"
+    );
     let remote = hostile.messages();
     assert_exactly_once_or_remote(&smtp, "alice@local.test", &case.messages, &remote);
     if remote.is_empty() {

@@ -196,6 +196,29 @@ impl WorkerSetup {
             .context("run mailpull-worker")
     }
 
+    /// `mailpull-worker run --once` under GNU time (`/usr/bin/time`, Debian package `time`),
+    /// waiting for it: its output and its peak resident memory in KiB (the kernel's maxrss).
+    pub fn run_once_measured(&self) -> anyhow::Result<(Output, u64)> {
+        let report = self.dir.path().join("time.out");
+        let out = Command::new("/usr/bin/time")
+            .args(["--format", "maxrss_kib=%M", "--output"])
+            .arg(&report)
+            .arg(worker_binary()?)
+            .args(["run", "--once", "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "info")
+            .output()
+            .context("run mailpull-worker under /usr/bin/time (Debian package `time`)")?;
+        let text = std::fs::read_to_string(&report).context("read GNU time's report")?;
+        // GNU time writes "Command exited with non-zero status N" first when it is so.
+        let peak = text
+            .lines()
+            .find_map(|line| line.strip_prefix("maxrss_kib="))
+            .and_then(|kib| kib.trim().parse().ok())
+            .with_context(|| format!("no maxrss_kib in GNU time's report {text:?}"))?;
+        Ok((out, peak))
+    }
+
     /// Starts `mailpull-worker run [--once]` without waiting; output goes to files in the dir.
     pub fn spawn(&self, once: bool) -> anyhow::Result<Child> {
         let stdout =
