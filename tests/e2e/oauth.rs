@@ -90,6 +90,7 @@ impl Drop for Rig {
     fn drop(&mut self) {
         for name in [&self.pop.name, &self.imap.name] {
             let _ = secrets::delete_keyring(name, &secrets::refresh_token_account(name));
+            let _ = secrets::delete_keyring(name, &secrets::client_secret_account(name));
         }
     }
 }
@@ -321,6 +322,32 @@ impl Running {
             .expect("poll now");
     }
 
+    /// A device sign-in over the pipe, as the Pull Manager does it, until it is no longer
+    /// pending: the final state, or the worker's refusal to start it.
+    fn device_sign_in(&self, name: &str) -> Result<SignInState, String> {
+        let rt = self.rt();
+        let (session, _prompt) = rt
+            .block_on(async {
+                let mut client = IpcClient::connect(&self.endpoint).await?;
+                client.start_sign_in(name, SignInMethod::Device).await
+            })
+            .map_err(|err| err.to_string())?;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let state = rt
+                .block_on(async {
+                    let mut client = IpcClient::connect(&self.endpoint).await?;
+                    client.sign_in_result(&session).await
+                })
+                .expect("sign-in result");
+            if state != SignInState::Pending {
+                return Ok(state);
+            }
+            assert!(Instant::now() < deadline, "sign-in never finished");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Waits until the profile's status satisfies `done`.
     fn wait_until(
         &self,
@@ -515,6 +542,100 @@ fn ipc_sign_in_refresh_before_expiry_after_refusal_and_revocation() {
 
     let logs = worker.stderr();
     assert!(!logs.contains("tok_"), "a token leaked:\n{logs}");
+}
+
+#[test]
+fn a_client_secret_set_over_the_pipe_reaches_the_token_endpoint_and_never_comes_back() {
+    if !keyring_usable("oauth client secret e2e") {
+        return;
+    }
+    let rig = rig("d");
+    const SECRET: &str = "GOCSPX-confidential-d-7f3a";
+    rig.oauth.require_client_secret("client-pop-d", SECRET);
+    let mut pop = rig.pop.clone();
+    pop.interval = "1h";
+    if let Some((_, table)) = &mut pop.oauth2 {
+        table.push_str("\nclient_secret = { keyring = true }");
+    }
+    let name = pop.name.clone();
+    let worker = Running::start(WorkerSetup::new(&[pop]).expect("setup"));
+    let set = |secret: &str| {
+        worker.rt().block_on(async {
+            let mut client = IpcClient::connect(&worker.endpoint).await?;
+            client.set_client_secret(&name, secret).await
+        })
+    };
+
+    // No secret stored yet: the sign-in is refused, naming the missing keyring entry.
+    let message = worker
+        .device_sign_in(&name)
+        .expect_err("a sign-in without the client secret");
+    assert!(
+        message.contains("no OAuth client secret stored")
+            && message.contains(&secrets::client_secret_account(&name)),
+        "{message}"
+    );
+
+    // A wrong secret reaches the token endpoint, which refuses it.
+    set("not-the-secret").expect("set a wrong secret");
+    let state = worker.device_sign_in(&name).expect("sign-in started");
+    assert!(matches!(state, SignInState::Failed { .. }), "{state:?}");
+    assert!(rig.oauth.counters().client_secret_refused >= 1);
+
+    // The right one: stored in the worker's keyring, never repeated, and the sign-in and the
+    // poll that follows work with it.
+    let reply = set(SECRET).expect("set the secret");
+    assert!(
+        reply.contains("client secret") && !reply.contains(SECRET),
+        "{reply}"
+    );
+    assert_eq!(
+        secrets::read_keyring(&name, &secrets::client_secret_account(&name))
+            .expect("read keyring")
+            .map(|s| s.expose().to_string())
+            .as_deref(),
+        Some(SECRET)
+    );
+    let state = worker.device_sign_in(&name).expect("sign-in started");
+    assert!(matches!(state, SignInState::Done { .. }), "{state:?}");
+    fill(&rig, &rig.pop.username, 0, 1);
+    worker.poll_now(&name);
+    worker.wait_until(&name, "1 delivered", |s| s.messages >= 1);
+    rig.local
+        .wait_for_messages("alice", 1, WAIT)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", worker.stderr()));
+
+    // An empty secret is refused by name.
+    let err = set("").expect_err("an empty secret");
+    assert!(
+        err.to_string().contains("the client secret is empty"),
+        "{err}"
+    );
+
+    // Deleting the profile removes its client secret and refresh token from the keyring.
+    worker
+        .rt()
+        .block_on(async {
+            let mut client = IpcClient::connect(&worker.endpoint).await?;
+            client.delete_profile(&name).await
+        })
+        .expect("delete profile");
+    for account in [
+        secrets::client_secret_account(&name),
+        secrets::refresh_token_account(&name),
+    ] {
+        assert!(
+            secrets::read_keyring(&name, &account)
+                .expect("read keyring")
+                .is_none(),
+            "{account} left in the keyring"
+        );
+    }
+    let logs = worker.stderr();
+    assert!(
+        !logs.contains(SECRET) && !logs.contains("not-the-secret"),
+        "{logs}"
+    );
 }
 
 #[test]

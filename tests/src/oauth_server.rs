@@ -34,6 +34,8 @@ pub struct OAuthCounters {
     pub refresh_refused: u64,
     pub introspections_active: u64,
     pub introspections_inactive: u64,
+    /// Token requests refused for a missing or wrong client secret (`invalid_client`).
+    pub client_secret_refused: u64,
 }
 
 /// How the person answers a device-code sign-in (after the pending polls).
@@ -65,6 +67,8 @@ struct Code {
 struct State {
     /// client id → the mail user it signs in.
     clients: HashMap<String, String>,
+    /// client id → the client secret its token requests must carry (confidential clients).
+    client_secrets: HashMap<String, String>,
     devices: HashMap<String, Device>,
     codes: HashMap<String, Code>,
     /// access token → (user, expiry).
@@ -169,6 +173,14 @@ impl FakeOAuthServer {
         self.lock()
             .clients
             .insert(client_id.to_string(), user.to_string());
+    }
+
+    /// Makes `client_id` a confidential client: its token requests must carry `secret` as
+    /// `client_secret`, else they are refused with `invalid_client`.
+    pub fn require_client_secret(&self, client_id: &str, secret: &str) {
+        self.lock()
+            .client_secrets
+            .insert(client_id.to_string(), secret.to_string());
     }
 
     /// Lifetime of access tokens issued from now on.
@@ -395,6 +407,12 @@ fn token(stream: &TcpStream, state: &mut State, request: &Request) {
     let get = |k: &str| f.get(k).cloned().unwrap_or_default();
     let client_id = get("client_id");
     if !state.clients.contains_key(&client_id) {
+        return json_error(stream, "invalid_client");
+    }
+    if let Some(required) = state.client_secrets.get(&client_id)
+        && *required != get("client_secret")
+    {
+        state.counters.client_secret_refused += 1;
         return json_error(stream, "invalid_client");
     }
     match get("grant_type").as_str() {

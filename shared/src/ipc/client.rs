@@ -248,6 +248,19 @@ impl IpcClient {
         .await
     }
 
+    /// Stores the OAuth client secret of `name` in the worker's OS keyring.
+    pub async fn set_client_secret(
+        &mut self,
+        name: &str,
+        secret: &str,
+    ) -> Result<String, ClientError> {
+        self.done(Request::SetClientSecret {
+            name: name.into(),
+            secret: WirePassword::new(secret),
+        })
+        .await
+    }
+
     pub async fn test_connection(
         &mut self,
         target: TestTarget,

@@ -5,7 +5,8 @@
 //! client sends one [`Request`] at a time and gets one [`Response`]. After
 //! [`Request::SubscribeLog`] the connection carries only [`Event`]s from the worker.
 //!
-//! **Invariant:** a password travels only client → worker ([`Request::SetSecret`]); no
+//! **Invariant:** a password or client secret travels only client → worker
+//! ([`Request::SetSecret`], [`Request::SetClientSecret`]); no
 //! [`Response`] or [`Event`] ever carries one, and [`ProfileForm`] never holds an inline one.
 
 use std::fmt;
@@ -119,6 +120,10 @@ pub enum Request {
         name: String,
         password: WirePassword,
     },
+    /// Stores the OAuth 2.0 client secret of an `xoauth2`/`oauthbearer` profile (for
+    /// `client_secret = { keyring = true }`) in the OS keyring of the worker's account:
+    /// [`Response::Done`] (which never repeats it).
+    SetClientSecret { name: String, secret: WirePassword },
     /// Connect, TLS, login, message count, local SMTP: [`Response::TestReport`].
     TestConnection { target: TestTarget },
     /// Polls the profile now: [`Response::Done`].
@@ -183,6 +188,7 @@ impl Request {
             Request::SetEnabled { .. } => "set_enabled",
             Request::DeleteProfile { .. } => "delete_profile",
             Request::SetSecret { .. } => "set_secret",
+            Request::SetClientSecret { .. } => "set_client_secret",
             Request::TestConnection { .. } => "test_connection",
             Request::PollNow { .. } => "poll_now",
             Request::Status => "status",
@@ -422,6 +428,22 @@ mod tests {
         assert_eq!(back, request);
         assert!(!format!("{request:?}").contains("hunter2"));
         assert_eq!(request.kind(), "set_secret");
+
+        let request = Request::SetClientSecret {
+            name: "gmail".into(),
+            secret: WirePassword::new("GOCSPX-s3cret"),
+        };
+        let json = serde_json::to_string(&request).expect("json");
+        assert_eq!(
+            json,
+            r#"{"request":"set_client_secret","name":"gmail","secret":"GOCSPX-s3cret"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Request>(&json).expect("parse"),
+            request
+        );
+        assert!(!format!("{request:?}").contains("s3cret"));
+        assert_eq!(request.kind(), "set_client_secret");
     }
 
     #[test]

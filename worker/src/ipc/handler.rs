@@ -173,6 +173,22 @@ impl WorkerState {
                         warn!(profile = %name, "OAuth refresh token not removed: {err}");
                     }
                 }
+                if old
+                    .remote
+                    .oauth2
+                    .as_ref()
+                    .and_then(|o| o.client_secret.as_ref())
+                    == Some(&PasswordSource::Keyring)
+                {
+                    let profile = name.clone();
+                    let removed = tokio::task::spawn_blocking(move || {
+                        secrets::delete_keyring(&profile, &secrets::client_secret_account(&profile))
+                    })
+                    .await;
+                    if let Ok(Err(err)) = removed {
+                        warn!(profile = %name, "OAuth client secret not removed: {err}");
+                    }
+                }
                 if old.remote.password == Some(PasswordSource::Keyring) {
                     let profile = name.clone();
                     let removed =
@@ -204,6 +220,35 @@ impl WorkerState {
                 if profile.remote.password != Some(PasswordSource::Keyring) {
                     message.push_str(
                         "; note: this profile reads its password from another source (set password = { keyring = true } to use it)",
+                    );
+                }
+                Ok(Response::Done { message })
+            }
+            Request::SetClientSecret { name, secret } => {
+                let profile = self.profile(&name)?;
+                let Some(oauth2) = &profile.remote.oauth2 else {
+                    return Err(not_oauth(&name));
+                };
+                if secret.expose().is_empty() {
+                    return Err(IpcError::new(
+                        ErrorKind::Invalid,
+                        "the client secret is empty",
+                    ));
+                }
+                let secret = Secret::new(secret.expose());
+                let key = name.clone();
+                tokio::task::spawn_blocking(move || {
+                    secrets::write_keyring(&key, &secrets::client_secret_account(&key), &secret)
+                })
+                .await
+                .map_err(|err| IpcError::new(ErrorKind::Internal, err.to_string()))?
+                .map_err(|err| IpcError::new(ErrorKind::Keyring, err.to_string()))?;
+                info!(profile = %name, "OAuth client secret stored in the OS keyring over IPC");
+                let mut message =
+                    format!("OAuth client secret of profile \"{name}\" stored in the OS keyring");
+                if oauth2.client_secret != Some(PasswordSource::Keyring) {
+                    message.push_str(
+                        "; note: this profile reads its client secret from elsewhere (set client_secret = { keyring = true } to use it)",
                     );
                 }
                 Ok(Response::Done { message })
@@ -243,12 +288,7 @@ impl WorkerState {
             Request::StartSignIn { name, method } => {
                 let profile = self.profile(&name)?;
                 if !profile.remote.auth.is_oauth() {
-                    return Err(IpcError::new(
-                        ErrorKind::Invalid,
-                        format!(
-                            "profile \"{name}\" does not use OAuth (auth = \"xoauth2\" or \"oauthbearer\")"
-                        ),
-                    ));
+                    return Err(not_oauth(&name));
                 }
                 let scheduler = self.scheduler.clone();
                 let wake = name.clone();
@@ -377,4 +417,12 @@ impl WorkerState {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = config;
         Ok(())
     }
+}
+
+/// The refusal of an OAuth request for a profile that signs in with a password.
+fn not_oauth(name: &str) -> IpcError {
+    IpcError::new(
+        ErrorKind::Invalid,
+        format!("profile \"{name}\" does not use OAuth (auth = \"xoauth2\" or \"oauthbearer\")"),
+    )
 }
