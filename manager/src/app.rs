@@ -339,21 +339,31 @@ impl ManagerApp {
                     };
                 }
             }
-            Update::Saved { name, secret } => {
+            Update::Saved {
+                name,
+                secret,
+                client_secret,
+            } => {
                 self.busy = None;
                 let mut text = format!("Saved profile \"{name}\" and applied it.");
                 let mut error = false;
-                match secret {
-                    Some(Ok(message)) => text.push_str(&format!(" {message}.")),
-                    Some(Err(why)) => {
-                        text.push_str(&format!(" The password was NOT stored: {why}"));
-                        error = true;
+                for (outcome, what) in [
+                    (secret, "The password"),
+                    (client_secret, "The OAuth client secret"),
+                ] {
+                    match outcome {
+                        Some(Ok(message)) => text.push_str(&format!(" {message}.")),
+                        Some(Err(why)) => {
+                            text.push_str(&format!(" {what} was NOT stored: {why}"));
+                            error = true;
+                        }
+                        None => {}
                     }
-                    None => {}
                 }
                 self.notify(text, error);
                 self.editor.mode = Mode::Viewing;
                 self.editor.fields.password.clear();
+                self.editor.fields.client_secret.clear();
                 self.editor.problems.clear();
                 self.select(name);
             }
@@ -563,6 +573,7 @@ impl ManagerApp {
                     original,
                     profile: Box::new(profile),
                     password: self.editor.fields.password_to_send(),
+                    client_secret: self.editor.fields.client_secret_to_send(),
                 });
             }
         }

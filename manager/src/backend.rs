@@ -25,11 +25,13 @@ pub enum Command {
     Refresh,
     /// The profile as written in the file, for the form.
     ReadProfile(String),
-    /// Save (validated by the worker), then send the password if one was typed.
+    /// Save (validated by the worker), then send the password and the OAuth client secret
+    /// if they were typed.
     Save {
         original: Option<String>,
         profile: Box<ProfileForm>,
         password: Option<String>,
+        client_secret: Option<String>,
     },
     Delete(String),
     Test(TestTarget),
@@ -65,6 +67,8 @@ pub enum Update {
         name: String,
         /// The outcome of storing the typed password, when one was typed.
         secret: Option<Result<String, String>>,
+        /// The outcome of storing the typed OAuth client secret, when one was typed.
+        client_secret: Option<Result<String, String>>,
     },
     /// The worker refused to save: nothing was written. `error.fields` names each problem.
     SaveRefused(IpcError),
@@ -267,6 +271,15 @@ fn describe(command: &Command) -> String {
     }
 }
 
+/// The outcome of storing a secret for the window; a lost connection is passed on.
+fn stored(outcome: Result<String, ClientError>) -> Result<Result<String, String>, ClientError> {
+    match outcome {
+        Ok(message) => Ok(Ok(message)),
+        Err(err) if fatal(&err) => Err(err),
+        Err(err) => Ok(Err(err.to_string())),
+    }
+}
+
 /// A worker's typed error keeps the connection; anything else means it is gone.
 fn fatal(err: &ClientError) -> bool {
     err.worker_error().is_none()
@@ -343,17 +356,22 @@ async fn execute(
             original,
             profile,
             password,
+            client_secret,
         } => match client.save_profile(original.as_deref(), *profile).await {
             Ok(name) => {
                 let secret = match password {
                     None => None,
-                    Some(password) => match client.set_secret(&name, &password).await {
-                        Ok(message) => Some(Ok(message)),
-                        Err(err) if fatal(&err) => return Err(err),
-                        Err(err) => Some(Err(err.to_string())),
-                    },
+                    Some(password) => Some(stored(client.set_secret(&name, &password).await)?),
                 };
-                out.send(Update::Saved { name, secret });
+                let client_secret = match client_secret {
+                    None => None,
+                    Some(secret) => Some(stored(client.set_client_secret(&name, &secret).await)?),
+                };
+                out.send(Update::Saved {
+                    name,
+                    secret,
+                    client_secret,
+                });
                 refresh(client, out, true).await
             }
             Err(ClientError::Worker(error)) => {

@@ -156,7 +156,8 @@ impl Provider {
     }
 }
 
-/// Where an OAuth client secret comes from; never typed into the form.
+/// Where an OAuth client secret comes from. For the keyring it is typed into the form and
+/// sent once to the worker's keyring on save; it is never read back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretFrom {
     /// The client has no secret (Microsoft's public clients).
@@ -195,6 +196,9 @@ pub struct FormFields {
     pub secret_from: SecretFrom,
     /// The file or environment variable of the client secret.
     pub secret_ref: String,
+    /// Typed here for [`SecretFrom::Keyring`], sent to the worker's keyring on save, never
+    /// read back. Empty: unchanged.
+    pub client_secret: String,
     /// Comma-separated; empty: the preset's scopes (custom providers must name them).
     pub scopes: String,
     /// Custom endpoints (they override a preset's when written).
@@ -241,6 +245,7 @@ impl Default for FormFields {
             tenant: String::new(),
             secret_from: SecretFrom::None,
             secret_ref: String::new(),
+            client_secret: String::new(),
             scopes: String::new(),
             device_url: String::new(),
             authorization_url: String::new(),
@@ -436,6 +441,15 @@ impl FormFields {
             && self.password_from == PasswordFrom::Keyring
             && !self.password.is_empty())
         .then(|| self.password.clone())
+    }
+
+    /// The OAuth client secret to send with the save, if one was typed (OAuth profiles whose
+    /// client secret comes from the keyring only).
+    pub fn client_secret_to_send(&self) -> Option<String> {
+        (self.auth.is_oauth()
+            && self.secret_from == SecretFrom::Keyring
+            && !self.client_secret.is_empty())
+        .then(|| self.client_secret.clone())
     }
 
     /// The local checks: each problem names its field as the worker would.
@@ -820,6 +834,7 @@ mod tests {
         assert_eq!(oauth2.client_secret, None);
         assert_eq!(oauth2.scopes, None, "the preset's scopes");
         assert_eq!(fields.password_to_send(), None);
+        assert_eq!(fields.client_secret_to_send(), None, "no secret typed");
 
         let mut back = FormFields::from_profile(&profile);
         back.password = fields.password.clone();
@@ -864,6 +879,41 @@ mod tests {
         assert_eq!(remote.auth.as_deref(), Some("login"), "IMAP says login");
         assert_eq!(remote.oauth2, None);
         assert!(remote.password.is_some());
+    }
+
+    #[test]
+    fn a_typed_client_secret_is_sent_only_for_a_keyring_source_and_never_written() {
+        let mut fields = oauth();
+        fields.password.clear();
+        fields.secret_from = SecretFrom::Keyring;
+        fields.client_secret = "GOCSPX-typed".into();
+        assert_eq!(
+            fields.client_secret_to_send().as_deref(),
+            Some("GOCSPX-typed")
+        );
+        let profile = fields.to_profile(&ProfileForm::default()).expect("valid");
+        let written = serde_json::to_string(&profile).expect("json");
+        assert!(!written.contains("GOCSPX"), "{written}");
+        let oauth2 = profile
+            .remote
+            .as_ref()
+            .and_then(|r| r.oauth2.clone())
+            .expect("oauth2");
+        assert_eq!(
+            oauth2.client_secret,
+            Some(RawPassword::Source(RawPasswordSource {
+                keyring: Some(true),
+                ..Default::default()
+            }))
+        );
+        // Read back, the form never shows it.
+        assert_eq!(FormFields::from_profile(&profile).client_secret, "");
+
+        fields.secret_from = SecretFrom::File;
+        assert_eq!(fields.client_secret_to_send(), None, "a file holds it");
+        fields.secret_from = SecretFrom::Keyring;
+        fields.auth = Auth::User;
+        assert_eq!(fields.client_secret_to_send(), None, "not an OAuth profile");
     }
 
     #[test]

@@ -518,6 +518,7 @@ impl Drop for OAuthRig {
         }
         for name in [&self.device, &self.browser] {
             let _ = secrets::delete_keyring(name, &secrets::refresh_token_account(name));
+            let _ = secrets::delete_keyring(name, &secrets::client_secret_account(name));
         }
     }
 }
@@ -669,6 +670,41 @@ fn oauth_sign_in_by_device_code_and_by_browser_then_poll_now_moves_mail() {
         .expect("Poll now moved the device profile's mail");
     assert_eq!(rig.remote.message_count("dev-user").expect("count"), 0);
 
+    // The browser profile's client is confidential: its secret is typed into the form, goes
+    // to the worker's keyring on Save, and the file only says where it is.
+    const CLIENT_SECRET: &str = "GOCSPX-gui-typed-secret";
+    rig.oauth
+        .require_client_secret("client-web-user", CLIENT_SECRET);
+    click(&mut gui, &rig.browser);
+    wait_oauth(&mut gui, &rig, "the browser profile selected", |gui| {
+        gui.state().editor.fields.name == rig.browser && gui.query_by_label("Edit").is_some()
+    });
+    click(&mut gui, "Edit");
+    assert!(
+        gui.query_by_label("Client secret").is_none(),
+        "no secret yet"
+    );
+    click(&mut gui, "OS keyring");
+    fill(&mut gui, "Client secret", CLIENT_SECRET);
+    gui.check_accessibility();
+    click(&mut gui, "Save");
+    wait_oauth(&mut gui, &rig, "the client secret stored", |gui| {
+        shows(gui, "client secret of profile")
+    });
+    assert!(
+        gui.state().editor.fields.client_secret.is_empty(),
+        "the form forgets it"
+    );
+    let stored = secrets::read_keyring(&rig.browser, &secrets::client_secret_account(&rig.browser))
+        .expect("read keyring");
+    assert_eq!(stored.as_ref().map(|s| s.expose()), Some(CLIENT_SECRET));
+    let config = std::fs::read_to_string(&rig.setup.config).expect("config");
+    assert!(!config.contains(CLIENT_SECRET), "{config}");
+    assert!(
+        config.contains("[profile.remote.oauth2.client_secret]\nkeyring = true"),
+        "{config}"
+    );
+
     // Browser flow: the authorization URL goes to the opener, which plays the browser.
     sign_in(&mut gui, &rig, &rig.browser, "Sign in with browser …");
     wait_oauth(&mut gui, &rig, "the browser sign-in to succeed", |gui| {
@@ -694,4 +730,10 @@ fn oauth_sign_in_by_device_code_and_by_browser_then_poll_now_moves_mail() {
         .expect("Poll now moved the browser profile's mail");
     assert_eq!(rig.remote.message_count("web-user").expect("count"), 0);
     assert!(gui.query_all_by_label("sign-in needed").next().is_none());
+    assert!(rig.oauth.counters().client_secret_refused == 0);
+    let logs = rig.worker_stderr();
+    assert!(
+        !logs.contains(CLIENT_SECRET),
+        "the secret in the worker's log"
+    );
 }

@@ -535,7 +535,15 @@ fn oauth_rows(ui: &mut egui::Ui, f: &mut FormFields, p: &OAuthProblems) {
             "MAILPULL_CLIENT_SECRET",
             false,
         ),
-        SecretFrom::Keyring | SecretFrom::None => {}
+        SecretFrom::Keyring => text_row(
+            ui,
+            &[],
+            "Client secret",
+            &mut f.client_secret,
+            "stored in the worker's keyring; empty keeps the stored one",
+            true,
+        ),
+        SecretFrom::None => {}
     }
     let preset = f.provider != Provider::Custom;
     let default = |custom: &'static str| if preset { "the preset's" } else { custom };
