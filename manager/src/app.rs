@@ -92,7 +92,8 @@ impl Editor {
 /// How often a running sign-in's state is asked for.
 pub const SIGN_IN_POLL: Duration = Duration::from_millis(1500);
 
-/// Opens a sign-in page in a browser ([`launch::open_url`] unless changed, e.g. by tests).
+/// Opens a sign-in page or the log file with the desktop's default program
+/// ([`launch::open_url`] unless changed, e.g. by tests).
 pub type Opener = Box<dyn Fn(&str) -> Result<(), String> + Send>;
 
 /// The sign-in dialog of one profile.
@@ -179,7 +180,7 @@ pub struct ManagerApp {
     pub started_worker: Option<u32>,
     /// The sign-in dialog, when open.
     pub sign_in: Option<SignIn>,
-    /// Opens sign-in pages in a browser.
+    /// Opens sign-in pages and the log file.
     pub opener: Opener,
 }
 
@@ -533,7 +534,8 @@ impl ManagerApp {
             }
             Action::OpenLog => match &self.log_dir {
                 Some(dir) => {
-                    if let Err(message) = launch::open_path(&newest_log_file(dir)) {
+                    let file = newest_log_file(dir);
+                    if let Err(message) = (self.opener)(&file.to_string_lossy()) {
                         self.notify(message, true);
                     }
                 }

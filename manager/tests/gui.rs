@@ -346,17 +346,72 @@ fn test_connection_and_poll_now_against_dovecot() {
             .add_message("isp-user", &sample_message(i, 3_000, "alice@local.test"))
             .expect("add message");
     }
+    // One line per delivered message.
+    const DELIVERY: &str = "recipient=alice@local.test";
+    // Paused, the log panel holds the new lines back and counts them.
+    assert!(!shows(&gui, DELIVERY), "nothing delivered yet");
+    click(&mut gui, "Pause");
     click(&mut gui, "Poll now");
     rig.local
         .wait_for_messages("alice", 3, WAIT)
         .expect("Poll now moved the mail");
-    wait_for(&mut gui, &rig, "the delivery in the log panel", |gui| {
-        shows(gui, "delivered")
-    });
     wait_for(&mut gui, &rig, "the status of three moved", |gui| {
         shows(gui, "3 moved")
     });
+    wait_for(&mut gui, &rig, "lines waiting behind the pause", |gui| {
+        shows(gui, "waiting)")
+    });
+    assert!(!shows(&gui, DELIVERY), "the pause holds the delivery lines");
+    // Resumed, they appear.
+    gui.get_by_label_contains("waiting)").click();
+    gui.run_steps(3);
+    wait_for(&mut gui, &rig, "the delivery in the log panel", |gui| {
+        shows(gui, DELIVERY)
+    });
     assert_eq!(rig.remote.message_count("isp-user").expect("count"), 0);
+
+    // Copy puts the shown lines on the clipboard.
+    gui.get_by_label("Copy").click();
+    gui.step();
+    let copied: Vec<String> = gui
+        .output()
+        .platform_output
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            egui::OutputCommand::CopyText(text) => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        copied.iter().any(|t| t.matches(DELIVERY).count() >= 3),
+        "Copy copies the shown lines: {copied:?}"
+    );
+
+    // Open log file hands the newest log file in the worker's log folder to the opener.
+    let opened = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = opened.clone();
+    gui.state_mut().opener = Box::new(move |path: &str| {
+        seen.lock().expect("lock").push(path.to_string());
+        Ok(())
+    });
+    click(&mut gui, "Open log file");
+    let opened = opened.lock().expect("lock").clone();
+    let [path] = opened.as_slice() else {
+        panic!("opened {opened:?}")
+    };
+    let path = std::path::Path::new(path);
+    assert_eq!(
+        path.parent(),
+        Some(rig.setup.state_dir().join("logs").as_path())
+    );
+    assert!(path.is_file(), "{path:?} is a file");
+    assert!(
+        std::fs::read_to_string(path)
+            .expect("log file")
+            .contains(DELIVERY),
+        "the log file holds the deliveries"
+    );
 }
 
 /// Stops a worker the window started, at the end of the test whatever happens.
