@@ -4,7 +4,9 @@
 #   1. `7z l` lists the expected files in the installer;
 #   2. `Setup.exe /S` installs silently;
 #   3. `sc query MailpullWorker` shows the service running;
-#   4. the installed `mailpull-worker.exe status` answers over the real named pipe;
+#   4. the installed `mailpull-worker.exe status` answers over the real named pipe, and
+#      `set-password` stores a password in the service's credential store through it (the
+#      reply never repeats it, no file under %ProgramData%\Mailpull holds it);
 #   5. `mailpull-worker.exe check` accepts the installed sample configuration;
 #   6. a second `Setup.exe /S` (an upgrade) keeps the edited configuration and the state;
 #      with a configuration the worker refuses, `service start` fails and names the file
@@ -126,6 +128,14 @@ say "4. mailpull-worker.exe status answers over the named pipe"
 wait_for_status
 for _ in $(seq 1 30); do [ -f "$data_dir/state.sqlite3" ] && break; sleep 1; done
 [ -f "$data_dir/state.sqlite3" ] || fail "the service wrote no state database in %ProgramData%\\Mailpull"
+
+say "4b. set-password stores a password in the service's credential store over the pipe"
+said=$(printf 'wine-test-password-4b\n' | wine_run "$worker" set-password user1) \
+    || fail "set-password failed: $said"
+echo "$said" | grep -q 'password of profile "user1" stored in the OS keyring' \
+    || fail "set-password did not report the stored password: $said"
+if echo "$said" | grep -q 'wine-test-password-4b'; then fail "set-password printed the password back"; fi
+if grep -rqa 'wine-test-password-4b' "$data_dir"; then fail "the password landed in %ProgramData%\\Mailpull"; fi
 
 say "5. check accepts the sample configuration"
 wine_run "$worker" check || fail "check refused the installed sample configuration"

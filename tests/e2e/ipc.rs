@@ -533,10 +533,18 @@ fn a_saved_profile_is_written_and_polls_without_restart() {
     });
 }
 
-#[test]
-fn set_secret_is_stored_and_never_echoed() {
-    let rig = mail_rig();
-    let mut spec = rig.profile("isp", "isp-user", "alice");
+/// Removes a profile's keyring password when dropped.
+struct Forget(String);
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        let _ = mailpull_shared::secrets::delete_from_keyring(&self.0);
+    }
+}
+
+/// A worker setup for profile `name` (hourly) whose password comes from the OS keyring.
+fn keyring_setup(rig: &MailRig, name: &str) -> WorkerSetup {
+    let mut spec = rig.profile(name, "isp-user", "alice");
     spec.interval = "1h";
     let setup = WorkerSetup::new(&[spec]).expect("setup");
     // Switch the profile to the keyring before the worker starts.
@@ -551,7 +559,87 @@ fn set_secret_is_stored_and_never_echoed() {
         text.replace(&file_line, "password = { keyring = true }"),
     )
     .expect("write");
-    let Some(worker) = Running::start_in_keyring_session(setup) else {
+    setup
+}
+
+#[test]
+fn set_password_on_the_command_line_lets_a_keyring_profile_log_in() {
+    let rig = mail_rig();
+    rig.fill("isp-user", 0, 2);
+    // The keyring entry outlives a worker's session (the kernel's persistent keyring): a
+    // name of its own, cleared before and after.
+    let name = format!("isp-cli-{}", std::process::id());
+    let _ = mailpull_shared::secrets::delete_from_keyring(&name);
+    let Some(worker) = Running::start_in_keyring_session(keyring_setup(&rig, &name)) else {
+        eprintln!("SKIPPED set_password_on_the_command_line: `keyctl session` unavailable");
+        return;
+    };
+    let _forget = Forget(name.clone());
+    // The first poll finds no password in the worker's keyring.
+    runtime().block_on(wait_status(&worker, "the first poll to fail", |s| {
+        s[0].consecutive_failures >= 1
+            && s[0]
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("no password stored in the OS keyring"))
+    }));
+    let set_password = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(worker_binary().expect("worker binary"))
+            .arg("set-password")
+            .args(args)
+            .arg("--config")
+            .arg(&worker.setup.config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run set-password");
+        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), stdin.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("set-password output")
+    };
+
+    // Empty input sends nothing; a client secret for a password profile is refused by name.
+    let out = set_password(&[&name], "");
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no password given"),
+        "{out:?}"
+    );
+    let out = set_password(&[&name, "--client-secret"], "whatever\n");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not use OAuth"),
+        "{out:?}"
+    );
+
+    // The password, piped in: stored, not repeated, and the next poll logs in with it.
+    let out = set_password(&[&name], &format!("{PASSWORD}\n"));
+    assert!(out.status.success(), "{out:?}");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains(&format!(
+            "password of profile \"{name}\" stored in the OS keyring"
+        )),
+        "{said}"
+    );
+    assert!(!said.contains(PASSWORD), "{said}");
+    let out = worker.cli(&["poll-now", &name]);
+    assert!(out.status.success(), "{out:?}");
+    rig.local
+        .wait_for_messages("alice", 2, WAIT)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", worker.all_logs()));
+    assert!(!worker.all_logs().contains(PASSWORD), "password in the log");
+}
+
+#[test]
+fn set_secret_is_stored_and_never_echoed() {
+    let rig = mail_rig();
+    let Some(worker) = Running::start_in_keyring_session(keyring_setup(&rig, "isp")) else {
         eprintln!(
             "SKIPPED set_secret_is_stored_and_never_echoed: `keyctl session` unavailable (install keyutils)"
         );

@@ -1,7 +1,8 @@
-//! The IPC commands of the command line: `status` and `poll-now` talk to the running worker
-//! over the same pipe as the Pull Manager. Formatting is pure and unit-tested.
+//! The IPC commands of the command line: `status`, `poll-now` and `set-password` talk to the
+//! running worker over the same pipe as the Pull Manager. Formatting is pure and unit-tested.
 
 use std::fmt::Write as _;
+use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -63,6 +64,49 @@ pub fn poll_now(config: &Path, name: &str) -> anyhow::Result<ExitCode> {
         }
         Err(code) => Ok(code),
     }
+}
+
+/// `mailpull-worker set-password NAME [--client-secret]`: the secret goes one way, into the
+/// keyring of the worker's account; the reply never repeats it.
+pub fn set_password(config: &Path, name: &str, client_secret: bool) -> anyhow::Result<ExitCode> {
+    let what = if client_secret {
+        "OAuth client secret"
+    } else {
+        "password"
+    };
+    let secret = read_secret(&format!("{what} of profile \"{name}\": "))?;
+    if secret.is_empty() {
+        anyhow::bail!("no {what} given (standard input was empty); nothing was sent");
+    }
+    let sent = with_client(config, async |client| {
+        if client_secret {
+            client.set_client_secret(name, &secret).await
+        } else {
+            client.set_secret(name, &secret).await
+        }
+    })?;
+    match sent {
+        Ok(message) => {
+            println!("{message}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(code) => Ok(code),
+    }
+}
+
+/// A secret from the terminal without echo, or the first line of standard input.
+fn read_secret(prompt: &str) -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return rpassword::prompt_password(prompt)
+            .map_err(|err| anyhow::anyhow!("cannot read the secret from the terminal: {err}"));
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|err| anyhow::anyhow!("cannot read the secret from standard input: {err}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 fn unix_now() -> u64 {

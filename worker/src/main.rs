@@ -58,6 +58,18 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Store a profile's password in the OS keyring of the running worker's account (also a
+    /// service's), over the pipe: read from standard input, or asked for without echo on a
+    /// terminal. For `password = { keyring = true }` without the Pull Manager.
+    SetPassword {
+        /// The profile.
+        name: String,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Store the OAuth client secret (`client_secret = { keyring = true }`) instead.
+        #[arg(long)]
+        client_secret: bool,
+    },
     /// OAuth 2.0 sign-in of an `xoauth2`/`oauthbearer` profile (run as the worker's account:
     /// the refresh token goes into this account's OS keyring).
     Oauth {
@@ -117,6 +129,11 @@ fn main() -> ExitCode {
         Command::Route { config, profile } => route(config_path(config), &profile),
         Command::Status { config } => cli::status(&config_path(config)),
         Command::PollNow { name, config } => cli::poll_now(&config_path(config), &name),
+        Command::SetPassword {
+            name,
+            config,
+            client_secret,
+        } => cli::set_password(&config_path(config), &name, client_secret),
         Command::Oauth { command } => oauth(command),
         #[cfg(windows)]
         Command::Service { action } => service::dispatch(action),
