@@ -136,6 +136,9 @@ echo "$said" | grep -q 'password of profile "user1" stored in the OS keyring' \
     || fail "set-password did not report the stored password: $said"
 if echo "$said" | grep -q 'wine-test-password-4b'; then fail "set-password printed the password back"; fi
 if grep -rqa 'wine-test-password-4b' "$data_dir"; then fail "the password landed in %ProgramData%\\Mailpull"; fi
+# Wine keeps the Credential Manager (CredWriteW) in its registry, the secret encrypted.
+wine_run reg query 'HKCU\Software\Wine\Credential Manager\Generic: profile:user1.mailpull' \
+    | grep -q 'keyring' || fail "no credential profile:user1 in the credential store"
 
 say "5. check accepts the sample configuration"
 wine_run "$worker" check || fail "check refused the installed sample configuration"
