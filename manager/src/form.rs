@@ -841,6 +841,15 @@ mod tests {
         assert_eq!(back, fields);
     }
 
+    /// The `[profile.remote.oauth2]` table the form wrote.
+    fn oauth2_of(profile: &ProfileForm) -> mailpull_shared::config::raw::RawOAuth2 {
+        profile
+            .remote
+            .as_ref()
+            .and_then(|r| r.oauth2.clone())
+            .expect("oauth2")
+    }
+
     #[test]
     fn a_custom_provider_round_trips_with_a_secret_source() {
         let mut fields = oauth();
@@ -854,11 +863,7 @@ mod tests {
         fields.device_url = "https://id.example.com/device".into();
         fields.token_url = "https://id.example.com/token".into();
         let profile = fields.to_profile(&ProfileForm::default()).expect("valid");
-        let oauth2 = profile
-            .remote
-            .as_ref()
-            .and_then(|r| r.oauth2.clone())
-            .expect("oauth2");
+        let oauth2 = oauth2_of(&profile);
         assert_eq!(
             oauth2.client_secret,
             Some(RawPassword::Source(RawPasswordSource {
@@ -894,11 +899,7 @@ mod tests {
         let profile = fields.to_profile(&ProfileForm::default()).expect("valid");
         let written = serde_json::to_string(&profile).expect("json");
         assert!(!written.contains("GOCSPX"), "{written}");
-        let oauth2 = profile
-            .remote
-            .as_ref()
-            .and_then(|r| r.oauth2.clone())
-            .expect("oauth2");
+        let oauth2 = oauth2_of(&profile);
         assert_eq!(
             oauth2.client_secret,
             Some(RawPassword::Source(RawPasswordSource {

@@ -59,7 +59,12 @@ impl std::fmt::Debug for Secret {
 }
 
 fn keyring_entry(profile: &str) -> Result<keyring::Entry, SecretError> {
-    entry(profile, &format!("profile:{profile}"))
+    entry(profile, &password_account(profile))
+}
+
+/// The keyring account of a profile's password (`password = { keyring = true }`).
+pub fn password_account(profile: &str) -> String {
+    format!("profile:{profile}")
 }
 
 fn entry(profile: &str, account: &str) -> Result<keyring::Entry, SecretError> {
@@ -179,23 +184,12 @@ impl PasswordSource {
 
 /// Stores `secret` as the keyring password of `profile`.
 pub fn store_in_keyring(profile: &str, secret: &Secret) -> Result<(), SecretError> {
-    keyring_entry(profile)?
-        .set_password(secret.expose())
-        .map_err(|err| SecretError::Keyring {
-            profile: profile.to_string(),
-            reason: err.to_string(),
-        })
+    write_keyring(profile, &password_account(profile), secret)
 }
 
 /// Removes the keyring password of `profile`; a missing entry is not an error.
 pub fn delete_from_keyring(profile: &str) -> Result<(), SecretError> {
-    match keyring_entry(profile)?.delete_credential() {
-        Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
-        Err(err) => Err(SecretError::Keyring {
-            profile: profile.to_string(),
-            reason: err.to_string(),
-        }),
-    }
+    delete_keyring(profile, &password_account(profile))
 }
 
 #[cfg(test)]

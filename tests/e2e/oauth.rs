@@ -322,30 +322,45 @@ impl Running {
             .expect("poll now");
     }
 
-    /// A device sign-in over the pipe, as the Pull Manager does it, until it is no longer
-    /// pending: the final state, or the worker's refusal to start it.
-    fn device_sign_in(&self, name: &str) -> Result<SignInState, String> {
-        let rt = self.rt();
-        let (session, _prompt) = rt
+    /// Starts a sign-in over the pipe, as the Pull Manager does: the session and what to
+    /// show, or the worker's refusal.
+    fn start_sign_in(
+        &self,
+        name: &str,
+        method: SignInMethod,
+    ) -> Result<(String, SignInPrompt), String> {
+        self.rt()
             .block_on(async {
                 let mut client = IpcClient::connect(&self.endpoint).await?;
-                client.start_sign_in(name, SignInMethod::Device).await
+                client.start_sign_in(name, method).await
             })
-            .map_err(|err| err.to_string())?;
+            .map_err(|err| err.to_string())
+    }
+
+    /// Asks for the state of a sign-in until it is no longer pending.
+    fn finish_sign_in(&self, session: &str) -> SignInState {
+        let rt = self.rt();
         let deadline = Instant::now() + WAIT;
         loop {
             let state = rt
                 .block_on(async {
                     let mut client = IpcClient::connect(&self.endpoint).await?;
-                    client.sign_in_result(&session).await
+                    client.sign_in_result(session).await
                 })
                 .expect("sign-in result");
             if state != SignInState::Pending {
-                return Ok(state);
+                return state;
             }
             assert!(Instant::now() < deadline, "sign-in never finished");
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// A device sign-in over the pipe until it is no longer pending: the final state, or the
+    /// worker's refusal to start it.
+    fn device_sign_in(&self, name: &str) -> Result<SignInState, String> {
+        let (session, _prompt) = self.start_sign_in(name, SignInMethod::Device)?;
+        Ok(self.finish_sign_in(&session))
     }
 
     /// Waits until the profile's status satisfies `done`.
@@ -413,12 +428,8 @@ fn ipc_sign_in_refresh_before_expiry_after_refusal_and_revocation() {
     );
 
     // Device sign-in over IPC, as the Pull Manager does it.
-    let rt = worker.rt();
-    let (session, prompt) = rt
-        .block_on(async {
-            let mut client = IpcClient::connect(&worker.endpoint).await?;
-            client.start_sign_in(&name, SignInMethod::Device).await
-        })
+    let (session, prompt) = worker
+        .start_sign_in(&name, SignInMethod::Device)
         .expect("start sign-in");
     match &prompt {
         SignInPrompt::Device {
@@ -431,20 +442,7 @@ fn ipc_sign_in_refresh_before_expiry_after_refusal_and_revocation() {
         }
         other => panic!("unexpected prompt {other:?}"),
     }
-    let deadline = Instant::now() + WAIT;
-    let state = loop {
-        let state = rt
-            .block_on(async {
-                let mut client = IpcClient::connect(&worker.endpoint).await?;
-                client.sign_in_result(&session).await
-            })
-            .expect("sign-in result");
-        if state != SignInState::Pending {
-            break state;
-        }
-        assert!(Instant::now() < deadline, "sign-in never finished");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let state = worker.finish_sign_in(&session);
     assert!(matches!(state, SignInState::Done { .. }), "{state:?}");
 
     // The finished sign-in wakes the poll: mail flows with the access token it brought.
@@ -507,33 +505,19 @@ fn ipc_sign_in_refresh_before_expiry_after_refusal_and_revocation() {
     );
 
     // Signing in again (browser, over the pipe) recovers.
-    let (session, prompt) = rt
-        .block_on(async {
-            let mut client = IpcClient::connect(&worker.endpoint).await?;
-            client.start_sign_in(&name, SignInMethod::Browser).await
-        })
+    let (session, prompt) = worker
+        .start_sign_in(&name, SignInMethod::Browser)
         .expect("start browser sign-in");
     let SignInPrompt::Browser { authorization_url } = prompt else {
         panic!("unexpected prompt {prompt:?}")
     };
     let page = browse(&authorization_url);
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let state = rt
-            .block_on(async {
-                let mut client = IpcClient::connect(&worker.endpoint).await?;
-                client.sign_in_result(&session).await
-            })
-            .expect("sign-in result");
-        match state {
-            SignInState::Pending => {}
-            SignInState::Done { .. } => break,
-            other => panic!("browser sign-in failed: {other:?}"),
-        }
-        assert!(Instant::now() < deadline, "browser sign-in never finished");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let state = worker.finish_sign_in(&session);
+    assert!(
+        matches!(state, SignInState::Done { .. }),
+        "browser sign-in failed: {state:?}"
+    );
     fill(&rig, &rig.pop.username, 30, 1);
     worker.poll_now(&name);
     let status = worker.wait_until(&name, "5 delivered", |s| s.messages >= 5);

@@ -188,25 +188,29 @@ impl WorkerSetup {
 
     /// `mailpull-worker run --once`, waiting for it.
     pub fn run_once(&self) -> anyhow::Result<Output> {
-        Command::new(worker_binary()?)
+        self.once_args(&mut Command::new(worker_binary()?))
+            .output()
+            .context("run mailpull-worker")
+    }
+
+    /// `run --once --config FILE` with info logging, appended to `command`.
+    fn once_args<'c>(&self, command: &'c mut Command) -> &'c mut Command {
+        command
             .args(["run", "--once", "--config"])
             .arg(&self.config)
             .env("RUST_LOG", "info")
-            .output()
-            .context("run mailpull-worker")
     }
 
     /// `mailpull-worker run --once` under GNU time (`/usr/bin/time`, Debian package `time`),
     /// waiting for it: its output and its peak resident memory in KiB (the kernel's maxrss).
     pub fn run_once_measured(&self) -> anyhow::Result<(Output, u64)> {
         let report = self.dir.path().join("time.out");
-        let out = Command::new("/usr/bin/time")
-            .args(["--format", "maxrss_kib=%M", "--output"])
+        let mut time = Command::new("/usr/bin/time");
+        time.args(["--format", "maxrss_kib=%M", "--output"])
             .arg(&report)
-            .arg(worker_binary()?)
-            .args(["run", "--once", "--config"])
-            .arg(&self.config)
-            .env("RUST_LOG", "info")
+            .arg(worker_binary()?);
+        let out = self
+            .once_args(&mut time)
             .output()
             .context("run mailpull-worker under /usr/bin/time (Debian package `time`)")?;
         let text = std::fs::read_to_string(&report).context("read GNU time's report")?;

@@ -57,7 +57,14 @@ pub fn status(config: &Path) -> anyhow::Result<ExitCode> {
 
 /// `mailpull-worker poll-now NAME`.
 pub fn poll_now(config: &Path, name: &str) -> anyhow::Result<ExitCode> {
-    match with_client(config, async |client| client.poll_now(name).await)? {
+    print_done(with_client(config, async |client| {
+        client.poll_now(name).await
+    })?)
+}
+
+/// Prints the worker's message of a request that succeeded.
+fn print_done(reply: Result<String, ExitCode>) -> anyhow::Result<ExitCode> {
+    match reply {
         Ok(message) => {
             println!("{message}");
             Ok(ExitCode::SUCCESS)
@@ -78,20 +85,13 @@ pub fn set_password(config: &Path, name: &str, client_secret: bool) -> anyhow::R
     if secret.is_empty() {
         anyhow::bail!("no {what} given (standard input was empty); nothing was sent");
     }
-    let sent = with_client(config, async |client| {
+    print_done(with_client(config, async |client| {
         if client_secret {
             client.set_client_secret(name, &secret).await
         } else {
             client.set_secret(name, &secret).await
         }
-    })?;
-    match sent {
-        Ok(message) => {
-            println!("{message}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(code) => Ok(code),
-    }
+    })?)
 }
 
 /// A secret from the terminal without echo, or the first line of standard input.

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use mailpull_shared::config::{Config, ConfigError, Profile};
 use mailpull_shared::ipc::{
     ErrorKind, FieldProblem, IpcError, ProfileState, ProfileStatus, ProfileSummary, Request,
-    Response, TestTarget,
+    Response, TestTarget, WirePassword,
 };
 use mailpull_shared::secrets::{self, PasswordSource, Secret};
 use tracing::{info, warn};
@@ -164,39 +164,24 @@ impl WorkerState {
                 self.change(Edit::Delete { name: name.clone() }).await?;
                 if old.remote.auth.is_oauth() {
                     self.ctx.tokens.retain(|profile| profile != name);
-                    let profile = name.clone();
-                    let removed = tokio::task::spawn_blocking(move || {
-                        crate::oauth::delete_refresh_token(&profile)
-                    })
+                    forget(
+                        &name,
+                        secrets::refresh_token_account(&name),
+                        "OAuth refresh token",
+                    )
                     .await;
-                    if let Ok(Err(err)) = removed {
-                        warn!(profile = %name, "OAuth refresh token not removed: {err}");
-                    }
                 }
-                if old
-                    .remote
-                    .oauth2
-                    .as_ref()
-                    .and_then(|o| o.client_secret.as_ref())
-                    == Some(&PasswordSource::Keyring)
-                {
-                    let profile = name.clone();
-                    let removed = tokio::task::spawn_blocking(move || {
-                        secrets::delete_keyring(&profile, &secrets::client_secret_account(&profile))
-                    })
+                let oauth2 = old.remote.oauth2.as_ref();
+                if oauth2.and_then(|o| o.client_secret.as_ref()) == Some(&PasswordSource::Keyring) {
+                    forget(
+                        &name,
+                        secrets::client_secret_account(&name),
+                        "OAuth client secret",
+                    )
                     .await;
-                    if let Ok(Err(err)) = removed {
-                        warn!(profile = %name, "OAuth client secret not removed: {err}");
-                    }
                 }
                 if old.remote.password == Some(PasswordSource::Keyring) {
-                    let profile = name.clone();
-                    let removed =
-                        tokio::task::spawn_blocking(move || secrets::delete_from_keyring(&profile))
-                            .await;
-                    if let Ok(Err(err)) = removed {
-                        warn!(profile = %name, "keyring password not removed: {err}");
-                    }
+                    forget(&name, secrets::password_account(&name), "keyring password").await;
                 }
                 info!(profile = %name, "profile deleted over IPC");
                 Ok(Response::Done {
@@ -205,15 +190,13 @@ impl WorkerState {
             }
             Request::SetSecret { name, password } => {
                 let profile = self.profile(&name)?;
-                if password.expose().is_empty() {
-                    return Err(IpcError::new(ErrorKind::Invalid, "the password is empty"));
-                }
-                let secret = Secret::new(password.expose());
-                let key = name.clone();
-                tokio::task::spawn_blocking(move || secrets::store_in_keyring(&key, &secret))
-                    .await
-                    .map_err(|err| IpcError::new(ErrorKind::Internal, err.to_string()))?
-                    .map_err(|err| IpcError::new(ErrorKind::Keyring, err.to_string()))?;
+                store(
+                    &name,
+                    secrets::password_account(&name),
+                    &password,
+                    "password",
+                )
+                .await?;
                 info!(profile = %name, "password stored in the OS keyring over IPC");
                 let mut message =
                     format!("password of profile \"{name}\" stored in the OS keyring");
@@ -229,20 +212,8 @@ impl WorkerState {
                 let Some(oauth2) = &profile.remote.oauth2 else {
                     return Err(not_oauth(&name));
                 };
-                if secret.expose().is_empty() {
-                    return Err(IpcError::new(
-                        ErrorKind::Invalid,
-                        "the client secret is empty",
-                    ));
-                }
-                let secret = Secret::new(secret.expose());
-                let key = name.clone();
-                tokio::task::spawn_blocking(move || {
-                    secrets::write_keyring(&key, &secrets::client_secret_account(&key), &secret)
-                })
-                .await
-                .map_err(|err| IpcError::new(ErrorKind::Internal, err.to_string()))?
-                .map_err(|err| IpcError::new(ErrorKind::Keyring, err.to_string()))?;
+                let account = secrets::client_secret_account(&name);
+                store(&name, account, &secret, "client secret").await?;
                 info!(profile = %name, "OAuth client secret stored in the OS keyring over IPC");
                 let mut message =
                     format!("OAuth client secret of profile \"{name}\" stored in the OS keyring");
@@ -416,6 +387,38 @@ impl WorkerState {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = config;
         Ok(())
+    }
+}
+
+/// Stores `secret` (`what`, for the refusal of an empty one) under keyring `account` of
+/// profile `name`, off the async threads.
+async fn store(
+    name: &str,
+    account: String,
+    secret: &WirePassword,
+    what: &str,
+) -> Result<(), IpcError> {
+    if secret.expose().is_empty() {
+        return Err(IpcError::new(
+            ErrorKind::Invalid,
+            format!("the {what} is empty"),
+        ));
+    }
+    let (profile, secret) = (name.to_string(), Secret::new(secret.expose()));
+    tokio::task::spawn_blocking(move || secrets::write_keyring(&profile, &account, &secret))
+        .await
+        .map_err(|err| IpcError::new(ErrorKind::Internal, err.to_string()))?
+        .map_err(|err| IpcError::new(ErrorKind::Keyring, err.to_string()))
+}
+
+/// Removes keyring `account` of the deleted profile `name`; a failure is only logged (the
+/// profile is gone already).
+async fn forget(name: &str, account: String, what: &str) {
+    let profile = name.to_string();
+    let removed =
+        tokio::task::spawn_blocking(move || secrets::delete_keyring(&profile, &account)).await;
+    if let Ok(Err(err)) = removed {
+        warn!(profile = %name, "{what} not removed: {err}");
     }
 }
 
