@@ -16,7 +16,8 @@ use mailpull_shared::ipc::{
     ProfileState, Request, Response, ServerHello, StepOutcome, TestTarget,
 };
 use mailpull_tests::{
-    LocalMailServer, ProfileSpec, RemoteDovecot, TestCa, WorkerSetup, sample_message, worker_binary,
+    LocalMailServer, ProfileSpec, RemoteDovecot, TestCa, WorkerSetup, require_keyctl_session,
+    sample_message, worker_binary,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -38,17 +39,10 @@ impl Running {
         Self::wait_ready(setup, child)
     }
 
-    /// The worker in its own session keyring (`keyctl session -`), or `None` without keyctl.
-    fn start_in_keyring_session(setup: WorkerSetup) -> Option<Running> {
-        let usable = Command::new("keyctl")
-            .args(["session", "-", "true"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !usable {
-            return None;
-        }
+    /// The worker in its own session keyring (`keyctl session -`); fails `test` when
+    /// `keyctl session` does not work here.
+    fn start_in_keyring_session(test: &str, setup: WorkerSetup) -> Running {
+        require_keyctl_session(test);
         let stderr = std::fs::File::create(setup.dir.path().join("worker.stderr")).expect("file");
         let child = Command::new("keyctl")
             .args(["session", "-"])
@@ -60,7 +54,7 @@ impl Running {
             .stderr(stderr)
             .spawn()
             .expect("spawn keyctl session");
-        Some(Self::wait_ready(setup, child))
+        Self::wait_ready(setup, child)
     }
 
     fn wait_ready(setup: WorkerSetup, mut child: Child) -> Running {
@@ -570,10 +564,10 @@ fn set_password_on_the_command_line_lets_a_keyring_profile_log_in() {
     // name of its own, cleared before and after.
     let name = format!("isp-cli-{}", std::process::id());
     let _ = mailpull_shared::secrets::delete_from_keyring(&name);
-    let Some(worker) = Running::start_in_keyring_session(keyring_setup(&rig, &name)) else {
-        eprintln!("SKIPPED set_password_on_the_command_line: `keyctl session` unavailable");
-        return;
-    };
+    let worker = Running::start_in_keyring_session(
+        "set_password_on_the_command_line_lets_a_keyring_profile_log_in",
+        keyring_setup(&rig, &name),
+    );
     let _forget = Forget(name.clone());
     // The first poll finds no password in the worker's keyring.
     runtime().block_on(wait_status(&worker, "the first poll to fail", |s| {
@@ -639,12 +633,10 @@ fn set_password_on_the_command_line_lets_a_keyring_profile_log_in() {
 #[test]
 fn set_secret_is_stored_and_never_echoed() {
     let rig = mail_rig();
-    let Some(worker) = Running::start_in_keyring_session(keyring_setup(&rig, "isp")) else {
-        eprintln!(
-            "SKIPPED set_secret_is_stored_and_never_echoed: `keyctl session` unavailable (install keyutils)"
-        );
-        return;
-    };
+    let worker = Running::start_in_keyring_session(
+        "set_secret_is_stored_and_never_echoed",
+        keyring_setup(&rig, "isp"),
+    );
     runtime().block_on(async {
         let log = worker.client().await.subscribe_log().await.expect("subscribe");
         let collector = tokio::spawn(async move {

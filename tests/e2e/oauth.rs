@@ -16,7 +16,7 @@ use mailpull_shared::ipc::{Endpoint, IpcClient, SignInMethod, SignInPrompt, Sign
 use mailpull_shared::secrets;
 use mailpull_tests::{
     DeviceOutcome, FakeOAuthServer, LocalMailServer, ProfileSpec, RemoteDovecot, RemoteOptions,
-    TestCa, WorkerSetup, browse, http_get, keyring_usable, output_text, sample_message,
+    TestCa, WorkerSetup, browse, http_get, output_text, require_keyring, sample_message,
     worker_binary,
 };
 
@@ -183,9 +183,7 @@ fn browser_sign_in(setup: &WorkerSetup, profile: &str) -> String {
 
 #[test]
 fn device_and_browser_sign_in_then_xoauth2_pop3_and_oauthbearer_imap_deliver() {
-    if !keyring_usable("oauth e2e") {
-        return;
-    }
+    require_keyring("oauth e2e");
     let rig = rig("a");
     let setup = WorkerSetup::new(&[rig.pop.clone(), rig.imap.clone()]).expect("setup");
 
@@ -405,9 +403,7 @@ impl Drop for Running {
 
 #[test]
 fn ipc_sign_in_refresh_before_expiry_after_refusal_and_revocation() {
-    if !keyring_usable("oauth IPC e2e") {
-        return;
-    }
+    require_keyring("oauth IPC e2e");
     let rig = rig("b");
     // Access tokens live 6 s: the worker refreshes them after 4.5 s.
     rig.oauth.set_access_lifetime(Duration::from_secs(6));
@@ -530,9 +526,7 @@ fn ipc_sign_in_refresh_before_expiry_after_refusal_and_revocation() {
 
 #[test]
 fn a_client_secret_set_over_the_pipe_reaches_the_token_endpoint_and_never_comes_back() {
-    if !keyring_usable("oauth client secret e2e") {
-        return;
-    }
+    require_keyring("oauth client secret e2e");
     let rig = rig("d");
     const SECRET: &str = "GOCSPX-confidential-d-7f3a";
     rig.oauth.require_client_secret("client-pop-d", SECRET);
@@ -685,9 +679,7 @@ fn a_declined_or_expired_device_sign_in_says_so_and_stores_nothing() {
 
 #[test]
 fn push_idle_logs_in_with_oauthbearer_and_delivers_at_once() {
-    if !keyring_usable("oauth push e2e") {
-        return;
-    }
+    require_keyring("oauth push e2e");
     let rig = rig("d");
     let mut imap = rig.imap.clone();
     imap.push = true;

@@ -520,16 +520,13 @@ fn a_password_from_the_os_keyring_logs_in() {
     let profile = format!("keyring-e2e-{}", std::process::id());
     let stored = secrets::store_in_keyring(&profile, &Secret::new(PASSWORD))
         .and_then(|()| PasswordSource::Keyring.read(&profile));
-    match stored {
-        Ok(secret) => assert_eq!(secret.expose(), PASSWORD),
-        Err(err) if std::env::var_os("MAILPULL_REQUIRE_KEYRING").is_none() => {
-            eprintln!(
-                "skipped: no usable OS keyring here ({err}); scripts/test.sh runs this under `keyctl session`"
-            );
-            return;
-        }
-        Err(err) => panic!("the OS keyring does not work: {err}"),
-    }
+    let secret = stored.unwrap_or_else(|err| {
+        panic!(
+            "this test needs the OS keyring, which does not work here: {err}; {}",
+            mailpull_tests::keyring::HOW_TO_RUN
+        )
+    });
+    assert_eq!(secret.expose(), PASSWORD);
     let rig = rig();
     let sent = rig.fill(2);
     let mut spec = rig.profile("pop3", "tls", rig.remote.pop3s_port());

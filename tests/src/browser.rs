@@ -1,11 +1,9 @@
-//! A simulated browser for the OAuth browser sign-in, and a probe for the OS keyring the
-//! refresh tokens live in. Shared by the e2e suite and the Pull Manager's GUI tests.
+//! A simulated browser for the OAuth browser sign-in. Shared by the e2e suite and the Pull
+//! Manager's GUI tests.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
-
-use mailpull_shared::secrets;
 
 /// One HTTP/1.1 GET to `http://host:port/path`; the whole answer (status line, headers, body).
 pub fn http_get(url: &str) -> String {
@@ -40,24 +38,4 @@ pub fn browse(authorization_url: &str) -> String {
         .to_string();
     assert!(location.starts_with("http://127.0.0.1:"), "{location}");
     http_get(&location)
-}
-
-/// True when the OS keyring works here; otherwise says why `test` is skipped (or panics
-/// under scripts/test.sh, which sets MAILPULL_REQUIRE_KEYRING).
-pub fn keyring_usable(test: &str) -> bool {
-    let profile = format!("oauth-probe-{}", std::process::id());
-    let account = secrets::refresh_token_account(&profile);
-    let works = secrets::write_keyring(&profile, &account, &secrets::Secret::new("probe"))
-        .and_then(|()| secrets::read_keyring(&profile, &account));
-    let _ = secrets::delete_keyring(&profile, &account);
-    match works {
-        Ok(Some(_)) => true,
-        other if std::env::var_os("MAILPULL_REQUIRE_KEYRING").is_none() => {
-            eprintln!(
-                "SKIPPED {test}: no usable OS keyring ({other:?}); scripts/test.sh runs the tests under `keyctl session`"
-            );
-            false
-        }
-        other => panic!("the OS keyring does not work: {other:?}"),
-    }
 }

@@ -7,7 +7,7 @@
 //! worker: CAPA (USER, UIDL, TOP), USER/PASS, STAT, UIDL, LIST, RETR, DELE, RSET, NOOP, QUIT.
 //! Deletions are committed only by QUIT, as RFC 1939 says; a session that ends otherwise
 //! rolls them back. One task per connection, all on the server's own thread and tokio
-//! runtime; dropping the server stops it.
+//! runtime ([`crate::scripted`]); dropping the server stops it.
 //!
 //! ```no_run
 //! # fn demo() -> anyhow::Result<()> {
@@ -20,15 +20,14 @@
 //! # Ok(()) }
 //! ```
 
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context as _;
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::io::{AsyncWriteExt as _, BufReader};
+use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+
+use crate::scripted::{ScriptedServer, lock, read_line};
 
 /// A command line longer than this ends the session.
 const MAX_COMMAND_LINE: u64 = 1024;
@@ -56,10 +55,8 @@ pub enum Pop3Fault {
 
 /// A scripted POP3 server. See the module docs.
 pub struct FakePop3 {
-    port: u16,
+    server: ScriptedServer,
     state: Arc<Mutex<State>>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 struct Stored {
@@ -76,47 +73,17 @@ struct State {
     retrs: usize,
 }
 
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl FakePop3 {
     /// Starts the server on 127.0.0.1 (a free port), holding `messages` (CRLF line ends).
     pub fn start(messages: Vec<Vec<u8>>) -> anyhow::Result<Self> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .context("fake POP3: cannot bind a listening port on 127.0.0.1")?;
-        listener
-            .set_nonblocking(true)
-            .context("fake POP3: cannot make the listener non-blocking")?;
-        let port = listener
-            .local_addr()
-            .context("fake POP3: listener has no local address")?
-            .port();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("fake POP3: cannot build its tokio runtime")?;
-        let listener = {
-            let _guard = runtime.enter();
-            TcpListener::from_std(listener).context("fake POP3: cannot register the listener")?
-        };
         let state = Arc::new(Mutex::new(State::default()));
-        let (shutdown, shutdown_rx) = oneshot::channel();
-        let thread_state = Arc::clone(&state);
-        let thread = std::thread::Builder::new()
-            .name(format!("fake-pop3-{port}"))
-            .spawn(move || {
-                runtime.block_on(accept_loop(listener, thread_state, shutdown_rx));
-            })
-            .context("fake POP3: cannot spawn its thread")?;
-        let server = FakePop3 {
-            port,
-            state,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        };
+        let server_state = Arc::clone(&state);
+        let server = ScriptedServer::start("fake POP3", move |stream, _peer| {
+            lock(&server_state).connections += 1;
+            let state = Arc::clone(&server_state);
+            async move { session(stream, &state).await }
+        })?;
+        let server = FakePop3 { server, state };
         for message in messages {
             server.add(message);
         }
@@ -125,7 +92,7 @@ impl FakePop3 {
 
     /// The server's port on 127.0.0.1.
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// Adds a message (with a fresh unique id) at the end of the mailbox.
@@ -171,49 +138,11 @@ impl FakePop3 {
     }
 }
 
-impl Drop for FakePop3 {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 impl std::fmt::Debug for FakePop3 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakePop3")
-            .field("port", &self.port)
+            .field("port", &self.server.port())
             .finish_non_exhaustive()
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    state: Arc<Mutex<State>>,
-    mut shutdown: oneshot::Receiver<()>,
-) {
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    lock(&state).connections += 1;
-                    let state = Arc::clone(&state);
-                    tokio::spawn(async move {
-                        if let Err(error) = session(stream, &state).await {
-                            tracing::debug!(%peer, "fake POP3: session ended: {error:#}");
-                        }
-                    });
-                }
-                Err(error) => {
-                    tracing::warn!("fake POP3: accept failed: {error}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            },
-        }
     }
 }
 
@@ -281,11 +210,7 @@ async fn session(stream: TcpStream, state: &Mutex<State>) -> anyhow::Result<()> 
     .await?;
     let mut line = Vec::new();
     loop {
-        line.clear();
-        let n = (&mut reader)
-            .take(MAX_COMMAND_LINE)
-            .read_until(b'\n', &mut line)
-            .await?;
+        let n = read_line(&mut reader, MAX_COMMAND_LINE, &mut line).await?;
         if n == 0 || !line.ends_with(b"\n") {
             // Closed (or garbage): no QUIT, so the deletions are rolled back.
             return Ok(());

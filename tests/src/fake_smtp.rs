@@ -5,7 +5,7 @@
 //! It speaks enough ESMTP for lettre's client: EHLO (8BITMIME, SIZE, SMTPUTF8; no STARTTLS, no
 //! AUTH, no PIPELINING), HELO, MAIL FROM with parameters, RCPT TO, DATA with dot-unstuffing,
 //! RSET, NOOP, VRFY, QUIT. One task per connection, any number of connections at once, all on
-//! the server's own thread and tokio runtime; dropping the server stops it.
+//! the server's own thread and tokio runtime ([`crate::scripted`]); dropping the server stops it.
 //!
 //! ```no_run
 //! # fn demo() -> anyhow::Result<()> {
@@ -18,17 +18,14 @@
 //! ```
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use tokio::io::{
-    AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, BufReader,
-};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+
+use crate::scripted::{ScriptedServer, lock, read_line, trim_line_end};
 
 /// The size the server advertises in its EHLO `SIZE` line.
 pub const ADVERTISED_SIZE: u64 = 100 * 1024 * 1024;
@@ -79,54 +76,27 @@ pub struct Accepted {
 
 /// A scripted SMTP server. See the module docs.
 pub struct FakeSmtp {
-    port: u16,
+    server: ScriptedServer,
     state: Arc<Mutex<State>>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl FakeSmtp {
     /// Starts the server on 127.0.0.1 (a free port), on its own thread.
     pub fn start() -> anyhow::Result<Self> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .context("fake SMTP: cannot bind a listening port on 127.0.0.1")?;
-        listener
-            .set_nonblocking(true)
-            .context("fake SMTP: cannot make the listener non-blocking")?;
-        let port = listener
-            .local_addr()
-            .context("fake SMTP: listener has no local address")?
-            .port();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("fake SMTP: cannot build its tokio runtime")?;
-        let listener = {
-            let _guard = runtime.enter();
-            TcpListener::from_std(listener).context("fake SMTP: cannot register the listener")?
-        };
         let state = Arc::new(Mutex::new(State::default()));
-        let (shutdown, shutdown_rx) = oneshot::channel();
-        let thread_state = Arc::clone(&state);
-        let thread = std::thread::Builder::new()
-            .name(format!("fake-smtp-{port}"))
-            .spawn(move || {
-                runtime.block_on(accept_loop(listener, thread_state, shutdown_rx));
-                // Dropping the runtime cancels every session and closes its connection.
-            })
-            .context("fake SMTP: cannot spawn its thread")?;
-        tracing::debug!(port, "fake SMTP server started");
-        Ok(Self {
-            port,
-            state,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        })
+        let server_state = Arc::clone(&state);
+        let server = ScriptedServer::start("fake SMTP", move |stream, _peer| {
+            lock(&server_state).connections += 1;
+            let state = Arc::clone(&server_state);
+            async move { session(stream, &state).await }
+        })?;
+        tracing::debug!(port = server.port(), "fake SMTP server started");
+        Ok(Self { server, state })
     }
 
     /// The server's port on 127.0.0.1.
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// The next `times` transactions that reach `step` get `fault`. Calls queue up per step:
@@ -181,21 +151,10 @@ impl FakeSmtp {
     }
 }
 
-impl Drop for FakeSmtp {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 impl std::fmt::Debug for FakeSmtp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeSmtp")
-            .field("port", &self.port)
+            .field("port", &self.server.port())
             .finish_non_exhaustive()
     }
 }
@@ -224,40 +183,6 @@ impl State {
     }
 }
 
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    // The state stays consistent even if a holder panicked: recover.
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    state: Arc<Mutex<State>>,
-    mut shutdown: oneshot::Receiver<()>,
-) {
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    lock(&state).connections += 1;
-                    let state = Arc::clone(&state);
-                    tokio::spawn(async move {
-                        if let Err(error) = session(stream, &state).await {
-                            tracing::debug!(%peer, "fake SMTP: session ended: {error:#}");
-                        }
-                    });
-                }
-                Err(error) => {
-                    tracing::warn!("fake SMTP: accept failed: {error}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            },
-        }
-    }
-}
-
 struct Transaction {
     mail_from: String,
     rcpt_to: Vec<String>,
@@ -280,11 +205,7 @@ async fn session(stream: TcpStream, state: &Mutex<State>) -> anyhow::Result<()> 
     let mut transaction: Option<Transaction> = None;
     let mut line = Vec::new();
     loop {
-        line.clear();
-        let n = (&mut reader)
-            .take(MAX_COMMAND_LINE)
-            .read_until(b'\n', &mut line)
-            .await?;
+        let n = read_line(&mut reader, MAX_COMMAND_LINE, &mut line).await?;
         if n == 0 {
             return Ok(());
         }
@@ -438,11 +359,7 @@ async fn on_data<R: AsyncRead + Unpin>(
     let mut data = Vec::new();
     let mut line = Vec::new();
     loop {
-        line.clear();
-        let n = (&mut *reader)
-            .take(MAX_DATA_LINE)
-            .read_until(b'\n', &mut line)
-            .await?;
+        let n = read_line(reader, MAX_DATA_LINE, &mut line).await?;
         if n == 0 || !line.ends_with(b"\n") {
             // Connection lost (or an absurd line) in the middle of the data: nothing recorded.
             return Ok(Next::Close);
@@ -516,11 +433,6 @@ async fn reply(write: &mut OwnedWriteHalf, text: &str) -> anyhow::Result<()> {
     bytes.extend_from_slice(b"\r\n");
     write.write_all(&bytes).await.context("writing a reply")?;
     Ok(())
-}
-
-fn trim_line_end(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 /// Splits a command line into its upper-cased verb and the rest.

@@ -33,6 +33,7 @@ pub mod client;
 pub mod dovecot;
 pub mod fake_pop3;
 pub mod fake_smtp;
+pub mod keyring;
 pub mod maildir;
 pub mod messages;
 pub mod mount;
@@ -41,15 +42,17 @@ pub mod old_tls;
 pub mod ports;
 pub mod postfix;
 pub mod proxy;
+mod scripted;
 pub mod sink;
 pub mod strip_proxy;
 pub mod system;
 pub mod tls;
 pub mod worker;
 
-pub use browser::{browse, http_get, keyring_usable};
+pub use browser::{browse, http_get};
 pub use client::{LineClient, SmtpReply, smtp_data, smtp_rcpt_reply, smtp_send};
 pub use dovecot::{RemoteDovecot, RemoteOptions};
+pub use keyring::{keyring_usable, require_keyctl_session, require_keyring};
 pub use messages::{
     added_headers, as_delivered, crlf_to_lf, duplicate_ids, headers, message_ids, sample_message,
 };

@@ -13,24 +13,9 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mailpull_worker::routing::{Router, Rules, decide};
 
-fn rules() -> Rules {
-    Rules {
-        local_domains: vec![
-            "mydomain.com".into(),
-            "mydomain.de".into(),
-            "bücher.example".into(),
-        ],
-        default_domain: "mydomain.com".into(),
-        fallback: Some("postmaster".into()),
-        aliases: [
-            ("sales".to_string(), "alice".to_string()),
-            ("info@mydomain.de".to_string(), "bob".to_string()),
-        ]
-        .into(),
-        installation_id: "test-install-1".into(),
-        ..Rules::default()
-    }
-}
+/// The routing tests' rules (`tests/common/rules.rs`).
+#[path = "../tests/common/rules.rs"]
+mod rules;
 
 fn corpus() -> Vec<(String, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/routing");
@@ -55,7 +40,7 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
 }
 
 fn bench_route(c: &mut Criterion) {
-    let rules = rules();
+    let rules = rules::test_rules();
     let messages = corpus();
     assert!(!messages.is_empty(), "routing corpus is empty");
 

@@ -363,24 +363,15 @@ impl Router {
     }
 }
 
+/// The routing tests' rules, shared with `tests/it` and the benchmark.
+#[cfg(test)]
+#[path = "../../tests/common/rules.rs"]
+mod test_rules;
+
 #[cfg(test)]
 mod tests {
+    use super::test_rules::test_rules as rules;
     use super::*;
-
-    fn rules() -> Rules {
-        Rules {
-            local_domains: vec!["mydomain.com".into(), "mydomain.de".into()],
-            default_domain: "mydomain.com".into(),
-            fallback: Some("postmaster".into()),
-            aliases: [
-                ("sales".to_string(), "alice".to_string()),
-                ("info@mydomain.de".to_string(), "bob".to_string()),
-            ]
-            .into(),
-            installation_id: "inst-1".into(),
-            ..Rules::default()
-        }
-    }
 
     fn addrs(d: &Decision) -> Vec<(&str, &str)> {
         d.recipients
@@ -437,7 +428,7 @@ mod tests {
     fn loop_marker_and_too_many_received() {
         assert_eq!(loop_marker("inst-1"), "mailpull-id=inst-1");
         let d = decide(
-            b"Received: from pop by host (mailpull-id=inst-1) with POP3\r\nTo: carol@mydomain.com\r\n\r\n",
+            b"Received: from pop by host (mailpull-id=test-install-1) with POP3\r\nTo: carol@mydomain.com\r\n\r\n",
             &rules(),
         );
         assert!(d.fallback);

@@ -8,25 +8,11 @@ use mailpull_worker::routing::{Decision, Router, Rules, decide, loop_marker};
 use proptest::prelude::*;
 use serde::Deserialize;
 
-/// The rules every corpus case uses unless its JSON overrides fields.
-fn test_rules() -> Rules {
-    Rules {
-        local_domains: vec![
-            "mydomain.com".into(),
-            "mydomain.de".into(),
-            "bücher.example".into(),
-        ],
-        default_domain: "mydomain.com".into(),
-        fallback: Some("postmaster".into()),
-        aliases: [
-            ("sales".to_string(), "alice".to_string()),
-            ("info@mydomain.de".to_string(), "bob".to_string()),
-        ]
-        .into(),
-        installation_id: "test-install-1".into(),
-        ..Rules::default()
-    }
-}
+/// The rules every corpus case uses unless its JSON overrides fields (shared with the unit
+/// tests and the benchmark).
+#[path = "../common/rules.rs"]
+mod rules;
+use rules::test_rules;
 
 const LOCAL_ASCII_DOMAINS: [&str; 3] = ["mydomain.com", "mydomain.de", "xn--bcher-kva.example"];
 const FALLBACK: &str = "postmaster@mydomain.com";

@@ -1,0 +1,36 @@
+//! The state database: which remote messages have been delivered, in SQLite (WAL,
+//! `synchronous=FULL`). One thread owns the connection; records from all concurrent polls are
+//! batched into one transaction ("group commit"), so durability costs one fsync per batch
+//! rather than one per message. A record is durable when [`Store::record`] returns `Ok`.
+//!
+//! Keys: a message is `(account, folder, uidvalidity, uid)` — account is the remote identity
+//! `proto://user@host:port`, folder is empty for POP3, uidvalidity 0 for POP3. Every row also
+//! keeps a SHA-256 digest of the message so a message that reappears under another UID (POP3
+//! without UIDL, an IMAP UIDVALIDITY change) is still recognised.
+//!
+//! Layout (each module one job; this file only re-exports):
+//! - `types`: the data the database keeps ([`MailboxKey`], [`Record`], [`Known`]).
+//! - `error`: [`StateError`] and [`file_system_problem`] (why a file system refuses writes).
+//! - `schema`: the schema version and the tables of version 1.
+//! - `open`: opening the file (pragmas), migrating it, the installation id;
+//!   [`read_installation_id`] for a read-only look.
+//! - `writer`: the writer thread that owns the connection, and the group commit of records.
+//! - `store`: [`Store`], the cloneable handle: open, hand a query to the writer, record.
+//! - `queries`: the other reads and writes of [`Store`] (known UIDs, digests, the `sent`
+//!   table, deletions, poll start, counts).
+
+mod error;
+mod open;
+mod queries;
+mod schema;
+mod store;
+mod types;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{StateError, file_system_problem};
+pub use open::read_installation_id;
+pub use store::Store;
+pub use types::{Known, MailboxKey, Record};

@@ -1,0 +1,208 @@
+//! The queries of [`Store`] other than recording a delivery: what is known of a mailbox's
+//! UIDs and digests, the multi-drop `sent` table, confirmed deletions and their clean-up, the
+//! write that opens every poll, and counts. Each runs on the writer thread through
+//! `Store::run`, in order with the records.
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::{OptionalExtension, params};
+
+use super::error::{StateError, file_system_problem};
+use super::store::Store;
+use super::types::{Known, MailboxKey};
+use super::writer::{insert_sent, now_secs};
+
+impl Store {
+    /// The UIDs recorded for a mailbox.
+    pub async fn known(&self, key: &MailboxKey) -> Result<HashMap<String, Known>, StateError> {
+        let key = key.clone();
+        self.run(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT uid, deleted, delivered_at FROM delivered WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3",
+                )
+                .map_err(StateError::Read)?;
+            let rows = stmt
+                .query_map(params![key.account, key.folder, key.uidvalidity], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        Known {
+                            deleted: row.get(1)?,
+                            delivered_at: row.get(2)?,
+                        },
+                    ))
+                })
+                .map_err(StateError::Read)?;
+            rows.collect::<Result<HashMap<_, _>, _>>()
+                .map_err(StateError::Read)
+        })
+        .await
+    }
+
+    /// Whether a message with this digest was already delivered from this account.
+    pub async fn digest_known(&self, account: &str, digest: &str) -> Result<bool, StateError> {
+        let (account, digest) = (account.to_string(), digest.to_string());
+        self.run(move |conn| {
+            conn.prepare_cached(
+                "SELECT 1 FROM delivered WHERE account = ?1 AND digest = ?2 LIMIT 1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![account, digest], |_| Ok(()))
+                    .optional()
+            })
+            .map(|found| found.is_some())
+            .map_err(StateError::Read)
+        })
+        .await
+    }
+
+    /// Of `recipients`, those that already received the message known as `dedupe_key`.
+    pub async fn already_sent(
+        &self,
+        dedupe_key: &str,
+        recipients: &[String],
+    ) -> Result<Vec<String>, StateError> {
+        let (key, recipients) = (dedupe_key.to_string(), recipients.to_vec());
+        self.run(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT 1 FROM sent WHERE dedupe_key = ?1 AND recipient = ?2")
+                .map_err(StateError::Read)?;
+            let mut found = Vec::new();
+            for recipient in recipients {
+                if stmt
+                    .exists(params![key, recipient])
+                    .map_err(StateError::Read)?
+                {
+                    found.push(recipient);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    /// Remembers that `recipients` received the message known as `dedupe_key` (multi-drop
+    /// progress when the recipients are delivered one by one).
+    pub async fn record_sent(
+        &self,
+        dedupe_key: &str,
+        profile: &str,
+        recipients: &[String],
+    ) -> Result<(), StateError> {
+        let (key, profile, recipients) = (
+            dedupe_key.to_string(),
+            profile.to_string(),
+            recipients.to_vec(),
+        );
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(StateError::Write)?;
+            insert_sent(&tx, &key, &profile, &recipients).map_err(StateError::Write)?;
+            tx.commit().map_err(StateError::Write)
+        })
+        .await
+    }
+
+    /// Notes that the server confirmed the deletion of these UIDs.
+    pub async fn mark_deleted(
+        &self,
+        key: &MailboxKey,
+        uids: Vec<String>,
+    ) -> Result<(), StateError> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        let key = key.clone();
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(StateError::Write)?;
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "UPDATE delivered SET deleted = 1 WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3 AND uid = ?4",
+                    )
+                    .map_err(StateError::Write)?;
+                for uid in &uids {
+                    stmt.execute(params![key.account, key.folder, key.uidvalidity, uid])
+                        .map_err(StateError::Write)?;
+                }
+            }
+            tx.commit().map_err(StateError::Write)
+        })
+        .await
+    }
+
+    /// Drops the rows of deleted messages that the server no longer lists, so the database
+    /// does not grow without end. Rows of kept messages stay.
+    pub async fn forget_deleted_missing(
+        &self,
+        key: &MailboxKey,
+        present: HashSet<String>,
+    ) -> Result<usize, StateError> {
+        let key = key.clone();
+        self.run(move |conn| {
+            let gone: Vec<String> = {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT uid FROM delivered WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3 AND deleted = 1",
+                    )
+                    .map_err(StateError::Read)?;
+                let rows = stmt
+                    .query_map(params![key.account, key.folder, key.uidvalidity], |row| row.get::<_, String>(0))
+                    .map_err(StateError::Read)?;
+                rows.filter_map(Result::ok)
+                    .filter(|uid| !present.contains(uid))
+                    .collect()
+            };
+            let tx = conn.transaction().map_err(StateError::Write)?;
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "DELETE FROM delivered WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3 AND uid = ?4",
+                    )
+                    .map_err(StateError::Write)?;
+                for uid in &gone {
+                    stmt.execute(params![key.account, key.folder, key.uidvalidity, uid])
+                        .map_err(StateError::Write)?;
+                }
+            }
+            tx.commit().map_err(StateError::Write)?;
+            Ok(gone.len())
+        })
+        .await
+    }
+
+    /// A write at the start of each poll: when the disk is full or the database read-only,
+    /// the poll stops here, before anything is fetched or delivered. The file system is asked
+    /// first: SQLite may still fit a small write into WAL pages it reuses, and the poll would
+    /// then deliver a message whose record no longer fits (a duplicate on the next poll).
+    pub async fn begin_poll(&self, profile: &str) -> Result<(), StateError> {
+        if let Some(cause) = self.path().parent().and_then(file_system_problem) {
+            return Err(StateError::Unwritable { cause });
+        }
+        let profile = profile.to_string();
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO polls (profile, started_at) VALUES (?1, ?2)
+                 ON CONFLICT(profile) DO UPDATE SET started_at = excluded.started_at",
+                params![profile, now_secs()],
+            )
+            .map(|_| ())
+            .map_err(StateError::Write)
+        })
+        .await
+    }
+
+    /// Number of delivered messages recorded for a profile.
+    pub async fn delivered_count(&self, profile: &str) -> Result<u64, StateError> {
+        let profile = profile.to_string();
+        self.run(move |conn| {
+            conn.query_row(
+                "SELECT COUNT(*) FROM delivered WHERE profile = ?1",
+                params![profile],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(StateError::Read)
+        })
+        .await
+    }
+}

@@ -1,0 +1,39 @@
+//! The database schema: its version (SQLite's `user_version`) and the tables of version 1.
+//! Applying it is `open`'s job.
+
+/// The schema version this worker writes; a newer database is refused.
+pub(super) const SCHEMA_VERSION: i64 = 1;
+
+/// Creates the tables of version 1 and sets `user_version`, in one transaction.
+pub(super) const CREATE_V1: &str = "BEGIN;
+             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS delivered (
+                 account TEXT NOT NULL,
+                 folder TEXT NOT NULL,
+                 uidvalidity INTEGER NOT NULL,
+                 uid TEXT NOT NULL,
+                 profile TEXT NOT NULL,
+                 size INTEGER NOT NULL,
+                 digest TEXT NOT NULL,
+                 message_id TEXT,
+                 recipients TEXT NOT NULL,
+                 delivered_at INTEGER NOT NULL,
+                 deleted INTEGER NOT NULL DEFAULT 0,
+                 PRIMARY KEY (account, folder, uidvalidity, uid)
+             ) WITHOUT ROWID;
+             CREATE INDEX IF NOT EXISTS delivered_digest ON delivered (account, digest);
+             CREATE INDEX IF NOT EXISTS delivered_profile ON delivered (profile);
+             CREATE TABLE IF NOT EXISTS polls (profile TEXT PRIMARY KEY, started_at INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS sent (
+                 dedupe_key TEXT NOT NULL,
+                 recipient TEXT NOT NULL,
+                 profile TEXT NOT NULL,
+                 sent_at INTEGER NOT NULL,
+                 PRIMARY KEY (dedupe_key, recipient)
+             ) WITHOUT ROWID;
+             PRAGMA user_version = 1;
+             COMMIT;";
+
+/// Reads this installation's id.
+pub(super) const SELECT_INSTALLATION_ID: &str =
+    "SELECT value FROM meta WHERE key = 'installation_id'";

@@ -1,0 +1,35 @@
+//! The data the state database keeps: a remote mailbox's key, a delivery record, and what is
+//! known of one UID.
+
+/// Identifies one remote mailbox (an account, and for IMAP a folder at one UIDVALIDITY).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MailboxKey {
+    pub account: String,
+    pub folder: String,
+    pub uidvalidity: u32,
+}
+
+/// A delivered message.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub key: MailboxKey,
+    pub uid: String,
+    pub profile: String,
+    pub size: u64,
+    pub digest: String,
+    pub message_id: Option<String>,
+    /// RCPT TO addresses it was delivered to (empty when it was recognised as already delivered).
+    pub recipients: Vec<String>,
+    /// Multi-drop: the Message-ID (or digest) under which `recipients` are remembered, so the
+    /// same message reaches each local recipient once even when the ISP stored several copies.
+    pub dedupe_key: Option<String>,
+}
+
+/// What the database knows of one UID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Known {
+    /// The remote deletion was confirmed (POP3 QUIT +OK or IMAP expunge).
+    pub deleted: bool,
+    /// When it was first downloaded and recorded (Unix seconds); `keep_days` counts from here.
+    pub delivered_at: i64,
+}
