@@ -42,6 +42,11 @@ fn pop3_reply_inputs() {
 }
 
 #[test]
+fn pop3_parsers_inputs() {
+    assert!(run_inputs("pop3_parsers", bodies::pop3_parsers) >= 6);
+}
+
+#[test]
 fn routing_inputs() {
     assert!(run_inputs("routing", bodies::routing) >= 2);
 }

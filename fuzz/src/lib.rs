@@ -4,6 +4,10 @@
 //! - [`pop3_reply`]: the POP3 reply parser gives the same replies and errors whatever the
 //!   chunking of the input (byte by byte, in odd chunks, all at once), and every body line
 //!   ends in CRLF (no bare LF).
+//! - [`pop3_parsers`]: the pure POP3 parsers (greeting, CAPA, UIDL/LIST, STAT, the choice of
+//!   login mechanism) never panic; a listing read from a reply body is the same whatever the
+//!   chunking of the reply, and what they accept re-encodes to an equal result (round trip);
+//!   an APOP timestamp is a printable `<…@…>` taken from the greeting.
 //! - [`routing`]: the routing decision for arbitrary header bytes (and, behind a `RULES:`
 //!   line, arbitrary rules) is the same from [`decide`](mailpull_worker::routing::decide) and
 //!   a prepared [`Router`](mailpull_worker::routing::Router); every recipient is a valid RCPT
@@ -20,7 +24,10 @@
 
 use mailpull_shared::ipc::frame::{self, FrameDecoder};
 use mailpull_shared::ipc::{ClientHello, MAX_FRAME, Request, Response};
+use mailpull_worker::pop3::auth::{AuthMethod, choose_method};
+use mailpull_worker::pop3::listing::{parse_list_body, parse_stat, parse_uidl_body};
 use mailpull_worker::pop3::reply::{Parsed, ReplyKind, ReplyLimits, ReplyParser, body_lines};
+use mailpull_worker::pop3::{Capabilities, Greeting};
 use mailpull_worker::routing::{Router, Rules, decide};
 
 /// Small limits so the fuzzer reaches them.
@@ -100,6 +107,119 @@ pub fn pop3_reply(data: &[u8]) {
         );
     }
     let _ = mailpull_worker::pop3::reply::parse_status(input);
+}
+
+/// The body of the multi-line `+OK` reply `input` fed in chunks of `chunk` (`None` when the
+/// input is not one whole `+OK` reply).
+fn reply_body(input: &[u8], chunk: usize) -> Option<Vec<u8>> {
+    let limits = ReplyLimits {
+        max_status_line: 1024,
+        max_data_line: 4096,
+        max_body: 1 << 20,
+    };
+    let mut parser = ReplyParser::new(ReplyKind::MultiLine, limits);
+    for piece in input.chunks(chunk.max(1)) {
+        // A multi-line reply ends with its last byte; the parser consumes whole pieces.
+        match parser.feed(piece) {
+            Ok(Parsed::NeedMore) => {}
+            Ok(Parsed::Complete { reply, .. }) => return reply.body,
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// A listing body: each line ends in CRLF.
+fn listing<T: std::fmt::Display>(rows: &[(u32, T)]) -> Vec<u8> {
+    rows.iter()
+        .flat_map(|(n, v)| format!("{n} {v}\r\n").into_bytes())
+        .collect()
+}
+
+/// The pure POP3 parsers. The first byte picks what `data` is fed to; the rest is what the
+/// server sent.
+pub fn pop3_parsers(data: &[u8]) {
+    let Some((&first, input)) = data.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(input);
+
+    // Greeting: the timestamp is a `<…@…>` of printable ASCII found in the text.
+    let greeting = Greeting::parse(&text);
+    assert_eq!(greeting.text, text, "greeting text changed");
+    if let Some(stamp) = &greeting.apop_timestamp {
+        assert!(
+            text.contains(stamp.as_str()),
+            "timestamp not in the greeting"
+        );
+        assert!(stamp.starts_with('<') && stamp.ends_with('>') && stamp.contains('@'));
+        assert!(stamp.bytes().all(|b| (0x21..=0x7e).contains(&b)));
+    }
+
+    // STAT: what parses prints back as two numbers that parse the same.
+    if let Ok((count, size)) = parse_stat(&text) {
+        assert_eq!(
+            parse_stat(&format!("{count} {size}")).ok(),
+            Some((count, size))
+        );
+    }
+
+    // CAPA, UIDL and LIST from a reply body: the same whatever the chunking of the reply.
+    let body = match first % 3 {
+        0 => input.to_vec(),
+        _ => {
+            let whole = reply_body(input, input.len());
+            for chunk in [1, 2, 3, 7, 64] {
+                assert_eq!(
+                    reply_body(input, chunk),
+                    whole,
+                    "chunks of {chunk} give another body"
+                );
+            }
+            match whole {
+                Some(body) => body,
+                None => return,
+            }
+        }
+    };
+    let caps = Capabilities::from_body(&body);
+    assert!(caps.is_known());
+    for line in caps.lines() {
+        assert!(
+            !line.is_empty() && line.trim() == line,
+            "untrimmed line {line:?}"
+        );
+        let name = line.split_whitespace().next().unwrap_or_default();
+        assert!(caps.has(name), "listed capability {name:?} not found");
+    }
+    // The choice of login mechanism: never "auto", and only what the server offers.
+    let with_stamp = Greeting::parse("<1.2@fuzz>");
+    for greeting in [None, Some(&greeting), Some(&with_stamp)] {
+        if let Ok(method) = choose_method(AuthMethod::Auto, &caps, greeting) {
+            assert_ne!(method, AuthMethod::Auto);
+            match method {
+                AuthMethod::SaslPlain => assert!(caps.offers_sasl("PLAIN")),
+                AuthMethod::SaslLogin => assert!(caps.offers_sasl("LOGIN")),
+                AuthMethod::Apop => {
+                    assert!(greeting.is_some_and(|g| g.apop_timestamp.is_some()))
+                }
+                AuthMethod::User | AuthMethod::Auto => assert!(caps.user()),
+            }
+        }
+    }
+    if let Ok(rows) = parse_uidl_body(&body) {
+        let mut seen = std::collections::HashSet::new();
+        for (n, uid) in &rows {
+            assert!(*n > 0 && seen.insert(*n), "message {n} zero or twice");
+            assert!((1..=70).contains(&uid.len()), "uid length {}", uid.len());
+        }
+        let again = parse_uidl_body(&listing(&rows)).expect("a parsed UIDL listing re-parses");
+        assert_eq!(again, rows, "UIDL round trip");
+    }
+    if let Ok(rows) = parse_list_body(&body) {
+        let again = parse_list_body(&listing(&rows)).expect("a parsed LIST listing re-parses");
+        assert_eq!(again, rows, "LIST round trip");
+    }
 }
 
 fn rules() -> Rules {

@@ -310,46 +310,9 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The header section of a message: everything before the first empty line.
-fn header_section(message: &[u8]) -> &[u8] {
-    let mut start = 0;
-    while start < message.len() {
-        let end = message[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(message.len(), |i| start + i + 1);
-        let line = &message[start..end];
-        if line == b"\r\n" || line == b"\n" {
-            return &message[..start];
-        }
-        start = end;
-    }
-    message
-}
-
-/// The first occurrence of a header, unfolded, or `None`.
-pub fn header_value(message: &[u8], name: &str) -> Option<String> {
-    let headers = header_section(message);
-    let mut value: Option<Vec<u8>> = None;
-    for line in headers.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if let Some(current) = value.as_mut() {
-            if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
-                current.push(b' ');
-                current.extend_from_slice(line.trim_ascii());
-                continue;
-            }
-            break;
-        }
-        if line.len() > name.len()
-            && line[name.len()] == b':'
-            && line[..name.len()].eq_ignore_ascii_case(name.as_bytes())
-        {
-            value = Some(line[name.len() + 1..].trim_ascii().to_vec());
-        }
-    }
-    value.map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-}
+/// The first occurrence of a header, unfolded, or `None` (the one header reader, shared with
+/// routing).
+pub use crate::routing::parse::header_value;
 
 /// MAIL FROM for a message: the address in its Return-Path, or `None` (the null sender) when
 /// it has none, an empty one, or one SMTP cannot carry.
@@ -435,6 +398,27 @@ mod tests {
         assert_eq!(header_value(msg, "Cc"), None);
         assert_eq!(header_value(b"", "To"), None);
         assert_eq!(header_value(b"\xff\xfe: \x00\r\n", "To"), None);
+    }
+
+    #[test]
+    fn envelope_sender_with_any_line_ends() {
+        for msg in [
+            &b"Received: x\r\nReturn-Path: <Bob@Example.org>\r\n\r\nbody"[..],
+            b"Received: x\nReturn-Path: <Bob@Example.org>\n\nbody",
+            b"Received: x\nReturn-Path:\r\n\t<Bob@Example.org>\n\r\nbody",
+            b"Received: x\rReturn-Path: <Bob@Example.org>\r\rbody",
+            b"Return-Path: <Bob@Example.org>",
+        ] {
+            assert_eq!(
+                envelope_sender(msg).as_deref(),
+                Some("Bob@Example.org"),
+                "{msg:?}"
+            );
+        }
+        assert_eq!(
+            envelope_sender(b"Subject: x\n\nReturn-Path: <a@b.c>\n"),
+            None
+        );
     }
 
     #[test]

@@ -8,11 +8,11 @@ use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::traits::tokio::Stream as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::endpoint::Endpoint;
-use super::frame::{self, FrameDecoder, FrameError};
+use super::frame::FrameError;
 use super::protocol::*;
+use super::stream::{FramedStream, StreamError};
 
 /// How long the worker may take to answer the hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,40 +62,34 @@ impl ClientError {
     }
 }
 
+impl From<StreamError> for ClientError {
+    fn from(err: StreamError) -> Self {
+        match err {
+            StreamError::Io(err) => ClientError::Io(err),
+            StreamError::Frame(err) => ClientError::Frame(err),
+        }
+    }
+}
+
 /// A connection to the worker.
 #[derive(Debug)]
 pub struct IpcClient {
-    stream: Stream,
-    decoder: FrameDecoder,
+    stream: FramedStream<Stream>,
     worker: String,
     log_dir: Option<std::path::PathBuf>,
 }
 
 /// Sends one frame.
-async fn send<T: Serialize>(stream: &mut Stream, message: &T) -> Result<(), ClientError> {
-    let bytes = frame::encode(message)?;
-    stream.write_all(&bytes).await?;
-    stream.flush().await?;
-    Ok(())
+async fn send<T: Serialize>(
+    stream: &mut FramedStream<Stream>,
+    message: &T,
+) -> Result<(), ClientError> {
+    Ok(stream.write_frame(message).await?)
 }
 
 /// Reads one frame and decodes it; `Closed` at a clean end of stream.
-async fn receive<T: DeserializeOwned>(
-    stream: &mut Stream,
-    decoder: &mut FrameDecoder,
-) -> Result<T, ClientError> {
-    let mut buf = vec![0u8; 8192];
-    loop {
-        if let Some(body) = decoder.next_frame()? {
-            return Ok(frame::decode(&body)?);
-        }
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            decoder.finish()?;
-            return Err(ClientError::Closed);
-        }
-        decoder.feed(&buf[..n]);
-    }
+async fn receive<T: DeserializeOwned>(stream: &mut FramedStream<Stream>) -> Result<T, ClientError> {
+    stream.read_message().await?.ok_or(ClientError::Closed)
 }
 
 impl IpcClient {
@@ -110,13 +104,11 @@ impl IpcClient {
         endpoint: &Endpoint,
         hello: ClientHello,
     ) -> Result<IpcClient, ClientError> {
-        let mut stream = Self::open(endpoint).await?;
-        let mut decoder = FrameDecoder::new();
+        let mut stream = FramedStream::new(Self::open(endpoint).await?);
         send(&mut stream, &hello).await?;
-        let reply: ServerHello =
-            tokio::time::timeout(HELLO_TIMEOUT, receive(&mut stream, &mut decoder))
-                .await
-                .map_err(|_| ClientError::HelloTimeout(HELLO_TIMEOUT.as_secs()))??;
+        let reply: ServerHello = tokio::time::timeout(HELLO_TIMEOUT, receive(&mut stream))
+            .await
+            .map_err(|_| ClientError::HelloTimeout(HELLO_TIMEOUT.as_secs()))??;
         if let Some(reason) = reply.refused {
             return Err(ClientError::Refused(reason));
         }
@@ -128,7 +120,6 @@ impl IpcClient {
         }
         Ok(IpcClient {
             stream,
-            decoder,
             worker: reply.worker,
             log_dir: reply.log_dir.map(std::path::PathBuf::from),
         })
@@ -174,7 +165,7 @@ impl IpcClient {
     /// [`ClientError::Worker`].
     pub async fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
         send(&mut self.stream, request).await?;
-        match receive(&mut self.stream, &mut self.decoder).await? {
+        match receive(&mut self.stream).await? {
             Response::Error { error } => Err(ClientError::Worker(error)),
             response => Ok(response),
         }
@@ -330,7 +321,7 @@ pub struct LogStream {
 impl LogStream {
     /// The next event; `Ok(None)` when the worker closed the connection (it stopped).
     pub async fn next(&mut self) -> Result<Option<Event>, ClientError> {
-        match receive(&mut self.client.stream, &mut self.client.decoder).await {
+        match receive(&mut self.client.stream).await {
             Ok(event) => Ok(Some(event)),
             Err(ClientError::Closed) => Ok(None),
             Err(err) => Err(err),

@@ -3,6 +3,7 @@
 //!
 //! - [`protocol`]: the versioned messages (hello, requests, responses, log events).
 //! - [`frame`]: length-delimited frames (u32 big-endian length + JSON), sans-IO decoder.
+//! - [`stream`]: [`FramedStream`], frames over any async stream; both ends use it.
 //! - [`endpoint`]: where the worker of a configuration listens, per OS.
 //! - [`client`]: the async client used by the CLI and the manager.
 
@@ -10,8 +11,10 @@ pub mod client;
 pub mod endpoint;
 pub mod frame;
 pub mod protocol;
+pub mod stream;
 
 pub use client::{ClientError, IpcClient, LogStream};
 pub use endpoint::Endpoint;
 pub use frame::{FrameDecoder, FrameError, MAX_FRAME};
 pub use protocol::*;
+pub use stream::{FramedStream, StreamError};

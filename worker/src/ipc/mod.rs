@@ -21,12 +21,12 @@ use std::time::Duration;
 use interprocess::local_socket::ListenerOptions;
 use interprocess::local_socket::tokio::{Listener, Stream};
 use interprocess::local_socket::traits::tokio::Listener as _;
-use mailpull_shared::ipc::frame::{self, FrameDecoder, FrameError};
+use mailpull_shared::ipc::frame;
 use mailpull_shared::ipc::{
-    ClientHello, Endpoint, ErrorKind, Event, IpcError, PROTOCOL_VERSION, Request, Response,
-    ServerHello, version_mismatch,
+    ClientHello, Endpoint, ErrorKind, Event, FramedStream, IpcError, PROTOCOL_VERSION, Request,
+    Response, ServerHello, StreamError, version_mismatch,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::sync::{Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -185,50 +185,20 @@ fn worker_name() -> String {
     format!("mailpull-worker {}", env!("CARGO_PKG_VERSION"))
 }
 
-/// Why reading a frame ended.
-enum ReadEnd {
-    /// The client closed the connection between frames.
-    Closed,
-    Frame(FrameError),
-    Io(std::io::Error),
-}
-
+/// One client connection: frames over the local socket or pipe.
 struct Conn {
-    stream: Stream,
-    decoder: FrameDecoder,
+    stream: FramedStream<Stream>,
 }
 
 impl Conn {
     fn new(stream: Stream) -> Self {
         Conn {
-            stream,
-            decoder: FrameDecoder::new(),
+            stream: FramedStream::new(stream),
         }
     }
 
-    async fn send<T: serde::Serialize>(&mut self, message: &T) -> std::io::Result<()> {
-        let bytes = frame::encode(message).map_err(std::io::Error::other)?;
-        self.stream.write_all(&bytes).await?;
-        self.stream.flush().await
-    }
-
-    async fn read_frame(&mut self) -> Result<Vec<u8>, ReadEnd> {
-        let mut buf = [0u8; 8192];
-        loop {
-            match self.decoder.next_frame() {
-                Ok(Some(body)) => return Ok(body),
-                Ok(None) => {}
-                Err(err) => return Err(ReadEnd::Frame(err)),
-            }
-            let n = self.stream.read(&mut buf).await.map_err(ReadEnd::Io)?;
-            if n == 0 {
-                return Err(match self.decoder.finish() {
-                    Ok(()) => ReadEnd::Closed,
-                    Err(err) => ReadEnd::Frame(err),
-                });
-            }
-            self.decoder.feed(&buf[..n]);
-        }
+    async fn send<T: serde::Serialize>(&mut self, message: &T) -> Result<(), StreamError> {
+        self.stream.write_frame(message).await
     }
 
     /// Sends the error reply for a bad frame; the caller closes the connection next.
@@ -273,7 +243,7 @@ async fn serve_client(stream: Stream, state: Arc<WorkerState>, cancel: Cancellat
         let _ = conn.send(&refusal(reason)).await;
         return;
     }
-    let hello = match tokio::time::timeout(HELLO_TIMEOUT, conn.read_frame()).await {
+    let hello = match tokio::time::timeout(HELLO_TIMEOUT, conn.stream.read_frame()).await {
         Err(_) => {
             debug!(
                 "IPC client sent no hello within {} s",
@@ -281,12 +251,12 @@ async fn serve_client(stream: Stream, state: Arc<WorkerState>, cancel: Cancellat
             );
             return;
         }
-        Ok(Err(ReadEnd::Closed | ReadEnd::Io(_))) => return,
-        Ok(Err(ReadEnd::Frame(err))) => {
+        Ok(Ok(None) | Err(StreamError::Io(_))) => return,
+        Ok(Err(StreamError::Frame(err))) => {
             let _ = conn.send(&refusal(format!("bad hello: {err}"))).await;
             return;
         }
-        Ok(Ok(body)) => match frame::decode::<ClientHello>(&body) {
+        Ok(Ok(Some(body))) => match frame::decode::<ClientHello>(&body) {
             Ok(hello) => hello,
             Err(err) => {
                 let _ = conn.send(&refusal(format!("bad hello: {err}"))).await;
@@ -317,16 +287,16 @@ async fn serve_client(stream: Stream, state: Arc<WorkerState>, cancel: Cancellat
     loop {
         let read = tokio::select! {
             _ = cancel.cancelled() => return,
-            read = conn.read_frame() => read,
+            read = conn.stream.read_frame() => read,
         };
         let body = match read {
-            Ok(body) => body,
-            Err(ReadEnd::Closed) => return,
-            Err(ReadEnd::Io(err)) => {
+            Ok(Some(body)) => body,
+            Ok(None) => return,
+            Err(StreamError::Io(err)) => {
                 debug!("IPC client connection failed: {err}");
                 return;
             }
-            Err(ReadEnd::Frame(err)) => {
+            Err(StreamError::Frame(err)) => {
                 conn.reject(err.to_string()).await;
                 return;
             }
@@ -365,7 +335,7 @@ async fn stream_log(mut conn: Conn, state: &WorkerState, cancel: &CancellationTo
         let event = tokio::select! {
             _ = cancel.cancelled() => return,
             // The client sends nothing after subscribing: any read result means it is gone.
-            _ = conn.stream.read(&mut probe) => return,
+            _ = conn.stream.get_mut().read(&mut probe) => return,
             line = lines.recv() => match line {
                 Ok(line) => Event::Log { line },
                 Err(broadcast::error::RecvError::Lagged(skipped)) => Event::Lagged { skipped },
