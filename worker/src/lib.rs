@@ -5,6 +5,9 @@
 //! # Layout
 //! - [`pop3`]: our POP3 client. `pop3::reply` parses server replies from bytes (sans-IO),
 //!   `pop3::command` encodes commands, `pop3::client` drives them over any async stream.
+//! - [`sasl`]: the XOAUTH2 and OAUTHBEARER payloads and the server's JSON error challenge.
+//! - [`oauth`]: OAuth 2.0 token refresh, device and browser sign-in, the token cache.
+//! - [`credentials`]: what a profile logs in with (password or OAuth access token).
 //! - [`net`]: TCP connect with timeouts and the plain-or-TLS stream type.
 //! - [`tls`]: rustls client configuration (TLS 1.2/1.3, system roots plus `ca_file`).
 //! - [`source`]: what a poll needs from a remote mailbox, whatever the protocol (list, fetch,

@@ -1,7 +1,7 @@
 //! What a poll needs from a remote mailbox, whatever the protocol: list what is there, fetch
 //! one message, delete one message, commit the deletions (POP3 QUIT, IMAP EXPUNGE).
 //! Connecting and logging in are protocol-specific and live beside each implementation;
-//! [`crate::session`] picks the protocol and retries a refused OAuth token once.
+//! [`crate::remote`] picks the protocol and retries a refused OAuth token once.
 //!
 //! - [`pop3`]: [`pop3::Pop3Mailbox`] over our POP3 client.
 //! - [`imap`]: the IMAP connection, its folders as mailboxes, and IDLE, over async-imap.
