@@ -1,7 +1,7 @@
 //! Connecting to a profile's remote mailbox and logging in, the one way poll, push and the
 //! connection test all do it: the password or OAuth access token from
 //! [`credentials::login_secret`], the protocol's own connect ([`Pop3Mailbox::connect`],
-//! [`imap::connect`]), and — when the server refuses an OAuth access token — one more login
+//! [`imap::connect()`]), and — when the server refuses an OAuth access token — one more login
 //! with a fresh token ([`credentials::retry_with_new_token`]).
 //!
 //! This sits beside [`crate::source`] rather than in it: [`crate::credentials`] depends on

@@ -1,6 +1,6 @@
 //! Connecting to an IMAP server and logging in: the stream wrapper that notices a connection
 //! the server closed ([`Watched`]), the SASL authenticators, implicit TLS or STARTTLS (failing
-//! closed), and [`timed`], the timeout and closed-connection check of every exchange.
+//! closed), and `timed`, the timeout and closed-connection check of every exchange.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,7 +22,7 @@ pub(super) type Session = async_imap::Session<Watched>;
 /// async-imap 0.12 takes the end of the stream for the end of a command's responses: a
 /// connection cut before the tagged reply makes `SELECT` look like an empty mailbox and
 /// `UID SEARCH`, `UID STORE` or `EXPUNGE` look successful. Every command checks this flag
-/// after its reply ([`timed`]), so a cut is an error.
+/// after its reply (`timed`), so a cut is an error.
 #[derive(Debug)]
 pub struct Watched {
     inner: Stream,
