@@ -13,8 +13,8 @@ use mailpull_tests::{
     LocalMailServer, ProfileSpec, RemoteDovecot, RemoteOptions, TestCa, WorkerSetup, duplicate_ids,
     message_ids, sample_message,
 };
+use mailpull_worker::context::PollContext;
 use mailpull_worker::deliver::Deliverer;
-use mailpull_worker::poll::PollContext;
 use mailpull_worker::push::{PushOptions, watch_folder};
 use mailpull_worker::state::Store;
 use tokio::sync::{Notify, Semaphore};

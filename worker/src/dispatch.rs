@@ -4,64 +4,13 @@
 //! recipient (multi-drop: that recipient's copy goes to the fallback with a header saying why;
 //! the message is never bounced to the sender and never dropped).
 
-use mailpull_shared::config::{self, Profile};
+use mailpull_shared::config::Profile;
 use tracing::{info, warn};
 
+use crate::context::PollContext;
 use crate::deliver::{self, DeliveryError, TraceInfo};
-use crate::poll::PollContext;
-use crate::routing::{Router, Rules};
+use crate::routing::Route;
 use crate::state::StateError;
-
-/// How a profile's messages find their recipients.
-pub enum Route {
-    /// Everything to one local mailbox.
-    Single(String),
-    /// Multi-drop: the router decides; `fallback` is the qualified fallback address.
-    Multi {
-        router: Box<Router>,
-        fallback: String,
-    },
-}
-
-impl Route {
-    pub fn for_profile(profile: &Profile, installation_id: &str) -> Route {
-        match &profile.distribute {
-            None => Route::Single(profile.local.address()),
-            Some(rules) => {
-                let rules = rules_for(profile, rules, installation_id);
-                let fallback = rules
-                    .fallback
-                    .as_deref()
-                    .map(|user| config::qualify(user, &profile.local.domain))
-                    .unwrap_or_else(|| profile.local.address());
-                Route::Multi {
-                    router: Box::new(Router::new(&rules)),
-                    fallback,
-                }
-            }
-        }
-    }
-}
-
-/// The routing rules of a multi-drop profile.
-pub fn rules_for(
-    profile: &Profile,
-    distribute: &config::Distribute,
-    installation_id: &str,
-) -> Rules {
-    Rules {
-        local_domains: distribute.local_domains.clone(),
-        default_domain: profile.local.domain.clone(),
-        fallback: Some(distribute.fallback.clone()),
-        aliases: distribute.aliases.clone(),
-        envelope_headers: distribute.envelope_headers.clone(),
-        visible_headers: distribute.visible_headers.clone(),
-        received_trusted: distribute.received_trusted,
-        recipient_delimiter: distribute.recipient_delimiter,
-        max_received: distribute.max_received,
-        installation_id: installation_id.to_string(),
-    }
-}
 
 /// What became of a message.
 #[derive(Debug)]
@@ -132,7 +81,7 @@ async fn send_with_headers(
 }
 
 /// Delivers `raw` for `profile` along `route`. `raw` is returned unchanged.
-pub async fn dispatch(
+pub async fn deliver_to_recipients(
     ctx: &PollContext,
     profile: &Profile,
     route: &Route,

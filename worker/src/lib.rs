@@ -5,27 +5,40 @@
 //! # Layout
 //! - [`pop3`]: our POP3 client. `pop3::reply` parses server replies from bytes (sans-IO),
 //!   `pop3::command` encodes commands, `pop3::client` drives them over any async stream.
+//! - [`sasl`]: the XOAUTH2 and OAUTHBEARER payloads and the server's JSON error challenge.
+//! - [`oauth`]: OAuth 2.0 token refresh, device and browser sign-in, the token cache.
+//! - [`credentials`]: what a profile logs in with (password or OAuth access token).
 //! - [`net`]: TCP connect with timeouts and the plain-or-TLS stream type.
 //! - [`tls`]: rustls client configuration (TLS 1.2/1.3, system roots plus `ca_file`).
-//! - [`source`]: what a poll needs from a remote mailbox, whatever the protocol, and its two
-//!   implementations: `source::pop3` over our client, `source::imap` over async-imap.
+//! - [`source`]: what a poll needs from a remote mailbox, whatever the protocol (list, fetch,
+//!   delete, commit), and its two implementations: `source::pop3` over our client,
+//!   `source::imap` (connect, folder, idle) over async-imap.
+//! - [`remote`]: connect and log in to a profile's remote mailbox, retrying once with a fresh
+//!   OAuth token; used by the poll, push and the connection test.
+//! - [`context`]: [`PollContext`](context::PollContext), what every poll shares (state
+//!   database, SMTP transports, TLS configurations, OAuth tokens, shutdown token, clock).
 //! - [`deliver`]: SMTP delivery through lettre, the trace header, reply classification.
 //! - [`dispatch`]: one message to its recipients: single-drop or routing, Message-ID
 //!   dedupe, a refused recipient redelivered to the fallback.
 //! - [`state`]: the SQLite state database of delivered messages.
-//! - [`poll`]: one poll of one profile: list, fetch, deliver, record, delete.
+//! - [`poll`]: one poll of one profile: list, fetch, deliver, record, delete, commit.
 //! - [`scheduler`]: timers, jitter, backoff and connection caps for all profiles.
 //! - [`push`]: IMAP IDLE watchers that wake a profile's poll when new mail arrives.
 //! - [`logging`]: tracing to stderr and a daily-rotated file.
-//! - [`routing`]: pure functions that decide the local recipients of a message.
+//! - [`routing`]: pure functions that decide the local recipients of a message, and a
+//!   profile's route (`routing::profile`).
 //! - [`validate`]: the configuration check shared by `check`, `run` and IPC saves.
 //! - [`cli`]: the `status` and `poll-now` commands over IPC.
 //! - [`ipc`]: the server end of the Pull Manager's pipe inside `mailpull-worker run`.
+//! - [`engine`]: the worker assembled ([`run`], [`run_once`]): state database, deliverer,
+//!   scheduler, push and IPC server; what `mailpull-worker run` and the Windows service call.
 
 pub mod cli;
+pub mod context;
 pub mod credentials;
 pub mod deliver;
 pub mod dispatch;
+pub mod engine;
 pub mod ipc;
 pub mod logging;
 pub mod net;
@@ -33,6 +46,7 @@ pub mod oauth;
 pub mod poll;
 pub mod pop3;
 pub mod push;
+pub mod remote;
 pub mod routing;
 pub mod sasl;
 pub mod scheduler;
@@ -40,3 +54,5 @@ pub mod source;
 pub mod state;
 pub mod tls;
 pub mod validate;
+
+pub use engine::{run, run_once};

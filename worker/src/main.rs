@@ -2,19 +2,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mailpull_shared::config::{self, Config};
-use mailpull_shared::ipc::{Endpoint, SignInMethod};
-use mailpull_worker::deliver::Deliverer;
-use mailpull_worker::poll::PollContext;
-use mailpull_worker::scheduler::{self, Scheduler};
-use mailpull_worker::state::Store;
-use mailpull_worker::{cli, dispatch, routing};
-use mailpull_worker::{ipc, logging, oauth};
-use tokio_util::sync::CancellationToken;
+use mailpull_shared::ipc::SignInMethod;
+use mailpull_worker::routing::Route;
+use mailpull_worker::{cli, engine, logging, oauth};
 
 #[cfg(windows)]
 mod service;
@@ -125,7 +119,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { config } => check(config_path(config)),
-        Command::Run { config, once } => run(config_path(config), once, shutdown_signal()),
+        Command::Run { config, once } => run(config_path(config), once),
         Command::Route { config, profile } => route(config_path(config), &profile),
         Command::Status { config } => cli::status(&config_path(config)),
         Command::PollNow { name, config } => cli::poll_now(&config_path(config), &name),
@@ -136,7 +130,7 @@ fn main() -> ExitCode {
         } => cli::set_password(&config_path(config), &name, client_secret),
         Command::Oauth { command } => oauth(command),
         #[cfg(windows)]
-        Command::Service { action } => service::dispatch(action),
+        Command::Service { action } => service::execute(action),
     };
     match result {
         Ok(code) => code,
@@ -149,8 +143,7 @@ fn main() -> ExitCode {
 
 /// Loads and checks a configuration, including each profile's routing rules.
 fn load(path: &std::path::Path) -> anyhow::Result<Config> {
-    mailpull_worker::validate::load(path)
-        .map_err(|err| anyhow::anyhow!("invalid configuration\n{err}"))
+    Ok(engine::load(path)?)
 }
 
 fn route(path: PathBuf, name: &str) -> anyhow::Result<ExitCode> {
@@ -171,23 +164,7 @@ fn route(path: PathBuf, name: &str) -> anyhow::Result<ExitCode> {
     }
     let installation_id = mailpull_worker::state::read_installation_id(&config.worker.state_dir)
         .unwrap_or_else(|| "unset".to_string());
-    let decision = match &profile.distribute {
-        Some(distribute) => routing::decide(
-            &message,
-            &dispatch::rules_for(profile, distribute, &installation_id),
-        ),
-        None => routing::Decision {
-            recipients: vec![routing::Recipient {
-                address: profile.local.address(),
-                source: "single-drop".into(),
-            }],
-            fallback: false,
-            reason: format!(
-                "single-drop profile: everything goes to {}",
-                profile.local.address()
-            ),
-        },
-    };
+    let decision = Route::for_profile(profile, &installation_id).decide(&message);
     println!(
         "{}",
         serde_json::to_string_pretty(&decision).context("JSON")?
@@ -254,91 +231,22 @@ fn check(path: PathBuf) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs the worker until `shutdown` completes (a signal, or the Windows service's stop).
-fn run(
-    path: PathBuf,
-    once: bool,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<ExitCode> {
+/// Runs the worker until SIGTERM or Ctrl-C; with `once`, polls every enabled profile once and
+/// prints the summary.
+fn run(path: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
     let config = load(&path)?;
     let log = logging::init(&config.worker.log_level, &config.worker.state_dir)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let store = Store::open(&config.worker.state_dir)?;
-        let pool_size = config.worker.max_connections.clamp(1, 32) as u32;
-        let cancel = CancellationToken::new();
-        let ctx = Arc::new(PollContext::new(store, Deliverer::new(pool_size), cancel.clone()));
-        if once {
-            return Ok(run_once(ctx, &config, shutdown).await);
-        }
-        let endpoint = Endpoint::for_config(&path);
-        let listener = ipc::bind(&endpoint)?;
-        tracing::info!(config = %path.display(), profiles = config.profiles.len(), ipc = %endpoint, "worker started");
-        let scheduler = Arc::new(Scheduler::new(ctx.clone(), &config));
-        scheduler.start(&config);
-        let state = Arc::new(ipc::WorkerState::new(
-            endpoint.config.clone(),
-            config.clone(),
-            scheduler.clone(),
-            ctx,
-            log.live.clone(),
-        ));
-        let server = tokio::spawn(ipc::serve(listener, state, cancel.clone()));
-        shutdown.await;
-        tracing::info!("shutting down: finishing the messages in hand");
-        cancel.cancel();
-        scheduler.wait().await;
-        let _ = server.await;
-        tracing::info!("worker stopped");
-        Ok(ExitCode::SUCCESS)
-    })
-}
-
-async fn run_once(
-    ctx: Arc<PollContext>,
-    config: &Config,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> ExitCode {
-    let cancel = ctx.cancel.clone();
-    let work = scheduler::run_once(ctx, config);
-    tokio::pin!(work);
-    // A shutdown cancels the polls, which finish the message in hand and report.
-    let results = tokio::select! {
-        results = &mut work => results,
-        () = shutdown => {
-            cancel.cancel();
-            work.await
-        }
-    };
-    let mut failed = 0;
-    println!(
-        "{:<20} {:>7} {:>9} {:>12} {:>7}  result",
-        "profile", "listed", "delivered", "bytes", "deleted"
-    );
-    for (name, result) in &results {
-        match result {
-            Ok(report) => println!(
-                "{:<20} {:>7} {:>9} {:>12} {:>7}  ok",
-                name, report.listed, report.delivered, report.bytes, report.deleted
-            ),
-            Err(err) => {
-                failed += 1;
-                println!(
-                    "{name:<20} {:>7} {:>9} {:>12} {:>7}  FAILED: {err}",
-                    "-", "-", "-", "-"
-                );
-            }
-        }
+    if once {
+        let summary = mailpull_worker::run_once(&config, shutdown_signal())?;
+        print!("{summary}");
+        return Ok(if summary.failed() > 0 {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
     }
-    if failed > 0 {
-        println!("{failed} of {} profile(s) failed", results.len());
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    mailpull_worker::run(&path, &config, log.live.clone(), shutdown_signal())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn shutdown_signal() {

@@ -12,85 +12,19 @@
 //! 3. a message that reappears under another UID (POP3 without UIDL, a new IMAP UIDVALIDITY)
 //!    is recognised by its digest and not delivered again.
 
-use crate::credentials::retry_with_new_token;
-use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::HashSet;
 
-use mailpull_shared::config::{AfterDelivery, Profile, Protocol, Security};
-use rustls::ClientConfig;
+use mailpull_shared::config::{AfterDelivery, Profile};
 use sha2::{Digest, Sha256};
-use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::deliver::{self, Deliverer, DeliveryError};
-use crate::dispatch::{Outcome, Route, Source, dispatch};
-use crate::source::imap;
-use crate::source::pop3::Pop3Mailbox;
+use crate::context::{PollContext, now_secs};
+use crate::deliver::{self, DeliveryError};
+use crate::dispatch::{Outcome, Source, deliver_to_recipients};
+use crate::remote::{self, Connection};
+use crate::routing::Route;
 use crate::source::{Mailbox, SourceError};
-use crate::state::{MailboxKey, Record, StateError, Store};
-use crate::tls::{self, TlsSetupError};
-
-/// What every poll shares: the state database, the SMTP transports, TLS configurations.
-pub struct PollContext {
-    pub store: Store,
-    pub deliverer: Deliverer,
-    pub hostname: String,
-    /// Cancelled at shutdown: the poll finishes the message in hand, then logs out.
-    pub cancel: CancellationToken,
-    tls_configs: Mutex<HashMap<Option<PathBuf>, Arc<ClientConfig>>>,
-    /// OAuth 2.0 access tokens of `xoauth2`/`oauthbearer` profiles (in memory only).
-    pub tokens: Arc<crate::oauth::TokenCache>,
-    /// "Now" in Unix seconds, for the `keep_days` age decision; replaceable in tests.
-    clock: Clock,
-}
-
-/// A source of the current time in Unix seconds.
-pub type Clock = fn() -> i64;
-
-impl PollContext {
-    pub fn new(store: Store, deliverer: Deliverer, cancel: CancellationToken) -> Self {
-        let hostname = hostname::get()
-            .ok()
-            .and_then(|name| name.into_string().ok())
-            .filter(|name| !name.is_empty())
-            .unwrap_or_else(|| "localhost".to_string());
-        PollContext {
-            store,
-            deliverer,
-            hostname,
-            cancel,
-            tls_configs: Mutex::new(HashMap::new()),
-            tokens: Arc::new(crate::oauth::TokenCache::new()),
-            clock: now_secs,
-        }
-    }
-
-    /// Replaces the clock that decides the age of recorded messages (`keep_days`).
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// The TLS configuration for a `ca_file` (built once: loading the system roots is costly).
-    pub fn tls_config(
-        &self,
-        ca_file: Option<&std::path::Path>,
-    ) -> Result<Arc<ClientConfig>, TlsSetupError> {
-        let key = ca_file.map(std::path::Path::to_path_buf);
-        let mut configs = self
-            .tls_configs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(config) = configs.get(&key) {
-            return Ok(config.clone());
-        }
-        let config = tls::client_config(ca_file)?;
-        configs.insert(key, config.clone());
-        Ok(config)
-    }
-}
+use crate::state::{MailboxKey, Record, StateError};
 
 /// What one poll did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -133,13 +67,6 @@ fn hex_digest(bytes: &[u8]) -> String {
     out
 }
 
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
-
 /// Whether a message recorded (delivered) at `delivered_at` is to be removed from the server
 /// at `now` (both Unix seconds): always in `delete` mode (its earlier deletion was rolled
 /// back), never in `keep` mode, and with `keep_days = N` once the record is more than N days
@@ -158,58 +85,23 @@ pub fn remove_recorded(policy: AfterDelivery, delivered_at: i64, now: i64) -> bo
 #[tracing::instrument(name = "poll", skip_all, fields(profile = %profile.name))]
 pub async fn poll(ctx: &PollContext, profile: &Profile) -> Result<PollReport, PollError> {
     ctx.store.begin_poll(&profile.name).await?;
-    let password = crate::credentials::login_secret(&ctx.tokens, profile).await?;
-    let tls = ctx
-        .tls_config(profile.remote.ca_file.as_deref())
-        .map_err(SourceError::from)?;
     let mut report = PollReport::default();
-    match profile.remote.protocol {
-        Protocol::Pop3 => {
-            let mut mailbox = match Pop3Mailbox::connect(&profile.remote, &password, tls.clone())
-                .await
-            {
-                Err(err) if retry_with_new_token(&ctx.tokens, profile, &password, &err).await => {
-                    let password = crate::credentials::login_secret(&ctx.tokens, profile).await?;
-                    Pop3Mailbox::connect(&profile.remote, &password, tls).await?
-                }
-                connected => connected?,
-            };
+    match remote::connect(ctx, profile).await? {
+        Connection::Pop3(mailbox) => {
             let with = mailbox.with_label();
-            let mut progress = Progress::default();
-            let outcome =
-                process(ctx, profile, &mut mailbox, with, &mut report, &mut progress).await;
-            let key = mailbox.key().clone();
-            // QUIT even after a failure: every DELE so far is of a recorded message.
-            let quit = mailbox.quit().await;
-            if quit.is_ok() {
-                report.deleted += progress.to_confirm.len();
-                ctx.store.mark_deleted(&key, progress.to_confirm).await?;
-            }
-            outcome?;
-            quit?;
-            ctx.store
-                .forget_deleted_missing(&key, progress.present)
-                .await?;
+            poll_mailbox(ctx, profile, mailbox, with, &mut report).await?;
         }
-        Protocol::Imap => {
-            let mut conn = match imap::connect(&profile.remote, &password, tls.clone()).await {
-                Err(err) if retry_with_new_token(&ctx.tokens, profile, &password, &err).await => {
-                    let password = crate::credentials::login_secret(&ctx.tokens, profile).await?;
-                    imap::connect(&profile.remote, &password, tls).await?
-                }
-                connected => connected?,
-            };
-            let with = if profile.remote.security == Security::Plain {
-                "IMAP"
-            } else {
-                "IMAPS"
-            };
+        Connection::Imap(mut conn) => {
+            let with = conn.with_label();
             let mut result = Ok(());
             for folder in &profile.remote.folders {
                 if ctx.cancel.is_cancelled() {
                     break;
                 }
-                result = poll_folder(ctx, profile, &mut conn, folder, with, &mut report).await;
+                result = match conn.open_folder(folder).await {
+                    Ok(mailbox) => poll_mailbox(ctx, profile, mailbox, with, &mut report).await,
+                    Err(err) => Err(err.into()),
+                };
                 if result.is_err() {
                     break;
                 }
@@ -221,26 +113,26 @@ pub async fn poll(ctx: &PollContext, profile: &Profile) -> Result<PollReport, Po
     finish(report)
 }
 
-async fn poll_folder(
+/// Processes one mailbox (the POP3 mailbox, or one IMAP folder) and commits its deletions.
+async fn poll_mailbox<M: Mailbox>(
     ctx: &PollContext,
     profile: &Profile,
-    conn: &mut imap::ImapConnection,
-    folder: &str,
+    mut mailbox: M,
     with: &str,
     report: &mut PollReport,
 ) -> Result<(), PollError> {
-    let mut mailbox = conn.open_folder(folder).await?;
     let mut progress = Progress::default();
     let outcome = process(ctx, profile, &mut mailbox, with, report, &mut progress).await;
     let key = mailbox.key().clone();
-    // Expunge what was flagged even after a failure: every flagged message is recorded.
-    let expunged = mailbox.expunge().await;
-    if let Ok(uids) = &expunged {
-        report.deleted += uids.len();
-        ctx.store.mark_deleted(&key, uids.clone()).await?;
+    // Commit (QUIT, EXPUNGE) even after a failure: every deletion so far is of a recorded
+    // message.
+    let committed = mailbox.commit().await;
+    if committed.is_ok() {
+        report.deleted += progress.to_confirm.len();
+        ctx.store.mark_deleted(&key, progress.to_confirm).await?;
     }
     outcome?;
-    expunged?;
+    committed?;
     ctx.store
         .forget_deleted_missing(&key, progress.present)
         .await?;
@@ -279,7 +171,7 @@ async fn process<M: Mailbox>(
     let listed = mailbox.list().await?;
     report.listed += listed.len();
     let known = ctx.store.known(&key).await?;
-    let now = (ctx.clock)();
+    let now = ctx.now();
     let remove = |record: &crate::state::Known| {
         remove_recorded(profile.after_delivery, record.delivered_at, now)
     };
@@ -343,7 +235,7 @@ async fn process<M: Mailbox>(
                 digest: &digest,
                 unix_time: now_secs(),
             };
-            dispatch(ctx, profile, route, &mut raw, &source).await?
+            deliver_to_recipients(ctx, profile, route, &mut raw, &source).await?
         };
         let (recipients, dedupe_key, reply) = match outcome {
             Outcome::Delivered {
@@ -394,7 +286,11 @@ async fn process<M: Mailbox>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::Clock;
+    use crate::deliver::Deliverer;
     use crate::source::Listed;
+    use crate::state::Store;
+    use tokio_util::sync::CancellationToken;
 
     const DAY: i64 = 86_400;
 
@@ -445,6 +341,9 @@ mod tests {
         }
         async fn delete(&mut self, message: &Listed) -> Result<(), SourceError> {
             self.deleted.push(message.number);
+            Ok(())
+        }
+        async fn commit(self) -> Result<(), SourceError> {
             Ok(())
         }
     }

@@ -25,9 +25,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::poll::PollContext;
+use crate::context::PollContext;
+use crate::remote::{self, Connection};
 use crate::source::SourceError;
-use crate::source::imap::{self, IdleEvent, ImapIdle};
+use crate::source::imap::{IdleEvent, ImapIdle};
 
 /// IDLE is re-issued this often by default: well inside the 29 minutes of RFC 2177, short
 /// enough for NAT gateways that drop quiet connections.
@@ -178,23 +179,15 @@ async fn session(
     cancel: &CancellationToken,
     idled: &mut bool,
 ) -> Result<(), SourceError> {
-    let tls = ctx.tls_config(profile.remote.ca_file.as_deref())?;
-    let conn = {
-        let password = crate::credentials::login_secret(&ctx.tokens, profile).await?;
-        match imap::connect(&profile.remote, &password, tls.clone()).await {
-            Err(err)
-                if crate::credentials::retry_with_new_token(
-                    &ctx.tokens,
-                    profile,
-                    &password,
-                    &err,
-                )
-                .await =>
-            {
-                let password = crate::credentials::login_secret(&ctx.tokens, profile).await?;
-                imap::connect(&profile.remote, &password, tls).await?
-            }
-            connected => connected?,
+    let conn = match remote::connect(ctx, profile).await? {
+        Connection::Imap(conn) => conn,
+        // The configuration check refuses `push` on a POP3 profile.
+        pop3 @ Connection::Pop3(_) => {
+            pop3.logout().await;
+            let remote = &profile.remote;
+            return Err(SourceError::IdleUnsupported {
+                server: format!("{}:{}", remote.host, remote.port),
+            });
         }
     };
     let mut idle: ImapIdle = tokio::select! {

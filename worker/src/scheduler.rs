@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use crate::poll::{self, PollContext, PollError, PollReport};
+use crate::context::PollContext;
+use crate::poll::{self, PollError, PollReport};
 use crate::push::{Push, PushOptions};
 
 /// The longest wait after repeated failures (unless the interval itself is longer).

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use mailpull_shared::config::{self, Config, ConfigError, FieldError};
 
-use crate::dispatch;
+use crate::routing;
 
 /// The routing-rule problems of `config`, one per multi-drop profile with invalid rules.
 pub fn routing_problems(config: &Config) -> Vec<FieldError> {
@@ -15,7 +15,7 @@ pub fn routing_problems(config: &Config) -> Vec<FieldError> {
         .iter()
         .filter_map(|profile| {
             let distribute = profile.distribute.as_ref()?;
-            let err = dispatch::rules_for(profile, distribute, "check")
+            let err = routing::rules_for(profile, distribute, "check")
                 .validate()
                 .err()?;
             Some(FieldError {

@@ -16,8 +16,8 @@ use tracing::{info, warn};
 
 use super::edit::{self, Edit};
 use super::probe;
+use crate::context::PollContext;
 use crate::logging::LiveLog;
-use crate::poll::PollContext;
 use crate::scheduler::{self, Scheduler};
 
 /// Everything the IPC server needs from the running worker.

@@ -2,13 +2,12 @@
 //! local SMTP. Each step reports passed, failed or skipped with what it saw; nothing is
 //! fetched, delivered or deleted.
 
-use mailpull_shared::config::{Profile, Protocol, Security};
+use mailpull_shared::config::{Profile, Security};
 use mailpull_shared::ipc::{StepOutcome, TestStep};
 
+use crate::context::PollContext;
 use crate::net;
-use crate::poll::PollContext;
-use crate::source::imap;
-use crate::source::pop3::Pop3Mailbox;
+use crate::remote::{self, Connection};
 use crate::source::{Mailbox, SourceError};
 
 fn step(name: &str, outcome: StepOutcome, detail: impl Into<String>) -> TestStep {
@@ -145,56 +144,58 @@ async fn remote_steps(ctx: &PollContext, profile: &Profile) -> Vec<TestStep> {
             }
         }
     };
-    match remote.protocol {
-        Protocol::Pop3 => match Pop3Mailbox::connect(remote, &password, tls).await {
-            Ok(mut mailbox) => {
-                record_login(&mut steps, Ok(()));
-                match mailbox.list().await {
-                    Ok(listed) => {
-                        let bytes: u64 = listed.iter().filter_map(|m| m.size).sum();
-                        steps.push(passed(
-                            "messages",
-                            format!("{} message(s), {bytes} bytes", listed.len()),
-                        ));
-                    }
-                    Err(err) => steps.push(failed("messages", err.to_string())),
-                }
-                let _ = mailbox.quit().await;
-            }
-            Err(err) => {
-                record_login(&mut steps, Err(&err));
-                steps.push(skipped("messages", not_run));
-            }
-        },
-        Protocol::Imap => match imap::connect(remote, &password, tls).await {
-            Ok(mut conn) => {
-                record_login(&mut steps, Ok(()));
-                let mut counts = Vec::new();
-                let mut error = None;
-                for folder in &remote.folders {
-                    let listed = match conn.open_folder(folder).await {
-                        Ok(mut mailbox) => mailbox.list().await,
-                        Err(err) => Err(err),
-                    };
-                    match listed {
-                        Ok(listed) => counts.push(format!("{folder}: {}", listed.len())),
-                        Err(err) => {
-                            error = Some(err.to_string());
-                            break;
-                        }
-                    }
-                }
-                conn.logout().await;
-                steps.push(match error {
-                    None => passed("messages", counts.join(", ")),
-                    Some(err) => failed("messages", err),
-                });
-            }
-            Err(err) => {
-                record_login(&mut steps, Err(&err));
-                steps.push(skipped("messages", not_run));
-            }
-        },
+    match remote::connect_with(ctx, profile, password, tls).await {
+        Ok(conn) => {
+            record_login(&mut steps, Ok(()));
+            steps.push(count_messages(profile, conn).await);
+        }
+        Err(err) => {
+            record_login(&mut steps, Err(&err));
+            steps.push(skipped("messages", not_run));
+        }
     }
     steps
+}
+
+/// The "messages" step: what the mailbox (every folder of an IMAP profile) holds; then logs
+/// out without changing anything.
+async fn count_messages(profile: &Profile, conn: Connection) -> TestStep {
+    match conn {
+        Connection::Pop3(mut mailbox) => {
+            let step = match mailbox.list().await {
+                Ok(listed) => {
+                    let bytes: u64 = listed.iter().filter_map(|m| m.size).sum();
+                    passed(
+                        "messages",
+                        format!("{} message(s), {bytes} bytes", listed.len()),
+                    )
+                }
+                Err(err) => failed("messages", err.to_string()),
+            };
+            let _ = mailbox.quit().await;
+            step
+        }
+        Connection::Imap(mut conn) => {
+            let mut counts = Vec::new();
+            let mut error = None;
+            for folder in &profile.remote.folders {
+                let listed = match conn.open_folder(folder).await {
+                    Ok(mut mailbox) => mailbox.list().await,
+                    Err(err) => Err(err),
+                };
+                match listed {
+                    Ok(listed) => counts.push(format!("{folder}: {}", listed.len())),
+                    Err(err) => {
+                        error = Some(err.to_string());
+                        break;
+                    }
+                }
+            }
+            conn.logout().await;
+            match error {
+                None => passed("messages", counts.join(", ")),
+                Some(err) => failed("messages", err),
+            }
+        }
+    }
 }

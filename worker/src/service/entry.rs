@@ -1,6 +1,6 @@
 //! `mailpull-worker service run`: the process the Service Control Manager starts. It hands
 //! the main thread to the SCM's dispatcher, which calls [`service_main`] on a thread of its
-//! own; that runs exactly what `mailpull-worker run` runs. An SCM stop (or shutdown) cancels
+//! own; that runs exactly what `mailpull-worker run` runs ([`mailpull_worker::run`]). An SCM stop (or shutdown) cancels
 //! the scheduler the way Ctrl-C does: polls finish the message in hand, record it, and the
 //! service reports "stopped" only then. While it finishes, it keeps telling the SCM it is
 //! still stopping so the SCM does not give up on it.
@@ -10,12 +10,13 @@
 #![allow(unsafe_code)] // `define_windows_service!` expands to the FFI entry point the SCM calls.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
+use mailpull_shared::config::Config;
 use tokio_util::sync::CancellationToken;
 use windows_service::service::{
     ServiceControl, ServiceControlAccept, ServiceExitCode, ServiceState, ServiceStatus, ServiceType,
@@ -119,20 +120,24 @@ fn run_service() -> anyhow::Result<()> {
     let _ = handle_slot.set(handle);
     // A configuration the worker refuses stops the service before it ever reports "running",
     // so `service start` and services.msc show the failure at once.
-    if let Err(err) = crate::load(&config) {
-        record_failure(&err);
-        let _ = handle.set_service_status(status(
-            ServiceState::Stopped,
-            ServiceExitCode::ServiceSpecific(EXIT_BAD_CONFIG),
-            0,
-        ));
-        return Err(err);
-    }
+    let checked = match mailpull_worker::engine::load(&config) {
+        Ok(checked) => checked,
+        Err(err) => {
+            let err = anyhow::Error::from(err);
+            record_failure(&err);
+            let _ = handle.set_service_status(status(
+                ServiceState::Stopped,
+                ServiceExitCode::ServiceSpecific(EXIT_BAD_CONFIG),
+                0,
+            ));
+            return Err(err);
+        }
+    };
     handle
         .set_service_status(status(ServiceState::Running, ServiceExitCode::NO_ERROR, 0))
         .context("cannot report the service as running")?;
 
-    let result = crate::run(config, false, stop.clone().cancelled_owned());
+    let result = run_worker(&config, &checked, stop.clone().cancelled_owned());
     let mut flag = stopping.lock().unwrap_or_else(PoisonError::into_inner);
     *flag = false;
     stop.cancel(); // a late SCM stop has nothing left to do
@@ -148,7 +153,19 @@ fn run_service() -> anyhow::Result<()> {
         .set_service_status(status(ServiceState::Stopped, exit_code, 0))
         .context("cannot report the service as stopped")?;
     drop(flag);
-    result.map(|_| ())
+    result
+}
+
+/// What `mailpull-worker run` runs (logging, then the library's worker), with the SCM's stop
+/// as the shutdown.
+fn run_worker(
+    config_file: &Path,
+    config: &Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let log = mailpull_worker::logging::init(&config.worker.log_level, &config.worker.state_dir)?;
+    mailpull_worker::run(config_file, config, log.live.clone(), shutdown)?;
+    Ok(())
 }
 
 /// Appends `err` to [`ERROR_LOG`]; a service has no console to print it on.

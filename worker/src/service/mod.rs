@@ -3,8 +3,9 @@
 //!
 //! - [`control`]: install, uninstall, start, stop and status through the SCM, for people and
 //!   for the installer.
-//! - [`entry`]: `service run`, the process the SCM starts: the same scheduler as `run`, with
-//!   an SCM stop turned into the graceful shutdown that finishes the message in hand.
+//! - [`entry`]: `service run`, the process the SCM starts: the library's
+//!   [`mailpull_worker::run`], like `mailpull-worker run`, with an SCM stop turned into the
+//!   graceful shutdown that finishes the message in hand.
 //! - [`acl`]: the data directory's access list (administrators and SYSTEM only).
 
 pub mod acl;
@@ -50,13 +51,16 @@ pub enum Action {
 }
 
 /// Runs one `service` action.
-pub fn dispatch(action: Action) -> anyhow::Result<ExitCode> {
+pub fn execute(action: Action) -> anyhow::Result<ExitCode> {
+    let config_path = |config: Option<PathBuf>| {
+        config.unwrap_or_else(mailpull_shared::paths::default_config_file)
+    };
     match action {
-        Action::Install { config } => control::install(&crate::config_path(config)),
+        Action::Install { config } => control::install(&config_path(config)),
         Action::Uninstall => control::uninstall(),
         Action::Start => control::start(),
         Action::Stop => control::stop(),
         Action::Status => control::status(),
-        Action::Run { config } => entry::run(crate::config_path(config)),
+        Action::Run { config } => entry::run(config_path(config)),
     }
 }

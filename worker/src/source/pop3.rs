@@ -1,6 +1,6 @@
 //! A POP3 mailbox for one poll: connect (implicit TLS, or STLS failing closed when the server
 //! does not offer it), log in, list by UIDL (LIST when the server has no UIDL), RETR, DELE;
-//! [`Pop3Mailbox::quit`] commits the deletions — a session that ends any other way rolls them
+//! [`Pop3Mailbox::quit`] ([`Mailbox::commit`]) commits the deletions — a session that ends any other way rolls them
 //! back on the server, which the state database makes harmless.
 
 use std::collections::HashMap;
@@ -208,5 +208,9 @@ impl Mailbox for Pop3Mailbox {
             .dele(message.number)
             .await
             .map_err(|e| self.wrap(e))
+    }
+
+    async fn commit(self) -> Result<(), SourceError> {
+        self.quit().await
     }
 }

@@ -1,0 +1,68 @@
+//! Why talking to a remote mailbox failed, whatever the protocol.
+
+use crate::net::NetError;
+use crate::tls::TlsSetupError;
+use mailpull_shared::secrets::SecretError;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error(transparent)]
+    TlsSetup(#[from] TlsSetupError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    OAuth(#[from] crate::oauth::OAuthError),
+    #[error(
+        "{server} does not offer {command}; refusing to continue without TLS (set security = \"plain\" only if you accept that)"
+    )]
+    StartTlsUnavailable {
+        server: String,
+        command: &'static str,
+    },
+    #[error("POP3 {server}: {source}")]
+    Pop3 {
+        server: String,
+        #[source]
+        source: crate::pop3::Pop3Error,
+    },
+    #[error("IMAP {server}: {context}: {message}")]
+    Imap {
+        server: String,
+        context: String,
+        message: String,
+    },
+    #[error("IMAP {server}: no reply to {context} within {secs} s")]
+    ImapTimeout {
+        server: String,
+        context: String,
+        secs: u64,
+    },
+    #[error("IMAP {server} does not offer IDLE; push is off, the profile is polled every interval")]
+    IdleUnsupported { server: String },
+    #[error("login to {server} as {user} failed: {message}")]
+    Auth {
+        server: String,
+        user: String,
+        message: String,
+    },
+}
+
+impl SourceError {
+    /// True when only a new OAuth sign-in helps (no refresh token, or it was revoked).
+    pub fn needs_sign_in(&self) -> bool {
+        matches!(self, SourceError::OAuth(err) if err.needs_sign_in())
+    }
+
+    /// True when the error concerns the credentials rather than the connection.
+    pub fn is_auth_failure(&self) -> bool {
+        match self {
+            SourceError::Auth { .. } | SourceError::Secret(_) => true,
+            SourceError::OAuth(err) => err.needs_sign_in(),
+            SourceError::Pop3 { source, .. } => source.is_auth_failure(),
+            _ => false,
+        }
+    }
+}
