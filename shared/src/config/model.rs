@@ -124,25 +124,26 @@ pub enum AfterDelivery {
 }
 
 impl AfterDelivery {
-    /// The two modes written as a word (`after_delivery = "delete"` or `"keep"`); a
-    /// `{ keep_days = N }` table is not one of them.
+    /// The two settings written as a word (`after_delivery = "delete"` or `"keep"`).
     pub const MODES: [AfterDelivery; 2] = [AfterDelivery::Delete, AfterDelivery::Keep];
-
-    /// The word of [`AfterDelivery::MODES`]; `None` for [`AfterDelivery::KeepDays`].
-    pub fn mode_name(self) -> Option<&'static str> {
-        match self {
-            AfterDelivery::Delete => Some("delete"),
-            AfterDelivery::Keep => Some("keep"),
-            AfterDelivery::KeepDays(_) => None,
-        }
-    }
 
     /// Reads the word form; the refusal names every form.
     pub fn from_mode(text: &str) -> Result<AfterDelivery, String> {
         AfterDelivery::MODES
             .into_iter()
-            .find(|mode| mode.mode_name() == Some(text))
+            .find(|mode| mode.to_string() == text)
             .ok_or_else(|| format!("\"{text}\" is not one of: delete, keep, {{ keep_days = N }}"))
+    }
+}
+
+/// As written in the file: `delete`, `keep` or `{ keep_days = N }`.
+impl fmt::Display for AfterDelivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AfterDelivery::Delete => f.write_str("delete"),
+            AfterDelivery::Keep => f.write_str("keep"),
+            AfterDelivery::KeepDays(days) => write!(f, "{{ keep_days = {days} }}"),
+        }
     }
 }
 
