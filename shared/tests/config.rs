@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use mailpull_shared::config::{self, AfterDelivery, AuthMethod, OAuthProvider, Protocol, Security};
+use mailpull_shared::config::{
+    self, AfterDelivery, AuthMethod, Credentials, OAuthProvider, Protocol, Security,
+};
 use mailpull_shared::secrets::PasswordSource;
 
 fn repo_root() -> PathBuf {
@@ -29,7 +31,10 @@ fn sample_config_is_valid() {
         ("mail.myisp.com", 995)
     );
     assert_eq!(user1.remote.security, Security::Tls);
-    assert_eq!(user1.remote.password, Some(PasswordSource::Keyring));
+    assert_eq!(
+        user1.remote.credentials,
+        Credentials::Password(PasswordSource::Keyring)
+    );
     assert_eq!(user1.local.address(), "user1@mydomain.com");
     assert_eq!(user1.local.smtp_security, Security::Plain);
     assert!(user1.distribute.is_none());
@@ -271,8 +276,9 @@ domain = "d.example"
     let config = config::parse(text, "f.toml").expect("valid");
     let m365 = config.profile("m365").expect("m365");
     assert_eq!(m365.remote.auth, AuthMethod::XOAuth2);
-    assert_eq!(m365.remote.password, None);
-    let oauth = m365.remote.oauth2.as_ref().expect("oauth2");
+    let Credentials::OAuth2(oauth) = &m365.remote.credentials else {
+        panic!("an OAuth profile has its client and no password");
+    };
     assert_eq!(oauth.provider, OAuthProvider::Microsoft);
     assert_eq!(
         oauth.token_url,
@@ -292,7 +298,7 @@ domain = "d.example"
 
     let gmail = config.profile("gmail").expect("gmail");
     assert_eq!(gmail.remote.auth, AuthMethod::OAuthBearer);
-    let oauth = gmail.remote.oauth2.as_ref().expect("oauth2");
+    let oauth = gmail.remote.credentials.oauth2().expect("oauth2");
     assert_eq!(oauth.token_url, "https://oauth2.googleapis.com/token");
     assert_eq!(
         oauth.authorization_url.as_deref(),
@@ -305,7 +311,7 @@ domain = "d.example"
     );
 
     let lab = config.profile("lab").expect("lab");
-    let oauth = lab.remote.oauth2.as_ref().expect("oauth2");
+    let oauth = lab.remote.credentials.oauth2().expect("oauth2");
     assert_eq!(oauth.provider, OAuthProvider::Custom);
     assert_eq!(oauth.authorization_url, None);
     assert_eq!(oauth.token_url, "http://127.0.0.1:8080/token");

@@ -6,8 +6,13 @@ use egui::{Color32, RichText};
 use mailpull_shared::ipc::{SignInMethod, StepOutcome};
 
 use crate::app::{Action, ManagerApp, Mode};
+use mailpull_shared::config::{
+    DEFAULT_FOLDER, DEFAULT_INTERVAL_TEXT, DEFAULT_KEEP_DAYS, DEFAULT_SMTP,
+};
+
 use crate::form::{
-    AfterDelivery, Auth, FormFields, PasswordFrom, Protocol, Provider, SecretFrom, Security,
+    AUTH_CHOICES, AfterDelivery, FormFields, OAuthProvider, PasswordFrom, Protocol, SecretFrom,
+    Security, auth_label,
 };
 
 const ERROR: Color32 = Color32::from_rgb(210, 50, 50);
@@ -269,10 +274,10 @@ fn fields(app: &mut ManagerApp, ui: &mut egui::Ui) {
             let label = ui.label("Security");
             ui.vertical(|ui| {
                 ui.horizontal(|ui| {
-                    ui.radio_value(&mut f.security, Security::Default, "Default (TLS)");
-                    ui.radio_value(&mut f.security, Security::Tls, "TLS");
-                    ui.radio_value(&mut f.security, Security::StartTls, "STARTTLS");
-                    ui.radio_value(&mut f.security, Security::Plain, "None (plain)");
+                    ui.radio_value(&mut f.security, None, "Default (TLS)");
+                    ui.radio_value(&mut f.security, Some(Security::Tls), "TLS");
+                    ui.radio_value(&mut f.security, Some(Security::StartTls), "STARTTLS");
+                    ui.radio_value(&mut f.security, Some(Security::Plain), "None (plain)");
                 })
                 .response
                 .labelled_by(label.id);
@@ -290,11 +295,11 @@ fn fields(app: &mut ManagerApp, ui: &mut egui::Ui) {
             let label = ui.label("Authentication");
             ui.vertical(|ui| {
                 egui::ComboBox::from_id_salt("auth")
-                    .selected_text(f.auth.label())
+                    .selected_text(auth_label(f.auth))
                     .width(240.0)
                     .show_ui(ui, |ui| {
-                        for (auth, text) in Auth::ALL {
-                            if auth == Auth::Apop && f.protocol == Protocol::Imap {
+                        for (auth, text) in AUTH_CHOICES {
+                            if !auth.is_available(f.protocol) {
                                 continue;
                             }
                             ui.selectable_value(&mut f.auth, auth, text);
@@ -319,21 +324,21 @@ fn fields(app: &mut ManagerApp, ui: &mut egui::Ui) {
                 false,
             );
             if f.protocol == Protocol::Imap {
-                text_row(ui, &folders_p, "Folders", &mut f.folders, "INBOX", false);
+                text_row(
+                    ui,
+                    &folders_p,
+                    "Folders",
+                    &mut f.folders,
+                    DEFAULT_FOLDER,
+                    false,
+                );
                 ui.label("");
                 ui.checkbox(&mut f.push, "Push (IMAP IDLE)");
                 ui.end_row();
             }
 
             section(ui, "Local delivery");
-            text_row(
-                ui,
-                &smtp_p,
-                "SMTP server",
-                &mut f.smtp,
-                "127.0.0.1:25",
-                false,
-            );
+            text_row(ui, &smtp_p, "SMTP server", &mut f.smtp, DEFAULT_SMTP, false);
             text_row(
                 ui,
                 &local_user_p,
@@ -352,7 +357,14 @@ fn fields(app: &mut ManagerApp, ui: &mut egui::Ui) {
             );
 
             section(ui, "Schedule");
-            text_row(ui, &interval_p, "Interval", &mut f.interval, "10m", false);
+            text_row(
+                ui,
+                &interval_p,
+                "Interval",
+                &mut f.interval,
+                DEFAULT_INTERVAL_TEXT,
+                false,
+            );
             let label = ui.label("Leave on server");
             ui.vertical(|ui| {
                 ui.horizontal(|ui| {
@@ -374,7 +386,8 @@ fn fields(app: &mut ManagerApp, ui: &mut egui::Ui) {
             });
             ui.end_row();
             if f.after_delivery == AfterDelivery::KeepDays {
-                text_row(ui, &[], "Days to keep", &mut f.keep_days, "14", false);
+                let hint = DEFAULT_KEEP_DAYS.to_string();
+                text_row(ui, &[], "Days to keep", &mut f.keep_days, &hint, false);
             }
 
             section(ui, "Distribution (multi-drop)");
@@ -478,9 +491,9 @@ fn oauth_rows(ui: &mut egui::Ui, f: &mut FormFields, p: &OAuthProblems) {
     let label = ui.label("Provider");
     ui.vertical(|ui| {
         ui.horizontal(|ui| {
-            ui.radio_value(&mut f.provider, Provider::Microsoft, "Microsoft 365");
-            ui.radio_value(&mut f.provider, Provider::Google, "Google");
-            ui.radio_value(&mut f.provider, Provider::Custom, "Custom");
+            ui.radio_value(&mut f.provider, OAuthProvider::Microsoft, "Microsoft 365");
+            ui.radio_value(&mut f.provider, OAuthProvider::Google, "Google");
+            ui.radio_value(&mut f.provider, OAuthProvider::Custom, "Custom");
         })
         .response
         .labelled_by(label.id);
@@ -495,7 +508,7 @@ fn oauth_rows(ui: &mut egui::Ui, f: &mut FormFields, p: &OAuthProblems) {
         "application (client) id of the app registration",
         false,
     );
-    if f.provider == Provider::Microsoft {
+    if f.provider == OAuthProvider::Microsoft {
         text_row(
             ui,
             &p.tenant,
@@ -545,7 +558,7 @@ fn oauth_rows(ui: &mut egui::Ui, f: &mut FormFields, p: &OAuthProblems) {
         ),
         SecretFrom::None => {}
     }
-    let preset = f.provider != Provider::Custom;
+    let preset = f.provider != OAuthProvider::Custom;
     let default = |custom: &'static str| if preset { "the preset's" } else { custom };
     text_row(
         ui,

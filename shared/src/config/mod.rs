@@ -3,9 +3,8 @@
 pub mod check;
 pub mod duration;
 pub mod model;
-mod oauth2;
 pub mod raw;
 pub mod server;
 
-pub use check::{ConfigError, FieldError, load, parse};
+pub use check::{ConfigError, FieldError, check_profile, check_table, load, parse};
 pub use model::*;

@@ -2,19 +2,77 @@
 //! value here has been validated.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use crate::secrets::PasswordSource;
 
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(600);
+/// [`DEFAULT_INTERVAL`] as a profile writes it.
+pub const DEFAULT_INTERVAL_TEXT: &str = "10m";
 pub const MIN_INTERVAL: Duration = Duration::from_secs(10);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_MESSAGE_MB: u64 = 100;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 pub const DEFAULT_MAX_CONNECTIONS_PER_HOST: usize = 4;
+/// The highest `worker.max_connections` and `max_connections_per_host`.
+pub const MAX_CONNECTIONS: usize = 10_000;
+/// `worker.log_level` when not written.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// The levels a `worker.log_level` filter names (at least one of them).
+pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 /// `after_delivery = { keep_days = N }`: N is 1 to this (ten years).
 pub const MAX_KEEP_DAYS: u32 = 3650;
+/// The N a new `{ keep_days = N }` suggests.
+pub const DEFAULT_KEEP_DAYS: u32 = 14;
+/// `local.smtp` when not written: the local mail server on the loopback.
+pub const DEFAULT_SMTP: &str = "127.0.0.1:25";
+/// The IMAP folder pulled when `remote.folders` is not written.
+pub const DEFAULT_FOLDER: &str = "INBOX";
+
+/// Implements `as_str`, `Display` and `FromStr` of a config enum from one table of its
+/// names as written in the file (the first name of a value is the one written back; further
+/// names are accepted aliases).
+macro_rules! config_names {
+    ($ty:ident, [$($value:ident => $name:literal $(| $alias:literal)*),+ $(,)?]) => {
+        impl $ty {
+            /// Every value, in the order a choice lists them.
+            pub const ALL: &'static [$ty] = &[$($ty::$value),+];
+
+            /// The name as written in the configuration file.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$value => $name),+
+                }
+            }
+
+            /// `"x" is not one of: a, b, c`: the refusal of a name not in the list.
+            pub fn unknown(text: &str) -> String {
+                let names: Vec<&str> = $ty::ALL.iter().map(|value| value.as_str()).collect();
+                format!("\"{text}\" is not one of: {}", names.join(", "))
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = String;
+
+            fn from_str(text: &str) -> Result<Self, String> {
+                match text {
+                    $($name $(| $alias)* => Ok($ty::$value),)+
+                    _ => Err($ty::unknown(text)),
+                }
+            }
+        }
+    };
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -53,9 +111,10 @@ pub struct Profile {
     pub distribute: Option<Distribute>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum AfterDelivery {
-    /// Delete (POP3 DELE, IMAP \Deleted + expunge) once delivered and recorded.
+    /// Delete (POP3 DELE, IMAP \Deleted + expunge) once delivered and recorded. The default.
+    #[default]
     Delete,
     /// Leave on the server; the state database makes sure it is never fetched twice.
     Keep,
@@ -64,20 +123,41 @@ pub enum AfterDelivery {
     KeepDays(u32),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+impl AfterDelivery {
+    /// The two settings written as a word (`after_delivery = "delete"` or `"keep"`).
+    pub const MODES: [AfterDelivery; 2] = [AfterDelivery::Delete, AfterDelivery::Keep];
+
+    /// Reads the word form; the refusal names every form.
+    pub fn from_mode(text: &str) -> Result<AfterDelivery, String> {
+        AfterDelivery::MODES
+            .into_iter()
+            .find(|mode| mode.to_string() == text)
+            .ok_or_else(|| format!("\"{text}\" is not one of: delete, keep, {{ keep_days = N }}"))
+    }
+}
+
+/// As written in the file: `delete`, `keep` or `{ keep_days = N }`.
+impl fmt::Display for AfterDelivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AfterDelivery::Delete => f.write_str("delete"),
+            AfterDelivery::Keep => f.write_str("keep"),
+            AfterDelivery::KeepDays(days) => write!(f, "{{ keep_days = {days} }}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Protocol {
+    /// The default when `remote.protocol` is not written.
+    #[default]
     Pop3,
     Imap,
 }
 
-impl Protocol {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Pop3 => "pop3",
-            Protocol::Imap => "imap",
-        }
-    }
+config_names!(Protocol, [Pop3 => "pop3", Imap => "imap"]);
 
+impl Protocol {
     pub fn default_port(self, security: Security) -> u16 {
         match (self, security) {
             (Protocol::Pop3, Security::Tls) => 995,
@@ -89,9 +169,11 @@ impl Protocol {
 }
 
 /// How a connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Security {
-    /// TLS from the first byte (POP3S 995, IMAPS 993, SMTPS 465).
+    /// TLS from the first byte (POP3S 995, IMAPS 993, SMTPS 465). The default of
+    /// `remote.security`; `ssl` is read as this too.
+    #[default]
     Tls,
     /// Plain connect, then STLS/STARTTLS; fails closed when the server does not offer it.
     StartTls,
@@ -99,19 +181,12 @@ pub enum Security {
     Plain,
 }
 
-impl Security {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Security::Tls => "tls",
-            Security::StartTls => "starttls",
-            Security::Plain => "plain",
-        }
-    }
-}
+config_names!(Security, [Tls => "tls" | "ssl", StartTls => "starttls", Plain => "plain"]);
 
-/// Which login a profile uses. `Auto` picks the strongest the server offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which login a profile uses. `Auto` (the default) picks the strongest the server offers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum AuthMethod {
+    #[default]
     Auto,
     /// POP3 USER/PASS or IMAP LOGIN.
     Login,
@@ -127,17 +202,59 @@ pub enum AuthMethod {
     OAuthBearer,
 }
 
+// `login` is what IMAP calls USER/PASS; `user` is POP3's name for it (see `name_for`).
+config_names!(AuthMethod, [
+    Auto => "auto",
+    Login => "login" | "user",
+    Apop => "apop",
+    Plain => "plain",
+    SaslLogin => "sasl-login",
+    XOAuth2 => "xoauth2",
+    OAuthBearer => "oauthbearer",
+]);
+
 impl AuthMethod {
     /// True for the two SASL mechanisms that log in with an OAuth 2.0 access token.
     pub fn is_oauth(self) -> bool {
         matches!(self, AuthMethod::XOAuth2 | AuthMethod::OAuthBearer)
     }
+
+    /// Whether `protocol` has this login (APOP is POP3's only).
+    pub fn is_available(self, protocol: Protocol) -> bool {
+        self != AuthMethod::Apop || protocol == Protocol::Pop3
+    }
+
+    /// The name as written for `protocol`: [`AuthMethod::Login`] is `user` for POP3 and
+    /// `login` for IMAP.
+    pub fn name_for(self, protocol: Protocol) -> &'static str {
+        match (self, protocol) {
+            (AuthMethod::Login, Protocol::Pop3) => "user",
+            _ => self.as_str(),
+        }
+    }
+
+    /// Reads `remote.auth` of a `protocol` profile; the refusal lists the names it has.
+    pub fn parse_for(text: &str, protocol: Protocol) -> Result<AuthMethod, String> {
+        match text.parse::<AuthMethod>() {
+            Ok(auth) if auth.is_available(protocol) => Ok(auth),
+            _ => {
+                let names: Vec<&str> = AuthMethod::ALL
+                    .iter()
+                    .filter(|auth| auth.is_available(protocol))
+                    .map(|auth| auth.name_for(protocol))
+                    .collect();
+                Err(format!("\"{text}\" is not one of: {}", names.join(", ")))
+            }
+        }
+    }
 }
 
 /// Whose OAuth 2.0 endpoints a profile uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum OAuthProvider {
-    /// Microsoft 365 / Outlook.com (Microsoft identity platform v2.0).
+    /// Microsoft 365 / Outlook.com (Microsoft identity platform v2.0); what a new OAuth
+    /// profile suggests.
+    #[default]
     Microsoft,
     /// Google / Gmail.
     Google,
@@ -145,15 +262,14 @@ pub enum OAuthProvider {
     Custom,
 }
 
-impl OAuthProvider {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OAuthProvider::Microsoft => "microsoft",
-            OAuthProvider::Google => "google",
-            OAuthProvider::Custom => "custom",
-        }
-    }
-}
+config_names!(OAuthProvider, [
+    Microsoft => "microsoft",
+    Google => "google",
+    Custom => "custom",
+]);
+
+/// The Microsoft tenant when `remote.oauth2.tenant` is not written.
+pub const DEFAULT_MICROSOFT_TENANT: &str = "common";
 
 /// The OAuth 2.0 client of a profile that logs in with XOAUTH2 or OAUTHBEARER. The endpoints
 /// are filled in from the provider's preset unless the profile gives them; every URL is https
@@ -186,6 +302,33 @@ pub const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
 /// The scope Gmail's IMAP and POP3 need.
 pub const GOOGLE_MAIL_SCOPE: &str = "https://mail.google.com/";
 
+/// What a profile logs in with: a password read from its source, or (for `xoauth2` and
+/// `oauthbearer`) an OAuth 2.0 client whose access tokens come from the sign-in's refresh
+/// token. Never both.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Credentials {
+    Password(PasswordSource),
+    OAuth2(OAuth2),
+}
+
+impl Credentials {
+    /// The password's source; `None` for an OAuth profile.
+    pub fn password(&self) -> Option<&PasswordSource> {
+        match self {
+            Credentials::Password(source) => Some(source),
+            Credentials::OAuth2(_) => None,
+        }
+    }
+
+    /// The OAuth 2.0 client; `None` for a password profile.
+    pub fn oauth2(&self) -> Option<&OAuth2> {
+        match self {
+            Credentials::Password(_) => None,
+            Credentials::OAuth2(oauth2) => Some(oauth2),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Remote {
     pub protocol: Protocol,
@@ -193,11 +336,9 @@ pub struct Remote {
     pub port: u16,
     pub security: Security,
     pub username: String,
-    /// The password's source; `None` exactly when `auth` is an OAuth mechanism.
-    pub password: Option<PasswordSource>,
     pub auth: AuthMethod,
-    /// The OAuth 2.0 client; `Some` exactly when `auth` is an OAuth mechanism.
-    pub oauth2: Option<OAuth2>,
+    /// A password source, or the OAuth 2.0 client exactly when `auth` is an OAuth mechanism.
+    pub credentials: Credentials,
     pub ca_file: Option<PathBuf>,
     /// IMAP folders to pull; empty for POP3.
     pub folders: Vec<String>,
@@ -270,3 +411,5 @@ pub const DEFAULT_ENVELOPE_HEADERS: &[&str] = &[
 pub const DEFAULT_VISIBLE_HEADERS: &[&str] = &["To", "Cc", "Resent-To", "Resent-Cc"];
 pub const DEFAULT_RECEIVED_TRUSTED: usize = 1;
 pub const DEFAULT_MAX_RECEIVED: usize = 25;
+/// `user+tag@` is delivered to `user@` unless `distribute.recipient_delimiter` says otherwise.
+pub const DEFAULT_RECIPIENT_DELIMITER: char = '+';

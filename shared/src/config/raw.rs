@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::model::AfterDelivery;
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RawWorker {
@@ -36,6 +38,20 @@ pub enum RawAfterDelivery {
     Mode(String),
     Table(RawKeepDays),
     Other(toml::Value),
+}
+
+impl From<AfterDelivery> for RawAfterDelivery {
+    /// The setting as written: `"delete"`, `"keep"` or `{ keep_days = N }`.
+    fn from(after_delivery: AfterDelivery) -> Self {
+        match after_delivery {
+            AfterDelivery::KeepDays(days) => RawAfterDelivery::Table(RawKeepDays {
+                keep_days: Some(i64::from(days)),
+            }),
+            AfterDelivery::Delete | AfterDelivery::Keep => {
+                RawAfterDelivery::Mode(after_delivery.to_string())
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

@@ -302,26 +302,9 @@ pub enum ErrorKind {
     Internal,
 }
 
-/// One invalid field of a refused profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldProblem {
-    pub profile: Option<String>,
-    /// Dotted path such as `remote.port`.
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for FieldProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(profile) = &self.profile {
-            write!(f, "profile \"{profile}\": ")?;
-        }
-        if !self.field.is_empty() {
-            write!(f, "{}: ", self.field)?;
-        }
-        f.write_str(&self.message)
-    }
-}
+/// One invalid field of a refused profile: the checker's own [`FieldError`], sent as it is
+/// (`{"profile": …, "field": "remote.port", "message": …}`).
+pub use crate::config::FieldError as FieldProblem;
 
 /// A typed error reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -524,6 +507,42 @@ mod tests {
         assert!(
             text.contains("version 7") && text.contains("version 1"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_field_problem_keeps_its_wire_form() {
+        let problem = FieldProblem {
+            profile: Some("a".into()),
+            field: "remote.port".into(),
+            message: "70000 is not a port".into(),
+        };
+        let json = serde_json::to_string(&problem).expect("json");
+        assert_eq!(
+            json,
+            r#"{"profile":"a","field":"remote.port","message":"70000 is not a port"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<FieldProblem>(&json).expect("read back"),
+            problem
+        );
+        let file_wide = FieldProblem {
+            profile: None,
+            field: String::new(),
+            message: "not valid TOML".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&file_wide).expect("json"),
+            r#"{"profile":null,"field":"","message":"not valid TOML"}"#
+        );
+        let error = IpcError {
+            kind: ErrorKind::Invalid,
+            message: "invalid profile".into(),
+            fields: vec![problem],
+        };
+        assert_eq!(
+            serde_json::to_string(&error).expect("json"),
+            r#"{"kind":"invalid","message":"invalid profile","fields":[{"profile":"a","field":"remote.port","message":"70000 is not a port"}]}"#
         );
     }
 

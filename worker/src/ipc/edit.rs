@@ -1,7 +1,7 @@
-//! Changes to the configuration file asked for over IPC: pure text-in/text-out edits of the
-//! `[[profile]]` tables, and the atomic write (temp file in the same directory, same
-//! permissions and owner, fsync, rename). Validation is the caller's: it checks the new text
-//! with [`crate::validate::check_text`] before anything is written.
+//! Changes to the configuration file asked for over IPC: pure edits of the `[[profile]]`
+//! tables (text in, TOML tree or text out), and the atomic write (temp file in the same
+//! directory, same permissions and owner, fsync, rename). Validation is the caller's: it
+//! checks the edited tree with [`crate::validate::check_table`] before anything is written.
 //!
 //! The file is re-serialised from its TOML tree, so comments in it are not kept.
 
@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 
 use mailpull_shared::config::raw::{RawPassword, RawProfile};
-use mailpull_shared::ipc::{ErrorKind, IpcError, ProfileForm};
+use mailpull_shared::ipc::{ErrorKind, FieldProblem, IpcError, ProfileForm};
 
 /// One change to the profiles.
 #[derive(Debug, Clone)]
@@ -81,8 +81,58 @@ pub fn strip_inline_password(raw: &mut RawProfile) {
     }
 }
 
+/// Refuses a profile that carries a password or OAuth client secret itself (they go to the
+/// keyring; the file names only their source).
+pub fn refuse_inline_secrets(profile: &ProfileForm) -> Result<(), IpcError> {
+    if matches!(
+        profile.remote.as_ref().and_then(|r| r.password.as_ref()),
+        Some(RawPassword::Inline(_))
+    ) {
+        return Err(IpcError {
+            kind: ErrorKind::Invalid,
+            message: "a password cannot be stored in the configuration file".into(),
+            fields: vec![FieldProblem {
+                profile: profile.name.clone(),
+                field: "remote.password".into(),
+                message: "use { keyring = true } and set the password separately, or { file = \"...\" } / { env = \"...\" }".into(),
+            }],
+        });
+    }
+    if matches!(
+        profile
+            .remote
+            .as_ref()
+            .and_then(|r| r.oauth2.as_ref())
+            .and_then(|o| o.client_secret.as_ref()),
+        Some(RawPassword::Inline(_))
+    ) {
+        return Err(IpcError {
+            kind: ErrorKind::Invalid,
+            message: "a client secret cannot be stored in the configuration file".into(),
+            fields: vec![FieldProblem {
+                profile: profile.name.clone(),
+                field: "remote.oauth2.client_secret".into(),
+                message: "use { keyring = true }, { file = \"...\" } or { env = \"...\" }".into(),
+            }],
+        });
+    }
+    Ok(())
+}
+
 /// Applies `edit` to the configuration text and returns the new text (not yet validated).
 pub fn apply(text: &str, edit: &Edit) -> Result<String, IpcError> {
+    to_text(&apply_to_table(text, edit)?)
+}
+
+/// The configuration file's text of `table`.
+pub fn to_text(table: &toml::Table) -> Result<String, IpcError> {
+    toml::to_string(table)
+        .map_err(|err| IpcError::new(ErrorKind::Internal, format!("cannot write TOML: {err}")))
+}
+
+/// Applies `edit` to the configuration text and returns the new TOML tree (not yet
+/// validated).
+pub fn apply_to_table(text: &str, edit: &Edit) -> Result<toml::Table, IpcError> {
     let mut table = parse_table(text)?;
     let profiles = table
         .entry("profile")
@@ -95,39 +145,7 @@ pub fn apply(text: &str, edit: &Edit) -> Result<String, IpcError> {
     };
     match edit {
         Edit::Save { original, profile } => {
-            if matches!(
-                profile.remote.as_ref().and_then(|r| r.password.as_ref()),
-                Some(RawPassword::Inline(_))
-            ) {
-                return Err(IpcError {
-                    kind: ErrorKind::Invalid,
-                    message: "a password cannot be stored in the configuration file".into(),
-                    fields: vec![mailpull_shared::ipc::FieldProblem {
-                        profile: profile.name.clone(),
-                        field: "remote.password".into(),
-                        message: "use { keyring = true } and set the password separately, or { file = \"...\" } / { env = \"...\" }".into(),
-                    }],
-                });
-            }
-            if matches!(
-                profile
-                    .remote
-                    .as_ref()
-                    .and_then(|r| r.oauth2.as_ref())
-                    .and_then(|o| o.client_secret.as_ref()),
-                Some(RawPassword::Inline(_))
-            ) {
-                return Err(IpcError {
-                    kind: ErrorKind::Invalid,
-                    message: "a client secret cannot be stored in the configuration file".into(),
-                    fields: vec![mailpull_shared::ipc::FieldProblem {
-                        profile: profile.name.clone(),
-                        field: "remote.oauth2.client_secret".into(),
-                        message: "use { keyring = true }, { file = \"...\" } or { env = \"...\" }"
-                            .into(),
-                    }],
-                });
-            }
+            refuse_inline_secrets(profile)?;
             let value = toml::Value::try_from(profile.as_ref())
                 .map_err(|err| invalid(format!("the profile cannot be written: {err}")))?;
             let target = match original {
@@ -156,8 +174,7 @@ pub fn apply(text: &str, edit: &Edit) -> Result<String, IpcError> {
             profiles.remove(index);
         }
     }
-    toml::to_string(&table)
-        .map_err(|err| IpcError::new(ErrorKind::Internal, format!("cannot write TOML: {err}")))
+    Ok(table)
 }
 
 /// Replaces `path` with `text` atomically: a temp file in the same directory with the same

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mailpull_shared::config::{Config, ConfigError, Profile};
+use mailpull_shared::config::{Config, ConfigError, Credentials, Profile};
 use mailpull_shared::ipc::{
     ErrorKind, FieldProblem, IpcError, ProfileState, ProfileStatus, ProfileSummary, Request,
     Response, TestTarget, WirePassword,
@@ -35,15 +35,10 @@ pub struct WorkerState {
 }
 
 fn invalid_config(err: ConfigError) -> IpcError {
-    let fields: Vec<FieldProblem> = err
-        .errors
-        .into_iter()
-        .map(|e| FieldProblem {
-            profile: e.profile,
-            field: e.field,
-            message: e.message,
-        })
-        .collect();
+    invalid_fields(err.errors)
+}
+
+fn invalid_fields(fields: Vec<FieldProblem>) -> IpcError {
     let first = fields.first().map(ToString::to_string).unwrap_or_default();
     IpcError {
         kind: ErrorKind::Invalid,
@@ -80,9 +75,9 @@ fn summary(profile: &Profile) -> ProfileSummary {
             .as_ref()
             .map_or_else(|| profile.local.address(), |d| d.fallback.clone()),
         multi_drop: profile.distribute.is_some(),
-        password_source: match &profile.remote.password {
-            Some(source) => source.kind(),
-            None => "oauth2",
+        password_source: match &profile.remote.credentials {
+            Credentials::Password(source) => source.kind(),
+            Credentials::OAuth2(_) => "oauth2",
         }
         .into(),
     }
@@ -171,7 +166,7 @@ impl WorkerState {
                     )
                     .await;
                 }
-                let oauth2 = old.remote.oauth2.as_ref();
+                let oauth2 = old.remote.credentials.oauth2();
                 if oauth2.and_then(|o| o.client_secret.as_ref()) == Some(&PasswordSource::Keyring) {
                     forget(
                         &name,
@@ -180,7 +175,7 @@ impl WorkerState {
                     )
                     .await;
                 }
-                if old.remote.password == Some(PasswordSource::Keyring) {
+                if old.remote.credentials.password() == Some(&PasswordSource::Keyring) {
                     forget(&name, secrets::password_account(&name), "keyring password").await;
                 }
                 info!(profile = %name, "profile deleted over IPC");
@@ -200,7 +195,7 @@ impl WorkerState {
                 info!(profile = %name, "password stored in the OS keyring over IPC");
                 let mut message =
                     format!("password of profile \"{name}\" stored in the OS keyring");
-                if profile.remote.password != Some(PasswordSource::Keyring) {
+                if profile.remote.credentials.password() != Some(&PasswordSource::Keyring) {
                     message.push_str(
                         "; note: this profile reads its password from another source (set password = { keyring = true } to use it)",
                     );
@@ -209,7 +204,7 @@ impl WorkerState {
             }
             Request::SetClientSecret { name, secret } => {
                 let profile = self.profile(&name)?;
-                let Some(oauth2) = &profile.remote.oauth2 else {
+                let Some(oauth2) = profile.remote.credentials.oauth2() else {
                     return Err(not_oauth(&name));
                 };
                 let account = secrets::client_secret_account(&name);
@@ -227,7 +222,7 @@ impl WorkerState {
             Request::TestConnection { target } => {
                 let profile = match target {
                     TestTarget::Saved(name) => self.profile(&name)?,
-                    TestTarget::Form(form) => self.checked_form(form).await?,
+                    TestTarget::Form(form) => self.checked_form(&form)?,
                 };
                 info!(profile = %profile.name, "connection test requested over IPC");
                 Ok(Response::TestReport {
@@ -335,26 +330,11 @@ impl WorkerState {
         self.config_path.display().to_string()
     }
 
-    /// An unsaved profile, checked in the context of the current file.
-    async fn checked_form(
-        &self,
-        form: Box<mailpull_shared::ipc::ProfileForm>,
-    ) -> Result<Profile, IpcError> {
-        let name = form.name.clone().unwrap_or_default();
-        let text = self.read_file().await?;
-        let new_text = edit::apply(
-            &text,
-            &Edit::Save {
-                original: None,
-                profile: form,
-            },
-        )?;
-        let config =
-            crate::validate::check_text(&new_text, &self.file_label()).map_err(invalid_config)?;
-        config
-            .profile(&name)
-            .cloned()
-            .ok_or_else(|| IpcError::no_such_profile(&name))
+    /// An unsaved profile, checked in the context of the running configuration (as a save
+    /// would check it, routing rules included); nothing is written.
+    fn checked_form(&self, form: &mailpull_shared::ipc::ProfileForm) -> Result<Profile, IpcError> {
+        edit::refuse_inline_secrets(form)?;
+        crate::validate::check_profile(form, &self.config()).map_err(invalid_fields)
     }
 
     /// Applies `edit` to the file: validate the whole new file, write it atomically, then
@@ -362,9 +342,10 @@ impl WorkerState {
     async fn change(&self, edit: Edit) -> Result<(), IpcError> {
         let _one_at_a_time = self.edits.lock().await;
         let text = self.read_file().await?;
-        let new_text = edit::apply(&text, &edit)?;
+        let table = edit::apply_to_table(&text, &edit)?;
         let mut config =
-            crate::validate::check_text(&new_text, &self.file_label()).map_err(invalid_config)?;
+            crate::validate::check_table(&table, &self.file_label()).map_err(invalid_config)?;
+        let new_text = edit::to_text(&table)?;
         let old = self.config();
         if config.worker != old.worker {
             warn!("[worker] settings changed in the file; they take effect at the next restart");

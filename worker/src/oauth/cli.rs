@@ -22,7 +22,7 @@ fn say(line: impl AsRef<str>) {
 /// has a device endpoint, else the browser. Google's device flow does not grant the Gmail
 /// scope, so Google profiles use the browser.
 pub fn default_method(profile: &Profile) -> SignInMethod {
-    match profile.remote.oauth2.as_ref() {
+    match profile.remote.credentials.oauth2() {
         Some(oauth) if oauth.provider == OAuthProvider::Google => SignInMethod::Browser,
         Some(oauth) if oauth.device_authorization_url.is_some() => SignInMethod::Device,
         _ => SignInMethod::Browser,

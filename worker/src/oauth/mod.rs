@@ -86,8 +86,8 @@ pub struct Tokens {
 pub fn settings(profile: &Profile) -> Result<&OAuth2, OAuthError> {
     profile
         .remote
-        .oauth2
-        .as_ref()
+        .credentials
+        .oauth2()
         .ok_or_else(|| OAuthError::NotOAuth {
             profile: profile.name.clone(),
         })

@@ -119,7 +119,7 @@ impl TokenCache {
 
     /// Seeds the cache with a sign-in's access token.
     pub async fn seed(&self, profile: &Profile, tokens: &Tokens, issued: Instant) {
-        let Some(oauth) = profile.remote.oauth2.as_ref() else {
+        let Some(oauth) = profile.remote.credentials.oauth2() else {
             return;
         };
         let slot = self.slot(&profile.name);

@@ -9,6 +9,9 @@ use super::address::{normalize_domain, parse_configured_address};
 
 /// The default header lists are the configuration's: one definition for both.
 pub use mailpull_shared::config::{DEFAULT_ENVELOPE_HEADERS, DEFAULT_VISIBLE_HEADERS};
+use mailpull_shared::config::{
+    DEFAULT_MAX_RECEIVED, DEFAULT_RECEIVED_TRUSTED, DEFAULT_RECIPIENT_DELIMITER,
+};
 
 /// How one catch-all mailbox is split into local mailboxes.
 ///
@@ -61,9 +64,9 @@ impl Default for Rules {
                 .iter()
                 .map(|h| h.to_string())
                 .collect(),
-            received_trusted: 1,
-            recipient_delimiter: Some('+'),
-            max_received: 25,
+            received_trusted: DEFAULT_RECEIVED_TRUSTED,
+            recipient_delimiter: Some(DEFAULT_RECIPIENT_DELIMITER),
+            max_received: DEFAULT_MAX_RECEIVED,
             installation_id: String::new(),
         }
     }

@@ -2,9 +2,12 @@
 //! endpoints, the client id, the client secret's source (never inline) and the scopes. Every
 //! endpoint must be an https URL, or http on a loopback address (tests, local proxies).
 
-use super::check::{Errors, check_secret_source, is_loopback};
-use super::model::*;
-use super::raw::RawOAuth2;
+use super::fields::{Errors, check_secret_source, is_loopback};
+use crate::config::model::{
+    DEFAULT_MICROSOFT_TENANT, GOOGLE_AUTHORIZATION_URL, GOOGLE_DEVICE_AUTHORIZATION_URL,
+    GOOGLE_MAIL_SCOPE, GOOGLE_TOKEN_URL, OAuth2, OAuthProvider, Protocol, microsoft_endpoint,
+};
+use crate::config::raw::RawOAuth2;
 
 /// Longest accepted URL, client id or scope.
 const MAX_TEXT: usize = 2048;
@@ -15,16 +18,10 @@ pub(super) fn check_oauth2(
     p: Option<&str>,
     errors: &mut Errors,
 ) -> Option<OAuth2> {
-    let provider = match raw.provider.as_deref() {
-        Some("microsoft") => OAuthProvider::Microsoft,
-        Some("google") => OAuthProvider::Google,
-        Some("custom") => OAuthProvider::Custom,
-        Some(other) => {
-            errors.push(
-                p,
-                "remote.oauth2.provider",
-                format!("\"{other}\" is not one of: microsoft, google, custom"),
-            );
+    let provider = match raw.provider.as_deref().map(str::parse::<OAuthProvider>) {
+        Some(Ok(provider)) => provider,
+        Some(Err(message)) => {
+            errors.push(p, "remote.oauth2.provider", message);
             return None;
         }
         None => {
@@ -147,7 +144,7 @@ pub(super) fn check_oauth2(
             scopes.clone()
         }
     };
-    let tenant = raw.tenant.as_deref().unwrap_or("common");
+    let tenant = raw.tenant.as_deref().unwrap_or(DEFAULT_MICROSOFT_TENANT);
     let (device, authorization, token) = match provider {
         OAuthProvider::Microsoft => (
             Some(microsoft_endpoint(tenant, "devicecode")),
@@ -217,7 +214,7 @@ pub(super) fn check_oauth2(
 }
 
 /// An endpoint URL: `https://host[:port]/path`, or `http://` to a loopback host only.
-pub fn check_url(url: &str) -> Result<(), String> {
+pub(super) fn check_url(url: &str) -> Result<(), String> {
     if url.len() > MAX_TEXT || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!("{url:?} is not a URL"));
     }

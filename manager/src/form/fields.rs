@@ -1,0 +1,166 @@
+//! The form's fields and the choices it offers. Config values are the configuration model's
+//! own types ([`Protocol`], [`Security`], [`AuthMethod`], [`OAuthProvider`]) and its named
+//! defaults; what is only the window's (labels, the kind of a secret's source) is here.
+
+use mailpull_shared::config::{
+    AuthMethod, DEFAULT_INTERVAL_TEXT, DEFAULT_KEEP_DAYS, DEFAULT_SMTP, OAuthProvider, Protocol,
+    Security,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordFrom {
+    /// The OS keyring of the worker's account (the password typed here is sent there).
+    Keyring,
+    File,
+    Env,
+}
+
+/// Every login choice in the order the form lists them, with the form's label.
+pub const AUTH_CHOICES: [(AuthMethod, &str); 7] = [
+    (AuthMethod::Auto, "Automatic"),
+    (AuthMethod::Login, "User/password"),
+    (AuthMethod::Plain, "SASL PLAIN"),
+    (AuthMethod::Apop, "APOP"),
+    (AuthMethod::SaslLogin, "SASL LOGIN"),
+    (AuthMethod::XOAuth2, "OAuth 2.0 (XOAUTH2)"),
+    (AuthMethod::OAuthBearer, "OAuth 2.0 (OAUTHBEARER)"),
+];
+
+/// The form's label of a login choice.
+pub fn auth_label(auth: AuthMethod) -> &'static str {
+    AUTH_CHOICES
+        .iter()
+        .find(|(choice, _)| *choice == auth)
+        .map_or("", |(_, label)| label)
+}
+
+/// Where an OAuth client secret comes from. For the keyring it is typed into the form and
+/// sent once to the worker's keyring on save; it is never read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretFrom {
+    /// The client has no secret (Microsoft's public clients).
+    None,
+    /// The worker's keyring (entry `oauth2-client-secret:NAME`).
+    Keyring,
+    File,
+    Env,
+}
+
+/// The `after_delivery` choice; the number of days of `KeepDays` is its own text field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterDelivery {
+    Delete,
+    Keep,
+    KeepDays,
+}
+
+/// Every field the form shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormFields {
+    pub name: String,
+    pub enabled: bool,
+    pub protocol: Protocol,
+    /// A host name, or the notation `host 995s`.
+    pub server: String,
+    /// Empty: the default of the protocol and security.
+    pub port: String,
+    /// `None`: not written (implicit TLS, or as the `server` notation says).
+    pub security: Option<Security>,
+    pub username: String,
+    pub auth: AuthMethod,
+    /// The OAuth 2.0 client (used when [`AuthMethod::is_oauth`]).
+    pub provider: OAuthProvider,
+    pub client_id: String,
+    /// Microsoft only; empty: the model's default tenant.
+    pub tenant: String,
+    pub secret_from: SecretFrom,
+    /// The file or environment variable of the client secret.
+    pub secret_ref: String,
+    /// Typed here for [`SecretFrom::Keyring`], sent to the worker's keyring on save, never
+    /// read back. Empty: unchanged.
+    pub client_secret: String,
+    /// Comma-separated; empty: the preset's scopes (custom providers must name them).
+    pub scopes: String,
+    /// Custom endpoints (they override a preset's when written).
+    pub device_url: String,
+    pub authorization_url: String,
+    pub token_url: String,
+    pub password_from: PasswordFrom,
+    /// The file or environment variable for [`PasswordFrom::File`] / [`PasswordFrom::Env`].
+    pub password_ref: String,
+    /// Typed here, sent to the worker's keyring on save, never read back. Empty: unchanged.
+    pub password: String,
+    pub ca_file: String,
+    /// IMAP folders, comma-separated; empty means the model's default folder.
+    pub folders: String,
+    pub push: bool,
+    /// `host:port` of the local SMTP server.
+    pub smtp: String,
+    pub local_user: String,
+    pub local_domain: String,
+    pub interval: String,
+    pub after_delivery: AfterDelivery,
+    pub keep_days: String,
+    pub distribute: bool,
+    /// Comma-separated.
+    pub local_domains: String,
+    pub fallback: String,
+    /// One `alias = user` per line.
+    pub aliases: String,
+}
+
+impl Default for FormFields {
+    fn default() -> Self {
+        FormFields {
+            name: String::new(),
+            enabled: true,
+            protocol: Protocol::default(),
+            server: String::new(),
+            port: String::new(),
+            security: None,
+            username: String::new(),
+            auth: AuthMethod::default(),
+            provider: OAuthProvider::default(),
+            client_id: String::new(),
+            tenant: String::new(),
+            secret_from: SecretFrom::None,
+            secret_ref: String::new(),
+            client_secret: String::new(),
+            scopes: String::new(),
+            device_url: String::new(),
+            authorization_url: String::new(),
+            token_url: String::new(),
+            password_from: PasswordFrom::Keyring,
+            password_ref: String::new(),
+            password: String::new(),
+            ca_file: String::new(),
+            folders: String::new(),
+            push: false,
+            smtp: DEFAULT_SMTP.into(),
+            local_user: String::new(),
+            local_domain: String::new(),
+            interval: DEFAULT_INTERVAL_TEXT.into(),
+            after_delivery: AfterDelivery::Delete,
+            keep_days: DEFAULT_KEEP_DAYS.to_string(),
+            distribute: false,
+            local_domains: String::new(),
+            fallback: String::new(),
+            aliases: String::new(),
+        }
+    }
+}
+
+/// A comma- or line-separated list, without empty items.
+pub(super) fn list(text: &str) -> Vec<String> {
+    text.split([',', '\n'])
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The trimmed text, or `None` (not written) when empty.
+pub(super) fn text(value: &str) -> Option<String> {
+    let value = value.trim();
+    (!value.is_empty()).then(|| value.to_string())
+}

@@ -1,0 +1,308 @@
+use mailpull_shared::config::raw::{RawPassword, RawPasswordSource, RawRemote};
+use mailpull_shared::ipc::{FieldProblem, ProfileForm};
+
+use super::*;
+
+fn filled() -> FormFields {
+    FormFields {
+        name: "isp".into(),
+        server: "pop.example.com".into(),
+        username: "joe".into(),
+        local_user: "joe".into(),
+        local_domain: "example.org".into(),
+        ..FormFields::default()
+    }
+}
+
+#[test]
+fn a_new_profile_polls_every_ten_minutes_and_uses_the_keyring() {
+    let profile = filled().to_profile(&ProfileForm::default()).expect("valid");
+    assert_eq!(profile.interval.as_deref(), Some("10m"));
+    let remote = profile.remote.expect("remote");
+    assert_eq!(remote.host.as_deref(), Some("pop.example.com"));
+    assert_eq!(
+        remote.password,
+        Some(RawPassword::Source(RawPasswordSource {
+            keyring: Some(true),
+            ..Default::default()
+        }))
+    );
+}
+
+#[test]
+fn bad_ports_intervals_and_notation_are_named() {
+    let mut fields = filled();
+    fields.port = "70000".into();
+    fields.interval = "soon".into();
+    let problems = fields.to_profile(&ProfileForm::default()).expect_err("bad");
+    let names: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(names, ["remote.port", "interval"]);
+    assert!(problems[0].message.contains("70000"), "{problems:?}");
+
+    let mut fields = filled();
+    fields.server = "pop.example.com 99999s".into();
+    let problems = fields.to_profile(&ProfileForm::default()).expect_err("bad");
+    assert_eq!(problems[0].field, "remote.server");
+}
+
+#[test]
+fn problems_read_with_the_form_labels() {
+    let problem = FieldProblem {
+        profile: Some("isp".into()),
+        field: "remote.port".into(),
+        message: "\"70000\" is not a port (1-65535)".into(),
+    };
+    assert_eq!(
+        describe_problem(&problem),
+        "Port: \"70000\" is not a port (1-65535)"
+    );
+    assert_eq!(
+        field_label("distribute.max_received"),
+        "distribute.max_received"
+    );
+}
+
+#[test]
+fn the_server_notation_is_kept_as_written() {
+    let mut fields = filled();
+    fields.server = "pop.example.com 995s".into();
+    let profile = fields.to_profile(&ProfileForm::default()).expect("valid");
+    let remote = profile.remote.expect("remote");
+    assert_eq!(remote.server.as_deref(), Some("pop.example.com 995s"));
+    assert_eq!(remote.host, None);
+    assert_eq!(remote.port, None);
+}
+
+#[test]
+fn an_edit_keeps_what_the_form_does_not_show_and_round_trips() {
+    let mut fields = filled();
+    fields.protocol = Protocol::Imap;
+    fields.folders = "INBOX, Spam".into();
+    fields.after_delivery = AfterDelivery::KeepDays;
+    fields.keep_days = "30".into();
+    fields.distribute = true;
+    fields.local_domains = "example.org, example.net".into();
+    fields.fallback = "postmaster".into();
+    fields.aliases = "info = alice\nsales = bob".into();
+    let base = ProfileForm {
+        remote: Some(RawRemote {
+            timeout: Some("30s".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let profile = fields.to_profile(&base).expect("valid");
+    assert_eq!(
+        profile.remote.as_ref().and_then(|r| r.timeout.as_deref()),
+        Some("30s")
+    );
+    let back = FormFields::from_profile(&profile);
+    assert_eq!(back, fields);
+}
+
+fn oauth() -> FormFields {
+    FormFields {
+        protocol: Protocol::Imap,
+        auth: AuthMethod::XOAuth2,
+        provider: OAuthProvider::Microsoft,
+        client_id: "9e5f94bc-e8a4-4e73-b8be-63364c29d753".into(),
+        tenant: "contoso.onmicrosoft.com".into(),
+        password: "typed before switching".into(),
+        ..filled()
+    }
+}
+
+#[test]
+fn an_oauth_profile_writes_its_client_and_no_password() {
+    let fields = oauth();
+    let base = ProfileForm {
+        remote: Some(RawRemote {
+            password: Some(RawPassword::Source(RawPasswordSource {
+                keyring: Some(true),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let profile = fields.to_profile(&base).expect("valid");
+    let remote = profile.remote.clone().expect("remote");
+    assert_eq!(remote.auth.as_deref(), Some("xoauth2"));
+    assert_eq!(remote.password, None, "an OAuth profile has no password");
+    let oauth2 = remote.oauth2.expect("oauth2 table");
+    assert_eq!(oauth2.provider.as_deref(), Some("microsoft"));
+    assert_eq!(oauth2.tenant.as_deref(), Some("contoso.onmicrosoft.com"));
+    assert_eq!(oauth2.client_secret, None);
+    assert_eq!(oauth2.scopes, None, "the preset's scopes");
+    assert_eq!(fields.password_to_send(), None);
+    assert_eq!(fields.client_secret_to_send(), None, "no secret typed");
+
+    let mut back = FormFields::from_profile(&profile);
+    back.password = fields.password.clone();
+    assert_eq!(back, fields);
+}
+
+/// The `[profile.remote.oauth2]` table the form wrote.
+fn oauth2_of(profile: &ProfileForm) -> mailpull_shared::config::raw::RawOAuth2 {
+    profile
+        .remote
+        .as_ref()
+        .and_then(|r| r.oauth2.clone())
+        .expect("oauth2")
+}
+
+#[test]
+fn a_custom_provider_round_trips_with_a_secret_source() {
+    let mut fields = oauth();
+    fields.password.clear();
+    fields.auth = AuthMethod::OAuthBearer;
+    fields.provider = OAuthProvider::Custom;
+    fields.tenant.clear();
+    fields.secret_from = SecretFrom::File;
+    fields.secret_ref = "/etc/mailpull/client.secret".into();
+    fields.scopes = "mail, offline_access".into();
+    fields.device_url = "https://id.example.com/device".into();
+    fields.token_url = "https://id.example.com/token".into();
+    let profile = fields.to_profile(&ProfileForm::default()).expect("valid");
+    let oauth2 = oauth2_of(&profile);
+    assert_eq!(
+        oauth2.client_secret,
+        Some(RawPassword::Source(RawPasswordSource {
+            file: Some("/etc/mailpull/client.secret".into()),
+            ..Default::default()
+        }))
+    );
+    assert_eq!(
+        oauth2.scopes,
+        Some(vec!["mail".to_string(), "offline_access".to_string()])
+    );
+    assert_eq!(FormFields::from_profile(&profile), fields);
+
+    // Back to a password: the oauth2 table goes, the password source comes back.
+    fields.auth = AuthMethod::Login;
+    let profile = fields.to_profile(&profile).expect("valid");
+    let remote = profile.remote.expect("remote");
+    assert_eq!(remote.auth.as_deref(), Some("login"), "IMAP says login");
+    assert_eq!(remote.oauth2, None);
+    assert!(remote.password.is_some());
+}
+
+#[test]
+fn a_typed_client_secret_is_sent_only_for_a_keyring_source_and_never_written() {
+    let mut fields = oauth();
+    fields.password.clear();
+    fields.secret_from = SecretFrom::Keyring;
+    fields.client_secret = "GOCSPX-typed".into();
+    assert_eq!(
+        fields.client_secret_to_send().as_deref(),
+        Some("GOCSPX-typed")
+    );
+    let profile = fields.to_profile(&ProfileForm::default()).expect("valid");
+    let written = serde_json::to_string(&profile).expect("json");
+    assert!(!written.contains("GOCSPX"), "{written}");
+    let oauth2 = oauth2_of(&profile);
+    assert_eq!(
+        oauth2.client_secret,
+        Some(RawPassword::Source(RawPasswordSource {
+            keyring: Some(true),
+            ..Default::default()
+        }))
+    );
+    // Read back, the form never shows it.
+    assert_eq!(FormFields::from_profile(&profile).client_secret, "");
+
+    fields.secret_from = SecretFrom::File;
+    assert_eq!(fields.client_secret_to_send(), None, "a file holds it");
+    fields.secret_from = SecretFrom::Keyring;
+    fields.auth = AuthMethod::Login;
+    assert_eq!(fields.client_secret_to_send(), None, "not an OAuth profile");
+}
+
+#[test]
+fn oauth_and_auth_problems_are_named() {
+    let mut fields = oauth();
+    fields.client_id.clear();
+    fields.provider = OAuthProvider::Custom;
+    fields.secret_from = SecretFrom::Env;
+    let problems = fields.to_profile(&ProfileForm::default()).expect_err("bad");
+    let names: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "remote.oauth2.client_id",
+            "remote.oauth2.client_secret",
+            "remote.oauth2.scopes",
+            "remote.oauth2.token_url",
+            "remote.oauth2.device_authorization_url",
+        ]
+    );
+    assert_eq!(
+        describe_problem(&problems[0]).split(':').next(),
+        Some("Client ID")
+    );
+
+    let mut fields = filled();
+    fields.protocol = Protocol::Imap;
+    fields.auth = AuthMethod::Apop;
+    let problems = fields.to_profile(&ProfileForm::default()).expect_err("bad");
+    assert_eq!(problems[0].field, "remote.auth");
+}
+
+#[test]
+fn every_auth_choice_reads_back() {
+    assert_eq!(
+        AUTH_CHOICES.len(),
+        AuthMethod::ALL.len(),
+        "a choice per login"
+    );
+    for (auth, label) in AUTH_CHOICES {
+        assert_eq!(auth_label(auth), label);
+        for protocol in [Protocol::Pop3, Protocol::Imap] {
+            if !auth.is_available(protocol) {
+                continue;
+            }
+            let fields = FormFields {
+                protocol,
+                auth,
+                ..oauth()
+            };
+            let profile = fields.to_profile(&ProfileForm::default()).expect("valid");
+            let written = profile.remote.as_ref().and_then(|r| r.auth.clone());
+            assert_eq!(FormFields::from_profile(&profile).auth, auth, "{written:?}");
+        }
+    }
+}
+
+/// `security = "ssl"` is what the checker reads as TLS; the window must not drop it.
+#[test]
+fn a_profile_with_security_ssl_saves_it_back_unchanged() {
+    let read = ProfileForm {
+        name: Some("isp".into()),
+        remote: Some(RawRemote {
+            protocol: Some("pop3".into()),
+            host: Some("pop.example.com".into()),
+            port: Some(110),
+            security: Some("ssl".into()),
+            username: Some("joe".into()),
+            password: Some(RawPassword::Source(RawPasswordSource {
+                keyring: Some(true),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let fields = FormFields::from_profile(&read);
+    let saved = fields.to_profile(&read).expect("a valid profile saves");
+    assert_eq!(saved.remote, read.remote);
+}
+
+#[test]
+fn the_password_is_sent_only_for_keyring_profiles() {
+    let mut fields = filled();
+    fields.password = "hunter2".into();
+    assert_eq!(fields.password_to_send().as_deref(), Some("hunter2"));
+    fields.password_from = PasswordFrom::File;
+    fields.password_ref = "/etc/pw".into();
+    assert_eq!(fields.password_to_send(), None);
+}

@@ -1,0 +1,54 @@
+//! The `[worker]` table: state directory, connection caps, log level.
+
+use std::path::PathBuf;
+
+use super::fields::{Errors, positive};
+use crate::config::model::{
+    DEFAULT_LOG_LEVEL, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_HOST, LOG_LEVELS,
+    MAX_CONNECTIONS, WorkerSettings,
+};
+use crate::config::raw::RawWorker;
+
+pub(super) fn check_worker(raw: &RawWorker, errors: &mut Errors) -> Option<WorkerSettings> {
+    let state_dir = match raw.state_dir.as_deref() {
+        None => crate::paths::default_state_dir(),
+        Some("") => {
+            errors.push(None, "worker.state_dir", "must not be empty");
+            return None;
+        }
+        Some(dir) => PathBuf::from(dir),
+    };
+    let max_connections = positive(
+        raw.max_connections,
+        DEFAULT_MAX_CONNECTIONS,
+        MAX_CONNECTIONS,
+        None,
+        "worker.max_connections",
+        errors,
+    );
+    let max_connections_per_host = positive(
+        raw.max_connections_per_host,
+        DEFAULT_MAX_CONNECTIONS_PER_HOST,
+        MAX_CONNECTIONS,
+        None,
+        "worker.max_connections_per_host",
+        errors,
+    );
+    let log_level = raw
+        .log_level
+        .clone()
+        .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_string());
+    if !LOG_LEVELS.iter().any(|level| log_level.contains(level)) {
+        errors.push(
+            None,
+            "worker.log_level",
+            format!("\"{log_level}\" is not a level (error, warn, info, debug or trace)"),
+        );
+    }
+    Some(WorkerSettings {
+        state_dir,
+        max_connections,
+        max_connections_per_host,
+        log_level,
+    })
+}
