@@ -146,4 +146,30 @@ mod tests {
         let caps = Capabilities::from_body(b"USER\nSTLS\r\n");
         assert!(caps.user() && caps.stls());
     }
+
+    #[test]
+    fn capabilities_read_from_a_reply_fed_in_any_chunks_are_the_same() {
+        use crate::pop3::reply::{Parsed, ReplyKind, ReplyLimits, ReplyParser};
+        let reply = b"+OK Capability list follows\r\nTOP\r\nUSER\r\nSASL PLAIN LOGIN\r\nSTLS\r\n..X-DOT\r\n.\r\n";
+        let mut seen = None;
+        for chunk in 1..=512 {
+            let mut parser = ReplyParser::new(ReplyKind::MultiLine, ReplyLimits::default());
+            let mut body = None;
+            for piece in reply.chunks(chunk) {
+                if let Parsed::Complete { reply, .. } = parser.feed(piece).expect("a valid reply") {
+                    body = reply.body;
+                }
+            }
+            let caps = Capabilities::from_body(&body.expect("a body"));
+            assert!(
+                caps.user() && caps.stls() && caps.has(".X-DOT"),
+                "chunk {chunk}"
+            );
+            assert_eq!(caps.sasl_mechanisms(), vec!["PLAIN", "LOGIN"]);
+            match &seen {
+                None => seen = Some(caps),
+                Some(first) => assert_eq!(&caps, first, "chunk size {chunk}"),
+            }
+        }
+    }
 }

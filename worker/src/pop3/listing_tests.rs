@@ -127,3 +127,39 @@ fn stat_needs_a_count_and_a_size() {
         );
     }
 }
+
+/// The body of the multi-line reply `input`, fed to the reply parser in chunks of `chunk`.
+fn body_in_chunks(input: &[u8], chunk: usize) -> Vec<u8> {
+    use crate::pop3::reply::{Parsed, ReplyKind, ReplyLimits, ReplyParser};
+    let mut parser = ReplyParser::new(ReplyKind::MultiLine, ReplyLimits::default());
+    for piece in input.chunks(chunk) {
+        if let Parsed::Complete { reply, .. } = parser.feed(piece).expect("a valid reply") {
+            return reply.body.expect("a body");
+        }
+    }
+    panic!("reply incomplete");
+}
+
+#[test]
+fn listings_read_from_replies_fed_in_any_chunks_are_the_same() {
+    let uidl = b"+OK\r\n1 whqtswO00WBw418f9t5JxYwZ\r\n2 ..dotted\r\n3 QhdPYR:00WBw1Ph7x7\r\n.\r\n";
+    let list = b"+OK 3 messages\r\n1 120\r\n2 0 extra\r\n3 18446744073709551615\r\n.\r\n";
+    let want_uidl = vec![
+        (1, "whqtswO00WBw418f9t5JxYwZ".to_owned()),
+        (2, "..dotted".to_owned()),
+        (3, "QhdPYR:00WBw1Ph7x7".to_owned()),
+    ];
+    let want_list = vec![(1, 120), (2, 0), (3, u64::MAX)];
+    for chunk in 1..=512 {
+        assert_eq!(
+            parse_uidl_body(&body_in_chunks(uidl, chunk)).expect("uidl"),
+            want_uidl,
+            "chunk size {chunk}"
+        );
+        assert_eq!(
+            parse_list_body(&body_in_chunks(list, chunk)).expect("list"),
+            want_list,
+            "chunk size {chunk}"
+        );
+    }
+}
