@@ -3,8 +3,10 @@
 //! database recorded.
 //!
 //! # Layout
-//! - [`pop3`]: our POP3 client. `pop3::reply` parses server replies from bytes (sans-IO),
-//!   `pop3::command` encodes commands, `pop3::client` drives them over any async stream.
+//! - [`pop3`]: our POP3 client. Pure, sans-IO parsing: `pop3::reply` (server replies from
+//!   bytes), `pop3::greeting`, `pop3::capa`, `pop3::listing` (STAT/UIDL/LIST), `pop3::auth`
+//!   (the choice of login mechanism), `pop3::command` (encoding); `pop3::login` runs the
+//!   login exchanges and `pop3::client` is the I/O engine over any async stream.
 //! - [`sasl`]: the XOAUTH2 and OAUTHBEARER payloads and the server's JSON error challenge.
 //! - [`oauth`]: OAuth 2.0 token refresh, device and browser sign-in, the token cache.
 //! - [`credentials`]: what a profile logs in with (password or OAuth access token).
@@ -20,7 +22,8 @@
 //! - [`deliver`]: SMTP delivery through lettre, the trace header, reply classification.
 //! - [`dispatch`]: one message to its recipients: single-drop or routing, Message-ID
 //!   dedupe, a refused recipient redelivered to the fallback.
-//! - [`state`]: the SQLite state database of delivered messages.
+//! - [`state`]: the SQLite state database of delivered messages (schema, the one writer
+//!   thread with group commit, queries, the async `Store`).
 //! - [`poll`]: one poll of one profile: list, fetch, deliver, record, delete, commit.
 //! - [`scheduler`]: timers, jitter, backoff and connection caps for all profiles.
 //! - [`push`]: IMAP IDLE watchers that wake a profile's poll when new mail arrives.
@@ -28,7 +31,7 @@
 //! - [`routing`]: pure functions that decide the local recipients of a message, and a
 //!   profile's route (`routing::profile`).
 //! - [`validate`]: the configuration check shared by `check`, `run` and IPC saves.
-//! - [`cli`]: the `status` and `poll-now` commands over IPC.
+//! - [`cli`]: the `status`, `poll-now` and `set-password` commands over IPC.
 //! - [`ipc`]: the server end of the Pull Manager's pipe inside `mailpull-worker run`.
 //! - [`engine`]: the worker assembled ([`run`], [`run_once`]): state database, deliverer,
 //!   scheduler, push and IPC server; what `mailpull-worker run` and the Windows service call.
