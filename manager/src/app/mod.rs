@@ -5,10 +5,10 @@
 //! [`ManagerApp::opener`], its state asked for every [`SIGN_IN_POLL`] until it ends.
 //!
 //! Layout: `state` (the plain state types: settings, connection, mode, editor, notice, the
-//! actions), `window` ([`ManagerApp`] itself: building it, taking in the pipe's updates),
+//! sign-in dialog, the actions), `window` ([`ManagerApp`] itself: building it, taking in the pipe's updates),
 //! `updates` (what each update from the pipe changes), `actions` (what each action of the
-//! views does: select, edit, save, test, delete ...), `sign_in` (the OAuth sign-in dialog's
-//! state and its polling).
+//! views does: select, edit, save, test, delete ...), `sign_in` (starting the OAuth sign-in
+//! dialog and polling its state).
 
 mod actions;
 mod sign_in;
@@ -16,8 +16,9 @@ mod state;
 mod updates;
 mod window;
 
-pub use sign_in::{Opener, SIGN_IN_POLL, SignIn};
-pub use state::{Action, Connection, Editor, Mode, Notice, SETTINGS_KEY, Settings};
+pub use state::{
+    Action, Connection, Editor, Mode, Notice, Opener, SETTINGS_KEY, SIGN_IN_POLL, Settings, SignIn,
+};
 pub use window::ManagerApp;
 
 #[cfg(test)]

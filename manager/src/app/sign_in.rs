@@ -1,42 +1,13 @@
-//! The OAuth sign-in dialog: started through the pipe thread, its page opened with
-//! [`ManagerApp::opener`], its state asked for every [`SIGN_IN_POLL`] until it ends.
+//! Driving the OAuth sign-in dialog ([`SignIn`]): started through the pipe thread, its state
+//! asked for every [`SIGN_IN_POLL`] until it ends.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use mailpull_shared::ipc::{SignInMethod, SignInPrompt};
+use mailpull_shared::ipc::SignInMethod;
 
+use super::state::{SIGN_IN_POLL, SignIn};
 use super::window::ManagerApp;
 use crate::backend::Command;
-
-/// How often a running sign-in's state is asked for.
-pub const SIGN_IN_POLL: Duration = Duration::from_millis(1500);
-
-/// Opens a sign-in page or the log file with the desktop's default program
-/// ([`launch::open_url`] unless changed, e.g. by tests).
-pub type Opener = Box<dyn Fn(&str) -> Result<(), String> + Send>;
-
-/// The sign-in dialog of one profile.
-#[derive(Debug, Clone)]
-pub struct SignIn {
-    pub name: String,
-    pub method: SignInMethod,
-    /// Known once the worker started it.
-    pub session: Option<String>,
-    pub prompt: Option<SignInPrompt>,
-    /// When the device code stops working.
-    pub expires: Option<Instant>,
-    /// `None` while pending; the worker's message once done (`Ok`) or failed (`Err`).
-    pub outcome: Option<Result<String, String>>,
-    /// A state request is on its way.
-    pub(super) asking: bool,
-    pub(super) last_asked: Instant,
-}
-
-impl SignIn {
-    pub fn pending(&self) -> bool {
-        self.outcome.is_none()
-    }
-}
 
 impl ManagerApp {
     /// Asks how a running sign-in goes, every [`SIGN_IN_POLL`]; ends it once expired.

@@ -1,7 +1,10 @@
 //! The window's plain state: what is persisted ([`Settings`]), the connection to the worker,
-//! the form being edited, the message above it, and the [`Action`]s the views return.
+//! the form being edited, the message above it, the sign-in dialog, and the [`Action`]s the
+//! views return.
 
-use mailpull_shared::ipc::{FieldProblem, ProfileForm, SignInMethod};
+use std::time::{Duration, Instant};
+
+use mailpull_shared::ipc::{FieldProblem, ProfileForm, SignInMethod, SignInPrompt};
 use serde::{Deserialize, Serialize};
 
 use crate::form::FormFields;
@@ -111,4 +114,34 @@ pub enum Action {
     CopyCode(String),
     /// Close the sign-in dialog (Cancel or Close).
     CloseSignIn,
+}
+
+/// How often a running sign-in's state is asked for.
+pub const SIGN_IN_POLL: Duration = Duration::from_millis(1500);
+
+/// Opens a sign-in page or the log file with the desktop's default program
+/// ([`launch::open_url`] unless changed, e.g. by tests).
+pub type Opener = Box<dyn Fn(&str) -> Result<(), String> + Send>;
+
+/// The sign-in dialog of one profile.
+#[derive(Debug, Clone)]
+pub struct SignIn {
+    pub name: String,
+    pub method: SignInMethod,
+    /// Known once the worker started it.
+    pub session: Option<String>,
+    pub prompt: Option<SignInPrompt>,
+    /// When the device code stops working.
+    pub expires: Option<Instant>,
+    /// `None` while pending; the worker's message once done (`Ok`) or failed (`Err`).
+    pub outcome: Option<Result<String, String>>,
+    /// A state request is on its way.
+    pub(super) asking: bool,
+    pub(super) last_asked: Instant,
+}
+
+impl SignIn {
+    pub fn pending(&self) -> bool {
+        self.outcome.is_none()
+    }
 }

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use mailpull_shared::ipc::{Endpoint, ProfileStatus, ProfileSummary, TestStep};
 
-use super::sign_in::{Opener, SignIn};
-use super::state::{Connection, Editor, Notice, Settings};
+use super::state::{Connection, Editor, Notice, Opener, Settings, SignIn};
 use crate::backend::{Backend, Command};
 use crate::launch;
 use crate::log::LogBuffer;
