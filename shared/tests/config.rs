@@ -316,3 +316,94 @@ domain = "d.example"
     assert_eq!(oauth.authorization_url, None);
     assert_eq!(oauth.token_url, "http://127.0.0.1:8080/token");
 }
+
+/// The model's enums own their names: every value reads back from the name it writes, the
+/// aliases the checker accepts read too, and a refusal lists every name.
+#[test]
+fn config_enums_read_back_their_names() {
+    use std::str::FromStr;
+
+    fn round_trip<T>(all: &[T])
+    where
+        T: FromStr<Err = String> + std::fmt::Display + PartialEq + std::fmt::Debug + Copy,
+    {
+        for value in all {
+            assert_eq!(value.to_string().parse::<T>(), Ok(*value));
+        }
+    }
+    round_trip(Protocol::ALL);
+    round_trip(Security::ALL);
+    round_trip(AuthMethod::ALL);
+    round_trip(OAuthProvider::ALL);
+    assert_eq!("ssl".parse::<Security>(), Ok(Security::Tls));
+    assert_eq!("user".parse::<AuthMethod>(), Ok(AuthMethod::Login));
+    assert_eq!(
+        "tcp".parse::<Security>(),
+        Err("\"tcp\" is not one of: tls, starttls, plain".to_string())
+    );
+    assert_eq!(
+        AuthMethod::parse_for("apop", Protocol::Imap),
+        Err(
+            "\"apop\" is not one of: auto, login, plain, sasl-login, xoauth2, oauthbearer"
+                .to_string()
+        )
+    );
+    assert_eq!(
+        AuthMethod::Login.name_for(Protocol::Pop3).parse(),
+        Ok(AuthMethod::Login)
+    );
+    for mode in AfterDelivery::MODES {
+        assert_eq!(AfterDelivery::from_mode(&mode.to_string()), Ok(mode));
+    }
+    assert_eq!(Security::default(), Security::Tls);
+    assert_eq!(Protocol::default(), Protocol::Pop3);
+    assert_eq!(AuthMethod::default(), AuthMethod::Auto);
+    assert_eq!(AfterDelivery::default(), AfterDelivery::Delete);
+}
+
+/// The defaults as a profile writes them say what the checker assumes.
+#[test]
+fn written_defaults_match_the_checked_defaults() {
+    use mailpull_shared::config::duration::parse_duration;
+    use mailpull_shared::config::raw::{RawLocal, RawProfile, RawRemote};
+
+    assert_eq!(
+        parse_duration(config::DEFAULT_INTERVAL_TEXT),
+        Ok(config::DEFAULT_INTERVAL)
+    );
+    let raw = RawProfile {
+        name: Some("p".into()),
+        remote: Some(RawRemote {
+            host: Some("pop.example.com".into()),
+            protocol: Some("imap".into()),
+            username: Some("u".into()),
+            password: Some(mailpull_shared::config::raw::RawPassword::Source(
+                mailpull_shared::config::raw::RawPasswordSource {
+                    keyring: Some(true),
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        }),
+        local: Some(RawLocal {
+            user: Some("alice".into()),
+            domain: Some("example.org".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let running = config::parse("", "f.toml").expect("an empty file is valid");
+    let profile = config::check_profile(&raw, &running).expect("valid");
+    assert_eq!(
+        format!("{}:{}", profile.local.smtp_host, profile.local.smtp_port),
+        config::DEFAULT_SMTP
+    );
+    assert_eq!(profile.remote.folders, [config::DEFAULT_FOLDER]);
+    assert_eq!(profile.remote.security, Security::default());
+
+    // A profile without a name is labelled by the number it would have.
+    let unnamed = RawProfile { name: None, ..raw };
+    let errors = config::check_profile(&unnamed, &running).expect_err("no name");
+    assert_eq!(errors[0].profile.as_deref(), Some("#1"));
+    assert_eq!(errors[0].field, "name");
+}

@@ -1,0 +1,25 @@
+//! The window's state and logic, apart from drawing: what is known about the worker, the
+//! profiles and their status, the form being edited, the live log, and the [`Action`]s the
+//! views return, applied after each frame is drawn. Only [`Settings`] is persisted.
+//! An OAuth sign-in is a [`SignIn`]: started through the pipe thread, its page opened with
+//! [`ManagerApp::opener`], its state asked for every [`SIGN_IN_POLL`] until it ends.
+//!
+//! Layout: `state` (the plain state types: settings, connection, mode, editor, notice, the
+//! sign-in dialog, the actions), `window` ([`ManagerApp`] itself: building it, taking in the pipe's updates),
+//! `updates` (what each update from the pipe changes), `actions` (what each action of the
+//! views does: select, edit, save, test, delete ...), `sign_in` (starting the OAuth sign-in
+//! dialog and polling its state).
+
+mod actions;
+mod sign_in;
+mod state;
+mod updates;
+mod window;
+
+pub use state::{
+    Action, Connection, Editor, Mode, Notice, Opener, SETTINGS_KEY, SIGN_IN_POLL, Settings, SignIn,
+};
+pub use window::ManagerApp;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,147 @@
+//! The window's plain state: what is persisted ([`Settings`]), the connection to the worker,
+//! the form being edited, the message above it, the sign-in dialog, and the [`Action`]s the
+//! views return.
+
+use std::time::{Duration, Instant};
+
+use mailpull_shared::ipc::{FieldProblem, ProfileForm, SignInMethod, SignInPrompt};
+use serde::{Deserialize, Serialize};
+
+use crate::form::FormFields;
+use crate::log::LogFilter;
+
+/// The key of [`Settings`] in eframe's storage.
+pub const SETTINGS_KEY: &str = "mailpull-manager";
+
+/// What the window remembers between runs (window size and panel sizes are remembered by
+/// eframe and egui themselves).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub log_filter: LogFilter,
+    /// The profile shown last.
+    pub selected: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    Connecting,
+    Connected { worker: String },
+    Disconnected { reason: String, not_running: bool },
+}
+
+impl Connection {
+    pub fn is_connected(&self) -> bool {
+        matches!(self, Connection::Connected { .. })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// The selected profile, read-only.
+    Viewing,
+    /// Editing; `original` is the saved name (`None` for a new profile).
+    Editing { original: Option<String> },
+}
+
+/// The profile form.
+#[derive(Debug, Clone)]
+pub struct Editor {
+    pub mode: Mode,
+    pub fields: FormFields,
+    /// The profile as read from the file (or empty for a new one): the base of the save.
+    pub base: ProfileForm,
+    /// The problems of the last save attempt, by field.
+    pub problems: Vec<FieldProblem>,
+}
+
+impl Default for Editor {
+    fn default() -> Self {
+        Editor {
+            mode: Mode::Viewing,
+            fields: FormFields::default(),
+            base: ProfileForm::default(),
+            problems: Vec::new(),
+        }
+    }
+}
+
+impl Editor {
+    pub fn editing(&self) -> bool {
+        matches!(self.mode, Mode::Editing { .. })
+    }
+
+    /// The problems for any of `fields` (dotted names as the worker uses them).
+    pub fn problems_for<'a>(&'a self, fields: &'a [&str]) -> impl Iterator<Item = &'a str> + 'a {
+        self.problems
+            .iter()
+            .filter(|p| fields.contains(&p.field.as_str()))
+            .map(|p| p.message.as_str())
+    }
+}
+
+/// A message above the form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub text: String,
+    pub error: bool,
+}
+
+/// What the views ask for; applied after drawing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Select(String),
+    New,
+    Edit,
+    Cancel,
+    Save,
+    /// Ask to confirm deleting the selected profile.
+    AskDelete,
+    ConfirmDelete,
+    CancelDelete,
+    Test,
+    PollNow,
+    StartWorker,
+    OpenLog,
+    CopyLog,
+    ClearLog,
+    SetPaused(bool),
+    /// Start an OAuth sign-in of the selected profile.
+    SignIn(SignInMethod),
+    /// Open a sign-in page (the device flow's link, or the authorization URL again).
+    OpenSignInPage(String),
+    /// Copy the device flow's code.
+    CopyCode(String),
+    /// Close the sign-in dialog (Cancel or Close).
+    CloseSignIn,
+}
+
+/// How often a running sign-in's state is asked for.
+pub const SIGN_IN_POLL: Duration = Duration::from_millis(1500);
+
+/// Opens a sign-in page or the log file with the desktop's default program
+/// ([`launch::open_url`] unless changed, e.g. by tests).
+pub type Opener = Box<dyn Fn(&str) -> Result<(), String> + Send>;
+
+/// The sign-in dialog of one profile.
+#[derive(Debug, Clone)]
+pub struct SignIn {
+    pub name: String,
+    pub method: SignInMethod,
+    /// Known once the worker started it.
+    pub session: Option<String>,
+    pub prompt: Option<SignInPrompt>,
+    /// When the device code stops working.
+    pub expires: Option<Instant>,
+    /// `None` while pending; the worker's message once done (`Ok`) or failed (`Err`).
+    pub outcome: Option<Result<String, String>>,
+    /// A state request is on its way.
+    pub(super) asking: bool,
+    pub(super) last_asked: Instant,
+}
+
+impl SignIn {
+    pub fn pending(&self) -> bool {
+        self.outcome.is_none()
+    }
+}

@@ -1,0 +1,116 @@
+use mailpull_shared::ipc::{Endpoint, SignInMethod, SignInPrompt, SignInState};
+
+use super::*;
+use crate::backend::Update;
+use crate::log::Level;
+
+/// A window whose worker is not running (nothing listens at its endpoint).
+fn lonely_app(dir: &tempfile::TempDir) -> ManagerApp {
+    let config = dir.path().join("mailpull.toml");
+    let endpoint = Endpoint::for_config(&config);
+    let mut app = ManagerApp::with_endpoint(endpoint, Settings::default()).expect("app");
+    app.selected = Some("m365".into());
+    app
+}
+
+fn started(app: &mut ManagerApp, method: SignInMethod, prompt: SignInPrompt) {
+    app.start_sign_in(method);
+    app.apply_update(Update::SignInStarted {
+        name: "m365".into(),
+        session: "s1".into(),
+        prompt,
+    });
+}
+
+#[test]
+fn a_browser_sign_in_opens_the_authorization_url_and_reports_a_failed_opener() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app = lonely_app(&dir);
+    let opened = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = opened.clone();
+    app.opener = Box::new(move |url: &str| {
+        seen.lock().expect("lock").push(url.to_string());
+        Err("no browser here".into())
+    });
+    let url = "https://login.example.com/authorize?client_id=x";
+    started(
+        &mut app,
+        SignInMethod::Browser,
+        SignInPrompt::Browser {
+            authorization_url: url.into(),
+        },
+    );
+    assert_eq!(*opened.lock().expect("lock"), [url.to_string()]);
+    let outcome = app.sign_in.as_ref().and_then(|s| s.outcome.clone());
+    assert!(
+        matches!(&outcome, Some(Err(why)) if why.contains("no browser here")),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn a_device_sign_in_ends_when_done_failed_or_expired() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app = lonely_app(&dir);
+    let device = |expires_in_secs| SignInPrompt::Device {
+        verification_uri: "https://microsoft.com/devicelogin".into(),
+        verification_uri_complete: None,
+        user_code: "ABCD-EFGH".into(),
+        expires_in_secs,
+    };
+    started(&mut app, SignInMethod::Device, device(900));
+    app.apply_update(Update::SignIn {
+        session: "s1".into(),
+        state: SignInState::Pending,
+    });
+    assert!(app.sign_in.as_ref().is_some_and(SignIn::pending));
+    // An answer for another session changes nothing.
+    app.apply_update(Update::SignIn {
+        session: "other".into(),
+        state: SignInState::Failed {
+            message: "no".into(),
+        },
+    });
+    assert!(app.sign_in.as_ref().is_some_and(SignIn::pending));
+    app.apply_update(Update::SignIn {
+        session: "s1".into(),
+        state: SignInState::Done {
+            message: "signed in as joe".into(),
+        },
+    });
+    assert_eq!(
+        app.sign_in.as_ref().and_then(|s| s.outcome.clone()),
+        Some(Ok("signed in as joe".into()))
+    );
+
+    // A code that expired before anyone approved it ends the dialog by itself.
+    started(&mut app, SignInMethod::Device, device(0));
+    app.poll_updates();
+    let outcome = app.sign_in.as_ref().and_then(|s| s.outcome.clone());
+    assert!(
+        matches!(&outcome, Some(Err(why)) if why.contains("expired")),
+        "{outcome:?}"
+    );
+
+    // The worker refusing to start it is shown in the dialog.
+    app.start_sign_in(SignInMethod::Device);
+    app.apply_update(Update::SignInRefused {
+        name: "m365".into(),
+        error: "profile \"m365\" does not use OAuth".into(),
+    });
+    let outcome = app.sign_in.as_ref().and_then(|s| s.outcome.clone());
+    assert!(
+        matches!(&outcome, Some(Err(why)) if why.contains("does not use OAuth")),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn settings_from_an_older_or_empty_store_take_defaults() {
+    let settings: Settings = serde_json::from_str("{}").expect("empty");
+    assert_eq!(settings, Settings::default());
+    let settings: Settings =
+        serde_json::from_str(r#"{"log_filter":{"level":"Debug"}}"#).expect("partial");
+    assert_eq!(settings.log_filter.level, Level::Debug);
+    assert_eq!(settings.log_filter.profile, None);
+}

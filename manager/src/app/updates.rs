@@ -1,0 +1,190 @@
+//! What each update from the pipe thread changes in the window's state.
+
+use std::time::{Duration, Instant};
+
+use mailpull_shared::ipc::{SignInPrompt, SignInState};
+
+use super::state::{Connection, Editor, Mode};
+use super::window::ManagerApp;
+use crate::backend::{Command, Update};
+use crate::form::{FormFields, describe_problem};
+
+impl ManagerApp {
+    pub(super) fn apply_update(&mut self, update: Update) {
+        match update {
+            Update::Connected { worker, log_dir } => {
+                self.connection = Connection::Connected { worker };
+                self.log_dir = log_dir;
+            }
+            Update::Disconnected {
+                reason,
+                not_running,
+            } => {
+                self.connection = Connection::Disconnected {
+                    reason,
+                    not_running,
+                };
+                self.busy = None;
+                // A state request lost with the connection: ask again (and hear why not).
+                if let Some(sign_in) = self.sign_in.as_mut() {
+                    sign_in.asking = false;
+                }
+            }
+            Update::Profiles(profiles) => {
+                self.profiles = profiles;
+                if let Some(name) = self.selected.clone()
+                    && !self.editor.editing()
+                {
+                    if !self.profiles.iter().any(|p| p.name == name) {
+                        // Deleted elsewhere, or remembered from a run on another config.
+                        self.selected = None;
+                        self.editor = Editor::default();
+                    } else if self.editor.fields.name != name {
+                        // Selected before the worker was there (e.g. remembered): load it.
+                        self.backend.send(Command::ReadProfile(name));
+                    }
+                }
+            }
+            Update::Status(rows) => {
+                let names_changed = rows.len() != self.profiles.len()
+                    || rows
+                        .iter()
+                        .zip(&self.profiles)
+                        .any(|(row, profile)| row.name != profile.name);
+                self.status = rows
+                    .into_iter()
+                    .map(|row| (row.name.clone(), row))
+                    .collect();
+                if names_changed {
+                    self.backend.send(Command::Refresh);
+                }
+            }
+            Update::Profile { name, form } => {
+                if self.selected.as_deref() == Some(name.as_str()) && !self.editor.editing() {
+                    self.editor = Editor {
+                        mode: Mode::Viewing,
+                        fields: FormFields::from_profile(&form),
+                        base: *form,
+                        problems: Vec::new(),
+                    };
+                }
+            }
+            Update::Saved {
+                name,
+                secret,
+                client_secret,
+            } => {
+                self.busy = None;
+                let mut text = format!("Saved profile \"{name}\" and applied it.");
+                let mut error = false;
+                for (outcome, what) in [
+                    (secret, "The password"),
+                    (client_secret, "The OAuth client secret"),
+                ] {
+                    match outcome {
+                        Some(Ok(message)) => text.push_str(&format!(" {message}.")),
+                        Some(Err(why)) => {
+                            text.push_str(&format!(" {what} was NOT stored: {why}"));
+                            error = true;
+                        }
+                        None => {}
+                    }
+                }
+                self.notify(text, error);
+                self.editor.mode = Mode::Viewing;
+                self.editor.fields.password.clear();
+                self.editor.fields.client_secret.clear();
+                self.editor.problems.clear();
+                self.select(name);
+            }
+            Update::SaveRefused(error) => {
+                self.busy = None;
+                self.editor.problems = error.fields.clone();
+                let text = if error.fields.is_empty() {
+                    format!("Not saved: {}", error.message)
+                } else {
+                    let list: Vec<String> = error.fields.iter().map(describe_problem).collect();
+                    format!("Not saved, the worker found: {}", list.join("; "))
+                };
+                self.notify(text, true);
+            }
+            Update::Deleted(name) => {
+                self.busy = None;
+                self.notify(format!("Deleted profile \"{name}\"."), false);
+                if self.selected.as_deref() == Some(name.as_str()) {
+                    self.selected = None;
+                    self.editor = Editor::default();
+                }
+            }
+            Update::TestReport(steps) => {
+                self.busy = None;
+                let name = self.editor.fields.name.clone();
+                self.test_report = Some((name, steps));
+            }
+            Update::Done(message) => {
+                self.busy = None;
+                self.notify(message, false);
+            }
+            Update::Failed { what, error } => {
+                self.busy = None;
+                self.notify(format!("Could not {what}: {error}"), true);
+            }
+            Update::SignInStarted {
+                name,
+                session,
+                prompt,
+            } => {
+                let Some(sign_in) = self.sign_in.as_mut().filter(|s| s.name == name) else {
+                    return; // Cancelled meanwhile: the worker's session just runs out.
+                };
+                sign_in.session = Some(session);
+                sign_in.last_asked = Instant::now();
+                match &prompt {
+                    SignInPrompt::Device {
+                        expires_in_secs, ..
+                    } => {
+                        sign_in.expires =
+                            Some(Instant::now() + Duration::from_secs(*expires_in_secs));
+                    }
+                    SignInPrompt::Browser { authorization_url } => {
+                        if let Err(why) = (self.opener)(authorization_url) {
+                            sign_in.outcome = Some(Err(format!(
+                                "Could not open the browser: {why}. Open the link below yourself."
+                            )));
+                        }
+                    }
+                }
+                sign_in.prompt = Some(prompt);
+            }
+            Update::SignInRefused { name, error } => {
+                if let Some(sign_in) = self.sign_in.as_mut().filter(|s| s.name == name) {
+                    sign_in.outcome = Some(Err(format!("The worker did not start it: {error}")));
+                }
+            }
+            Update::SignIn { session, state } => {
+                let Some(sign_in) = self
+                    .sign_in
+                    .as_mut()
+                    .filter(|s| s.session.as_deref() == Some(session.as_str()))
+                else {
+                    return;
+                };
+                sign_in.asking = false;
+                match state {
+                    SignInState::Pending => {}
+                    SignInState::Done { message } => {
+                        sign_in.outcome = Some(Ok(message));
+                        self.backend.send(Command::Refresh);
+                    }
+                    SignInState::Failed { message } => sign_in.outcome = Some(Err(message)),
+                }
+            }
+            Update::Log(line) => self.log.push(line),
+            Update::Lagged(skipped) => {
+                self.log.push(format!(
+                    "[{skipped} log lines were skipped: the window could not keep up]"
+                ));
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! [`ManagerApp`]: the whole window's state, built for the worker of a configuration file;
+//! each frame takes in what the pipe thread reported.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use mailpull_shared::ipc::{Endpoint, ProfileStatus, ProfileSummary, TestStep};
+
+use super::state::{Connection, Editor, Notice, Opener, Settings, SignIn};
+use crate::backend::{Backend, Command};
+use crate::launch;
+use crate::log::LogBuffer;
+
+/// The whole window's state.
+pub struct ManagerApp {
+    pub settings: Settings,
+    pub config_path: PathBuf,
+    pub(super) backend: Backend,
+    pub connection: Connection,
+    pub log_dir: Option<PathBuf>,
+    pub profiles: Vec<ProfileSummary>,
+    pub status: HashMap<String, ProfileStatus>,
+    pub selected: Option<String>,
+    pub editor: Editor,
+    pub log: LogBuffer,
+    pub notice: Option<Notice>,
+    /// The last connection test: which profile, and each step.
+    pub test_report: Option<(String, Vec<TestStep>)>,
+    /// The profile waiting for the delete confirmation.
+    pub confirm_delete: Option<String>,
+    /// A request in flight, e.g. "Saving ...".
+    pub busy: Option<String>,
+    /// What Start worker runs ([`launch::worker_binary`] unless changed).
+    pub worker_binary: PathBuf,
+    /// The process Start worker started last.
+    pub started_worker: Option<u32>,
+    /// The sign-in dialog, when open.
+    pub sign_in: Option<SignIn>,
+    /// Opens sign-in pages and the log file.
+    pub opener: Opener,
+}
+
+impl ManagerApp {
+    /// The window for the worker that runs `config_path`; starts the pipe thread.
+    pub fn new(config_path: PathBuf, settings: Settings) -> std::io::Result<ManagerApp> {
+        let endpoint = Endpoint::for_config(&config_path);
+        Self::with_endpoint(endpoint, settings)
+    }
+
+    /// The window for the worker at `endpoint` (tests use their own).
+    pub fn with_endpoint(endpoint: Endpoint, settings: Settings) -> std::io::Result<ManagerApp> {
+        let backend = Backend::start(endpoint.clone())?;
+        Ok(ManagerApp {
+            selected: settings.selected.clone(),
+            settings,
+            config_path: endpoint.config.clone(),
+            backend,
+            connection: Connection::Connecting,
+            log_dir: None,
+            profiles: Vec::new(),
+            status: HashMap::new(),
+            editor: Editor::default(),
+            log: LogBuffer::default(),
+            notice: None,
+            test_report: None,
+            confirm_delete: None,
+            busy: None,
+            worker_binary: launch::worker_binary(),
+            started_worker: None,
+            sign_in: None,
+            opener: Box::new(launch::open_url),
+        })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        self.backend.endpoint()
+    }
+
+    /// Lets the pipe thread wake the window.
+    pub fn attach(&self, ctx: &egui::Context) {
+        self.backend.attach(ctx);
+    }
+
+    pub(super) fn notify(&mut self, text: impl Into<String>, error: bool) {
+        self.notice = Some(Notice {
+            text: text.into(),
+            error,
+        });
+    }
+
+    /// Takes in what the pipe reported since the last frame.
+    pub fn poll_updates(&mut self) {
+        for update in self.backend.drain() {
+            self.apply_update(update);
+        }
+        self.ask_sign_in();
+    }
+
+    pub(super) fn select(&mut self, name: String) {
+        self.selected = Some(name.clone());
+        self.settings.selected = Some(name.clone());
+        self.test_report = None;
+        self.backend.send(Command::ReadProfile(name));
+    }
+}
