@@ -16,6 +16,9 @@ done
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "layout: file sizes, module cycles, the module maps (scripts/check-layout.py)"
+python3 scripts/check-layout.py
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
