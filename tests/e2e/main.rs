@@ -2,6 +2,7 @@
 //! `scripts/setup-deps.sh`). One binary so the servers' start-up is shared by all modules.
 
 mod crash;
+mod expunge;
 mod faults_tools;
 mod harness;
 mod hostile;
@@ -12,5 +13,6 @@ mod oauth;
 mod push;
 mod state_faults;
 mod tls_faults;
+mod uid_reuse;
 mod uidvalidity;
 mod worker;

@@ -282,6 +282,9 @@ pub struct RemoteOptions {
     /// OAuth 2.0: also accept SASL XOAUTH2 and OAUTHBEARER, validating the bearer token at
     /// this RFC 7662 introspection URL (Dovecot's `oauth2` passdb, `introspection_mode = post`).
     pub oauth2_introspection_url: Option<String>,
+    /// `imap_capability`: the exact CAPABILITY list Dovecot advertises after login (for
+    /// example without UIDPLUS). `None`: Dovecot's own list.
+    pub imap_capability: Option<String>,
 }
 
 impl RemoteOptions {
@@ -292,6 +295,7 @@ impl RemoteOptions {
             starttls: true,
             extra_config: String::new(),
             oauth2_introspection_url: None,
+            imap_capability: None,
         }
     }
 
@@ -312,6 +316,13 @@ impl RemoteOptions {
     /// Do not offer STLS/STARTTLS on the plain ports.
     pub fn without_starttls(mut self) -> Self {
         self.starttls = false;
+        self
+    }
+
+    /// Advertise exactly `capabilities` after login (Dovecot's `imap_capability`), e.g. a
+    /// list without UIDPLUS. Dovecot still accepts the commands it leaves out.
+    pub fn with_imap_capability(mut self, capabilities: &str) -> Self {
+        self.imap_capability = Some(capabilities.to_string());
         self
     }
 
@@ -435,7 +446,11 @@ impl RemoteDovecot {
                     "auth_mechanisms = plain login xoauth2 oauthbearer\n",
                 ) + &oauth2;
             }
-            text + "protocols = pop3 imap\n" + tuning
+            let capability = match &opts.imap_capability {
+                Some(caps) => format!("imap_capability = {caps}\n"),
+                None => String::new(),
+            };
+            text + "protocols = pop3 imap\n" + tuning + &capability
         };
 
         let mut instances = Vec::new();

@@ -103,6 +103,15 @@ impl FakePop3 {
         state.messages.push(Stored { uid, data });
     }
 
+    /// Adds a message under the unique id `uid`, as a server does that reuses a UIDL (after
+    /// its index was rebuilt, or by a bug): the id may be one a client already saw.
+    pub fn add_with_uid(&self, uid: &str, data: Vec<u8>) {
+        lock(&self.state).messages.push(Stored {
+            uid: uid.to_string(),
+            data,
+        });
+    }
+
     /// Replaces the faults; they apply to sessions that start from now on.
     pub fn set_faults(&self, faults: Vec<Pop3Fault>) {
         lock(&self.state).faults = faults;
