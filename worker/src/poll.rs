@@ -10,7 +10,15 @@
 //!    `keep_days` they are never fetched again and deleted once their record is older than
 //!    the number of days ([`remove_recorded`]);
 //! 3. a message that reappears under another UID (POP3 without UIDL, a new IMAP UIDVALIDITY)
-//!    is recognised by its digest and not delivered again.
+//!    is recognised by its digest and not delivered again;
+//! 4. a recorded UID is taken for the recorded message only when the size the server lists
+//!    agrees with the size it listed then; when the sizes differ, or no size is known and the
+//!    message would be deleted, it is fetched and its digest compared. Another message under
+//!    a reused UID (a POP3 UIDL reused, IMAP UIDs reset without a new UIDVALIDITY) is
+//!    delivered as new ([`check_recorded`]);
+//! 5. without UIDPLUS, IMAP can only EXPUNGE every message flagged \Deleted, also those
+//!    another client flagged: that happens only after a clean poll of the folder, when every
+//!    listed message has been delivered ([`crate::source::Committed`]).
 
 use std::collections::HashSet;
 
@@ -23,8 +31,8 @@ use crate::deliver::{self, DeliveryError};
 use crate::dispatch::{Outcome, Source, deliver_to_recipients};
 use crate::remote::{self, Connection};
 use crate::routing::Route;
-use crate::source::{Mailbox, SourceError};
-use crate::state::{MailboxKey, Record, StateError};
+use crate::source::{Committed, Listed, Mailbox, SourceError};
+use crate::state::{Known, MailboxKey, Record, StateError};
 
 /// What one poll did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -122,12 +130,16 @@ async fn poll_mailbox<M: Mailbox>(
     report: &mut PollReport,
 ) -> Result<(), PollError> {
     let mut progress = Progress::default();
+    let left_before = report.left_on_server.len();
     let outcome = process(ctx, profile, &mut mailbox, with, report, &mut progress).await;
     let key = mailbox.key().clone();
+    // Clean: every listed message is delivered and recorded (now or earlier).
+    let clean =
+        outcome.is_ok() && !progress.stopped_early && report.left_on_server.len() == left_before;
     // Commit (QUIT, EXPUNGE) even after a failure: every deletion so far is of a recorded
     // message.
-    let committed = mailbox.commit().await;
-    if committed.is_ok() {
+    let committed = mailbox.commit(clean).await;
+    if let Ok(Committed::All) = committed {
         report.deleted += progress.to_confirm.len();
         ctx.store.mark_deleted(&key, progress.to_confirm).await?;
     }
@@ -155,6 +167,50 @@ struct Progress {
     to_confirm: Vec<String>,
     /// UIDs the server listed.
     present: HashSet<String>,
+    /// The poll stopped (shutdown) before it went through every listed message.
+    stopped_early: bool,
+}
+
+/// Whether a message listed under a recorded UID is the recorded message.
+enum Check {
+    /// It is (or cannot be told apart and is not going to be deleted).
+    Recorded,
+    /// It is another message under a reused UID: deliver it as new. The bytes when it was
+    /// fetched to find out (`None`: the listed size alone told, and it is too large to fetch).
+    Reused(Option<Vec<u8>>),
+}
+
+/// Tells whether `message`, listed under the recorded `uid`, is the message of `record`: the
+/// same listed size is taken for the same message; a different size, or no size to compare
+/// when the message would be deleted (`would_remove`), is settled by fetching it and
+/// comparing its digest.
+async fn check_recorded<M: Mailbox>(
+    mailbox: &mut M,
+    message: &Listed,
+    uid: &str,
+    record: &Known,
+    would_remove: bool,
+    max_message_bytes: u64,
+) -> Result<Check, PollError> {
+    let (listed, recorded) = (message.size, record.remote_size);
+    match (listed, recorded) {
+        (Some(now), Some(then)) if now == then => return Ok(Check::Recorded),
+        (Some(_), Some(_)) => {}
+        _ if !would_remove => return Ok(Check::Recorded),
+        _ => {}
+    }
+    if listed.is_some_and(|size| size > max_message_bytes) {
+        warn!(uid = %uid, listed_size = ?listed, recorded_size = ?recorded,
+            "the server reused a UID: it now lists another, larger message under it");
+        return Ok(Check::Reused(None));
+    }
+    let raw = mailbox.fetch(message).await?;
+    if hex_digest(&raw) == record.digest {
+        return Ok(Check::Recorded);
+    }
+    warn!(uid = %uid, listed_size = ?listed, recorded_size = ?recorded,
+        "the server reused a UID for a different message; delivering it as a new message");
+    Ok(Check::Reused(Some(raw)))
 }
 
 async fn process<M: Mailbox>(
@@ -172,30 +228,36 @@ async fn process<M: Mailbox>(
     report.listed += listed.len();
     let known = ctx.store.known(&key).await?;
     let now = ctx.now();
-    let remove = |record: &crate::state::Known| {
-        remove_recorded(profile.after_delivery, record.delivered_at, now)
-    };
+    let remove = |record: &Known| remove_recorded(profile.after_delivery, record.delivered_at, now);
     progress.present = listed.iter().filter_map(|m| m.uid.clone()).collect();
     let to_confirm = &mut progress.to_confirm;
 
     for message in &listed {
         if ctx.cancel.is_cancelled() {
             info!("shutting down: stopping before the next message");
+            progress.stopped_early = true;
             break;
         }
+        let mut fetched = None;
         if let Some(uid) = &message.uid
             && let Some(record) = known.get(uid)
         {
-            // Delivered earlier: its deletion was rolled back, it is kept, or it is kept for
-            // `keep_days` and may now be old enough to go.
-            if remove(record) {
-                if !delete {
-                    info!(uid = %uid, "kept for keep_days and now older; deleting from the server");
+            let max = profile.remote.max_message_bytes;
+            match check_recorded(mailbox, message, uid, record, remove(record), max).await? {
+                // Delivered earlier: its deletion was rolled back, it is kept, or it is kept
+                // for `keep_days` and may now be old enough to go.
+                Check::Recorded => {
+                    if remove(record) {
+                        if !delete {
+                            info!(uid = %uid, "kept for keep_days and now older; deleting from the server");
+                        }
+                        mailbox.delete(message).await?;
+                        to_confirm.push(uid.clone());
+                    }
+                    continue;
                 }
-                mailbox.delete(message).await?;
-                to_confirm.push(uid.clone());
+                Check::Reused(raw) => fetched = raw,
             }
-            continue;
         }
         if let Some(size) = message.size
             && size > profile.remote.max_message_bytes
@@ -209,7 +271,10 @@ async fn process<M: Mailbox>(
             report.left_on_server.push(why);
             continue;
         }
-        let mut raw = mailbox.fetch(message).await?;
+        let mut raw = match fetched {
+            Some(raw) => raw,
+            None => mailbox.fetch(message).await?,
+        };
         let digest = hex_digest(&raw);
         let uid = message
             .uid
@@ -261,6 +326,7 @@ async fn process<M: Mailbox>(
                 uid: uid.clone(),
                 profile: profile.name.clone(),
                 size,
+                remote_size: message.size,
                 digest,
                 message_id,
                 recipients: recipients.clone(),
@@ -314,11 +380,14 @@ mod tests {
         ));
     }
 
-    /// A mailbox that lists fixed UIDs and remembers which were deleted.
+    /// A mailbox that lists fixed UIDs and remembers which were deleted; a fetch is an error
+    /// of the test unless `body` is set.
     struct FakeMailbox {
         key: MailboxKey,
         uids: Vec<u32>,
         deleted: Vec<u32>,
+        body: Option<Vec<u8>>,
+        fetched: usize,
     }
 
     impl Mailbox for FakeMailbox {
@@ -337,14 +406,18 @@ mod tests {
                 .collect())
         }
         async fn fetch(&mut self, message: &Listed) -> Result<Vec<u8>, SourceError> {
-            panic!("a recorded message was fetched again: {message:?}")
+            self.fetched += 1;
+            match &self.body {
+                Some(body) => Ok(body.clone()),
+                None => panic!("a recorded message was fetched again: {message:?}"),
+            }
         }
         async fn delete(&mut self, message: &Listed) -> Result<(), SourceError> {
             self.deleted.push(message.number);
             Ok(())
         }
-        async fn commit(self) -> Result<(), SourceError> {
-            Ok(())
+        async fn commit(self, _clean: bool) -> Result<Committed, SourceError> {
+            Ok(Committed::All)
         }
     }
 
@@ -368,7 +441,21 @@ mod tests {
         now_secs() + 15 * DAY
     }
 
+    const BODY: &[u8] = b"Subject: recorded\r\n\r\nhello\r\n";
+
     async fn run(clock: Clock, after_delivery: &str) -> (Vec<u32>, Vec<String>) {
+        let (deleted, confirmed, fetched) = run_with(clock, after_delivery, Some(100)).await;
+        assert_eq!(fetched, 0, "the listed size agrees: nothing fetched");
+        (deleted, confirmed)
+    }
+
+    /// Two recorded messages listed at 100 bytes, recorded with `remote_size` and the digest
+    /// of [`BODY`]: what was deleted, confirmed, and how many fetches it took.
+    async fn run_with(
+        clock: Clock,
+        after_delivery: &str,
+        remote_size: Option<u64>,
+    ) -> (Vec<u32>, Vec<String>, usize) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("store");
         let key = MailboxKey {
@@ -383,7 +470,8 @@ mod tests {
                     uid: uid.into(),
                     profile: "p".into(),
                     size: 100,
-                    digest: format!("d{uid}"),
+                    remote_size,
+                    digest: hex_digest(BODY),
                     message_id: None,
                     recipients: vec!["alice@d.example".into()],
                     dedupe_key: None,
@@ -397,6 +485,8 @@ mod tests {
             key,
             uids: vec![1, 2],
             deleted: Vec::new(),
+            body: Some(BODY.to_vec()),
+            fetched: 0,
         };
         let mut report = PollReport::default();
         let mut progress = Progress::default();
@@ -411,7 +501,29 @@ mod tests {
         .await
         .expect("process");
         assert_eq!(report.delivered, 0);
-        (mailbox.deleted, progress.to_confirm)
+        (mailbox.deleted, progress.to_confirm, mailbox.fetched)
+    }
+
+    #[tokio::test]
+    async fn a_record_without_a_listed_size_is_checked_by_digest_before_deletion() {
+        // Rows from before schema version 2: the message is fetched, recognised, deleted.
+        let (deleted, confirmed, fetched) = run_with(real_now, "\"delete\"", None).await;
+        assert_eq!((deleted, confirmed.len(), fetched), (vec![1, 2], 2, 2));
+        // Nothing to delete, nothing to check.
+        assert_eq!(
+            run_with(real_now, "\"keep\"", None).await,
+            (vec![], vec![], 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_listed_size_that_differs_is_settled_by_the_digest() {
+        // The server lists another size now, but the bytes are those recorded: the same
+        // message, deleted without a second delivery.
+        let (deleted, _, fetched) = run_with(real_now, "\"delete\"", Some(99)).await;
+        assert_eq!((deleted, fetched), (vec![1, 2], 2));
+        let (deleted, _, fetched) = run_with(real_now, "\"keep\"", Some(99)).await;
+        assert_eq!((deleted, fetched), (vec![], 2));
     }
 
     #[tokio::test]

@@ -25,6 +25,18 @@ pub struct Listed {
 /// buffer up front), so that the trace header can be put in front without another copy.
 pub const FETCH_SPARE: usize = 1024;
 
+/// What [`Mailbox::commit`] did with the deletions of the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// The server removed every message [`Mailbox::delete`] marked.
+    All,
+    /// Nothing was removed: IMAP without UIDPLUS after a poll that was not clean, where the
+    /// only way to remove is a plain EXPUNGE, which also removes what another client flagged
+    /// \Deleted and this poll has not delivered. The messages stay flagged and recorded; a
+    /// later clean poll removes them.
+    Deferred,
+}
+
 /// A remote mailbox during one poll.
 #[allow(async_fn_in_trait)]
 pub trait Mailbox {
@@ -36,9 +48,11 @@ pub trait Mailbox {
     async fn fetch(&mut self, message: &Listed) -> Result<Vec<u8>, SourceError>;
     /// Marks the message for deletion; the server commits it at the end of the session.
     async fn delete(&mut self, message: &Listed) -> Result<(), SourceError>;
-    /// Commits every deletion of this session (POP3 QUIT, IMAP EXPUNGE): on `Ok` the server
-    /// has removed every message [`Mailbox::delete`] marked.
-    async fn commit(self) -> Result<(), SourceError>
+    /// Commits every deletion of this session (POP3 QUIT, IMAP EXPUNGE). `clean` says that the
+    /// poll delivered (or had delivered earlier) every message the mailbox listed, so that a
+    /// command removing more than this session's deletions loses nothing; without it only
+    /// this session's own deletions may be committed, or none ([`Committed::Deferred`]).
+    async fn commit(self, clean: bool) -> Result<Committed, SourceError>
     where
         Self: Sized;
 }

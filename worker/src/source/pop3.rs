@@ -10,7 +10,7 @@ use mailpull_shared::config::{AuthMethod, Remote, Security};
 use mailpull_shared::secrets::Secret;
 use rustls::ClientConfig;
 
-use super::{Listed, Mailbox, SourceError};
+use super::{Committed, Listed, Mailbox, SourceError};
 use crate::net::{self, Stream};
 use crate::pop3::{self, Pop3Client, Pop3Error};
 use crate::state::MailboxKey;
@@ -210,7 +210,8 @@ impl Mailbox for Pop3Mailbox {
             .map_err(|e| self.wrap(e))
     }
 
-    async fn commit(self) -> Result<(), SourceError> {
-        self.quit().await
+    /// QUIT: POP3 commits exactly this session's DELEs, clean poll or not.
+    async fn commit(self, _clean: bool) -> Result<Committed, SourceError> {
+        self.quit().await.map(|()| Committed::All)
     }
 }

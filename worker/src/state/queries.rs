@@ -13,13 +13,14 @@ use super::types::{Known, MailboxKey};
 use super::writer::{insert_sent, now_secs};
 
 impl Store {
-    /// The UIDs recorded for a mailbox.
+    /// The UIDs recorded for a mailbox, with what tells the recorded message apart from another
+    /// one under the same UID.
     pub async fn known(&self, key: &MailboxKey) -> Result<HashMap<String, Known>, StateError> {
         let key = key.clone();
         self.run(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT uid, deleted, delivered_at FROM delivered WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3",
+                    "SELECT uid, deleted, delivered_at, remote_size, digest FROM delivered WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3",
                 )
                 .map_err(StateError::Read)?;
             let rows = stmt
@@ -29,6 +30,8 @@ impl Store {
                         Known {
                             deleted: row.get(1)?,
                             delivered_at: row.get(2)?,
+                            remote_size: row.get::<_, Option<i64>>(3)?.map(|n| n as u64),
+                            digest: row.get(4)?,
                         },
                     ))
                 })

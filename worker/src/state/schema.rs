@@ -1,8 +1,12 @@
-//! The database schema: its version (SQLite's `user_version`) and the tables of version 1.
-//! Applying it is `open`'s job.
+//! The database schema: its version (SQLite's `user_version`), the tables of version 1 and the
+//! migrations to later versions. Applying them is `open`'s job.
+//!
+//! - Version 2 adds `delivered.remote_size`: the size the server listed for the message when it
+//!   was delivered (NULL when it listed none, and for rows of version 1), so that a UID the
+//!   server reuses for another message is told apart from the recorded one.
 
 /// The schema version this worker writes; a newer database is refused.
-pub(super) const SCHEMA_VERSION: i64 = 1;
+pub(super) const SCHEMA_VERSION: i64 = 2;
 
 /// Creates the tables of version 1 and sets `user_version`, in one transaction.
 pub(super) const CREATE_V1: &str = "BEGIN;
@@ -32,6 +36,12 @@ pub(super) const CREATE_V1: &str = "BEGIN;
                  PRIMARY KEY (dedupe_key, recipient)
              ) WITHOUT ROWID;
              PRAGMA user_version = 1;
+             COMMIT;";
+
+/// Migrates version 1 to 2, in one transaction.
+pub(super) const MIGRATE_V2: &str = "BEGIN;
+             ALTER TABLE delivered ADD COLUMN remote_size INTEGER;
+             PRAGMA user_version = 2;
              COMMIT;";
 
 /// Reads this installation's id.

@@ -27,6 +27,7 @@ fn record(uid: &str) -> Record {
         uid: uid.into(),
         profile: "p".into(),
         size: 10,
+        remote_size: Some(8),
         digest: format!("digest-{uid}"),
         message_id: Some(format!("<{uid}@x>")),
         recipients: vec!["a@b.c".into()],
@@ -155,4 +156,37 @@ async fn a_read_only_database_refuses_to_begin_a_poll() {
         err.to_string().contains("state database write failed"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_version_1_database_is_migrated_and_keeps_its_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("state.sqlite3")).expect("create");
+        conn.execute_batch(super::schema::CREATE_V1)
+            .expect("version 1");
+        conn.execute(
+            "INSERT INTO delivered (account, folder, uidvalidity, uid, profile, size, digest, \
+             message_id, recipients, delivered_at) \
+             VALUES ('pop3://u@h:995', '', 0, 'old', 'p', 99, 'digest-old', NULL, 'a@b.c', 1000)",
+            [],
+        )
+        .expect("a version-1 row");
+    }
+    let store = Store::open(dir.path()).expect("open and migrate");
+    let known = store.known(&key()).await.expect("known");
+    let old = known.get("old").expect("the version-1 row survives");
+    assert_eq!(old.remote_size, None);
+    assert_eq!(old.digest, "digest-old");
+    assert_eq!(old.delivered_at, 1000);
+    store.record(record("new")).await.expect("record");
+    let known = store.known(&key()).await.expect("known");
+    assert_eq!(known.get("new").and_then(|k| k.remote_size), Some(8));
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.path().join("state.sqlite3")).expect("reopen");
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .expect("user_version");
+    assert_eq!(version, super::schema::SCHEMA_VERSION);
+    assert_eq!(version, 2);
 }

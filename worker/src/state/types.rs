@@ -15,7 +15,11 @@ pub struct Record {
     pub key: MailboxKey,
     pub uid: String,
     pub profile: String,
+    /// Bytes delivered (with the trace header).
     pub size: u64,
+    /// The size the server listed for it (POP3 LIST, IMAP RFC822.SIZE), if it listed one.
+    pub remote_size: Option<u64>,
+    /// SHA-256 of the message as fetched (before the trace header), in hex.
     pub digest: String,
     pub message_id: Option<String>,
     /// RCPT TO addresses it was delivered to (empty when it was recognised as already delivered).
@@ -26,10 +30,15 @@ pub struct Record {
 }
 
 /// What the database knows of one UID.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Known {
     /// The remote deletion was confirmed (POP3 QUIT +OK or IMAP expunge).
     pub deleted: bool,
     /// When it was first downloaded and recorded (Unix seconds); `keep_days` counts from here.
     pub delivered_at: i64,
+    /// The size the server listed for the recorded message (`None`: it listed none, or the
+    /// row predates schema version 2).
+    pub remote_size: Option<u64>,
+    /// SHA-256 of the recorded message as fetched, in hex.
+    pub digest: String,
 }

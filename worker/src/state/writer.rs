@@ -89,8 +89,8 @@ fn commit_records<'a>(
     {
         let mut stmt = tx.prepare_cached(
             "INSERT OR REPLACE INTO delivered
-             (account, folder, uidvalidity, uid, profile, size, digest, message_id, recipients, delivered_at, deleted)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0)",
+             (account, folder, uidvalidity, uid, profile, size, digest, message_id, recipients, delivered_at, deleted, remote_size)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11)",
         )?;
         let now = now_secs();
         for record in records {
@@ -105,6 +105,7 @@ fn commit_records<'a>(
                 record.message_id,
                 record.recipients.join(","),
                 now,
+                record.remote_size.map(|size| size as i64),
             ])?;
             if let Some(key) = &record.dedupe_key {
                 insert_sent(&tx, key, &record.profile, &record.recipients)?;

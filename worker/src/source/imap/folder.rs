@@ -1,6 +1,9 @@
 //! One selected IMAP folder as a [`Mailbox`]: listed by `UID SEARCH` (sizes from
 //! `RFC822.SIZE`), fetched with `UID FETCH BODY.PEEK[]` (never setting \Seen), deleted by
-//! flagging \Deleted, committed with `UID EXPUNGE` where UIDPLUS is offered, else `EXPUNGE`.
+//! flagging \Deleted, committed with `UID EXPUNGE` of this session's UIDs where UIDPLUS is
+//! offered, else with a plain `EXPUNGE` only after a clean poll of the folder (a plain EXPUNGE
+//! also removes what another client flagged \Deleted; after a clean poll that mail has been
+//! delivered too).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -8,7 +11,7 @@ use std::fmt::Write as _;
 use futures::TryStreamExt;
 
 use super::connect::{ImapConnection, imap_err, timed};
-use crate::source::{Listed, Mailbox, SourceError};
+use crate::source::{Committed, Listed, Mailbox, SourceError};
 use crate::state::MailboxKey;
 
 impl ImapConnection {
@@ -187,10 +190,22 @@ impl Mailbox for ImapFolder<'_> {
         Ok(())
     }
 
-    /// Removes the messages flagged in this session.
-    async fn commit(self) -> Result<(), SourceError> {
+    /// Removes the messages flagged in this session: `UID EXPUNGE` of their UIDs, or without
+    /// UIDPLUS a plain `EXPUNGE` when the poll was `clean`; otherwise they stay flagged.
+    async fn commit(self, clean: bool) -> Result<Committed, SourceError> {
         if self.flagged.is_empty() {
-            return Ok(());
+            return Ok(Committed::All);
+        }
+        if !self.conn.uidplus && !clean {
+            tracing::warn!(
+                folder = %self.key.folder,
+                flagged = self.flagged.len(),
+                "the server offers no UIDPLUS and this poll of the folder did not get through \
+                 every message: not expunging (a plain EXPUNGE would also remove messages \
+                 another client flagged \\Deleted that were not delivered yet); the delivered \
+                 messages stay flagged and the next clean poll removes them"
+            );
+            return Ok(Committed::Deferred);
         }
         let mut uids = self.flagged;
         uids.sort_unstable();
@@ -229,7 +244,7 @@ impl Mailbox for ImapFolder<'_> {
             .await?;
         }
         while conn.session.unsolicited_responses.try_recv().is_ok() {}
-        Ok(())
+        Ok(Committed::All)
     }
 }
 
