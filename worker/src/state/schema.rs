@@ -1,8 +1,8 @@
-//! The database schema: its version (SQLite's `user_version`) and the tables of version 1.
-//! Applying it is `open`'s job.
+//! The database schema: its version (SQLite's `user_version`), the tables of version 1 and
+//! what version 2 adds. Applying it is `open`'s job.
 
 /// The schema version this worker writes; a newer database is refused.
-pub(super) const SCHEMA_VERSION: i64 = 1;
+pub(super) const SCHEMA_VERSION: i64 = 2;
 
 /// Creates the tables of version 1 and sets `user_version`, in one transaction.
 pub(super) const CREATE_V1: &str = "BEGIN;
@@ -33,6 +33,11 @@ pub(super) const CREATE_V1: &str = "BEGIN;
              ) WITHOUT ROWID;
              PRAGMA user_version = 1;
              COMMIT;";
+
+/// Version 2: which remote mailbox (`username@host`) each profile last polled, so that a
+/// profile whose host becomes another name of the same server keeps its records. (The
+/// rewrite of version 1's `proto://user@host:port` accounts is `mailboxes::migrate_accounts`.)
+pub(super) const CREATE_V2: &str = "CREATE TABLE IF NOT EXISTS profile_mailboxes (profile TEXT PRIMARY KEY, account TEXT NOT NULL)";
 
 /// Reads this installation's id.
 pub(super) const SELECT_INSTALLATION_ID: &str =
