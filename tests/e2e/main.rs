@@ -8,6 +8,7 @@ mod harness;
 mod hostile;
 mod ipc;
 mod keep_days;
+mod mailbox_key;
 mod multidrop;
 mod oauth;
 mod push;

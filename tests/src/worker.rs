@@ -33,6 +33,8 @@ pub fn worker_binary() -> anyhow::Result<PathBuf> {
 pub struct ProfileSpec {
     pub name: String,
     pub protocol: &'static str,
+    /// The remote host as written in the profile ("localhost" unless a test says otherwise).
+    pub host: String,
     pub port: u16,
     /// "tls", "starttls" or "plain".
     pub security: &'static str,
@@ -70,6 +72,7 @@ impl ProfileSpec {
         ProfileSpec {
             name: name.to_string(),
             protocol: "pop3",
+            host: "localhost".to_string(),
             port,
             security: "tls",
             username: username.to_string(),
@@ -105,7 +108,7 @@ pub fn config_text(
     for p in profiles {
         let _ = writeln!(
             out,
-            "[[profile]]\nname = {:?}\ninterval = {:?}\nafter_delivery = {}\npush = {}\n\n[profile.remote]\nprotocol = {:?}\nhost = \"localhost\"\nport = {}\nsecurity = {:?}\nusername = {:?}\n{}",
+            "[[profile]]\nname = {:?}\ninterval = {:?}\nafter_delivery = {}\npush = {}\n\n[profile.remote]\nprotocol = {:?}\nhost = {:?}\nport = {}\nsecurity = {:?}\nusername = {:?}\n{}",
             p.name,
             p.interval,
             if p.after_delivery.starts_with('{') {
@@ -115,6 +118,7 @@ pub fn config_text(
             },
             p.push,
             p.protocol,
+            p.host,
             p.port,
             p.security,
             p.username,

@@ -22,6 +22,8 @@
 //! - [`deliver`]: SMTP delivery through lettre, the trace header, reply classification.
 //! - [`dispatch`]: one message to its recipients: single-drop or routing, Message-ID
 //!   dedupe, a refused recipient redelivered to the fallback.
+//! - [`mailbox`]: which recorded mailbox a profile polls; its records follow it to another
+//!   name of the same server.
 //! - [`state`]: the SQLite state database of delivered messages (schema, the one writer
 //!   thread with group commit, queries, the async `Store`).
 //! - [`poll`]: one poll of one profile: list, fetch, deliver, record, delete, commit.
@@ -44,6 +46,7 @@ pub mod dispatch;
 pub mod engine;
 pub mod ipc;
 pub mod logging;
+pub mod mailbox;
 pub mod net;
 pub mod oauth;
 pub mod poll;

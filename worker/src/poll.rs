@@ -29,6 +29,7 @@ use tracing::{error, info, warn};
 use crate::context::{PollContext, now_secs};
 use crate::deliver::{self, DeliveryError};
 use crate::dispatch::{Outcome, Source, deliver_to_recipients};
+use crate::mailbox;
 use crate::remote::{self, Connection};
 use crate::routing::Route;
 use crate::source::{Committed, Listed, Mailbox, SourceError};
@@ -93,6 +94,7 @@ pub fn remove_recorded(policy: AfterDelivery, delivered_at: i64, now: i64) -> bo
 #[tracing::instrument(name = "poll", skip_all, fields(profile = %profile.name))]
 pub async fn poll(ctx: &PollContext, profile: &Profile) -> Result<PollReport, PollError> {
     ctx.store.begin_poll(&profile.name).await?;
+    mailbox::settle(&ctx.store, profile).await?;
     let mut report = PollReport::default();
     match remote::connect(ctx, profile).await? {
         Connection::Pop3(mailbox) => {

@@ -347,16 +347,22 @@ pub struct Remote {
 }
 
 impl Remote {
-    /// `protocol://username@host:port`: what identifies the mailbox in the state database.
-    pub fn identity(&self) -> String {
-        format!(
-            "{}://{}@{}:{}",
-            self.protocol.as_str(),
-            self.username,
-            self.host.to_ascii_lowercase(),
-            self.port
-        )
+    /// `username@host`, both in lower case: what identifies the remote mailbox in the state
+    /// database. The route to it (protocol, port, security) and the case of the names are not
+    /// part of it, so changing them does not make kept mail look new.
+    pub fn mailbox_identity(&self) -> String {
+        mailbox_identity(&self.username, &self.host)
     }
+}
+
+/// `username@host` in lower case (see [`Remote::mailbox_identity`]).
+pub fn mailbox_identity(username: &str, host: &str) -> String {
+    format!("{}@{}", username.to_lowercase(), host.to_ascii_lowercase())
+}
+
+/// The username and host of a [`mailbox_identity`] (the host follows the last `@`).
+pub fn split_mailbox_identity(identity: &str) -> Option<(&str, &str)> {
+    identity.rsplit_once('@')
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -126,7 +126,7 @@ impl Pop3Mailbox {
         Ok(Pop3Mailbox {
             client,
             key: MailboxKey {
-                account: remote.identity(),
+                account: remote.mailbox_identity(),
                 folder: String::new(),
                 uidvalidity: 0,
             },

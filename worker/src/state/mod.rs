@@ -3,8 +3,10 @@
 //! batched into one transaction ("group commit"), so durability costs one fsync per batch
 //! rather than one per message. A record is durable when [`Store::record`] returns `Ok`.
 //!
-//! Keys: a message is `(account, folder, uidvalidity, uid)` — account is the remote identity
-//! `proto://user@host:port`, folder is empty for POP3, uidvalidity 0 for POP3. Every row also
+//! Keys: a message is `(account, folder, uidvalidity, uid)` — account is the remote mailbox
+//! `username@host` in lower case (not the route to it: protocol, port and security are not
+//! part of it; version 1 databases wrote `proto://user@host:port` and are rewritten on open),
+//! folder is empty for POP3, uidvalidity 0 for POP3. Every row also
 //! keeps a SHA-256 digest of the message so a message that reappears under another UID (POP3
 //! without UIDL, an IMAP UIDVALIDITY change) is still recognised.
 //!
@@ -18,8 +20,11 @@
 //! - `store`: [`Store`], the cloneable handle: open, hand a query to the writer, record.
 //! - `queries`: the other reads and writes of [`Store`] (known UIDs, digests, the `sent`
 //!   table, deletions, poll start, counts).
+//! - `mailboxes`: which mailbox each profile polls (`profile_mailboxes`), moving a profile's
+//!   records to another name of the same mailbox, and the version 2 rewrite of accounts.
 
 mod error;
+mod mailboxes;
 mod open;
 mod queries;
 mod schema;

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::error::{StateError, file_system_problem};
-use super::schema::{CREATE_V1, MIGRATE_V2, SCHEMA_VERSION, SELECT_INSTALLATION_ID};
+use super::mailboxes::migrate_accounts;
+use super::schema::{CREATE_V1, CREATE_V3, MIGRATE_V2, SCHEMA_VERSION, SELECT_INSTALLATION_ID};
 
 /// Opens (creating if needed) `state.sqlite3` in `dir`, migrated: the connection, the file's
 /// path and the installation id.
@@ -53,6 +54,14 @@ fn migrate(conn: &Connection, path: &Path) -> Result<String, StateError> {
     }
     if version < 2 {
         conn.execute_batch(MIGRATE_V2).map_err(open_err)?;
+    }
+    if version < 3 {
+        let tx = conn.unchecked_transaction().map_err(open_err)?;
+        tx.execute_batch(CREATE_V3).map_err(open_err)?;
+        migrate_accounts(&tx).map_err(open_err)?;
+        tx.pragma_update(None, "user_version", 3)
+            .map_err(open_err)?;
+        tx.commit().map_err(open_err)?;
     }
     let existing: Option<String> = conn
         .query_row(SELECT_INSTALLATION_ID, [], |row| row.get(0))

@@ -4,9 +4,11 @@
 //! - Version 2 adds `delivered.remote_size`: the size the server listed for the message when it
 //!   was delivered (NULL when it listed none, and for rows of version 1), so that a UID the
 //!   server reuses for another message is told apart from the recorded one.
+//! - Version 3 adds `profile_mailboxes`: which remote mailbox (`username@host`) each
+//!   profile last polled, and rewrites version 1/2 accounts (`proto://user@host:port`) to it.
 
 /// The schema version this worker writes; a newer database is refused.
-pub(super) const SCHEMA_VERSION: i64 = 2;
+pub(super) const SCHEMA_VERSION: i64 = 3;
 
 /// Creates the tables of version 1 and sets `user_version`, in one transaction.
 pub(super) const CREATE_V1: &str = "BEGIN;
@@ -43,6 +45,11 @@ pub(super) const MIGRATE_V2: &str = "BEGIN;
              ALTER TABLE delivered ADD COLUMN remote_size INTEGER;
              PRAGMA user_version = 2;
              COMMIT;";
+
+/// Version 3: which remote mailbox (`username@host`) each profile last polled, so that a
+/// profile whose host becomes another name of the same server keeps its records. (The
+/// rewrite of older `proto://user@host:port` accounts is `mailboxes::migrate_accounts`.)
+pub(super) const CREATE_V3: &str = "CREATE TABLE IF NOT EXISTS profile_mailboxes (profile TEXT PRIMARY KEY, account TEXT NOT NULL)";
 
 /// Reads this installation's id.
 pub(super) const SELECT_INSTALLATION_ID: &str =

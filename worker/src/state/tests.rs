@@ -15,7 +15,7 @@ fn a_roomy_writable_directory_has_no_file_system_problem() {
 
 fn key() -> MailboxKey {
     MailboxKey {
-        account: "pop3://u@h:995".into(),
+        account: "u@h".into(),
         folder: String::new(),
         uidvalidity: 0,
     }
@@ -49,18 +49,8 @@ async fn records_survive_reopen_and_keep_the_installation_id() {
     let first = known.get("1").expect("recorded");
     assert!(!first.deleted);
     assert!((now_secs() - first.delivered_at).abs() < 60);
-    assert!(
-        store
-            .digest_known("pop3://u@h:995", "digest-1")
-            .await
-            .expect("digest")
-    );
-    assert!(
-        !store
-            .digest_known("pop3://u@h:995", "digest-2")
-            .await
-            .expect("digest")
-    );
+    assert!(store.digest_known("u@h", "digest-1").await.expect("digest"));
+    assert!(!store.digest_known("u@h", "digest-2").await.expect("digest"));
     assert_eq!(store.delivered_count("p").await.expect("count"), 1);
 }
 
@@ -159,7 +149,7 @@ async fn a_read_only_database_refuses_to_begin_a_poll() {
 }
 
 #[tokio::test]
-async fn a_version_1_database_is_migrated_and_keeps_its_records() {
+async fn a_version_1_database_is_migrated_and_keeps_its_records_under_the_mailbox_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let conn = rusqlite::Connection::open(dir.path().join("state.sqlite3")).expect("create");
@@ -188,5 +178,5 @@ async fn a_version_1_database_is_migrated_and_keeps_its_records() {
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("user_version");
     assert_eq!(version, super::schema::SCHEMA_VERSION);
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }

@@ -335,7 +335,7 @@ pub async fn connect(
         session,
         closed,
         server,
-        account: remote.identity(),
+        account: remote.mailbox_identity(),
         timeout,
         tls: remote.security != Security::Plain,
         uidplus,
