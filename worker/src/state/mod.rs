@@ -21,10 +21,12 @@
 //! - `queries`: the other reads and writes of [`Store`] (known UIDs, digests, the `sent`
 //!   table, deletions, poll start, counts).
 //! - `mailboxes`: which mailbox each profile polls (`profile_mailboxes`), moving a profile's
-//!   records to another name of the same mailbox, and the version 2 rewrite of accounts.
+//!   records to another name of the same mailbox.
+//! - `migrate_accounts`: version 3's rewrite of route-keyed accounts to mailbox identities.
 
 mod error;
 mod mailboxes;
+mod migrate_accounts;
 mod open;
 mod queries;
 mod schema;

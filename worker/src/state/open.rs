@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::error::{StateError, file_system_problem};
-use super::mailboxes::migrate_accounts;
+use super::migrate_accounts::migrate_accounts;
 use super::schema::{CREATE_V1, CREATE_V3, MIGRATE_V2, SCHEMA_VERSION, SELECT_INSTALLATION_ID};
 
 /// Opens (creating if needed) `state.sqlite3` in `dir`, migrated: the connection, the file's
