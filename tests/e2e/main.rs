@@ -10,6 +10,7 @@ mod keep_days;
 mod multidrop;
 mod oauth;
 mod push;
+mod single_worker;
 mod state_faults;
 mod tls_faults;
 mod uidvalidity;
