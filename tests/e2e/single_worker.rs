@@ -102,9 +102,16 @@ fn a_second_worker_on_one_state_directory_refuses_and_names_the_first() {
     let out = setup.run_once().expect("run --once");
     let text = output_text(&out);
     assert!(!out.status.success(), "the second worker ran:\n{text}");
-    assert!(text.contains(&pid), "names the running worker ({pid}):\n{text}");
+    assert!(
+        text.contains(&pid),
+        "names the running worker ({pid}):\n{text}"
+    );
     assert!(text.contains(&state_dir), "names the directory:\n{text}");
-    assert_eq!(remote.message_count("isp-user").expect("count"), 3, "{text}");
+    assert_eq!(
+        remote.message_count("isp-user").expect("count"),
+        3,
+        "{text}"
+    );
     assert_eq!(local.messages("alice").expect("local").len(), 3, "{text}");
 
     // A second service: another configuration file, the same state directory.
@@ -113,8 +120,15 @@ fn a_second_worker_on_one_state_directory_refuses_and_names_the_first() {
     let out = run_must_exit(&second);
     let text = output_text(&out);
     assert!(!out.status.success(), "{text}");
-    assert!(text.contains(&pid), "names the running worker ({pid}):\n{text}");
-    assert_eq!(remote.message_count("isp-user").expect("count"), 3, "{text}");
+    assert!(
+        text.contains(&pid),
+        "names the running worker ({pid}):\n{text}"
+    );
+    assert_eq!(
+        remote.message_count("isp-user").expect("count"),
+        3,
+        "{text}"
+    );
 
     // The running worker is untouched: its pipe answers and it polls on request.
     let poll = Command::new(worker_binary().expect("worker binary"))
@@ -142,4 +156,35 @@ fn a_second_worker_on_one_state_directory_refuses_and_names_the_first() {
     assert_eq!(delivered.len(), 8);
     assert!(duplicate_ids(&delivered).is_empty(), "no message twice");
     assert_eq!(remote.message_count("isp-user").expect("count"), 0);
+}
+
+#[test]
+fn check_refuses_two_profiles_on_one_remote_mailbox() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(worker_binary().expect("worker binary"))
+        .args(["check", "--config"])
+        .arg(root.join("shared/tests/config/broken/34-two-profiles-one-mailbox.toml"))
+        .output()
+        .expect("check");
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "profile \"imap-inbox\": remote.username: pulls the same mailbox as profile \"pop3-inbox\""
+        ),
+        "{text}"
+    );
+    // A running worker refuses the same file too: it never starts on it.
+    let out = Command::new(worker_binary().expect("worker binary"))
+        .args(["run", "--once", "--config"])
+        .arg(root.join("shared/tests/config/broken/34-two-profiles-one-mailbox.toml"))
+        .output()
+        .expect("run --once");
+    assert!(!out.status.success(), "{}", output_text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("pulls the same mailbox"),
+        "{}",
+        output_text(&out)
+    );
 }
