@@ -45,7 +45,7 @@ pub enum StateError {
         "the state directory {dir} is in use by another worker ({owner}); stop that worker first, or give this configuration its own worker.state_dir"
     )]
     Locked { dir: PathBuf, owner: String },
-    #[error("cannot lock the state directory ({path}): {source}")]
+    #[error("cannot lock the state directory ({path})")]
     Lock {
         path: PathBuf,
         #[source]

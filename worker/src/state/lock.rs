@@ -32,13 +32,20 @@ pub(super) fn lock_dir(dir: &Path) -> Result<DirLock, StateError> {
         path: path.clone(),
         source,
     };
-    let file = OpenOptions::new()
+    // Read-write, created if needed; an existing file on a read-only file system is locked
+    // read-only (flock and LockFileEx need no write access), so that the database's own
+    // error names what is wrong.
+    let file = match OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(&path)
-        .map_err(lock_err)?;
+    {
+        Ok(file) => file,
+        Err(err) if path.is_file() => File::open(&path).map_err(|_| lock_err(err))?,
+        Err(err) => return Err(lock_err(err)),
+    };
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
