@@ -193,7 +193,7 @@ name = "plain"
 after_delivery = "keep"
 [profile.remote]
 host = "h.example"
-username = "u"
+username = "v"
 password = { env = "X" }
 [profile.local]
 user = "u"

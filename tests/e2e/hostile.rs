@@ -22,6 +22,8 @@ use mailpull_tests::{
 
 const PASSWORD: &str = "remote-secret-1";
 const REMOTE_USER: &str = "isp-user";
+/// The healthy scripted server's user: another mailbox than the one under test.
+const HEALTHY_USER: &str = "healthy-user";
 
 /// The Message-ID of each message the fake SMTP server accepted for `rcpt`, with its count.
 fn accepted_ids(smtp: &FakeSmtp, rcpt: &str) -> HashMap<String, usize> {
@@ -133,7 +135,9 @@ fn run_fake_case(case: FakeCase) -> Output {
     let mut bad = fake_profile("hostile", hostile.port(), &pw, smtp.port(), "alice");
     bad.remote_extra.push('\n');
     bad.remote_extra.push_str(case.remote_extra);
-    let good = fake_profile("healthy", healthy.port(), &pw, smtp.port(), "bob");
+    let mut good = fake_profile("healthy", healthy.port(), &pw, smtp.port(), "bob");
+    // Another mailbox: `check` refuses two profiles on one (same host and user).
+    good.username = HEALTHY_USER.into();
     let setup = WorkerSetup::new(&[bad, good]).expect("setup");
 
     let started = Instant::now();
@@ -339,13 +343,14 @@ impl DropRig {
         isp.protocol = protocol;
         isp.security = security;
         isp.ca_file = Some(self.ca_file.clone());
-        let good = fake_profile(
+        let mut good = fake_profile(
             "healthy",
             self.healthy.port(),
             &self.password_file,
             self.smtp.port(),
             "bob",
         );
+        good.username = HEALTHY_USER.into();
         WorkerSetup::new(&[isp, good]).expect("setup")
     }
 

@@ -12,6 +12,7 @@ mod mailbox_key;
 mod multidrop;
 mod oauth;
 mod push;
+mod single_worker;
 mod state_faults;
 mod tls_faults;
 mod uid_reuse;

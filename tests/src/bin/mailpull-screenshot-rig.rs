@@ -68,7 +68,7 @@ fn main() -> anyhow::Result<()> {
     let mut old = ProfileSpec::new(
         "old-isp",
         remote.pop3s_port(),
-        "bob@isp.example",
+        "old@isp.example",
         &wrong_pw,
         local.smtp_port(),
         "bob",

@@ -40,6 +40,17 @@ pub enum StateError {
     },
     #[error("state database read failed: {0}")]
     Read(#[source] rusqlite::Error),
+    /// Another worker holds the state directory's lock (`worker.lock`).
+    #[error(
+        "the state directory {dir} is in use by another worker ({owner}); stop that worker first, or give this configuration its own worker.state_dir"
+    )]
+    Locked { dir: PathBuf, owner: String },
+    #[error("cannot lock the state directory ({path})")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the state database thread has stopped")]
     Gone,
 }

@@ -14,10 +14,12 @@
 //! - `types`: the data the database keeps ([`MailboxKey`], [`Record`], [`Known`]).
 //! - `error`: [`StateError`] and [`file_system_problem`] (why a file system refuses writes).
 //! - `schema`: the schema version and the tables of version 1.
+//! - `lock`: one worker per state directory: the exclusive lock on `worker.lock`, and
+//!   `worker.owner` naming its holder (pid) for the worker that is refused.
 //! - `open`: opening the file (pragmas), migrating it, the installation id;
 //!   [`read_installation_id`] for a read-only look.
 //! - `writer`: the writer thread that owns the connection, and the group commit of records.
-//! - `store`: [`Store`], the cloneable handle: open, hand a query to the writer, record.
+//! - `store`: [`Store`], the cloneable handle: lock and open, hand a query to the writer, record.
 //! - `queries`: the other reads and writes of [`Store`] (known UIDs, digests, the `sent`
 //!   table, deletions, poll start, counts).
 //! - `mailboxes`: which mailbox each profile polls (`profile_mailboxes`), moving a profile's
@@ -25,6 +27,7 @@
 //! - `migrate_accounts`: version 3's rewrite of route-keyed accounts to mailbox identities.
 
 mod error;
+mod lock;
 mod mailboxes;
 mod migrate_accounts;
 mod open;
@@ -38,6 +41,7 @@ mod writer;
 mod tests;
 
 pub use error::{StateError, file_system_problem};
+pub use lock::{LOCK_FILE, OWNER_FILE};
 pub use open::read_installation_id;
 pub use store::Store;
 pub use types::{Known, MailboxKey, Record};

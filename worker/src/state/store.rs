@@ -3,22 +3,25 @@
 //! closure run on the writer's connection by [`Store::run`] (see `queries`).
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::error::{StateError, file_system_problem};
+use super::lock::{DirLock, lock_dir};
 use super::open::open_database;
 use super::types::Record;
 use super::writer::{Job, writer};
 
-/// A handle to the state database; cheap to clone.
+/// A handle to the state database; cheap to clone. The state directory stays locked for this
+/// process (see `lock`) until the last clone is dropped.
 #[derive(Clone)]
 pub struct Store {
     jobs: mpsc::Sender<Job>,
     installation_id: String,
     path: PathBuf,
+    _lock: Arc<DirLock>,
 }
 
 impl std::fmt::Debug for Store {
@@ -28,8 +31,15 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) `state.sqlite3` in `dir` and starts the writer thread.
+    /// Locks `dir` for this worker, opens (creating if needed) `state.sqlite3` in it and
+    /// starts the writer thread. Another worker holding `dir` is [`StateError::Locked`], named
+    /// by its pid, and the database is not touched.
     pub fn open(dir: &Path) -> Result<Store, StateError> {
+        std::fs::create_dir_all(dir).map_err(|source| StateError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let lock = Arc::new(lock_dir(dir)?);
         let (conn, path, installation_id) = open_database(dir)?;
         let (jobs, rx) = mpsc::channel();
         std::thread::Builder::new()
@@ -43,6 +53,7 @@ impl Store {
             jobs,
             installation_id,
             path,
+            _lock: lock,
         })
     }
 

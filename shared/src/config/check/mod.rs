@@ -8,12 +8,15 @@
 //! `after_delivery`), `remote` (`[profile.remote]`), `credentials` (`auth` and the password
 //! source or the OAuth client), `oauth2` (`[profile.remote.oauth2]`), `local`
 //! (`[profile.local]`) and `distribute` (`[profile.distribute]`). Section modules use
-//! `fields` and the sections nested in theirs, never this module.
+//! `fields` and the sections nested in theirs, never this module. Checks across profiles are
+//! file-level: unique names (here) and `mailboxes` (no two enabled profiles pull one remote
+//! mailbox).
 
 mod credentials;
 mod distribute;
 mod fields;
 mod local;
+mod mailboxes;
 mod oauth2;
 mod profile;
 mod remote;
@@ -175,6 +178,7 @@ fn check_into(table: &toml::Table, errors: &mut Errors) -> Option<Config> {
             profiles.push(profile);
         }
     }
+    mailboxes::check_distinct_mailboxes(&profiles, errors);
     Some(Config {
         source: None,
         worker: worker?,
