@@ -1,7 +1,7 @@
 //! A non-ASCII envelope sender (issue #12, section 1): a message whose Return-Path has
-//! non-ASCII characters is delivered whether or not the local server offers SMTPUTF8 — with
-//! the original sender where it does; otherwise with the domain in punycode (an ASCII local
-//! part) or the null sender (a non-ASCII local part), the original named in
+//! non-ASCII characters reaches the local mailbox whether or not the local server offers
+//! SMTPUTF8, always with an ASCII envelope sender — the domain in punycode (an ASCII local
+//! part) or the null sender (a non-ASCII local part) — and the original named in
 //! `X-Mailpull-Original-Sender`. It never holds back the messages after it.
 
 use std::time::Duration;
@@ -103,31 +103,29 @@ fn pull_into(no_smtputf8: bool, arrive: usize) -> (Vec<Vec<u8>>, Vec<String>, Lo
     (copies, message_ids(&sent), local)
 }
 
-/// The local Dovecot's LMTP (2.3) does not offer SMTPUTF8, so Postfix cannot pass these on
-/// and bounces them after accepting them; what counts here is what Postfix accepted: each
-/// original sender in MAIL FROM, which Postfix takes only with the SMTPUTF8 parameter ("Must
-/// declare SMTPUTF8 to send unicode address" otherwise).
+/// Into a Postfix with SMTPUTF8 the senders go out in the same ASCII forms: Postfix would take
+/// them as they are (`SMTPUTF8`), then bounce them because the local Dovecot's LMTP (2.3) does
+/// not offer SMTPUTF8 — after the remote copy was deleted. Before this test, three of the four
+/// never reached the mailbox.
 #[test]
-fn non_ascii_senders_go_out_as_they_are_with_smtputf8() {
-    let (copies, ids, local) = pull_into(false, 1);
-    let ascii = delivered(&copies, &ids[3]);
-    assert_eq!(
-        first(ascii, "Return-Path").as_deref(),
-        Some("<sender-3@example.test>")
-    );
-    let log = local.maillog();
-    for sender in [UTF8_SENDER, UTF8_LOCAL_SENDER, IDN_SENDER] {
-        assert!(
-            log.contains(&format!("from=<{sender}>, size=")),
-            "Postfix took MAIL FROM:<{sender}> SMTPUTF8:\n{log}"
-        );
-    }
-    assert!(!log.contains("Must declare SMTPUTF8"), "{log}");
+fn non_ascii_senders_reach_the_mailbox_through_a_smtputf8_postfix() {
+    ascii_forms_arrive(false);
 }
 
+/// Into a Postfix without SMTPUTF8: lettre refused the transaction itself, and the first
+/// message held back the whole mailbox for ever.
 #[test]
 fn non_ascii_senders_fall_back_to_ascii_without_smtputf8() {
-    let (copies, ids, _local) = pull_into(true, 4);
+    ascii_forms_arrive(true);
+}
+
+fn ascii_forms_arrive(no_smtputf8: bool) {
+    let (copies, ids, local) = pull_into(no_smtputf8, 4);
+    assert!(
+        !local.maillog().contains("SMTPUTF8 is required"),
+        "{}",
+        local.maillog()
+    );
     let expected = [
         ("<>", "=?UTF-8?Q?<j=C3=BCrgen@b=C3=BCcher.example>?="),
         ("<>", "=?UTF-8?Q?<j=C3=BCrgen@example.com>?="),

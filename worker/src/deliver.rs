@@ -13,7 +13,7 @@ use lettre::address::Envelope;
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
 };
-use lettre::transport::smtp::extension::{ClientId, Extension};
+use lettre::transport::smtp::extension::ClientId;
 use mailpull_shared::config::{Local, Security};
 
 pub mod sender;
@@ -226,8 +226,8 @@ impl Deliverer {
     /// Sends `message` (already carrying its trace header) from `from` (the Return-Path's
     /// address as written, see [`envelope_sender`]; None: the null sender) to `recipients` in
     /// one SMTP transaction; every SMTP reply must come within `timeout` (see
-    /// [`smtp_timeout`]). MAIL FROM is [`mail_from`]'s choice for this server: where it is not
-    /// `from` itself, its header goes in after the trace header.
+    /// [`smtp_timeout`]). MAIL FROM is [`mail_from`]'s choice (always ASCII): where it is
+    /// not `from` itself, its header goes in after the trace header.
     pub async fn send(
         &self,
         local: &Local,
@@ -249,8 +249,7 @@ impl Deliverer {
             .collect::<Result<Vec<_>, _>>()?;
         let key = Self::key(local);
         let mut conn = self.connection(local, &key, timeout).await?;
-        let smtputf8 = conn.server_info().supports_feature(Extension::SmtpUtfEight);
-        let MailFrom { address, header } = mail_from(from, smtputf8);
+        let MailFrom { address, header } = mail_from(from);
         let envelope =
             Envelope::new(address.clone(), to).map_err(|err| DeliveryError::BadAddress {
                 address: recipients.join(", "),
@@ -262,7 +261,6 @@ impl Deliverer {
                 tracing::info!(
                     original = from.unwrap_or_default(),
                     mail_from = address.as_ref().map_or("<>", |a| a.as_ref()),
-                    smtputf8,
                     "the Return-Path cannot go out as it is; the original goes in {ORIGINAL_SENDER_HEADER}"
                 );
                 let at = sender::after_first_field(message);
@@ -340,7 +338,7 @@ pub use crate::routing::parse::header_value;
 
 /// The sender for a message: the address in its Return-Path as written, or `None` (the null
 /// sender) when it has none or an empty one. Whether and how it can go out as MAIL FROM is
-/// [`mail_from`]'s decision, once the server's extensions are known.
+/// [`mail_from`]'s decision.
 pub fn envelope_sender(message: &[u8]) -> Option<String> {
     let value = header_value(message, "Return-Path")?;
     let inner = match (value.find('<'), value.rfind('>')) {

@@ -1,10 +1,14 @@
-//! The envelope sender a message goes out with (pure): the Return-Path as it is where the
-//! local server can take it, otherwise an ASCII form or the null sender, with the original
-//! named in a header.
+//! The envelope sender a message goes out with (pure): the Return-Path as it is when it is
+//! ASCII, otherwise an ASCII form or the null sender, with the original named in a header.
 //!
-//! A non-ASCII address needs the server's SMTPUTF8 (RFC 6531); without it lettre refuses the
-//! transaction before sending anything, and that refusal would hold the message back for ever.
-//! Without SMTPUTF8: an ASCII local part with an internationalised domain goes out with the
+//! A non-ASCII address needs SMTPUTF8 (RFC 6531) on every hop to the mailbox. Without it on
+//! the local server lettre refuses the transaction before sending anything, and that refusal
+//! held the message back for ever. With it, the local server may still be unable to pass the
+//! message on: Postfix takes `MAIL FROM:<jürgen@…> SMTPUTF8` with 250, then bounces the
+//! message because Dovecot 2.3's LMTP does not offer SMTPUTF8 ("SMTPUTF8 is required, but was
+//! not offered") — after Mailpull deleted it from the remote mailbox. The local server's
+//! answer cannot tell which chain lies behind it, so a non-ASCII sender always goes out in an
+//! ASCII form, which every hop takes: an ASCII local part with an internationalised domain goes out with the
 //! domain in punycode (IDNA, the same mailbox); a non-ASCII local part has no ASCII form and
 //! goes out as the null sender `<>`, as does a Return-Path that is no address at all. Then
 //! `X-Mailpull-Original-Sender` names the original, as RFC 2047 encoded-words when it is not
@@ -31,8 +35,8 @@ pub struct MailFrom {
 }
 
 /// The envelope sender for `sender` (the Return-Path's address, `None` when it had none or an
-/// empty one) on a server that does (`smtputf8`) or does not offer SMTPUTF8. Never panics.
-pub fn mail_from(sender: Option<&str>, smtputf8: bool) -> MailFrom {
+/// empty one), always ASCII. Never panics.
+pub fn mail_from(sender: Option<&str>) -> MailFrom {
     let Some(sender) = sender.map(str::trim).filter(|s| !s.is_empty()) else {
         return MailFrom {
             address: None,
@@ -41,7 +45,7 @@ pub fn mail_from(sender: Option<&str>, smtputf8: bool) -> MailFrom {
     };
     let address = sender.parse::<Address>().ok();
     let address = match address {
-        Some(address) if smtputf8 || AsRef::<str>::as_ref(&address).is_ascii() => {
+        Some(address) if AsRef::<str>::as_ref(&address).is_ascii() => {
             return MailFrom {
                 address: Some(address),
                 header: None,
@@ -133,44 +137,31 @@ pub fn after_first_field(message: &[u8]) -> usize {
 mod tests {
     use super::*;
 
-    fn decide(sender: &str, smtputf8: bool) -> (Option<String>, Option<String>) {
-        let got = mail_from(Some(sender), smtputf8);
+    fn decide(sender: &str) -> (Option<String>, Option<String>) {
+        let got = mail_from(Some(sender));
         (got.address.map(|a| a.to_string()), got.header)
     }
 
     #[test]
     fn ascii_sender_goes_out_as_it_is() {
-        for smtputf8 in [false, true] {
-            assert_eq!(
-                decide("Bob@Example.org", smtputf8),
-                (Some("Bob@Example.org".into()), None)
-            );
-        }
         assert_eq!(
-            mail_from(None, false),
+            decide("Bob@Example.org"),
+            (Some("Bob@Example.org".into()), None)
+        );
+        assert_eq!(
+            mail_from(None),
             MailFrom {
                 address: None,
                 header: None
             }
         );
-        assert_eq!(mail_from(Some("  "), false).header, None);
-    }
-
-    #[test]
-    fn non_ascii_sender_goes_out_as_it_is_with_smtputf8() {
-        for sender in [
-            "jürgen@bücher.example",
-            "jürgen@example.com",
-            "a@bücher.example",
-        ] {
-            assert_eq!(decide(sender, true), (Some(sender.into()), None));
-        }
+        assert_eq!(mail_from(Some("  ")).header, None);
     }
 
     #[test]
     fn non_ascii_domain_goes_out_in_punycode() {
         assert_eq!(
-            decide("juergen@bücher.example", false),
+            decide("juergen@bücher.example"),
             (
                 Some("juergen@xn--bcher-kva.example".into()),
                 Some(
@@ -184,7 +175,7 @@ mod tests {
     #[test]
     fn non_ascii_local_part_goes_out_as_the_null_sender() {
         assert_eq!(
-            decide("jürgen@example.com", false),
+            decide("jürgen@example.com"),
             (
                 None,
                 Some(
@@ -192,7 +183,7 @@ mod tests {
                 )
             )
         );
-        let (address, header) = decide("jürgen@bücher.example", false);
+        let (address, header) = decide("jürgen@bücher.example");
         assert_eq!(address, None);
         assert_eq!(
             header.as_deref(),
@@ -202,25 +193,23 @@ mod tests {
 
     #[test]
     fn garbage_goes_out_as_the_null_sender_with_the_header() {
-        for smtputf8 in [false, true] {
-            assert_eq!(
-                decide("not an address", smtputf8),
-                (
-                    None,
-                    Some("X-Mailpull-Original-Sender: <not an address>\r\n".into())
-                )
-            );
-        }
+        assert_eq!(
+            decide("not an address"),
+            (
+                None,
+                Some("X-Mailpull-Original-Sender: <not an address>\r\n".into())
+            )
+        );
         // Control characters never reach the message; "=?" is encoded, not passed as it is.
-        let (address, header) = decide("a\r\nBcc: x@y.z\0@", false);
+        let (address, header) = decide("a\r\nBcc: x@y.z\0@");
         assert_eq!(address, None);
         let header = header.expect("a header");
         assert_eq!(header.matches("\r\n").count(), 1, "{header:?}");
         assert!(header.ends_with("\r\n"));
-        let (_, header) = decide("=?x?= y", false);
+        let (_, header) = decide("=?x?= y");
         assert!(header.expect("a header").contains("=?UTF-8?Q?<=3D=3Fx"));
         // A domain IDNA refuses: no ASCII form, the null sender.
-        let (address, header) = decide("a@xn--ü.example", false);
+        let (address, header) = decide("a@xn--ü.example");
         assert_eq!(address, None);
         assert!(header.is_some());
     }
@@ -239,15 +228,16 @@ mod tests {
             "a@[127.0.0.1]",
             "\u{0}",
         ] {
-            for smtputf8 in [false, true] {
-                let got = mail_from(Some(sender), smtputf8);
-                if let Some(header) = got.header {
-                    assert!(header.is_ascii(), "{header}");
-                    for line in header.split("\r\n") {
-                        assert!(line.len() <= 998, "{line}");
-                        for word in line.split(' ').filter(|w| w.starts_with("=?")) {
-                            assert!(word.len() <= 75, "{word}");
-                        }
+            let got = mail_from(Some(sender));
+            if let Some(address) = &got.address {
+                assert!(AsRef::<str>::as_ref(address).is_ascii(), "{address}");
+            }
+            if let Some(header) = got.header {
+                assert!(header.is_ascii(), "{header}");
+                for line in header.split("\r\n") {
+                    assert!(line.len() <= 998, "{line}");
+                    for word in line.split(' ').filter(|w| w.starts_with("=?")) {
+                        assert!(word.len() <= 75, "{word}");
                     }
                 }
             }
