@@ -13,6 +13,7 @@ mod multidrop;
 mod oauth;
 mod push;
 mod single_worker;
+mod smtputf8;
 mod state_faults;
 mod tls_faults;
 mod uid_reuse;

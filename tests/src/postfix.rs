@@ -46,6 +46,9 @@ pub struct LocalOptions {
     pub users: Vec<String>,
     /// Offer STARTTLS on the SMTP port with this certificate (`smtpd_tls_security_level = may`).
     pub tls: Option<CertPair>,
+    /// Do not offer SMTPUTF8 (`smtputf8_enable = no`): a server that takes only ASCII
+    /// envelope addresses.
+    pub no_smtputf8: bool,
     /// Extra lines appended to Postfix's main.cf.
     pub extra_main_cf: String,
 }
@@ -410,6 +413,9 @@ smtpd_tls_loglevel = 1
             tls.key_file.display()
         );
         master_cf += "tlsmgr    unix  -       -       n       1000?   1       tlsmgr\n";
+    }
+    if opts.no_smtputf8 {
+        main_cf += "smtputf8_enable = no\n";
     }
     main_cf += &opts.extra_main_cf;
     main_cf.push('\n');

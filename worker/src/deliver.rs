@@ -1,6 +1,7 @@
 //! Delivery to the local mail server over SMTP (lettre): the message bytes unchanged except one
 //! prepended `Received:` trace header, MAIL FROM taken from the Return-Path, one transaction per
-//! message. Replies are classified the way the rest of the worker needs them: transient (4xx,
+//! message (a Return-Path the server cannot take goes out in an ASCII form or as the null
+//! sender, see [`sender`]). Replies are classified the way the rest of the worker needs them: transient (4xx,
 //! connection trouble: keep the message and retry) or permanent (5xx).
 
 use std::collections::HashMap;
@@ -14,6 +15,10 @@ use lettre::transport::smtp::client::{
 };
 use lettre::transport::smtp::extension::ClientId;
 use mailpull_shared::config::{Local, Security};
+
+pub mod sender;
+
+pub use sender::{MailFrom, ORIGINAL_SENDER_HEADER, mail_from};
 
 use crate::net::{self, Stream};
 use crate::tls;
@@ -218,9 +223,11 @@ impl Deliverer {
         }
     }
 
-    /// Sends `message` (already carrying its trace header) from `from` (None: the null sender)
-    /// to `recipients` in one SMTP transaction; every SMTP reply must come within `timeout`
-    /// (see [`smtp_timeout`]).
+    /// Sends `message` (already carrying its trace header) from `from` (the Return-Path's
+    /// address as written, see [`envelope_sender`]; None: the null sender) to `recipients` in
+    /// one SMTP transaction; every SMTP reply must come within `timeout` (see
+    /// [`smtp_timeout`]). MAIL FROM is [`mail_from`]'s choice (always ASCII): where it is
+    /// not `from` itself, its header goes in after the trace header.
     pub async fn send(
         &self,
         local: &Local,
@@ -240,13 +247,28 @@ impl Deliverer {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let from = from.and_then(|from| from.parse::<Address>().ok());
-        let envelope = Envelope::new(from, to).map_err(|err| DeliveryError::BadAddress {
-            address: recipients.join(", "),
-            reason: err.to_string(),
-        })?;
         let key = Self::key(local);
         let mut conn = self.connection(local, &key, timeout).await?;
+        let MailFrom { address, header } = mail_from(from);
+        let envelope =
+            Envelope::new(address.clone(), to).map_err(|err| DeliveryError::BadAddress {
+                address: recipients.join(", "),
+                reason: err.to_string(),
+            })?;
+        let with_header;
+        let message = match &header {
+            Some(header) => {
+                tracing::info!(
+                    original = from.unwrap_or_default(),
+                    mail_from = address.as_ref().map_or("<>", |a| a.as_ref()),
+                    "the Return-Path cannot go out as it is; the original goes in {ORIGINAL_SENDER_HEADER}"
+                );
+                let at = sender::after_first_field(message);
+                with_header = [&message[..at], header.as_bytes(), &message[at..]].concat();
+                &with_header[..]
+            }
+            None => message,
+        };
         // lettre ends DATA with CRLF "." CRLF itself: without this, a message ending in CRLF
         // (they all do) would gain an empty last line.
         let message = message.strip_suffix(b"\r\n").unwrap_or(message);
@@ -314,8 +336,9 @@ fn one_line(text: &str) -> String {
 /// routing).
 pub use crate::routing::parse::header_value;
 
-/// MAIL FROM for a message: the address in its Return-Path, or `None` (the null sender) when
-/// it has none, an empty one, or one SMTP cannot carry.
+/// The sender for a message: the address in its Return-Path as written, or `None` (the null
+/// sender) when it has none or an empty one. Whether and how it can go out as MAIL FROM is
+/// [`mail_from`]'s decision.
 pub fn envelope_sender(message: &[u8]) -> Option<String> {
     let value = header_value(message, "Return-Path")?;
     let inner = match (value.find('<'), value.rfind('>')) {
@@ -325,7 +348,8 @@ pub fn envelope_sender(message: &[u8]) -> Option<String> {
     let inner = inner.trim();
     // A source route ("<@a,@b:user@host>") keeps only the mailbox.
     let inner = inner.rsplit_once(':').map_or(inner, |(_, mailbox)| mailbox);
-    (!inner.is_empty() && inner.parse::<Address>().is_ok()).then(|| inner.to_string())
+    let inner = inner.trim();
+    (!inner.is_empty()).then(|| inner.to_string())
 }
 
 /// What the trace header says about where a message came from.
@@ -381,10 +405,12 @@ mod tests {
             envelope_sender(b"Return-Path: <@relay.example:me@x.example>\r\n\r\n").as_deref(),
             Some("me@x.example")
         );
+        // Not an address: handed on as written, for `mail_from` to name in its header.
         assert_eq!(
-            envelope_sender(b"Return-Path: <not an address>\r\n\r\n"),
-            None
+            envelope_sender(b"Return-Path: <not an address>\r\n\r\n").as_deref(),
+            Some("not an address")
         );
+        assert_eq!(envelope_sender(b"Return-Path: < >\r\n\r\n"), None);
         assert_eq!(
             envelope_sender(b"return-path:\r\n <folded@x.example>\r\n\r\n").as_deref(),
             Some("folded@x.example")
