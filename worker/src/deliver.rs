@@ -247,8 +247,6 @@ impl Deliverer {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let key = Self::key(local);
-        let mut conn = self.connection(local, &key, timeout).await?;
         let MailFrom { address, header } = mail_from(from);
         let envelope =
             Envelope::new(address.clone(), to).map_err(|err| DeliveryError::BadAddress {
@@ -275,6 +273,8 @@ impl Deliverer {
         // The whole transaction is bounded: the timeout, plus a second per 64 KiB of data so a
         // large message on a slow link is not cut off.
         let budget = timeout.saturating_add(Duration::from_secs(message.len() as u64 / 65_536));
+        let key = Self::key(local);
+        let mut conn = self.connection(local, &key, timeout).await?;
         match tokio::time::timeout(budget, conn.send(&envelope, message)).await {
             Ok(Ok(response)) => {
                 self.give_back(key, conn);
