@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use mailpull_shared::ipc::{
     ClientError, Endpoint, Event, IpcClient, IpcError, ProfileForm, ProfileStatus, ProfileSummary,
-    SignInMethod, SignInPrompt, SignInState, TestStep, TestTarget,
+    SignInMethod, SignInPrompt, SignInState, TestStep, TestTarget, WirePassword,
 };
 use tokio::sync::mpsc as tmpsc;
 
@@ -30,11 +30,15 @@ pub enum Command {
     Save {
         original: Option<String>,
         profile: Box<ProfileForm>,
-        password: Option<String>,
-        client_secret: Option<String>,
+        password: Option<WirePassword>,
+        client_secret: Option<WirePassword>,
     },
     Delete(String),
-    Test(TestTarget),
+    /// A connection test; `password`: typed into the form, not saved (for this test only).
+    Test {
+        target: TestTarget,
+        password: Option<WirePassword>,
+    },
     PollNow(String),
     /// Start an OAuth sign-in of a profile.
     StartSignIn {
@@ -260,8 +264,14 @@ fn describe(command: &Command) -> String {
             profile.name.as_deref().unwrap_or_default()
         ),
         Command::Delete(name) => format!("delete profile \"{name}\""),
-        Command::Test(TestTarget::Saved(name)) => format!("test profile \"{name}\""),
-        Command::Test(TestTarget::Form(form)) => format!(
+        Command::Test {
+            target: TestTarget::Saved(name),
+            ..
+        } => format!("test profile \"{name}\""),
+        Command::Test {
+            target: TestTarget::Form(form),
+            ..
+        } => format!(
             "test profile \"{}\"",
             form.name.as_deref().unwrap_or_default()
         ),
@@ -361,11 +371,15 @@ async fn execute(
             Ok(name) => {
                 let secret = match password {
                     None => None,
-                    Some(password) => Some(stored(client.set_secret(&name, &password).await)?),
+                    Some(password) => {
+                        Some(stored(client.set_secret(&name, password.expose()).await)?)
+                    }
                 };
                 let client_secret = match client_secret {
                     None => None,
-                    Some(secret) => Some(stored(client.set_client_secret(&name, &secret).await)?),
+                    Some(secret) => Some(stored(
+                        client.set_client_secret(&name, secret.expose()).await,
+                    )?),
                 };
                 out.send(Update::Saved {
                     name,
@@ -387,8 +401,8 @@ async fn execute(
             }
             Err(err) => Err(err),
         },
-        Command::Test(target) => client
-            .test_connection(target)
+        Command::Test { target, password } => client
+            .test_connection_with(target, password)
             .await
             .map(|steps| out.send(Update::TestReport(steps))),
         Command::PollNow(name) => client

@@ -308,6 +308,76 @@ fn new_profile_is_checked_saved_and_listed() {
     assert!(!rig.config_text().contains("name = \"work\""));
 }
 
+/// Everything the worker wrote: its stderr and its log files.
+fn worker_logs(rig: &Rig) -> String {
+    let mut text = rig.worker_stderr();
+    if let Ok(dir) = std::fs::read_dir(rig.setup.state_dir().join("logs")) {
+        for entry in dir.flatten() {
+            text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+    }
+    text
+}
+
+/// The first step of every new profile: Test connection before Save, with the password
+/// typed into the form and nothing in the keyring yet. The worker logs in with the typed
+/// password for this test only: it is in no reply, no log line, no keyring entry, no file.
+#[test]
+fn test_before_save_logs_in_with_the_typed_password_and_keeps_it_nowhere() {
+    keyring_usable("Test connection of an unsaved keyring profile");
+    let rig = Rig::start();
+    let _ = secrets::delete_from_keyring("fresh");
+    let mut gui = manager(&rig);
+    connected(&mut gui, &rig);
+    click(&mut gui, "New");
+    fill(&mut gui, "Name", "fresh");
+    fill(&mut gui, "Server", "localhost");
+    fill(&mut gui, "Port", &rig.remote.pop3s_port().to_string());
+    fill(&mut gui, "User", "isp-user2");
+    fill(&mut gui, "Password", PASSWORD);
+    fill(&mut gui, "CA file", &rig.ca.ca_file().display().to_string());
+    fill(
+        &mut gui,
+        "SMTP server",
+        &format!("127.0.0.1:{}", rig.local.smtp_port()),
+    );
+    fill(&mut gui, "Local user", "bob");
+    fill(&mut gui, "Local domain", "local.test");
+    click(&mut gui, "Test connection");
+    wait_for(&mut gui, &rig, "the test report", |gui| {
+        gui.state().test_report.is_some()
+    });
+    let report = format!("{:?}", gui.state().test_report);
+    for step in ["connect", "tls", "login", "messages", "local_smtp"] {
+        assert!(
+            shows(&gui, &format!("{step}: passed")),
+            "step {step}: {report}"
+        );
+    }
+    assert!(!report.contains(PASSWORD), "password echoed: {report}");
+    assert!(gui.state().editor.editing(), "still editing, nothing saved");
+    assert_eq!(
+        gui.state().editor.fields.password,
+        PASSWORD,
+        "the typed password stays in the form for Save"
+    );
+    match secrets::PasswordSource::Keyring.read("fresh") {
+        Err(secrets::SecretError::KeyringMissing { .. }) => {}
+        other => panic!("the test stored the password in the keyring: {other:?}"),
+    }
+    assert!(
+        !rig.config_text().contains("fresh"),
+        "nothing written by a test"
+    );
+    let logs = worker_logs(&rig);
+    assert!(logs.contains("connection test requested"), "{logs}");
+    assert!(!logs.contains(PASSWORD), "password in the worker's log");
+    assert!(
+        !format!("{:?}", gui.state().editor).contains(PASSWORD),
+        "the form's Debug shows the password"
+    );
+}
+
 #[test]
 fn test_connection_and_poll_now_against_dovecot() {
     let rig = Rig::start();

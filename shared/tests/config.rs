@@ -21,6 +21,15 @@ fn sample_config_is_valid() {
     assert_eq!(config.worker.max_connections, 64);
     assert_eq!(config.worker.max_connections_per_host, 4);
     assert_eq!(config.profiles.len(), 2);
+    // The installer copies the sample as the first configuration: its placeholders must not
+    // poll (and fail) before the administrator has made a profile of their own.
+    for profile in &config.profiles {
+        assert!(
+            !profile.enabled,
+            "sample profile {} is enabled",
+            profile.name
+        );
+    }
 
     let user1 = config.profile("user1").expect("user1");
     assert_eq!(user1.interval, Duration::from_secs(600));

@@ -99,12 +99,13 @@ fn without_uidplus_a_failed_poll_expunges_nothing_another_client_flagged() {
     other_client_flags_deleted(remote.imap_port(), 4);
     assert_eq!(remote.deleted_flag_count(USER).expect("flags"), 1);
 
-    // The first message goes through, the second is deferred: the poll stops there.
+    // The first message goes through, the next three are deferred (one deferral alone only
+    // skips its message): the poll stops there.
     smtp.fail_next(Step::Mail, Fault::Reply("250 2.1.0 ok".into()), 1);
     smtp.fail_next(
         Step::Mail,
         Fault::Reply("451 4.3.0 try again later".into()),
-        1,
+        3,
     );
     let out = setup.run_once().expect("run");
     let log = output_text(&out);

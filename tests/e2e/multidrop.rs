@@ -42,7 +42,7 @@ fn workload() -> (Vec<Vec<u8>>, BTreeMap<&'static str, BTreeSet<String>>) {
             5 => ("Envelope-To: info@other.test\r\nTo: info@other.test\r\n".into(), ""),
             6 => ("To: list@lists.example\r\nList-Id: <list.lists.example>\r\n".into(), ""),
             7 => ("X-Envelope-To: carol@local.test\r\nTo: friend@elsewhere.example\r\n".into(), ""),
-            8 => ("To: alice@local.test, bob@local.test\r\n".into(), "X-Copy: 1\r\n"),
+            8 => ("To: alice@local.test, bob@local.test\r\n".into(), "Received: by mx1.isp.example id copy1\r\n"),
             9 => ("X-Envelope-To: dave@local.test\r\nTo: dave@local.test\r\n".into(), ""),
             _ => ("To: alice@local.test, dave@local.test\r\n".into(), ""),
         };
@@ -62,8 +62,13 @@ fn workload() -> (Vec<Vec<u8>>, BTreeMap<&'static str, BTreeSet<String>>) {
             }
         }
         if i % 11 == 8 {
-            // The ISP stored a second copy for the second recipient: same Message-ID.
-            messages.push(message(&id, &headers, "X-Copy: 2\r\n"));
+            // The ISP stored a second copy for the second recipient: same Message-ID and
+            // content, its own trace header.
+            messages.push(message(
+                &id,
+                &headers,
+                "Received: by mx1.isp.example id copy2\r\n",
+            ));
         }
     }
     (messages, expect)

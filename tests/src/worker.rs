@@ -54,6 +54,9 @@ pub struct ProfileSpec {
     pub extra: String,
     /// Extra TOML lines for the `[profile.remote]` table (e.g. `timeout = "2s"`).
     pub remote_extra: String,
+    /// Extra TOML lines at the top level of the `[[profile]]` table (e.g.
+    /// `hold_after_attempts = 2`).
+    pub profile_extra: String,
     /// OAuth instead of the password file: `(auth, body of [profile.remote.oauth2])`, e.g.
     /// `("xoauth2", "provider = \"custom\"\nclient_id = ...")`.
     pub oauth2: Option<(&'static str, String)>,
@@ -87,6 +90,7 @@ impl ProfileSpec {
             local_domain: crate::LOCAL_DOMAIN.to_string(),
             extra: String::new(),
             remote_extra: String::new(),
+            profile_extra: String::new(),
             oauth2: None,
         }
     }
@@ -108,7 +112,7 @@ pub fn config_text(
     for p in profiles {
         let _ = writeln!(
             out,
-            "[[profile]]\nname = {:?}\ninterval = {:?}\nafter_delivery = {}\npush = {}\n\n[profile.remote]\nprotocol = {:?}\nhost = {:?}\nport = {}\nsecurity = {:?}\nusername = {:?}\n{}",
+            "[[profile]]\nname = {:?}\ninterval = {:?}\nafter_delivery = {}\npush = {}\n{}\n[profile.remote]\nprotocol = {:?}\nhost = {:?}\nport = {}\nsecurity = {:?}\nusername = {:?}\n{}",
             p.name,
             p.interval,
             if p.after_delivery.starts_with('{') {
@@ -117,6 +121,7 @@ pub fn config_text(
                 format!("{:?}", p.after_delivery)
             },
             p.push,
+            p.profile_extra,
             p.protocol,
             p.host,
             p.port,

@@ -1,16 +1,24 @@
 //! Getting one fetched message to its local recipients: who they are (the profile's local user
 //! for single-drop, the routing decision for multi-drop), who already has it (multi-drop
-//! remembers recipients per Message-ID), and what happens when the local server refuses a
+//! remembers the recipients of each message per profile by Message-ID and content digest, so
+//! only a true copy is suppressed, never another message that reuses a Message-ID), and what happens when the local server refuses a
 //! recipient (multi-drop: that recipient's copy goes to the fallback with a header saying why;
-//! the message is never bounced to the sender and never dropped).
+//! the message is never bounced to the sender and never dropped). Every send is preceded by
+//! its delivery intent in the state database, and the message carries the intent's delivery
+//! id ([`DELIVERY_ID_HEADER`]), the same id when it is sent again after a crash or a lost reply.
 
 use mailpull_shared::config::Profile;
 use tracing::{info, warn};
 
+use crate::content_digest::content_digest;
 use crate::context::PollContext;
 use crate::deliver::{self, DeliveryError, TraceInfo};
 use crate::routing::Route;
-use crate::state::StateError;
+use crate::state::{CopyKey, Intent, MailboxKey, StateError};
+
+/// The header that carries a delivery's id, right below the trace header: the same in every
+/// attempt of one delivery, so the receiving side can drop a copy (Sieve `duplicate`).
+pub const DELIVERY_ID_HEADER: &str = "X-Mailpull-Delivery-Id";
 
 /// What became of a message.
 #[derive(Debug)]
@@ -20,9 +28,9 @@ pub enum Outcome {
         recipients: Vec<String>,
         reply: String,
         /// Multi-drop: the key the recipients are remembered under.
-        dedupe_key: Option<String>,
+        dedupe_key: Option<CopyKey>,
     },
-    /// Every recipient already has this message (same Message-ID, earlier copy).
+    /// Every recipient already has this message (a copy: same Message-ID and content).
     AlreadyDelivered,
     /// The local server cannot take mail now (4xx, unreachable): retry on a later poll.
     Deferred(DeliveryError),
@@ -30,8 +38,10 @@ pub enum Outcome {
     Refused(String),
 }
 
-/// Where the message came from, for the trace header.
+/// Where the message came from, for the trace header and the delivery intent.
 pub struct Source<'a> {
+    /// The remote mailbox it was fetched from.
+    pub key: &'a MailboxKey,
     pub with: &'a str,
     pub uid: &'a str,
     pub digest: &'a str,
@@ -42,9 +52,37 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Sends `message` with the trace header and `extra_headers` in front. The headers are put
-/// into the message's own buffer and taken out again afterwards, so a large message is never
-/// held twice (multi-drop may send the same message several times).
+/// Writes the delivery intent for sending `source` to `recipients` and returns the header
+/// with its delivery id (that of the earlier attempt, when there was one).
+async fn delivery_id_header(
+    ctx: &PollContext,
+    source: &Source<'_>,
+    recipients: &[String],
+) -> Result<String, StateError> {
+    let intended = ctx
+        .store
+        .intend(Intent {
+            key: source.key.clone(),
+            uid: source.uid.to_string(),
+            digest: source.digest.to_string(),
+            recipients: recipients.to_vec(),
+        })
+        .await?;
+    if intended.attempts > 1 {
+        info!(uid = %source.uid, delivery_id = %intended.delivery_id, attempt = intended.attempts,
+            "an earlier attempt may have reached the local server; sending again under the same delivery id");
+    }
+    Ok(format!(
+        "{DELIVERY_ID_HEADER}: {}\r\n",
+        intended.delivery_id
+    ))
+}
+
+/// Sends `message` with the trace header, the delivery id header and `extra_headers` in
+/// front, after writing the delivery intent. The headers are put into the message's own
+/// buffer and taken out again afterwards, so a large message is never held twice (multi-drop
+/// may send the same message several times). The outer error: the intent could not be
+/// written, and nothing was sent.
 async fn send_with_headers(
     ctx: &PollContext,
     profile: &Profile,
@@ -53,7 +91,8 @@ async fn send_with_headers(
     recipients: &[String],
     extra_headers: &str,
     message: &mut Vec<u8>,
-) -> Result<String, DeliveryError> {
+) -> Result<Result<String, DeliveryError>, StateError> {
+    let id_header = delivery_id_header(ctx, source, recipients).await?;
     let trace = deliver::trace_header(&TraceInfo {
         remote_host: &profile.remote.host,
         with: source.with,
@@ -63,8 +102,14 @@ async fn send_with_headers(
         recipients,
         unix_time: source.unix_time,
     });
-    let prefix_len = trace.len() + extra_headers.len();
-    message.splice(0..0, trace.bytes().chain(extra_headers.bytes()));
+    let prefix_len = trace.len() + id_header.len() + extra_headers.len();
+    message.splice(
+        0..0,
+        trace
+            .bytes()
+            .chain(id_header.bytes())
+            .chain(extra_headers.bytes()),
+    );
     let result = ctx
         .deliverer
         .send(
@@ -77,7 +122,7 @@ async fn send_with_headers(
         .await
         .map(|accepted| accepted.reply);
     message.drain(..prefix_len);
-    result
+    Ok(result)
 }
 
 /// Delivers `raw` for `profile` along `route`. `raw` is returned unchanged.
@@ -103,7 +148,7 @@ pub async fn deliver_to_recipients(
                     "",
                     raw,
                 )
-                .await
+                .await?
                 {
                     Ok(reply) => Outcome::Delivered {
                         recipients: vec![address.clone()],
@@ -131,14 +176,19 @@ pub async fn deliver_to_recipients(
         .iter()
         .map(|r| r.address.clone())
         .collect();
-    let dedupe_key = deliver::header_value(raw.as_slice(), "Message-ID")
-        .map(|id| id.trim().to_string())
-        .filter(|id| !id.is_empty())
-        .unwrap_or_else(|| format!("sha256:{}", source.digest));
-    let have = ctx.store.already_sent(&dedupe_key, &all).await?;
+    let dedupe_key = CopyKey {
+        message_id: deliver::header_value(raw.as_slice(), "Message-ID")
+            .map(|id| id.trim().to_string())
+            .unwrap_or_default(),
+        content: content_digest(raw.as_slice()),
+    };
+    let have = ctx
+        .store
+        .already_sent(&profile.name, &dedupe_key, &all)
+        .await?;
     let remaining: Vec<String> = all.into_iter().filter(|r| !have.contains(r)).collect();
     if remaining.is_empty() {
-        info!(uid = %source.uid, message_id = %dedupe_key, "every recipient already has this message");
+        info!(uid = %source.uid, message_id = %dedupe_key.message_id, content = %dedupe_key.content, "every recipient already has a copy of this message");
         return Ok(Outcome::AlreadyDelivered);
     }
     let note = if decision.fallback {
@@ -149,7 +199,7 @@ pub async fn deliver_to_recipients(
 
     // The usual case: one transaction for every recipient.
     let first_error =
-        match send_with_headers(ctx, profile, source, sender, &remaining, &note, raw).await {
+        match send_with_headers(ctx, profile, source, sender, &remaining, &note, raw).await? {
             Ok(reply) => {
                 return Ok(Outcome::Delivered {
                     recipients: remaining,
@@ -179,7 +229,7 @@ pub async fn deliver_to_recipients(
                 &note,
                 raw,
             )
-            .await
+            .await?
             {
                 Ok(reply) => {
                     ctx.store
@@ -215,7 +265,7 @@ pub async fn deliver_to_recipients(
             })
             .collect();
         let to_fallback = std::slice::from_ref(fallback);
-        match send_with_headers(ctx, profile, source, sender, to_fallback, &headers, raw).await {
+        match send_with_headers(ctx, profile, source, sender, to_fallback, &headers, raw).await? {
             Ok(reply) => {
                 delivered.push(fallback.clone());
                 last_reply = reply;

@@ -20,8 +20,10 @@
 //! - [`context`]: [`PollContext`](context::PollContext), what every poll shares (state
 //!   database, SMTP transports, TLS configurations, OAuth tokens, shutdown token, clock).
 //! - [`deliver`]: SMTP delivery through lettre, the trace header, reply classification.
-//! - [`dispatch`]: one message to its recipients: single-drop or routing, Message-ID
-//!   dedupe, a refused recipient redelivered to the fallback.
+//! - [`content_digest`]: the digest of a message without its trace and envelope headers,
+//!   which the copies an ISP stored per recipient share.
+//! - [`dispatch`]: one message to its recipients: single-drop or routing, copy suppression
+//!   (Message-ID and content digest, per profile), a refused recipient redelivered to the fallback.
 //! - [`mailbox`]: which recorded mailbox a profile polls; its records follow it to another
 //!   name of the same server.
 //! - [`state`]: the SQLite state database of delivered messages (schema, the one writer
@@ -39,6 +41,7 @@
 //!   scheduler, push and IPC server; what `mailpull-worker run` and the Windows service call.
 
 pub mod cli;
+pub mod content_digest;
 pub mod context;
 pub mod credentials;
 pub mod deliver;

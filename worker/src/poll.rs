@@ -90,6 +90,21 @@ pub fn remove_recorded(policy: AfterDelivery, delivered_at: i64, now: i64) -> bo
     }
 }
 
+/// Messages deferred (4xx) one after the other by the local server that make the deferral
+/// the server's, not a message's: the poll stops there.
+pub const DEFERRED_IN_A_ROW_STOP: usize = 3;
+
+/// Whether a deferral belongs to the message in hand (skip it, go on with the rest) rather than
+/// to the local server as a whole (stop the poll): only a 4xx reply to this transaction, and
+/// fewer than [`DEFERRED_IN_A_ROW_STOP`] of them in a row. An unreachable server, TLS trouble
+/// or a run of 4xx replies stop the poll.
+pub fn skips_one_message(err: &DeliveryError, deferred_in_a_row: usize) -> bool {
+    // 421: the server is closing the channel, not judging the message.
+    let one_message =
+        matches!(err, DeliveryError::Transient { reply, .. } if !reply.contains("(421)"));
+    one_message && deferred_in_a_row < DEFERRED_IN_A_ROW_STOP
+}
+
 /// Polls `profile` once.
 #[tracing::instrument(name = "poll", skip_all, fields(profile = %profile.name))]
 pub async fn poll(ctx: &PollContext, profile: &Profile) -> Result<PollReport, PollError> {
@@ -233,6 +248,8 @@ async fn process<M: Mailbox>(
     let remove = |record: &Known| remove_recorded(profile.after_delivery, record.delivered_at, now);
     progress.present = listed.iter().filter_map(|m| m.uid.clone()).collect();
     let to_confirm = &mut progress.to_confirm;
+    // Messages the local server deferred one after the other (reset by any other outcome).
+    let mut deferred_in_a_row = 0;
 
     for message in &listed {
         if ctx.cancel.is_cancelled() {
@@ -297,6 +314,7 @@ async fn process<M: Mailbox>(
             Outcome::AlreadyDelivered
         } else {
             let source = Source {
+                key: &key,
                 with,
                 uid: &uid,
                 digest: &digest,
@@ -312,15 +330,23 @@ async fn process<M: Mailbox>(
             } => (recipients, dedupe_key, Some(reply)),
             Outcome::AlreadyDelivered => (Vec::new(), None, None),
             Outcome::Deferred(err) => {
-                warn!(uid = %uid, error = %err, "delivery deferred; the message stays on the server");
-                return Err(PollError::Deferred(err));
+                deferred_in_a_row += 1;
+                if !skips_one_message(&err, deferred_in_a_row) {
+                    warn!(uid = %uid, error = %err, "delivery deferred; the message stays on the server and the poll stops");
+                    return Err(PollError::Deferred(err));
+                }
+                warn!(uid = %uid, error = %err, "the local server deferred this message only; it stays on the server and the poll goes on");
+                report.left_on_server.push(format!("{uid}: {err}"));
+                continue;
             }
             Outcome::Refused(why) => {
+                deferred_in_a_row = 0;
                 error!(uid = %uid, error = %why, "DELIVERY REFUSED; the message stays on the server");
                 report.left_on_server.push(format!("{uid}: {why}"));
                 continue;
             }
         };
+        deferred_in_a_row = 0;
         let size = raw.len() as u64;
         ctx.store
             .record(Record {
@@ -361,6 +387,32 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     const DAY: i64 = 86_400;
+
+    #[test]
+    fn only_a_4xx_to_one_message_skips_it_and_a_run_of_them_stops_the_poll() {
+        let transient = DeliveryError::Transient {
+            server: "s".into(),
+            reply: "451 busy".into(),
+        };
+        assert!(skips_one_message(&transient, 1));
+        assert!(skips_one_message(&transient, DEFERRED_IN_A_ROW_STOP - 1));
+        assert!(!skips_one_message(&transient, DEFERRED_IN_A_ROW_STOP));
+        let closing = DeliveryError::Transient {
+            server: "s".into(),
+            reply: "transient error (421): 4.3.0 closing".into(),
+        };
+        assert!(!skips_one_message(&closing, 1));
+        let unreachable = DeliveryError::Unreachable {
+            server: "s".into(),
+            reason: "refused".into(),
+        };
+        assert!(!skips_one_message(&unreachable, 1));
+        let tls = DeliveryError::Tls {
+            server: "s".into(),
+            reason: "bad".into(),
+        };
+        assert!(!skips_one_message(&tls, 1));
+    }
 
     #[test]
     fn the_age_decision_follows_the_policy() {

@@ -126,10 +126,16 @@ impl ManagerApp {
         }
     }
 
+    /// Tests the selected profile, or the form being edited with the password typed into it
+    /// (sent for this test only; it reaches the keyring only with Save).
     fn test(&mut self) {
+        let mut password = None;
         let target = if self.editor.editing() {
             match self.editor.fields.to_profile(&self.editor.base) {
-                Ok(profile) => TestTarget::Form(Box::new(profile)),
+                Ok(profile) => {
+                    password = self.editor.fields.password_to_send();
+                    TestTarget::Form(Box::new(profile))
+                }
                 Err(problems) => {
                     self.notify("Fix the marked fields before testing.", true);
                     self.editor.problems = problems;
@@ -144,6 +150,6 @@ impl ManagerApp {
         };
         self.test_report = None;
         self.busy = Some("Testing the connection ...".into());
-        self.backend.send(Command::Test(target));
+        self.backend.send(Command::Test { target, password });
     }
 }

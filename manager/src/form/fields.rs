@@ -7,6 +7,43 @@ use mailpull_shared::config::{
     Security,
 };
 
+/// Text typed into a secret field (a password, a client secret). It derefs to the `String`
+/// the text box edits; its `Debug` never shows it, so no `{:?}` of the form leaks it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretText(String);
+
+impl std::ops::Deref for SecretText {
+    type Target = String;
+
+    fn deref(&self) -> &String {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for SecretText {
+    fn deref_mut(&mut self) -> &mut String {
+        &mut self.0
+    }
+}
+
+impl From<&str> for SecretText {
+    fn from(text: &str) -> Self {
+        SecretText(text.to_string())
+    }
+}
+
+impl PartialEq<&str> for SecretText {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "****" })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordFrom {
     /// The OS keyring of the worker's account (the password typed here is sent there).
@@ -78,7 +115,7 @@ pub struct FormFields {
     pub secret_ref: String,
     /// Typed here for [`SecretFrom::Keyring`], sent to the worker's keyring on save, never
     /// read back. Empty: unchanged.
-    pub client_secret: String,
+    pub client_secret: SecretText,
     /// Comma-separated; empty: the preset's scopes (custom providers must name them).
     pub scopes: String,
     /// Custom endpoints (they override a preset's when written).
@@ -89,7 +126,7 @@ pub struct FormFields {
     /// The file or environment variable for [`PasswordFrom::File`] / [`PasswordFrom::Env`].
     pub password_ref: String,
     /// Typed here, sent to the worker's keyring on save, never read back. Empty: unchanged.
-    pub password: String,
+    pub password: SecretText,
     pub ca_file: String,
     /// IMAP folders, comma-separated; empty means the model's default folder.
     pub folders: String,
@@ -125,14 +162,14 @@ impl Default for FormFields {
             tenant: String::new(),
             secret_from: SecretFrom::None,
             secret_ref: String::new(),
-            client_secret: String::new(),
+            client_secret: SecretText::default(),
             scopes: String::new(),
             device_url: String::new(),
             authorization_url: String::new(),
             token_url: String::new(),
             password_from: PasswordFrom::Keyring,
             password_ref: String::new(),
-            password: String::new(),
+            password: SecretText::default(),
             ca_file: String::new(),
             folders: String::new(),
             push: false,

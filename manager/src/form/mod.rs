@@ -20,7 +20,9 @@ mod problems;
 mod read;
 mod write;
 
-pub use fields::{AUTH_CHOICES, AfterDelivery, FormFields, PasswordFrom, SecretFrom, auth_label};
+pub use fields::{
+    AUTH_CHOICES, AfterDelivery, FormFields, PasswordFrom, SecretFrom, SecretText, auth_label,
+};
 pub use mailpull_shared::config::{AuthMethod, OAuthProvider, Protocol, Security};
 pub use problems::{describe_problem, field_label};
 

@@ -194,7 +194,10 @@ fn a_typed_client_secret_is_sent_only_for_a_keyring_source_and_never_written() {
     fields.secret_from = SecretFrom::Keyring;
     fields.client_secret = "GOCSPX-typed".into();
     assert_eq!(
-        fields.client_secret_to_send().as_deref(),
+        fields
+            .client_secret_to_send()
+            .as_ref()
+            .map(mailpull_shared::ipc::WirePassword::expose),
         Some("GOCSPX-typed")
     );
     let profile = fields.to_profile(&ProfileForm::default()).expect("valid");
@@ -210,6 +213,10 @@ fn a_typed_client_secret_is_sent_only_for_a_keyring_source_and_never_written() {
     );
     // Read back, the form never shows it.
     assert_eq!(FormFields::from_profile(&profile).client_secret, "");
+    assert!(
+        !format!("{fields:?}").contains("GOCSPX-typed"),
+        "Debug shows it"
+    );
 
     fields.secret_from = SecretFrom::File;
     assert_eq!(fields.client_secret_to_send(), None, "a file holds it");
@@ -301,7 +308,18 @@ fn a_profile_with_security_ssl_saves_it_back_unchanged() {
 fn the_password_is_sent_only_for_keyring_profiles() {
     let mut fields = filled();
     fields.password = "hunter2".into();
-    assert_eq!(fields.password_to_send().as_deref(), Some("hunter2"));
+    assert_eq!(
+        fields
+            .password_to_send()
+            .as_ref()
+            .map(mailpull_shared::ipc::WirePassword::expose),
+        Some("hunter2")
+    );
+    let shown = format!("{fields:?} {:?}", fields.password_to_send());
+    assert!(
+        !shown.contains("hunter2"),
+        "Debug shows the password: {shown}"
+    );
     fields.password_from = PasswordFrom::File;
     fields.password_ref = "/etc/pw".into();
     assert_eq!(fields.password_to_send(), None);

@@ -8,27 +8,27 @@ use mailpull_shared::config::raw::{
     RawPasswordSource, RawRemote,
 };
 use mailpull_shared::config::{self as model, AuthMethod, OAuthProvider, Protocol};
-use mailpull_shared::ipc::{FieldProblem, ProfileForm};
+use mailpull_shared::ipc::{FieldProblem, ProfileForm, WirePassword};
 
 use super::fields::{AfterDelivery, FormFields, PasswordFrom, SecretFrom, list, text};
 
 impl FormFields {
     /// The password to send with the save, if one was typed (keyring profiles only; an
     /// OAuth profile has none).
-    pub fn password_to_send(&self) -> Option<String> {
+    pub fn password_to_send(&self) -> Option<WirePassword> {
         (!self.auth.is_oauth()
             && self.password_from == PasswordFrom::Keyring
             && !self.password.is_empty())
-        .then(|| self.password.clone())
+        .then(|| WirePassword::new(self.password.as_str()))
     }
 
     /// The OAuth client secret to send with the save, if one was typed (OAuth profiles whose
     /// client secret comes from the keyring only).
-    pub fn client_secret_to_send(&self) -> Option<String> {
+    pub fn client_secret_to_send(&self) -> Option<WirePassword> {
         (self.auth.is_oauth()
             && self.secret_from == SecretFrom::Keyring
             && !self.client_secret.is_empty())
-        .then(|| self.client_secret.clone())
+        .then(|| WirePassword::new(self.client_secret.as_str()))
     }
 
     /// The `[profile.remote.oauth2]` table: `base` with the form's fields.

@@ -256,7 +256,16 @@ impl IpcClient {
         &mut self,
         target: TestTarget,
     ) -> Result<Vec<TestStep>, ClientError> {
-        let request = Request::TestConnection { target };
+        self.test_connection_with(target, None).await
+    }
+
+    /// Tests `target`, logging in with `password` (typed, not saved yet) when given.
+    pub async fn test_connection_with(
+        &mut self,
+        target: TestTarget,
+        password: Option<WirePassword>,
+    ) -> Result<Vec<TestStep>, ClientError> {
+        let request = Request::TestConnection { target, password };
         match self.request(&request).await? {
             Response::TestReport { steps } => Ok(steps),
             other => Err(Self::unexpected(&request, other)),

@@ -6,7 +6,8 @@
 //! [`Request::SubscribeLog`] the connection carries only [`Event`]s from the worker.
 //!
 //! **Invariant:** a password or client secret travels only client → worker
-//! ([`Request::SetSecret`], [`Request::SetClientSecret`]); no
+//! ([`Request::SetSecret`], [`Request::SetClientSecret`], and the typed password of a test in
+//! [`Request::TestConnection`], used for that test only and stored nowhere); no
 //! [`Response`] or [`Event`] ever carries one, and [`ProfileForm`] never holds an inline one.
 
 use std::fmt;
@@ -125,7 +126,15 @@ pub enum Request {
     /// [`Response::Done`] (which never repeats it).
     SetClientSecret { name: String, secret: WirePassword },
     /// Connect, TLS, login, message count, local SMTP: [`Response::TestReport`].
-    TestConnection { target: TestTarget },
+    TestConnection {
+        target: TestTarget,
+        /// The password typed into the form and not saved yet: the test logs in with it
+        /// instead of reading the profile's source (a keyring profile has nothing there
+        /// before its first save). Used for this test only: never logged, repeated or
+        /// stored. Ignored for an OAuth profile. Added within version 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<WirePassword>,
+    },
     /// Polls the profile now: [`Response::Done`].
     PollNow { name: String },
     /// Every profile's state: [`Response::Status`].

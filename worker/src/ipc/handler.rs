@@ -219,14 +219,19 @@ impl WorkerState {
                 }
                 Ok(Response::Done { message })
             }
-            Request::TestConnection { target } => {
+            Request::TestConnection { target, password } => {
                 let profile = match target {
                     TestTarget::Saved(name) => self.profile(&name)?,
                     TestTarget::Form(form) => self.checked_form(&form)?,
                 };
-                info!(profile = %profile.name, "connection test requested over IPC");
+                let typed = password.map(|p| Secret::new(p.expose()));
+                info!(
+                    profile = %profile.name,
+                    typed_password = typed.is_some(),
+                    "connection test requested over IPC"
+                );
                 Ok(Response::TestReport {
-                    steps: probe::test_profile(&self.ctx, &profile).await,
+                    steps: probe::test_profile(&self.ctx, &profile, typed).await,
                 })
             }
             Request::PollNow { name } => {

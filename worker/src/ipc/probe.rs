@@ -2,8 +2,9 @@
 //! local SMTP. Each step reports passed, failed or skipped with what it saw; nothing is
 //! fetched, delivered or deleted.
 
-use mailpull_shared::config::{Profile, Security};
+use mailpull_shared::config::{Credentials, Profile, Security};
 use mailpull_shared::ipc::{StepOutcome, TestStep};
+use mailpull_shared::secrets::Secret;
 
 use crate::context::PollContext;
 use crate::net;
@@ -30,9 +31,15 @@ fn skipped(name: &str, detail: impl Into<String>) -> TestStep {
     step(name, StepOutcome::Skipped, detail)
 }
 
-/// Runs every step for `profile`.
-pub async fn test_profile(ctx: &PollContext, profile: &Profile) -> Vec<TestStep> {
-    let mut steps = remote_steps(ctx, profile).await;
+/// Runs every step for `profile`. `typed`: a password typed into the Pull Manager and not
+/// saved yet; a password profile logs in with it instead of reading its source. It lives
+/// only for this test.
+pub async fn test_profile(
+    ctx: &PollContext,
+    profile: &Profile,
+    typed: Option<Secret>,
+) -> Vec<TestStep> {
+    let mut steps = remote_steps(ctx, profile, typed).await;
     let local = &profile.local;
     let timeout = crate::deliver::smtp_timeout(profile.remote.timeout);
     steps.push(match ctx.deliverer.test_connection(local, timeout).await {
@@ -50,7 +57,11 @@ pub async fn test_profile(ctx: &PollContext, profile: &Profile) -> Vec<TestStep>
     steps
 }
 
-async fn remote_steps(ctx: &PollContext, profile: &Profile) -> Vec<TestStep> {
+async fn remote_steps(
+    ctx: &PollContext,
+    profile: &Profile,
+    typed: Option<Secret>,
+) -> Vec<TestStep> {
     let remote = &profile.remote;
     let server = format!("{}:{}", remote.host, remote.port);
     let not_run = "not run: an earlier step failed";
@@ -105,7 +116,11 @@ async fn remote_steps(ctx: &PollContext, profile: &Profile) -> Vec<TestStep> {
         // Checked as part of the login below (STLS / STARTTLS comes first there).
         Security::StartTls => drop(tcp),
     }
-    let password = match crate::credentials::login_secret(&ctx.tokens, profile).await {
+    let secret = match (typed, &remote.credentials) {
+        (Some(typed), Credentials::Password(_)) => Ok(typed),
+        _ => crate::credentials::login_secret(&ctx.tokens, profile).await,
+    };
+    let password = match secret {
         Ok(password) => password,
         Err(err) => {
             if remote.security == Security::StartTls {

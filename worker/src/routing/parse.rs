@@ -30,6 +30,8 @@ pub struct HeaderSection<'a> {
     pub malformed_lines: usize,
     /// Whether an empty line separates headers from the body.
     pub has_separator: bool,
+    /// Where the body starts: after the empty line, or the end of the message without one.
+    pub body_start: usize,
 }
 
 /// Iterates over lines, yielding each line without its line end. Accepts CRLF, LF and a lone CR.
@@ -95,10 +97,12 @@ pub fn split_headers(message: &[u8]) -> HeaderSection<'_> {
         data: message,
         pos: 0,
     };
-    for (start, line, _next) in lines {
+    section.body_start = message.len();
+    for (start, line, next) in lines {
         let is_first = std::mem::take(&mut first);
         if line.is_empty() {
             section.has_separator = true;
+            section.body_start = next;
             break;
         }
         if matches!(line.first(), Some(b' ' | b'\t')) {
@@ -323,6 +327,7 @@ mod tests {
         assert_eq!(s.fields[1].value, b" hi");
         assert!(s.has_separator);
         assert_eq!(s.malformed_lines, 0);
+        assert_eq!(msg.get(s.body_start..), Some(b"To: body@x\r\n".as_slice()));
     }
 
     #[test]

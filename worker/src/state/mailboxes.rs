@@ -14,7 +14,7 @@ impl Store {
     /// The mailbox `profile` polled last, if it polled one.
     pub async fn mailbox_of(&self, profile: &str) -> Result<Option<String>, StateError> {
         let profile = profile.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             conn.query_row(
                 "SELECT account FROM profile_mailboxes WHERE profile = ?1",
                 params![profile],
@@ -29,7 +29,7 @@ impl Store {
     /// Whether any record is kept under `account`.
     pub async fn has_records(&self, account: &str) -> Result<bool, StateError> {
         let account = account.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             conn.query_row(
                 "SELECT 1 FROM delivered WHERE account = ?1 LIMIT 1",
                 params![account],
@@ -49,7 +49,7 @@ impl Store {
         profile: &str,
     ) -> Result<bool, StateError> {
         let (account, profile) = (account.to_string(), profile.to_string());
-        self.run(move |conn| {
+        self.read(move |conn| {
             conn.query_row(
                 "SELECT 1 FROM profile_mailboxes WHERE account = ?1 AND profile <> ?2 LIMIT 1",
                 params![account, profile],
@@ -65,7 +65,7 @@ impl Store {
     /// Notes that `profile` polls `account`.
     pub async fn set_mailbox(&self, profile: &str, account: &str) -> Result<(), StateError> {
         let (profile, account) = (profile.to_string(), account.to_string());
-        self.run(move |conn| {
+        self.run_bookkeeping(move |conn| {
             conn.execute(
                 "INSERT INTO profile_mailboxes (profile, account) VALUES (?1, ?2)
                  ON CONFLICT(profile) DO UPDATE SET account = excluded.account",
@@ -95,6 +95,14 @@ impl Store {
                 )
                 .map_err(StateError::Write)?;
             tx.execute("DELETE FROM delivered WHERE account = ?1", params![from])
+                .map_err(StateError::Write)?;
+            // Delivery intents move too, so a re-sent message keeps its delivery id.
+            tx.execute(
+                "UPDATE OR IGNORE intents SET account = ?2 WHERE account = ?1",
+                params![from, to],
+            )
+            .map_err(StateError::Write)?;
+            tx.execute("DELETE FROM intents WHERE account = ?1", params![from])
                 .map_err(StateError::Write)?;
             tx.execute(
                 "INSERT INTO profile_mailboxes (profile, account) VALUES (?1, ?2)

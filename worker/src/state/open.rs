@@ -8,7 +8,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::error::{StateError, file_system_problem};
 use super::migrate_accounts::migrate_accounts;
-use super::schema::{CREATE_V1, CREATE_V3, MIGRATE_V2, SCHEMA_VERSION, SELECT_INSTALLATION_ID};
+use super::schema::{
+    CREATE_V1, CREATE_V3, CREATE_V4, MIGRATE_V2, MIGRATE_V5_SENT, SCHEMA_VERSION,
+    SELECT_INSTALLATION_ID,
+};
 
 /// Opens (creating if needed) `state.sqlite3` in `dir`, migrated: the connection, the file's
 /// path and the installation id.
@@ -62,6 +65,12 @@ fn migrate(conn: &Connection, path: &Path) -> Result<String, StateError> {
         tx.pragma_update(None, "user_version", 3)
             .map_err(open_err)?;
         tx.commit().map_err(open_err)?;
+    }
+    if version < 4 {
+        conn.execute_batch(CREATE_V4).map_err(open_err)?;
+    }
+    if version < 5 {
+        conn.execute_batch(MIGRATE_V5_SENT).map_err(open_err)?;
     }
     let existing: Option<String> = conn
         .query_row(SELECT_INSTALLATION_ID, [], |row| row.get(0))

@@ -1,23 +1,26 @@
 //! The queries of [`Store`] other than recording a delivery: what is known of a mailbox's
 //! UIDs and digests, the multi-drop `sent` table, confirmed deletions and their clean-up, the
-//! write that opens every poll, and counts. Each runs on the writer thread through
-//! `Store::run`, in order with the records.
+//! write that opens every poll, and counts. Reads run on a reader connection
+//! (`Store::read`); writes on the writer thread, after any record waiting, the bookkeeping
+//! ones without fsync (`Store::run_bookkeeping`). (Recording multi-drop recipients is a record:
+//! `Store::record_sent`.)
 
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::{OptionalExtension, params};
 
 use super::error::{StateError, file_system_problem};
+use super::schema::SENT_RETENTION_DAYS;
 use super::store::Store;
-use super::types::{Known, MailboxKey};
-use super::writer::{insert_sent, now_secs};
+use super::types::{CopyKey, Known, MailboxKey};
+use super::writer::now_secs;
 
 impl Store {
     /// The UIDs recorded for a mailbox, with what tells the recorded message apart from another
     /// one under the same UID.
     pub async fn known(&self, key: &MailboxKey) -> Result<HashMap<String, Known>, StateError> {
         let key = key.clone();
-        self.run(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT uid, deleted, delivered_at, remote_size, digest FROM delivered WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3",
@@ -45,7 +48,7 @@ impl Store {
     /// Whether a message with this digest was already delivered from this account.
     pub async fn digest_known(&self, account: &str, digest: &str) -> Result<bool, StateError> {
         let (account, digest) = (account.to_string(), digest.to_string());
-        self.run(move |conn| {
+        self.read(move |conn| {
             conn.prepare_cached(
                 "SELECT 1 FROM delivered WHERE account = ?1 AND digest = ?2 LIMIT 1",
             )
@@ -59,48 +62,32 @@ impl Store {
         .await
     }
 
-    /// Of `recipients`, those that already received the message known as `dedupe_key`.
+    /// Of `recipients`, those that already received a copy of the message `key` from
+    /// `profile` within the last [`SENT_RETENTION_DAYS`].
     pub async fn already_sent(
         &self,
-        dedupe_key: &str,
+        profile: &str,
+        key: &CopyKey,
         recipients: &[String],
     ) -> Result<Vec<String>, StateError> {
-        let (key, recipients) = (dedupe_key.to_string(), recipients.to_vec());
-        self.run(move |conn| {
+        let (profile, key, recipients) = (profile.to_string(), key.clone(), recipients.to_vec());
+        self.read(move |conn| {
             let mut stmt = conn
-                .prepare_cached("SELECT 1 FROM sent WHERE dedupe_key = ?1 AND recipient = ?2")
+                .prepare_cached(
+                    "SELECT 1 FROM sent WHERE profile = ?1 AND message_id = ?2 AND content = ?3 AND recipient = ?4 AND sent_at >= ?5",
+                )
                 .map_err(StateError::Read)?;
+            let since = now_secs() - SENT_RETENTION_DAYS * 86_400;
             let mut found = Vec::new();
             for recipient in recipients {
                 if stmt
-                    .exists(params![key, recipient])
+                    .exists(params![profile, key.message_id, key.content, recipient, since])
                     .map_err(StateError::Read)?
                 {
                     found.push(recipient);
                 }
             }
             Ok(found)
-        })
-        .await
-    }
-
-    /// Remembers that `recipients` received the message known as `dedupe_key` (multi-drop
-    /// progress when the recipients are delivered one by one).
-    pub async fn record_sent(
-        &self,
-        dedupe_key: &str,
-        profile: &str,
-        recipients: &[String],
-    ) -> Result<(), StateError> {
-        let (key, profile, recipients) = (
-            dedupe_key.to_string(),
-            profile.to_string(),
-            recipients.to_vec(),
-        );
-        self.run(move |conn| {
-            let tx = conn.transaction().map_err(StateError::Write)?;
-            insert_sent(&tx, &key, &profile, &recipients).map_err(StateError::Write)?;
-            tx.commit().map_err(StateError::Write)
         })
         .await
     }
@@ -115,7 +102,7 @@ impl Store {
             return Ok(());
         }
         let key = key.clone();
-        self.run(move |conn| {
+        self.run_bookkeeping(move |conn| {
             let tx = conn.transaction().map_err(StateError::Write)?;
             {
                 let mut stmt = tx
@@ -133,15 +120,16 @@ impl Store {
         .await
     }
 
-    /// Drops the rows of deleted messages that the server no longer lists, so the database
-    /// does not grow without end. Rows of kept messages stay.
+    /// Drops the rows of deleted messages that the server no longer lists, and the delivery
+    /// intents of UIDs it no longer lists, so the database does not grow without end. Rows
+    /// of kept messages stay.
     pub async fn forget_deleted_missing(
         &self,
         key: &MailboxKey,
         present: HashSet<String>,
     ) -> Result<usize, StateError> {
         let key = key.clone();
-        self.run(move |conn| {
+        self.run_bookkeeping(move |conn| {
             let gone: Vec<String> = {
                 let mut stmt = conn
                     .prepare_cached(
@@ -167,6 +155,7 @@ impl Store {
                         .map_err(StateError::Write)?;
                 }
             }
+            forget_missing_intents(&tx, &key, &present).map_err(StateError::Write)?;
             tx.commit().map_err(StateError::Write)?;
             Ok(gone.len())
         })
@@ -182,14 +171,21 @@ impl Store {
             return Err(StateError::Unwritable { cause });
         }
         let profile = profile.to_string();
-        self.run(move |conn| {
-            conn.execute(
+        self.run_bookkeeping(move |conn| {
+            let tx = conn.transaction().map_err(StateError::Write)?;
+            tx.execute(
                 "INSERT INTO polls (profile, started_at) VALUES (?1, ?2)
                  ON CONFLICT(profile) DO UPDATE SET started_at = excluded.started_at",
                 params![profile, now_secs()],
             )
-            .map(|_| ())
-            .map_err(StateError::Write)
+            .map_err(StateError::Write)?;
+            // Multi-drop deliveries older than the retention period are forgotten.
+            tx.execute(
+                "DELETE FROM sent WHERE sent_at < ?1",
+                params![now_secs() - SENT_RETENTION_DAYS * 86_400],
+            )
+            .map_err(StateError::Write)?;
+            tx.commit().map_err(StateError::Write)
         })
         .await
     }
@@ -197,7 +193,7 @@ impl Store {
     /// Number of delivered messages recorded for a profile.
     pub async fn delivered_count(&self, profile: &str) -> Result<u64, StateError> {
         let profile = profile.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             conn.query_row(
                 "SELECT COUNT(*) FROM delivered WHERE profile = ?1",
                 params![profile],
@@ -208,4 +204,28 @@ impl Store {
         })
         .await
     }
+}
+
+/// Drops the delivery intents of `key` whose UID the server no longer lists.
+fn forget_missing_intents(
+    tx: &rusqlite::Transaction<'_>,
+    key: &MailboxKey,
+    present: &HashSet<String>,
+) -> Result<(), rusqlite::Error> {
+    let uids: Vec<String> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT DISTINCT uid FROM intents WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3",
+        )?;
+        let rows = stmt.query_map(params![key.account, key.folder, key.uidvalidity], |row| {
+            row.get::<_, String>(0)
+        })?;
+        rows.collect::<Result<Vec<_>, _>>()?
+    };
+    let mut delete = tx.prepare_cached(
+        "DELETE FROM intents WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3 AND uid = ?4",
+    )?;
+    for uid in uids.iter().filter(|uid| !present.contains(*uid)) {
+        delete.execute(params![key.account, key.folder, key.uidvalidity, uid])?;
+    }
+    Ok(())
 }

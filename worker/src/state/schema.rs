@@ -6,9 +6,22 @@
 //!   server reuses for another message is told apart from the recorded one.
 //! - Version 3 adds `profile_mailboxes`: which remote mailbox (`username@host`) each
 //!   profile last polled, and rewrites version 1/2 accounts (`proto://user@host:port`) to it.
+//! - Version 4 adds `intents`: the delivery intent written before a message's data is sent,
+//!   with its delivery id (`X-Mailpull-Delivery-Id`), per mailbox key, UID and recipients,
+//!   and the digest of the message it was for (see `intents`).
+//! - Version 5 rebuilds `sent` (multi-drop copy suppression) keyed by profile, Message-ID,
+//!   content digest and recipient, so that only a true copy (same Message-ID and same content,
+//!   trace headers aside) of a message this profile delivered is suppressed. Rows of earlier versions
+//!   have no content digest: they keep their Message-ID, profile and time with an empty
+//!   digest, which no message's digest equals, so they suppress nothing (a copy then comes
+//!   twice rather than another message never) and age out with the retention period.
 
 /// The schema version this worker writes; a newer database is refused.
-pub(super) const SCHEMA_VERSION: i64 = 3;
+pub(super) const SCHEMA_VERSION: i64 = 5;
+
+/// Days a multi-drop delivery is remembered in `sent`; older rows suppress nothing and are
+/// pruned at the start of each poll.
+pub const SENT_RETENTION_DAYS: i64 = 30;
 
 /// Creates the tables of version 1 and sets `user_version`, in one transaction.
 pub(super) const CREATE_V1: &str = "BEGIN;
@@ -50,6 +63,42 @@ pub(super) const MIGRATE_V2: &str = "BEGIN;
 /// profile whose host becomes another name of the same server keeps its records. (The
 /// rewrite of older `proto://user@host:port` accounts is `mailboxes::migrate_accounts`.)
 pub(super) const CREATE_V3: &str = "CREATE TABLE IF NOT EXISTS profile_mailboxes (profile TEXT PRIMARY KEY, account TEXT NOT NULL)";
+
+/// Version 4: delivery intents (see `intents`), in one transaction.
+pub(super) const CREATE_V4: &str = "BEGIN;
+             CREATE TABLE IF NOT EXISTS intents (
+                 account TEXT NOT NULL,
+                 folder TEXT NOT NULL,
+                 uidvalidity INTEGER NOT NULL,
+                 uid TEXT NOT NULL,
+                 recipients TEXT NOT NULL,
+                 digest TEXT NOT NULL,
+                 delivery_id TEXT NOT NULL,
+                 attempts INTEGER NOT NULL,
+                 created_at INTEGER NOT NULL,
+                 PRIMARY KEY (account, folder, uidvalidity, uid, recipients)
+             ) WITHOUT ROWID;
+             PRAGMA user_version = 4;
+             COMMIT;";
+
+/// Version 5: `sent` keyed by profile, Message-ID, content digest and recipient, in one
+/// transaction (see the module doc for the rows of earlier versions).
+pub(super) const MIGRATE_V5_SENT: &str = "BEGIN;
+             CREATE TABLE sent_v4 (
+                 profile TEXT NOT NULL,
+                 message_id TEXT NOT NULL,
+                 content TEXT NOT NULL,
+                 recipient TEXT NOT NULL,
+                 sent_at INTEGER NOT NULL,
+                 PRIMARY KEY (profile, message_id, content, recipient)
+             ) WITHOUT ROWID;
+             INSERT OR IGNORE INTO sent_v4 (profile, message_id, content, recipient, sent_at)
+                 SELECT profile, dedupe_key, '', recipient, sent_at FROM sent;
+             DROP TABLE sent;
+             ALTER TABLE sent_v4 RENAME TO sent;
+             CREATE INDEX sent_age ON sent (sent_at);
+             PRAGMA user_version = 5;
+             COMMIT;";
 
 /// Reads this installation's id.
 pub(super) const SELECT_INSTALLATION_ID: &str =

@@ -1,6 +1,8 @@
 //! [`Store`], the handle every poll holds: it opens the database, starts the writer thread and
-//! hands it work. Records go through [`Store::record`] (group commit); every other query is a
-//! closure run on the writer's connection by [`Store::run`] (see `queries`).
+//! the readers and hands them work. Records go through [`Store::record`] (first in the
+//! writer's queue, group commit); writes are closures run on the writer's connection by
+//! [`Store::run`] (durable) or [`Store::run_bookkeeping`] (no fsync); reads run on a reader's
+//! connection by [`Store::read`] (see `queries`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
@@ -9,16 +11,19 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::error::{StateError, file_system_problem};
+use super::intents::{Intended, Intent};
 use super::lock::{DirLock, lock_dir};
 use super::open::open_database;
-use super::types::Record;
-use super::writer::{Job, writer};
+use super::reader::{ReadJob, start_readers};
+use super::types::{CopyKey, Record};
+use super::writer::{Job, SentRow, writer};
 
 /// A handle to the state database; cheap to clone. The state directory stays locked for this
 /// process (see `lock`) until the last clone is dropped.
 #[derive(Clone)]
 pub struct Store {
     jobs: mpsc::Sender<Job>,
+    reads: mpsc::Sender<ReadJob>,
     installation_id: String,
     path: PathBuf,
     _lock: Arc<DirLock>,
@@ -41,6 +46,7 @@ impl Store {
         })?;
         let lock = Arc::new(lock_dir(dir)?);
         let (conn, path, installation_id) = open_database(dir)?;
+        let reads = start_readers(&path)?;
         let (jobs, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("mailpull-state".into())
@@ -51,6 +57,7 @@ impl Store {
             })?;
         Ok(Store {
             jobs,
+            reads,
             installation_id,
             path,
             _lock: lock,
@@ -67,16 +74,55 @@ impl Store {
         &self.path
     }
 
-    /// Runs `query` on the writer thread's connection, in order with every other job.
+    /// Runs `query` on the writer thread's connection, in order with the other writes (after
+    /// the records waiting); committed with fsync.
     pub(super) async fn run<T: Send + 'static>(
         &self,
         query: impl FnOnce(&mut Connection) -> Result<T, StateError> + Send + 'static,
     ) -> Result<T, StateError> {
         let (tx, rx) = oneshot::channel();
-        let job = Job::Run(Box::new(move |conn| {
+        self.send(Job::Run(Box::new(move |conn| {
             let _ = tx.send(query(conn));
-        }));
-        self.jobs.send(job).map_err(|_| StateError::Gone)?;
+        })))?;
+        self.reply(rx).await
+    }
+
+    /// Like [`Store::run`] for a write of bookkeeping, committed without fsync: it survives a
+    /// crash of the process, not a power loss, and never holds a record back behind an fsync.
+    pub(super) async fn run_bookkeeping<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&mut Connection) -> Result<T, StateError> + Send + 'static,
+    ) -> Result<T, StateError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Bookkeeping(Box::new(move |conn| {
+            let _ = tx.send(query(conn));
+        })))?;
+        self.reply(rx).await
+    }
+
+    /// Runs a read-only `query` on a reader's connection, beside the writer.
+    pub(super) async fn read<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&Connection) -> Result<T, StateError> + Send + 'static,
+    ) -> Result<T, StateError> {
+        let (tx, rx) = oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            let _ = tx.send(query(conn));
+        });
+        self.reads.send(job).map_err(|_| StateError::Gone)?;
+        self.reply(rx).await
+    }
+
+    /// Hands `job` to the writer thread.
+    pub(super) fn send(&self, job: Job) -> Result<(), StateError> {
+        self.jobs.send(job).map_err(|_| StateError::Gone)
+    }
+
+    /// Waits for a job's reply; a failed write with the file system's reason.
+    pub(super) async fn reply<T>(
+        &self,
+        rx: oneshot::Receiver<Result<T, StateError>>,
+    ) -> Result<T, StateError> {
         rx.await
             .map_err(|_| StateError::Gone)?
             .map_err(|err| self.explain(err))
@@ -93,14 +139,38 @@ impl Store {
         }
     }
 
-    /// Records a delivery; durable on disk when this returns `Ok`.
+    /// Records a delivery; durable on disk when this returns `Ok`. It goes before every job
+    /// queued ahead of it that is not a record.
     pub async fn record(&self, record: Record) -> Result<(), StateError> {
         let (tx, rx) = oneshot::channel();
-        self.jobs
-            .send(Job::Record(Box::new(record), tx))
-            .map_err(|_| StateError::Gone)?;
-        rx.await
-            .map_err(|_| StateError::Gone)?
-            .map_err(|err| self.explain(err))
+        self.send(Job::Record(Box::new(record), tx))?;
+        self.reply(rx).await
+    }
+
+    /// Remembers that `recipients` received the message known as `dedupe_key` (multi-drop
+    /// progress when the recipients are delivered one by one): a record, durable when this
+    /// returns `Ok`, committed first like [`Store::record`].
+    pub async fn record_sent(
+        &self,
+        dedupe_key: &CopyKey,
+        profile: &str,
+        recipients: &[String],
+    ) -> Result<(), StateError> {
+        let rows = SentRow {
+            dedupe_key: dedupe_key.clone(),
+            profile: profile.to_string(),
+            recipients: recipients.to_vec(),
+        };
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Sent(Box::new(rows), tx))?;
+        self.reply(rx).await
+    }
+
+    /// Writes (or finds) the intent to deliver and returns its delivery id: the id of the
+    /// earlier attempt when there was one for the same message and recipients (see `intents`).
+    pub async fn intend(&self, intent: Intent) -> Result<Intended, StateError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Intent(Box::new(intent), tx))?;
+        self.reply(rx).await
     }
 }

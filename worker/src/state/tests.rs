@@ -71,33 +71,54 @@ async fn concurrent_records_are_all_committed() {
 }
 
 #[tokio::test]
-async fn sent_recipients_are_remembered_by_dedupe_key() {
+async fn sent_recipients_are_remembered_per_profile_message_id_and_content() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("open");
+    let copy = |id: &str, content: &str| CopyKey {
+        message_id: id.into(),
+        content: content.into(),
+    };
     let mut first = record("1");
     first.recipients = vec!["alice@x.y".into(), "bob@x.y".into()];
-    first.dedupe_key = Some("<m1@x>".into());
+    first.dedupe_key = Some(copy("<m1@x>", "c1"));
     store.record(first).await.expect("record");
     store
-        .record_sent("<m2@x>", "p", &["carol@x.y".to_string()])
+        .record_sent(&copy("<m2@x>", "c2"), "p", &["carol@x.y".to_string()])
         .await
         .expect("sent");
     let asked = vec!["alice@x.y".to_string(), "carol@x.y".to_string()];
-    assert_eq!(
-        store.already_sent("<m1@x>", &asked).await.expect("q"),
-        vec!["alice@x.y".to_string()]
-    );
-    assert_eq!(
-        store.already_sent("<m2@x>", &asked).await.expect("q"),
-        vec!["carol@x.y".to_string()]
-    );
-    assert!(
-        store
-            .already_sent("<m3@x>", &asked)
-            .await
-            .expect("q")
-            .is_empty()
-    );
+    let sent = |profile: &'static str, key: CopyKey| {
+        let (store, asked) = (store.clone(), asked.clone());
+        async move { store.already_sent(profile, &key, &asked).await.expect("q") }
+    };
+    assert_eq!(sent("p", copy("<m1@x>", "c1")).await, ["alice@x.y"]);
+    assert_eq!(sent("p", copy("<m2@x>", "c2")).await, ["carol@x.y"]);
+    assert!(sent("p", copy("<m3@x>", "c1")).await.is_empty());
+    // The same Message-ID with other content is another message.
+    assert!(sent("p", copy("<m1@x>", "c2")).await.is_empty());
+    // Another profile's deliveries suppress nothing.
+    assert!(sent("q", copy("<m1@x>", "c1")).await.is_empty());
+    // Past the retention period a delivery is forgotten, and pruned when a poll begins.
+    store
+        .run(|conn| {
+            conn.execute(
+                "UPDATE sent SET sent_at = sent_at - ?1 * 86400 - 1 WHERE message_id = '<m1@x>'",
+                rusqlite::params![SENT_RETENTION_DAYS],
+            )
+            .map_err(StateError::Write)
+        })
+        .await
+        .expect("age");
+    assert!(sent("p", copy("<m1@x>", "c1")).await.is_empty());
+    store.begin_poll("p").await.expect("begin");
+    let rows: i64 = store
+        .run(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM sent", [], |row| row.get(0))
+                .map_err(StateError::Read)
+        })
+        .await
+        .expect("count");
+    assert_eq!(rows, 1, "only the fresh row stays");
     drop(store);
     assert!(read_installation_id(dir.path()).is_some_and(|id| id.len() == 16));
     assert_eq!(read_installation_id(&dir.path().join("nothing")), None);
@@ -178,5 +199,106 @@ async fn a_version_1_database_is_migrated_and_keeps_its_records_under_the_mailbo
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("user_version");
     assert_eq!(version, super::schema::SCHEMA_VERSION);
-    assert_eq!(version, 3);
+    assert_eq!(version, 5);
+}
+
+/// The writer takes records before the jobs queued ahead of them: a record sent behind
+/// queries (while the writer is busy with another job) is committed before those queries run.
+#[test]
+fn a_record_queued_behind_queries_is_committed_first() {
+    use super::writer::{Job, writer};
+    use std::sync::{Arc, Mutex, mpsc};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (conn, _, _) = super::open::open_database(dir.path()).expect("open");
+    let (jobs, rx) = mpsc::channel();
+    let thread = std::thread::spawn(move || writer(conn, rx));
+    // The writer is busy with a job until the gate opens.
+    let (open_gate, gate) = mpsc::channel::<()>();
+    jobs.send(Job::Run(Box::new(move |_| {
+        let _ = gate.recv();
+    })))
+    .expect("send");
+    // Behind it: queries that note how many records they see, then the record.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    for _ in 0..3 {
+        let seen = Arc::clone(&seen);
+        jobs.send(Job::Run(Box::new(move |conn| {
+            let n: i64 = conn
+                .query_row("SELECT COUNT(*) FROM delivered", [], |row| row.get(0))
+                .expect("count");
+            seen.lock().expect("lock").push(n);
+        })))
+        .expect("send");
+    }
+    let (reply, committed) = tokio::sync::oneshot::channel();
+    jobs.send(Job::Record(Box::new(record("1")), reply))
+        .expect("send");
+    open_gate.send(()).expect("open the gate");
+    committed
+        .blocking_recv()
+        .expect("reply")
+        .expect("committed");
+    drop(jobs);
+    thread.join().expect("writer thread");
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        vec![1, 1, 1],
+        "the queries queued before the record ran before it was committed"
+    );
+}
+
+fn intent(uid: &str, digest: &str) -> Intent {
+    Intent {
+        key: key(),
+        uid: uid.into(),
+        digest: digest.into(),
+        recipients: vec!["a@b.c".into()],
+    }
+}
+
+#[tokio::test]
+async fn an_intent_keeps_its_delivery_id_until_the_record_and_across_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = {
+        let store = Store::open(dir.path()).expect("open");
+        let first = store.intend(intent("1", "digest-1")).await.expect("intend");
+        assert_eq!(first.attempts, 1);
+        assert!(
+            first.delivery_id.starts_with(store.installation_id()),
+            "{first:?}"
+        );
+        first
+    };
+    // A new process (the old one killed before the record): the same id, a second attempt.
+    let store = Store::open(dir.path()).expect("reopen");
+    let again = store.intend(intent("1", "digest-1")).await.expect("intend");
+    assert_eq!(again.delivery_id, first.delivery_id);
+    assert_eq!(again.attempts, 2);
+    // Other recipients, another UID, or another message under the same UID: other ids.
+    let mut other_rcpt = intent("1", "digest-1");
+    other_rcpt.recipients = vec!["x@b.c".into()];
+    let others = [
+        store.intend(other_rcpt).await.expect("intend"),
+        store.intend(intent("2", "digest-2")).await.expect("intend"),
+    ];
+    assert!(others.iter().all(|o| o.delivery_id != first.delivery_id));
+    assert_ne!(others[0].delivery_id, others[1].delivery_id);
+    // The record ends the intent: a later delivery of that UID (reused) gets a new id.
+    store.record(record("1")).await.expect("record");
+    let after = store.intend(intent("1", "digest-1")).await.expect("intend");
+    assert_ne!(after.delivery_id, first.delivery_id);
+    assert_eq!(after.attempts, 1);
+    // A reused UID with another message: another id at once.
+    let reused = store.intend(intent("1", "digest-9")).await.expect("intend");
+    assert_ne!(reused.delivery_id, after.delivery_id);
+    // Intents of UIDs the server no longer lists are forgotten with the poll's clean-up.
+    store
+        .forget_deleted_missing(&key(), HashSet::from(["2".to_string()]))
+        .await
+        .expect("forget");
+    let two = store.intend(intent("2", "digest-2")).await.expect("intend");
+    assert_eq!(two.delivery_id, others[1].delivery_id);
+    let one = store.intend(intent("1", "digest-9")).await.expect("intend");
+    assert_ne!(one.delivery_id, reused.delivery_id);
 }

@@ -24,9 +24,19 @@ pub struct Record {
     pub message_id: Option<String>,
     /// RCPT TO addresses it was delivered to (empty when it was recognised as already delivered).
     pub recipients: Vec<String>,
-    /// Multi-drop: the Message-ID (or digest) under which `recipients` are remembered, so the
-    /// same message reaches each local recipient once even when the ISP stored several copies.
-    pub dedupe_key: Option<String>,
+    /// Multi-drop: what `recipients` are remembered under, so the same message reaches each
+    /// local recipient once even when the ISP stored several copies.
+    pub dedupe_key: Option<CopyKey>,
+}
+
+/// Multi-drop: what tells a copy of a delivered message from another message. Both parts
+/// must match (within the profile and the retention period) for a message to be a copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyKey {
+    /// The trimmed Message-ID, empty when the message has none.
+    pub message_id: String,
+    /// `content_digest` of the message: trace and envelope headers aside.
+    pub content: String,
 }
 
 /// What the database knows of one UID.
