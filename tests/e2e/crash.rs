@@ -13,6 +13,8 @@
 //! once, `MAILPULL_CRASH_LOOP_MESSAGES` the messages per profile and round,
 //! `MAILPULL_CRASH_LOOP_SEED` replays a run's kill moments on an equally loaded machine).
 
+mod window;
+
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -53,6 +55,8 @@ struct Tally {
     /// Delivered copies without exactly one delivery id, or duplicates whose id differs from
     /// the first copy's: each a line saying which.
     id_faults: Vec<String>,
+    /// Extra copies per delivery id.
+    extra_copies: HashMap<String, usize>,
 }
 
 impl Tally {
@@ -64,6 +68,9 @@ impl Tally {
         self.lost += other.lost;
         self.duplicated += other.duplicated;
         self.id_faults.extend(other.id_faults.iter().cloned());
+        for (id, n) in &other.extra_copies {
+            *self.extra_copies.entry(id.clone()).or_default() += n;
+        }
     }
 
     /// Duplicates per 100 kills.
@@ -104,6 +111,8 @@ fn count(round_ids: &HashSet<String>, delivered: &[Vec<u8>], tally: &mut Tally) 
             tally.id_faults.push(format!(
                 "{message_id}: copies with different ids {copies:?}"
             ));
+        } else if copies.len() > 1 {
+            *tally.extra_copies.entry(copies[0][0].clone()).or_default() += copies.len() - 1;
         }
     }
 }
@@ -112,6 +121,7 @@ fn count(round_ids: &HashSet<String>, delivered: &[Vec<u8>], tally: &mut Tally) 
 /// killed at a random moment until every remote mailbox is empty, then one clean run.
 fn round(
     rng: &mut fastrand::Rng,
+    windows: &mut window::Windows,
     remote: &RemoteDovecot,
     local: &LocalMailServer,
     pulled: &[Pulled],
@@ -155,7 +165,9 @@ fn round(
             tally.runs,
         );
         tally.runs += 1;
-        let mut child = setup.spawn(true).expect("spawn worker");
+        let mut child = setup
+            .spawn_with_env(true, &[("RUST_LOG", window::RUST_LOG)])
+            .expect("spawn worker");
         // From "before the login" to "well into the batch".
         let max_ms = KILL_AFTER_MAX_MS << stuck.min(5);
         let delay = Duration::from_millis(rng.u64(10..max_ms));
@@ -166,11 +178,15 @@ fn round(
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        if child.try_wait().expect("try_wait").is_none() {
+        let killed = child.try_wait().expect("try_wait").is_none();
+        if killed {
             child.kill().expect("SIGKILL");
             tally.kills += 1;
         }
         child.wait().expect("wait");
+        let log =
+            std::fs::read_to_string(setup.dir.path().join("worker.stderr")).unwrap_or_default();
+        windows.add_run(&log, started.elapsed().as_secs_f64(), killed);
         // Progress: fewer on the remote, or more delivered (a killed POP3 session rolls its
         // DELEs back, so the remote shrinks only when a run gets to QUIT).
         let now = remote_left();
@@ -225,6 +241,7 @@ fn sigkill_at_random_moments_until_the_remote_is_empty_loses_nothing() {
     let password_file = WorkerSetup::password_file(tmp.path(), "isp", PASSWORD).expect("pw");
 
     let mut total = Tally::default();
+    let mut windows = window::Windows::default();
     for r in 0..rounds {
         let (protocol, port) = if r % 2 == 0 {
             ("pop3", remote.pop3s_port())
@@ -252,7 +269,15 @@ fn sigkill_at_random_moments_until_the_remote_is_empty_loses_nothing() {
             })
             .collect();
         let first = r * profiles * per_profile;
-        let t = round(&mut rng, &remote, &local, &pulled, first, per_profile);
+        let t = round(
+            &mut rng,
+            &mut windows,
+            &remote,
+            &local,
+            &pulled,
+            first,
+            per_profile,
+        );
         eprintln!(
             "crash loop round {r} ({protocol}s, {profiles} profiles at once): runs={} kills={} messages={} delivered={} lost={} duplicated={} ({:.1} per 100 kills)",
             t.runs,
@@ -283,6 +308,7 @@ fn sigkill_at_random_moments_until_the_remote_is_empty_loses_nothing() {
         total.duplicated,
         total.per_100_kills()
     );
+    eprintln!("{}", windows.report(&total.extra_copies));
     assert!(
         total.id_faults.is_empty(),
         "{} message(s) without one stable {DELIVERY_ID} (seed {seed}):\n{}",

@@ -144,7 +144,11 @@ pub(super) fn writer(conn: Connection, jobs: mpsc::Receiver<Job>) {
             let take = lanes.records.len().min(MAX_BATCH);
             let batch: Vec<_> = lanes.records.drain(..take).collect();
             writer.set_sync(Sync::Full);
+            trace_records(&batch, "record write begins");
             let result = commit_records(&mut writer.conn, batch.iter().map(|(done, _)| done));
+            if result.is_ok() {
+                trace_records(&batch, "record written");
+            }
             for (_, reply) in batch {
                 let _ = reply.send(shared_result(&result));
             }
@@ -171,6 +175,20 @@ pub(super) fn writer(conn: Connection, jobs: mpsc::Receiver<Job>) {
         } else if let Some((query, sync)) = lanes.others.pop_front() {
             writer.set_sync(sync);
             query(&mut writer.conn);
+        }
+    }
+}
+
+/// The crash window's trace (target `mailpull::delivery`, debug; see `dispatch`): one event
+/// per delivery record of `batch`.
+fn trace_records<T>(batch: &[(Done, T)], what: &str) {
+    if !tracing::enabled!(target: "mailpull::delivery", tracing::Level::DEBUG) {
+        return;
+    }
+    for (done, _) in batch {
+        if let Done::Delivered(record) = done {
+            tracing::debug!(target: "mailpull::delivery", account = %record.key.account,
+                uid = %record.uid, "{what}");
         }
     }
 }
