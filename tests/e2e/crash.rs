@@ -11,7 +11,9 @@
 //! cargo test -p mailpull-tests --test e2e -- crash:: --nocapture` (rounds
 //! alternate POP3S and IMAPS; `MAILPULL_CRASH_LOOP_PROFILES` sets the profiles pulling at
 //! once, `MAILPULL_CRASH_LOOP_MESSAGES` the messages per profile and round,
-//! `MAILPULL_CRASH_LOOP_SEED` replays a run's kill moments on an equally loaded machine).
+//! `MAILPULL_CRASH_LOOP_SEED` replays a run's kill moments on an equally loaded machine,
+//! `MAILPULL_CRASH_LOOP_LOGS=FILE` keeps every run's log in FILE). Every run logs the steps of
+//! each delivery, and the test prints which window each duplicate's kill landed in (`window`).
 
 mod window;
 
@@ -179,6 +181,9 @@ fn round(
             std::thread::sleep(Duration::from_millis(5));
         }
         let killed = child.try_wait().expect("try_wait").is_none();
+        let kill_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         if killed {
             child.kill().expect("SIGKILL");
             tally.kills += 1;
@@ -187,6 +192,17 @@ fn round(
         let log =
             std::fs::read_to_string(setup.dir.path().join("worker.stderr")).unwrap_or_default();
         windows.add_run(&log, started.elapsed().as_secs_f64(), killed);
+        if let Ok(keep) = std::env::var("MAILPULL_CRASH_LOOP_LOGS") {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&keep)
+                .expect("MAILPULL_CRASH_LOOP_LOGS file");
+            let end = if killed { "SIGKILL at" } else { "exited by" };
+            let at = kill_at.as_secs_f64();
+            let _ = write!(file, "{log}--- run {} {end} {at:.6}\n", tally.runs);
+        }
         // Progress: fewer on the remote, or more delivered (a killed POP3 session rolls its
         // DELEs back, so the remote shrinks only when a run gets to QUIT).
         let now = remote_left();
