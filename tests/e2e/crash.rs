@@ -7,7 +7,7 @@
 //! per 100 kills.
 //!
 //! Short by default (CI: one POP3S and one IMAPS round, 20 profiles of 15 messages). The long
-//! variant, the README's figure: `MAILPULL_CRASH_LOOP_RUNS=20 MAILPULL_CRASH_LOOP_MESSAGES=25
+//! variant, the README's figure: `MAILPULL_CRASH_LOOP_RUNS=8
 //! cargo test -p mailpull-tests --test e2e -- crash:: --nocapture` (rounds
 //! alternate POP3S and IMAPS; `MAILPULL_CRASH_LOOP_PROFILES` sets the profiles pulling at
 //! once, `MAILPULL_CRASH_LOOP_MESSAGES` the messages per profile and round,
@@ -33,8 +33,9 @@ const MAX_RUNS_PER_ROUND: usize = 1_000;
 /// A kill comes 10 ms to this long after the start (more while no progress is made).
 const KILL_AFTER_MAX_MS: u64 = 300;
 /// The goal of issue #12: at most this many duplicates per 100 kills, checked when
-/// `MAILPULL_CRASH_LOOP_GOAL=1` and the run has [`GOAL_MIN_KILLS`] kills (not yet reached,
-/// see the README; CI only prints the figure).
+/// `MAILPULL_CRASH_LOOP_GOAL=1` and the run has [`GOAL_MIN_KILLS`] kills (out of reach on the
+/// test bed: the local server's own end-of-data time alone gives more, see the README's
+/// "Duplicates per kill"; CI only prints the figure and the split by window).
 const GOAL_PER_100_KILLS: usize = 5;
 const GOAL_MIN_KILLS: usize = 100;
 
@@ -201,7 +202,7 @@ fn round(
                 .expect("MAILPULL_CRASH_LOOP_LOGS file");
             let end = if killed { "SIGKILL at" } else { "exited by" };
             let at = kill_at.as_secs_f64();
-            let _ = write!(file, "{log}--- run {} {end} {at:.6}\n", tally.runs);
+            let _ = writeln!(file, "{log}--- run {} {end} {at:.6}", tally.runs);
         }
         // Progress: fewer on the remote, or more delivered (a killed POP3 session rolls its
         // DELEs back, so the remote shrinks only when a run gets to QUIT).

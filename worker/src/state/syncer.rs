@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::error::StateError;
-use super::writer::Reply;
+use super::writer::Written;
 
 /// How often at most this thread checkpoints the WAL into the database file (after a sync).
 pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
@@ -30,14 +30,6 @@ pub(super) const WRITER_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 
 /// Makes every write to the WAL that returned before it was called durable.
 pub(super) type SyncFn = Box<dyn FnMut() -> std::io::Result<()> + Send>;
-
-/// Records written (the writer's commit returned) and waiting for the fsync.
-pub(super) struct Written {
-    pub replies: Vec<Reply<()>>,
-    /// `(account, uid)` of each delivery record, for the crash window's trace (empty when that
-    /// trace is off).
-    pub traced: Vec<(String, String)>,
-}
 
 /// The path of the WAL file of the database at `db`.
 fn wal_path(db: &Path) -> PathBuf {

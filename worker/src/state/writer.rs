@@ -25,7 +25,6 @@ use tokio::sync::oneshot;
 
 use super::error::StateError;
 use super::intents::{Intended, Intent, commit_intents};
-use super::syncer::Written;
 use super::types::{CopyKey, Record};
 
 /// Records committed together at most.
@@ -48,6 +47,14 @@ pub(super) enum Job {
     Run(Query),
     /// A write of bookkeeping, in order, committed without fsync.
     Bookkeeping(Query),
+}
+
+/// Records written (the writer's commit returned) and waiting for the syncer's fsync.
+pub(super) struct Written {
+    pub replies: Vec<Reply<()>>,
+    /// `(account, uid)` of each delivery record, for the crash window's trace (empty when that
+    /// trace is off).
+    pub traced: Vec<(String, String)>,
 }
 
 /// Rows of the `sent` table: `recipients` received the message known as `dedupe_key`.
