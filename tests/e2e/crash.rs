@@ -7,11 +7,15 @@
 //! per 100 kills.
 //!
 //! Short by default (CI: one POP3S and one IMAPS round, 20 profiles of 15 messages). The long
-//! variant, the README's figure: `MAILPULL_CRASH_LOOP_RUNS=20 MAILPULL_CRASH_LOOP_MESSAGES=25
+//! variant, the README's figure: `MAILPULL_CRASH_LOOP_RUNS=8
 //! cargo test -p mailpull-tests --test e2e -- crash:: --nocapture` (rounds
 //! alternate POP3S and IMAPS; `MAILPULL_CRASH_LOOP_PROFILES` sets the profiles pulling at
 //! once, `MAILPULL_CRASH_LOOP_MESSAGES` the messages per profile and round,
-//! `MAILPULL_CRASH_LOOP_SEED` replays a run's kill moments on an equally loaded machine).
+//! `MAILPULL_CRASH_LOOP_SEED` replays a run's kill moments on an equally loaded machine,
+//! `MAILPULL_CRASH_LOOP_LOGS=FILE` keeps every run's log in FILE). Every run logs the steps of
+//! each delivery, and the test prints which window each duplicate's kill landed in (`window`).
+
+mod window;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -29,8 +33,9 @@ const MAX_RUNS_PER_ROUND: usize = 1_000;
 /// A kill comes 10 ms to this long after the start (more while no progress is made).
 const KILL_AFTER_MAX_MS: u64 = 300;
 /// The goal of issue #12: at most this many duplicates per 100 kills, checked when
-/// `MAILPULL_CRASH_LOOP_GOAL=1` and the run has [`GOAL_MIN_KILLS`] kills (not yet reached,
-/// see the README; CI only prints the figure).
+/// `MAILPULL_CRASH_LOOP_GOAL=1` and the run has [`GOAL_MIN_KILLS`] kills (out of reach on the
+/// test bed: the local server's own end-of-data time alone gives more, see the README's
+/// "Duplicates per kill"; CI only prints the figure and the split by window).
 const GOAL_PER_100_KILLS: usize = 5;
 const GOAL_MIN_KILLS: usize = 100;
 
@@ -53,6 +58,8 @@ struct Tally {
     /// Delivered copies without exactly one delivery id, or duplicates whose id differs from
     /// the first copy's: each a line saying which.
     id_faults: Vec<String>,
+    /// Extra copies per delivery id.
+    extra_copies: HashMap<String, usize>,
 }
 
 impl Tally {
@@ -64,6 +71,9 @@ impl Tally {
         self.lost += other.lost;
         self.duplicated += other.duplicated;
         self.id_faults.extend(other.id_faults.iter().cloned());
+        for (id, n) in &other.extra_copies {
+            *self.extra_copies.entry(id.clone()).or_default() += n;
+        }
     }
 
     /// Duplicates per 100 kills.
@@ -104,6 +114,8 @@ fn count(round_ids: &HashSet<String>, delivered: &[Vec<u8>], tally: &mut Tally) 
             tally.id_faults.push(format!(
                 "{message_id}: copies with different ids {copies:?}"
             ));
+        } else if copies.len() > 1 {
+            *tally.extra_copies.entry(copies[0][0].clone()).or_default() += copies.len() - 1;
         }
     }
 }
@@ -112,6 +124,7 @@ fn count(round_ids: &HashSet<String>, delivered: &[Vec<u8>], tally: &mut Tally) 
 /// killed at a random moment until every remote mailbox is empty, then one clean run.
 fn round(
     rng: &mut fastrand::Rng,
+    windows: &mut window::Windows,
     remote: &RemoteDovecot,
     local: &LocalMailServer,
     pulled: &[Pulled],
@@ -155,7 +168,9 @@ fn round(
             tally.runs,
         );
         tally.runs += 1;
-        let mut child = setup.spawn(true).expect("spawn worker");
+        let mut child = setup
+            .spawn_with_env(true, &[("RUST_LOG", window::RUST_LOG)])
+            .expect("spawn worker");
         // From "before the login" to "well into the batch".
         let max_ms = KILL_AFTER_MAX_MS << stuck.min(5);
         let delay = Duration::from_millis(rng.u64(10..max_ms));
@@ -166,11 +181,29 @@ fn round(
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        if child.try_wait().expect("try_wait").is_none() {
+        let killed = child.try_wait().expect("try_wait").is_none();
+        let kill_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        if killed {
             child.kill().expect("SIGKILL");
             tally.kills += 1;
         }
         child.wait().expect("wait");
+        let log =
+            std::fs::read_to_string(setup.dir.path().join("worker.stderr")).unwrap_or_default();
+        windows.add_run(&log, started.elapsed().as_secs_f64(), killed);
+        if let Ok(keep) = std::env::var("MAILPULL_CRASH_LOOP_LOGS") {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&keep)
+                .expect("MAILPULL_CRASH_LOOP_LOGS file");
+            let end = if killed { "SIGKILL at" } else { "exited by" };
+            let at = kill_at.as_secs_f64();
+            let _ = writeln!(file, "{log}--- run {} {end} {at:.6}", tally.runs);
+        }
         // Progress: fewer on the remote, or more delivered (a killed POP3 session rolls its
         // DELEs back, so the remote shrinks only when a run gets to QUIT).
         let now = remote_left();
@@ -225,6 +258,7 @@ fn sigkill_at_random_moments_until_the_remote_is_empty_loses_nothing() {
     let password_file = WorkerSetup::password_file(tmp.path(), "isp", PASSWORD).expect("pw");
 
     let mut total = Tally::default();
+    let mut windows = window::Windows::default();
     for r in 0..rounds {
         let (protocol, port) = if r % 2 == 0 {
             ("pop3", remote.pop3s_port())
@@ -252,7 +286,15 @@ fn sigkill_at_random_moments_until_the_remote_is_empty_loses_nothing() {
             })
             .collect();
         let first = r * profiles * per_profile;
-        let t = round(&mut rng, &remote, &local, &pulled, first, per_profile);
+        let t = round(
+            &mut rng,
+            &mut windows,
+            &remote,
+            &local,
+            &pulled,
+            first,
+            per_profile,
+        );
         eprintln!(
             "crash loop round {r} ({protocol}s, {profiles} profiles at once): runs={} kills={} messages={} delivered={} lost={} duplicated={} ({:.1} per 100 kills)",
             t.runs,
@@ -283,6 +325,7 @@ fn sigkill_at_random_moments_until_the_remote_is_empty_loses_nothing() {
         total.duplicated,
         total.per_100_kills()
     );
+    eprintln!("{}", windows.report(&total.extra_copies));
     assert!(
         total.id_faults.is_empty(),
         "{} message(s) without one stable {DELIVERY_ID} (seed {seed}):\n{}",

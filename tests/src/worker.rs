@@ -234,6 +234,11 @@ impl WorkerSetup {
 
     /// Starts `mailpull-worker run [--once]` without waiting; output goes to files in the dir.
     pub fn spawn(&self, once: bool) -> anyhow::Result<Child> {
+        self.spawn_with_env(once, &[])
+    }
+
+    /// [`Self::spawn`] with `env` set for the worker (e.g. `RUST_LOG`).
+    pub fn spawn_with_env(&self, once: bool, env: &[(&str, &str)]) -> anyhow::Result<Child> {
         let stdout =
             std::fs::File::create(self.dir.path().join("worker.stdout")).context("stdout file")?;
         let stderr =
@@ -245,6 +250,7 @@ impl WorkerSetup {
         }
         cmd.arg("--config")
             .arg(&self.config)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)

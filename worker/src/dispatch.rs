@@ -8,7 +8,7 @@
 //! id ([`DELIVERY_ID_HEADER`]), the same id when it is sent again after a crash or a lost reply.
 
 use mailpull_shared::config::Profile;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::content_digest::content_digest;
 use crate::context::PollContext;
@@ -52,9 +52,9 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Writes the delivery intent for sending `source` to `recipients` and returns the header
-/// with its delivery id (that of the earlier attempt, when there was one).
-async fn delivery_id_header(
+/// Writes the delivery intent for sending `source` to `recipients` and returns its delivery
+/// id (that of the earlier attempt, when there was one).
+async fn delivery_id(
     ctx: &PollContext,
     source: &Source<'_>,
     recipients: &[String],
@@ -72,10 +72,7 @@ async fn delivery_id_header(
         info!(uid = %source.uid, delivery_id = %intended.delivery_id, attempt = intended.attempts,
             "an earlier attempt may have reached the local server; sending again under the same delivery id");
     }
-    Ok(format!(
-        "{DELIVERY_ID_HEADER}: {}\r\n",
-        intended.delivery_id
-    ))
+    Ok(intended.delivery_id)
 }
 
 /// Sends `message` with the trace header, the delivery id header and `extra_headers` in
@@ -92,7 +89,8 @@ async fn send_with_headers(
     extra_headers: &str,
     message: &mut Vec<u8>,
 ) -> Result<Result<String, DeliveryError>, StateError> {
-    let id_header = delivery_id_header(ctx, source, recipients).await?;
+    let id = delivery_id(ctx, source, recipients).await?;
+    let id_header = format!("{DELIVERY_ID_HEADER}: {id}\r\n");
     let trace = deliver::trace_header(&TraceInfo {
         remote_host: &profile.remote.host,
         with: source.with,
@@ -110,6 +108,10 @@ async fn send_with_headers(
             .chain(id_header.bytes())
             .chain(extra_headers.bytes()),
     );
+    // The crash window's trace (target `mailpull::delivery`, debug; the crash loop reads it):
+    // data going out, then the local server's 250, then the record's write (`state`).
+    debug!(target: "mailpull::delivery", delivery_id = %id, account = %source.key.account,
+        uid = %source.uid, "smtp transaction begins");
     let result = ctx
         .deliverer
         .send(
@@ -121,6 +123,10 @@ async fn send_with_headers(
         )
         .await
         .map(|accepted| accepted.reply);
+    if result.is_ok() {
+        debug!(target: "mailpull::delivery", delivery_id = %id, account = %source.key.account,
+            uid = %source.uid, "smtp accepted");
+    }
     message.drain(..prefix_len);
     Ok(result)
 }

@@ -38,6 +38,13 @@ pub enum StateError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The fsync that makes written records durable failed.
+    #[error("state database {path}: cannot make the written records durable (fsync): {source}")]
+    Sync {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("state database read failed: {0}")]
     Read(#[source] rusqlite::Error),
     /// Another worker holds the state directory's lock (`worker.lock`).

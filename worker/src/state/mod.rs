@@ -1,10 +1,12 @@
-//! The state database: which remote messages have been delivered, in SQLite (WAL,
-//! `synchronous=FULL` for records). One thread owns the writing connection; records from all
-//! concurrent polls go first in its queue and are batched into one transaction ("group
-//! commit"), so durability costs one fsync per batch rather than one per message, and the time
-//! from the local server's 250 to the record's write stays short. Reads run on separate
-//! read-only connections. A record is durable when [`Store::record`] returns `Ok`. Before a
-//! message's data is sent, a delivery intent gives it a stable delivery id ([`Store::intend`]).
+//! The state database: which remote messages have been delivered, in SQLite (WAL). One thread
+//! owns the writing connection; records from all concurrent polls go first in its queue and
+//! are batched into one transaction, written at once (`synchronous=NORMAL`: in the kernel when
+//! the commit returns, so a SIGKILL cannot take them); a second thread fsyncs the WAL behind
+//! it, one fsync for every batch waiting ("group commit"), and only then answers. So the time
+//! from the local server's 250 to the record's write stays short (no fsync in it), and a
+//! record is durable (power-loss safe) when [`Store::record`] returns `Ok`: only then is the
+//! message deleted remotely. Reads run on separate read-only connections. Before a message's
+//! data is sent, a delivery intent gives it a stable delivery id ([`Store::intend`]).
 //!
 //! Keys: a message is `(account, folder, uidvalidity, uid)` — account is the remote mailbox
 //! `username@host` in lower case (not the route to it: protocol, port and security are not
@@ -21,8 +23,11 @@
 //!   `worker.owner` naming its holder (pid) for the worker that is refused.
 //! - `open`: opening the file (pragmas), migrating it, the installation id;
 //!   [`read_installation_id`] for a read-only look.
-//! - `writer`: the writer thread that owns the writing connection: records first (group
-//!   commit), then intents, then other writes (bookkeeping without fsync).
+//! - `writer`: the writer thread that owns the writing connection: records first (batched,
+//!   written without waiting for an fsync), then intents, then other writes (bookkeeping
+//!   without fsync).
+//! - `syncer`: the thread that fsyncs the WAL behind the writer (group commit) and only then
+//!   tells the polls their records are durable; it also runs the checkpoints.
 //! - `reader`: the read-only connections and their threads.
 //! - `store`: [`Store`], the cloneable handle: lock and open, hand a write to the writer or a
 //!   read to a reader, record.
@@ -43,6 +48,7 @@ mod queries;
 mod reader;
 mod schema;
 mod store;
+mod syncer;
 mod types;
 mod writer;
 

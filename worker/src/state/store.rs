@@ -15,6 +15,7 @@ use super::intents::{Intended, Intent};
 use super::lock::{DirLock, lock_dir};
 use super::open::open_database;
 use super::reader::{ReadJob, start_readers};
+use super::syncer::{WRITER_AUTOCHECKPOINT_PAGES, syncer, wal_sync};
 use super::types::{CopyKey, Record};
 use super::writer::{Job, SentRow, writer};
 
@@ -46,15 +47,32 @@ impl Store {
         })?;
         let lock = Arc::new(lock_dir(dir)?);
         let (conn, path, installation_id) = open_database(dir)?;
+        let open_err = |source| StateError::Open {
+            path: path.clone(),
+            source,
+            cause: file_system_problem(dir),
+        };
+        // Checkpoints are the syncer's (see `syncer`); the writer's only a backstop.
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)
+            .map_err(open_err)?;
+        let checkpoint = Connection::open(&path).map_err(open_err)?;
         let reads = start_readers(&path)?;
+        let sync = wal_sync(&path)?;
         let (jobs, rx) = mpsc::channel();
+        let (written, durable) = mpsc::channel();
+        let spawn_err = |source| StateError::CreateDir {
+            path: path.clone(),
+            source,
+        };
+        let db = path.clone();
+        std::thread::Builder::new()
+            .name("mailpull-state-sync".into())
+            .spawn(move || syncer(sync, Some(checkpoint), db, durable))
+            .map_err(spawn_err)?;
         std::thread::Builder::new()
             .name("mailpull-state".into())
-            .spawn(move || writer(conn, rx))
-            .map_err(|source| StateError::CreateDir {
-                path: path.clone(),
-                source,
-            })?;
+            .spawn(move || writer(conn, rx, written))
+            .map_err(spawn_err)?;
         Ok(Store {
             jobs,
             reads,
@@ -139,8 +157,10 @@ impl Store {
         }
     }
 
-    /// Records a delivery; durable on disk when this returns `Ok`. It goes before every job
-    /// queued ahead of it that is not a record.
+    /// Records a delivery; durable on disk (fsync'd) when this returns `Ok`. It goes before
+    /// every job queued ahead of it that is not a record, and is written (in the kernel,
+    /// visible to every connection, safe from a SIGKILL) before the fsync that makes it
+    /// durable, without waiting for any other fsync (see `writer`, `syncer`).
     pub async fn record(&self, record: Record) -> Result<(), StateError> {
         let (tx, rx) = oneshot::channel();
         self.send(Job::Record(Box::new(record), tx))?;

@@ -1,13 +1,18 @@
 //! The writer thread: it owns the one writing connection and runs the jobs the
 //! [`super::Store`] handles send. Jobs are taken in three lanes, in this order:
 //! 1. records (a delivery, or multi-drop recipients, that the local server accepted): the
-//!    ones waiting are committed together (group commit: one transaction, one fsync, for up to
-//!    [`MAX_BATCH`] records from concurrent polls), before anything queued ahead of them, so
-//!    the time from the local server's 250 to the record's write is as short as it can be;
+//!    ones waiting are committed together (one transaction for up to [`MAX_BATCH`] records
+//!    from concurrent polls), before anything queued ahead of them, with
+//!    `synchronous=NORMAL`: when the commit returns the WAL frames are in the kernel and
+//!    survive a SIGKILL. Their replies go to the syncer thread (`syncer`), which fsyncs the
+//!    WAL and only then answers: a record is durable when the poll hears of it, and no fsync
+//!    sits between the local server's 250 and the record's write;
 //! 2. delivery intents (see `intents`), likewise together, without fsync;
 //! 3. every other write, in order. Bookkeeping writes ([`Job::Bookkeeping`]) commit without
 //!    fsync (`synchronous=NORMAL`): what a write returned survives a crash of the process,
-//!    only a power loss can take it, and then nothing is lost but a note.
+//!    only a power loss can take it, and then nothing is lost but a note. [`Job::Run`]
+//!    commits with fsync (`synchronous=FULL`) before it answers; it is rare (moving a
+//!    profile's records to another mailbox name).
 //!
 //! Reads do not come here: they run on the reader connections (`reader`).
 
@@ -30,8 +35,8 @@ pub(super) type Query = Box<dyn FnOnce(&mut Connection) + Send>;
 
 /// What a handle asks of the writer thread.
 pub(super) enum Job {
-    /// A delivery to commit, first (with any that queue up beside it); the reply says when it
-    /// is durable.
+    /// A delivery to commit, first (with any that queue up beside it); the reply (from the
+    /// syncer) says when it is durable.
     Record(Box<Record>, Reply<()>),
     /// Multi-drop: recipients that received the message known as `dedupe_key`; a record, so
     /// committed first like one.
@@ -42,6 +47,14 @@ pub(super) enum Job {
     Run(Query),
     /// A write of bookkeeping, in order, committed without fsync.
     Bookkeeping(Query),
+}
+
+/// Records written (the writer's commit returned) and waiting for the syncer's fsync.
+pub(super) struct Written {
+    pub replies: Vec<Reply<()>>,
+    /// `(account, uid)` of each delivery record, for the crash window's trace (empty when that
+    /// trace is off).
+    pub traced: Vec<(String, String)>,
 }
 
 /// Rows of the `sent` table: `recipients` received the message known as `dedupe_key`.
@@ -126,8 +139,9 @@ impl Writer {
 }
 
 /// The writer thread: takes every job waiting, then does the first of the first non-empty
-/// lane (records and intents as a batch); until every handle is gone.
-pub(super) fn writer(conn: Connection, jobs: mpsc::Receiver<Job>) {
+/// lane (records and intents as a batch); until every handle is gone. Written records go to
+/// the syncer by `written`.
+pub(super) fn writer(conn: Connection, jobs: mpsc::Receiver<Job>, written: mpsc::Sender<Written>) {
     let mut writer = Writer { conn, sync: None };
     let mut lanes = Lanes::default();
     loop {
@@ -143,10 +157,20 @@ pub(super) fn writer(conn: Connection, jobs: mpsc::Receiver<Job>) {
         if !lanes.records.is_empty() {
             let take = lanes.records.len().min(MAX_BATCH);
             let batch: Vec<_> = lanes.records.drain(..take).collect();
-            writer.set_sync(Sync::Full);
+            // No fsync here: the syncer makes the batch durable while this thread goes on.
+            writer.set_sync(Sync::Normal);
+            trace_records(&batch, "record write begins");
             let result = commit_records(&mut writer.conn, batch.iter().map(|(done, _)| done));
-            for (_, reply) in batch {
-                let _ = reply.send(shared_result(&result));
+            if result.is_ok() {
+                trace_records(&batch, "record written");
+                let traced = traced(&batch);
+                let replies = batch.into_iter().map(|(_, reply)| reply).collect();
+                // The syncer gone: the replies drop with this, and the polls see `Gone`.
+                let _ = written.send(Written { replies, traced });
+            } else {
+                for (_, reply) in batch {
+                    let _ = reply.send(shared_result(&result));
+                }
             }
         } else if !lanes.intents.is_empty() {
             let take = lanes.intents.len().min(MAX_BATCH);
@@ -173,6 +197,34 @@ pub(super) fn writer(conn: Connection, jobs: mpsc::Receiver<Job>) {
             query(&mut writer.conn);
         }
     }
+}
+
+/// The crash window's trace (target `mailpull::delivery`, debug; see `dispatch`): one event
+/// per delivery record of `batch`.
+fn trace_records<T>(batch: &[(Done, T)], what: &str) {
+    if !tracing::enabled!(target: "mailpull::delivery", tracing::Level::DEBUG) {
+        return;
+    }
+    for (done, _) in batch {
+        if let Done::Delivered(record) = done {
+            tracing::debug!(target: "mailpull::delivery", account = %record.key.account,
+                uid = %record.uid, "{what}");
+        }
+    }
+}
+
+/// `(account, uid)` of the delivery records of `batch` when the crash window's trace is on.
+fn traced<T>(batch: &[(Done, T)]) -> Vec<(String, String)> {
+    if !tracing::enabled!(target: "mailpull::delivery", tracing::Level::DEBUG) {
+        return Vec::new();
+    }
+    batch
+        .iter()
+        .filter_map(|(done, _)| match done {
+            Done::Delivered(record) => Some((record.key.account.clone(), record.uid.clone())),
+            Done::Sent(_) => None,
+        })
+        .collect()
 }
 
 fn shared_result(result: &Result<(), rusqlite::Error>) -> Result<(), StateError> {
