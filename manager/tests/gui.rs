@@ -862,3 +862,197 @@ fn oauth_sign_in_by_device_code_and_by_browser_then_poll_now_moves_mail() {
         "the secret in the worker's log"
     );
 }
+
+// ---- The form and the list without a worker: what a person sees and what it asks. ----
+
+/// A window at the default size (main.rs) whose worker is not running, showing the profile
+/// `all` (every field of a profile written) and a second profile `other`.
+fn offline_window(theme: egui::Theme) -> (tempfile::TempDir, Gui) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let endpoint = Endpoint::for_config(&tmp.path().join("none.toml"));
+    let mut app = ManagerApp::with_endpoint(endpoint, Settings::default()).expect("app");
+    let form: mailpull_shared::ipc::ProfileForm = toml::from_str(
+        r#"
+        name = "all"
+        interval = "5m"
+        after_delivery = { keep_days = 30 }
+        [remote]
+        protocol = "imap"
+        host = "imap.example.com"
+        username = "joe"
+        password = { keyring = true }
+        folders = ["INBOX", "Spam"]
+        timeout = "90s"
+        [local]
+        smtp = "exchange.example.org:587"
+        ca_file = "/etc/exchange-ca.pem"
+        user = "joe"
+        domain = "example.org"
+        [distribute]
+        local_domains = ["example.org"]
+        aliases = { info = "alice", sales = "bob" }
+        max_received = 40
+        "#,
+    )
+    .expect("profile");
+    let summary = |name: &str| mailpull_shared::ipc::ProfileSummary {
+        name: name.into(),
+        enabled: true,
+        protocol: "imap".into(),
+        host: "imap.example.com".into(),
+        port: 993,
+        username: "joe".into(),
+        local_address: "joe@example.org".into(),
+        multi_drop: true,
+        password_source: "keyring".into(),
+    };
+    app.profiles = vec![summary("all"), summary("other")];
+    app.selected = Some("all".into());
+    app.editor.fields = mailpull_manager::form::FormFields::from_profile(&form);
+    app.editor.initial = app.editor.fields.clone();
+    app.editor.base = form;
+    let mut gui = Harness::builder()
+        .with_size(egui::vec2(1100.0, 760.0))
+        .with_theme(theme)
+        .build_ui_state(|ui, app: &mut ManagerApp| view::show(app, ui), app);
+    gui.run_steps(3);
+    (tmp, gui)
+}
+
+/// The last row of each section, and a value it shows as text.
+const SECTIONS: [(&str, &str, &str); 5] = [
+    ("Remote", "Folders", "imap.example.com"),
+    ("Delivery", "Local domain", "exchange.example.org:587"),
+    ("Schedule", "Days to keep", "5m"),
+    ("Distribution", "Tag delimiter", "info = alice"),
+    ("Advanced", "Max Received", "90s"),
+];
+
+#[test]
+fn view_mode_is_readable_text_and_every_section_fits_the_default_window() {
+    for theme in [egui::Theme::Dark, egui::Theme::Light] {
+        let (_tmp, mut gui) = offline_window(theme);
+        // The colours the view draws with, from the theme the window actually uses.
+        let visuals = gui.ctx.global_style().visuals.clone();
+        assert_eq!(visuals.dark_mode, theme == egui::Theme::Dark);
+        for colour in [view::label_colour(&visuals), view::value_colour(&visuals)] {
+            let ratio = view::contrast_ratio(colour, visuals.panel_fill);
+            assert!(ratio >= 4.5, "{theme:?}: {colour:?} is {ratio:.2}:1");
+        }
+        let log_top = gui.get_by_label("Live log").rect().min.y;
+        for (section, last_row, value) in SECTIONS {
+            click(&mut gui, section);
+            assert!(shows(&gui, value), "{section} shows {value} as text");
+            assert!(
+                gui.query_all_by_role(egui::accesskit::Role::TextInput)
+                    .all(|input| input.rect().min.y >= log_top),
+                "{section}: no input in view mode (only the log's search)"
+            );
+            let bottom = gui.get_by_label(last_row).rect().max.y;
+            assert!(
+                bottom < log_top,
+                "{theme:?} {section}: {last_row} at {bottom} is below the fold (log at {log_top})"
+            );
+        }
+    }
+}
+
+#[test]
+fn unsaved_edits_ask_before_another_profile_or_closing() {
+    let (_tmp, mut gui) = offline_window(egui::Theme::Dark);
+    click(&mut gui, "Edit");
+    for (section, last_row, _) in SECTIONS {
+        click(&mut gui, section);
+        assert!(
+            gui.query_by_role_and_label(egui::accesskit::Role::TextInput, last_row)
+                .is_some()
+                || gui.query_by_label(last_row).is_some(),
+            "{section}: {last_row} editable"
+        );
+    }
+    click(&mut gui, "Remote");
+    assert!(
+        gui.query_by_role_and_label(egui::accesskit::Role::TextInput, "Server")
+            .is_some()
+    );
+    // Nothing changed yet: another profile is shown without a question.
+    click(&mut gui, "other");
+    assert!(!gui.state().ask_unsaved);
+    assert_eq!(gui.state().selected.as_deref(), Some("other"));
+    assert!(!gui.state().editor.editing());
+
+    let (_tmp, mut gui) = offline_window(egui::Theme::Dark);
+    click(&mut gui, "Edit");
+    fill(&mut gui, "Server", "imap.example.net");
+    click(&mut gui, "other");
+    assert!(shows(
+        &gui,
+        "Save the changes to \"all\" before showing \"other\"?"
+    ));
+    click(&mut gui, "Keep editing");
+    assert!(!gui.state().ask_unsaved);
+    assert_eq!(gui.state().editor.fields.server, "imap.example.net", "kept");
+    assert_eq!(gui.state().selected.as_deref(), Some("all"));
+
+    // Closing the window asks too: the close is cancelled until answered.
+    gui.input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    gui.step();
+    let commands = &gui.output().viewport_output[&egui::ViewportId::ROOT].commands;
+    assert!(
+        commands.contains(&egui::ViewportCommand::CancelClose),
+        "{commands:?}"
+    );
+    gui.run_steps(2);
+    assert!(shows(&gui, "before closing the window"));
+    gui.get_by_label("Discard changes").click();
+    gui.step();
+    let commands = &gui.output().viewport_output[&egui::ViewportId::ROOT].commands;
+    assert!(
+        commands.contains(&egui::ViewportCommand::Close),
+        "{commands:?}"
+    );
+    gui.run_steps(2);
+    assert!(!gui.state().editor.editing());
+    assert_eq!(gui.state().editor.fields.server, "imap.example.com");
+
+    // Discard when switching: the other profile is asked for, the edits are gone.
+    let (_tmp, mut gui) = offline_window(egui::Theme::Dark);
+    click(&mut gui, "Edit");
+    click(&mut gui, "Delivery");
+    fill(&mut gui, "Local user", "jane");
+    click(&mut gui, "other");
+    click(&mut gui, "Discard changes");
+    assert_eq!(gui.state().selected.as_deref(), Some("other"));
+    assert!(!gui.state().editor.editing());
+}
+
+#[test]
+fn duplicate_copies_every_field_under_a_new_name_without_the_password() {
+    let (_tmp, mut gui) = offline_window(egui::Theme::Light);
+    let before = gui.state().editor.fields.clone();
+    click(&mut gui, "Duplicate");
+    let editor = &gui.state().editor;
+    assert_eq!(
+        editor.mode,
+        mailpull_manager::app::Mode::Editing { original: None }
+    );
+    assert_eq!(editor.fields.name, "all-copy");
+    assert_eq!(editor.fields.password, "");
+    let mut expected = before;
+    expected.name = "all-copy".into();
+    assert_eq!(editor.fields, expected, "every other field copied");
+    assert_eq!(
+        editor
+            .base
+            .remote
+            .as_ref()
+            .and_then(|r| r.timeout.as_deref()),
+        Some("90s")
+    );
+    assert!(gui.state().selected.is_none());
+}
