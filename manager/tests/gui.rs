@@ -174,6 +174,7 @@ fn new_profile_is_checked_saved_and_listed() {
     fill(&mut gui, "User", "isp-user2");
     fill(&mut gui, "Password", PASSWORD);
     fill(&mut gui, "CA file", &rig.ca.ca_file().display().to_string());
+    click(&mut gui, "Delivery");
     fill(
         &mut gui,
         "SMTP server",
@@ -183,19 +184,31 @@ fn new_profile_is_checked_saved_and_listed() {
     fill(&mut gui, "Local domain", "local.test");
     gui.check_accessibility();
     // The fields that only some choices show are named too.
+    click(&mut gui, "Remote");
     click(&mut gui, "IMAP");
+    assert!(gui.query_by_label("Folders").is_some(), "Folders shown");
+    click(&mut gui, "Schedule");
     click(&mut gui, "Keep for days");
+    assert!(gui.query_by_label("Days to keep").is_some());
+    click(&mut gui, "Distribution");
     click(&mut gui, "Distribute to local users by the headers");
+    for label in ["Local domains", "Fallback", "Aliases", "Tag delimiter"] {
+        assert!(gui.query_by_label(label).is_some(), "{label} shown");
+    }
+    gui.check_accessibility();
+    click(&mut gui, "Advanced");
     for label in [
-        "Folders",
-        "Days to keep",
-        "Local domains",
-        "Fallback",
-        "Aliases",
+        "Timeout",
+        "Max message size",
+        "Envelope headers",
+        "Visible headers",
+        "Trusted Received",
+        "Max Received",
     ] {
         assert!(gui.query_by_label(label).is_some(), "{label} shown");
     }
     gui.check_accessibility();
+    click(&mut gui, "Remote");
     // An OAuth profile: the OAuth client instead of the password, each field named.
     gui.get_by_label("Authentication").click();
     gui.run_steps(3);
@@ -225,9 +238,11 @@ fn new_profile_is_checked_saved_and_listed() {
     click(&mut gui, "Automatic");
     assert!(gui.query_by_label("Password").is_some());
     click(&mut gui, "POP3");
-    click(&mut gui, "No, delete after delivery");
-    click(&mut gui, "Distribute to local users by the headers");
     assert!(gui.query_by_label("Folders").is_none());
+    click(&mut gui, "Schedule");
+    click(&mut gui, "No, delete after delivery");
+    click(&mut gui, "Distribution");
+    click(&mut gui, "Distribute to local users by the headers");
 
     // A bad port: named under its field, nothing sent, nothing written.
     let before = rig.config_text();
@@ -245,7 +260,9 @@ fn new_profile_is_checked_saved_and_listed() {
 
     // A problem only the worker sees (no local user): its per-field message, nothing written.
     fill(&mut gui, "Port", &rig.remote.pop3s_port().to_string());
+    click(&mut gui, "Delivery");
     fill(&mut gui, "Local user", "");
+    click(&mut gui, "Remote");
     click(&mut gui, "Save");
     wait_for(&mut gui, &rig, "the worker's refusal", |gui| {
         shows(gui, "Not saved, the worker found")
@@ -336,6 +353,7 @@ fn test_before_save_logs_in_with_the_typed_password_and_keeps_it_nowhere() {
     fill(&mut gui, "User", "isp-user2");
     fill(&mut gui, "Password", PASSWORD);
     fill(&mut gui, "CA file", &rig.ca.ca_file().display().to_string());
+    click(&mut gui, "Delivery");
     fill(
         &mut gui,
         "SMTP server",
