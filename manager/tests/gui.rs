@@ -262,7 +262,10 @@ fn new_profile_is_checked_saved_and_listed() {
     fill(&mut gui, "Port", &rig.remote.pop3s_port().to_string());
     click(&mut gui, "Delivery");
     fill(&mut gui, "Local user", "");
-    click(&mut gui, "Remote");
+    assert!(
+        gui.query_by_label("Remote (1)").is_some(),
+        "the section with a problem says so"
+    );
     click(&mut gui, "Save");
     wait_for(&mut gui, &rig, "the worker's refusal", |gui| {
         shows(gui, "Not saved, the worker found")
@@ -434,8 +437,13 @@ fn test_connection_and_poll_now_against_dovecot() {
             .add_message("isp-user", &sample_message(i, 3_000, "alice@local.test"))
             .expect("add message");
     }
-    // One line per delivered message.
-    const DELIVERY: &str = "recipient=alice@local.test";
+    // Lines from before the window opened came first (the worker's last 500).
+    wait_for(&mut gui, &rig, "the worker's start in the log", |gui| {
+        shows(gui, "worker started")
+    });
+    // One line per delivered message, in words: no UIDs, no developer fields.
+    const DELIVERY: &str = "delivered a message";
+    const IN_FILE: &str = "recipient=alice@local.test";
     // Paused, the log panel holds the new lines back and counts them.
     assert!(!shows(&gui, DELIVERY), "nothing delivered yet");
     click(&mut gui, "Pause");
@@ -457,6 +465,13 @@ fn test_connection_and_poll_now_against_dovecot() {
         shows(gui, DELIVERY)
     });
     assert_eq!(rig.remote.message_count("isp-user").expect("count"), 0);
+    assert!(shows(&gui, "3 messages delivered"), "the poll in words");
+    assert!(!shows(&gui, "already_delivered"), "no developer fields");
+    assert!(!shows(&gui, "uid="), "no UIDs");
+    // Search narrows the panel to the matching lines.
+    fill(&mut gui, "Search", "no such words");
+    assert!(!shows(&gui, DELIVERY));
+    fill(&mut gui, "Search", "");
 
     // Copy puts the shown lines on the clipboard.
     gui.get_by_label("Copy").click();
@@ -497,7 +512,7 @@ fn test_connection_and_poll_now_against_dovecot() {
     assert!(
         std::fs::read_to_string(path)
             .expect("log file")
-            .contains(DELIVERY),
+            .contains(IN_FILE),
         "the log file holds the deliveries"
     );
 }
