@@ -1089,3 +1089,63 @@ fn duplicate_copies_every_field_under_a_new_name_without_the_password() {
     );
     assert!(gui.state().selected.is_none());
 }
+
+/// From the list: Poll all moves the mail, the check box disables and enables a profile in
+/// the file, and Duplicate saves a copy through the worker with every setting of the first.
+#[test]
+fn list_polls_all_enables_and_duplicates_against_the_worker() {
+    let rig = Rig::start();
+    let mut gui = manager(&rig);
+    connected(&mut gui, &rig);
+    wait_for(&mut gui, &rig, "the first poll", |gui| {
+        gui.state()
+            .status
+            .get("isp")
+            .is_some_and(|s| s.state == ProfileState::Ok)
+    });
+    for i in 0..2 {
+        rig.remote
+            .add_message("isp-user", &sample_message(i, 2_000, "alice@local.test"))
+            .expect("add message");
+    }
+    click(&mut gui, "Poll all");
+    rig.local
+        .wait_for_messages("alice", 2, WAIT)
+        .expect("Poll all moved the mail");
+
+    click(&mut gui, "Enabled isp");
+    wait_for(&mut gui, &rig, "isp disabled", |gui| {
+        gui.state()
+            .profiles
+            .iter()
+            .any(|p| p.name == "isp" && !p.enabled)
+    });
+    assert!(rig.config_text().contains("enabled = false"));
+    click(&mut gui, "Enabled isp");
+    wait_for(&mut gui, &rig, "isp enabled again", |gui| {
+        gui.state()
+            .profiles
+            .iter()
+            .any(|p| p.name == "isp" && p.enabled)
+    });
+
+    click(&mut gui, "isp");
+    wait_for(&mut gui, &rig, "the form of isp", |gui| {
+        gui.state().editor.fields.name == "isp"
+    });
+    click(&mut gui, "Duplicate");
+    assert_eq!(gui.state().editor.fields.name, "isp-copy");
+    // One mailbox is pulled by one enabled profile: the copy pulls the second user.
+    fill(&mut gui, "User", "isp-user2");
+    click(&mut gui, "Save");
+    wait_for(&mut gui, &rig, "the copy saved and listed", |gui| {
+        shows(gui, "Saved profile \"isp-copy\"") && gui.query_by_label("isp-copy").is_some()
+    });
+    let text = rig.config_text();
+    assert!(text.contains("name = \"isp-copy\""), "{text}");
+    assert_eq!(
+        text.matches("ca_file = ").count(),
+        2,
+        "the copy has the CA file too: {text}"
+    );
+}
