@@ -106,7 +106,12 @@ fn generic(parts: &Parts) -> String {
             text.push_str(&format!(": {value}"));
             continue;
         }
-        extras.push(format!("{} {value}", key.replace(['_', '.'], " ")));
+        extras.push(match *key {
+            "retry_in_secs" => format!("retrying in {value} s"),
+            "retry_in_ms" => format!("retrying in {value} ms"),
+            "expires_in_secs" => format!("valid for {value} s"),
+            _ => format!("{} {value}", key.replace(['_', '.'], " ")),
+        });
     }
     if !extras.is_empty() {
         text.push_str(&format!(" ({})", extras.join(", ")));
@@ -154,7 +159,7 @@ mod tests {
         );
         assert_eq!(
             words(&line),
-            "backing off after 3 failed poll(s) (retry in secs 60)"
+            "backing off after 3 failed poll(s) (retrying in 60 s)"
         );
     }
 
