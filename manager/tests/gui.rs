@@ -994,13 +994,16 @@ fn view_mode_is_readable_text_and_every_section_fits_the_default_window() {
 fn unsaved_edits_ask_before_another_profile_or_closing() {
     let (_tmp, mut gui) = offline_window(egui::Theme::Dark);
     click(&mut gui, "Edit");
+    let log_top = gui.get_by_label("Live log").rect().min.y;
     for (section, last_row, _) in SECTIONS {
         click(&mut gui, section);
+        let input = gui
+            .query_by_role_and_label(egui::accesskit::Role::TextInput, last_row)
+            .unwrap_or_else(|| panic!("{section}: {last_row} is a text field"));
+        let bottom = input.rect().max.y;
         assert!(
-            gui.query_by_role_and_label(egui::accesskit::Role::TextInput, last_row)
-                .is_some()
-                || gui.query_by_label(last_row).is_some(),
-            "{section}: {last_row} editable"
+            bottom < log_top,
+            "editing {section}: {last_row} at {bottom} is below the fold (log at {log_top})"
         );
     }
     click(&mut gui, "Remote");

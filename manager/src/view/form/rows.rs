@@ -107,7 +107,7 @@ impl Rows<'_> {
         hint: &str,
     ) {
         if !self.editing {
-            return self.value(ui, label, "stored in the worker's keyring");
+            return self.value(ui, label, "in the worker's keyring (never shown)");
         }
         self.input(ui, label, fields, |ui| {
             ui.add(
