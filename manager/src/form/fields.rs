@@ -230,7 +230,10 @@ impl FormFields {
     pub fn choose_transport(&mut self, protocol: Protocol, security: Security) {
         let old_default = self.default_port();
         self.protocol = protocol;
-        self.security = Some(security);
+        // Not written stays not written while it means the choice (TLS).
+        if security != self.remote_security() {
+            self.security = Some(security);
+        }
         if self.port.trim() == old_default.to_string() {
             self.port.clear();
         }

@@ -41,7 +41,9 @@ impl Section {
     pub fn of_field(field: &str) -> Option<Section> {
         Some(match field {
             "name" | "enabled" | "" => return None,
-            "interval" | "after_delivery" | "push" => Section::Schedule,
+            "interval" | "after_delivery" => Section::Schedule,
+            // Push needs IMAP: the problem is shown under the protocol.
+            "push" => Section::Remote,
             "remote.timeout" | "remote.max_message_mb" => Section::Advanced,
             "distribute.envelope_headers"
             | "distribute.visible_headers"
@@ -80,6 +82,7 @@ mod tests {
             Some(Section::Advanced)
         );
         assert_eq!(Section::of_field("remote.timeout"), Some(Section::Advanced));
+        assert_eq!(Section::of_field("push"), Some(Section::Remote));
         assert_eq!(Section::of_field("name"), None);
     }
 }

@@ -104,6 +104,11 @@ fn the_server_notation_reads_into_one_tls_choice() {
     fields.choose_transport(Protocol::Imap, Security::Tls);
     assert_eq!(fields.port, "1995");
 
+    // Another protocol keeps an unwritten security unwritten.
+    let mut fields = filled();
+    fields.choose_transport(Protocol::Imap, fields.remote_security());
+    assert_eq!((fields.protocol, fields.security), (Protocol::Imap, None));
+
     // The notation is refused in the host field, with a plain reason.
     fields.server = "pop.example.com 995s".into();
     let problems = fields.to_profile(&read).expect_err("notation");
