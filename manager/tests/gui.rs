@@ -1132,12 +1132,24 @@ fn list_polls_all_enables_and_duplicates_against_the_worker() {
             .any(|p| p.name == "isp" && p.enabled)
     });
 
-    click(&mut gui, "isp");
-    wait_for(&mut gui, &rig, "the form of isp", |gui| {
-        gui.state().editor.fields.name == "isp"
+    // Duplicate from the list's right-click menu, before the profile was ever shown: it is
+    // read first, then copied.
+    assert_eq!(gui.state().selected, None);
+    gui.get_by_label("isp").click_secondary();
+    gui.run_steps(3);
+    let list_right = gui.get_by_label("Poll all").rect().max.x + 120.0;
+    gui.query_all_by_label("Duplicate")
+        .find(|item| item.rect().min.x < list_right)
+        .expect("Duplicate in the menu")
+        .click();
+    wait_for(&mut gui, &rig, "the copy of isp in the form", |gui| {
+        gui.state().editor.fields.name == "isp-copy"
     });
-    click(&mut gui, "Duplicate");
-    assert_eq!(gui.state().editor.fields.name, "isp-copy");
+    assert!(gui.state().editor.editing());
+    assert_eq!(
+        gui.state().editor.fields.ca_file,
+        rig.ca.ca_file().display().to_string()
+    );
     // One mailbox is pulled by one enabled profile: the copy pulls the second user.
     fill(&mut gui, "User", "isp-user2");
     click(&mut gui, "Save");

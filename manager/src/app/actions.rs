@@ -41,6 +41,19 @@ impl ManagerApp {
                 self.notice = None;
             }
             Action::Duplicate => self.duplicate(),
+            Action::DuplicateOf(name) => {
+                if self.editor.editing() {
+                    return;
+                }
+                let loaded = self.selected.as_deref() == Some(name.as_str())
+                    && self.editor.fields.name == name;
+                if loaded {
+                    self.duplicate();
+                } else {
+                    self.duplicate_next = Some(name.clone());
+                    self.select(name);
+                }
+            }
             Action::Edit => {
                 if let Some(name) = self.selected.clone() {
                     self.editor.start_editing(Some(name));
@@ -173,7 +186,7 @@ impl ManagerApp {
 
     /// A new profile with the selected one's settings: the same base (so every field is
     /// copied), a new name, and no password (the keyring keeps one per profile).
-    fn duplicate(&mut self) {
+    pub(super) fn duplicate(&mut self) {
         let Some(name) = self.selected.clone() else {
             return;
         };

@@ -124,6 +124,8 @@ pub enum Action {
     New,
     /// A new profile with the selected one's settings.
     Duplicate,
+    /// A new profile with the settings of this one (selected and read first if need be).
+    DuplicateOf(String),
     Edit,
     Cancel,
     Save,

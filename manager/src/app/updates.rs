@@ -70,6 +70,10 @@ impl ManagerApp {
                         problems: Vec::new(),
                         section: self.editor.section,
                     };
+                    if self.duplicate_next.as_deref() == Some(name.as_str()) {
+                        self.duplicate_next = None;
+                        self.duplicate();
+                    }
                 }
             }
             Update::Saved {

@@ -41,6 +41,8 @@ pub struct ManagerApp {
     pub opener: Opener,
     /// What waits for the answer to "unsaved changes" (the dialog is open while set).
     pub pending: Option<Pending>,
+    /// Duplicate this profile as soon as its form is read.
+    pub duplicate_next: Option<String>,
     /// The "unsaved changes" dialog is open.
     pub ask_unsaved: bool,
     /// The window may close: the person answered for the unsaved edits.
@@ -79,6 +81,7 @@ impl ManagerApp {
             sign_in: None,
             opener: Box::new(launch::open_url),
             pending: None,
+            duplicate_next: None,
             ask_unsaved: false,
             close_allowed: false,
             close_now: false,

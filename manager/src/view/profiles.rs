@@ -93,8 +93,7 @@ pub fn show(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 if !app.editor.editing() {
                     entry.context_menu(|ui| {
                         if ui.button("Duplicate").clicked() {
-                            actions.push(Action::Select(profile.name.clone()));
-                            actions.push(Action::Duplicate);
+                            actions.push(Action::DuplicateOf(profile.name.clone()));
                         }
                     });
                 }
