@@ -1152,10 +1152,23 @@ fn list_polls_all_enables_and_duplicates_against_the_worker() {
     );
     // One mailbox is pulled by one enabled profile: the copy pulls the second user.
     fill(&mut gui, "User", "isp-user2");
-    click(&mut gui, "Save");
+    // Closing the window asks; "Save changes" saves through the worker, then closes.
+    gui.input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    gui.run_steps(3);
+    assert!(shows(
+        &gui,
+        "Save the changes to the new profile before closing"
+    ));
+    click(&mut gui, "Save changes");
     wait_for(&mut gui, &rig, "the copy saved and listed", |gui| {
         shows(gui, "Saved profile \"isp-copy\"") && gui.query_by_label("isp-copy").is_some()
     });
+    assert!(gui.state().close_allowed, "then the window closes");
     let text = rig.config_text();
     assert!(text.contains("name = \"isp-copy\""), "{text}");
     assert_eq!(
