@@ -5,6 +5,9 @@
 use egui::{Color32, RichText, Visuals};
 use mailpull_shared::ipc::FieldProblem;
 
+/// The width of a text field: room for a path or a list of header names.
+const FIELD_WIDTH: f32 = 460.0;
+
 /// Problems and the red of a problem.
 pub const ERROR: Color32 = Color32::from_rgb(210, 50, 50);
 
@@ -92,7 +95,7 @@ impl Rows<'_> {
             ui.add(
                 egui::TextEdit::singleline(value)
                     .hint_text(hint)
-                    .desired_width(320.0),
+                    .desired_width(FIELD_WIDTH.min(ui.available_width())),
             )
         });
     }
@@ -114,7 +117,7 @@ impl Rows<'_> {
                 egui::TextEdit::singleline(value)
                     .hint_text(hint)
                     .password(true)
-                    .desired_width(320.0),
+                    .desired_width(FIELD_WIDTH.min(ui.available_width())),
             )
         });
     }
@@ -142,7 +145,7 @@ impl Rows<'_> {
                 egui::TextEdit::multiline(value)
                     .hint_text(hint)
                     .desired_rows(3)
-                    .desired_width(320.0),
+                    .desired_width(FIELD_WIDTH.min(ui.available_width())),
             )
         });
     }
