@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Takes assets/manager.png: the Pull Manager with three profiles and a busy live log, drawn
+# Takes assets/manager.png: the Pull Manager with three profiles and a busy live log, and
+# assets/manager-edit.png: the same profile being edited (the Remote section), drawn
 # under a virtual X display (Xvfb, Mesa's software OpenGL). The scene is real: private
 # Dovecot and Postfix, a real worker with three profiles (tests/src/bin/mailpull-screenshot-rig.rs),
 # and the real manager window, clicked on "alice" with xdotool. Run as root on Debian; it
@@ -74,10 +75,18 @@ done
 DISPLAY="$display" xdotool windowmove "$window" 0 0 windowsize "$window" "$width" "$height"
 sleep 4
 # Select the first profile so the form shows it.
-DISPLAY="$display" xdotool mousemove 60 86 click 1
+DISPLAY="$display" xdotool mousemove 78 75 click 1
+sleep 2
+# Edit it: the Remote section as a form, then Cancel.
+DISPLAY="$display" xdotool mousemove 367 44 click 1
+sleep 2
+mkdir -p "$(dirname "$out")"
+DISPLAY="$display" /usr/bin/import -window root "${out%.png}-edit.png"
+say "saved ${out%.png}-edit.png"
+DISPLAY="$display" xdotool mousemove 629 44 click 1
 sleep 2
 # And run its connection test, whose report shows above the form.
-DISPLAY="$display" xdotool mousemove 652 44 click 1
+DISPLAY="$display" xdotool mousemove 731 44 click 1
 # Let the log fill: alice gets new mail every 2 s and polls every 10 s, old-isp keeps failing.
 sleep 25
 mkdir -p "$(dirname "$out")"

@@ -40,6 +40,13 @@ pub enum Command {
         password: Option<WirePassword>,
     },
     PollNow(String),
+    /// Poll each of these profiles now.
+    PollAll(Vec<String>),
+    /// Enable or disable a profile (written to the file and applied by the worker).
+    SetEnabled {
+        name: String,
+        enabled: bool,
+    },
     /// Start an OAuth sign-in of a profile.
     StartSignIn {
         name: String,
@@ -276,6 +283,12 @@ fn describe(command: &Command) -> String {
             form.name.as_deref().unwrap_or_default()
         ),
         Command::PollNow(name) => format!("poll profile \"{name}\" now"),
+        Command::PollAll(_) => "poll every enabled profile now".into(),
+        Command::SetEnabled {
+            name,
+            enabled: true,
+        } => format!("enable profile \"{name}\""),
+        Command::SetEnabled { name, .. } => format!("disable profile \"{name}\""),
         Command::StartSignIn { name, .. } => format!("start the sign-in of \"{name}\""),
         Command::SignInResult(_) => "ask how the sign-in goes".into(),
     }
@@ -409,6 +422,24 @@ async fn execute(
             .poll_now(&name)
             .await
             .map(|message| out.send(Update::Done(message))),
+        Command::PollAll(names) => {
+            for name in &names {
+                client.poll_now(name).await?;
+            }
+            out.send(Update::Done(match names.len() {
+                0 => "No profile is enabled: nothing to poll.".into(),
+                1 => format!("Asked the worker to poll \"{}\" now.", names[0]),
+                n => format!("Asked the worker to poll all {n} enabled profiles now."),
+            }));
+            Ok(())
+        }
+        Command::SetEnabled { name, enabled } => match client.set_enabled(&name, enabled).await {
+            Ok(message) => {
+                out.send(Update::Done(message));
+                refresh(client, out, true).await
+            }
+            Err(err) => Err(err),
+        },
         Command::StartSignIn { name, method } => match client.start_sign_in(&name, method).await {
             Ok((session, prompt)) => {
                 out.send(Update::SignInStarted {

@@ -174,6 +174,7 @@ fn new_profile_is_checked_saved_and_listed() {
     fill(&mut gui, "User", "isp-user2");
     fill(&mut gui, "Password", PASSWORD);
     fill(&mut gui, "CA file", &rig.ca.ca_file().display().to_string());
+    click(&mut gui, "Delivery");
     fill(
         &mut gui,
         "SMTP server",
@@ -183,19 +184,31 @@ fn new_profile_is_checked_saved_and_listed() {
     fill(&mut gui, "Local domain", "local.test");
     gui.check_accessibility();
     // The fields that only some choices show are named too.
+    click(&mut gui, "Remote");
     click(&mut gui, "IMAP");
+    assert!(gui.query_by_label("Folders").is_some(), "Folders shown");
+    click(&mut gui, "Schedule");
     click(&mut gui, "Keep for days");
+    assert!(gui.query_by_label("Days to keep").is_some());
+    click(&mut gui, "Distribution");
     click(&mut gui, "Distribute to local users by the headers");
+    for label in ["Local domains", "Fallback", "Aliases", "Tag delimiter"] {
+        assert!(gui.query_by_label(label).is_some(), "{label} shown");
+    }
+    gui.check_accessibility();
+    click(&mut gui, "Advanced");
     for label in [
-        "Folders",
-        "Days to keep",
-        "Local domains",
-        "Fallback",
-        "Aliases",
+        "Timeout",
+        "Max message size",
+        "Envelope headers",
+        "Visible headers",
+        "Trusted Received",
+        "Max Received",
     ] {
         assert!(gui.query_by_label(label).is_some(), "{label} shown");
     }
     gui.check_accessibility();
+    click(&mut gui, "Remote");
     // An OAuth profile: the OAuth client instead of the password, each field named.
     gui.get_by_label("Authentication").click();
     gui.run_steps(3);
@@ -225,9 +238,11 @@ fn new_profile_is_checked_saved_and_listed() {
     click(&mut gui, "Automatic");
     assert!(gui.query_by_label("Password").is_some());
     click(&mut gui, "POP3");
-    click(&mut gui, "No, delete after delivery");
-    click(&mut gui, "Distribute to local users by the headers");
     assert!(gui.query_by_label("Folders").is_none());
+    click(&mut gui, "Schedule");
+    click(&mut gui, "No, delete after delivery");
+    click(&mut gui, "Distribution");
+    click(&mut gui, "Distribute to local users by the headers");
 
     // A bad port: named under its field, nothing sent, nothing written.
     let before = rig.config_text();
@@ -245,7 +260,12 @@ fn new_profile_is_checked_saved_and_listed() {
 
     // A problem only the worker sees (no local user): its per-field message, nothing written.
     fill(&mut gui, "Port", &rig.remote.pop3s_port().to_string());
+    click(&mut gui, "Delivery");
     fill(&mut gui, "Local user", "");
+    assert!(
+        gui.query_by_label("Remote (1)").is_some(),
+        "the section with a problem says so"
+    );
     click(&mut gui, "Save");
     wait_for(&mut gui, &rig, "the worker's refusal", |gui| {
         shows(gui, "Not saved, the worker found")
@@ -336,6 +356,7 @@ fn test_before_save_logs_in_with_the_typed_password_and_keeps_it_nowhere() {
     fill(&mut gui, "User", "isp-user2");
     fill(&mut gui, "Password", PASSWORD);
     fill(&mut gui, "CA file", &rig.ca.ca_file().display().to_string());
+    click(&mut gui, "Delivery");
     fill(
         &mut gui,
         "SMTP server",
@@ -416,8 +437,13 @@ fn test_connection_and_poll_now_against_dovecot() {
             .add_message("isp-user", &sample_message(i, 3_000, "alice@local.test"))
             .expect("add message");
     }
-    // One line per delivered message.
-    const DELIVERY: &str = "recipient=alice@local.test";
+    // Lines from before the window opened came first (the worker's last 500).
+    wait_for(&mut gui, &rig, "the worker's start in the log", |gui| {
+        shows(gui, "worker started")
+    });
+    // One line per delivered message, in words: no UIDs, no developer fields.
+    const DELIVERY: &str = "delivered a message";
+    const IN_FILE: &str = "recipient=alice@local.test";
     // Paused, the log panel holds the new lines back and counts them.
     assert!(!shows(&gui, DELIVERY), "nothing delivered yet");
     click(&mut gui, "Pause");
@@ -439,6 +465,13 @@ fn test_connection_and_poll_now_against_dovecot() {
         shows(gui, DELIVERY)
     });
     assert_eq!(rig.remote.message_count("isp-user").expect("count"), 0);
+    assert!(shows(&gui, "3 messages delivered"), "the poll in words");
+    assert!(!shows(&gui, "already_delivered"), "no developer fields");
+    assert!(!shows(&gui, "uid="), "no UIDs");
+    // Search narrows the panel to the matching lines.
+    fill(&mut gui, "Search", "no such words");
+    assert!(!shows(&gui, DELIVERY));
+    fill(&mut gui, "Search", "");
 
     // Copy puts the shown lines on the clipboard.
     gui.get_by_label("Copy").click();
@@ -479,7 +512,7 @@ fn test_connection_and_poll_now_against_dovecot() {
     assert!(
         std::fs::read_to_string(path)
             .expect("log file")
-            .contains(DELIVERY),
+            .contains(IN_FILE),
         "the log file holds the deliveries"
     );
 }
@@ -860,5 +893,287 @@ fn oauth_sign_in_by_device_code_and_by_browser_then_poll_now_moves_mail() {
     assert!(
         !logs.contains(CLIENT_SECRET),
         "the secret in the worker's log"
+    );
+}
+
+// ---- The form and the list without a worker: what a person sees and what it asks. ----
+
+/// A window at the default size (main.rs) whose worker is not running, showing the profile
+/// `all` (every field of a profile written) and a second profile `other`.
+fn offline_window(theme: egui::Theme) -> (tempfile::TempDir, Gui) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let endpoint = Endpoint::for_config(&tmp.path().join("none.toml"));
+    let mut app = ManagerApp::with_endpoint(endpoint, Settings::default()).expect("app");
+    let form: mailpull_shared::ipc::ProfileForm = toml::from_str(
+        r#"
+        name = "all"
+        interval = "5m"
+        after_delivery = { keep_days = 30 }
+        [remote]
+        protocol = "imap"
+        host = "imap.example.com"
+        username = "joe"
+        password = { keyring = true }
+        folders = ["INBOX", "Spam"]
+        timeout = "90s"
+        [local]
+        smtp = "exchange.example.org:587"
+        ca_file = "/etc/exchange-ca.pem"
+        user = "joe"
+        domain = "example.org"
+        [distribute]
+        local_domains = ["example.org"]
+        aliases = { info = "alice", sales = "bob" }
+        max_received = 40
+        "#,
+    )
+    .expect("profile");
+    let summary = |name: &str| mailpull_shared::ipc::ProfileSummary {
+        name: name.into(),
+        enabled: true,
+        protocol: "imap".into(),
+        host: "imap.example.com".into(),
+        port: 993,
+        username: "joe".into(),
+        local_address: "joe@example.org".into(),
+        multi_drop: true,
+        password_source: "keyring".into(),
+    };
+    app.profiles = vec![summary("all"), summary("other")];
+    app.selected = Some("all".into());
+    app.editor.fields = mailpull_manager::form::FormFields::from_profile(&form);
+    app.editor.initial = app.editor.fields.clone();
+    app.editor.base = form;
+    let mut gui = Harness::builder()
+        .with_size(egui::vec2(1100.0, 760.0))
+        .with_theme(theme)
+        .build_ui_state(|ui, app: &mut ManagerApp| view::show(app, ui), app);
+    gui.run_steps(3);
+    (tmp, gui)
+}
+
+/// The last row of each section, and a value it shows as text.
+const SECTIONS: [(&str, &str, &str); 5] = [
+    ("Remote", "Folders", "imap.example.com"),
+    ("Delivery", "Local domain", "exchange.example.org:587"),
+    ("Schedule", "Days to keep", "5m"),
+    ("Distribution", "Tag delimiter", "info = alice"),
+    ("Advanced", "Max Received", "90s"),
+];
+
+#[test]
+fn view_mode_is_readable_text_and_every_section_fits_the_default_window() {
+    for theme in [egui::Theme::Dark, egui::Theme::Light] {
+        let (_tmp, mut gui) = offline_window(theme);
+        // The colours the view draws with, from the theme the window actually uses.
+        let visuals = gui.ctx.global_style().visuals.clone();
+        assert_eq!(visuals.dark_mode, theme == egui::Theme::Dark);
+        for colour in [view::label_colour(&visuals), view::value_colour(&visuals)] {
+            let ratio = view::contrast_ratio(colour, visuals.panel_fill);
+            assert!(ratio >= 4.5, "{theme:?}: {colour:?} is {ratio:.2}:1");
+        }
+        let log_top = gui.get_by_label("Live log").rect().min.y;
+        for (section, last_row, value) in SECTIONS {
+            click(&mut gui, section);
+            assert!(shows(&gui, value), "{section} shows {value} as text");
+            assert!(
+                gui.query_all_by_role(egui::accesskit::Role::TextInput)
+                    .all(|input| input.rect().min.y >= log_top),
+                "{section}: no input in view mode (only the log's search)"
+            );
+            let bottom = gui.get_by_label(last_row).rect().max.y;
+            assert!(
+                bottom < log_top,
+                "{theme:?} {section}: {last_row} at {bottom} is below the fold (log at {log_top})"
+            );
+        }
+    }
+}
+
+#[test]
+fn unsaved_edits_ask_before_another_profile_or_closing() {
+    let (_tmp, mut gui) = offline_window(egui::Theme::Dark);
+    click(&mut gui, "Edit");
+    let log_top = gui.get_by_label("Live log").rect().min.y;
+    for (section, last_row, _) in SECTIONS {
+        click(&mut gui, section);
+        let input = gui
+            .query_by_role_and_label(egui::accesskit::Role::TextInput, last_row)
+            .unwrap_or_else(|| panic!("{section}: {last_row} is a text field"));
+        let bottom = input.rect().max.y;
+        assert!(
+            bottom < log_top,
+            "editing {section}: {last_row} at {bottom} is below the fold (log at {log_top})"
+        );
+    }
+    click(&mut gui, "Remote");
+    assert!(
+        gui.query_by_role_and_label(egui::accesskit::Role::TextInput, "Server")
+            .is_some()
+    );
+    // Nothing changed yet: another profile is shown without a question.
+    click(&mut gui, "other");
+    assert!(!gui.state().ask_unsaved);
+    assert_eq!(gui.state().selected.as_deref(), Some("other"));
+    assert!(!gui.state().editor.editing());
+
+    let (_tmp, mut gui) = offline_window(egui::Theme::Dark);
+    click(&mut gui, "Edit");
+    fill(&mut gui, "Server", "imap.example.net");
+    click(&mut gui, "other");
+    assert!(shows(
+        &gui,
+        "Save the changes to \"all\" before showing \"other\"?"
+    ));
+    click(&mut gui, "Keep editing");
+    assert!(!gui.state().ask_unsaved);
+    assert_eq!(gui.state().editor.fields.server, "imap.example.net", "kept");
+    assert_eq!(gui.state().selected.as_deref(), Some("all"));
+
+    // Closing the window asks too: the close is cancelled until answered.
+    gui.input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    gui.step();
+    let commands = &gui.output().viewport_output[&egui::ViewportId::ROOT].commands;
+    assert!(
+        commands.contains(&egui::ViewportCommand::CancelClose),
+        "{commands:?}"
+    );
+    gui.run_steps(2);
+    assert!(shows(&gui, "before closing the window"));
+    gui.get_by_label("Discard changes").click();
+    gui.step();
+    let commands = &gui.output().viewport_output[&egui::ViewportId::ROOT].commands;
+    assert!(
+        commands.contains(&egui::ViewportCommand::Close),
+        "{commands:?}"
+    );
+    gui.run_steps(2);
+    assert!(!gui.state().editor.editing());
+    assert_eq!(gui.state().editor.fields.server, "imap.example.com");
+
+    // Discard when switching: the other profile is asked for, the edits are gone.
+    let (_tmp, mut gui) = offline_window(egui::Theme::Dark);
+    click(&mut gui, "Edit");
+    click(&mut gui, "Delivery");
+    fill(&mut gui, "Local user", "jane");
+    click(&mut gui, "other");
+    click(&mut gui, "Discard changes");
+    assert_eq!(gui.state().selected.as_deref(), Some("other"));
+    assert!(!gui.state().editor.editing());
+}
+
+#[test]
+fn duplicate_copies_every_field_under_a_new_name_without_the_password() {
+    let (_tmp, mut gui) = offline_window(egui::Theme::Light);
+    let before = gui.state().editor.fields.clone();
+    click(&mut gui, "Duplicate");
+    let editor = &gui.state().editor;
+    assert_eq!(
+        editor.mode,
+        mailpull_manager::app::Mode::Editing { original: None }
+    );
+    assert_eq!(editor.fields.name, "all-copy");
+    assert_eq!(editor.fields.password, "");
+    let mut expected = before;
+    expected.name = "all-copy".into();
+    assert_eq!(editor.fields, expected, "every other field copied");
+    assert_eq!(
+        editor
+            .base
+            .remote
+            .as_ref()
+            .and_then(|r| r.timeout.as_deref()),
+        Some("90s")
+    );
+    assert!(gui.state().selected.is_none());
+}
+
+/// From the list: Poll all moves the mail, the check box disables and enables a profile in
+/// the file, and Duplicate saves a copy through the worker with every setting of the first.
+#[test]
+fn list_polls_all_enables_and_duplicates_against_the_worker() {
+    let rig = Rig::start();
+    let mut gui = manager(&rig);
+    connected(&mut gui, &rig);
+    wait_for(&mut gui, &rig, "the first poll", |gui| {
+        gui.state()
+            .status
+            .get("isp")
+            .is_some_and(|s| s.state == ProfileState::Ok)
+    });
+    for i in 0..2 {
+        rig.remote
+            .add_message("isp-user", &sample_message(i, 2_000, "alice@local.test"))
+            .expect("add message");
+    }
+    click(&mut gui, "Poll all");
+    rig.local
+        .wait_for_messages("alice", 2, WAIT)
+        .expect("Poll all moved the mail");
+
+    click(&mut gui, "Enabled isp");
+    wait_for(&mut gui, &rig, "isp disabled", |gui| {
+        gui.state()
+            .profiles
+            .iter()
+            .any(|p| p.name == "isp" && !p.enabled)
+    });
+    assert!(rig.config_text().contains("enabled = false"));
+    click(&mut gui, "Enabled isp");
+    wait_for(&mut gui, &rig, "isp enabled again", |gui| {
+        gui.state()
+            .profiles
+            .iter()
+            .any(|p| p.name == "isp" && p.enabled)
+    });
+
+    // Duplicate from the list's right-click menu, before the profile was ever shown: it is
+    // read first, then copied.
+    assert_eq!(gui.state().selected, None);
+    gui.get_by_label("isp").click_secondary();
+    gui.run_steps(3);
+    let list_right = gui.get_by_label("Poll all").rect().max.x + 120.0;
+    gui.query_all_by_label("Duplicate")
+        .find(|item| item.rect().min.x < list_right)
+        .expect("Duplicate in the menu")
+        .click();
+    wait_for(&mut gui, &rig, "the copy of isp in the form", |gui| {
+        gui.state().editor.fields.name == "isp-copy"
+    });
+    assert!(gui.state().editor.editing());
+    assert_eq!(
+        gui.state().editor.fields.ca_file,
+        rig.ca.ca_file().display().to_string()
+    );
+    // One mailbox is pulled by one enabled profile: the copy pulls the second user.
+    fill(&mut gui, "User", "isp-user2");
+    // Closing the window asks; "Save changes" saves through the worker, then closes.
+    gui.input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    gui.run_steps(3);
+    assert!(shows(
+        &gui,
+        "Save the changes to the new profile before closing"
+    ));
+    click(&mut gui, "Save changes");
+    wait_for(&mut gui, &rig, "the copy saved and listed", |gui| {
+        shows(gui, "Saved profile \"isp-copy\"") && gui.query_by_label("isp-copy").is_some()
+    });
+    assert!(gui.state().close_allowed, "then the window closes");
+    let text = rig.config_text();
+    assert!(text.contains("name = \"isp-copy\""), "{text}");
+    assert_eq!(
+        text.matches("ca_file = ").count(),
+        2,
+        "the copy has the CA file too: {text}"
     );
 }

@@ -3,8 +3,10 @@
 //! ([`LiveLog`]) that IPC clients subscribe to. The log never holds a secret, so neither
 //! does the live log.
 
+use std::collections::VecDeque;
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use std::io::Write;
 use tracing_appender::non_blocking::WorkerGuard;
@@ -26,10 +28,18 @@ pub struct LogGuard {
 /// Lines kept for a slow subscriber before it starts losing them.
 const LIVE_CAPACITY: usize = 1024;
 
-/// A broadcast of formatted log lines (without ANSI colours or trailing newline).
+/// The last lines a new subscriber gets first (the window shows what happened before it
+/// opened).
+pub const RECENT_LINES: usize = 500;
+
+/// A broadcast of formatted log lines (without ANSI colours or trailing newline), and the
+/// last [`RECENT_LINES`] of them.
 #[derive(Clone)]
 pub struct LiveLog {
     sender: broadcast::Sender<String>,
+    /// Also the lock that makes "the recent lines, then every later one" exact: a line is
+    /// kept and sent under it, and a subscriber takes the copy and subscribes under it.
+    recent: Arc<Mutex<VecDeque<String>>>,
 }
 
 impl Default for LiveLog {
@@ -42,7 +52,12 @@ impl LiveLog {
     pub fn new() -> Self {
         LiveLog {
             sender: broadcast::channel(LIVE_CAPACITY).0,
+            recent: Arc::new(Mutex::new(VecDeque::with_capacity(RECENT_LINES))),
         }
+    }
+
+    fn recent(&self) -> MutexGuard<'_, VecDeque<String>> {
+        self.recent.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Receives every line logged from now on.
@@ -50,10 +65,23 @@ impl LiveLog {
         self.sender.subscribe()
     }
 
-    /// Sends one line to the subscribers (nothing happens without any).
+    /// The last [`RECENT_LINES`] lines, oldest first, and every line logged after them: none
+    /// missing between the two, none in both.
+    pub fn subscribe_with_recent(&self) -> (Vec<String>, broadcast::Receiver<String>) {
+        let recent = self.recent();
+        (recent.iter().cloned().collect(), self.sender.subscribe())
+    }
+
+    /// Keeps one line among the recent ones and sends it to the subscribers.
     pub fn publish(&self, line: impl Into<String>) {
+        let line = line.into();
+        let mut recent = self.recent();
+        if recent.len() == RECENT_LINES {
+            recent.pop_front();
+        }
+        recent.push_back(line.clone());
         if self.sender.receiver_count() > 0 {
-            let _ = self.sender.send(line.into());
+            let _ = self.sender.send(line);
         }
     }
 }
@@ -77,9 +105,7 @@ pub struct LiveLineWriter {
 
 impl Write for LiveLineWriter {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        if self.log.sender.receiver_count() > 0 {
-            self.buf.extend_from_slice(bytes);
-        }
+        self.buf.extend_from_slice(bytes);
         Ok(bytes.len())
     }
 
@@ -200,5 +226,22 @@ mod tests {
         assert!(!first.ends_with('\n'));
         assert!(rx.try_recv().expect("second line").contains("second line"));
         assert!(rx.try_recv().is_err());
+    }
+
+    /// A window that opens late first gets the last 500 lines, then every later line, with
+    /// nothing lost or repeated between the two.
+    #[test]
+    fn a_late_subscriber_gets_the_last_lines_first() {
+        let live = LiveLog::new();
+        for i in 0..RECENT_LINES + 100 {
+            live.publish(format!("line {i}"));
+        }
+        let (recent, mut rx) = live.subscribe_with_recent();
+        assert_eq!(recent.len(), RECENT_LINES);
+        assert_eq!(recent.first().map(String::as_str), Some("line 100"));
+        assert_eq!(recent.last().map(String::as_str), Some("line 599"));
+        assert!(rx.try_recv().is_err(), "nothing twice");
+        live.publish("line 600");
+        assert_eq!(rx.try_recv().expect("live line"), "line 600");
     }
 }

@@ -3,7 +3,7 @@
 
 use mailpull_shared::ipc::TestTarget;
 
-use super::state::{Action, Connection, Editor, Mode};
+use super::state::{Action, Connection, Editor, Mode, Pending};
 use super::window::ManagerApp;
 use crate::backend::Command;
 use crate::form::describe_problem;
@@ -21,36 +21,46 @@ impl ManagerApp {
     fn apply_action(&mut self, action: Action, ctx: &egui::Context) {
         match action {
             Action::Select(name) => {
-                if !self.editor.editing() {
+                if self.editor.unsaved() {
+                    if self.selected.as_deref() != Some(name.as_str())
+                        || self.editor.mode == (Mode::Editing { original: None })
+                    {
+                        self.pending = Some(Pending::Select(name));
+                        self.ask_unsaved = true;
+                    }
+                } else {
+                    self.editor.mode = Mode::Viewing;
                     self.select(name);
                 }
             }
             Action::New => {
                 self.selected = None;
                 self.test_report = None;
-                self.editor = Editor {
-                    mode: Mode::Editing { original: None },
-                    ..Editor::default()
-                };
+                self.editor = Editor::default();
+                self.editor.start_editing(None);
                 self.notice = None;
+            }
+            Action::Duplicate => self.duplicate(),
+            Action::DuplicateOf(name) => {
+                if self.editor.editing() {
+                    return;
+                }
+                let loaded = self.selected.as_deref() == Some(name.as_str())
+                    && self.editor.fields.name == name;
+                if loaded {
+                    self.duplicate();
+                } else {
+                    self.duplicate_next = Some(name.clone());
+                    self.select(name);
+                }
             }
             Action::Edit => {
                 if let Some(name) = self.selected.clone() {
-                    self.editor.mode = Mode::Editing {
-                        original: Some(name),
-                    };
+                    self.editor.start_editing(Some(name));
                     self.notice = None;
                 }
             }
-            Action::Cancel => {
-                self.editor.mode = Mode::Viewing;
-                self.editor.problems.clear();
-                self.notice = None;
-                match self.selected.clone() {
-                    Some(name) => self.select(name),
-                    None => self.editor = Editor::default(),
-                }
-            }
+            Action::Cancel => self.discard_edits(),
             Action::Save => self.save(),
             Action::AskDelete => self.confirm_delete = self.selected.clone(),
             Action::CancelDelete => self.confirm_delete = None,
@@ -61,6 +71,52 @@ impl ManagerApp {
                 }
             }
             Action::Test => self.test(),
+            Action::CloseReport => self.test_report = None,
+            Action::PollAll => {
+                let names: Vec<String> = self
+                    .profiles
+                    .iter()
+                    .filter(|p| p.enabled)
+                    .map(|p| p.name.clone())
+                    .collect();
+                self.busy = Some("Asking the worker to poll every enabled profile ...".into());
+                self.backend.send(Command::PollAll(names));
+            }
+            Action::SetEnabled(name, enabled) => {
+                self.busy = Some(format!(
+                    "{} \"{name}\" ...",
+                    if enabled { "Enabling" } else { "Disabling" }
+                ));
+                self.backend.send(Command::SetEnabled {
+                    name: name.clone(),
+                    enabled,
+                });
+                if self.selected.as_deref() == Some(name.as_str()) && !self.editor.editing() {
+                    self.backend.send(Command::ReadProfile(name));
+                }
+            }
+            Action::CloseRequested => {
+                if self.editor.unsaved() && !self.close_allowed {
+                    ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+                    self.pending = Some(Pending::Close);
+                    self.ask_unsaved = true;
+                }
+            }
+            Action::SavePending => {
+                self.ask_unsaved = false;
+                self.save();
+            }
+            Action::DiscardPending => {
+                self.ask_unsaved = false;
+                self.discard_edits();
+                if let Some(pending) = self.pending.take() {
+                    self.go_on(pending, ctx);
+                }
+            }
+            Action::CancelPending => {
+                self.ask_unsaved = false;
+                self.pending = None;
+            }
             Action::PollNow => {
                 if let Some(name) = self.selected.clone() {
                     self.busy = Some(format!("Asking the worker to poll \"{name}\" ..."));
@@ -103,8 +159,63 @@ impl ManagerApp {
         }
     }
 
+    /// Drops the edits: back to the selected profile as saved, or to nothing.
+    fn discard_edits(&mut self) {
+        self.editor.mode = Mode::Viewing;
+        self.editor.problems.clear();
+        self.notice = None;
+        match self.selected.clone() {
+            Some(name) => {
+                self.editor.fields = self.editor.initial.clone();
+                self.select(name);
+            }
+            None => self.editor = Editor::default(),
+        }
+    }
+
+    /// Does what waited for the unsaved edits to be saved or dropped.
+    pub(super) fn go_on(&mut self, pending: Pending, ctx: &egui::Context) {
+        match pending {
+            Pending::Select(name) => self.select(name),
+            Pending::Close => {
+                self.close_allowed = true;
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+        }
+    }
+
+    /// A new profile with the selected one's settings: the same base (so every field is
+    /// copied), a new name, and no password (the keyring keeps one per profile).
+    pub(super) fn duplicate(&mut self) {
+        let Some(name) = self.selected.clone() else {
+            return;
+        };
+        let taken = |candidate: &str| self.profiles.iter().any(|p| p.name == candidate);
+        let mut copy = format!("{name}-copy");
+        let mut n = 2;
+        while taken(&copy) {
+            copy = format!("{name}-copy{n}");
+            n += 1;
+        }
+        self.editor.fields.name = copy.clone();
+        self.editor.fields.password.clear();
+        self.editor.fields.client_secret.clear();
+        self.editor.base.name = Some(copy);
+        self.editor.start_editing(None);
+        self.selected = None;
+        self.test_report = None;
+        self.notify(
+            format!(
+                "A copy of \"{name}\": give it a name and, for a keyring password, type the \
+                 password again; two enabled profiles may not pull the same mailbox."
+            ),
+            false,
+        );
+    }
+
     fn save(&mut self) {
         let Mode::Editing { original } = self.editor.mode.clone() else {
+            self.pending = None;
             return;
         };
         match self.editor.fields.to_profile(&self.editor.base) {
@@ -112,6 +223,8 @@ impl ManagerApp {
                 let list: Vec<String> = problems.iter().map(describe_problem).collect();
                 self.notify(format!("Not saved: {}", list.join("; ")), true);
                 self.editor.problems = problems;
+                self.pending = None;
+                self.show_first_problem();
             }
             Ok(profile) => {
                 self.editor.problems.clear();
@@ -139,6 +252,7 @@ impl ManagerApp {
                 Err(problems) => {
                     self.notify("Fix the marked fields before testing.", true);
                     self.editor.problems = problems;
+                    self.show_first_problem();
                     return;
                 }
             }

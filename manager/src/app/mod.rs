@@ -17,7 +17,8 @@ mod updates;
 mod window;
 
 pub use state::{
-    Action, Connection, Editor, Mode, Notice, Opener, SETTINGS_KEY, SIGN_IN_POLL, Settings, SignIn,
+    Action, Connection, Editor, Mode, Notice, Opener, Pending, SETTINGS_KEY, SIGN_IN_POLL,
+    Settings, SignIn,
 };
 pub use window::ManagerApp;
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use mailpull_shared::ipc::{FieldProblem, ProfileForm, SignInMethod, SignInPrompt};
 use serde::{Deserialize, Serialize};
 
-use crate::form::FormFields;
+use crate::form::{FormFields, Section};
 use crate::log::LogFilter;
 
 /// The key of [`Settings`] in eframe's storage.
@@ -53,6 +53,10 @@ pub struct Editor {
     pub base: ProfileForm,
     /// The problems of the last save attempt, by field.
     pub problems: Vec<FieldProblem>,
+    /// The section shown.
+    pub section: Section,
+    /// The fields when editing started: edits are what differs from them.
+    pub initial: FormFields,
 }
 
 impl Default for Editor {
@@ -62,6 +66,8 @@ impl Default for Editor {
             fields: FormFields::default(),
             base: ProfileForm::default(),
             problems: Vec::new(),
+            section: Section::default(),
+            initial: FormFields::default(),
         }
     }
 }
@@ -69,6 +75,22 @@ impl Default for Editor {
 impl Editor {
     pub fn editing(&self) -> bool {
         matches!(self.mode, Mode::Editing { .. })
+    }
+
+    /// Editing, with something changed since editing started (a new profile always counts).
+    pub fn unsaved(&self) -> bool {
+        match &self.mode {
+            Mode::Viewing => false,
+            Mode::Editing { original: None } => true,
+            Mode::Editing { original: Some(_) } => self.fields != self.initial,
+        }
+    }
+
+    /// Starts editing `fields` (`original`: the saved name, `None` for a new profile).
+    pub fn start_editing(&mut self, original: Option<String>) {
+        self.mode = Mode::Editing { original };
+        self.initial = self.fields.clone();
+        self.problems.clear();
     }
 
     /// The problems for any of `fields` (dotted names as the worker uses them).
@@ -87,11 +109,23 @@ pub struct Notice {
     pub error: bool,
 }
 
+/// What waits for the answer to "unsaved changes": selecting another profile, or closing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    Select(String),
+    Close,
+}
+
 /// What the views ask for; applied after drawing.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
+    /// Show another profile (asks first when the form has unsaved edits).
     Select(String),
     New,
+    /// A new profile with the selected one's settings.
+    Duplicate,
+    /// A new profile with the settings of this one (selected and read first if need be).
+    DuplicateOf(String),
     Edit,
     Cancel,
     Save,
@@ -100,7 +134,18 @@ pub enum Action {
     ConfirmDelete,
     CancelDelete,
     Test,
+    CloseReport,
     PollNow,
+    /// Every enabled profile, now.
+    PollAll,
+    /// Enable or disable a profile from the list.
+    SetEnabled(String, bool),
+    /// The window is being closed (asks first when the form has unsaved edits).
+    CloseRequested,
+    /// The answers to "unsaved changes": save then go on, drop the edits then go on, or stay.
+    SavePending,
+    DiscardPending,
+    CancelPending,
     StartWorker,
     OpenLog,
     CopyLog,

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use mailpull_shared::ipc::{SignInPrompt, SignInState};
 
-use super::state::{Connection, Editor, Mode};
+use super::state::{Connection, Editor, Mode, Pending};
 use super::window::ManagerApp;
 use crate::backend::{Command, Update};
 use crate::form::{FormFields, describe_problem};
@@ -61,12 +61,19 @@ impl ManagerApp {
             }
             Update::Profile { name, form } => {
                 if self.selected.as_deref() == Some(name.as_str()) && !self.editor.editing() {
+                    let fields = FormFields::from_profile(&form);
                     self.editor = Editor {
                         mode: Mode::Viewing,
-                        fields: FormFields::from_profile(&form),
+                        initial: fields.clone(),
+                        fields,
                         base: *form,
                         problems: Vec::new(),
+                        section: self.editor.section,
                     };
+                    if self.duplicate_next.as_deref() == Some(name.as_str()) {
+                        self.duplicate_next = None;
+                        self.duplicate();
+                    }
                 }
             }
             Update::Saved {
@@ -95,11 +102,22 @@ impl ManagerApp {
                 self.editor.fields.password.clear();
                 self.editor.fields.client_secret.clear();
                 self.editor.problems.clear();
-                self.select(name);
+                match self.pending.take() {
+                    // Saved before going to another profile: go there.
+                    Some(Pending::Select(next)) => self.select(next),
+                    Some(Pending::Close) => {
+                        self.select(name);
+                        self.close_allowed = true;
+                        self.close_now = true;
+                    }
+                    None => self.select(name),
+                }
             }
             Update::SaveRefused(error) => {
                 self.busy = None;
+                self.pending = None;
                 self.editor.problems = error.fields.clone();
+                self.show_first_problem();
                 let text = if error.fields.is_empty() {
                     format!("Not saved: {}", error.message)
                 } else {
@@ -127,6 +145,7 @@ impl ManagerApp {
             }
             Update::Failed { what, error } => {
                 self.busy = None;
+                self.pending = None;
                 self.notify(format!("Could not {what}: {error}"), true);
             }
             Update::SignInStarted {

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use mailpull_shared::ipc::{Endpoint, ProfileStatus, ProfileSummary, TestStep};
 
-use super::state::{Connection, Editor, Notice, Opener, Settings, SignIn};
+use super::state::{Connection, Editor, Notice, Opener, Pending, Settings, SignIn};
 use crate::backend::{Backend, Command};
+use crate::form::Section;
 use crate::launch;
 use crate::log::LogBuffer;
 
@@ -38,6 +39,16 @@ pub struct ManagerApp {
     pub sign_in: Option<SignIn>,
     /// Opens sign-in pages and the log file.
     pub opener: Opener,
+    /// What waits for the answer to "unsaved changes" (the dialog is open while set).
+    pub pending: Option<Pending>,
+    /// Duplicate this profile as soon as its form is read.
+    pub duplicate_next: Option<String>,
+    /// The "unsaved changes" dialog is open.
+    pub ask_unsaved: bool,
+    /// The window may close: the person answered for the unsaved edits.
+    pub close_allowed: bool,
+    /// Close the window on the next frame (the edits were saved before closing).
+    pub close_now: bool,
 }
 
 impl ManagerApp {
@@ -69,6 +80,11 @@ impl ManagerApp {
             started_worker: None,
             sign_in: None,
             opener: Box::new(launch::open_url),
+            pending: None,
+            duplicate_next: None,
+            ask_unsaved: false,
+            close_allowed: false,
+            close_now: false,
         })
     }
 
@@ -94,6 +110,18 @@ impl ManagerApp {
             self.apply_update(update);
         }
         self.ask_sign_in();
+    }
+
+    /// Opens the section of the first problem found on Save.
+    pub(super) fn show_first_problem(&mut self) {
+        if let Some(section) = self
+            .editor
+            .problems
+            .iter()
+            .find_map(|p| Section::of_field(&p.field))
+        {
+            self.editor.section = section;
+        }
     }
 
     pub(super) fn select(&mut self, name: String) {

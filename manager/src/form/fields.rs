@@ -4,7 +4,7 @@
 
 use mailpull_shared::config::{
     AuthMethod, DEFAULT_INTERVAL_TEXT, DEFAULT_KEEP_DAYS, DEFAULT_SMTP, OAuthProvider, Protocol,
-    Security,
+    Security, default_smtp_security, split_host_port,
 };
 
 /// Text typed into a secret field (a password, a client secret). It derefs to the `String`
@@ -97,11 +97,12 @@ pub struct FormFields {
     pub name: String,
     pub enabled: bool,
     pub protocol: Protocol,
-    /// A host name, or the notation `host 995s`.
+    /// The host name only (a profile written in the `host 995s` notation is read into host,
+    /// port and security, and written back unchanged while it still means the same).
     pub server: String,
-    /// Empty: the default of the protocol and security.
+    /// Empty: the default of the protocol and security ([`FormFields::default_port`]).
     pub port: String,
-    /// `None`: not written (implicit TLS, or as the `server` notation says).
+    /// `None`: not written, which is TLS ([`FormFields::remote_security`] shows it).
     pub security: Option<Security>,
     pub username: String,
     pub auth: AuthMethod,
@@ -131,8 +132,17 @@ pub struct FormFields {
     /// IMAP folders, comma-separated; empty means the model's default folder.
     pub folders: String,
     pub push: bool,
+    /// `remote.timeout` as written (`60s`); empty: the model's default.
+    pub timeout: String,
+    /// `remote.max_message_mb`; empty: the model's default.
+    pub max_message_mb: String,
     /// `host:port` of the local SMTP server.
     pub smtp: String,
+    /// `None`: not written, which is plain on the loopback and STARTTLS elsewhere
+    /// ([`FormFields::local_security`] shows it).
+    pub smtp_security: Option<Security>,
+    /// `local.ca_file`: a private CA for the local server (a self-signed Exchange).
+    pub local_ca_file: String,
     pub local_user: String,
     pub local_domain: String,
     pub interval: String,
@@ -144,6 +154,14 @@ pub struct FormFields {
     pub fallback: String,
     /// One `alias = user` per line.
     pub aliases: String,
+    /// Comma-separated header names; empty: the model's defaults.
+    pub envelope_headers: String,
+    pub visible_headers: String,
+    /// Numbers as typed; empty: the model's defaults.
+    pub received_trusted: String,
+    pub max_received: String,
+    /// One character, or empty: the model's default (`+`). `none` keeps tags.
+    pub recipient_delimiter: String,
 }
 
 impl Default for FormFields {
@@ -173,7 +191,11 @@ impl Default for FormFields {
             ca_file: String::new(),
             folders: String::new(),
             push: false,
+            timeout: String::new(),
+            max_message_mb: String::new(),
             smtp: DEFAULT_SMTP.into(),
+            smtp_security: None,
+            local_ca_file: String::new(),
             local_user: String::new(),
             local_domain: String::new(),
             interval: DEFAULT_INTERVAL_TEXT.into(),
@@ -183,7 +205,47 @@ impl Default for FormFields {
             local_domains: String::new(),
             fallback: String::new(),
             aliases: String::new(),
+            envelope_headers: String::new(),
+            visible_headers: String::new(),
+            received_trusted: String::new(),
+            max_received: String::new(),
+            recipient_delimiter: String::new(),
         }
+    }
+}
+
+impl FormFields {
+    /// The remote security in effect: as chosen, or the model's default (TLS).
+    pub fn remote_security(&self) -> Security {
+        self.security.unwrap_or_default()
+    }
+
+    /// The port used when the Port field is empty.
+    pub fn default_port(&self) -> u16 {
+        self.protocol.default_port(self.remote_security())
+    }
+
+    /// Sets the protocol and the security; a port that was the old choice's default follows
+    /// the new choice (it is cleared: empty means the default). A typed port stays.
+    pub fn choose_transport(&mut self, protocol: Protocol, security: Security) {
+        let old_default = self.default_port();
+        self.protocol = protocol;
+        // Not written stays not written while it means the choice (TLS).
+        if security != self.remote_security() {
+            self.security = Some(security);
+        }
+        if self.port.trim() == old_default.to_string() {
+            self.port.clear();
+        }
+    }
+
+    /// The local SMTP security in effect: as chosen, or the model's default for the host
+    /// (plain on the loopback, STARTTLS elsewhere).
+    pub fn local_security(&self) -> Security {
+        self.smtp_security.unwrap_or_else(|| {
+            let host = split_host_port(self.smtp.trim()).map_or(String::new(), |(host, _)| host);
+            default_smtp_security(&host)
+        })
     }
 }
 

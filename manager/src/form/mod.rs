@@ -1,7 +1,9 @@
 //! The profile form as the window edits it: plain strings and choices, read from and written
 //! to the configuration's [`ProfileForm`](mailpull_shared::ipc::ProfileForm) (the
-//! `[[profile]]` table as written). Writing back starts from the profile as it was read, so
-//! settings the form does not show (timeouts, header lists ...) survive an edit. The
+//! `[[profile]]` table as written). Every field of a profile is in the form; writing back
+//! starts from the profile as it was read, so a saved profile that was not changed is
+//! written exactly as it was read (a `ssl` stays `ssl`, the `host 995s` notation stays while
+//! it means the same). The
 //! authentication choice and, for OAuth 2.0 (`xoauth2`/`oauthbearer`), the
 //! `[profile.remote.oauth2]` client are part of the form; an OAuth profile has no password
 //! (its refresh token comes from the sign-in). [`FormFields::to_profile`] also runs the cheap
@@ -13,11 +15,13 @@
 //!
 //! Layout: `fields` (the fields and choices, the leaf), `read` (a profile into the form),
 //! `write` (the form into the profile to save, the secrets to send), `problems` (the local
-//! checks and the labels of the worker's field names).
+//! checks and the labels of the worker's field names), `section` (the form's sections and
+//! which one shows a field).
 
 mod fields;
 mod problems;
 mod read;
+mod section;
 mod write;
 
 pub use fields::{
@@ -25,6 +29,7 @@ pub use fields::{
 };
 pub use mailpull_shared::config::{AuthMethod, OAuthProvider, Protocol, Security};
 pub use problems::{describe_problem, field_label};
+pub use section::Section;
 
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,6 @@
 //! each naming its field as the worker does, and the form's label of a field the worker names.
 
 use mailpull_shared::config::duration::parse_duration;
-use mailpull_shared::config::server::parse_server;
 use mailpull_shared::config::{MAX_KEEP_DAYS, OAuthProvider};
 use mailpull_shared::ipc::FieldProblem;
 
@@ -34,12 +33,21 @@ pub fn field_label(field: &str) -> &str {
         "remote.oauth2.token_url" => "Token URL",
         "remote.ca_file" => "CA file",
         "remote.folders" => "Folders",
+        "remote.timeout" => "Timeout",
+        "remote.max_message_mb" => "Max message size",
         "local.smtp" => "SMTP server",
+        "local.smtp_security" => "SMTP security",
+        "local.ca_file" => "SMTP CA file",
         "local.user" => "Local user",
         "local.domain" => "Local domain",
         "distribute.local_domains" => "Local domains",
         "distribute.fallback" => "Fallback",
         "distribute.aliases" => "Aliases",
+        "distribute.envelope_headers" => "Envelope headers",
+        "distribute.visible_headers" => "Visible headers",
+        "distribute.received_trusted" => "Trusted Received",
+        "distribute.max_received" => "Max Received",
+        "distribute.recipient_delimiter" => "Tag delimiter",
         other => other,
     }
 }
@@ -82,13 +90,26 @@ impl FormFields {
                 "missing; write a host such as mail.myisp.com, or \"mail.myisp.com 995s\"",
             ));
         } else if server.contains(char::is_whitespace) {
-            if let Err(why) = parse_server(server) {
-                problems.push(problem("remote.server", why));
-            } else if !port.is_empty() {
-                problems.push(problem(
-                    "remote.port",
-                    "leave the port empty when the server says it (\"host 995s\")",
-                ));
+            problems.push(problem(
+                "remote.server",
+                "write the host name only; the port and the security have their own fields",
+            ));
+        }
+        if !self.timeout.trim().is_empty() {
+            match parse_duration(self.timeout.trim()) {
+                Ok(timeout) if timeout.as_secs() >= 1 => {}
+                Ok(_) => problems.push(problem("remote.timeout", "must be at least 1s")),
+                Err(why) => problems.push(problem("remote.timeout", why)),
+            }
+        }
+        for (field, value) in [
+            ("remote.max_message_mb", &self.max_message_mb),
+            ("distribute.received_trusted", &self.received_trusted),
+            ("distribute.max_received", &self.max_received),
+        ] {
+            let value = value.trim();
+            if !value.is_empty() && value.parse::<u32>().is_err() {
+                problems.push(problem(field, format!("\"{value}\" is not a number")));
             }
         }
         if let Err(why) = parse_duration(self.interval.trim()) {

@@ -1,7 +1,8 @@
 //! A profile as read from the worker (the `[[profile]]` table as written) into the form.
 
 use mailpull_shared::config::raw::{RawAfterDelivery, RawKeepDays, RawPassword};
-use mailpull_shared::config::{self as model, DEFAULT_INTERVAL_TEXT};
+use mailpull_shared::config::server::parse_server;
+use mailpull_shared::config::{self as model, DEFAULT_INTERVAL_TEXT, Security};
 use mailpull_shared::ipc::ProfileForm;
 
 use super::fields::{AfterDelivery, FormFields, PasswordFrom, SecretFrom};
@@ -10,6 +11,11 @@ use super::fields::{AfterDelivery, FormFields, PasswordFrom, SecretFrom};
 /// (the form then shows its default, as it always did).
 fn choice<T: std::str::FromStr>(text: Option<&str>) -> Option<T> {
     text.and_then(|text| text.parse().ok())
+}
+
+/// A number as the form shows it; empty when not written.
+fn number(value: Option<i64>) -> String {
+    value.map(|n| n.to_string()).unwrap_or_default()
 }
 
 impl FormFields {
@@ -38,13 +44,26 @@ impl FormFields {
         }
         if let Some(remote) = &form.remote {
             fields.protocol = choice(remote.protocol.as_deref()).unwrap_or_default();
-            fields.server = remote
-                .server
-                .clone()
-                .or_else(|| remote.host.clone())
-                .unwrap_or_default();
-            fields.port = remote.port.map(|p| p.to_string()).unwrap_or_default();
             fields.security = choice(remote.security.as_deref());
+            fields.port = remote.port.map(|p| p.to_string()).unwrap_or_default();
+            fields.server = remote.host.clone().unwrap_or_default();
+            // The `host 995s` notation: one host, one port, one security in the form.
+            if let Some(server) = &remote.server {
+                match parse_server(server) {
+                    Ok(notation) => {
+                        fields.server = notation.host;
+                        fields.port = notation.port.map(|p| p.to_string()).unwrap_or_default();
+                        if fields.security.is_none() && notation.port.is_some() {
+                            fields.security = Some(if notation.tls {
+                                Security::Tls
+                            } else {
+                                Security::StartTls
+                            });
+                        }
+                    }
+                    Err(_) => fields.server = server.clone(),
+                }
+            }
             fields.username = remote.username.clone().unwrap_or_default();
             fields.auth = choice(remote.auth.as_deref()).unwrap_or_default();
             if let Some(oauth2) = &remote.oauth2 {
@@ -82,11 +101,15 @@ impl FormFields {
             }
             fields.ca_file = remote.ca_file.clone().unwrap_or_default();
             fields.folders = remote.folders.clone().unwrap_or_default().join(", ");
+            fields.timeout = remote.timeout.clone().unwrap_or_default();
+            fields.max_message_mb = number(remote.max_message_mb);
         }
         if let Some(local) = &form.local {
             fields.smtp = local.smtp.clone().unwrap_or_default();
             fields.local_user = local.user.clone().unwrap_or_default();
             fields.local_domain = local.domain.clone().unwrap_or_default();
+            fields.smtp_security = choice(local.smtp_security.as_deref());
+            fields.local_ca_file = local.ca_file.clone().unwrap_or_default();
         }
         if let Some(distribute) = &form.distribute {
             fields.distribute = distribute.enabled.unwrap_or(true);
@@ -104,6 +127,22 @@ impl FormFields {
                 .map(|(alias, user)| format!("{alias} = {user}"))
                 .collect::<Vec<_>>()
                 .join("\n");
+            fields.envelope_headers = distribute
+                .envelope_headers
+                .clone()
+                .unwrap_or_default()
+                .join(", ");
+            fields.visible_headers = distribute
+                .visible_headers
+                .clone()
+                .unwrap_or_default()
+                .join(", ");
+            fields.received_trusted = number(distribute.received_trusted);
+            fields.max_received = number(distribute.max_received);
+            fields.recipient_delimiter = match distribute.recipient_delimiter.as_deref() {
+                Some("") => "none".into(),
+                other => other.unwrap_or_default().into(),
+            };
         }
         fields
     }

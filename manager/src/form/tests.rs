@@ -56,21 +56,193 @@ fn problems_read_with_the_form_labels() {
         describe_problem(&problem),
         "Port: \"70000\" is not a port (1-65535)"
     );
+    assert_eq!(field_label("distribute.max_received"), "Max Received");
+    assert_eq!(field_label("worker.log_level"), "worker.log_level");
+}
+
+/// `host 995s` is read into the one host, port and security of the form, saved back as
+/// written while it means the same, and as host/port/security once changed.
+#[test]
+fn the_server_notation_reads_into_one_tls_choice() {
+    let read = ProfileForm {
+        name: Some("isp".into()),
+        remote: Some(RawRemote {
+            server: Some("pop.example.com 995s".into()),
+            username: Some("joe".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut fields = FormFields::from_profile(&read);
+    assert_eq!(fields.server, "pop.example.com");
+    assert_eq!(fields.port, "995");
+    assert_eq!(fields.security, Some(Security::Tls));
+    let saved = fields.to_profile(&read).expect("valid");
+    let remote = saved.remote.expect("remote");
+    assert_eq!(remote.server.as_deref(), Some("pop.example.com 995s"));
     assert_eq!(
-        field_label("distribute.max_received"),
-        "distribute.max_received"
+        (remote.host, remote.port, remote.security),
+        (None, None, None)
+    );
+
+    // STARTTLS: the port that was the default follows the choice; the notation goes.
+    fields.choose_transport(Protocol::Pop3, Security::StartTls);
+    assert_eq!(fields.port, "", "995 was TLS's default: it follows");
+    assert_eq!(fields.default_port(), 110);
+    let remote = fields
+        .to_profile(&read)
+        .expect("valid")
+        .remote
+        .expect("remote");
+    assert_eq!(remote.server, None);
+    assert_eq!(remote.host.as_deref(), Some("pop.example.com"));
+    assert_eq!(remote.port, None);
+    assert_eq!(remote.security.as_deref(), Some("starttls"));
+
+    // A typed port stays whatever the choice.
+    fields.port = "1995".into();
+    fields.choose_transport(Protocol::Imap, Security::Tls);
+    assert_eq!(fields.port, "1995");
+
+    // Another protocol keeps an unwritten security unwritten.
+    let mut fields = filled();
+    fields.choose_transport(Protocol::Imap, fields.remote_security());
+    assert_eq!((fields.protocol, fields.security), (Protocol::Imap, None));
+
+    // The notation is refused in the host field, with a plain reason.
+    fields.server = "pop.example.com 995s".into();
+    let problems = fields.to_profile(&read).expect_err("notation");
+    assert_eq!(problems[0].field, "remote.server");
+    assert!(
+        problems[0].message.contains("host name only"),
+        "{problems:?}"
+    );
+}
+
+/// Every field of a `[[profile]]` table the form shows.
+fn everything() -> ProfileForm {
+    let toml = r#"
+        name = "all"
+        enabled = false
+        interval = "5m"
+        after_delivery = { keep_days = 30 }
+        push = true
+        [remote]
+        protocol = "imap"
+        host = "imap.example.com"
+        port = 1993
+        security = "ssl"
+        username = "joe"
+        password = { env = "JOE_PW" }
+        auth = "plain"
+        ca_file = "/etc/ca.pem"
+        folders = ["INBOX", "Spam"]
+        timeout = "90s"
+        max_message_mb = 25
+        [local]
+        smtp = "exchange.example.org:587"
+        smtp_security = "tls"
+        ca_file = "/etc/exchange-ca.pem"
+        user = "joe"
+        domain = "example.org"
+        [distribute]
+        enabled = true
+        local_domains = ["example.org", "example.net"]
+        fallback = "postmaster"
+        aliases = { info = "alice", sales = "bob" }
+        envelope_headers = ["X-Original-To", "Delivered-To"]
+        visible_headers = ["To"]
+        received_trusted = 2
+        max_received = 40
+        recipient_delimiter = "-"
+    "#;
+    toml::from_str(toml).expect("profile")
+}
+
+#[test]
+fn every_field_of_a_profile_round_trips_unchanged() {
+    let read = everything();
+    let fields = FormFields::from_profile(&read);
+    assert_eq!(fields.timeout, "90s");
+    assert_eq!(fields.max_message_mb, "25");
+    assert_eq!(fields.smtp_security, Some(Security::Tls));
+    assert_eq!(fields.local_ca_file, "/etc/exchange-ca.pem");
+    assert_eq!(fields.envelope_headers, "X-Original-To, Delivered-To");
+    assert_eq!(fields.visible_headers, "To");
+    assert_eq!(
+        (
+            fields.received_trusted.as_str(),
+            fields.max_received.as_str()
+        ),
+        ("2", "40")
+    );
+    assert_eq!(fields.recipient_delimiter, "-");
+    let saved = fields.to_profile(&read).expect("valid");
+    assert_eq!(saved, read, "saved exactly as read");
+    // Saved onto an empty base (a duplicate), it is the same profile too.
+    let copy = fields.to_profile(&ProfileForm::default()).expect("valid");
+    assert_eq!(FormFields::from_profile(&copy), fields);
+}
+
+#[test]
+fn the_new_fields_are_written_and_checked() {
+    let mut fields = FormFields::from_profile(&everything());
+    fields.timeout = "2m".into();
+    fields.max_message_mb = "50".into();
+    fields.smtp_security = Some(Security::StartTls);
+    fields.local_ca_file.clear();
+    fields.envelope_headers = "Envelope-To".into();
+    fields.recipient_delimiter = "none".into();
+    let saved = fields.to_profile(&everything()).expect("valid");
+    let (remote, local, distribute) = (
+        saved.remote.expect("remote"),
+        saved.local.expect("local"),
+        saved.distribute.expect("distribute"),
+    );
+    assert_eq!(remote.timeout.as_deref(), Some("2m"));
+    assert_eq!(remote.max_message_mb, Some(50));
+    assert_eq!(local.smtp_security.as_deref(), Some("starttls"));
+    assert_eq!(local.ca_file, None);
+    assert_eq!(
+        distribute.envelope_headers,
+        Some(vec!["Envelope-To".into()])
+    );
+    assert_eq!(distribute.recipient_delimiter.as_deref(), Some(""), "none");
+
+    fields.timeout = "0s".into();
+    fields.max_message_mb = "lots".into();
+    fields.max_received = "-1".into();
+    let problems = fields.to_profile(&everything()).expect_err("bad");
+    let names: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "remote.timeout",
+            "remote.max_message_mb",
+            "distribute.max_received"
+        ]
+    );
+    assert_eq!(
+        describe_problem(&problems[1]).split(':').next(),
+        Some("Max message size")
     );
 }
 
 #[test]
-fn the_server_notation_is_kept_as_written() {
+fn the_local_security_shown_is_the_one_in_effect() {
     let mut fields = filled();
-    fields.server = "pop.example.com 995s".into();
-    let profile = fields.to_profile(&ProfileForm::default()).expect("valid");
-    let remote = profile.remote.expect("remote");
-    assert_eq!(remote.server.as_deref(), Some("pop.example.com 995s"));
-    assert_eq!(remote.host, None);
-    assert_eq!(remote.port, None);
+    assert_eq!(fields.local_security(), Security::Plain, "127.0.0.1:25");
+    fields.smtp = "exchange.example.org:25".into();
+    assert_eq!(fields.local_security(), Security::StartTls);
+    let local = fields
+        .to_profile(&ProfileForm::default())
+        .expect("valid")
+        .local
+        .expect("local");
+    assert_eq!(
+        local.smtp_security, None,
+        "not chosen: the default stays unwritten"
+    );
 }
 
 #[test]
@@ -91,6 +263,7 @@ fn an_edit_keeps_what_the_form_does_not_show_and_round_trips() {
         }),
         ..Default::default()
     };
+    fields.timeout = "30s".into();
     let profile = fields.to_profile(&base).expect("valid");
     assert_eq!(
         profile.remote.as_ref().and_then(|r| r.timeout.as_deref()),

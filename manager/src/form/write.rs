@@ -4,15 +4,52 @@
 use std::collections::BTreeMap;
 
 use mailpull_shared::config::raw::{
-    RawAfterDelivery, RawDistribute, RawKeepDays, RawLocal, RawOAuth2, RawPassword,
-    RawPasswordSource, RawRemote,
+    RawAfterDelivery, RawDistribute, RawKeepDays, RawOAuth2, RawPassword, RawPasswordSource,
+    RawRemote,
 };
-use mailpull_shared::config::{self as model, AuthMethod, OAuthProvider, Protocol};
+use mailpull_shared::config::server::parse_server;
+use mailpull_shared::config::{self as model, AuthMethod, OAuthProvider, Protocol, Security};
 use mailpull_shared::ipc::{FieldProblem, ProfileForm, WirePassword};
 
 use super::fields::{AfterDelivery, FormFields, PasswordFrom, SecretFrom, list, text};
 
+/// A security choice as written: `None` when not chosen; the text as written when it still
+/// means the choice (`ssl` is `tls`), else the choice's name.
+fn written_security(chosen: Option<Security>, written: Option<String>) -> Option<String> {
+    chosen.map(|chosen| match written {
+        Some(written) if written.parse() == Ok(chosen) => written,
+        _ => chosen.as_str().into(),
+    })
+}
+
 impl FormFields {
+    /// Host, port and security of the remote. A profile written in the `host 995s` notation
+    /// keeps it while host, port and security still mean the same; otherwise they are written
+    /// as `host`, `port` and `security`.
+    fn write_address(&self, remote: &mut RawRemote) {
+        let host = self.server.trim();
+        let port: Option<u16> = self.port.trim().parse().ok();
+        if let Some(notation) = remote.server.as_deref().and_then(|s| parse_server(s).ok()) {
+            let written_security = remote.security.as_deref().and_then(|s| s.parse().ok());
+            let notation_security =
+                written_security.unwrap_or(if notation.tls || notation.port.is_none() {
+                    Security::Tls
+                } else {
+                    Security::StartTls
+                });
+            if notation.host == host
+                && notation.port == port
+                && notation_security == self.remote_security()
+            {
+                return;
+            }
+        }
+        remote.server = None;
+        remote.host = text(host);
+        remote.port = port.map(i64::from);
+        remote.security = written_security(self.security, remote.security.take());
+    }
+
     /// The password to send with the save, if one was typed (keyring profiles only; an
     /// OAuth profile has none).
     pub fn password_to_send(&self) -> Option<WirePassword> {
@@ -104,22 +141,7 @@ impl FormFields {
 
         let mut remote = base.remote.clone().unwrap_or_default();
         remote.protocol = Some(self.protocol.as_str().into());
-        let server = self.server.trim();
-        if server.contains(char::is_whitespace) {
-            remote.server = Some(server.into());
-            remote.host = None;
-        } else {
-            remote.server = None;
-            remote.host = text(server);
-        }
-        remote.port = self.port.trim().parse().ok();
-        remote.security = self.security.map(|chosen| {
-            // Kept as written when it still means the choice (`ssl` is `tls`).
-            match remote.security.take() {
-                Some(written) if written.parse() == Ok(chosen) => written,
-                _ => chosen.as_str().into(),
-            }
-        });
+        self.write_address(&mut remote);
         remote.username = text(&self.username);
         remote.auth =
             (self.auth != AuthMethod::Auto).then(|| self.auth.name_for(self.protocol).into());
@@ -135,13 +157,17 @@ impl FormFields {
         let folders = list(&self.folders);
         remote.folders =
             (self.protocol == Protocol::Imap && !folders.is_empty()).then_some(folders);
-        out.remote = Some(RawRemote { ..remote });
+        remote.timeout = text(&self.timeout);
+        remote.max_message_mb = self.max_message_mb.trim().parse().ok();
+        out.remote = Some(remote);
 
         let mut local = base.local.clone().unwrap_or_default();
         local.smtp = text(&self.smtp);
         local.user = text(&self.local_user);
         local.domain = text(&self.local_domain);
-        out.local = Some(RawLocal { ..local });
+        local.smtp_security = written_security(self.smtp_security, local.smtp_security.take());
+        local.ca_file = text(&self.local_ca_file);
+        out.local = Some(local);
 
         out.distribute = if self.distribute {
             let mut distribute = base.distribute.clone().unwrap_or_default();
@@ -156,6 +182,17 @@ impl FormFields {
                 .map(|(alias, user)| (alias.trim().to_string(), user.trim().to_string()))
                 .collect();
             distribute.aliases = (!aliases.is_empty()).then_some(aliases);
+            let envelope = list(&self.envelope_headers);
+            distribute.envelope_headers = (!envelope.is_empty()).then_some(envelope);
+            let visible = list(&self.visible_headers);
+            distribute.visible_headers = (!visible.is_empty()).then_some(visible);
+            distribute.received_trusted = self.received_trusted.trim().parse().ok();
+            distribute.max_received = self.max_received.trim().parse().ok();
+            // Empty: the default (`+`); "none" keeps tags (`""` in the file).
+            distribute.recipient_delimiter = match self.recipient_delimiter.trim() {
+                "none" => Some(String::new()),
+                other => text(other),
+            };
             Some(distribute)
         } else {
             base.distribute.clone().map(|d| RawDistribute {

@@ -1,22 +1,30 @@
-//! The live log panel: filter by profile and level, pause, copy, clear, open the log file.
+//! The live log panel: local time, the profile and the event in plain words, coloured by
+//! level and wrapped at the panel's edge; filter by profile, level and search text, pause,
+//! copy, clear, open the log file.
 
-use egui::{Color32, RichText};
+use egui::{Color32, RichText, Visuals};
 
 use crate::app::{Action, ManagerApp};
 use crate::log::Level;
 
-fn colour(level: Option<Level>) -> Option<Color32> {
-    match level {
-        Some(Level::Error) => Some(Color32::from_rgb(220, 60, 60)),
-        Some(Level::Warn) => Some(Color32::from_rgb(210, 150, 30)),
-        Some(Level::Debug | Level::Trace) => Some(Color32::GRAY),
-        _ => None,
+/// Lines drawn at most (the newest that match); older ones are in the log file.
+pub const SHOWN_LINES: usize = 1000;
+
+/// The colour of a line of `level` on `visuals`' panels: red errors, amber warnings, the
+/// normal text otherwise; each readable (4.5:1) on the dark and the light theme.
+pub fn level_colour(level: Option<Level>, visuals: &Visuals) -> Color32 {
+    match (level, visuals.dark_mode) {
+        (Some(Level::Error), true) => Color32::from_rgb(255, 120, 110),
+        (Some(Level::Error), false) => Color32::from_rgb(180, 20, 20),
+        (Some(Level::Warn), true) => Color32::from_rgb(235, 180, 70),
+        (Some(Level::Warn), false) => Color32::from_rgb(140, 80, 0),
+        _ => visuals.text_color(),
     }
 }
 
 pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     ui.add_space(4.0);
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         ui.strong("Live log");
         ui.separator();
         let filter = &mut app.settings.log_filter;
@@ -49,6 +57,13 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) 
             })
             .response
             .labelled_by(label.id);
+        let label = ui.label("Search");
+        ui.add(
+            egui::TextEdit::singleline(&mut filter.search)
+                .hint_text("words in the lines")
+                .desired_width(160.0),
+        )
+        .labelled_by(label.id);
         ui.separator();
         let mut paused = app.log.paused();
         let pause_text = if paused && app.log.held() > 0 {
@@ -93,18 +108,42 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) 
             });
         return;
     }
-    let row_height = ui.text_style_height(&egui::TextStyle::Monospace);
-    egui::ScrollArea::both()
+    let skip = lines.len().saturating_sub(SHOWN_LINES);
+    egui::ScrollArea::vertical()
         .id_salt("log_lines")
         .auto_shrink([false, false])
         .stick_to_bottom(true)
-        .show_rows(ui, row_height, lines.len(), |ui, rows| {
-            for line in &lines[rows] {
-                let mut text = RichText::new(&line.text).monospace();
-                if let Some(colour) = colour(line.level) {
-                    text = text.color(colour);
-                }
-                ui.add(egui::Label::new(text).wrap_mode(egui::TextWrapMode::Extend));
+        .show(ui, |ui| {
+            if skip > 0 {
+                ui.label(format!(
+                    "{skip} older matching lines are not shown here; they are in the log file."
+                ));
+            }
+            for line in &lines[skip..] {
+                let colour = level_colour(line.level, ui.visuals());
+                let text = RichText::new(line.shown()).monospace().color(colour);
+                ui.add(egui::Label::new(text).wrap());
             }
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::contrast_ratio;
+
+    #[test]
+    fn every_level_reads_at_wcag_aa_in_both_themes() {
+        for visuals in [Visuals::dark(), Visuals::light()] {
+            for level in Level::ALL {
+                let colour = level_colour(Some(level), &visuals);
+                let ratio = contrast_ratio(colour, visuals.panel_fill);
+                assert!(
+                    ratio >= 4.5,
+                    "{level:?} dark={}: {ratio:.2}:1",
+                    visuals.dark_mode
+                );
+            }
+        }
+    }
 }

@@ -15,7 +15,9 @@ mod status;
 
 use std::time::Duration;
 
-use crate::app::{Action, ManagerApp, SETTINGS_KEY};
+use crate::app::{Action, ManagerApp, Pending, SETTINGS_KEY};
+
+pub use form::{contrast_ratio, label_colour, value_colour};
 
 /// The window's title.
 pub const TITLE: &str = "Mailpull — Pull Manager";
@@ -24,7 +26,16 @@ pub const TITLE: &str = "Mailpull — Pull Manager";
 pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
     app.attach(ui.ctx());
     app.poll_updates();
+    // Solid scroll bars: a part that does not fit shows that it scrolls.
+    ui.style_mut().spacing.scroll = egui::style::ScrollStyle::solid();
     let mut actions = Vec::new();
+    if ui.ctx().input(|i| i.viewport().close_requested()) {
+        actions.push(Action::CloseRequested);
+    }
+    if app.close_now {
+        app.close_now = false;
+        ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+    }
     egui::Panel::top("title").show(ui, |ui| {
         ui.horizontal(|ui| {
             ui.heading(TITLE);
@@ -34,7 +45,7 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
     egui::Panel::bottom("status_bar").show(ui, |ui| status::show(app, ui, &mut actions));
     egui::Panel::bottom("log")
         .resizable(true)
-        .default_size(250.0)
+        .default_size(210.0)
         .min_size(90.0)
         .show(ui, |ui| log::show(app, ui, &mut actions));
     egui::Panel::left("profiles")
@@ -45,6 +56,9 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
     egui::CentralPanel::default_margins().show(ui, |ui| form::show(app, ui, &mut actions));
     if let Some(name) = app.confirm_delete.clone() {
         confirm_delete(ui.ctx(), &name, &mut actions);
+    }
+    if app.ask_unsaved {
+        unsaved(ui.ctx(), app, &mut actions);
     }
     if let Some(sign_in) = &app.sign_in {
         sign_in::show(ui.ctx(), sign_in, &mut actions);
@@ -74,6 +88,41 @@ fn confirm_delete(ctx: &egui::Context, name: &str, actions: &mut Vec<Action>) {
     });
     if modal.should_close() {
         actions.push(Action::CancelDelete);
+    }
+}
+
+/// "Unsaved changes": Save, Discard or Cancel before showing another profile or closing.
+fn unsaved(ctx: &egui::Context, app: &ManagerApp, actions: &mut Vec<Action>) {
+    let name = match &app.editor.mode {
+        crate::app::Mode::Editing {
+            original: Some(name),
+        } => format!("\"{name}\""),
+        _ => "the new profile".to_string(),
+    };
+    let then = match &app.pending {
+        Some(Pending::Close) => "before closing the window".to_string(),
+        Some(Pending::Select(next)) => format!("before showing \"{next}\""),
+        None => String::new(),
+    };
+    let modal = egui::Modal::new(egui::Id::unique("unsaved_changes")).show(ctx, |ui| {
+        ui.set_width(380.0);
+        ui.heading("Unsaved changes");
+        ui.label(format!("Save the changes to {name} {then}?"));
+        ui.add_space(8.0);
+        ui.horizontal(|ui| {
+            if ui.button("Save changes").clicked() {
+                actions.push(Action::SavePending);
+            }
+            if ui.button("Discard changes").clicked() {
+                actions.push(Action::DiscardPending);
+            }
+            if ui.button("Keep editing").clicked() {
+                actions.push(Action::CancelPending);
+            }
+        });
+    });
+    if modal.should_close() {
+        actions.push(Action::CancelPending);
     }
 }
 

@@ -1,6 +1,7 @@
-//! The left panel: every profile with a status light (ok, polling, error, disabled, waiting
-//! for its first poll, sign-in needed), its remote mailbox, and when it polled last and polls
-//! next.
+//! The left panel: Poll all, and every profile with a check box that enables or disables it,
+//! a status light (ok, polling, error, disabled, waiting for its first poll, sign-in needed),
+//! its remote mailbox, and when it polled last and polls next. A right click offers
+//! Duplicate.
 
 use egui::{Color32, RichText};
 use mailpull_shared::ipc::ProfileState;
@@ -26,7 +27,20 @@ pub fn light(state: Option<ProfileState>) -> (Color32, &'static str) {
 
 pub fn show(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     ui.add_space(4.0);
-    ui.heading("Profiles");
+    ui.horizontal(|ui| {
+        ui.heading("Profiles");
+        let any = app.profiles.iter().any(|p| p.enabled);
+        if ui
+            .add_enabled(
+                any && app.connection.is_connected(),
+                egui::Button::new("Poll all"),
+            )
+            .on_hover_text("Poll every enabled profile now")
+            .clicked()
+        {
+            actions.push(Action::PollAll);
+        }
+    });
     ui.separator();
     if app.profiles.is_empty() {
         ui.weak(if app.connection.is_connected() {
@@ -47,11 +61,43 @@ pub fn show(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 _ => light(status.map(|s| s.state)),
             };
             let selected = app.selected.as_deref() == Some(profile.name.as_str());
+            let editing_it = app.editor.editing() && selected;
             ui.horizontal(|ui| {
+                let mut enabled = profile.enabled;
+                let toggle = ui
+                    .add_enabled(
+                        app.connection.is_connected() && !editing_it,
+                        egui::Checkbox::without_text(&mut enabled),
+                    )
+                    .on_hover_text(if profile.enabled {
+                        "Enabled: polled on its schedule. Untick to disable."
+                    } else {
+                        "Disabled: not polled. Tick to enable."
+                    });
+                let checked = profile.enabled;
+                let accessible = format!("Enabled {}", profile.name);
+                toggle.widget_info(|| {
+                    egui::WidgetInfo::selected(
+                        egui::Role::CheckBox,
+                        true,
+                        checked,
+                        accessible.as_str(),
+                    )
+                });
+                if toggle.changed() {
+                    actions.push(Action::SetEnabled(profile.name.clone(), enabled));
+                }
                 super::dot(ui, colour);
                 let label = RichText::new(&profile.name).strong();
-                if ui
-                    .selectable_label(selected, label)
+                let entry = ui.selectable_label(selected, label);
+                if !app.editor.editing() {
+                    entry.context_menu(|ui| {
+                        if ui.button("Duplicate").clicked() {
+                            actions.push(Action::DuplicateOf(profile.name.clone()));
+                        }
+                    });
+                }
+                if entry
                     .on_hover_text(format!(
                         "{} {}@{}:{} to {}",
                         profile.protocol,

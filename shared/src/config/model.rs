@@ -365,6 +365,30 @@ pub fn split_mailbox_identity(identity: &str) -> Option<(&str, &str)> {
     identity.rsplit_once('@')
 }
 
+/// `HOST:PORT` (or `[v6]:PORT`) as `local.smtp` writes it.
+pub fn split_host_port(text: &str) -> Option<(String, i64)> {
+    let (host, port) = text.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Some((host.to_string(), port.parse().ok()?))
+}
+
+pub fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `local.smtp_security` when not written: plain to a server on the loopback, STARTTLS
+/// (failing closed) to any other.
+pub fn default_smtp_security(host: &str) -> Security {
+    if is_loopback(host) {
+        Security::Plain
+    } else {
+        Security::StartTls
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Local {
     pub smtp_host: String,

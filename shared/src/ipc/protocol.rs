@@ -139,7 +139,9 @@ pub enum Request {
     PollNow { name: String },
     /// Every profile's state: [`Response::Status`].
     Status,
-    /// From now on the worker sends log lines as [`Event`]s: [`Response::Subscribed`].
+    /// From now on the worker sends log lines as [`Event`]s: [`Response::Subscribed`], then
+    /// the last lines it logged before (up to 500, oldest first; workers before this sent
+    /// none), then every new line.
     SubscribeLog,
     /// Starts an OAuth 2.0 sign-in of an `xoauth2`/`oauthbearer` profile:
     /// [`Response::SignInStarted`] with what to show the person. The worker finishes it in

@@ -324,11 +324,18 @@ async fn serve_client(stream: Stream, state: Arc<WorkerState>, cancel: Cancellat
     }
 }
 
-/// Forwards log lines until the client goes away or the worker stops.
+/// Sends the last [`crate::logging::RECENT_LINES`] log lines, then forwards every new one
+/// until the client goes away or the worker stops.
 async fn stream_log(mut conn: Conn, state: &WorkerState, cancel: &CancellationToken) {
-    let mut lines = state.live.subscribe();
+    let (recent, mut lines) = state.live.subscribe_with_recent();
     if conn.send(&Response::Subscribed).await.is_err() {
         return;
+    }
+    // What happened before the window opened: the last lines first.
+    for line in recent {
+        if conn.send(&Event::Log { line }).await.is_err() {
+            return;
+        }
     }
     let mut probe = [0u8; 64];
     loop {

@@ -189,18 +189,7 @@ pub(super) fn check_secret_source(
     }
 }
 
-pub(super) fn split_host_port(text: &str) -> Option<(String, i64)> {
-    let (host, port) = text.rsplit_once(':')?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Some((host.to_string(), port.parse().ok()?))
-}
-
-pub(super) fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
+pub(super) use crate::config::model::{is_loopback, split_host_port};
 
 pub(super) fn valid_domain(domain: &str) -> bool {
     !domain.is_empty()

@@ -1,10 +1,10 @@
 //! `[profile.local]`: the local SMTP server and the single-drop recipient.
 
 use super::fields::{
-    Errors, check_file, check_host, check_port, is_loopback, parse_security, split_host_port,
-    valid_domain, valid_mailbox,
+    Errors, check_file, check_host, check_port, parse_security, split_host_port, valid_domain,
+    valid_mailbox,
 };
-use crate::config::model::{DEFAULT_SMTP, Local, Security};
+use crate::config::model::{DEFAULT_SMTP, Local, default_smtp_security};
 use crate::config::raw::RawLocal;
 
 pub(super) fn check_local(raw: &RawLocal, p: Option<&str>, errors: &mut Errors) -> Option<Local> {
@@ -23,8 +23,7 @@ pub(super) fn check_local(raw: &RawLocal, p: Option<&str>, errors: &mut Errors) 
     };
     let smtp_security = match raw.smtp_security.as_deref() {
         Some(text) => parse_security(text, p, "local.smtp_security", errors)?,
-        None if is_loopback(&smtp_host) => Security::Plain,
-        None => Security::StartTls,
+        None => default_smtp_security(&smtp_host),
     };
     let ca_file = raw
         .ca_file
