@@ -34,6 +34,7 @@ use super::raw::{RawProfile, RawWorker};
 use fields::{Errors, one_line};
 
 pub use fields::FieldError;
+pub use oauth2::check_url as check_oauth_url;
 
 /// Everything wrong with one configuration file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
