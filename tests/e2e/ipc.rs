@@ -271,6 +271,32 @@ fn bad_frames_close_only_their_connection() {
             .expect("write");
         expect_error_then_close(&mut stream, "unknown or malformed request").await;
 
+        // A request whose values do not fit: the reply says what is wrong, never quoting
+        // the frame (its values may be a password).
+        for bad in [
+            serde_json::json!({"request": "set_enabled", "name": "p", "enabled": "hunter2-S3cret"}),
+            serde_json::json!({"request": "test_connection", "target": {"saved": "p"}, "password": ["hunter2-S3cret"]}),
+            serde_json::json!({"request": "hunter2-S3cret"}),
+        ] {
+            let mut stream = raw_after_hello(&worker.endpoint).await;
+            stream
+                .write_all(&frame::encode(&bad).expect("encode"))
+                .await
+                .expect("write");
+            let reply: Response = read_one(&mut stream).await.expect("an error reply");
+            let Response::Error { error } = reply else {
+                panic!("expected an error, got {reply:?}");
+            };
+            assert_eq!(error.kind, ErrorKind::BadRequest);
+            assert!(
+                error.message.contains("malformed request")
+                    && (error.message.contains("expected") || error.message.contains("unknown"))
+                    && !error.message.contains("hunter2"),
+                "{}",
+                error.message
+            );
+        }
+
         // Bytes that are not JSON.
         let mut stream = raw_after_hello(&worker.endpoint).await;
         let mut bytes = 6u32.to_be_bytes().to_vec();
