@@ -1,5 +1,6 @@
 //! Delivery to the local mail server over SMTP (lettre): the message bytes unchanged except one
-//! prepended `Received:` trace header, MAIL FROM taken from the Return-Path, one transaction per
+//! prepended `Received:` trace header and bare LF/CR made CRLF ([`crlf`], against SMTP
+//! smuggling), MAIL FROM taken from the Return-Path, one transaction per
 //! message (a Return-Path the server cannot take goes out in an ASCII form or as the null
 //! sender, see [`sender`]). Replies are classified the way the rest of the worker needs them: transient (4xx,
 //! connection trouble: keep the message and retry) or permanent (5xx).
@@ -16,6 +17,7 @@ use lettre::transport::smtp::client::{
 use lettre::transport::smtp::extension::ClientId;
 use mailpull_shared::config::{Local, Security};
 
+pub mod crlf;
 pub mod sender;
 
 pub use sender::{MailFrom, ORIGINAL_SENDER_HEADER, mail_from};
@@ -267,6 +269,10 @@ impl Deliverer {
             }
             None => message,
         };
+        // No bare LF or CR reaches the local server (SMTP smuggling): lettre dot-stuffs only
+        // after CRLF. A clean message is not copied.
+        let normalized = crlf::normalize_line_ends(message);
+        let message = normalized.as_ref();
         // lettre ends DATA with CRLF "." CRLF itself: without this, a message ending in CRLF
         // (they all do) would gain an empty last line.
         let message = message.strip_suffix(b"\r\n").unwrap_or(message);
