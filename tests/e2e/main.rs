@@ -16,6 +16,7 @@ mod poison;
 mod push;
 mod single_worker;
 mod smtputf8;
+mod smuggling;
 mod state_faults;
 mod tls_faults;
 mod uid_reuse;
