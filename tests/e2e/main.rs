@@ -15,6 +15,7 @@ mod oauth;
 mod poison;
 mod push;
 mod single_worker;
+mod smtp_stalls;
 mod smtputf8;
 mod smuggling;
 mod state_faults;

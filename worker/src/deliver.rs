@@ -153,7 +153,8 @@ impl Deliverer {
         timeout: Duration,
     ) -> Result<AsyncSmtpConnection, DeliveryError> {
         while let Some(mut conn) = self.take_idle(key) {
-            if conn.test_connected().await {
+            // A pooled connection whose server does not answer NOOP in time is dropped.
+            if answers_noop(&mut conn, timeout).await {
                 return Ok(conn);
             }
         }
@@ -198,8 +199,16 @@ impl Deliverer {
             let params = builder
                 .build_rustls()
                 .map_err(|err| tls_error(err.to_string()))?;
-            conn.starttls(params, &self.hello)
+            // STARTTLS, the handshake and the second EHLO: lettre waits for ever on a server
+            // that goes silent after its 220.
+            tokio::time::timeout(timeout, conn.starttls(params, &self.hello))
                 .await
+                .map_err(|_| {
+                    tls_error(format!(
+                        "no TLS handshake or EHLO reply within {} s after STARTTLS",
+                        timeout.as_secs()
+                    ))
+                })?
                 .map_err(|err| tls_error(error_chain(&err)))?;
         }
         Ok(conn)
@@ -214,7 +223,7 @@ impl Deliverer {
     ) -> Result<(), DeliveryError> {
         let key = Self::key(local);
         let mut conn = self.connection(local, &key, timeout).await?;
-        if conn.test_connected().await {
+        if answers_noop(&mut conn, timeout).await {
             self.give_back(key, conn);
             Ok(())
         } else {
@@ -299,6 +308,13 @@ impl Deliverer {
             }),
         }
     }
+}
+
+/// The server answers NOOP on `conn` within `timeout` (lettre has no timeout of its own).
+async fn answers_noop(conn: &mut AsyncSmtpConnection, timeout: Duration) -> bool {
+    tokio::time::timeout(timeout, conn.test_connected())
+        .await
+        .unwrap_or(false)
 }
 
 fn classify(err: lettre::transport::smtp::Error, server: String) -> DeliveryError {
