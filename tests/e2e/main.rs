@@ -12,6 +12,7 @@ mod mailbox_key;
 mod multidrop;
 mod multidrop_copies;
 mod oauth;
+mod permissions;
 mod poison;
 mod push;
 mod single_worker;

@@ -128,7 +128,7 @@ pub fn log_dir(state_dir: &Path) -> std::path::PathBuf {
 /// Logs to stderr, to `<state_dir>/logs/mailpull.log.YYYY-MM-DD` and to the live log.
 pub fn init(level: &str, state_dir: &Path) -> std::io::Result<LogGuard> {
     let dir = log_dir(state_dir);
-    std::fs::create_dir_all(&dir).map_err(|err| {
+    crate::private::dir(&dir).map_err(|err| {
         std::io::Error::other(format!(
             "cannot create log directory {}: {err}",
             dir.display()
@@ -143,6 +143,14 @@ pub fn init(level: &str, state_dir: &Path) -> std::io::Result<LogGuard> {
         .map_err(|err| {
             std::io::Error::other(format!("cannot open log file in {}: {err}", dir.display()))
         })?;
+    // Today's file exists now; later days' files are private through the umask
+    // (`private::prepare`).
+    crate::private::fix_files(&dir).map_err(|err| {
+        std::io::Error::other(format!(
+            "cannot make the log files in {} owner-only: {err}",
+            dir.display()
+        ))
+    })?;
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let live = LiveLog::new();
     let _ = tracing_subscriber::registry()

@@ -40,12 +40,16 @@ impl Store {
     /// starts the writer thread. Another worker holding `dir` is [`StateError::Locked`], named
     /// by its pid, and the database is not touched.
     pub fn open(dir: &Path) -> Result<Store, StateError> {
-        std::fs::create_dir_all(dir).map_err(|source| StateError::CreateDir {
+        crate::private::dir(dir).map_err(|source| StateError::CreateDir {
             path: dir.to_path_buf(),
             source,
         })?;
         let lock = Arc::new(lock_dir(dir)?);
         let (conn, path, installation_id) = open_database(dir)?;
+        // The lock and owner files, the database and SQLite's companions: owner-only.
+        if let Err(err) = crate::private::fix_files(dir) {
+            tracing::warn!(dir = %dir.display(), error = %err, "cannot make the state files owner-only");
+        }
         let reads = start_readers(&path)?;
         let (jobs, rx) = mpsc::channel();
         std::thread::Builder::new()
