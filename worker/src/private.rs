@@ -115,8 +115,9 @@ pub fn fix_files(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
 mod tests {
+    #![cfg(unix)]
     use super::*;
     use std::os::unix::fs::PermissionsExt as _;
 
