@@ -775,6 +775,67 @@ fn another_local_user_is_refused() {
     runtime().block_on(worker.assert_serving());
 }
 
+/// `set-password` against a socket directory another user could have made (owned by
+/// `nobody`, or mode 0777 — the `/tmp/mailpull-<uid>` an attacker creates first): refused
+/// before connecting, naming the directory, its owner and mode; the impostor's listener never
+/// sees a connection, so the password never leaves the process.
+#[test]
+fn an_impostor_socket_directory_is_refused_before_anything_is_sent() {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    const BAIT: &str = "impostor-bait-password";
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config = tmp.path().join("mailpull.toml");
+    std::fs::write(&config, "").expect("config");
+    let socket_name = Endpoint::for_config(&config)
+        .address
+        .file_name()
+        .expect("socket name")
+        .to_owned();
+    let nobody = 65534;
+    for (case, owner, mode) in [("nobody", Some(nobody), 0o700), ("open", None, 0o777)] {
+        let dir = tmp.path().join(format!("mailpull-{case}"));
+        std::fs::create_dir(&dir).expect("mkdir");
+        let listener =
+            std::os::unix::net::UnixListener::bind(dir.join(&socket_name)).expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        if let Some(uid) = owner {
+            std::os::unix::fs::chown(&dir, Some(uid), Some(uid)).expect("chown");
+        }
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        let mut child = Command::new(worker_binary().expect("bin"))
+            .args(["set-password", "p", "--config"])
+            .arg(&config)
+            .env(mailpull_shared::ipc::endpoint::IPC_DIR_ENV, &dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        writeln!(child.stdin.take().expect("stdin"), "{BAIT}").expect("write");
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{case}: {out:?}");
+        assert!(
+            err.contains("refusing") && err.contains(&dir.display().to_string()),
+            "{case}: {err}"
+        );
+        assert!(
+            err.contains(&format!("{mode:04o}")),
+            "{case}: names the mode: {err}"
+        );
+        if owner.is_some() {
+            assert!(err.contains("nobody"), "{case}: names the owner: {err}");
+        }
+        assert!(!err.contains(BAIT), "{case}: {err}");
+        assert_eq!(
+            listener.accept().map(|_| ()).map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::WouldBlock),
+            "{case}: the client connected to the impostor"
+        );
+    }
+}
+
 /// Open file descriptors of a process (sockets included).
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
