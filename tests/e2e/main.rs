@@ -15,6 +15,7 @@ mod oauth;
 mod permissions;
 mod poison;
 mod push;
+mod secret_logs;
 mod single_worker;
 mod smtp_stalls;
 mod smtputf8;
