@@ -117,65 +117,68 @@ pub fn fix_files(dir: &Path) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    #![cfg(unix)]
-    use super::*;
-    use std::os::unix::fs::PermissionsExt as _;
+    #[cfg(unix)]
+    mod unix {
+        use super::super::*;
+        use std::os::unix::fs::PermissionsExt as _;
 
-    fn mode(path: &Path) -> u32 {
-        std::fs::metadata(path).expect("meta").permissions().mode() & 0o777
-    }
+        fn mode(path: &Path) -> u32 {
+            std::fs::metadata(path).expect("meta").permissions().mode() & 0o777
+        }
 
-    #[test]
-    fn a_new_state_directory_is_private_whatever_the_umask() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let state = tmp.path().join("state");
-        let before = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0));
-        let store = crate::state::Store::open(&state);
-        rustix::process::umask(before);
-        let _store = store.expect("open");
-        assert_eq!(mode(&state), 0o700);
-        for name in [
-            "state.sqlite3",
-            "state.sqlite3-wal",
-            "state.sqlite3-shm",
-            "worker.lock",
-            "worker.owner",
-        ] {
-            assert_eq!(mode(&state.join(name)), 0o600, "{name}");
+        #[test]
+        fn a_new_state_directory_is_private_whatever_the_umask() {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let state = tmp.path().join("state");
+            let before = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0));
+            let store = crate::state::Store::open(&state);
+            rustix::process::umask(before);
+            let _store = store.expect("open");
+            assert_eq!(mode(&state), 0o700);
+            for name in [
+                "state.sqlite3",
+                "state.sqlite3-wal",
+                "state.sqlite3-shm",
+                "worker.lock",
+                "worker.owner",
+            ] {
+                assert_eq!(mode(&state.join(name)), 0o600, "{name}");
+            }
         }
-    }
 
-    #[test]
-    fn prepare_fixes_the_worker_files_and_leaves_others_alone() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let state = tmp.path().join("state");
-        std::fs::create_dir_all(state.join("logs")).expect("mkdir");
-        let open = |path: &Path, m: u32| {
-            std::fs::write(path, b"x").expect("write");
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(m)).expect("chmod");
-        };
-        for name in ["state.sqlite3", "state.sqlite3-wal", "worker.owner"] {
-            open(&state.join(name), 0o666);
+        #[test]
+        fn prepare_fixes_the_worker_files_and_leaves_others_alone() {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let state = tmp.path().join("state");
+            std::fs::create_dir_all(state.join("logs")).expect("mkdir");
+            let open = |path: &Path, m: u32| {
+                std::fs::write(path, b"x").expect("write");
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(m)).expect("chmod");
+            };
+            for name in ["state.sqlite3", "state.sqlite3-wal", "worker.owner"] {
+                open(&state.join(name), 0o666);
+            }
+            open(&state.join("logs/mailpull.2026-12-04.log"), 0o644);
+            open(&state.join("notes.txt"), 0o644);
+            std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777))
+                .expect("chmod");
+            std::fs::set_permissions(state.join("logs"), std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+            let before = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
+            prepare(&state).expect("prepare");
+            let set = rustix::process::umask(before);
+            assert_eq!(set.as_raw_mode(), UMASK, "the umask is 077 afterwards");
+            assert_eq!(mode(&state), 0o700);
+            assert_eq!(mode(&state.join("logs")), 0o700);
+            for name in [
+                "state.sqlite3",
+                "state.sqlite3-wal",
+                "worker.owner",
+                "logs/mailpull.2026-12-04.log",
+            ] {
+                assert_eq!(mode(&state.join(name)), 0o600, "{name}");
+            }
+            assert_eq!(mode(&state.join("notes.txt")), 0o644, "not ours: untouched");
         }
-        open(&state.join("logs/mailpull.2026-12-04.log"), 0o644);
-        open(&state.join("notes.txt"), 0o644);
-        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-        std::fs::set_permissions(state.join("logs"), std::fs::Permissions::from_mode(0o755))
-            .expect("chmod");
-        let before = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
-        prepare(&state).expect("prepare");
-        let set = rustix::process::umask(before);
-        assert_eq!(set.as_raw_mode(), UMASK, "the umask is 077 afterwards");
-        assert_eq!(mode(&state), 0o700);
-        assert_eq!(mode(&state.join("logs")), 0o700);
-        for name in [
-            "state.sqlite3",
-            "state.sqlite3-wal",
-            "worker.owner",
-            "logs/mailpull.2026-12-04.log",
-        ] {
-            assert_eq!(mode(&state.join(name)), 0o600, "{name}");
-        }
-        assert_eq!(mode(&state.join("notes.txt")), 0o644, "not ours: untouched");
     }
 }
