@@ -775,38 +775,55 @@ fn another_local_user_is_refused() {
     runtime().block_on(worker.assert_serving());
 }
 
-/// `set-password` against a socket directory another user could have made (owned by
-/// `nobody`, or mode 0777 — the `/tmp/mailpull-<uid>` an attacker creates first): refused
-/// before connecting, naming the directory, its owner and mode; the impostor's listener never
-/// sees a connection, so the password never leaves the process.
+/// `set-password`, run by an ordinary user (the test system user), against a socket
+/// directory another user could have made: one created first by `nobody` (the
+/// `/tmp/mailpull-<uid>` of a user without `XDG_RUNTIME_DIR`, mode 0755 and a socket anyone
+/// may connect to), and the user's own directory left at mode 0777. Refused before connecting, naming the directory, its owner and its
+/// mode; the impostor's listener never sees a connection, so the password never leaves.
 #[test]
 fn an_impostor_socket_directory_is_refused_before_anything_is_sent() {
     use std::io::Write as _;
     use std::os::unix::fs::PermissionsExt as _;
     const BAIT: &str = "impostor-bait-password";
+    let victim = mailpull_tests::mail_user().expect("test system user");
+    let nobody = 65534;
     let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let config = tmp.path().join("mailpull.toml");
     std::fs::write(&config, "").expect("config");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let socket_name = Endpoint::for_config(&config)
         .address
         .file_name()
         .expect("socket name")
         .to_owned();
-    let nobody = 65534;
-    for (case, owner, mode) in [("nobody", Some(nobody), 0o700), ("open", None, 0o777)] {
+    // The impostor makes its directory and socket reachable for the victim, as it would.
+    for (case, owner, mode) in [("nobody", nobody, 0o755), ("open", victim.uid, 0o777)] {
         let dir = tmp.path().join(format!("mailpull-{case}"));
         std::fs::create_dir(&dir).expect("mkdir");
         let listener =
             std::os::unix::net::UnixListener::bind(dir.join(&socket_name)).expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
-        if let Some(uid) = owner {
-            std::os::unix::fs::chown(&dir, Some(uid), Some(uid)).expect("chown");
-        }
+        std::fs::set_permissions(
+            dir.join(&socket_name),
+            std::fs::Permissions::from_mode(0o777),
+        )
+        .expect("chmod socket");
+        std::os::unix::fs::chown(&dir, Some(owner), Some(owner)).expect("chown");
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).expect("chmod");
-        let mut child = Command::new(worker_binary().expect("bin"))
+        let mut child = Command::new("setpriv")
+            .arg(format!("--reuid={}", victim.uid))
+            .arg(format!("--regid={}", victim.gid))
+            .arg("--clear-groups")
+            .arg("env")
+            .arg(format!(
+                "{}={}",
+                mailpull_shared::ipc::endpoint::IPC_DIR_ENV,
+                dir.display()
+            ))
+            .arg(worker_binary().expect("bin"))
             .args(["set-password", "p", "--config"])
             .arg(&config)
-            .env(mailpull_shared::ipc::endpoint::IPC_DIR_ENV, &dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -824,9 +841,12 @@ fn an_impostor_socket_directory_is_refused_before_anything_is_sent() {
             err.contains(&format!("{mode:04o}")),
             "{case}: names the mode: {err}"
         );
-        if owner.is_some() {
-            assert!(err.contains("nobody"), "{case}: names the owner: {err}");
-        }
+        let owner_name = if owner == nobody {
+            "nobody"
+        } else {
+            victim.name.as_str()
+        };
+        assert!(err.contains(owner_name), "{case}: names the owner: {err}");
         assert!(!err.contains(BAIT), "{case}: {err}");
         assert_eq!(
             listener.accept().map(|_| ()).map_err(|e| e.kind()),
