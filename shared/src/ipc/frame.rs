@@ -55,7 +55,9 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let message = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
-        let path = (path != "." && !path.contains('?')).then_some(path);
+        let path = (path != "." && !path.contains('?'))
+            .then_some(path)
+            .or_else(|| culprit::<T>(body, err.inner()));
         FrameError::BadMessage {
             reason: describe(err.inner(), path.as_deref()),
         }
@@ -64,6 +66,46 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
         reason: describe(&err, None),
     })?;
     Ok(message)
+}
+
+/// Most fields of a message tried one by one to find the one a refusal is about.
+const MAX_PROBED_FIELDS: usize = 32;
+
+/// The top-level field whose value has the wrong type or value, when serde cannot say (inside
+/// an internally tagged enum such as a request, its fields are read from a buffer that has no
+/// path): the field whose removal makes that error go away. Only for wrong types and values,
+/// so the field is one the message type declares, never a name the client made up; a
+/// request's tag is not probed.
+fn culprit<T: DeserializeOwned>(body: &[u8], err: &serde_json::Error) -> Option<String> {
+    let text = err.to_string();
+    if !["invalid type", "invalid value", "invalid length"]
+        .iter()
+        .any(|kind| text.starts_with(kind))
+    {
+        return None;
+    }
+    let serde_json::Value::Object(map) = serde_json::from_slice(body).ok()? else {
+        return None;
+    };
+    if map.len() > MAX_PROBED_FIELDS {
+        return None;
+    }
+    map.keys()
+        .filter(|key| key.as_str() != "request")
+        .find(|key| {
+            let mut rest = map.clone();
+            rest.remove(key.as_str());
+            match serde_json::from_value::<T>(serde_json::Value::Object(rest)) {
+                Ok(_) => true,
+                Err(err) => {
+                    let text = err.to_string();
+                    !["invalid type", "invalid value", "invalid length"]
+                        .iter()
+                        .any(|kind| text.starts_with(kind))
+                }
+            }
+        })
+        .cloned()
 }
 
 /// serde_json's refusal without the values it quotes: its kind, the expectation (which comes
@@ -229,7 +271,13 @@ mod tests {
             assert!(!text.contains(secret), "{case}: {text}");
         }
         let err = decode::<Request>(cases[1].as_bytes()).expect_err("wrong type");
-        assert!(err.to_string().contains("expected a boolean"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("enabled: wrong type; expected a boolean"),
+            "{err}"
+        );
+        let err = decode::<Request>(cases[0].as_bytes()).expect_err("wrong type");
+        assert!(err.to_string().contains("password: wrong type"), "{err}");
         let err = decode::<Request>(cases[2].as_bytes()).expect_err("unknown");
         assert!(err.to_string().contains("unknown"), "{err}");
     }
