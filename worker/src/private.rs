@@ -87,7 +87,11 @@ fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
     if current == mode {
         return Ok(());
     }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+        // Nothing can be written there either; the state database says so in its own words.
+        Err(err) if err.kind() == io::ErrorKind::ReadOnlyFilesystem => Ok(()),
+        result => result,
+    }
 }
 
 /// Makes the worker's own files in `dir` 0600: the state files and SQLite's companions, and
