@@ -271,6 +271,32 @@ fn bad_frames_close_only_their_connection() {
             .expect("write");
         expect_error_then_close(&mut stream, "unknown or malformed request").await;
 
+        // A request whose values do not fit: the reply says what is wrong, never quoting
+        // the frame (its values may be a password).
+        for bad in [
+            serde_json::json!({"request": "set_enabled", "name": "p", "enabled": "hunter2-S3cret"}),
+            serde_json::json!({"request": "test_connection", "target": {"saved": "p"}, "password": ["hunter2-S3cret"]}),
+            serde_json::json!({"request": "hunter2-S3cret"}),
+        ] {
+            let mut stream = raw_after_hello(&worker.endpoint).await;
+            stream
+                .write_all(&frame::encode(&bad).expect("encode"))
+                .await
+                .expect("write");
+            let reply: Response = read_one(&mut stream).await.expect("an error reply");
+            let Response::Error { error } = reply else {
+                panic!("expected an error, got {reply:?}");
+            };
+            assert_eq!(error.kind, ErrorKind::BadRequest);
+            assert!(
+                error.message.contains("malformed request")
+                    && (error.message.contains("expected") || error.message.contains("unknown"))
+                    && !error.message.contains("hunter2"),
+                "{}",
+                error.message
+            );
+        }
+
         // Bytes that are not JSON.
         let mut stream = raw_after_hello(&worker.endpoint).await;
         let mut bytes = 6u32.to_be_bytes().to_vec();
@@ -747,6 +773,87 @@ fn another_local_user_is_refused() {
     assert_ne!(out.status.code(), Some(0), "{out:?}");
     assert!(err.contains("permission denied"), "{err}");
     runtime().block_on(worker.assert_serving());
+}
+
+/// `set-password`, run by an ordinary user (the test system user), against a socket
+/// directory another user could have made: one created first by `nobody` (the
+/// `/tmp/mailpull-<uid>` of a user without `XDG_RUNTIME_DIR`, mode 0755 and a socket anyone
+/// may connect to), and the user's own directory left at mode 0777. Refused before connecting, naming the directory, its owner and its
+/// mode; the impostor's listener never sees a connection, so the password never leaves.
+#[test]
+fn an_impostor_socket_directory_is_refused_before_anything_is_sent() {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    const BAIT: &str = "impostor-bait-password";
+    let victim = mailpull_tests::mail_user().expect("test system user");
+    let nobody = 65534;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let config = tmp.path().join("mailpull.toml");
+    std::fs::write(&config, "").expect("config");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let socket_name = Endpoint::for_config(&config)
+        .address
+        .file_name()
+        .expect("socket name")
+        .to_owned();
+    // The impostor makes its directory and socket reachable for the victim, as it would.
+    for (case, owner, mode) in [("nobody", nobody, 0o755), ("open", victim.uid, 0o777)] {
+        let dir = tmp.path().join(format!("mailpull-{case}"));
+        std::fs::create_dir(&dir).expect("mkdir");
+        let listener =
+            std::os::unix::net::UnixListener::bind(dir.join(&socket_name)).expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        std::fs::set_permissions(
+            dir.join(&socket_name),
+            std::fs::Permissions::from_mode(0o777),
+        )
+        .expect("chmod socket");
+        std::os::unix::fs::chown(&dir, Some(owner), Some(owner)).expect("chown");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        let mut child = Command::new("setpriv")
+            .arg(format!("--reuid={}", victim.uid))
+            .arg(format!("--regid={}", victim.gid))
+            .arg("--clear-groups")
+            .arg("env")
+            .arg(format!(
+                "{}={}",
+                mailpull_shared::ipc::endpoint::IPC_DIR_ENV,
+                dir.display()
+            ))
+            .arg(worker_binary().expect("bin"))
+            .args(["set-password", "p", "--config"])
+            .arg(&config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        writeln!(child.stdin.take().expect("stdin"), "{BAIT}").expect("write");
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{case}: {out:?}");
+        assert!(
+            err.contains("refusing") && err.contains(&dir.display().to_string()),
+            "{case}: {err}"
+        );
+        assert!(
+            err.contains(&format!("{mode:04o}")),
+            "{case}: names the mode: {err}"
+        );
+        let owner_name = if owner == nobody {
+            "nobody"
+        } else {
+            victim.name.as_str()
+        };
+        assert!(err.contains(owner_name), "{case}: names the owner: {err}");
+        assert!(!err.contains(BAIT), "{case}: {err}");
+        assert_eq!(
+            listener.accept().map(|_| ()).map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::WouldBlock),
+            "{case}: the client connected to the impostor"
+        );
+    }
 }
 
 /// Open file descriptors of a process (sockets included).

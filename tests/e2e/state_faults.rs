@@ -154,6 +154,17 @@ fn a_read_only_state_database_stops_pulling_and_resumes_without_duplicates() {
         assert!(out.status.success(), "{}", output_text(&out));
         rig.check(true);
 
+        // Modes left open by an earlier start: the worker cannot fix them on a read-only
+        // file system, and must still stop with the database's own words.
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let open = |path: std::path::PathBuf, mode: u32| {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                    .expect("chmod");
+            };
+            open(setup.state_dir(), 0o755);
+            open(setup.state_dir().join("state.sqlite3"), 0o644);
+        }
         disk.set_read_only(true).expect("remount ro");
         rig.add(10);
         let text = expect_state_failure(&setup, "read-only");

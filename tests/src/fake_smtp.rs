@@ -2,9 +2,10 @@
 //! produce on demand (a 451 at MAIL, a 552 after the data, a reply that never comes, a dropped
 //! connection) and records every message it accepts, so tests can assert exactly-once delivery.
 //!
-//! It speaks enough ESMTP for lettre's client: EHLO (8BITMIME, SIZE, SMTPUTF8; no STARTTLS, no
-//! AUTH, no PIPELINING), HELO, MAIL FROM with parameters, RCPT TO, DATA with dot-unstuffing,
-//! RSET, NOOP, VRFY, QUIT. One task per connection, any number of connections at once, all on
+//! It speaks enough ESMTP for lettre's client: EHLO (8BITMIME, SIZE, SMTPUTF8; no AUTH, no
+//! PIPELINING; STARTTLS only offered while a [`Step::StartTls`] fault is queued, and never
+//! carried out), HELO, MAIL FROM with parameters, RCPT TO, DATA with dot-unstuffing, RSET,
+//! NOOP, VRFY, QUIT. One task per connection, any number of connections at once, all on
 //! the server's own thread and tokio runtime ([`crate::scripted`]); dropping the server stops it.
 //!
 //! ```no_run
@@ -47,6 +48,11 @@ pub enum Step {
     Data,
     /// The reply after the final `.` of the message data.
     EndOfData,
+    /// The reply to `NOOP` (lettre's check of a pooled connection).
+    Noop,
+    /// The reply to `STARTTLS`. While such a fault is queued, EHLO offers STARTTLS (the
+    /// server never speaks TLS: it only answers, hangs or drops).
+    StartTls,
 }
 
 /// What happens at a [`Step`].
@@ -58,6 +64,9 @@ pub enum Fault {
     Reply(String),
     /// Never answer: read and ignore everything until the client closes.
     Hang,
+    /// Send this reply line, then never answer again (e.g. `"220 Ready to start TLS"` and
+    /// no TLS handshake).
+    ReplyThenHang(String),
     /// Close the connection without answering.
     Drop,
 }
@@ -218,9 +227,14 @@ async fn session(stream: TcpStream, state: &Mutex<State>) -> anyhow::Result<()> 
         let next = match verb.as_str() {
             "EHLO" => {
                 transaction = None;
+                let starttls = lock(state)
+                    .faults
+                    .get(&Step::StartTls)
+                    .is_some_and(|queue| !queue.is_empty());
                 let reply_text = format!(
-                    "250-fake-smtp.test greets {}\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE {ADVERTISED_SIZE}",
-                    args.trim()
+                    "250-fake-smtp.test greets {}\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n{}250 SIZE {ADVERTISED_SIZE}",
+                    args.trim(),
+                    if starttls { "250-STARTTLS\r\n" } else { "" }
                 );
                 reply(&mut write, &reply_text).await?;
                 Next::Continue
@@ -239,8 +253,14 @@ async fn session(stream: TcpStream, state: &Mutex<State>) -> anyhow::Result<()> 
                 Next::Continue
             }
             "NOOP" => {
-                reply(&mut write, "250 2.0.0 Ok").await?;
-                Next::Continue
+                let fault = lock(state).take_fault(Step::Noop);
+                apply_fault(&mut write, fault, "250 2.0.0 Ok").await?.0
+            }
+            "STARTTLS" if lock(state).faults.contains_key(&Step::StartTls) => {
+                let fault = lock(state).take_fault(Step::StartTls);
+                apply_fault(&mut write, fault, "502 5.5.1 Not implemented")
+                    .await?
+                    .0
             }
             "VRFY" => {
                 reply(&mut write, "252 2.0.0 Cannot verify, will try").await?;
@@ -385,9 +405,11 @@ async fn on_data<R: AsyncRead + Unpin>(
         let fault = state.take_fault(Step::EndOfData);
         match &fault {
             None => state.accepted.push(message),
-            Some(Fault::Reply(text)) if text.starts_with('2') => state.accepted.push(message),
+            Some(Fault::Reply(text) | Fault::ReplyThenHang(text)) if text.starts_with('2') => {
+                state.accepted.push(message)
+            }
             Some(Fault::Hang | Fault::Drop) => state.unanswered.push(message),
-            Some(Fault::Reply(_)) => {}
+            Some(Fault::Reply(_) | Fault::ReplyThenHang(_)) => {}
         }
         fault
     };
@@ -415,6 +437,10 @@ async fn apply_fault(
                 Next::Continue
             };
             Ok((next, text.starts_with('2')))
+        }
+        Some(Fault::ReplyThenHang(text)) => {
+            reply(write, &text).await?;
+            Ok((Next::Hang, false))
         }
         Some(Fault::Hang) => Ok((Next::Hang, false)),
         Some(Fault::Drop) => Ok((Next::Close, false)),

@@ -1,5 +1,6 @@
 //! Delivery to the local mail server over SMTP (lettre): the message bytes unchanged except one
-//! prepended `Received:` trace header, MAIL FROM taken from the Return-Path, one transaction per
+//! prepended `Received:` trace header and bare LF/CR made CRLF ([`crlf`], against SMTP
+//! smuggling), MAIL FROM taken from the Return-Path, one transaction per
 //! message (a Return-Path the server cannot take goes out in an ASCII form or as the null
 //! sender, see [`sender`]). Replies are classified the way the rest of the worker needs them: transient (4xx,
 //! connection trouble: keep the message and retry) or permanent (5xx).
@@ -16,6 +17,7 @@ use lettre::transport::smtp::client::{
 use lettre::transport::smtp::extension::ClientId;
 use mailpull_shared::config::{Local, Security};
 
+pub mod crlf;
 pub mod sender;
 
 pub use sender::{MailFrom, ORIGINAL_SENDER_HEADER, mail_from};
@@ -151,7 +153,8 @@ impl Deliverer {
         timeout: Duration,
     ) -> Result<AsyncSmtpConnection, DeliveryError> {
         while let Some(mut conn) = self.take_idle(key) {
-            if conn.test_connected().await {
+            // A pooled connection whose server does not answer NOOP in time is dropped.
+            if answers_noop(&mut conn, timeout).await {
                 return Ok(conn);
             }
         }
@@ -196,8 +199,16 @@ impl Deliverer {
             let params = builder
                 .build_rustls()
                 .map_err(|err| tls_error(err.to_string()))?;
-            conn.starttls(params, &self.hello)
+            // STARTTLS, the handshake and the second EHLO: lettre waits for ever on a server
+            // that goes silent after its 220.
+            tokio::time::timeout(timeout, conn.starttls(params, &self.hello))
                 .await
+                .map_err(|_| {
+                    tls_error(format!(
+                        "no TLS handshake or EHLO reply within {} s after STARTTLS",
+                        timeout.as_secs()
+                    ))
+                })?
                 .map_err(|err| tls_error(error_chain(&err)))?;
         }
         Ok(conn)
@@ -212,7 +223,7 @@ impl Deliverer {
     ) -> Result<(), DeliveryError> {
         let key = Self::key(local);
         let mut conn = self.connection(local, &key, timeout).await?;
-        if conn.test_connected().await {
+        if answers_noop(&mut conn, timeout).await {
             self.give_back(key, conn);
             Ok(())
         } else {
@@ -267,6 +278,10 @@ impl Deliverer {
             }
             None => message,
         };
+        // No bare LF or CR reaches the local server (SMTP smuggling): lettre dot-stuffs only
+        // after CRLF. A clean message is not copied.
+        let normalized = crlf::normalize_line_ends(message);
+        let message = normalized.as_ref();
         // lettre ends DATA with CRLF "." CRLF itself: without this, a message ending in CRLF
         // (they all do) would gain an empty last line.
         let message = message.strip_suffix(b"\r\n").unwrap_or(message);
@@ -293,6 +308,13 @@ impl Deliverer {
             }),
         }
     }
+}
+
+/// The server answers NOOP on `conn` within `timeout` (lettre has no timeout of its own).
+async fn answers_noop(conn: &mut AsyncSmtpConnection, timeout: Duration) -> bool {
+    tokio::time::timeout(timeout, conn.test_connected())
+        .await
+        .unwrap_or(false)
 }
 
 fn classify(err: lettre::transport::smtp::Error, server: String) -> DeliveryError {

@@ -32,6 +32,8 @@
 //! - [`scheduler`]: timers, jitter, backoff and connection caps for all profiles.
 //! - [`push`]: IMAP IDLE watchers that wake a profile's poll when new mail arrives.
 //! - [`logging`]: tracing to stderr and a daily-rotated file.
+//! - [`private`]: owner-only modes (Unix) on the state directory, the database and the logs,
+//!   whatever the umask.
 //! - [`routing`]: pure functions that decide the local recipients of a message, and a
 //!   profile's route (`routing::profile`).
 //! - [`validate`]: the configuration check shared by `check`, `run` and IPC saves.
@@ -54,6 +56,7 @@ pub mod net;
 pub mod oauth;
 pub mod poll;
 pub mod pop3;
+pub mod private;
 pub mod push;
 pub mod remote;
 pub mod routing;

@@ -15,6 +15,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use tokio::sync::broadcast;
+use tracing::{Level, Metadata};
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::{EnvFilter, fmt};
 
@@ -126,6 +128,35 @@ impl Drop for LiveLineWriter {
     }
 }
 
+/// Crates whose logs at some level carry what goes over the wire, logins included, with the
+/// most verbose level that is still safe (`None`: nothing from them at all). async-imap
+/// traces every command it encodes (`LOGIN "user" "password"`, the base64 AUTHENTICATE
+/// lines) and every reply it decodes; lettre's debug lines are the SMTP commands (AUTH
+/// included); ureq's debug lines are the HTTP requests of OAuth (forms with refresh tokens
+/// and client secrets); rustls's trace holds whole handshake messages.
+const WIRE_TARGETS: &[(&str, Option<Level>)] = &[
+    ("async_imap", None),
+    ("imap_proto", None),
+    ("lettre", Some(Level::INFO)),
+    ("ureq", Some(Level::INFO)),
+    ("ureq_proto", Some(Level::INFO)),
+    ("rustls", Some(Level::DEBUG)),
+    ("tokio_rustls", Some(Level::DEBUG)),
+];
+
+/// Whether an event or span may be logged at all: not from [`WIRE_TARGETS`] above their
+/// level. A global filter beside the level filter, so neither `log_level` nor `RUST_LOG`
+/// (whatever its directives, spans included) can turn those lines back on.
+fn wire_safe(meta: &Metadata<'_>) -> bool {
+    let target = meta.target();
+    WIRE_TARGETS.iter().all(|(crate_name, most_verbose)| {
+        let ours = target
+            .strip_prefix(crate_name)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"));
+        !ours || most_verbose.is_some_and(|level| *meta.level() <= level)
+    })
+}
+
 fn filter(level: &str) -> EnvFilter {
     // RUST_LOG, when set, wins over the configured level.
     EnvFilter::try_from_default_env()
@@ -137,6 +168,7 @@ fn filter(level: &str) -> EnvFilter {
 pub fn init_stderr(level: &str) {
     let _ = tracing_subscriber::registry()
         .with(filter(level))
+        .with(filter_fn(wire_safe))
         .with(
             fmt::layer()
                 .with_writer(std::io::stderr)
@@ -154,7 +186,7 @@ pub fn log_dir(state_dir: &Path) -> std::path::PathBuf {
 /// Logs to stderr, to `<state_dir>/logs/mailpull.log.YYYY-MM-DD` and to the live log.
 pub fn init(level: &str, state_dir: &Path) -> std::io::Result<LogGuard> {
     let dir = log_dir(state_dir);
-    std::fs::create_dir_all(&dir).map_err(|err| {
+    crate::private::dir(&dir).map_err(|err| {
         std::io::Error::other(format!(
             "cannot create log directory {}: {err}",
             dir.display()
@@ -169,10 +201,19 @@ pub fn init(level: &str, state_dir: &Path) -> std::io::Result<LogGuard> {
         .map_err(|err| {
             std::io::Error::other(format!("cannot open log file in {}: {err}", dir.display()))
         })?;
+    // Today's file exists now; later days' files are private through the umask
+    // (`private::prepare`).
+    crate::private::fix_files(&dir).map_err(|err| {
+        std::io::Error::other(format!(
+            "cannot make the log files in {} owner-only: {err}",
+            dir.display()
+        ))
+    })?;
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let live = LiveLog::new();
     let _ = tracing_subscriber::registry()
         .with(filter(level))
+        .with(filter_fn(wire_safe))
         .with(
             fmt::layer()
                 .with_writer(std::io::stderr)
@@ -201,6 +242,38 @@ pub fn init(level: &str, state_dir: &Path) -> std::io::Result<LogGuard> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wire_logs_stay_out_whatever_the_level() {
+        let live = LiveLog::new();
+        let mut rx = live.subscribe();
+        let subscriber = tracing_subscriber::registry()
+            .with(EnvFilter::new("trace,async_imap=trace,lettre=trace"))
+            .with(filter_fn(wire_safe))
+            .with(fmt::layer().with_writer(live.clone()).with_ansi(false));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!(target: "async_imap::imap_stream", "encode: LOGIN \"u\" \"hunter2\"");
+            tracing::error!(target: "async_imap", "hunter2 at error too");
+            tracing::debug!(target: "lettre::transport::smtp", "<< AUTH PLAIN aHVudGVyMg==");
+            tracing::debug!(target: "ureq_proto::client", "refresh_token=hunter2");
+            tracing::trace!(target: "rustls::client", "hunter2 handshake bytes");
+            tracing::warn!(target: "lettre", "kept: lettre warns");
+            tracing::debug!(target: "rustls::client", "kept: rustls debug");
+            tracing::trace!(target: "async_imap_like", "kept: another crate");
+            tracing::trace!("kept: our own trace");
+        });
+        let mut lines = Vec::new();
+        while let Ok(line) = rx.try_recv() {
+            lines.push(line);
+        }
+        let text = lines.join("\n");
+        assert!(
+            !text.contains("hunter2") && !text.contains("aHVudGVyMg"),
+            "{text}"
+        );
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(lines.iter().all(|line| line.contains("kept:")), "{text}");
+    }
 
     #[test]
     fn live_log_publishes_each_formatted_line_to_subscribers() {

@@ -235,7 +235,14 @@ fn check(path: PathBuf) -> anyhow::Result<ExitCode> {
 /// prints the summary.
 fn run(path: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
     let config = load(&path)?;
-    let log = logging::init(&config.worker.log_level, &config.worker.state_dir)?;
+    let state_dir = &config.worker.state_dir;
+    mailpull_worker::private::prepare(state_dir).map_err(|err| {
+        anyhow::anyhow!(
+            "cannot make the state directory {} owner-only: {err}",
+            state_dir.display()
+        )
+    })?;
+    let log = logging::init(&config.worker.log_level, state_dir)?;
     if once {
         let summary = mailpull_worker::run_once(&config, shutdown_signal())?;
         print!("{summary}");

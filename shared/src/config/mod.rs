@@ -6,5 +6,7 @@ pub mod model;
 pub mod raw;
 pub mod server;
 
-pub use check::{ConfigError, FieldError, check_profile, check_table, load, parse};
+pub use check::{
+    ConfigError, FieldError, check_oauth_url, check_profile, check_table, load, parse,
+};
 pub use model::*;

@@ -30,6 +30,10 @@ pub enum ClientError {
     },
     #[error("permission denied connecting to the worker at {endpoint}: it runs as another user")]
     PermissionDenied { endpoint: String },
+    /// The socket's directory could have been made by another user (see [`super::owner`]):
+    /// nothing was sent.
+    #[error("{0}")]
+    Untrusted(String),
     #[error("cannot connect to the worker at {endpoint}: {source}")]
     Connect {
         endpoint: String,
@@ -131,6 +135,10 @@ impl IpcClient {
             endpoint: endpoint.to_string(),
             source,
         })?;
+        // Before anything goes out: who could have put the socket there?
+        if let Some(dir) = endpoint.directory() {
+            super::owner::check_socket_dir(dir).map_err(ClientError::Untrusted)?;
+        }
         match Stream::connect(name).await {
             Ok(stream) => Ok(stream),
             Err(err) => Err(match err.kind() {

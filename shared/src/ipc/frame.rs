@@ -48,11 +48,106 @@ pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameError> {
     Ok(out)
 }
 
-/// Decodes one frame body as a message of type `T`.
+/// Decodes one frame body as a message of type `T`. A refusal says what is wrong and where
+/// (the field's path, the line and column), never quoting the frame: its values may be a
+/// password.
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
-    serde_json::from_slice(body).map_err(|err| FrameError::BadMessage {
-        reason: err.to_string(),
-    })
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let message = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let path = (path != "." && !path.contains('?'))
+            .then_some(path)
+            .or_else(|| culprit::<T>(body, err.inner()));
+        FrameError::BadMessage {
+            reason: describe(err.inner(), path.as_deref()),
+        }
+    })?;
+    de.end().map_err(|err| FrameError::BadMessage {
+        reason: describe(&err, None),
+    })?;
+    Ok(message)
+}
+
+/// Most fields of a message tried one by one to find the one a refusal is about.
+const MAX_PROBED_FIELDS: usize = 32;
+
+/// The top-level field whose value has the wrong type or value, when serde cannot say (inside
+/// an internally tagged enum such as a request, its fields are read from a buffer that has no
+/// path): the field whose removal makes that error go away. Only for wrong types and values,
+/// so the field is one the message type declares, never a name the client made up; a
+/// request's tag is not probed.
+fn culprit<T: DeserializeOwned>(body: &[u8], err: &serde_json::Error) -> Option<String> {
+    let text = err.to_string();
+    if !["invalid type", "invalid value", "invalid length"]
+        .iter()
+        .any(|kind| text.starts_with(kind))
+    {
+        return None;
+    }
+    let serde_json::Value::Object(map) = serde_json::from_slice(body).ok()? else {
+        return None;
+    };
+    if map.len() > MAX_PROBED_FIELDS {
+        return None;
+    }
+    map.keys()
+        .filter(|key| key.as_str() != "request")
+        .find(|key| {
+            let mut rest = map.clone();
+            rest.remove(key.as_str());
+            match serde_json::from_value::<T>(serde_json::Value::Object(rest)) {
+                Ok(_) => true,
+                Err(err) => {
+                    let text = err.to_string();
+                    !["invalid type", "invalid value", "invalid length"]
+                        .iter()
+                        .any(|kind| text.starts_with(kind))
+                }
+            }
+        })
+        .cloned()
+}
+
+/// serde_json's refusal without the values it quotes: its kind, the expectation (which comes
+/// from our types, not from the frame), the field's path and the position.
+fn describe(err: &serde_json::Error, path: Option<&str>) -> String {
+    use serde_json::error::Category;
+    let text = err.to_string();
+    // serde_json appends " at line L column C" when it knows the position.
+    let text = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(head, _)| head);
+    let mut reason = match err.classify() {
+        Category::Io => "cannot be read".to_string(),
+        Category::Eof => "the JSON ends early".to_string(),
+        Category::Syntax => "not valid JSON".to_string(),
+        Category::Data => {
+            let expected = text.rsplit_once(", expected ").map(|(_, e)| e);
+            if let Some(field) = text.strip_prefix("missing field ") {
+                format!("missing field {field}")
+            } else if text.starts_with("unknown variant") {
+                format!(
+                    "unknown request or value; expected {}",
+                    expected.unwrap_or("another")
+                )
+            } else if text.starts_with("unknown field") {
+                "unknown field".to_string()
+            } else if text.starts_with("invalid type") {
+                format!("wrong type; expected {}", expected.unwrap_or("another"))
+            } else if text.starts_with("invalid value") || text.starts_with("invalid length") {
+                format!("wrong value; expected {}", expected.unwrap_or("another"))
+            } else {
+                "a value does not fit the message".to_string()
+            }
+        }
+    };
+    if let Some(path) = path {
+        reason = format!("{path}: {reason}");
+    }
+    if err.line() > 0 {
+        reason.push_str(&format!(" (line {}, column {})", err.line(), err.column()));
+    }
+    reason
 }
 
 /// Collects bytes and yields complete frame bodies.
@@ -152,6 +247,40 @@ impl FrameDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_malformed_message_is_described_without_quoting_its_values() {
+        use crate::ipc::Request;
+        let secret = "hunter2-S3cret";
+        let cases = [
+            // A password of the wrong type.
+            format!(
+                r#"{{"request":"test_connection","target":{{"saved":"p"}},"password":["{secret}"]}}"#
+            ),
+            format!(r#"{{"request":"set_enabled","name":"p","enabled":"{secret}"}}"#),
+            // A secret where the request's name goes.
+            format!(r#"{{"request":"{secret}"}}"#),
+            format!(r#"{{"request":"set_secret","name":"p","password":{{"{secret}":1}}}}"#),
+            // Not JSON after the secret.
+            format!(r#"{{"request":"set_secret","name":"p","password":"{secret}"}} trailing"#),
+            format!(r#"{{"request":"set_secret","name":"p","password":"{secret}""#),
+        ];
+        for case in &cases {
+            let err = decode::<Request>(case.as_bytes()).expect_err(case);
+            let text = err.to_string();
+            assert!(!text.contains(secret), "{case}: {text}");
+        }
+        let err = decode::<Request>(cases[1].as_bytes()).expect_err("wrong type");
+        assert!(
+            err.to_string()
+                .contains("enabled: wrong type; expected a boolean"),
+            "{err}"
+        );
+        let err = decode::<Request>(cases[0].as_bytes()).expect_err("wrong type");
+        assert!(err.to_string().contains("password: wrong type"), "{err}");
+        let err = decode::<Request>(cases[2].as_bytes()).expect_err("unknown");
+        assert!(err.to_string().contains("unknown"), "{err}");
+    }
 
     fn frames_of(messages: &[serde_json::Value]) -> Vec<u8> {
         messages

@@ -6,10 +6,13 @@
 //! - [`stream`]: [`FramedStream`], frames over any async stream; both ends use it.
 //! - [`endpoint`]: where the worker of a configuration listens, per OS.
 //! - [`client`]: the async client used by the CLI and the manager.
+//! - [`owner`]: who serves the endpoint: the client's check of the socket's directory (Unix)
+//!   before it sends anything.
 
 pub mod client;
 pub mod endpoint;
 pub mod frame;
+pub mod owner;
 pub mod protocol;
 pub mod stream;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mailpull_shared::config::{OAuthProvider, Profile};
+use mailpull_shared::config::{OAuthProvider, Profile, check_oauth_url};
 use mailpull_shared::secrets::Secret;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -82,8 +82,17 @@ pub async fn start(profile: &Profile) -> Result<BrowserStart, OAuthError> {
         params.push(("prompt", "consent"));
     }
     let separator = if endpoint.contains('?') { '&' } else { '?' };
+    let authorization_url = format!("{endpoint}{separator}{}", urlenc::query(&params));
+    // The checker refuses such endpoints in the file; this is the last gate before a browser
+    // (the manager's, or the person's after the CLI prints it) is sent anywhere.
+    if let Err(why) = check_oauth_url(&authorization_url) {
+        return Err(sign_in_error(
+            profile,
+            format!("the authorization URL is not opened: {why}"),
+        ));
+    }
     Ok(BrowserStart {
-        authorization_url: format!("{endpoint}{separator}{}", urlenc::query(&params)),
+        authorization_url,
         redirect_uri,
         listener,
         verifier: Secret::new(verifier),
@@ -228,6 +237,54 @@ async fn respond(stream: &mut TcpStream, status: &str, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mailpull_shared::config::Credentials;
+
+    /// A custom-provider profile whose authorization endpoint is `url`, set after the
+    /// checker (as a profile reaching the worker some other way would be).
+    fn profile_with_endpoint(url: &str) -> Profile {
+        let text = "[[profile]]\nname = \"o\"\n[profile.remote]\nprotocol = \"imap\"\n\
+             host = \"imap.example.com\"\nusername = \"u\"\nauth = \"xoauth2\"\n\
+             [profile.remote.oauth2]\nprovider = \"custom\"\nclient_id = \"c\"\nscopes = [\"mail\"]\n\
+             authorization_url = \"https://idp.example.com/authorize\"\n\
+             token_url = \"https://idp.example.com/token\"\n\
+             [profile.local]\nuser = \"alice\"\ndomain = \"d.example\"\n";
+        let config = mailpull_shared::config::parse(text, "test.toml").expect("config");
+        let mut profile = config.profiles[0].clone();
+        let Credentials::OAuth2(oauth) = &mut profile.remote.credentials else {
+            panic!("an OAuth profile");
+        };
+        oauth.authorization_url = Some(url.to_string());
+        profile
+    }
+
+    #[tokio::test]
+    async fn only_an_https_or_loopback_http_authorization_url_is_handed_out() {
+        for url in [
+            "https://idp.example.com/authorize",
+            "https://idp.example.com/authorize?tenant=x",
+            "http://127.0.0.1:8080/authorize",
+            "http://localhost/authorize",
+            "http://[::1]:9/authorize",
+        ] {
+            let start = start(&profile_with_endpoint(url)).await;
+            let start = start.unwrap_or_else(|err| panic!("{url} refused: {err}"));
+            assert!(start.authorization_url.starts_with(url));
+        }
+        for url in [
+            "http://idp.example.com/authorize",
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "ms-settings:privacy",
+            "\\\\server\\share\\x.exe",
+            "https://user:pw@idp.example.com/authorize",
+            "https://idp.example.com/authorize\nX: y",
+        ] {
+            let err = start(&profile_with_endpoint(url))
+                .await
+                .expect_err(&format!("{url:?} must be refused"));
+            assert!(err.to_string().contains("not opened"), "{url:?}: {err}");
+        }
+    }
 
     #[test]
     fn s256_matches_rfc_7636_appendix_b() {

@@ -16,11 +16,14 @@ use super::schema::{
 /// Opens (creating if needed) `state.sqlite3` in `dir`, migrated: the connection, the file's
 /// path and the installation id.
 pub(super) fn open_database(dir: &Path) -> Result<(Connection, PathBuf, String), StateError> {
-    std::fs::create_dir_all(dir).map_err(|source| StateError::CreateDir {
+    crate::private::dir(dir).map_err(|source| StateError::CreateDir {
         path: dir.to_path_buf(),
         source,
     })?;
     let path = dir.join("state.sqlite3");
+    // Created owner-only before SQLite makes it (with 0644 less the umask); its WAL and
+    // shared-memory files take the database's mode. A failure here is SQLite's to report.
+    let _ = crate::private::create_file(&path);
     let open_err = |source| StateError::Open {
         path: path.clone(),
         source,

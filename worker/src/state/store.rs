@@ -41,7 +41,7 @@ impl Store {
     /// starts the writer thread. Another worker holding `dir` is [`StateError::Locked`], named
     /// by its pid, and the database is not touched.
     pub fn open(dir: &Path) -> Result<Store, StateError> {
-        std::fs::create_dir_all(dir).map_err(|source| StateError::CreateDir {
+        crate::private::dir(dir).map_err(|source| StateError::CreateDir {
             path: dir.to_path_buf(),
             source,
         })?;
@@ -56,6 +56,10 @@ impl Store {
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)
             .map_err(open_err)?;
         let checkpoint = Connection::open(&path).map_err(open_err)?;
+        // The lock and owner files, the database and SQLite's companions: owner-only.
+        if let Err(err) = crate::private::fix_files(dir) {
+            tracing::warn!(dir = %dir.display(), error = %err, "cannot make the state files owner-only");
+        }
         let reads = start_readers(&path)?;
         let sync = wal_sync(&path)?;
         let (jobs, rx) = mpsc::channel();

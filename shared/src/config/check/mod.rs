@@ -10,7 +10,8 @@
 //! (`[profile.local]`) and `distribute` (`[profile.distribute]`). Section modules use
 //! `fields` and the sections nested in theirs, never this module. Checks across profiles are
 //! file-level: unique names (here) and `mailboxes` (no two enabled profiles pull one remote
-//! mailbox).
+//! mailbox). `types` reads the raw tables and words their type errors (the dotted field,
+//! what was expected and what was found).
 
 mod credentials;
 mod distribute;
@@ -21,6 +22,7 @@ mod oauth2;
 mod profile;
 mod remote;
 mod schedule;
+mod types;
 mod worker;
 
 use std::collections::HashSet;
@@ -32,6 +34,7 @@ use super::raw::{RawProfile, RawWorker};
 use fields::{Errors, one_line};
 
 pub use fields::FieldError;
+pub use oauth2::check_url as check_oauth_url;
 
 /// Everything wrong with one configuration file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -122,8 +125,13 @@ fn label(name: Option<&str>, index: usize) -> String {
         .unwrap_or_else(|| format!("#{}", index + 1))
 }
 
-fn serde_message(err: &toml::de::Error) -> String {
-    one_line(err.message())
+/// `field` inside the table `table` (the table itself when `field` is empty).
+fn field_in(table: &str, field: &str) -> String {
+    if field.is_empty() {
+        table.to_string()
+    } else {
+        format!("{table}.{field}")
+    }
 }
 
 fn check_into(table: &toml::Table, errors: &mut Errors) -> Option<Config> {
@@ -138,10 +146,10 @@ fn check_into(table: &toml::Table, errors: &mut Errors) -> Option<Config> {
     }
     let raw_worker: RawWorker = match table.get("worker") {
         None => RawWorker::default(),
-        Some(value) => match value.clone().try_into() {
+        Some(value) => match types::deserialize(value) {
             Ok(worker) => worker,
             Err(err) => {
-                errors.push(None, "worker", serde_message(&err));
+                errors.push(None, &field_in("worker", &err.field), err.message);
                 RawWorker::default()
             }
         },
@@ -160,10 +168,10 @@ fn check_into(table: &toml::Table, errors: &mut Errors) -> Option<Config> {
     let mut names = HashSet::new();
     for (index, value) in raw_profiles.into_iter().enumerate() {
         let label = label(value.get("name").and_then(toml::Value::as_str), index);
-        let raw: RawProfile = match value.try_into() {
+        let raw: RawProfile = match types::deserialize(&value) {
             Ok(raw) => raw,
             Err(err) => {
-                errors.push(Some(&label), "", serde_message(&err));
+                errors.push(Some(&label), &err.field, err.message);
                 continue;
             }
         };

@@ -214,7 +214,9 @@ pub(super) fn check_oauth2(
 }
 
 /// An endpoint URL: `https://host[:port]/path`, or `http://` to a loopback host only.
-pub(super) fn check_url(url: &str) -> Result<(), String> {
+/// An OAuth endpoint must be https, or plain http to a loopback address only; no
+/// credentials in it, no control characters or spaces.
+pub fn check_url(url: &str) -> Result<(), String> {
     if url.len() > MAX_TEXT || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!("{url:?} is not a URL"));
     }
