@@ -61,7 +61,12 @@ impl Store {
             tracing::warn!(dir = %dir.display(), error = %err, "cannot make the state files owner-only");
         }
         let reads = start_readers(&path)?;
-        let sync = wal_sync(&path)?;
+        // The WAL opened for the syncer's fsync: on a file system that takes no writes, say so
+        // in its own words (as `open_database` does) rather than as a failed fsync.
+        let sync = wal_sync(&path).map_err(|err| match file_system_problem(dir) {
+            Some(cause) => StateError::Unwritable { cause },
+            None => err,
+        })?;
         let (jobs, rx) = mpsc::channel();
         let (written, durable) = mpsc::channel();
         let spawn_err = |source| StateError::CreateDir {
