@@ -5,14 +5,14 @@
 use mailpull_shared::config::{AfterDelivery, Profile};
 use tracing::{error, info, warn};
 
-use super::retry::skips_one_message;
+use super::retry::{self, HoldPolicy, skips_one_message};
 use super::{PollError, PollReport, Progress, hex_digest, remove_recorded};
 use crate::context::{PollContext, now_secs};
 use crate::deliver;
-use crate::dispatch::{Outcome, Source, deliver_to_recipients};
+use crate::dispatch::{Outcome, Source, deliver_held_to_fallback, deliver_to_recipients};
 use crate::routing::Route;
 use crate::source::{Listed, Mailbox};
-use crate::state::{Known, MailboxKey, Record};
+use crate::state::{Attempt, HeldAction, Known, MailboxKey, Record};
 
 /// Whether a message listed under a recorded UID is the recorded message.
 pub(super) enum Check {
@@ -63,6 +63,8 @@ pub(super) struct Walk<'a> {
     pub route: Route,
     pub key: MailboxKey,
     pub known: std::collections::HashMap<String, Known>,
+    /// The attempts of messages that failed on their own, by UID (kept up to date).
+    pub attempts: std::collections::HashMap<String, Attempt>,
     /// When the poll began (the clock of `ctx`).
     pub now: i64,
     /// For the trace header: `IMAPS`, `POP3` …
@@ -89,7 +91,6 @@ impl Walk<'_> {
         let (ctx, profile, key) = (self.ctx, self.profile, &self.key);
         let delete = profile.after_delivery == AfterDelivery::Delete;
         let known = &self.known;
-        let to_confirm = &mut progress.to_confirm;
         let mut fetched = None;
         if let Some(uid) = &message.uid
             && let Some(record) = known.get(uid)
@@ -104,41 +105,103 @@ impl Walk<'_> {
                             info!(uid = %uid, "kept for keep_days and now older; deleting from the server");
                         }
                         mailbox.delete(message).await?;
-                        to_confirm.push(uid.clone());
+                        progress.to_confirm.push(uid.clone());
                     }
                     return Ok(());
                 }
                 Check::Reused(raw) => fetched = raw,
             }
         }
-        if let Some(size) = message.size
+        let due = retry::due(
+            message.uid.as_ref().and_then(|uid| self.attempts.get(uid)),
+            self.now,
+        );
+        let fallback_for = match (due, message.uid.as_deref()) {
+            (retry::Due::Now, _) => None,
+            (retry::Due::Later, _) => {
+                report.waiting += 1;
+                progress.skipped = true;
+                return Ok(());
+            }
+            (retry::Due::Held, _) => {
+                report.held += 1;
+                progress.skipped = true;
+                return Ok(());
+            }
+            (retry::Due::Action(action), Some(uid)) => {
+                let reason = self
+                    .attempts
+                    .get(uid)
+                    .map(|row| row.reason.clone())
+                    .unwrap_or_default();
+                match action {
+                    HeldAction::Delete => {
+                        info!(profile = %profile.name, uid = %uid, reason = %reason,
+                            "deleting the held message on the server, as asked (it is not delivered)");
+                        mailbox.delete(message).await?;
+                        progress.dropped.push(uid.to_string());
+                        return Ok(());
+                    }
+                    HeldAction::Fallback => Some(reason),
+                }
+            }
+            // Actions are only ever asked for messages with a UID.
+            (retry::Due::Action(_), None) => None,
+        };
+        if fetched.is_none()
+            && let Some(size) = message.size
             && size > profile.remote.max_message_bytes
         {
             let why = format!(
-                "message {} of {size} bytes is larger than max_message_mb ({} MB); left on the server",
+                "message {} of {size} bytes is larger than max_message_mb ({} MB)",
                 message.number,
                 profile.remote.max_message_bytes / (1024 * 1024)
             );
-            warn!("{why}");
-            report.left_on_server.push(why);
-            return Ok(());
+            return self
+                .failed(message.uid.as_deref(), why, report, progress)
+                .await;
         }
         let mut raw = match fetched {
             Some(raw) => raw,
-            None => mailbox.fetch(message).await?,
+            None => match mailbox.fetch(message).await {
+                Ok(raw) => raw,
+                Err(err) if err.is_one_message() => {
+                    let why = err.to_string();
+                    return self
+                        .failed(message.uid.as_deref(), why, report, progress)
+                        .await;
+                }
+                Err(err) if err.is_the_message() => {
+                    let why = err.to_string();
+                    self.failed(message.uid.as_deref(), why, report, progress)
+                        .await?;
+                    return Err(err.into());
+                }
+                Err(err) => return Err(err.into()),
+            },
         };
         let digest = hex_digest(&raw);
         let uid = message
             .uid
             .clone()
             .unwrap_or_else(|| format!("sha256:{digest}"));
+        if message.uid.is_none() {
+            progress.seen_digests.insert(uid.clone());
+        }
         if message.uid.is_none()
             && let Some(record) = known.get(&uid)
         {
             if self.remove(record) {
                 mailbox.delete(message).await?;
-                to_confirm.push(uid);
+                progress.to_confirm.push(uid);
             }
+            return Ok(());
+        }
+        if message.uid.is_none() && retry::due(self.attempts.get(&uid), self.now) != retry::Due::Now
+        {
+            // POP3 without UIDL: known by its digest only once fetched.
+            report.waiting += 1;
+            progress.skipped = true;
             return Ok(());
         }
         let message_id = deliver::header_value(&raw, "Message-ID");
@@ -153,7 +216,12 @@ impl Walk<'_> {
                 digest: &digest,
                 unix_time: now_secs(),
             };
-            deliver_to_recipients(ctx, profile, &self.route, &mut raw, &source).await?
+            match &fallback_for {
+                None => deliver_to_recipients(ctx, profile, &self.route, &mut raw, &source).await?,
+                Some(reason) => {
+                    deliver_held_to_fallback(ctx, profile, &mut raw, &source, reason).await?
+                }
+            }
         };
         let (recipients, dedupe_key, reply) = match outcome {
             Outcome::Delivered {
@@ -169,14 +237,14 @@ impl Walk<'_> {
                     return Err(PollError::Deferred(err));
                 }
                 warn!(uid = %uid, error = %err, "the local server deferred this message only; it stays on the server and the poll goes on");
-                report.left_on_server.push(format!("{uid}: {err}"));
-                return Ok(());
+                return self
+                    .failed(Some(&uid), err.to_string(), report, progress)
+                    .await;
             }
             Outcome::Refused(why) => {
                 self.deferred_in_a_row = 0;
                 error!(uid = %uid, error = %why, "DELIVERY REFUSED; the message stays on the server");
-                report.left_on_server.push(format!("{uid}: {why}"));
-                return Ok(());
+                return self.failed(Some(&uid), why, report, progress).await;
             }
         };
         self.deferred_in_a_row = 0;
@@ -202,10 +270,54 @@ impl Walk<'_> {
             }
             None => report.already_delivered += 1,
         }
+        if self.attempts.remove(&uid).is_some() {
+            ctx.store.clear_attempt(key, &uid).await?;
+        }
         if delete {
             mailbox.delete(message).await?;
-            to_confirm.push(uid);
+            progress.to_confirm.push(uid);
         }
+        Ok(())
+    }
+
+    /// Leaves a message on the server for a reason of its own and counts the attempt (when it
+    /// has a UID to count it under): it is tried again after a growing delay, and held once
+    /// the policy says so. The poll goes on.
+    async fn failed(
+        &mut self,
+        uid: Option<&str>,
+        reason: String,
+        report: &mut PollReport,
+        progress: &mut Progress,
+    ) -> Result<(), PollError> {
+        progress.skipped = true;
+        report
+            .left_on_server
+            .push(format!("{}: {reason}", uid.unwrap_or("?")));
+        let Some(uid) = uid else {
+            warn!(error = %reason, "a message without a UID failed; it stays on the server");
+            return Ok(());
+        };
+        let previous = self.attempts.get(uid);
+        let was_held = previous.is_some_and(|row| row.held);
+        let row = retry::after_failure(
+            previous,
+            (&self.key, uid, &self.profile.name),
+            reason,
+            self.now,
+            HoldPolicy::of(self.ctx),
+        );
+        if row.held && !was_held {
+            error!(uid = %uid, attempts = row.attempts, reason = %row.reason,
+                "HELD: the message failed too often; it stays on the server and is not retried automatically (see `mailpull-worker held`)");
+        } else if row.held {
+            warn!(uid = %uid, reason = %row.reason, "the held message failed again; it stays held");
+        } else {
+            warn!(uid = %uid, attempt = row.attempts, retry_in_secs = row.next_at - row.last_at,
+                reason = %row.reason, "the message stays on the server and is tried again later");
+        }
+        self.ctx.store.put_attempt(row.clone()).await?;
+        self.attempts.insert(uid.to_string(), row);
         Ok(())
     }
 }

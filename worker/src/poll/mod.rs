@@ -64,6 +64,10 @@ pub struct PollReport {
     pub deleted: usize,
     /// Messages left on the server, each with the reason.
     pub left_on_server: Vec<String>,
+    /// Messages not fetched because their next attempt is later.
+    pub waiting: usize,
+    /// Held messages left on the server (see `mailpull-worker held`).
+    pub held: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,17 +154,25 @@ async fn poll_mailbox<M: Mailbox>(
     let outcome = process(ctx, profile, &mut mailbox, with, report, &mut progress).await;
     let key = mailbox.key().clone();
     // Clean: every listed message is delivered and recorded (now or earlier).
-    let clean =
-        outcome.is_ok() && !progress.stopped_early && report.left_on_server.len() == left_before;
+    let clean = outcome.is_ok()
+        && !progress.stopped_early
+        && !progress.skipped
+        && report.left_on_server.len() == left_before;
     // Commit (QUIT, EXPUNGE) even after a failure: every deletion so far is of a recorded
     // message.
     let committed = mailbox.commit(clean).await;
     if let Ok(Committed::All) = committed {
-        report.deleted += progress.to_confirm.len();
+        report.deleted += progress.to_confirm.len() + progress.dropped.len();
         ctx.store.mark_deleted(&key, progress.to_confirm).await?;
+        for uid in &progress.dropped {
+            ctx.store.clear_attempt(&key, uid).await?;
+        }
     }
     outcome?;
     committed?;
+    ctx.store
+        .forget_attempts_missing(&key, &progress.present | &progress.seen_digests)
+        .await?;
     ctx.store
         .forget_deleted_missing(&key, progress.present)
         .await?;
@@ -183,8 +195,15 @@ struct Progress {
     to_confirm: Vec<String>,
     /// UIDs the server listed.
     present: HashSet<String>,
+    /// POP3 without UIDL: the `sha256:` ids of the messages fetched.
+    seen_digests: HashSet<String>,
     /// The poll stopped (shutdown) before it went through every listed message.
     stopped_early: bool,
+    /// A listed message was left on the server (failed, waiting or held).
+    skipped: bool,
+    /// Held messages deleted on the server by the explicit action: their attempts are
+    /// forgotten once the server commits.
+    dropped: Vec<String>,
 }
 
 /// Lists `mailbox` and takes every listed message through [`message::Walk::step`], until
@@ -201,6 +220,7 @@ async fn process<M: Mailbox>(
     let listed = mailbox.list().await?;
     report.listed += listed.len();
     let known = ctx.store.known(&key).await?;
+    let attempts = ctx.store.attempts(&key).await?;
     progress.present = listed.iter().filter_map(|m| m.uid.clone()).collect();
     let mut walk = message::Walk {
         ctx,
@@ -208,6 +228,7 @@ async fn process<M: Mailbox>(
         route: Route::for_profile(profile, ctx.store.installation_id()),
         key,
         known,
+        attempts,
         now: ctx.now(),
         with,
         deferred_in_a_row: 0,

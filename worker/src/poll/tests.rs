@@ -10,32 +10,6 @@ use tokio_util::sync::CancellationToken;
 const DAY: i64 = 86_400;
 
 #[test]
-fn only_a_4xx_to_one_message_skips_it_and_a_run_of_them_stops_the_poll() {
-    let transient = DeliveryError::Transient {
-        server: "s".into(),
-        reply: "451 busy".into(),
-    };
-    assert!(skips_one_message(&transient, 1));
-    assert!(skips_one_message(&transient, DEFERRED_IN_A_ROW_STOP - 1));
-    assert!(!skips_one_message(&transient, DEFERRED_IN_A_ROW_STOP));
-    let closing = DeliveryError::Transient {
-        server: "s".into(),
-        reply: "transient error (421): 4.3.0 closing".into(),
-    };
-    assert!(!skips_one_message(&closing, 1));
-    let unreachable = DeliveryError::Unreachable {
-        server: "s".into(),
-        reason: "refused".into(),
-    };
-    assert!(!skips_one_message(&unreachable, 1));
-    let tls = DeliveryError::Tls {
-        server: "s".into(),
-        reason: "bad".into(),
-    };
-    assert!(!skips_one_message(&tls, 1));
-}
-
-#[test]
 fn the_age_decision_follows_the_policy() {
     let t0 = 1_700_000_000;
     assert!(remove_recorded(AfterDelivery::Delete, t0, t0));

@@ -193,6 +193,31 @@ impl Store {
         .await
     }
 
+    /// Asks for `action` on the held message `uid` of `profile` in `folder`/`uidvalidity`
+    /// (`None`: retry now, which clears the hold and the delay). False when no such message
+    /// is held.
+    pub async fn ask_held(
+        &self,
+        message: (&str, &str, u32, &str),
+        action: Option<HeldAction>,
+    ) -> Result<bool, StateError> {
+        let (profile, folder, uidvalidity, uid) = message;
+        let (profile, folder, uid) = (profile.to_string(), folder.to_string(), uid.to_string());
+        self.run(move |conn| {
+            let sql = match action {
+                None => "UPDATE attempts SET held = 0, next_at = 0, action = NULL WHERE profile = ?1 AND folder = ?2 AND uidvalidity = ?3 AND uid = ?4 AND held = 1 AND ?5 IS NULL",
+                Some(_) => "UPDATE attempts SET action = ?5 WHERE profile = ?1 AND folder = ?2 AND uidvalidity = ?3 AND uid = ?4 AND held = 1",
+            };
+            conn.execute(
+                sql,
+                params![profile, folder, uidvalidity, uid, action.map(HeldAction::as_str)],
+            )
+            .map(|changed| changed > 0)
+            .map_err(StateError::Write)
+        })
+        .await
+    }
+
     /// Forgets the attempts of the mailbox's UIDs the server no longer lists.
     pub async fn forget_attempts_missing(
         &self,
