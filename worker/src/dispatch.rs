@@ -129,23 +129,24 @@ async fn send_with_headers(
 pub const HELD_REASON_HEADER: &str = "X-Mailpull-Held-Reason";
 
 /// Delivers a held message to the profile's fallback mailbox (asked for over the pipe), with
-/// [`HELD_REASON_HEADER`] saying why it was held. A profile without a fallback (its
-/// configuration changed since the request) refuses.
+/// [`HELD_REASON_HEADER`] saying why it was held. A single-drop route has no fallback (the
+/// profile's configuration changed since the request): refused.
 pub async fn deliver_held_to_fallback(
     ctx: &PollContext,
     profile: &Profile,
+    route: &Route,
     raw: &mut Vec<u8>,
     source: &Source<'_>,
     reason: &str,
 ) -> Result<Outcome, StateError> {
-    let Some(fallback) = profile.distribute.as_ref().map(|d| d.fallback.clone()) else {
+    let Route::Multi { fallback, .. } = route else {
         return Ok(Outcome::Refused(
             "delivery to the fallback was asked, but the profile has no fallback mailbox".into(),
         ));
     };
     let sender = deliver::envelope_sender(raw);
     let header = format!("{HELD_REASON_HEADER}: {}\r\n", one_line(reason));
-    let recipients = std::slice::from_ref(&fallback);
+    let recipients = std::slice::from_ref(fallback);
     let sent = send_with_headers(
         ctx,
         profile,
@@ -160,7 +161,7 @@ pub async fn deliver_held_to_fallback(
         Ok(reply) => {
             info!(uid = %source.uid, fallback = %fallback, "the held message was delivered to the fallback, as asked");
             Outcome::Delivered {
-                recipients: vec![fallback],
+                recipients: vec![fallback.clone()],
                 reply,
                 dedupe_key: None,
             }

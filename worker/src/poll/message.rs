@@ -219,7 +219,8 @@ impl Walk<'_> {
             match &fallback_for {
                 None => deliver_to_recipients(ctx, profile, &self.route, &mut raw, &source).await?,
                 Some(reason) => {
-                    deliver_held_to_fallback(ctx, profile, &mut raw, &source, reason).await?
+                    deliver_held_to_fallback(ctx, profile, &self.route, &mut raw, &source, reason)
+                        .await?
                 }
             }
         };
