@@ -648,3 +648,29 @@ fn smtp_failures_at_every_step_keep_the_message_until_accepted() {
         "the drop and the hang after the data"
     );
 }
+
+/// A RETR the server answers `-ERR` for one message (the session goes on) skips that message
+/// only: the rest of the mailbox is delivered in the same poll, and the message stays on the
+/// server, counted for a later attempt.
+#[test]
+fn a_retr_refused_for_one_message_skips_only_that_message() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pw = WorkerSetup::password_file(tmp.path(), "pw", PASSWORD).expect("pw");
+    let smtp = FakeSmtp::start().expect("fake smtp");
+    let sent = messages(0..4, 2_000);
+    let pop3 = FakePop3::start(sent.clone()).expect("fake pop3");
+    pop3.set_faults(vec![Pop3Fault::RetrErr { message: 2 }]);
+    let spec = fake_profile("retr", pop3.port(), &pw, smtp.port(), "alice");
+    let setup = WorkerSetup::new(&[spec]).expect("setup");
+    let out = setup.run_once().expect("run");
+    let all = text(&out);
+    let left = pop3.messages();
+    assert_eq!(message_ids(&left), message_ids(&sent[1..2]), "{all}");
+    assert_exactly_once_or_remote(&smtp, "alice@local.test", &sent, &left);
+    assert!(all.contains("message unavailable"), "{all}");
+    let db = rusqlite::Connection::open(setup.state_dir().join("state.sqlite3")).expect("db");
+    let attempts: u32 = db
+        .query_row("SELECT attempts FROM attempts", [], |row| row.get(0))
+        .expect("the attempt is counted");
+    assert_eq!(attempts, 1);
+}
