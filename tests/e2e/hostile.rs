@@ -630,6 +630,11 @@ fn smtp_failures_at_every_step_keep_the_message_until_accepted() {
         );
         assert_no_loss_no_duplicate(&rig.smtp, "alice@local.test", &sent, &remote);
         rig.smtp.clear_faults();
+        // A message skipped for a reason of its own waits for its retry delay (a minute at
+        // first): let the delay pass.
+        rusqlite::Connection::open(setup.state_dir().join("state.sqlite3"))
+            .and_then(|db| db.execute("UPDATE attempts SET next_at = 0", []))
+            .expect("the retry delay over");
         let out = setup.run_once().expect("run");
         assert!(out.status.success(), "{label}: clean poll\n{}", text(&out));
         assert_eq!(
@@ -673,4 +678,33 @@ fn a_retr_refused_for_one_message_skips_only_that_message() {
         .query_row("SELECT attempts FROM attempts", [], |row| row.get(0))
         .expect("the attempt is counted");
     assert_eq!(attempts, 1);
+}
+
+/// A message over max_message_mb that the server announced with a wrong (or no usable) size
+/// is found out while reading; the rest of it is unread, so that poll stops there, but the
+/// attempt is the message's: the next poll passes over it (its retry delay) and delivers the
+/// rest of the mailbox instead of stopping at it again.
+#[test]
+fn a_message_over_the_limit_announced_too_small_does_not_block_the_mailbox() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pw = WorkerSetup::password_file(tmp.path(), "pw", PASSWORD).expect("pw");
+    let smtp = FakeSmtp::start().expect("fake smtp");
+    let mut sent = messages(70..71, 3_000);
+    sent.push(sample_message(71, 2 * 1024 * 1024, "isp-user@isp.example"));
+    sent.extend(messages(72..74, 3_000));
+    let pop3 = FakePop3::start(sent.clone()).expect("fake pop3");
+    pop3.set_faults(vec![Pop3Fault::ListSize {
+        message: 2,
+        size: 100,
+    }]);
+    let mut spec = fake_profile("big", pop3.port(), &pw, smtp.port(), "alice");
+    spec.remote_extra.push_str("\nmax_message_mb = 1");
+    let setup = WorkerSetup::new(&[spec]).expect("setup");
+    let first = setup.run_once().expect("run");
+    assert!(!first.status.success(), "{}", text(&first));
+    let second = setup.run_once().expect("run");
+    let all = format!("{}\n{}", text(&first), text(&second));
+    let left = pop3.messages();
+    assert_eq!(message_ids(&left), message_ids(&sent[1..2]), "{all}");
+    assert_exactly_once_or_remote(&smtp, "alice@local.test", &sent, &left);
 }
