@@ -71,6 +71,9 @@ pub(super) struct Walk<'a> {
     pub with: &'a str,
     /// Messages the local server deferred one after the other (reset by any other outcome).
     pub deferred_in_a_row: usize,
+    /// The attempts rows, as they were before, of the messages of the current run of
+    /// deferrals: a run long enough to stop the poll was the server's, not theirs.
+    pub deferred_run: Vec<(String, Option<Attempt>)>,
 }
 
 impl Walk<'_> {
@@ -235,20 +238,25 @@ impl Walk<'_> {
                 self.deferred_in_a_row += 1;
                 if !skips_one_message(&err, self.deferred_in_a_row) {
                     warn!(uid = %uid, error = %err, "delivery deferred; the message stays on the server and the poll stops");
+                    self.undo_deferred_run().await?;
                     return Err(PollError::Deferred(err));
                 }
                 warn!(uid = %uid, error = %err, "the local server deferred this message only; it stays on the server and the poll goes on");
+                let previous = self.attempts.get(&uid).cloned();
+                self.deferred_run.push((uid.clone(), previous));
                 return self
                     .failed(Some(&uid), err.to_string(), report, progress)
                     .await;
             }
             Outcome::Refused(why) => {
                 self.deferred_in_a_row = 0;
+                self.deferred_run.clear();
                 error!(uid = %uid, error = %why, "DELIVERY REFUSED; the message stays on the server");
                 return self.failed(Some(&uid), why, report, progress).await;
             }
         };
         self.deferred_in_a_row = 0;
+        self.deferred_run.clear();
         let size = raw.len() as u64;
         ctx.store
             .record(Record {
@@ -277,6 +285,24 @@ impl Walk<'_> {
         if delete {
             mailbox.delete(message).await?;
             progress.to_confirm.push(uid);
+        }
+        Ok(())
+    }
+
+    /// Puts back the attempts rows of the messages deferred in the run that turned out to be
+    /// the local server's (it stopped the poll): those deferrals were not the messages'.
+    async fn undo_deferred_run(&mut self) -> Result<(), PollError> {
+        for (uid, previous) in std::mem::take(&mut self.deferred_run) {
+            match previous {
+                Some(row) => {
+                    self.ctx.store.put_attempt(row.clone()).await?;
+                    self.attempts.insert(uid, row);
+                }
+                None => {
+                    self.ctx.store.clear_attempt(&self.key, &uid).await?;
+                    self.attempts.remove(&uid);
+                }
+            }
         }
         Ok(())
     }

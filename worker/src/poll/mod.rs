@@ -232,6 +232,7 @@ async fn process<M: Mailbox>(
         now: ctx.now(),
         with,
         deferred_in_a_row: 0,
+        deferred_run: Vec::new(),
     };
     for message in &listed {
         if ctx.cancel.is_cancelled() {
