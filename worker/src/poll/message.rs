@@ -213,7 +213,7 @@ impl Walk<'_> {
             Outcome::AlreadyDelivered
         } else {
             let source = Source {
-                key: &key,
+                key,
                 with: self.with,
                 uid: &uid,
                 digest: &digest,
