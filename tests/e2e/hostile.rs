@@ -708,3 +708,75 @@ fn a_message_over_the_limit_announced_too_small_does_not_block_the_mailbox() {
     assert_eq!(message_ids(&left), message_ids(&sent[1..2]), "{all}");
     assert_exactly_once_or_remote(&smtp, "alice@local.test", &sent, &left);
 }
+
+/// Another client expunges a message between the listing and its FETCH (real Dovecot; the
+/// proxy only holds the FETCH back for a moment): the FETCH brings no body, or a NO, for that
+/// message alone. It is skipped and the rest of the folder is delivered in the same poll.
+#[test]
+fn imap_message_gone_before_its_fetch_skips_only_that_message() {
+    let rig = drop_rig();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], rig.remote.imap_port()).into()).expect("proxy");
+    let mut isp = fake_profile(
+        "isp",
+        proxy.port(),
+        &rig.password_file,
+        rig.smtp.port(),
+        "alice",
+    );
+    isp.protocol = "imap";
+    isp.security = "plain";
+    isp.remote_extra = "timeout = \"15s\"".into();
+    let setup = WorkerSetup::new(&[isp]).expect("setup");
+    let sent = messages(400..403, 3_000);
+    for raw in &sent {
+        rig.remote.add_message(REMOTE_USER, raw).expect("add");
+    }
+    // UID FETCH 1: the sizes; 2: the body of the first message; 3: that of the second.
+    proxy.arm(
+        Trigger::command("UID FETCH", 3),
+        Action::Stall(Duration::from_secs(3)),
+    );
+    let mut worker = setup.spawn(true).expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while proxy.fired() == 0 {
+        assert!(Instant::now() < deadline, "the FETCH never came");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Meanwhile another client expunges the second message: its file goes.
+    let gone = &message_ids(&sent[1..2])[0];
+    let maildir = rig.remote.maildir(REMOTE_USER);
+    let mut removed = 0;
+    for sub in ["new", "cur"] {
+        for entry in std::fs::read_dir(maildir.join(sub)).expect("maildir") {
+            let path = entry.expect("entry").path();
+            let bytes = std::fs::read(&path).expect("read");
+            if message_ids(&[bytes]).first() == Some(gone) {
+                std::fs::remove_file(&path).expect("remove");
+                removed += 1;
+            }
+        }
+    }
+    assert_eq!(removed, 1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = worker.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the worker did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = std::fs::read_to_string(setup.dir.path().join("worker.stderr")).unwrap_or_default();
+    assert!(!status.success(), "the skipped message is reported\n{log}");
+    let counts = accepted_ids(&rig.smtp, "alice@local.test");
+    let wanted: HashMap<String, usize> = [&sent[0], &sent[2]]
+        .iter()
+        .map(|raw| (message_ids(std::slice::from_ref(*raw)).remove(0), 1))
+        .collect();
+    assert_eq!(counts, wanted, "{log}");
+    assert!(log.contains("BODY.PEEK[]"), "{log}");
+    assert_eq!(
+        rig.remote.message_count(REMOTE_USER).expect("count"),
+        0,
+        "{log}"
+    );
+}
