@@ -187,3 +187,71 @@ async fn recorded_messages_are_deleted_only_once_older_than_keep_days() {
     assert_eq!(run(in_15_days, "\"keep\"").await, (vec![], vec![]));
     assert_eq!(run(real_now, "\"delete\"").await.0, vec![1, 2]);
 }
+
+/// A held message and one whose next attempt is later are not fetched (the fake mailbox
+/// panics on a fetch); a held message with the `delete` action is deleted without a fetch,
+/// and forgotten once the server commits.
+#[tokio::test]
+async fn held_and_waiting_messages_are_not_fetched_and_delete_needs_the_action() {
+    use crate::state::{Attempt, HeldAction};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    let key = MailboxKey {
+        account: "u@h.example".into(),
+        folder: "INBOX".into(),
+        uidvalidity: 7,
+    };
+    let now = now_secs();
+    let row = |uid: &str, held: bool, next_at: i64, action: Option<HeldAction>| Attempt {
+        key: key.clone(),
+        uid: uid.into(),
+        profile: "p".into(),
+        attempts: 3,
+        first_at: now - 600,
+        last_at: now - 60,
+        next_at,
+        reason: "451 busy".into(),
+        held,
+        action,
+    };
+    store
+        .put_attempt(row("1", true, 0, None))
+        .await
+        .expect("held");
+    store
+        .put_attempt(row("2", false, now + 600, None))
+        .await
+        .expect("waiting");
+    store
+        .put_attempt(row("3", true, 0, Some(HeldAction::Delete)))
+        .await
+        .expect("to delete");
+    let ctx = PollContext::new(store.clone(), Deliverer::new(1), CancellationToken::new());
+    let mut mailbox = FakeMailbox {
+        key: key.clone(),
+        uids: vec![1, 2, 3],
+        deleted: Vec::new(),
+        body: None,
+        fetched: 0,
+    };
+    let mut report = PollReport::default();
+    let mut progress = Progress::default();
+    process(
+        &ctx,
+        &profile("\"delete\""),
+        &mut mailbox,
+        "IMAP",
+        &mut report,
+        &mut progress,
+    )
+    .await
+    .expect("process");
+    assert_eq!((report.held, report.waiting, mailbox.fetched), (1, 1, 0));
+    assert_eq!(mailbox.deleted, vec![3]);
+    assert_eq!(progress.dropped, vec!["3".to_string()]);
+    assert!(
+        progress.skipped,
+        "not a clean poll: messages stay on the server"
+    );
+    assert!(report.left_on_server.is_empty());
+}
