@@ -67,7 +67,7 @@ impl fmt::Display for HeldId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HeldActionKind {
-    /// Clear the hold and the delay: the message is tried again like a new one.
+    /// Clear the hold, the delay and the count: the message is tried again like a new one.
     Retry,
     /// Deliver it to the profile's fallback mailbox with an `X-Mailpull-Held-Reason` header
     /// (refused for a profile without a fallback).

@@ -194,8 +194,8 @@ impl Store {
     }
 
     /// Asks for `action` on the held message `uid` of `profile` in `folder`/`uidvalidity`
-    /// (`None`: retry now, which clears the hold and the delay). False when no such message
-    /// is held.
+    /// (`None`: retry now, which forgets its attempts: no hold, no delay, the count starts
+    /// again). False when no such message is held.
     pub async fn ask_held(
         &self,
         message: (&str, &str, u32, &str),
@@ -205,7 +205,8 @@ impl Store {
         let (profile, folder, uid) = (profile.to_string(), folder.to_string(), uid.to_string());
         self.run(move |conn| {
             let sql = match action {
-                None => "UPDATE attempts SET held = 0, next_at = 0, action = NULL WHERE profile = ?1 AND folder = ?2 AND uidvalidity = ?3 AND uid = ?4 AND held = 1 AND ?5 IS NULL",
+                // Forgotten: the next poll tries it like a new message (the count starts again).
+                None => "DELETE FROM attempts WHERE profile = ?1 AND folder = ?2 AND uidvalidity = ?3 AND uid = ?4 AND held = 1 AND ?5 IS NULL",
                 Some(_) => "UPDATE attempts SET action = ?5 WHERE profile = ?1 AND folder = ?2 AND uidvalidity = ?3 AND uid = ?4 AND held = 1",
             };
             conn.execute(

@@ -360,3 +360,24 @@ async fn a_version_5_database_gains_the_attempts_table_and_held_rows_read_withou
     let rows = store.attempts(&key()).await.expect("attempts");
     assert_eq!(rows.keys().collect::<Vec<_>>(), ["2"]);
 }
+
+#[tokio::test]
+async fn an_action_is_asked_only_for_a_held_message_and_retry_forgets_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    store.put_attempt(attempt("1", false)).await.expect("put");
+    store.put_attempt(attempt("2", true)).await.expect("put");
+    let k = key();
+    let id = |uid| ("p", k.folder.as_str(), k.uidvalidity, uid);
+    let fallback = Some(super::HeldAction::Fallback);
+    assert!(!store.ask_held(id("1"), fallback).await.expect("not held"));
+    assert!(!store.ask_held(id("9"), None).await.expect("unknown"));
+    assert!(store.ask_held(id("2"), fallback).await.expect("held"));
+    let rows = store.attempts(&key()).await.expect("attempts");
+    assert_eq!(rows.get("2").and_then(|row| row.action), fallback);
+    // Retry now: the row goes, the message is tried like a new one.
+    assert!(store.ask_held(id("2"), None).await.expect("retry"));
+    let rows = store.attempts(&key()).await.expect("attempts");
+    assert!(!rows.contains_key("2"));
+    assert!(!store.ask_held(id("2"), None).await.expect("done"));
+}
