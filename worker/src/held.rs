@@ -110,7 +110,37 @@ pub fn command(config_file: &Path, profile: Option<&str>, json: bool) -> anyhow:
 
 #[cfg(test)]
 mod tests {
-    use super::format_time;
+    use super::*;
+
+    #[test]
+    fn the_table_names_each_held_message_with_its_reason() {
+        let row = HeldMessage {
+            profile: "isp".into(),
+            mailbox: "u@h.example".into(),
+            folder: "INBOX".into(),
+            uidvalidity: 7,
+            uid: "42".into(),
+            reason: "451 busy".into(),
+            first_attempt: 0,
+            last_attempt: 86_400,
+            attempts: 10,
+            pending_action: Some("fallback".into()),
+        };
+        let mut out = Vec::new();
+        print(&mut out, std::slice::from_ref(&row), false).expect("print");
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            "isp u@h.example INBOX UID 42: 10 attempts, first 1970-01-01 00:00:00 UTC, \
+             last 1970-01-02 00:00:00 UTC, pending action: fallback\n  reason: 451 busy\n"
+        );
+        let mut out = Vec::new();
+        print(&mut out, &[], false).expect("print");
+        assert_eq!(out, b"no held messages\n");
+        let mut out = Vec::new();
+        print(&mut out, std::slice::from_ref(&row), true).expect("json");
+        let back: Vec<HeldMessage> = serde_json::from_slice(&out).expect("parse");
+        assert_eq!(back, vec![row]);
+    }
 
     #[test]
     fn times_are_printed_as_utc_dates() {

@@ -108,6 +108,7 @@ mod tests {
             serde_json::from_str::<Request>(&json).expect("parse"),
             request
         );
+        assert_eq!(request.kind(), "held_action");
         let list = Request::ListHeld { profile: None };
         let json = serde_json::to_string(&list).expect("json");
         assert_eq!(serde_json::from_str::<Request>(&json).expect("parse"), list);
