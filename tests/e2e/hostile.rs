@@ -780,3 +780,35 @@ fn imap_message_gone_before_its_fetch_skips_only_that_message() {
         "{log}"
     );
 }
+
+/// The wait for a message's body grows with its announced size: a 128 KB message whose FETCH
+/// answer is held back 4 s (the proxy) is delivered with `timeout = "2s"`, the profile's
+/// timeout plus 8 s for its size at 16 KiB/s (before: the one fixed timeout cut it off).
+#[test]
+fn imap_fetch_of_a_large_message_waits_longer_than_one_timeout() {
+    let rig = drop_rig();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], rig.remote.imap_port()).into()).expect("proxy");
+    let mut isp = fake_profile(
+        "isp",
+        proxy.port(),
+        &rig.password_file,
+        rig.smtp.port(),
+        "alice",
+    );
+    isp.protocol = "imap";
+    isp.security = "plain";
+    let setup = WorkerSetup::new(&[isp]).expect("setup");
+    let sent = vec![sample_message(600, 128 * 1024, "isp-user@isp.example")];
+    rig.remote.add_message(REMOTE_USER, &sent[0]).expect("add");
+    // UID FETCH 1: the sizes; 2: the body.
+    proxy.arm(
+        Trigger::command("UID FETCH", 2),
+        Action::Stall(Duration::from_secs(4)),
+    );
+    let out = setup.run_once().expect("run");
+    let log = text(&out);
+    assert_eq!(proxy.fired(), 1, "{log}");
+    assert!(out.status.success(), "{log}");
+    assert_exactly_once_or_remote(&rig.smtp, "alice@local.test", &sent, &[]);
+    assert_eq!(rig.remote.message_count(REMOTE_USER).expect("count"), 0);
+}
