@@ -150,7 +150,8 @@ pub enum Request {
     SignInResult { session: String },
     /// The held messages, of one profile or of all: [`Response::Held`] (see `held`).
     ListHeld { profile: Option<String> },
-    /// Retry, deliver to the fallback or delete one held message: [`Response::Done`].
+    /// Retry, deliver to the fallback or delete one held message: [`Response::Done`]. Both
+    /// added within version 1: an older worker answers them with a bad-request error.
     HeldAction { id: HeldId, action: HeldActionKind },
 }
 
