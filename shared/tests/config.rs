@@ -179,6 +179,17 @@ domain = "d.example"
     // A non-loopback local server is not spoken to in plaintext unless the profile says so.
     assert_eq!(profile.local.smtp_security, Security::StartTls);
     assert_eq!(profile.local.address(), "bob@other.example");
+    // A failing message is held after 10 attempts or a day, whichever comes first.
+    assert_eq!(config.worker.hold_after_attempts, 10);
+    assert_eq!(config.worker.hold_after, Duration::from_secs(86_400));
+    let set = text.replacen(
+        "[[profile]]",
+        "[worker]\nhold_after_attempts = 3\nhold_after = \"12h\"\n[[profile]]",
+        1,
+    );
+    let config = config::parse(&set, "f.toml").expect("valid");
+    assert_eq!(config.worker.hold_after_attempts, 3);
+    assert_eq!(config.worker.hold_after, Duration::from_secs(12 * 3600));
 }
 
 #[test]

@@ -630,6 +630,11 @@ fn smtp_failures_at_every_step_keep_the_message_until_accepted() {
         );
         assert_no_loss_no_duplicate(&rig.smtp, "alice@local.test", &sent, &remote);
         rig.smtp.clear_faults();
+        // A message skipped for a reason of its own waits for its retry delay (a minute at
+        // first): let the delay pass.
+        rusqlite::Connection::open(setup.state_dir().join("state.sqlite3"))
+            .and_then(|db| db.execute("UPDATE attempts SET next_at = 0", []))
+            .expect("the retry delay over");
         let out = setup.run_once().expect("run");
         assert!(out.status.success(), "{label}: clean poll\n{}", text(&out));
         assert_eq!(
@@ -647,4 +652,163 @@ fn smtp_failures_at_every_step_keep_the_message_until_accepted() {
         2,
         "the drop and the hang after the data"
     );
+}
+
+/// A RETR the server answers `-ERR` for one message (the session goes on) skips that message
+/// only: the rest of the mailbox is delivered in the same poll, and the message stays on the
+/// server, counted for a later attempt.
+#[test]
+fn a_retr_refused_for_one_message_skips_only_that_message() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pw = WorkerSetup::password_file(tmp.path(), "pw", PASSWORD).expect("pw");
+    let smtp = FakeSmtp::start().expect("fake smtp");
+    let sent = messages(0..4, 2_000);
+    let pop3 = FakePop3::start(sent.clone()).expect("fake pop3");
+    pop3.set_faults(vec![Pop3Fault::RetrErr { message: 2 }]);
+    let spec = fake_profile("retr", pop3.port(), &pw, smtp.port(), "alice");
+    let setup = WorkerSetup::new(&[spec]).expect("setup");
+    let out = setup.run_once().expect("run");
+    let all = text(&out);
+    let left = pop3.messages();
+    assert_eq!(message_ids(&left), message_ids(&sent[1..2]), "{all}");
+    assert_exactly_once_or_remote(&smtp, "alice@local.test", &sent, &left);
+    assert!(all.contains("message unavailable"), "{all}");
+    let db = rusqlite::Connection::open(setup.state_dir().join("state.sqlite3")).expect("db");
+    let attempts: u32 = db
+        .query_row("SELECT attempts FROM attempts", [], |row| row.get(0))
+        .expect("the attempt is counted");
+    assert_eq!(attempts, 1);
+}
+
+/// A message over max_message_mb that the server announced with a wrong (or no usable) size
+/// is found out while reading; the rest of it is unread, so that poll stops there, but the
+/// attempt is the message's: the next poll passes over it (its retry delay) and delivers the
+/// rest of the mailbox instead of stopping at it again.
+#[test]
+fn a_message_over_the_limit_announced_too_small_does_not_block_the_mailbox() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pw = WorkerSetup::password_file(tmp.path(), "pw", PASSWORD).expect("pw");
+    let smtp = FakeSmtp::start().expect("fake smtp");
+    let mut sent = messages(70..71, 3_000);
+    sent.push(sample_message(71, 2 * 1024 * 1024, "isp-user@isp.example"));
+    sent.extend(messages(72..74, 3_000));
+    let pop3 = FakePop3::start(sent.clone()).expect("fake pop3");
+    pop3.set_faults(vec![Pop3Fault::ListSize {
+        message: 2,
+        size: 100,
+    }]);
+    let mut spec = fake_profile("big", pop3.port(), &pw, smtp.port(), "alice");
+    spec.remote_extra.push_str("\nmax_message_mb = 1");
+    let setup = WorkerSetup::new(&[spec]).expect("setup");
+    let first = setup.run_once().expect("run");
+    assert!(!first.status.success(), "{}", text(&first));
+    let second = setup.run_once().expect("run");
+    let all = format!("{}\n{}", text(&first), text(&second));
+    let left = pop3.messages();
+    assert_eq!(message_ids(&left), message_ids(&sent[1..2]), "{all}");
+    assert_exactly_once_or_remote(&smtp, "alice@local.test", &sent, &left);
+}
+
+/// Another client expunges a message between the listing and its FETCH (real Dovecot; the
+/// proxy only holds the FETCH back for a moment): the FETCH brings no body, or a NO, for that
+/// message alone. It is skipped and the rest of the folder is delivered in the same poll.
+#[test]
+fn imap_message_gone_before_its_fetch_skips_only_that_message() {
+    let rig = drop_rig();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], rig.remote.imap_port()).into()).expect("proxy");
+    let mut isp = fake_profile(
+        "isp",
+        proxy.port(),
+        &rig.password_file,
+        rig.smtp.port(),
+        "alice",
+    );
+    isp.protocol = "imap";
+    isp.security = "plain";
+    isp.remote_extra = "timeout = \"15s\"".into();
+    let setup = WorkerSetup::new(&[isp]).expect("setup");
+    let sent = messages(400..403, 3_000);
+    for raw in &sent {
+        rig.remote.add_message(REMOTE_USER, raw).expect("add");
+    }
+    // UID FETCH 1: the sizes; 2: the body of the first message; 3: that of the second.
+    proxy.arm(
+        Trigger::command("UID FETCH", 3),
+        Action::Stall(Duration::from_secs(3)),
+    );
+    let mut worker = setup.spawn(true).expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while proxy.fired() == 0 {
+        assert!(Instant::now() < deadline, "the FETCH never came");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Meanwhile another client expunges the second message: its file goes.
+    let gone = &message_ids(&sent[1..2])[0];
+    let maildir = rig.remote.maildir(REMOTE_USER);
+    let mut removed = 0;
+    for sub in ["new", "cur"] {
+        for entry in std::fs::read_dir(maildir.join(sub)).expect("maildir") {
+            let path = entry.expect("entry").path();
+            let bytes = std::fs::read(&path).expect("read");
+            if message_ids(&[bytes]).first() == Some(gone) {
+                std::fs::remove_file(&path).expect("remove");
+                removed += 1;
+            }
+        }
+    }
+    assert_eq!(removed, 1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = worker.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the worker did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = std::fs::read_to_string(setup.dir.path().join("worker.stderr")).unwrap_or_default();
+    assert!(!status.success(), "the skipped message is reported\n{log}");
+    let counts = accepted_ids(&rig.smtp, "alice@local.test");
+    let wanted: HashMap<String, usize> = [&sent[0], &sent[2]]
+        .iter()
+        .map(|raw| (message_ids(std::slice::from_ref(*raw)).remove(0), 1))
+        .collect();
+    assert_eq!(counts, wanted, "{log}");
+    assert!(log.contains("BODY.PEEK[]"), "{log}");
+    assert_eq!(
+        rig.remote.message_count(REMOTE_USER).expect("count"),
+        0,
+        "{log}"
+    );
+}
+
+/// The wait for a message's body grows with its announced size: a 128 KB message whose FETCH
+/// answer is held back 4 s (the proxy) is delivered with `timeout = "2s"`, the profile's
+/// timeout plus 8 s for its size at 16 KiB/s (before: the one fixed timeout cut it off).
+#[test]
+fn imap_fetch_of_a_large_message_waits_longer_than_one_timeout() {
+    let rig = drop_rig();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], rig.remote.imap_port()).into()).expect("proxy");
+    let mut isp = fake_profile(
+        "isp",
+        proxy.port(),
+        &rig.password_file,
+        rig.smtp.port(),
+        "alice",
+    );
+    isp.protocol = "imap";
+    isp.security = "plain";
+    let setup = WorkerSetup::new(&[isp]).expect("setup");
+    let sent = vec![sample_message(600, 128 * 1024, "isp-user@isp.example")];
+    rig.remote.add_message(REMOTE_USER, &sent[0]).expect("add");
+    // UID FETCH 1: the sizes; 2: the body.
+    proxy.arm(
+        Trigger::command("UID FETCH", 2),
+        Action::Stall(Duration::from_secs(4)),
+    );
+    let out = setup.run_once().expect("run");
+    let log = text(&out);
+    assert_eq!(proxy.fired(), 1, "{log}");
+    assert!(out.status.success(), "{log}");
+    assert_exactly_once_or_remote(&rig.smtp, "alice@local.test", &sent, &[]);
+    assert_eq!(rig.remote.message_count(REMOTE_USER).expect("count"), 0);
 }

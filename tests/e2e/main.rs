@@ -5,6 +5,7 @@ mod crash;
 mod expunge;
 mod faults_tools;
 mod harness;
+mod held;
 mod hostile;
 mod ipc;
 mod keep_days;

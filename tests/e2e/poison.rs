@@ -69,3 +69,56 @@ fn a_message_the_local_server_defers_does_not_hold_back_the_others() {
     assert_eq!(message_ids(&left), ["<m2@example.org>"], "{text}");
     assert!(local.messages("bob").expect("bob").is_empty());
 }
+
+/// A message lettre refuses to send before sending it (8-bit content to a Postfix that does
+/// not offer 8BITMIME) is that message's failure: it stays on the server and the rest of the
+/// mailbox is delivered in the same poll.
+#[test]
+fn a_message_the_client_cannot_send_does_not_hold_back_the_others() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new(tmp.path()).expect("ca");
+    let remote = RemoteDovecot::start(&ca).expect("remote");
+    remote.add_user("alice", "pw").expect("user");
+    let local = mailpull_tests::LocalMailServer::start_with(mailpull_tests::LocalOptions {
+        users: vec!["alice".into()],
+        extra_main_cf: "smtpd_discard_ehlo_keywords = 8bitmime\n".into(),
+        ..mailpull_tests::LocalOptions::default()
+    })
+    .expect("local");
+    let mut eight_bit = message("m2", "alice@local.test");
+    eight_bit.truncate(eight_bit.len() - 2);
+    eight_bit.extend_from_slice("Caf\u{e9} cr\u{e8}me.\r\n".as_bytes());
+    let messages = [
+        message("m1", "alice@local.test"),
+        eight_bit,
+        message("m3", "alice@local.test"),
+    ];
+    for raw in &messages {
+        remote.add_message("alice", raw).expect("add");
+    }
+    let password = WorkerSetup::password_file(tmp.path(), "alice", "pw").expect("pw");
+    let mut spec = ProfileSpec::new(
+        "eight-bit",
+        remote.pop3s_port(),
+        "alice",
+        &password,
+        local.smtp_port(),
+        "alice",
+    );
+    spec.ca_file = Some(ca.ca_file().to_path_buf());
+    let setup = WorkerSetup::new(&[spec]).expect("setup");
+
+    let out = setup.run_once().expect("run");
+    let text = output_text(&out);
+    let got = local
+        .wait_for_messages("alice", 2, WAIT)
+        .unwrap_or_else(|err| panic!("{err:#}\n{text}\n{}", local.maillog()));
+    assert_eq!(
+        message_ids(&got),
+        ["<m1@example.org>", "<m3@example.org>"],
+        "{text}"
+    );
+    assert!(text.contains("8BITMIME"), "{text}");
+    let left = remote.messages("alice").expect("remote");
+    assert_eq!(message_ids(&left), ["<m2@example.org>"], "{text}");
+}

@@ -1,7 +1,7 @@
 //! FakePop3: a scripted POP3 server on 127.0.0.1 for the faults a real server will not produce
 //! on demand — a reply that trickles in one byte at a time, a 10 MB line, invalid UTF-8 and
 //! NUL bytes in replies, a message sent without dot-stuffing, a message larger than LIST
-//! said, the same UIDL for two messages.
+//! said, the same UIDL for two messages, a RETR answered -ERR.
 //!
 //! It holds one mailbox (any user name and password log in) and speaks enough POP3 for the
 //! worker: CAPA (USER, UIDL, TOP), USER/PASS, STAT, UIDL, LIST, RETR, DELE, RSET, NOOP, QUIT.
@@ -51,6 +51,8 @@ pub enum Pop3Fault {
     ListSize { message: u32, size: u64 },
     /// UIDL gives `message` the same unique id as message 1.
     RepeatedUidl { message: u32 },
+    /// `RETR message` is answered `-ERR` (the session goes on).
+    RetrErr { message: u32 },
 }
 
 /// A scripted POP3 server. See the module docs.
@@ -293,6 +295,12 @@ async fn session(stream: TcpStream, state: &Mutex<State>) -> anyhow::Result<()> 
                 };
                 lock(state).retrs += 1;
                 let n = index as u32 + 1;
+                if fault(&|f| matches!(f, Pop3Fault::RetrErr { message } if *message == n))
+                    .is_some()
+                {
+                    send(&mut write, &status(false, "message unavailable", false)).await?;
+                    continue;
+                }
                 let data = &snapshot[index].1;
                 let mut reply = status(true, &format!("{} octets", data.len()), false);
                 if let Some(Pop3Fault::HugeLine { bytes, .. }) =

@@ -27,6 +27,10 @@ pub struct PollContext {
     pub tokens: Arc<TokenCache>,
     /// "Now" in Unix seconds, for the `keep_days` age decision; replaceable in tests.
     clock: Clock,
+    /// `[worker] hold_after_attempts`: failed attempts after which a message is held.
+    pub hold_after_attempts: u32,
+    /// `[worker] hold_after`: time since the first failed attempt after which it is held.
+    pub hold_after: std::time::Duration,
 }
 
 /// A source of the current time in Unix seconds.
@@ -47,7 +51,16 @@ impl PollContext {
             tls_configs: Mutex::new(HashMap::new()),
             tokens: Arc::new(TokenCache::new()),
             clock: now_secs,
+            hold_after_attempts: mailpull_shared::config::DEFAULT_HOLD_AFTER_ATTEMPTS,
+            hold_after: mailpull_shared::config::DEFAULT_HOLD_AFTER,
         }
+    }
+
+    /// Takes when to hold a failing message from the `[worker]` settings.
+    pub fn with_hold(mut self, settings: &mailpull_shared::config::WorkerSettings) -> Self {
+        self.hold_after_attempts = settings.hold_after_attempts;
+        self.hold_after = settings.hold_after;
+        self
     }
 
     /// Replaces the clock that decides the age of recorded messages (`keep_days`).

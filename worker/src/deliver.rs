@@ -49,6 +49,10 @@ pub enum DeliveryError {
     BadAddress { address: String, reason: String },
     #[error("TLS set-up for local server {server}: {reason}")]
     Tls { server: String, reason: String },
+    /// lettre refused to send this message before sending it (e.g. 8-bit content to a server
+    /// without 8BITMIME): the message's, not the server's; the connection stays in step.
+    #[error("the message cannot be sent to local server {server}: {reason}")]
+    NotSendable { server: String, reason: String },
 }
 
 impl DeliveryError {
@@ -301,6 +305,10 @@ impl Deliverer {
                     ),
                 })
             }
+            Ok(Err(err)) if err.is_client() => Err(DeliveryError::NotSendable {
+                server,
+                reason: error_chain(&err),
+            }),
             Ok(Err(err)) => Err(classify(err, server)),
             Err(_) => Err(DeliveryError::Unreachable {
                 server,

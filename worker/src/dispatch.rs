@@ -131,6 +131,52 @@ async fn send_with_headers(
     Ok(result)
 }
 
+/// The header a held message carries when it is delivered to the fallback on request.
+pub const HELD_REASON_HEADER: &str = "X-Mailpull-Held-Reason";
+
+/// Delivers a held message to the profile's fallback mailbox (asked for over the pipe), with
+/// [`HELD_REASON_HEADER`] saying why it was held. A single-drop route has no fallback (the
+/// profile's configuration changed since the request): refused.
+pub async fn deliver_held_to_fallback(
+    ctx: &PollContext,
+    profile: &Profile,
+    route: &Route,
+    raw: &mut Vec<u8>,
+    source: &Source<'_>,
+    reason: &str,
+) -> Result<Outcome, StateError> {
+    let Route::Multi { fallback, .. } = route else {
+        return Ok(Outcome::Refused(
+            "delivery to the fallback was asked, but the profile has no fallback mailbox".into(),
+        ));
+    };
+    let sender = deliver::envelope_sender(raw);
+    let header = format!("{HELD_REASON_HEADER}: {}\r\n", one_line(reason));
+    let recipients = std::slice::from_ref(fallback);
+    let sent = send_with_headers(
+        ctx,
+        profile,
+        source,
+        sender.as_deref(),
+        recipients,
+        &header,
+        raw,
+    )
+    .await?;
+    Ok(match sent {
+        Ok(reply) => {
+            info!(uid = %source.uid, fallback = %fallback, "the held message was delivered to the fallback, as asked");
+            Outcome::Delivered {
+                recipients: vec![fallback.clone()],
+                reply,
+                dedupe_key: None,
+            }
+        }
+        Err(err) if err.is_transient() => Outcome::Deferred(err),
+        Err(err) => Outcome::Refused(format!("the fallback {fallback} refused it: {err}")),
+    })
+}
+
 /// Delivers `raw` for `profile` along `route`. `raw` is returned unchanged.
 pub async fn deliver_to_recipients(
     ctx: &PollContext,

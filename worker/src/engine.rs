@@ -53,11 +53,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, RunError> {
 fn context(config: &Config, cancel: CancellationToken) -> Result<Arc<PollContext>, RunError> {
     let store = Store::open(&config.worker.state_dir)?;
     let pool_size = config.worker.max_connections.clamp(1, 32) as u32;
-    Ok(Arc::new(PollContext::new(
-        store,
-        Deliverer::new(pool_size),
-        cancel,
-    )))
+    Ok(Arc::new(
+        PollContext::new(store, Deliverer::new(pool_size), cancel).with_hold(&config.worker),
+    ))
 }
 
 /// Runs the worker of `config` (read from `config_file`, which names the IPC endpoint) until

@@ -29,6 +29,8 @@
 //! - [`state`]: the SQLite state database of delivered messages (schema, the one writer
 //!   thread with group commit, queries, the async `Store`).
 //! - [`poll`]: one poll of one profile: list, fetch, deliver, record, delete, commit.
+//! - [`held`]: held messages for people: the wire rows, and `mailpull-worker held` (read
+//!   without the state lock, beside a running worker).
 //! - [`scheduler`]: timers, jitter, backoff and connection caps for all profiles.
 //! - [`push`]: IMAP IDLE watchers that wake a profile's poll when new mail arrives.
 //! - [`logging`]: tracing to stderr and a daily-rotated file.
@@ -49,6 +51,7 @@ pub mod credentials;
 pub mod deliver;
 pub mod dispatch;
 pub mod engine;
+pub mod held;
 pub mod ipc;
 pub mod logging;
 pub mod mailbox;

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use mailpull_shared::config::{self, Config};
 use mailpull_shared::ipc::SignInMethod;
 use mailpull_worker::routing::Route;
-use mailpull_worker::{cli, engine, logging, oauth};
+use mailpull_worker::{cli, engine, held, logging, oauth};
 
 #[cfg(windows)]
 mod service;
@@ -51,6 +51,18 @@ enum Command {
         name: String,
         #[arg(long, short)]
         config: Option<PathBuf>,
+    },
+    /// List the messages held on the remote servers (failed too often on their own; not
+    /// retried automatically). Works beside a running worker.
+    Held {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Only this profile's.
+        #[arg(long, short)]
+        profile: Option<String>,
+        /// Print JSON (the rows the pipe's `list_held` answers).
+        #[arg(long)]
+        json: bool,
     },
     /// Store a profile's password in the OS keyring of the running worker's account (also a
     /// service's), over the pipe: read from standard input, or asked for without echo on a
@@ -123,6 +135,12 @@ fn main() -> ExitCode {
         Command::Route { config, profile } => route(config_path(config), &profile),
         Command::Status { config } => cli::status(&config_path(config)),
         Command::PollNow { name, config } => cli::poll_now(&config_path(config), &name),
+        Command::Held {
+            config,
+            profile,
+            json,
+        } => held::command(&config_path(config), profile.as_deref(), json)
+            .map(|()| ExitCode::SUCCESS),
         Command::SetPassword {
             name,
             config,

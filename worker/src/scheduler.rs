@@ -171,6 +171,8 @@ pub async fn poll_with_limits(
             bytes = report.bytes,
             deleted = report.deleted,
             already_delivered = report.already_delivered,
+            waiting = report.waiting,
+            held = report.held,
             "poll done"
         ),
         Err(err) => warn!(profile = %profile.name, error = %err, "poll failed"),

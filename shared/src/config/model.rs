@@ -19,6 +19,16 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 pub const DEFAULT_MAX_CONNECTIONS_PER_HOST: usize = 4;
 /// The highest `worker.max_connections` and `max_connections_per_host`.
 pub const MAX_CONNECTIONS: usize = 10_000;
+/// `worker.hold_after_attempts` when not written: a message that failed on its own this many
+/// times is held (left on the server, not retried automatically).
+pub const DEFAULT_HOLD_AFTER_ATTEMPTS: u32 = 10;
+/// The highest `worker.hold_after_attempts`.
+pub const MAX_HOLD_AFTER_ATTEMPTS: u32 = 10_000;
+/// `worker.hold_after` when not written: a message still failing this long after its first
+/// failed attempt is held.
+pub const DEFAULT_HOLD_AFTER: Duration = Duration::from_secs(86_400);
+/// [`DEFAULT_HOLD_AFTER`] as the file writes it.
+pub const DEFAULT_HOLD_AFTER_TEXT: &str = "1d";
 /// `worker.log_level` when not written.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 /// The levels a `worker.log_level` filter names (at least one of them).
@@ -95,6 +105,10 @@ pub struct WorkerSettings {
     pub max_connections_per_host: usize,
     /// A tracing filter such as `info` or `mailpull_worker=debug`.
     pub log_level: String,
+    /// Failed attempts of one message after which it is held.
+    pub hold_after_attempts: u32,
+    /// Time since a message's first failed attempt after which it is held.
+    pub hold_after: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

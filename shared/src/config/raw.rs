@@ -14,6 +14,8 @@ pub struct RawWorker {
     pub max_connections: Option<i64>,
     pub max_connections_per_host: Option<i64>,
     pub log_level: Option<String>,
+    pub hold_after_attempts: Option<i64>,
+    pub hold_after: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

@@ -284,6 +284,30 @@ impl IpcClient {
         self.done(Request::PollNow { name: name.into() }).await
     }
 
+    /// The held messages, of `profile` or of all profiles.
+    pub async fn list_held(
+        &mut self,
+        profile: Option<&str>,
+    ) -> Result<Vec<super::HeldMessage>, ClientError> {
+        let request = Request::ListHeld {
+            profile: profile.map(str::to_string),
+        };
+        match self.request(&request).await? {
+            Response::Held { messages } => Ok(messages),
+            other => Err(Self::unexpected(&request, other)),
+        }
+    }
+
+    /// Retry, deliver to the fallback or delete one held message (done by a poll of its
+    /// profile, started at once).
+    pub async fn held_action(
+        &mut self,
+        id: super::HeldId,
+        action: super::HeldActionKind,
+    ) -> Result<String, ClientError> {
+        self.done(Request::HeldAction { id, action }).await
+    }
+
     pub async fn status(&mut self) -> Result<Vec<ProfileStatus>, ClientError> {
         let request = Request::Status;
         match self.request(&request).await? {

@@ -2,6 +2,7 @@
 //! the wire format.
 //!
 //! - [`protocol`]: the versioned messages (hello, requests, responses, log events).
+//! - [`held`]: held messages on the wire (the list and the actions on one of them).
 //! - [`frame`]: length-delimited frames (u32 big-endian length + JSON), sans-IO decoder.
 //! - [`stream`]: [`FramedStream`], frames over any async stream; both ends use it.
 //! - [`endpoint`]: where the worker of a configuration listens, per OS.
@@ -12,6 +13,7 @@
 pub mod client;
 pub mod endpoint;
 pub mod frame;
+pub mod held;
 pub mod owner;
 pub mod protocol;
 pub mod stream;
@@ -19,5 +21,6 @@ pub mod stream;
 pub use client::{ClientError, IpcClient, LogStream};
 pub use endpoint::Endpoint;
 pub use frame::{FrameDecoder, FrameError, MAX_FRAME};
+pub use held::{HeldActionKind, HeldId, HeldMessage};
 pub use protocol::*;
 pub use stream::{FramedStream, StreamError};

@@ -15,6 +15,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::config::raw::RawProfile;
+use crate::ipc::held::{HeldActionKind, HeldId, HeldMessage};
 
 /// Bumped on any incompatible change of these types.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -149,6 +150,11 @@ pub enum Request {
     StartSignIn { name: String, method: SignInMethod },
     /// The state of a sign-in started with [`Request::StartSignIn`]: [`Response::SignIn`].
     SignInResult { session: String },
+    /// The held messages, of one profile or of all: [`Response::Held`] (see `held`).
+    ListHeld { profile: Option<String> },
+    /// Retry, deliver to the fallback or delete one held message: [`Response::Done`]. Both
+    /// added within version 1: an older worker answers them with a bad-request error.
+    HeldAction { id: HeldId, action: HeldActionKind },
 }
 
 /// How a person signs in.
@@ -206,6 +212,8 @@ impl Request {
             Request::SubscribeLog => "subscribe_log",
             Request::StartSignIn { .. } => "start_sign_in",
             Request::SignInResult { .. } => "sign_in_result",
+            Request::ListHeld { .. } => "list_held",
+            Request::HeldAction { .. } => "held_action",
         }
     }
 }
@@ -388,6 +396,9 @@ pub enum Response {
         profiles: Vec<ProfileStatus>,
     },
     Subscribed,
+    Held {
+        messages: Vec<HeldMessage>,
+    },
     Error {
         error: IpcError,
     },

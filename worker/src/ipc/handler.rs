@@ -110,7 +110,7 @@ impl WorkerState {
             .clone()
     }
 
-    fn profile(&self, name: &str) -> Result<Profile, IpcError> {
+    pub(super) fn profile(&self, name: &str) -> Result<Profile, IpcError> {
         self.config()
             .profile(name)
             .cloned()
@@ -282,6 +282,8 @@ impl WorkerState {
                     ),
                 )),
             },
+            Request::ListHeld { profile } => self.list_held(profile).await,
+            Request::HeldAction { id, action } => self.held_action(id, action).await,
             Request::SubscribeLog => Err(IpcError::new(
                 ErrorKind::BadRequest,
                 "subscribe_log is handled by the connection",

@@ -10,9 +10,11 @@
 //! - [`handler`]: what each request does.
 //! - [`edit`]: configuration file edits and the atomic write.
 //! - [`probe`]: the step-by-step connection test.
+//! - `held`: the held-message requests (list, retry, deliver to the fallback, delete).
 
 pub mod edit;
 pub mod handler;
+mod held;
 pub mod probe;
 
 use std::sync::Arc;

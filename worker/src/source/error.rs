@@ -42,6 +42,15 @@ pub enum SourceError {
     },
     #[error("IMAP {server} does not offer IDLE; push is off, the profile is polled every interval")]
     IdleUnsupported { server: String },
+    /// One message could not be fetched and the connection is still in step (IMAP FETCH
+    /// answered NO or sent no body, POP3 RETR answered -ERR, the body is over the size
+    /// limit): the poll skips this message and goes on.
+    #[error("{server}: message {number}: {reason}")]
+    Message {
+        server: String,
+        number: u32,
+        reason: String,
+    },
     #[error("login to {server} as {user} failed: {message}")]
     Auth {
         server: String,
@@ -54,6 +63,30 @@ impl SourceError {
     /// True when only a new OAuth sign-in helps (no refresh token, or it was revoked).
     pub fn needs_sign_in(&self) -> bool {
         matches!(self, SourceError::OAuth(err) if err.needs_sign_in())
+    }
+
+    /// True when the failure belongs to the one message being fetched and the connection is
+    /// still usable: skip the message, go on with the rest.
+    pub fn is_one_message(&self) -> bool {
+        matches!(self, SourceError::Message { .. })
+    }
+
+    /// True when the message being fetched caused the failure, whether or not the connection
+    /// survived it: [`SourceError::is_one_message`], or a POP3 message over the size limit
+    /// that announced no size (the rest of it is unread, so the connection is out of step and
+    /// the poll stops, but the message's attempt counts).
+    pub fn is_the_message(&self) -> bool {
+        self.is_one_message()
+            || matches!(
+                self,
+                SourceError::Pop3 {
+                    source: crate::pop3::Pop3Error::LimitExceeded {
+                        kind: crate::pop3::LimitKind::MessageSize,
+                        ..
+                    },
+                    ..
+                }
+            )
     }
 
     /// True when the error concerns the credentials rather than the connection.

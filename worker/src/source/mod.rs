@@ -7,6 +7,8 @@
 //! - [`imap`]: the IMAP connection, its folders as mailboxes, and IDLE, over async-imap.
 //! - [`error`]: [`SourceError`], what went wrong with the remote server.
 
+use std::time::Duration;
+
 use crate::state::MailboxKey;
 
 /// One message as the server lists it.
@@ -24,6 +26,19 @@ pub struct Listed {
 /// Bytes [`Mailbox::fetch`] leaves spare after a message (when the protocol lets it size the
 /// buffer up front), so that the trace header can be put in front without another copy.
 pub const FETCH_SPARE: usize = 1024;
+
+/// The slowest transfer of a message body a fetch waits for, in bytes per second: the time
+/// allowed for a fetch grows with the message ([`fetch_timeout`]).
+pub const MIN_FETCH_BYTES_PER_SEC: u64 = 16 * 1024;
+
+/// How long one fetch of a message of `size` bytes (`None`: the server announced none, so
+/// the size limit `max_bytes` stands for it) may take: the profile's `timeout` plus the time
+/// the body takes at [`MIN_FETCH_BYTES_PER_SEC`]. A large message is no longer cut off by a
+/// timeout meant for one reply.
+pub fn fetch_timeout(base: Duration, size: Option<u64>, max_bytes: u64) -> Duration {
+    let bytes = size.unwrap_or(max_bytes).min(max_bytes);
+    base.saturating_add(Duration::from_secs(bytes / MIN_FETCH_BYTES_PER_SEC))
+}
 
 /// What [`Mailbox::commit`] did with the deletions of the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,3 +77,31 @@ pub mod imap;
 pub mod pop3;
 
 pub use error::SourceError;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fetch_timeout_grows_with_the_announced_size() {
+        let base = Duration::from_secs(60);
+        let max = 100 * 1024 * 1024;
+        assert_eq!(fetch_timeout(base, Some(0), max), base);
+        assert_eq!(fetch_timeout(base, Some(1000), max), base);
+        // 50 MiB at 16 KiB/s: 3200 s more than the base.
+        assert_eq!(
+            fetch_timeout(base, Some(50 * 1024 * 1024), max),
+            Duration::from_secs(60 + 3200)
+        );
+        // No size announced: as long as the largest message allowed may take.
+        assert_eq!(
+            fetch_timeout(base, None, max),
+            Duration::from_secs(60 + 6400)
+        );
+        // A size over the limit is not waited for beyond the limit.
+        assert_eq!(
+            fetch_timeout(base, Some(u64::MAX), max),
+            fetch_timeout(base, None, max)
+        );
+    }
+}

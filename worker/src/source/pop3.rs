@@ -196,11 +196,19 @@ impl Mailbox for Pop3Mailbox {
         Ok(listed)
     }
 
+    /// RETR; a `-ERR` for this message leaves the session in step: [`SourceError::Message`].
     async fn fetch(&mut self, message: &Listed) -> Result<Vec<u8>, SourceError> {
         self.client
             .retr_sized(message.number, message.size, super::FETCH_SPARE)
             .await
-            .map_err(|e| self.wrap(e))
+            .map_err(|err| match err {
+                Pop3Error::ServerErr { command, text } => SourceError::Message {
+                    server: self.server.clone(),
+                    number: message.number,
+                    reason: format!("the server answered -ERR to {command}: {text}"),
+                },
+                other => self.wrap(other),
+            })
     }
 
     async fn delete(&mut self, message: &Listed) -> Result<(), SourceError> {

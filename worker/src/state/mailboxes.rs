@@ -104,6 +104,14 @@ impl Store {
             .map_err(StateError::Write)?;
             tx.execute("DELETE FROM intents WHERE account = ?1", params![from])
                 .map_err(StateError::Write)?;
+            // So do the attempts: a held message stays held under the new name.
+            tx.execute(
+                "UPDATE OR IGNORE attempts SET account = ?2 WHERE account = ?1",
+                params![from, to],
+            )
+            .map_err(StateError::Write)?;
+            tx.execute("DELETE FROM attempts WHERE account = ?1", params![from])
+                .map_err(StateError::Write)?;
             tx.execute(
                 "INSERT INTO profile_mailboxes (profile, account) VALUES (?1, ?2)
                  ON CONFLICT(profile) DO UPDATE SET account = excluded.account",
@@ -164,5 +172,38 @@ mod tests {
         );
         assert!(store.digest_known("u@new", "d1").await.expect("digest"));
         assert!(!store.digest_known("u@old", "d1").await.expect("digest"));
+    }
+
+    #[tokio::test]
+    async fn attempts_move_with_the_mailbox() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let key = |account: &str| super::super::MailboxKey {
+            account: account.into(),
+            folder: String::new(),
+            uidvalidity: 0,
+        };
+        store
+            .put_attempt(super::super::Attempt {
+                key: key("u@old"),
+                uid: "1".into(),
+                profile: "p".into(),
+                attempts: 10,
+                first_at: 1,
+                last_at: 2,
+                next_at: 3,
+                reason: "451".into(),
+                held: true,
+                action: None,
+            })
+            .await
+            .expect("put");
+        store
+            .move_mailbox("p", "u@old", "u@new")
+            .await
+            .expect("move");
+        assert!(store.attempts(&key("u@old")).await.expect("old").is_empty());
+        let moved = store.attempts(&key("u@new")).await.expect("new");
+        assert!(moved.get("1").is_some_and(|row| row.held));
     }
 }

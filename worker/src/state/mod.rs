@@ -37,7 +37,10 @@
 //! - `mailboxes`: which mailbox each profile polls (`profile_mailboxes`), moving a profile's
 //!   records to another name of the same mailbox.
 //! - `migrate_accounts`: version 3's rewrite of route-keyed accounts to mailbox identities.
+//! - `attempts`: messages that failed on their own (attempts, next attempt, held, the action
+//!   asked for a held message); [`read_held`] without the lock, beside a running worker.
 
+mod attempts;
 mod error;
 mod intents;
 mod lock;
@@ -55,6 +58,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use attempts::{Attempt, HeldAction, read_held};
 pub use error::{StateError, file_system_problem};
 pub use intents::{Intended, Intent};
 pub use lock::{LOCK_FILE, OWNER_FILE};

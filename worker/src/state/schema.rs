@@ -17,7 +17,7 @@
 //!   twice rather than another message never) and age out with the retention period.
 
 /// The schema version this worker writes; a newer database is refused.
-pub(super) const SCHEMA_VERSION: i64 = 5;
+pub(super) const SCHEMA_VERSION: i64 = 6;
 
 /// Days a multi-drop delivery is remembered in `sent`; older rows suppress nothing and are
 /// pruned at the start of each poll.
@@ -98,6 +98,28 @@ pub(super) const MIGRATE_V5_SENT: &str = "BEGIN;
              ALTER TABLE sent_v4 RENAME TO sent;
              CREATE INDEX sent_age ON sent (sent_at);
              PRAGMA user_version = 5;
+             COMMIT;";
+
+/// Version 6: the attempts of messages that failed on their own (see `attempts`), in one
+/// transaction.
+pub(super) const CREATE_V6: &str = "BEGIN;
+             CREATE TABLE IF NOT EXISTS attempts (
+                 account TEXT NOT NULL,
+                 folder TEXT NOT NULL,
+                 uidvalidity INTEGER NOT NULL,
+                 uid TEXT NOT NULL,
+                 profile TEXT NOT NULL,
+                 attempts INTEGER NOT NULL,
+                 first_at INTEGER NOT NULL,
+                 last_at INTEGER NOT NULL,
+                 next_at INTEGER NOT NULL,
+                 reason TEXT NOT NULL,
+                 held INTEGER NOT NULL DEFAULT 0,
+                 action TEXT,
+                 PRIMARY KEY (account, folder, uidvalidity, uid)
+             ) WITHOUT ROWID;
+             CREATE INDEX IF NOT EXISTS attempts_held ON attempts (held, profile);
+             PRAGMA user_version = 6;
              COMMIT;";
 
 /// Reads this installation's id.

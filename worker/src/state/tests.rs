@@ -199,7 +199,7 @@ async fn a_version_1_database_is_migrated_and_keeps_its_records_under_the_mailbo
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("user_version");
     assert_eq!(version, super::schema::SCHEMA_VERSION);
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
 }
 
 /// The writer takes records before the jobs queued ahead of them: a record sent behind
@@ -457,4 +457,83 @@ async fn records_made_durable_by_the_syncer_survive_a_reopen() {
     }
     let store = Store::open(dir.path()).expect("reopen");
     assert_eq!(store.known(&key()).await.expect("known").len(), 300);
+}
+
+fn attempt(uid: &str, held: bool) -> super::Attempt {
+    super::Attempt {
+        key: key(),
+        uid: uid.into(),
+        profile: "p".into(),
+        attempts: 3,
+        first_at: 1000,
+        last_at: 1300,
+        next_at: 1540,
+        reason: "550 5.7.1 no".into(),
+        held,
+        action: None,
+    }
+}
+
+#[tokio::test]
+async fn a_version_5_database_gains_the_attempts_table_and_held_rows_read_without_the_lock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("state.sqlite3")).expect("create");
+        conn.execute_batch(super::schema::CREATE_V1).expect("v1");
+        conn.execute_batch(super::schema::MIGRATE_V2).expect("v2");
+        conn.execute_batch(super::schema::CREATE_V3).expect("v3");
+        conn.execute_batch(super::schema::CREATE_V4).expect("v4");
+        conn.execute_batch(super::schema::MIGRATE_V5_SENT)
+            .expect("v5");
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("user_version");
+        assert_eq!(version, 5);
+        // Before the migration there is nothing held, and the read-only look says so.
+        drop(conn);
+        assert!(super::read_held(dir.path(), None).expect("v5").is_empty());
+    }
+    let store = Store::open(dir.path()).expect("open and migrate");
+    store.put_attempt(attempt("1", false)).await.expect("put");
+    store.put_attempt(attempt("2", true)).await.expect("put");
+    let mut other = attempt("3", true);
+    other.profile = "q".into();
+    store.put_attempt(other).await.expect("put");
+    let rows = store.attempts(&key()).await.expect("attempts");
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.get("1"), Some(&attempt("1", false)));
+    // Listed while the worker holds the lock: a read-only connection that takes none.
+    let held = super::read_held(dir.path(), Some("p")).expect("read held");
+    assert_eq!(held, vec![attempt("2", true)]);
+    assert_eq!(super::read_held(dir.path(), None).expect("all").len(), 2);
+    assert_eq!(store.held(Some("q".into())).await.expect("held").len(), 1);
+    // A delivered message's row goes; so do the rows of UIDs the server no longer lists.
+    store.clear_attempt(&key(), "1").await.expect("clear");
+    store
+        .forget_attempts_missing(&key(), ["2".to_string()].into_iter().collect())
+        .await
+        .expect("forget");
+    let rows = store.attempts(&key()).await.expect("attempts");
+    assert_eq!(rows.keys().collect::<Vec<_>>(), ["2"]);
+}
+
+#[tokio::test]
+async fn an_action_is_asked_only_for_a_held_message_and_retry_forgets_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    store.put_attempt(attempt("1", false)).await.expect("put");
+    store.put_attempt(attempt("2", true)).await.expect("put");
+    let k = key();
+    let id = |uid| ("p", k.folder.as_str(), k.uidvalidity, uid);
+    let fallback = Some(super::HeldAction::Fallback);
+    assert!(!store.ask_held(id("1"), fallback).await.expect("not held"));
+    assert!(!store.ask_held(id("9"), None).await.expect("unknown"));
+    assert!(store.ask_held(id("2"), fallback).await.expect("held"));
+    let rows = store.attempts(&key()).await.expect("attempts");
+    assert_eq!(rows.get("2").and_then(|row| row.action), fallback);
+    // Retry now: the row goes, the message is tried like a new one.
+    assert!(store.ask_held(id("2"), None).await.expect("retry"));
+    let rows = store.attempts(&key()).await.expect("attempts");
+    assert!(!rows.contains_key("2"));
+    assert!(!store.ask_held(id("2"), None).await.expect("done"));
 }

@@ -1,11 +1,14 @@
-//! The `[worker]` table: state directory, connection caps, log level.
+//! The `[worker]` table: state directory, connection caps, log level, when a failing message
+//! is held.
 
 use std::path::PathBuf;
 
 use super::fields::{Errors, positive};
+use crate::config::duration::parse_duration;
 use crate::config::model::{
-    DEFAULT_LOG_LEVEL, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_HOST, LOG_LEVELS,
-    MAX_CONNECTIONS, WorkerSettings,
+    DEFAULT_HOLD_AFTER, DEFAULT_HOLD_AFTER_ATTEMPTS, DEFAULT_LOG_LEVEL, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS_PER_HOST, LOG_LEVELS, MAX_CONNECTIONS, MAX_HOLD_AFTER_ATTEMPTS,
+    WorkerSettings,
 };
 use crate::config::raw::RawWorker;
 
@@ -45,10 +48,36 @@ pub(super) fn check_worker(raw: &RawWorker, errors: &mut Errors) -> Option<Worke
             format!("\"{log_level}\" is not a level (error, warn, info, debug or trace)"),
         );
     }
+    let hold_after_attempts = positive(
+        raw.hold_after_attempts,
+        DEFAULT_HOLD_AFTER_ATTEMPTS as usize,
+        MAX_HOLD_AFTER_ATTEMPTS as usize,
+        None,
+        "worker.hold_after_attempts",
+        errors,
+    ) as u32;
+    let hold_after = match raw.hold_after.as_deref().map(parse_duration) {
+        None => DEFAULT_HOLD_AFTER,
+        Some(Ok(after)) if after.is_zero() => {
+            errors.push(
+                None,
+                "worker.hold_after",
+                "must be longer than 0s (for example \"1d\" or \"12h\")",
+            );
+            DEFAULT_HOLD_AFTER
+        }
+        Some(Ok(after)) => after,
+        Some(Err(message)) => {
+            errors.push(None, "worker.hold_after", message);
+            DEFAULT_HOLD_AFTER
+        }
+    };
     Some(WorkerSettings {
         state_dir,
         max_connections,
         max_connections_per_host,
         log_level,
+        hold_after_attempts,
+        hold_after,
     })
 }

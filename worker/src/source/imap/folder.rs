@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use futures::TryStreamExt;
 
-use super::connect::{ImapConnection, imap_err, timed};
+use super::connect::{ImapConnection, timed};
 use crate::source::{Committed, Listed, Mailbox, SourceError};
 use crate::state::MailboxKey;
 
@@ -124,9 +124,19 @@ impl Mailbox for ImapFolder<'_> {
             .collect())
     }
 
+    /// `UID FETCH BODY.PEEK[]` within [`crate::source::fetch_timeout`] of the announced size.
+    /// A NO, no body or an empty one, or a body over the size limit leave the connection in
+    /// step: [`SourceError::Message`], the poll skips this message.
     async fn fetch(&mut self, message: &Listed) -> Result<Vec<u8>, SourceError> {
         let conn = &mut *self.conn;
-        let (server, timeout, closed) = (conn.server.clone(), conn.timeout, conn.closed.clone());
+        let (server, closed) = (conn.server.clone(), conn.closed.clone());
+        let timeout =
+            crate::source::fetch_timeout(conn.timeout, message.size, conn.max_message_bytes);
+        let one_message = |reason: String| SourceError::Message {
+            server: server.clone(),
+            number: message.number,
+            reason,
+        };
         let context = format!("UID FETCH {} BODY.PEEK[]", message.number);
         let stream = timed(
             (&server, &closed),
@@ -136,30 +146,32 @@ impl Mailbox for ImapFolder<'_> {
                 .uid_fetch(message.number.to_string(), "BODY.PEEK[]"),
         )
         .await?;
-        let fetches: Vec<_> = timed(
-            (&server, &closed),
-            timeout,
-            &context,
-            stream.try_collect::<Vec<_>>(),
-        )
-        .await?;
+        // A tagged NO judges this message; anything else is the connection's.
+        let collect = async {
+            match stream.try_collect::<Vec<_>>().await {
+                Err(async_imap::error::Error::No(text)) => Ok(Err(text)),
+                other => other.map(Ok),
+            }
+        };
+        let fetches = match timed((&server, &closed), timeout, &context, collect).await? {
+            Ok(fetches) => fetches,
+            Err(text) => return Err(one_message(format!("{context} answered NO {text}"))),
+        };
         let body = fetches
             .iter()
             .find(|fetch| fetch.uid == Some(message.number))
             .and_then(|fetch| fetch.body())
+            .filter(|body| !body.is_empty())
             .ok_or_else(|| {
-                imap_err(
-                    &server,
-                    &context,
-                    "the server returned no message body (message gone?)",
-                )
+                one_message(format!(
+                    "{context}: the server returned no message body (message gone?)"
+                ))
             })?;
         if body.len() as u64 > conn.max_message_bytes {
-            return Err(imap_err(
-                &server,
-                &context,
-                format!("message of {} bytes exceeds max_message_mb", body.len()),
-            ));
+            return Err(one_message(format!(
+                "{context}: message of {} bytes exceeds max_message_mb",
+                body.len()
+            )));
         }
         // Room for the trace header, which is prepended in place.
         let mut message = Vec::with_capacity(body.len() + 1024);
