@@ -1,0 +1,181 @@
+//! The `import` command around the pure parts: read the files, map them, drop any profile
+//! the worker's own check refuses (reported, never written broken), store the passwords in
+//! the OS keyring (the entry `set-password` writes), write the TOML and print the report.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use mailpull_shared::secrets;
+
+use super::{Import, ImportError, Options, Severity, emit, fetchmail, getmail};
+use crate::validate;
+
+/// Which tool's configuration is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Fetchmail,
+    Getmail,
+}
+
+impl Format {
+    /// The word after `import` on the command line.
+    pub fn command(self) -> &'static str {
+        match self {
+            Format::Fetchmail => "fetchmailrc",
+            Format::Getmail => "getmailrc",
+        }
+    }
+}
+
+/// Maps `files` (already read, with the names to show) into one [`Import`].
+pub fn import_texts(
+    format: Format,
+    files: &[(String, String)],
+    options: &Options,
+) -> Result<Import, ImportError> {
+    let mut all = Import::default();
+    for (name, text) in files {
+        let one = match format {
+            Format::Fetchmail => fetchmail::import(text, name, options)?,
+            Format::Getmail => getmail::import(text, name, options)?,
+        };
+        all.extend(one);
+    }
+    Ok(all)
+}
+
+/// The configuration text of `import`, after dropping (and reporting) every profile the
+/// worker's check refuses; `target` names the file in check messages.
+pub fn checked_text(
+    format: Format,
+    sources: &[String],
+    import: &mut Import,
+    target: &str,
+) -> anyhow::Result<String> {
+    loop {
+        let text = emit::config_text(format.command(), sources, &import.profiles);
+        let errors = match validate::check_text(&text, target) {
+            Ok(_) => return Ok(text),
+            Err(err) => err.errors,
+        };
+        let before = import.profiles.len();
+        for error in errors {
+            let Some(name) = error.profile.clone() else {
+                anyhow::bail!("the imported configuration does not pass the check: {error}");
+            };
+            let Some(index) = import.profiles.iter().position(|p| p.name() == name) else {
+                anyhow::bail!("the imported configuration does not pass the check: {error}");
+            };
+            let dropped = import.profiles.remove(index);
+            import.report(
+                &dropped.file,
+                Some(dropped.line),
+                Severity::NotImported,
+                format!("profile \"{name}\""),
+                format!("not written: {}: {}", error.field, error.message),
+            );
+        }
+        if import.profiles.len() == before {
+            anyhow::bail!("the imported configuration does not pass the check");
+        }
+    }
+}
+
+/// `mailpull-worker import fetchmailrc|getmailrc FILE... [--out NEW.toml] [--domain D]`.
+pub fn run(
+    format: Format,
+    files: &[PathBuf],
+    out: Option<&Path>,
+    options: &Options,
+) -> anyhow::Result<ExitCode> {
+    if let Some(out) = out {
+        if out.exists() {
+            anyhow::bail!(
+                "{} exists already; the import writes a new file (merge its profiles into your configuration by hand)",
+                out.display()
+            );
+        }
+    }
+    let mut texts = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        texts.push((file.display().to_string(), text));
+    }
+    let mut import = match import_texts(format, &texts, options) {
+        Ok(import) => import,
+        Err(err) => {
+            eprintln!("mailpull-worker: {err}");
+            eprintln!("mailpull-worker: nothing was imported");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let sources: Vec<String> = texts.iter().map(|(name, _)| name.clone()).collect();
+    let target = out.map_or_else(
+        || "(standard output)".to_string(),
+        |p| p.display().to_string(),
+    );
+    let text = checked_text(format, &sources, &mut import, &target)?;
+    let config_hint = out.map_or_else(String::new, |p| format!(" --config {}", p.display()));
+    let mut passwords = Vec::new();
+    for profile in &import.profiles {
+        let name = profile.name();
+        let line = match &profile.password {
+            Some(secret) => match secrets::store_in_keyring(name, secret) {
+                Ok(()) => format!("  {name}: password stored in the OS keyring"),
+                Err(err) => format!(
+                    "  {name}: password NOT stored ({err}); set it with `mailpull-worker set-password {name}{config_hint}`"
+                ),
+            },
+            None => format!(
+                "  {name}: no password in the file; set it with `mailpull-worker set-password {name}{config_hint}`"
+            ),
+        };
+        passwords.push(line);
+    }
+    match out {
+        Some(path) => {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            file.write_all(text.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        None => print!("{text}"),
+    }
+    eprint!("{}", report(&import, &target, &passwords));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The report printed after an import.
+pub fn report(import: &Import, target: &str, passwords: &[String]) -> String {
+    let mut out = format!(
+        "imported {} profile{} into {target}\n",
+        import.profiles.len(),
+        if import.profiles.len() == 1 { "" } else { "s" }
+    );
+    for line in passwords {
+        out.push_str(line);
+        out.push('\n');
+    }
+    let mut findings = import.findings.clone();
+    findings.sort_by(|a, b| (&a.file, a.line, b.severity).cmp(&(&b.file, b.line, a.severity)));
+    for severity in [Severity::NotImported, Severity::Note] {
+        let listed: Vec<_> = findings.iter().filter(|f| f.severity == severity).collect();
+        if listed.is_empty() {
+            continue;
+        }
+        out.push_str(match severity {
+            Severity::NotImported => "not imported (no equivalent in Mailpull):\n",
+            Severity::Note => "notes:\n",
+        });
+        for finding in listed {
+            out.push_str(&format!("  {finding}\n"));
+        }
+    }
+    out
+}
