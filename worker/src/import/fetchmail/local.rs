@@ -10,6 +10,14 @@ use super::map::{Context, is_domain_name, smtp_address};
 use super::settings::Settings;
 use crate::import::{DEFAULT_DOMAIN, Import, Severity};
 
+/// Whether `host` is this machine (`localhost`, 127.x, ::1).
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The local part of `address` (all of it when it has no `@`).
 fn local_part(address: &str) -> &str {
     address.split_once('@').map_or(address, |(local, _)| local)
@@ -28,6 +36,16 @@ impl Context<'_> {
         if let Some((hosts, line)) = &s.smtphost {
             match hosts.first().and_then(|h| smtp_address(h)) {
                 Some((address, host)) => {
+                    if !is_loopback(&host) {
+                        self.report(
+                            out,
+                            *line,
+                            Severity::Note,
+                            format!("smtphost {}", hosts[0]),
+                            "Mailpull uses STARTTLS to a local server that is not on the loopback \
+                             (write local.smtp_security = \"plain\" for one without it)",
+                        );
+                    }
                     local.smtp = Some(address);
                     smtp_host = Some(host);
                 }
@@ -212,5 +230,7 @@ mod tests {
     fn local_parts() {
         assert_eq!(local_part("joe@x.net"), "joe");
         assert_eq!(local_part("joe"), "joe");
+        assert!(is_loopback("127.0.0.1") && is_loopback("LOCALHOST") && is_loopback("::1"));
+        assert!(!is_loopback("mail.lan") && !is_loopback("192.168.1.10"));
     }
 }

@@ -108,7 +108,10 @@ pub(super) struct Context<'a> {
 }
 
 /// POP3 or IMAP (and `apop` as POP3 with APOP), or why the protocol cannot be pulled.
-fn protocol(settings: &Settings) -> Result<(&'static str, Option<&'static str>), &'static str> {
+fn protocol(
+    settings: &Settings,
+    label: &str,
+) -> Result<(&'static str, Option<&'static str>), &'static str> {
     let name = settings
         .protocol
         .as_ref()
@@ -118,18 +121,27 @@ fn protocol(settings: &Settings) -> Result<(&'static str, Option<&'static str>),
         "pop3" | "sdps" => Ok(("pop3", None)),
         "apop" => Ok(("pop3", Some("apop"))),
         "imap" => Ok(("imap", None)),
-        "auto" => {
-            let pop3_port = settings
-                .port
-                .as_ref()
-                .is_some_and(|(port, _)| matches!(port.as_str(), "110" | "995" | "pop3" | "pop3s"));
-            Ok((if pop3_port { "pop3" } else { "imap" }, None))
-        }
+        "auto" => Ok((auto_protocol(settings, label), None)),
         "pop2" => Err("POP2 is not supported"),
         "rpop" => Err("RPOP (login by privileged port) is not supported"),
         "kpop" => Err("Kerberos POP is not supported"),
         "etrn" | "odmr" => Err("ETRN and ODMR make the server push by SMTP: nothing to pull"),
         _ => Err("not a protocol fetchmail knows"),
+    }
+}
+
+/// fetchmail's `auto` tries IMAP, then POP3: a POP3 port or a server named `pop...` says
+/// POP3, anything else IMAP.
+fn auto_protocol(settings: &Settings, label: &str) -> &'static str {
+    let pop3_port = settings
+        .port
+        .as_ref()
+        .is_some_and(|(port, _)| matches!(port.as_str(), "110" | "995" | "pop3" | "pop3s"));
+    let host = settings.via.as_ref().map_or(label, |(via, _)| via.as_str());
+    if pop3_port || host.to_ascii_lowercase().starts_with("pop") {
+        "pop3"
+    } else {
+        "imap"
     }
 }
 
@@ -203,7 +215,7 @@ impl Context<'_> {
             );
             return None;
         };
-        let (protocol, auth) = match protocol(s) {
+        let (protocol, auth) = match protocol(s, label) {
             Ok(found) => found,
             Err(reason) => {
                 let (name, line) = s.protocol.clone().unwrap_or_default();
@@ -244,7 +256,10 @@ impl Context<'_> {
                 user_line,
                 Severity::Note,
                 format!("user {user}"),
-                format!("no protocol: fetchmail tried IMAP, then POP3; imported as {protocol}"),
+                format!(
+                    "no protocol: fetchmail tried IMAP, then POP3; imported as {protocol} (by \
+                     the server's name and port)"
+                ),
             );
         }
         self.remote_options(s, protocol, &mut remote, out);
@@ -493,13 +508,14 @@ mod tests {
     #[test]
     fn protocols_and_ports() {
         let mut s = Settings::default();
-        assert_eq!(protocol(&s), Ok(("imap", None)));
+        assert_eq!(protocol(&s, "mail.x.net"), Ok(("imap", None)));
+        assert_eq!(protocol(&s, "POP.x.net"), Ok(("pop3", None)));
         s.port = Some(("995".into(), 1));
-        assert_eq!(protocol(&s), Ok(("pop3", None)));
+        assert_eq!(protocol(&s, "mail.x.net"), Ok(("pop3", None)));
         s.protocol = Some(("APOP".into(), 1));
-        assert_eq!(protocol(&s), Ok(("pop3", Some("apop"))));
+        assert_eq!(protocol(&s, "x"), Ok(("pop3", Some("apop"))));
         s.protocol = Some(("odmr".into(), 1));
-        assert!(protocol(&s).is_err());
+        assert!(protocol(&s, "x").is_err());
         assert_eq!(port("pop3s"), Some(995));
         assert_eq!(port("0"), None);
         assert_eq!(

@@ -164,7 +164,7 @@ impl Parser<'_> {
                 self.pos += 1;
                 Ok(text)
             }
-            _ => self.error(format!("expected {expected}")),
+            _ => self.error(expected),
         }
     }
 
@@ -177,7 +177,7 @@ impl Parser<'_> {
         let name = self.peek_keyword().unwrap_or_default();
         let Some(takes_value) = syntax::global_takes_value(&name) else {
             return self.error(
-                "expected a global option after `set` (daemon, postmaster, logfile, idfile, \
+                "a global option after `set` (daemon, postmaster, logfile, idfile, \
                  pidfile, syslog, bouncemail, spambounce, softbounce, invisible, showdots, properties)",
             );
         };
@@ -215,7 +215,7 @@ impl Parser<'_> {
         while let Some(token) = self.peek() {
             let opt_line = token.line;
             let Some(word) = token.keyword() else {
-                return self.error("expected an option keyword");
+                return self.error("an option keyword");
             };
             if syntax::is_statement(&word) {
                 break;
@@ -230,18 +230,20 @@ impl Parser<'_> {
                         self.pos += 1;
                         (false, next)
                     }
-                    None => return self.error("expected an option after `no`"),
+                    None => return self.error("an option after `no`"),
                 }
             } else {
                 (true, word)
             };
             let Some(keyword) = syntax::lookup(&word) else {
                 self.pos -= 1;
-                return self.error("expected an option keyword");
+                return self.error("an option keyword");
             };
             if !on && !matches!(keyword.arity, Arity::Flag | Arity::Envelope) {
                 self.pos -= 1;
-                return self.error(format!("expected `keep`, `fetchall`, `envelope` or another flag after `no`, not `{word}`"));
+                return self.error(format!(
+                    "`keep`, `fetchall`, `envelope` or another switch after `no`, not `{word}`"
+                ));
             }
             let opt = self.option(opt_line, keyword, on)?;
             match keyword.scope {
@@ -249,8 +251,8 @@ impl Parser<'_> {
                     return Err(ParseError {
                         line: opt_line,
                         expected: format!(
-                            "user options here: the server option `{word}` must come before the \
-                             user descriptions of its entry"
+                            "user options here: the server option `{word}` belongs before the \
+                             first `user` of its entry"
                         ),
                     });
                 }
@@ -329,7 +331,7 @@ impl Parser<'_> {
                     }
                 }
                 if opt.values.is_empty() && opt.mappings.is_empty() {
-                    return self.error(format!("expected local names {after}"));
+                    return self.error(format!("local names {after}"));
                 }
                 if self.peek_keyword().as_deref() == Some("here") {
                     self.pos += 1;

@@ -67,7 +67,10 @@ pub fn option_reason(name: &str, on: bool) -> Option<&'static str> {
 /// The reason a `set` global is not imported.
 pub fn global_reason(name: &str, on: bool) -> Option<&'static str> {
     Some(match name {
-        "logfile" | "syslog" => "Mailpull logs to stderr and to state_dir/logs",
+        "logfile" => "Mailpull logs to stderr and to state_dir/logs",
+        "syslog" if on => {
+            "Mailpull logs to stderr (the journal under systemd) and to state_dir/logs"
+        }
         "idfile" => {
             "Mailpull keeps what it delivered in its own state database and does not read \
              fetchmail's; a mailbox kept on the server is delivered once more on the first poll"

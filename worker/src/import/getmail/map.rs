@@ -59,7 +59,7 @@ pub fn import(text: &str, file: &str, options: &Options) -> Result<Import, Impor
     let mut remote = map.remote(retriever, &shape, &server, &username);
     let multidrop = map.envelope(retriever, &shape);
     let (mut local, recipient_from_envelope) = map.destination(find("destination"));
-    let after_delivery = map.options(find("options"));
+    let after_delivery = map.options(find("options"), &mut remote);
     for section in &sections {
         if !matches!(
             section.name.as_str(),
@@ -165,8 +165,12 @@ fn name_from_file(file: &str, server: &str) -> String {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let base = base.trim_start_matches('.');
+    let base = base
+        .strip_suffix(".getmailrc")
+        .or_else(|| base.strip_suffix(".rc"))
+        .unwrap_or(base);
     let stem = base
-        .trim_start_matches('.')
         .trim_start_matches("getmailrc")
         .trim_start_matches(['-', '_', '.']);
     if stem.is_empty() {
@@ -451,7 +455,7 @@ impl Mapper<'_> {
     }
 
     /// `[options]`: after delivery, and the options with no equivalent.
-    fn options(&mut self, section: Option<&Section>) -> RawAfterDelivery {
+    fn options(&mut self, section: Option<&Section>, remote: &mut RawRemote) -> RawAfterDelivery {
         let Some(section) = section else {
             return self.kept(None);
         };
@@ -466,7 +470,24 @@ impl Mapper<'_> {
                 "delete_after" if entry.value.parse::<u32>().is_ok() => continue,
                 "delete" | "read_all" => "not a boolean",
                 "delete_after" => "not a number of days",
-                "max_message_size" => continue,
+                "max_message_size" => match entry.value.parse::<u64>() {
+                    Ok(0) => continue,
+                    Ok(bytes) => {
+                        let mb = bytes.div_ceil(1_048_576).max(1);
+                        remote.max_message_mb = Some(mb as i64);
+                        if bytes % 1_048_576 == 0 {
+                            continue;
+                        }
+                        self.report(
+                            entry.line,
+                            Severity::Note,
+                            format!("max_message_size = {bytes}"),
+                            format!("Mailpull's limit is in MB: rounded up to {mb} MB"),
+                        );
+                        continue;
+                    }
+                    Err(_) => "not a number of bytes",
+                },
                 "verbose"
                 | "message_log"
                 | "message_log_syslog"
@@ -558,6 +579,7 @@ mod tests {
             "work"
         );
         assert_eq!(name_from_file("getmailrc", "pop.x.net"), "pop.x.net");
+        assert_eq!(name_from_file("dir/gmail.getmailrc", "x"), "gmail");
         assert_eq!(header_case("delivered-to"), "Delivered-To");
         assert_eq!(header_case("X-ENVELOPE-TO"), "X-Envelope-To");
     }
