@@ -6,6 +6,7 @@ mod expunge;
 mod faults_tools;
 mod harness;
 mod hostile;
+mod import;
 mod ipc;
 mod keep_days;
 mod mailbox_key;
