@@ -90,13 +90,13 @@ pub fn run(
     out: Option<&Path>,
     options: &Options,
 ) -> anyhow::Result<ExitCode> {
-    if let Some(out) = out {
-        if out.exists() {
-            anyhow::bail!(
-                "{} exists already; the import writes a new file (merge its profiles into your configuration by hand)",
-                out.display()
-            );
-        }
+    if let Some(out) = out
+        && out.exists()
+    {
+        anyhow::bail!(
+            "{} exists already; the import writes a new file (merge its profiles into your configuration by hand)",
+            out.display()
+        );
     }
     let mut texts = Vec::new();
     for file in files {

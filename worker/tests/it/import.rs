@@ -60,8 +60,13 @@ fn import_one(format: Format, path: &Path) -> (Import, String, String) {
     let mut import = import_texts(format, &[(name.clone(), text)], &options)
         .unwrap_or_else(|err| panic!("{name} does not parse: {err}"));
     let before = import.profiles.len();
-    let toml = checked_text(format, &[name.clone()], &mut import, "imported.toml")
-        .unwrap_or_else(|err| panic!("{name}: {err:#}"));
+    let toml = checked_text(
+        format,
+        std::slice::from_ref(&name),
+        &mut import,
+        "imported.toml",
+    )
+    .unwrap_or_else(|err| panic!("{name}: {err:#}"));
     assert_eq!(
         import.profiles.len(),
         before,

@@ -184,7 +184,7 @@ impl Context<'_> {
                     distribute.envelope_headers = Some(vec![header.clone()]);
                     if count
                         .as_deref()
-                        .is_some_and(|c| c.trim_start_matches('0') != "")
+                        .is_some_and(|c| !c.trim_start_matches('0').is_empty())
                     {
                         self.report(
                             out,

@@ -372,16 +372,16 @@ impl Context<'_> {
             }
             .into(),
         );
-        if let (Some(proto), Some((_, line))) = (&sslproto, &s.sslproto) {
-            if matches!(proto.as_str(), "ssl2" | "ssl3" | "tls1" | "tls1.1") {
-                self.report(
-                    out,
-                    *line,
-                    Severity::NotImported,
-                    format!("sslproto {proto}"),
-                    "Mailpull speaks TLS 1.2 and 1.3 only",
-                );
-            }
+        if let (Some(proto), Some((_, line))) = (&sslproto, &s.sslproto)
+            && matches!(proto.as_str(), "ssl2" | "ssl3" | "tls1" | "tls1.1")
+        {
+            self.report(
+                out,
+                *line,
+                Severity::NotImported,
+                format!("sslproto {proto}"),
+                "Mailpull speaks TLS 1.2 and 1.3 only",
+            );
         }
         if let Some((false, line)) = s.sslcertck {
             self.report(

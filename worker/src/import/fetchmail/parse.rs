@@ -298,11 +298,10 @@ impl Parser<'_> {
                     kind: TokenKind::Number(count),
                     ..
                 }) = self.peek()
+                    && self.tokens.get(self.pos + 1).is_some_and(is_value)
                 {
-                    if self.tokens.get(self.pos + 1).is_some_and(is_value) {
-                        opt.count = Some(count.clone());
-                        self.pos += 1;
-                    }
+                    opt.count = Some(count.clone());
+                    self.pos += 1;
                 }
                 opt.values
                     .push(self.value(&format!("a header name {after}"))?);

@@ -8,6 +8,9 @@ use super::parse::{Entry, Opt};
 /// A value and the line it was set on.
 pub type At<T> = Option<(T, usize)>;
 
+/// The local names of an `is`/`to` list and its `remote=local` mappings.
+pub type Names = (Vec<String>, Vec<(String, String)>);
+
 /// Every option that shapes a profile.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
@@ -25,7 +28,7 @@ pub struct Settings {
     /// `user NAME here`: the local name.
     pub user_here: At<String>,
     /// The local names of `is`/`to`, and its `remote=local` mappings.
-    pub names: At<(Vec<String>, Vec<(String, String)>)>,
+    pub names: At<Names>,
     pub password: At<String>,
     pub ssl: At<bool>,
     pub sslproto: At<String>,

@@ -44,12 +44,10 @@ pub fn parse(text: &str) -> Result<Vec<Section>, IniError> {
             continue;
         }
         let indented = raw.starts_with([' ', '\t']);
-        if indented {
-            if let Some(entry) = sections.last_mut().and_then(|s| s.entries.last_mut()) {
-                entry.value.push('\n');
-                entry.value.push_str(trimmed);
-                continue;
-            }
+        if indented && let Some(entry) = sections.last_mut().and_then(|s| s.entries.last_mut()) {
+            entry.value.push('\n');
+            entry.value.push_str(trimmed);
+            continue;
         }
         if let Some(rest) = trimmed.strip_prefix('[') {
             let Some(name) = rest.strip_suffix(']') else {
