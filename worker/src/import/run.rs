@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use mailpull_shared::secrets;
+use mailpull_shared::secrets::{self, Secret, SecretError};
 
 use super::{Import, ImportError, Options, Severity, emit, fetchmail, getmail};
 use crate::validate;
@@ -119,22 +119,7 @@ pub fn run(
     );
     let text = checked_text(format, &sources, &mut import, &target)?;
     let config_hint = out.map_or_else(String::new, |p| format!(" --config {}", p.display()));
-    let mut passwords = Vec::new();
-    for profile in &import.profiles {
-        let name = profile.name();
-        let line = match &profile.password {
-            Some(secret) => match secrets::store_in_keyring(name, secret) {
-                Ok(()) => format!("  {name}: password stored in the OS keyring"),
-                Err(err) => format!(
-                    "  {name}: password NOT stored ({err}); set it with `mailpull-worker set-password {name}{config_hint}`"
-                ),
-            },
-            None => format!(
-                "  {name}: no password in the file; set it with `mailpull-worker set-password {name}{config_hint}`"
-            ),
-        };
-        passwords.push(line);
-    }
+    let passwords = store_passwords(&import, &config_hint, secrets::store_in_keyring);
     match out {
         Some(path) => {
             let mut file = std::fs::OpenOptions::new()
@@ -149,6 +134,31 @@ pub fn run(
     }
     eprint!("{}", report(&import, &target, &passwords));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Stores each profile's password with `store` (the OS keyring: [`secrets::store_in_keyring`]);
+/// one report line per profile, naming the `set-password` command (with `config_hint`, e.g.
+/// ` --config new.toml`) for a password that could not be stored or was not in the file.
+pub fn store_passwords(
+    import: &Import,
+    config_hint: &str,
+    mut store: impl FnMut(&str, &Secret) -> Result<(), SecretError>,
+) -> Vec<String> {
+    import
+        .profiles
+        .iter()
+        .map(|profile| {
+            let name = profile.name();
+            let set = format!("`mailpull-worker set-password {name}{config_hint}`");
+            match &profile.password {
+                Some(secret) => match store(name, secret) {
+                    Ok(()) => format!("  {name}: password stored in the OS keyring"),
+                    Err(err) => format!("  {name}: password NOT stored ({err}); set it with {set}"),
+                },
+                None => format!("  {name}: no password in the file; set it with {set}"),
+            }
+        })
+        .collect()
 }
 
 /// The report printed after an import.
@@ -178,4 +188,70 @@ pub fn report(import: &Import, target: &str, passwords: &[String]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::ImportedProfile;
+    use mailpull_shared::config::raw::RawProfile;
+
+    fn profile(name: &str, password: Option<&str>) -> ImportedProfile {
+        ImportedProfile {
+            profile: RawProfile {
+                name: Some(name.into()),
+                ..RawProfile::default()
+            },
+            password: password.map(Secret::new),
+            file: "rc".into(),
+            line: 1,
+        }
+    }
+
+    #[test]
+    fn a_keyring_that_cannot_be_written_is_reported_with_the_set_password_command() {
+        let import = Import {
+            profiles: vec![profile("a", Some("pw-a")), profile("b", None)],
+            findings: Vec::new(),
+        };
+        let mut stored = Vec::new();
+        let lines = store_passwords(&import, " --config new.toml", |name, secret| {
+            stored.push((name.to_string(), secret.expose().to_string()));
+            Ok(())
+        });
+        assert_eq!(stored, vec![("a".to_string(), "pw-a".to_string())]);
+        assert_eq!(lines[0], "  a: password stored in the OS keyring");
+        assert_eq!(
+            lines[1],
+            "  b: no password in the file; set it with `mailpull-worker set-password b --config new.toml`"
+        );
+        let lines = store_passwords(&import, "", |name, _| {
+            Err(SecretError::Keyring {
+                profile: name.to_string(),
+                reason: "no session keyring".into(),
+            })
+        });
+        assert!(
+            lines[0].starts_with("  a: password NOT stored (OS keyring unavailable")
+                && lines[0].ends_with("set it with `mailpull-worker set-password a`"),
+            "{}",
+            lines[0]
+        );
+        assert!(!lines.concat().contains("pw-a"));
+    }
+
+    #[test]
+    fn the_report_lists_what_was_not_imported_before_the_notes() {
+        let mut import = Import {
+            profiles: vec![profile("a", None)],
+            findings: Vec::new(),
+        };
+        import.report("rc", Some(9), Severity::Note, "", "later note");
+        import.report("rc", Some(2), Severity::NotImported, "mda x", "why");
+        let text = report(&import, "new.toml", &[]);
+        assert_eq!(
+            text,
+            "imported 1 profile into new.toml\nnot imported (no equivalent in Mailpull):\n  rc:2: not imported: mda x: why\nnotes:\n  rc:9: note: later note\n"
+        );
+    }
 }
