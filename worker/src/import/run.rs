@@ -61,12 +61,23 @@ pub fn checked_text(
             Err(err) => err.errors,
         };
         let before = import.profiles.len();
+        let mut refused: Vec<(String, Vec<String>)> = Vec::new();
         for error in errors {
             let Some(name) = error.profile.clone() else {
                 anyhow::bail!("the imported configuration does not pass the check: {error}");
             };
+            let problem = format!("{}: {}", error.field, error.message);
+            match refused.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, problems)) => problems.push(problem),
+                None => refused.push((name, vec![problem])),
+            }
+        }
+        for (name, problems) in refused {
             let Some(index) = import.profiles.iter().position(|p| p.name() == name) else {
-                anyhow::bail!("the imported configuration does not pass the check: {error}");
+                anyhow::bail!(
+                    "the imported configuration does not pass the check: profile \"{name}\": {}",
+                    problems.join("; ")
+                );
             };
             let dropped = import.profiles.remove(index);
             import.report(
@@ -74,7 +85,7 @@ pub fn checked_text(
                 Some(dropped.line),
                 Severity::NotImported,
                 format!("profile \"{name}\""),
-                format!("not written: {}: {}", error.field, error.message),
+                format!("not written: {}", problems.join("; ")),
             );
         }
         if import.profiles.len() == before {

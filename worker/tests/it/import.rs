@@ -198,3 +198,212 @@ fn several_getmailrc_files_make_one_configuration() {
     assert_eq!(config.profiles.len(), count);
     assert_eq!(count, files.len());
 }
+
+/// Random files built from fetchmail's entries and options (valid, unmappable, contradictory,
+/// with noise words, comments and a bit of junk) and getmail's sections and parameters: the
+/// import never panics, what it writes passes the check and holds no inline password, and an
+/// error names a line of the file. (The `import` fuzz target checks the same on arbitrary
+/// bytes.)
+mod random {
+    use super::*;
+    use proptest::prelude::*;
+
+    const GLOBALS: &[&str] = &[
+        "set daemon 300",
+        "set daemon 3",
+        "set postmaster \"pm\"",
+        "set no bouncemail",
+        "set logfile /x",
+        "set syslog",
+        "",
+    ];
+    const SERVER: &[&str] = &[
+        "via localhost",
+        "proto pop3",
+        "proto imap",
+        "proto auto",
+        "proto APOP",
+        "proto kpop",
+        "port 995",
+        "service imaps",
+        "service nosuch",
+        "localdomains a.example b.example",
+        "aka isp.example",
+        "envelope X-Envelope-To",
+        "envelope 2 \"Received\"",
+        "no envelope",
+        "interval 3",
+        "interval 0",
+        "timeout 30",
+        "auth password",
+        "auth cram-md5",
+        "uidl",
+        "no dns",
+        "plugin \"ssh x\"",
+        "qvirtual \"v-\"",
+        "and",
+        "with",
+        ";",
+    ];
+    const USER: &[&str] = &[
+        "pass \"p w\"",
+        "password 'a\\tb'",
+        "is alice here",
+        "to a b=c * here",
+        "to \"x@y.example\"=\"y\" here",
+        "is \"*\"",
+        "ssl",
+        "sslproto ''",
+        "sslproto tls1",
+        "sslcertck",
+        "no sslcertck",
+        "sslcertfile /etc/ssl/certs/ca-certificates.crt",
+        "sslcertfile /nonexistent/ca.pem",
+        "keep",
+        "no keep",
+        "fetchall",
+        "no fetchall",
+        "folder INBOX \"A/B\"",
+        "smtphost localhost/2525",
+        "smtphost /var/run/lmtp mx.lan",
+        "smtphost ::1/25",
+        "smtpname joe@home.example",
+        "smtpaddress home.example",
+        "idle",
+        "limit 1000",
+        "limit 0",
+        "mda \"/bin/mail\"",
+        "antispam -1",
+        "lmtp",
+        "flush",
+        "and",
+        "wants",
+        ",",
+        "# comment\n",
+    ];
+    const USERS: &[&str] = &["joe", "\"a@b.example\"", "1234", "'x y'", "u"];
+    const JUNK: &[&str] = &["", "", "", "", "oops", "\"unterminated", "=", "no poll"];
+
+    prop_compose! {
+        fn fetchmailrc()(
+            globals in proptest::collection::vec(proptest::sample::select(GLOBALS), 0..3),
+            entries in proptest::collection::vec((
+                proptest::sample::select(&["poll", "skip", "defaults", "server"][..]),
+                proptest::sample::select(&["pop.x.example", "imap.y.example", "\"m z\""][..]),
+                proptest::collection::vec(proptest::sample::select(SERVER), 0..4),
+                proptest::collection::vec(proptest::sample::select(USER), 0..4),
+                proptest::collection::vec((
+                    proptest::sample::select(USERS),
+                    proptest::collection::vec(proptest::sample::select(USER), 0..6),
+                ), 0..3),
+            ), 0..4),
+            junk in proptest::sample::select(JUNK),
+        ) -> String {
+            let mut out = globals.join("\n");
+            for (verb, name, server, shared, users) in entries {
+                let name = if verb == "defaults" { "" } else { name };
+                out.push_str(&format!("\n{verb} {name} {} {}", server.join(" "), shared.join(" ")));
+                for (user, opts) in users {
+                    out.push_str(&format!("\n  user {user} {}", opts.join(" ")));
+                }
+            }
+            out.push(' ');
+            out.push_str(junk);
+            out
+        }
+    }
+
+    const RETRIEVER: &[&str] = &[
+        "type = SimplePOP3SSLRetriever",
+        "type = SimpleIMAPRetriever",
+        "type = MultidropIMAPSSLRetriever",
+        "type = MultidropSDPSRetriever",
+        "server = pop.x.example",
+        "username = joe",
+        "password = p w",
+        "port = 0",
+        "port = 995",
+        "envelope_recipient = delivered-to:2",
+        "envelope_recipient = X-Original-To",
+        "mailboxes = (\"INBOX\", 'A')",
+        "mailboxes = (\"",
+        "mailboxes = ALL",
+        "ca_certs = /nonexistent.pem",
+        "timeout = -1",
+        "use_apop = true",
+        "password_command = (\"pass\",)",
+        "  continued",
+        "# comment",
+    ];
+    const DESTINATION: &[&str] = &[
+        "type = MDA_external",
+        "type = Maildir",
+        "type = MDA_lmtp",
+        "path = /usr/sbin/sendmail",
+        "path = /usr/bin/procmail",
+        "arguments = (\"-f\", \"%(sender)\", \"a@b.example\")",
+        "arguments = (\"%(recipient)\",)",
+        "arguments = (\"x\"",
+        "user = fred",
+    ];
+    const OPTIONS: &[&str] = &[
+        "delete = maybe",
+        "delete = true",
+        "delete_after = 99999",
+        "delete_after = 3",
+        "read_all = false",
+        "max_message_size = 1",
+        "verbose = 2",
+        "mark_read = true",
+    ];
+
+    prop_compose! {
+        fn getmailrc()(
+            retriever in proptest::collection::vec(proptest::sample::select(RETRIEVER), 0..8),
+            destination in proptest::option::of(proptest::collection::vec(proptest::sample::select(DESTINATION), 0..4)),
+            options in proptest::option::of(proptest::collection::vec(proptest::sample::select(OPTIONS), 0..4)),
+            junk in proptest::sample::select(JUNK),
+        ) -> String {
+            let mut out = format!("[retriever]\n{}\n", retriever.join("\n"));
+            if let Some(lines) = destination {
+                out.push_str(&format!("[destination]\n{}\n", lines.join("\n")));
+            }
+            if let Some(lines) = options {
+                out.push_str(&format!("[options]\n{}\n", lines.join("\n")));
+            }
+            out.push_str(junk);
+            out
+        }
+    }
+
+    fn check(format: Format, text: &str) -> Result<(), TestCaseError> {
+        let files = [("random.rc".to_string(), text.to_string())];
+        match import_texts(format, &files, &Options::default()) {
+            Ok(mut import) => {
+                let toml = checked_text(format, &["random.rc".into()], &mut import, "r.toml")
+                    .map_err(|err| TestCaseError::fail(format!("{err:#}\n{text}")))?;
+                prop_assert!(validate::check_text(&toml, "r.toml").is_ok());
+                prop_assert!(!toml.lines().any(|l| l.starts_with("password = \"")));
+            }
+            Err(err) => {
+                prop_assert_eq!(err.file.as_str(), "random.rc");
+                prop_assert!(err.line >= 1 && err.line <= text.lines().count() + 1);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn random_fetchmailrc(text in fetchmailrc()) {
+            check(Format::Fetchmail, &text)?;
+        }
+
+        #[test]
+        fn random_getmailrc(text in getmailrc()) {
+            check(Format::Getmail, &text)?;
+        }
+    }
+}
