@@ -130,7 +130,7 @@ pub fn run(
     );
     let text = checked_text(format, &sources, &mut import, &target)?;
     let config_hint = out.map_or_else(String::new, |p| format!(" --config {}", p.display()));
-    let passwords = store_passwords(&import, &config_hint, secrets::store_in_keyring);
+    let passwords = store_passwords(&import, &config_hint, &mut OsKeyring);
     match out {
         Some(path) => {
             let mut file = std::fs::OpenOptions::new()
@@ -147,13 +147,35 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Stores each profile's password with `store` (the OS keyring: [`secrets::store_in_keyring`]);
-/// one report line per profile, naming the `set-password` command (with `config_hint`, e.g.
-/// ` --config new.toml`) for a password that could not be stored or was not in the file.
+/// Where the passwords go: the OS keyring ([`OsKeyring`]), or a stand-in in tests.
+pub trait PasswordStore {
+    /// The password stored for profile `name`, if any.
+    fn read(&mut self, name: &str) -> Result<Option<Secret>, SecretError>;
+    /// Stores `secret` as the password of profile `name`.
+    fn write(&mut self, name: &str, secret: &Secret) -> Result<(), SecretError>;
+}
+
+/// The OS keyring entry `set-password` writes (`mailpull` / `profile:NAME`).
+pub struct OsKeyring;
+
+impl PasswordStore for OsKeyring {
+    fn read(&mut self, name: &str) -> Result<Option<Secret>, SecretError> {
+        secrets::read_keyring(name, &secrets::password_account(name))
+    }
+
+    fn write(&mut self, name: &str, secret: &Secret) -> Result<(), SecretError> {
+        secrets::store_in_keyring(name, secret)
+    }
+}
+
+/// Stores each profile's password in `store`; one report line per profile, naming the
+/// `set-password` command (with `config_hint`, e.g. ` --config new.toml`) for a password that
+/// could not be stored or was not in the file. A different password already stored under the
+/// same profile name (a profile of another configuration) is never replaced.
 pub fn store_passwords(
     import: &Import,
     config_hint: &str,
-    mut store: impl FnMut(&str, &Secret) -> Result<(), SecretError>,
+    store: &mut impl PasswordStore,
 ) -> Vec<String> {
     import
         .profiles
@@ -161,12 +183,25 @@ pub fn store_passwords(
         .map(|profile| {
             let name = profile.name();
             let set = format!("`mailpull-worker set-password {name}{config_hint}`");
-            match &profile.password {
-                Some(secret) => match store(name, secret) {
-                    Ok(()) => format!("  {name}: password stored in the OS keyring"),
-                    Err(err) => format!("  {name}: password NOT stored ({err}); set it with {set}"),
-                },
-                None => format!("  {name}: no password in the file; set it with {set}"),
+            let Some(secret) = &profile.password else {
+                return format!("  {name}: no password in the file; set it with {set}");
+            };
+            match store.read(name) {
+                Ok(Some(existing)) if existing == *secret => {
+                    return format!("  {name}: password already in the OS keyring");
+                }
+                Ok(Some(_)) => {
+                    return format!(
+                        "  {name}: NOT stored: the OS keyring holds another password for a \
+                         profile of this name (another configuration?); rename the profile, \
+                         then set it with {set}"
+                    );
+                }
+                Ok(None) | Err(_) => {}
+            }
+            match store.write(name, secret) {
+                Ok(()) => format!("  {name}: password stored in the OS keyring"),
+                Err(err) => format!("  {name}: password NOT stored ({err}); set it with {set}"),
             }
         })
         .collect()
@@ -219,29 +254,59 @@ mod tests {
         }
     }
 
+    /// A keyring in memory; `broken` makes every call fail.
+    #[derive(Default)]
+    struct Memory {
+        entries: Vec<(String, String)>,
+        broken: bool,
+    }
+
+    impl PasswordStore for Memory {
+        fn read(&mut self, name: &str) -> Result<Option<Secret>, SecretError> {
+            if self.broken {
+                return Err(SecretError::Keyring {
+                    profile: name.to_string(),
+                    reason: "no session keyring".into(),
+                });
+            }
+            Ok(self
+                .entries
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| Secret::new(v.clone())))
+        }
+
+        fn write(&mut self, name: &str, secret: &Secret) -> Result<(), SecretError> {
+            self.read(name)?;
+            self.entries.retain(|(n, _)| n != name);
+            self.entries
+                .push((name.to_string(), secret.expose().to_string()));
+            Ok(())
+        }
+    }
+
     #[test]
-    fn a_keyring_that_cannot_be_written_is_reported_with_the_set_password_command() {
+    fn passwords_go_to_the_keyring_or_are_reported_with_the_set_password_command() {
         let import = Import {
             profiles: vec![profile("a", Some("pw-a")), profile("b", None)],
             findings: Vec::new(),
         };
-        let mut stored = Vec::new();
-        let lines = store_passwords(&import, " --config new.toml", |name, secret| {
-            stored.push((name.to_string(), secret.expose().to_string()));
-            Ok(())
-        });
-        assert_eq!(stored, vec![("a".to_string(), "pw-a".to_string())]);
+        let mut keyring = Memory::default();
+        let lines = store_passwords(&import, " --config new.toml", &mut keyring);
+        assert_eq!(keyring.entries, vec![("a".to_string(), "pw-a".to_string())]);
         assert_eq!(lines[0], "  a: password stored in the OS keyring");
         assert_eq!(
             lines[1],
             "  b: no password in the file; set it with `mailpull-worker set-password b --config new.toml`"
         );
-        let lines = store_passwords(&import, "", |name, _| {
-            Err(SecretError::Keyring {
-                profile: name.to_string(),
-                reason: "no session keyring".into(),
-            })
-        });
+        let again = store_passwords(&import, "", &mut keyring);
+        assert_eq!(again[0], "  a: password already in the OS keyring");
+
+        let mut broken = Memory {
+            broken: true,
+            ..Memory::default()
+        };
+        let lines = store_passwords(&import, "", &mut broken);
         assert!(
             lines[0].starts_with("  a: password NOT stored (OS keyring unavailable")
                 && lines[0].ends_with("set it with `mailpull-worker set-password a`"),
@@ -249,6 +314,21 @@ mod tests {
             lines[0]
         );
         assert!(!lines.concat().contains("pw-a"));
+    }
+
+    #[test]
+    fn another_profiles_password_under_the_same_name_is_not_replaced() {
+        let import = Import {
+            profiles: vec![profile("a", Some("new"))],
+            findings: Vec::new(),
+        };
+        let mut keyring = Memory {
+            entries: vec![("a".into(), "old".into())],
+            broken: false,
+        };
+        let lines = store_passwords(&import, "", &mut keyring);
+        assert_eq!(keyring.entries, vec![("a".to_string(), "old".to_string())]);
+        assert!(lines[0].contains("NOT stored") && lines[0].contains("another password"));
     }
 
     #[test]

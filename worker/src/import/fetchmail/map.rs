@@ -486,7 +486,19 @@ impl Context<'_> {
             },
             None => 1,
         };
-        let secs = self.daemon?.saturating_mul(every);
+        let Some(daemon) = self.daemon else {
+            if let Some((n, line)) = &s.interval {
+                self.report(
+                    out,
+                    *line,
+                    Severity::NotImported,
+                    format!("interval {n}"),
+                    "counts the cycles of `set daemon`, and there is none",
+                );
+            }
+            return None;
+        };
+        let secs = daemon.saturating_mul(every);
         Some(format_duration(std::time::Duration::from_secs(
             secs.max(10),
         )))
