@@ -143,6 +143,9 @@ struct ImportTarget {
     /// The local domain where the file names none (default: localhost, as fetchmail).
     #[arg(long)]
     domain: Option<String>,
+    /// The local SMTP server, HOST:PORT, where the file names none (default: 127.0.0.1:25).
+    #[arg(long)]
+    smtp: Option<String>,
 }
 
 fn import(command: ImportCommand) -> anyhow::Result<ExitCode> {
@@ -152,6 +155,7 @@ fn import(command: ImportCommand) -> anyhow::Result<ExitCode> {
     };
     let options = import::Options {
         domain: target.domain,
+        smtp: target.smtp,
     };
     import::run::run(format, &files, target.out.as_deref(), &options)
 }

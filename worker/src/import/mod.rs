@@ -164,6 +164,9 @@ pub fn profile_name(parts: &[&str]) -> String {
 pub struct Options {
     /// The local domain where the file names none (`--domain`).
     pub domain: Option<String>,
+    /// The local SMTP server (`HOST:PORT`) where the file names none (`--smtp`): fetchmail
+    /// without `smtphost`, getmail's sendmail.
+    pub smtp: Option<String>,
 }
 
 /// The local domain fetchmail and sendmail fall back on.

@@ -31,7 +31,10 @@ impl Context<'_> {
         user: &str,
         out: &mut Import,
     ) -> (RawLocal, Option<RawDistribute>) {
-        let mut local = RawLocal::default();
+        let mut local = RawLocal {
+            smtp: self.options.smtp.clone(),
+            ..RawLocal::default()
+        };
         let mut smtp_host = None;
         if let Some((hosts, line)) = &s.smtphost {
             match hosts.first().and_then(|h| smtp_address(h)) {
@@ -55,7 +58,7 @@ impl Context<'_> {
                     Severity::NotImported,
                     format!("smtphost {}", hosts.first().cloned().unwrap_or_default()),
                     "a socket path means LMTP; Mailpull delivers over SMTP to HOST:PORT \
-                     (127.0.0.1:25 here)",
+                     (local.smtp; --smtp chooses it)",
                 ),
             }
             if hosts.len() > 1 {

@@ -376,13 +376,16 @@ impl Mapper<'_> {
     /// `[destination]`: the local SMTP server's recipient; true when the recipient came from
     /// the envelope (`%(recipient)`).
     fn destination(&mut self, section: Option<&Section>) -> (RawLocal, bool) {
-        let mut local = RawLocal::default();
+        let mut local = RawLocal {
+            smtp: self.options.smtp.clone(),
+            ..RawLocal::default()
+        };
         let Some(section) = section else {
             self.report(
                 1,
                 Severity::Note,
                 "",
-                "no [destination]: mail goes to the local SMTP server 127.0.0.1:25",
+                "no [destination]: mail goes to the local SMTP server (local.smtp)",
             );
             return (local, false);
         };
@@ -397,7 +400,7 @@ impl Mapper<'_> {
                         line,
                         Severity::NotImported,
                         format!("MDA_external {path}"),
-                        "Mailpull delivers over SMTP to the local mail server (127.0.0.1:25 here); \
+                        "Mailpull delivers over SMTP to the local mail server (local.smtp); \
                          let it run the MDA (procmail, maildrop, a Sieve script)",
                     );
                     return (local, false);
@@ -434,14 +437,14 @@ impl Mapper<'_> {
             other => {
                 let reason = match other {
                     "Maildir" | "Mboxrd" => {
-                        "Mailpull delivers over SMTP to the local mail server (127.0.0.1:25 \
-                         here), which writes the mailbox"
+                        "Mailpull delivers over SMTP to the local mail server (local.smtp), which \
+                         writes the mailbox"
                     }
                     "MDA_lmtp" => {
                         "Mailpull speaks SMTP, not LMTP: point local.smtp at the mail server's \
-                         SMTP port (127.0.0.1:25 here)"
+                         SMTP port"
                     }
-                    _ => "Mailpull delivers over SMTP to one local server (127.0.0.1:25 here)",
+                    _ => "Mailpull delivers over SMTP to one local server (local.smtp)",
                 };
                 self.report(
                     line,
