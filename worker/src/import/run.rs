@@ -129,8 +129,7 @@ pub fn run(
         |p| p.display().to_string(),
     );
     let text = checked_text(format, &sources, &mut import, &target)?;
-    let config_hint = out.map_or_else(String::new, |p| format!(" --config {}", p.display()));
-    let passwords = store_passwords(&import, &config_hint, &mut OsKeyring);
+    // The file first: when it cannot be written, no password has been stored either.
     match out {
         Some(path) => {
             let mut file = std::fs::OpenOptions::new()
@@ -143,6 +142,8 @@ pub fn run(
         }
         None => print!("{text}"),
     }
+    let config_hint = out.map_or_else(String::new, |p| format!(" --config {}", p.display()));
+    let passwords = store_passwords(&import, &config_hint, &mut OsKeyring);
     eprint!("{}", report(&import, &target, &passwords));
     Ok(ExitCode::SUCCESS)
 }

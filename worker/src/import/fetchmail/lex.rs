@@ -27,8 +27,8 @@ pub struct Token {
 }
 
 impl Token {
-    /// The string a token stands for when a string is expected (numbers count: `"4u"`-less
-    /// passwords such as `1234` are common).
+    /// The string a token stands for where a string is expected (a number counts: user names
+    /// and passwords such as `1234` are written unquoted).
     pub fn text(&self) -> Option<&str> {
         match &self.kind {
             TokenKind::Number(text) | TokenKind::Word(text) | TokenKind::Quoted(text) => Some(text),

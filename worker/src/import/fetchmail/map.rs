@@ -46,17 +46,8 @@ pub fn map(file: &str, rc: &RcFile, options: &Options) -> Import {
             }
         }
     }
-    let defaults = rc
-        .entries
-        .iter()
-        .rev()
-        .find(|e| e.kind == EntryKind::Defaults);
-    let polls: Vec<_> = rc
-        .entries
-        .iter()
-        .filter(|e| e.kind != EntryKind::Defaults)
-        .collect();
-    if daemon.is_none() && !polls.is_empty() {
+    let has_polls = rc.entries.iter().any(|e| e.kind != EntryKind::Defaults);
+    if daemon.is_none() && has_polls {
         out.report(
             file,
             None,
@@ -72,7 +63,13 @@ pub fn map(file: &str, rc: &RcFile, options: &Options) -> Import {
         daemon,
         postmaster: postmaster.as_deref(),
     };
-    for entry in polls {
+    // A `defaults` entry applies to the entries after it.
+    let mut defaults = None;
+    for entry in &rc.entries {
+        if entry.kind == EntryKind::Defaults {
+            defaults = Some(entry);
+            continue;
+        }
         let implicit = [UserDesc {
             line: entry.line,
             opts: Vec::new(),
@@ -312,7 +309,7 @@ impl Context<'_> {
         profile.local = Some(local);
         profile.distribute = distribute;
         self.report_others(s, out);
-        if s.password.is_none() {
+        if s.password.as_ref().is_none_or(|(p, _)| p.is_empty()) {
             self.report(
                 out,
                 user_line,
@@ -324,7 +321,11 @@ impl Context<'_> {
         }
         Some(ImportedProfile {
             profile,
-            password: s.password.as_ref().map(|(p, _)| Secret::new(p.clone())),
+            password: s
+                .password
+                .as_ref()
+                .filter(|(p, _)| !p.is_empty())
+                .map(|(p, _)| Secret::new(p.clone())),
             file: self.file.to_string(),
             line: user_line,
         })

@@ -128,6 +128,7 @@ pub fn import(text: &str, file: &str, options: &Options) -> Result<Import, Impor
     );
     let password = retriever
         .get("password")
+        .filter(|e| !e.value.is_empty())
         .map(|e| Secret::new(e.value.clone()));
     if password.is_none() {
         map.report(
