@@ -1,10 +1,12 @@
-//! The tokens of a `.fetchmailrc`, as fetchmail's manual describes them: `#` comments to the
+//! The tokens of a `.fetchmailrc`, as fetchmail's manual describes them (and as fetchmail
+//! 6.4 reads them where the two differ, checked with its `--configdump`): `#` comments to the
 //! end of the line, numbers (decimal digit runs), unquoted strings (anything but whitespace
-//! and `, ; : =`), and strings in double or single quotes with fetchmail's eight escapes
-//! (`\n \t \b \r`, `\nnn` decimal, `\0ooo` octal, `\xhh` hex, `\` + any other character
-//! for that character) and a backslash before a line end joining the lines. `,`, `;` and
-//! `:` are punctuation without meaning; `=` maps a remote name to a local one. Pure: text in,
-//! tokens with their line numbers out.
+//! and `, ; : =`), strings in double or single quotes (ending at the next quote of their
+//! kind: a backslash does not escape it), fetchmail's escapes in both (`\n \t \b \r`,
+//! `\nnn` decimal, `\0oo` octal, `\xhh` hex, `\` + any other character for that
+//! character), and a backslash before a line end joining the lines. `,`, `;` and `:` are
+//! punctuation without meaning; `=` maps a remote name to a local one. Pure: text in, tokens
+//! with their line numbers out.
 
 /// What a token is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +54,8 @@ pub struct LexError {
     pub expected: String,
 }
 
-/// Splits `text` into tokens. Punctuation (`, ; :`) and comments are dropped here.
+/// Splits `text` into tokens. Punctuation (`, ; :`), comments and a backslash before a line
+/// end (outside strings too) are dropped here.
 pub fn tokenize(text: &str) -> Result<Vec<Token>, LexError> {
     let chars: Vec<char> = text.chars().collect();
     let mut tokens = Vec::new();
@@ -64,6 +67,10 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>, LexError> {
             '\n' => {
                 line += 1;
                 i += 1;
+            }
+            '\\' if chars.get(i + 1) == Some(&'\n') => {
+                line += 1;
+                i += 2;
             }
             c if c.is_whitespace() => i += 1,
             ',' | ';' | ':' => i += 1,
@@ -80,33 +87,36 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>, LexError> {
                 i += 1;
             }
             '"' | '\'' => {
-                let start = line;
-                let (value, next, lines) =
-                    quoted(&chars, i + 1, c).map_err(|expected| LexError {
-                        line: start,
-                        expected,
-                    })?;
+                // As fetchmail's lexer: the string ends at the next quote of its kind (a
+                // backslash does not escape it); escapes are resolved afterwards.
+                let Some(length) = chars[i + 1..].iter().position(|q| *q == c) else {
+                    return Err(LexError {
+                        line,
+                        expected: format!("a closing {c} for the string that starts on this line"),
+                    });
+                };
+                let raw = &chars[i + 1..i + 1 + length];
+                let value = unescape(raw).map_err(|expected| LexError { line, expected })?;
                 tokens.push(Token {
-                    line: start,
+                    line,
                     kind: TokenKind::Quoted(value),
                 });
-                line += lines;
-                i = next;
+                line += raw.iter().filter(|c| **c == '\n').count();
+                i += length + 2;
             }
             _ => {
                 let begin = i;
                 while i < chars.len()
                     && !chars[i].is_whitespace()
-                    && !matches!(chars[i], ',' | ';' | ':' | '=' | '"' | '\'')
+                    && !matches!(chars[i], ',' | ';' | ':' | '=')
                 {
                     i += 1;
                 }
-                let raw: String = chars[begin..i].iter().collect();
-                let kind = if raw.chars().all(|c| c.is_ascii_digit()) {
-                    TokenKind::Number(raw)
+                let raw = &chars[begin..i];
+                let kind = if raw.iter().all(|c| c.is_ascii_digit()) {
+                    TokenKind::Number(raw.iter().collect())
                 } else {
-                    let (value, _) = unescape(&raw.chars().collect::<Vec<_>>(), 0, None)
-                        .map_err(|expected| LexError { line, expected })?;
+                    let value = unescape(raw).map_err(|expected| LexError { line, expected })?;
                     TokenKind::Word(value)
                 };
                 tokens.push(Token { line, kind });
@@ -116,60 +126,38 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>, LexError> {
     Ok(tokens)
 }
 
-/// The string after an opening `quote` at `start`: its value, the index after the closing
-/// quote, and how many line ends it spans.
-fn quoted(chars: &[char], start: usize, quote: char) -> Result<(String, usize, usize), String> {
-    let (value, end) = unescape(chars, start, Some(quote))?;
-    let lines = chars[start..end].iter().filter(|c| **c == '\n').count();
-    Ok((value, end + 1, lines))
-}
-
-/// Reads from `start` up to `quote` (or the end for an unquoted word), resolving escapes;
-/// returns the value and the index of the closing quote.
-fn unescape(chars: &[char], start: usize, quote: Option<char>) -> Result<(String, usize), String> {
+/// Resolves fetchmail's escapes in the text of a string: `\n \t \b \r \\`, `\xhh` (one or
+/// two hex digits), `\0oo` (octal, the 0 and up to two more digits, as fetchmail reads it),
+/// `\nnn` (decimal, up to three digits), a backslash before a line end (both dropped), a
+/// backslash at the end (dropped) and `\` + any other character for that character.
+fn unescape(chars: &[char]) -> Result<String, String> {
     let mut out = String::new();
-    let mut i = start;
-    loop {
-        let Some(&c) = chars.get(i) else {
-            return match quote {
-                Some(q) => Err(format!(
-                    "a closing {q} for the string that starts on this line"
-                )),
-                None => Ok((out, i)),
-            };
-        };
-        if Some(c) == quote {
-            return Ok((out, i));
-        }
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
         if c != '\\' {
             out.push(c);
             i += 1;
             continue;
         }
         let Some(&next) = chars.get(i + 1) else {
-            out.push('\\');
-            i += 1;
-            continue;
+            break;
         };
         i += 2;
         match next {
-            '\n' if quote.is_some() => {}
+            '\n' => {}
             'n' => out.push('\n'),
             't' => out.push('\t'),
             'b' => out.push('\u{8}'),
             'r' => out.push('\r'),
-            'x' => {
+            'x' | 'X' => {
                 let (value, used) = digits(&chars[i..], 16, 2);
-                out.push(code(value, used, "\\x with hex digits")?);
+                out.push(code(value, used, "\\x with one or two hex digits")?);
                 i += used;
             }
             '0' => {
-                let (value, used) = digits(&chars[i..], 8, 3);
-                out.push(if used == 0 {
-                    '\0'
-                } else {
-                    code(value, used, "an octal escape")?
-                });
+                let (value, used) = digits(&chars[i..], 8, 2);
+                out.push(code(value, 1, "an octal escape")?);
                 i += used;
             }
             '1'..='9' => {
@@ -182,6 +170,7 @@ fn unescape(chars: &[char], start: usize, quote: Option<char>) -> Result<(String
             other => out.push(other),
         }
     }
+    Ok(out)
 }
 
 /// Up to `max` digits in `radix` at the start of `chars`: their value and how many.
@@ -280,21 +269,29 @@ mod tests {
     }
 
     #[test]
-    fn escapes_as_the_manual_lists_them() {
+    fn escapes_as_fetchmail_reads_them() {
+        // Checked against fetchmail 6.4's `--configdump`: the octal escape is the 0 and up
+        // to two more digits, so `\0101` is a backspace and a "1".
         assert_eq!(
-            kinds(r#""a\tb\n\"q\"\\ \x41\101\0101 \é""#),
-            vec![TokenKind::Quoted("a\tb\n\"q\"\\ AeA é".into())]
+            kinds(r#""a\tb\n\\ \x41\101\0101\072 \é""#),
+            vec![TokenKind::Quoted("a\tb\n\\ Ae\u{8}1: é".into())]
         );
         assert_eq!(kinds(r#""\233""#), vec![TokenKind::Quoted("\u{e9}".into())]);
+        assert_eq!(kinds(r#"'a\x22b'"#), vec![TokenKind::Quoted("a\"b".into())]);
     }
 
     #[test]
-    fn a_backslash_at_the_line_end_joins_lines_and_a_quoted_newline_stays() {
-        let tokens = tokenize("pass \"abc\\\ndef\" user \"x\ny\" is z").unwrap();
-        assert_eq!(tokens[1].kind, TokenKind::Quoted("abcdef".into()));
-        assert_eq!(tokens[3].kind, TokenKind::Quoted("x\ny".into()));
-        assert_eq!(tokens[3].line, 2);
-        assert_eq!(tokens[5].line, 3);
+    fn a_backslash_does_not_escape_the_closing_quote() {
+        assert_eq!(
+            kinds(r#"pass "e\" is x"#),
+            vec![
+                word("pass"),
+                TokenKind::Quoted("e".into()),
+                word("is"),
+                word("x")
+            ]
+        );
+        assert_eq!(kinds(r#"ab"cd"#), vec![word("ab\"cd")]);
     }
 
     #[test]

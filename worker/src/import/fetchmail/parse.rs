@@ -107,6 +107,14 @@ pub fn parse(tokens: &[Token]) -> Result<RcFile, ParseError> {
                     "defaults" => EntryKind::Defaults,
                     _ => EntryKind::Poll,
                 };
+                if kind == EntryKind::Defaults && !file.entries.is_empty() {
+                    return Err(ParseError {
+                        line,
+                        expected: "one `defaults` entry, before every `poll` and `skip` entry \
+                                   (as fetchmail requires)"
+                            .into(),
+                    });
+                }
                 let label = match kind {
                     EntryKind::Defaults => None,
                     _ => Some(parser.value(&format!("a server name after `{word}`"))?),
@@ -156,6 +164,19 @@ impl Parser<'_> {
         })
     }
 
+    /// Any string, keywords included: fetchmail reads the word after `user`, `pass`, `is`/`to`
+    /// and `=` as a name whatever it is (`user keep` logs in as "keep").
+    fn name(&mut self, expected: &str) -> Result<String, ParseError> {
+        match self.peek() {
+            Some(token) if token.kind != TokenKind::Map => {
+                let text = token.text().unwrap_or_default().to_string();
+                self.pos += 1;
+                Ok(text)
+            }
+            _ => self.error(expected),
+        }
+    }
+
     /// A string (quoted, a number, or an unquoted word that is no keyword).
     fn value(&mut self, expected: &str) -> Result<String, ParseError> {
         match self.peek() {
@@ -174,7 +195,14 @@ impl Parser<'_> {
             self.pos += 1;
             on = false;
         }
-        let name = self.peek_keyword().unwrap_or_default();
+        let mut name = self.peek_keyword().unwrap_or_default();
+        if let Some(rest) = name
+            .strip_prefix("no")
+            .filter(|rest| syntax::global_takes_value(rest) == Some(false))
+        {
+            name = rest.to_string();
+            on = false;
+        }
         let Some(takes_value) = syntax::global_takes_value(&name) else {
             return self.error(
                 "a global option after `set` (daemon, postmaster, logfile, idfile, \
@@ -232,6 +260,8 @@ impl Parser<'_> {
                     }
                     None => return self.error("an option after `no`"),
                 }
+            } else if let Some(rest) = syntax::split_no(&word) {
+                (false, rest.to_string())
             } else {
                 (true, word)
             };
@@ -286,6 +316,9 @@ impl Parser<'_> {
         match keyword.arity {
             Arity::Flag => {}
             Arity::Envelope if !on => {}
+            Arity::One if keyword.name == "password" => {
+                opt.values.push(self.name(&format!("a password {after}"))?);
+            }
             Arity::One => opt.values.push(self.value(&format!("a value {after}"))?),
             Arity::List => {
                 opt.values.push(self.value(&format!("a value {after}"))?);
@@ -307,8 +340,7 @@ impl Parser<'_> {
                     .push(self.value(&format!("a header name {after}"))?);
             }
             Arity::User => {
-                opt.values
-                    .push(self.value(&format!("a user name {after}"))?);
+                opt.values.push(self.name(&format!("a user name {after}"))?);
                 match self.peek_keyword().as_deref() {
                     Some("here") => {
                         opt.here = true;
@@ -319,11 +351,17 @@ impl Parser<'_> {
                 }
             }
             Arity::Names => {
-                while self.peek().is_some_and(is_value) {
-                    let name = self.value("a local name")?;
+                let mut first = true;
+                while first || self.peek().is_some_and(is_value) {
+                    let name = if first {
+                        self.name(&format!("local names {after}"))?
+                    } else {
+                        self.value("a local name")?
+                    };
+                    first = false;
                     if self.peek().is_some_and(|t| t.kind == TokenKind::Map) {
                         self.pos += 1;
-                        let local = self.value("a local name after `=`")?;
+                        let local = self.name("a local name after `=`")?;
                         opt.mappings.push((name, local));
                     } else {
                         opt.values.push(name);
@@ -437,6 +475,20 @@ mod tests {
         assert_eq!(opts[2].values, vec!["localhost/2525", "mail.lan"]);
     }
 
+    /// As fetchmail 6.4's `--configdump` shows them.
+    #[test]
+    fn names_after_user_pass_and_is_may_be_keywords_and_no_joins_its_switch() {
+        let file =
+            rc("poll x proto pop3 user keep pass with is here nokeep nofetchall\nset nobouncemail");
+        let opts = &file.entries[0].users[0].opts;
+        assert_eq!(opts[0].values, vec!["keep"]);
+        assert_eq!(opts[1].values, vec!["with"]);
+        assert_eq!(opts[2].values, vec!["here"]);
+        assert!(opts[3].name == "keep" && !opts[3].on);
+        assert!(opts[4].name == "fetchall" && !opts[4].on);
+        assert!(file.globals[0].name == "bouncemail" && !file.globals[0].on);
+    }
+
     #[test]
     fn user_here_and_is_there() {
         let file = rc("poll x user joe there is jdoe here user jim here user a is b there");
@@ -460,8 +512,15 @@ mod tests {
         assert!(e.expected.contains("global option"), "{}", e.expected);
         let e = err("user joe");
         assert!(e.expected.contains("`poll`"), "{}", e.expected);
-        let e = err("poll x user joe is here");
+        let e = err("poll x user joe is");
         assert!(e.expected.contains("local names"), "{}", e.expected);
+        let e = err("defaults proto pop3\npoll x\ndefaults keep");
+        assert_eq!(e.line, 3);
+        assert!(
+            e.expected.contains("one `defaults` entry"),
+            "{}",
+            e.expected
+        );
         let e = err("poll x no password");
         assert!(e.expected.contains("after `no`"), "{}", e.expected);
     }

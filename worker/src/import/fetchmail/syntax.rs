@@ -121,9 +121,45 @@ pub fn lookup(word: &str) -> Option<Keyword> {
         "username" => "user",
         "to" => "is",
         "pass" => "password",
+        "smtp" => "smtphost",
+        "folders" => "folder",
+        "pre" => "preconnect",
+        "post" => "postconnect",
+        "preauth" | "preauthenticate" => "auth",
+        "pass8" => "pass8bits",
+        "mimedec" => "mimedecode",
         other => other,
     };
     KEYWORDS.iter().copied().find(|k| k.name == canonical)
+}
+
+/// `nokeep`, `nofetchall`, ...: fetchmail reads these single words as `no` and a switch.
+pub fn split_no(word: &str) -> Option<&str> {
+    let rest = word.strip_prefix("no")?;
+    matches!(
+        rest,
+        "bouncemail"
+            | "uidl"
+            | "checkalias"
+            | "dns"
+            | "envelope"
+            | "keep"
+            | "flush"
+            | "limitflush"
+            | "fetchall"
+            | "rewrite"
+            | "forcecr"
+            | "stripcr"
+            | "pass8"
+            | "pass8bits"
+            | "dropstatus"
+            | "dropdelivered"
+            | "mimedec"
+            | "mimedecode"
+            | "spambounce"
+            | "idle"
+    )
+    .then_some(rest)
 }
 
 /// Words that start a new statement.
@@ -142,7 +178,11 @@ pub fn is_noise(word: &str) -> bool {
 
 /// Any word with a meaning of its own: a name list ends before one.
 pub fn is_reserved(word: &str) -> bool {
-    is_statement(word) || is_noise(word) || word == "no" || lookup(word).is_some()
+    is_statement(word)
+        || is_noise(word)
+        || word == "no"
+        || split_no(word).is_some()
+        || lookup(word).is_some()
 }
 
 /// The `set NAME` globals that take a value (the others are flags, `set no NAME` too).
@@ -169,6 +209,10 @@ mod tests {
         assert_eq!(lookup("local").map(|k| k.name), Some("localdomains"));
         assert!(lookup("sslcertck").is_some_and(|k| k.arity == Arity::Flag));
         assert!(lookup("jsmith").is_none());
+        assert_eq!(lookup("smtp").map(|k| k.name), Some("smtphost"));
+        assert_eq!(lookup("folders").map(|k| k.name), Some("folder"));
+        assert_eq!(split_no("nokeep"), Some("keep"));
+        assert_eq!(split_no("nothing"), None);
     }
 
     #[test]
