@@ -224,3 +224,206 @@ fn a_fetchmailrc_that_does_not_parse_fails_naming_the_line() {
     );
     assert!(!toml.exists());
 }
+
+/// One user of fetchmail's own reading of a file (`fetchmail --configdump`).
+#[derive(Debug, Default, PartialEq)]
+struct Dumped {
+    poll: String,
+    remote: String,
+    password: Option<String>,
+    localnames: Vec<String>,
+    keep: bool,
+    fetchall: bool,
+    ssl: bool,
+    idle: bool,
+    folders: Vec<String>,
+    smtpaddress: Option<String>,
+}
+
+/// The value of `"key":VALUE,` in a configdump line: a C-escaped string, `None`, or the
+/// word (`TRUE`, a number).
+fn dumped_value(line: &str) -> Option<(String, String)> {
+    let line = line.trim().trim_end_matches(',');
+    let (key, value) = line.split_once(':')?;
+    let key = key.trim_matches(['"', '\'']).to_string();
+    Some((key, value.to_string()))
+}
+
+fn dumped_string(value: &str) -> Option<String> {
+    let inner = value.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('t') => out.push('\t'),
+                Some('n') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => {}
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+/// `["a", ("b", "c"), "d"]` → `["a", "b=c", "d"]` (a tuple is a `remote=local` mapping).
+fn dumped_list(value: &str) -> Vec<String> {
+    let mut items = Vec::new();
+    let mut pair: Option<Vec<String>> = None;
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '(' => pair = Some(Vec::new()),
+            ')' => {
+                if let Some(parts) = pair.take() {
+                    items.push(parts.join("="));
+                }
+            }
+            '"' | '\'' => {
+                let quote = c;
+                let mut item = String::new();
+                for c in chars.by_ref() {
+                    if c == quote {
+                        break;
+                    }
+                    item.push(c);
+                }
+                match pair.as_mut() {
+                    Some(parts) => parts.push(item),
+                    None => items.push(item),
+                }
+            }
+            _ => {}
+        }
+    }
+    items
+}
+
+/// Runs the installed fetchmail on `rc` and reads its users back.
+fn fetchmail_reading(rc: &Path) -> Vec<Dumped> {
+    let home = tempfile::tempdir().expect("tempdir");
+    let copy = home.path().join("fetchmailrc");
+    std::fs::copy(rc, &copy).expect("copy");
+    std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    let output = Command::new("fetchmail")
+        .arg("-f")
+        .arg(&copy)
+        .arg("--configdump")
+        .env("HOME", home.path())
+        .output()
+        .unwrap_or_else(|err| {
+            panic!("fetchmail cannot be run ({err}); scripts/setup-deps.sh installs it")
+        });
+    assert!(output.status.success(), "{}", output_text(&output));
+    let mut users = Vec::new();
+    let mut poll = String::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Some((key, value)) = dumped_value(line) else {
+            continue;
+        };
+        let user: Option<&mut Dumped> = users.last_mut();
+        match (key.as_str(), user) {
+            ("pollname", _) => poll = dumped_string(&value).unwrap_or_default(),
+            ("remote", _) => users.push(Dumped {
+                poll: poll.clone(),
+                remote: dumped_string(&value).unwrap_or_default(),
+                ..Dumped::default()
+            }),
+            ("password", Some(u)) => u.password = dumped_string(&value),
+            ("localnames", Some(u)) => u.localnames = dumped_list(&value),
+            ("keep", Some(u)) => u.keep = value == "TRUE",
+            ("fetchall", Some(u)) => u.fetchall = value == "TRUE",
+            ("ssl", Some(u)) => u.ssl = value == "TRUE",
+            ("idle", Some(u)) => u.idle = value == "TRUE",
+            ("mailboxes", Some(u)) => u.folders = dumped_list(&value),
+            ("smtpaddress", Some(u)) => u.smtpaddress = dumped_string(&value),
+            _ => {}
+        }
+    }
+    users
+}
+
+/// Our reading of `rc`, in the same shape.
+fn our_reading(rc: &Path) -> Vec<Dumped> {
+    use mailpull_worker::import::fetchmail::parse::{EntryKind, UserDesc, parse};
+    use mailpull_worker::import::fetchmail::{lex::tokenize, settings::Settings};
+    let text = std::fs::read_to_string(rc).expect("read");
+    let file = parse(&tokenize(&text).expect("tokens")).expect("parse");
+    let defaults = file.entries.iter().find(|e| e.kind == EntryKind::Defaults);
+    let mut users = Vec::new();
+    for entry in file
+        .entries
+        .iter()
+        .filter(|e| e.kind != EntryKind::Defaults)
+    {
+        let implicit = [UserDesc::default()];
+        let descs: &[UserDesc] = if entry.users.is_empty() {
+            &implicit
+        } else {
+            &entry.users
+        };
+        for desc in descs {
+            let s = Settings::resolve(defaults, entry, &desc.opts);
+            let (mut names, mappings) = s.names.clone().map(|(n, _)| n).unwrap_or_default();
+            names.extend(
+                mappings
+                    .iter()
+                    .map(|(remote, local)| format!("{remote}={local}")),
+            );
+            names.sort();
+            users.push(Dumped {
+                poll: entry.label.clone().unwrap_or_default(),
+                remote: s
+                    .remote_user()
+                    .map(|(u, _)| u.to_string())
+                    .unwrap_or_default(),
+                password: s.password.clone().map(|(p, _)| p),
+                localnames: names,
+                keep: Settings::on(&s.keep),
+                fetchall: Settings::on(&s.fetchall),
+                ssl: Settings::on(&s.ssl),
+                idle: Settings::on(&s.idle),
+                folders: s.folders.clone().map(|(f, _)| f).unwrap_or_default(),
+                smtpaddress: s.smtpaddress.clone().map(|(a, _)| a),
+            });
+        }
+    }
+    users
+}
+
+/// Every valid file of the import corpus reads the same to our parser as to the real
+/// fetchmail (Debian's 6.4): poll names, users, passwords (escapes and all), local names,
+/// keep/fetchall/ssl/idle, folders, smtpaddress, local names and `remote=local` mappings
+/// (without `is`, fetchmail names the account running it).
+#[test]
+fn the_fetchmailrc_corpus_reads_as_fetchmail_reads_it() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../worker/tests/corpus/import/fetchmail");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("corpus")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "fetchmailrc"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "{} files", files.len());
+    for rc in files {
+        let theirs = fetchmail_reading(&rc);
+        let mut ours = our_reading(&rc);
+        assert_eq!(ours.len(), theirs.len(), "{}: {theirs:#?}", rc.display());
+        for (our, their) in ours.iter_mut().zip(theirs) {
+            let mut their = their;
+            their.localnames.sort();
+            if our.password.is_none() {
+                // No password in the file: fetchmail fills in its own (`auth ssh`: a dummy).
+                their.password = None;
+            }
+            if our.localnames.iter().all(|name| name == "*") {
+                // No `is` (or only `*`): fetchmail adds the account running it.
+                our.localnames = their.localnames.clone();
+            }
+            assert_eq!(*our, their, "{}", rc.display());
+        }
+    }
+}
