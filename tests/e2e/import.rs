@@ -129,7 +129,7 @@ fn an_imported_fetchmailrc_pulls_into_the_local_mailbox_with_the_password_in_the
              set daemon 60\n\
              set logfile /var/log/fetchmail.log\n\
              poll \"{profile}\" via localhost proto pop3 port {port}\n\
-             \tuser \"isp-user\" there with password \"imported \\\"pass\\\" #1\" is alice here\n\
+             \tuser \"isp-user\" there with password \"imported \\x22pass\\x22 #1\" is alice here\n\
              \tssl sslcertck sslcertfile \"{ca}\"\n\
              \tsmtphost 127.0.0.1/{smtp} smtpaddress {domain}\n\
              \tmda \"/usr/bin/procmail -d %T\"\n",
