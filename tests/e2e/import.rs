@@ -427,3 +427,47 @@ fn the_fetchmailrc_corpus_reads_as_fetchmail_reads_it() {
         }
     }
 }
+
+/// Every getmailrc of the import corpus reads the same to our INI reader as to Python's
+/// `configparser.RawConfigParser`, which getmail uses: sections, option names (lowercased),
+/// values (continuation lines joined with a line feed).
+#[test]
+fn the_getmailrc_corpus_reads_as_pythons_configparser_reads_it() {
+    use mailpull_worker::import::getmail::ini;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../worker/tests/corpus/import/getmail");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("corpus")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "getmailrc"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "{} files", files.len());
+    const READ: &str = "import configparser, json, sys\n\
+        c = configparser.RawConfigParser()\n\
+        c.read(sys.argv[1])\n\
+        print(json.dumps({s: dict(c.items(s)) for s in c.sections()}))\n";
+    for rc in files {
+        let output = Command::new("python3")
+            .args(["-c", READ])
+            .arg(&rc)
+            .output()
+            .unwrap_or_else(|err| panic!("python3 cannot be run: {err}"));
+        assert!(output.status.success(), "{}", output_text(&output));
+        let theirs: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("configparser's JSON");
+        let text = std::fs::read_to_string(&rc).expect("read");
+        let sections = ini::parse(&text).expect("ini");
+        let ours: serde_json::Map<String, serde_json::Value> = sections
+            .iter()
+            .map(|section| {
+                let entries: serde_json::Map<String, serde_json::Value> = section
+                    .entries
+                    .iter()
+                    .map(|e| (e.key.clone(), serde_json::Value::String(e.value.clone())))
+                    .collect();
+                (section.name.clone(), serde_json::Value::Object(entries))
+            })
+            .collect();
+        assert_eq!(serde_json::Value::Object(ours), theirs, "{}", rc.display());
+    }
+}
