@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-${MAILPULL_FUZZ_SECONDS:-20}}
 shift || true
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=(pop3_reply pop3_parsers routing ipc_frame config)
+[ "${#targets[@]}" -gt 0 ] || targets=(pop3_reply pop3_parsers routing ipc_frame config import)
 
 if ! command -v cargo-fuzz >/dev/null; then
     echo "fuzz: installing cargo-fuzz"

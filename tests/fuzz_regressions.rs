@@ -57,6 +57,11 @@ fn ipc_frame_inputs() {
 }
 
 #[test]
+fn import_inputs() {
+    assert!(run_inputs("import", bodies::import) >= 10);
+}
+
+#[test]
 fn config_inputs() {
     assert!(run_inputs("config", bodies::config) >= 2);
 }

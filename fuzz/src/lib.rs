@@ -17,6 +17,9 @@
 //!   never a frame above the limit, and a decoded request re-encodes to an equal request.
 //! - [`config`]: the configuration loader (`config::parse`, from a string) returns a
 //!   configuration or an error naming the file, never a panic.
+//! - [`import`]: `import fetchmailrc|getmailrc` on arbitrary text (first byte: which) gives
+//!   a configuration that passes the worker's check and writes no password, or an error
+//!   naming the file and a line of it.
 //!
 //! The fuzz targets in `fuzz_targets/` call these; `tests/fuzz_regressions.rs` in the main
 //! workspace runs them over `fuzz/corpus/*` seeds and `fuzz/regressions/*` (saved crashers)
@@ -368,6 +371,43 @@ pub fn config(data: &[u8]) {
             assert!(
                 text.contains("fuzz.toml"),
                 "error does not name the file: {text}"
+            );
+        }
+    }
+}
+
+/// `import fetchmailrc` (first byte even) or `import getmailrc` (odd) on the rest as text.
+pub fn import(data: &[u8]) {
+    use mailpull_worker::import::Options;
+    use mailpull_worker::import::run::{Format, checked_text, import_texts};
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let format = if which % 2 == 0 {
+        Format::Fetchmail
+    } else {
+        Format::Getmail
+    };
+    let files = [("fuzz.rc".to_string(), text.to_string())];
+    match import_texts(format, &files, &Options::default()) {
+        Ok(mut import) => {
+            let toml = checked_text(format, &["fuzz.rc".to_string()], &mut import, "fuzz.toml")
+                .unwrap_or_else(|err| panic!("the imported file does not pass the check: {err:#}"));
+            assert!(
+                !toml.lines().any(|line| line.starts_with("password = \"")),
+                "a password written inline:\n{toml}"
+            );
+        }
+        Err(err) => {
+            assert_eq!(err.file, "fuzz.rc");
+            let lines = text.lines().count().max(1);
+            assert!(
+                (1..=lines + 1).contains(&err.line),
+                "line {} of a {lines}-line file: {err}",
+                err.line
             );
         }
     }

@@ -40,6 +40,8 @@
 //!   profile's route (`routing::profile`).
 //! - [`validate`]: the configuration check shared by `check`, `run` and IPC saves.
 //! - [`cli`]: the `status`, `poll-now` and `set-password` commands over IPC.
+//! - [`import`]: `import fetchmailrc|getmailrc`: fetchmail's and getmail's configurations as
+//!   profiles (pure parsers and mappings; passwords into the OS keyring).
 //! - [`ipc`]: the server end of the Pull Manager's pipe inside `mailpull-worker run`.
 //! - [`engine`]: the worker assembled ([`run`], [`run_once`]): state database, deliverer,
 //!   scheduler, push and IPC server; what `mailpull-worker run` and the Windows service call.
@@ -52,6 +54,7 @@ pub mod deliver;
 pub mod dispatch;
 pub mod engine;
 pub mod held;
+pub mod import;
 pub mod ipc;
 pub mod logging;
 pub mod mailbox;

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mailpull_shared::config::{self, Config};
 use mailpull_shared::ipc::SignInMethod;
+use mailpull_worker::import::{self, run::Format};
 use mailpull_worker::routing::Route;
 use mailpull_worker::{cli, engine, held, logging, oauth};
 
@@ -90,6 +91,12 @@ enum Command {
         #[arg(long, short)]
         profile: String,
     },
+    /// Turn a fetchmail or getmail configuration into Mailpull profiles: passwords go into
+    /// the OS keyring, what has no equivalent is listed with its line.
+    Import {
+        #[command(subcommand)]
+        from: ImportCommand,
+    },
     /// Install, control or remove the "Mailpull Worker" Windows service.
     #[cfg(windows)]
     Service {
@@ -123,6 +130,48 @@ enum OauthCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// A .fetchmailrc: one profile per user of every poll (skip: disabled) entry.
+    Fetchmailrc {
+        file: PathBuf,
+        #[command(flatten)]
+        target: ImportTarget,
+    },
+    /// getmail rc files: one profile per file.
+    Getmailrc {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        target: ImportTarget,
+    },
+}
+
+#[derive(clap::Args)]
+struct ImportTarget {
+    /// Write the configuration to this new file (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The local domain where the file names none (default: localhost, as fetchmail).
+    #[arg(long)]
+    domain: Option<String>,
+    /// The local SMTP server, HOST:PORT, where the file names none (default: 127.0.0.1:25).
+    #[arg(long)]
+    smtp: Option<String>,
+}
+
+fn import(command: ImportCommand) -> anyhow::Result<ExitCode> {
+    let (format, files, target) = match command {
+        ImportCommand::Fetchmailrc { file, target } => (Format::Fetchmail, vec![file], target),
+        ImportCommand::Getmailrc { files, target } => (Format::Getmail, files, target),
+    };
+    let options = import::Options {
+        domain: target.domain,
+        smtp: target.smtp,
+    };
+    import::run::run(format, &files, target.out.as_deref(), &options)
+}
+
 fn config_path(path: Option<PathBuf>) -> PathBuf {
     path.unwrap_or_else(mailpull_shared::paths::default_config_file)
 }
@@ -147,6 +196,7 @@ fn main() -> ExitCode {
             client_secret,
         } => cli::set_password(&config_path(config), &name, client_secret),
         Command::Oauth { command } => oauth(command),
+        Command::Import { from } => import(from),
         #[cfg(windows)]
         Command::Service { action } => service::execute(action),
     };

@@ -1,3 +1,4 @@
 //! Integration tests of the worker.
 
+mod import;
 mod routing;
