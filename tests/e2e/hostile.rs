@@ -781,6 +781,50 @@ fn imap_message_gone_before_its_fetch_skips_only_that_message() {
     );
 }
 
+/// The server answers the FETCH of one message's body with a tagged NO (a server bug, a file it
+/// cannot read) and the connection stays good (the proxy answers in Dovecot's place): that
+/// message alone is skipped and stays on the server, the rest of the folder is delivered in
+/// the same poll (before: the NO ended the poll and held back every message after it).
+#[test]
+fn imap_fetch_answered_no_skips_only_that_message() {
+    let rig = drop_rig();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], rig.remote.imap_port()).into()).expect("proxy");
+    let mut isp = fake_profile(
+        "isp",
+        proxy.port(),
+        &rig.password_file,
+        rig.smtp.port(),
+        "alice",
+    );
+    isp.protocol = "imap";
+    isp.security = "plain";
+    let setup = WorkerSetup::new(&[isp]).expect("setup");
+    let sent = messages(410..413, 3_000);
+    for raw in &sent {
+        rig.remote.add_message(REMOTE_USER, raw).expect("add");
+    }
+    // UID FETCH 1: the sizes; 2: the body of the first message; 3: that of the second.
+    proxy.arm(
+        Trigger::command("UID FETCH", 3),
+        Action::imap_tagged("NO [SERVERBUG] Internal error occurred. Refer to server log"),
+    );
+    let out = setup.run_once().expect("run");
+    let log = text(&out);
+    assert_eq!(proxy.fired(), 1, "{log}");
+    assert!(
+        !out.status.success(),
+        "the skipped message is reported\n{log}"
+    );
+    let counts = accepted_ids(&rig.smtp, "alice@local.test");
+    let wanted: HashMap<String, usize> = [&sent[0], &sent[2]]
+        .iter()
+        .map(|raw| (message_ids(std::slice::from_ref(*raw)).remove(0), 1))
+        .collect();
+    assert_eq!(counts, wanted, "{log}");
+    let left = rig.remote.message_count(REMOTE_USER).expect("count");
+    assert_eq!(left, 1, "the refused message stays on the server\n{log}");
+}
+
 /// The wait for a message's body grows with its announced size: a 128 KB message whose FETCH
 /// answer is held back 4 s (the proxy) is delivered with `timeout = "2s"`, the profile's
 /// timeout plus 8 s for its size at 16 KiB/s (before: the one fixed timeout cut it off).

@@ -1,6 +1,6 @@
 //! One proxied connection: forwards client lines and server bytes, asks the rules at every
 //! line and byte count, and carries out the action of a rule that fires (cut, drain the reply
-//! then cut, forward a few bytes then cut, stall).
+//! then cut, forward a few bytes then cut, stall, answer a line in the server's place).
 
 use std::collections::HashMap;
 
@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::reply::{ReplyEnd, ReplyWatch};
 use super::rules::Shared;
-use super::script::{Action, REPLY_GIVE_UP};
+use super::script::{Action, REPLY_GIVE_UP, answer_for};
 
 /// A client line longer than this without a newline is forwarded as is (it never matches).
 const MAX_PENDING_LINE: usize = 64 * 1024;
@@ -254,6 +254,11 @@ impl Conn<'_> {
                     held_server: Vec::new(),
                 };
             }
+            Action::AnswerInstead(template) => {
+                self.client_w
+                    .write_all(answer_for(&template, &line).as_bytes())
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -308,6 +313,8 @@ impl Conn<'_> {
                             held_client: Vec::new(),
                             held_server: Vec::new(),
                         },
+                        // No client line to answer: the connection is cut.
+                        Action::AnswerInstead(_) => Mode::Close,
                     };
                 }
                 Mode::Draining {

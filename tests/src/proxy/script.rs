@@ -140,6 +140,26 @@ pub enum Action {
     /// client line is forwarded after the stall). If the client closes during the stall, the
     /// proxy closes the server side at once.
     Stall(Duration),
+    /// Do not forward the triggering client line; answer it with this text instead (line
+    /// endings included), every `{tag}` replaced by the line's first word (an IMAP tag), then
+    /// carry on normally: a server that refuses one command (`{tag} NO ...`) while the
+    /// connection stays good. With [`Trigger::ServerBytes`] there is no line to answer: the
+    /// connection is cut.
+    AnswerInstead(String),
+}
+
+impl Action {
+    /// [`Action::AnswerInstead`] with an IMAP tagged reply: `{tag} <text>\r\n`.
+    pub fn imap_tagged(text: &str) -> Self {
+        Self::AnswerInstead(format!("{{tag}} {text}\r\n"))
+    }
+}
+
+/// The answer of [`Action::AnswerInstead`] to the client line `line`.
+pub(super) fn answer_for(template: &str, line: &[u8]) -> String {
+    let line = trim_line_end(line);
+    let tag_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
+    template.replace("{tag}", &String::from_utf8_lossy(&line[..tag_end]))
 }
 
 pub(super) fn starts_with_ci(haystack: &[u8], needle: &[u8]) -> bool {
@@ -168,6 +188,17 @@ fn after_tag(line: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_instead_carries_the_commands_tag() {
+        let Action::AnswerInstead(template) = Action::imap_tagged("NO [SERVERBUG] broken") else {
+            panic!("not an answer");
+        };
+        assert_eq!(
+            answer_for(&template, b"A7 UID FETCH 2 (BODY.PEEK[])\r\n"),
+            "A7 NO [SERVERBUG] broken\r\n"
+        );
+    }
 
     #[test]
     fn line_triggers_match_case_insensitively() {
