@@ -253,3 +253,159 @@ mod endpoint {
         cancel.cancel();
     }
 }
+
+/// The series names Prometheus stores from a scrape in which every metric has a value.
+fn exported_series() -> std::collections::BTreeSet<String> {
+    let metrics = Arc::new(Metrics::new());
+    metrics.refresh(&["isp".to_string()], Some(&[("isp".to_string(), 1)]), 1);
+    metrics.smtp_reply("isp", SmtpClass::Success);
+    metrics.poll_finished("isp", Duration::from_secs(1), PollOutcome::Completed);
+    let _idle = metrics.idle_connection("isp");
+    let mut names = std::collections::BTreeSet::new();
+    for line in metrics.encode().lines() {
+        let Some(rest) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+        if kind == "histogram" {
+            for suffix in ["_bucket", "_sum", "_count"] {
+                names.insert(format!("{name}{suffix}"));
+            }
+        } else {
+            names.insert(name.to_string());
+        }
+    }
+    names
+}
+
+/// The identifiers of a PromQL expression, without quoted strings, range selectors and
+/// dashboard variables.
+fn identifiers(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = expr.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '[' => {
+                for c in chars.by_ref() {
+                    if c == ']' {
+                        break;
+                    }
+                }
+            }
+            '$' | '0'..='9' | '.' => {
+                while chars
+                    .peek()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'))
+                {
+                    chars.next();
+                }
+            }
+            c if c.is_ascii_alphabetic() || c == '_' => {
+                let mut word = c.to_string();
+                while let Some(&c) = chars.peek() {
+                    if !(c.is_ascii_alphanumeric() || matches!(c, '_' | ':')) {
+                        break;
+                    }
+                    word.push(c);
+                    chars.next();
+                }
+                out.push(word);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn the_grafana_dashboard_queries_only_exported_metrics_and_shows_them_all() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/grafana-dashboard.json");
+    let text = std::fs::read_to_string(&path).expect("assets/grafana-dashboard.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let exported = exported_series();
+    // PromQL functions and keywords, and the labels the dashboard groups or filters by.
+    let promql = [
+        "sum",
+        "rate",
+        "increase",
+        "histogram_quantile",
+        "time",
+        "label_values",
+        "by",
+        "profile",
+        "kind",
+        "class",
+        "le",
+    ];
+    let mut exprs = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            exprs.push(target["expr"].as_str().expect("expr").to_string());
+        }
+    }
+    for variable in dashboard["templating"]["list"]
+        .as_array()
+        .expect("variables")
+    {
+        exprs.push(
+            variable["definition"]
+                .as_str()
+                .expect("definition")
+                .to_string(),
+        );
+        exprs.push(
+            variable["query"]["query"]
+                .as_str()
+                .expect("query")
+                .to_string(),
+        );
+    }
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    let mut used = std::collections::BTreeSet::new();
+    for expr in &exprs {
+        let words = identifiers(expr);
+        assert!(
+            words.iter().any(|word| word.starts_with("mailpull_")),
+            "{expr} queries no mailpull metric"
+        );
+        for word in words {
+            if promql.contains(&word.as_str()) {
+                continue;
+            }
+            assert!(
+                exported.contains(&word),
+                "{expr}: {word} is not exported ({exported:?})"
+            );
+            used.insert(word);
+        }
+    }
+    for family in &exported {
+        let histogram_part = family.ends_with("_sum") || family.ends_with("_count");
+        assert!(
+            histogram_part || used.contains(family),
+            "the dashboard does not show {family}"
+        );
+    }
+}
+
+#[test]
+fn promql_identifiers_skip_strings_ranges_and_variables() {
+    assert_eq!(
+        identifiers(
+            r#"sum by (le) (rate(m_bucket{profile=~"$p", x="a\"b"}[$__rate_interval])) * 0.95"#
+        ),
+        ["sum", "by", "le", "rate", "m_bucket", "profile", "x"]
+    );
+}
