@@ -172,7 +172,7 @@ mod endpoint {
     use crate::state::Store;
 
     /// An endpoint on 127.0.0.1:0 over a fresh state database; its address.
-    async fn endpoint(
+    pub(super) async fn start(
         metrics: Arc<Metrics>,
         cancel: &CancellationToken,
     ) -> (tempfile::TempDir, std::net::SocketAddr) {
@@ -206,7 +206,7 @@ mod endpoint {
         let metrics = Arc::new(Metrics::new());
         metrics.delivered("isp", 42);
         let cancel = CancellationToken::new();
-        let (_dir, addr) = endpoint(metrics, &cancel).await;
+        let (_dir, addr) = start(metrics, &cancel).await;
 
         let reply = exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
         assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
@@ -252,6 +252,30 @@ mod endpoint {
 
         cancel.cancel();
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_that_never_ends_gets_408_after_the_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let (_dir, addr) = endpoint::start(Arc::new(Metrics::new()), &cancel).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let started = tokio::time::Instant::now();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).await.expect("read");
+    let reply = String::from_utf8(reply).expect("utf-8");
+    assert!(reply.starts_with("HTTP/1.1 408 "), "{reply}");
+    assert!(
+        started.elapsed() >= server::READ_TIMEOUT,
+        "{:?}",
+        started.elapsed()
+    );
+    cancel.cancel();
 }
 
 /// The series names Prometheus stores from a scrape in which every metric has a value.
