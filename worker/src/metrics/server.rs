@@ -282,3 +282,56 @@ impl Response {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(dir: &std::path::Path, cancel: CancellationToken) -> Shared {
+        Shared {
+            metrics: Arc::new(Metrics::new()),
+            store: Store::open(dir).expect("store"),
+            profiles: Arc::new(Vec::new),
+            cancel,
+            scrape: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn status_line(response: &Response) -> String {
+        let text = String::from_utf8_lossy(&response.bytes);
+        text.lines().next().unwrap_or_default().to_string()
+    }
+
+    #[tokio::test]
+    async fn health_is_200_while_running_and_503_once_stopping() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cancel = CancellationToken::new();
+        let shared = shared(dir.path(), cancel.clone());
+        assert_eq!(status_line(&health(&shared).await), "HTTP/1.1 200 OK");
+        cancel.cancel();
+        let response = health(&shared).await;
+        assert_eq!(status_line(&response), "HTTP/1.1 503 Service Unavailable");
+        assert!(response.bytes.ends_with(b"\r\n\r\nstopping\n"));
+    }
+
+    #[tokio::test]
+    async fn health_is_503_when_the_state_database_does_not_answer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shared = shared(dir.path(), CancellationToken::new());
+        // The query fails (as on a broken database): taken from under the worker.
+        let db = rusqlite::Connection::open(shared.store.path()).expect("db");
+        db.execute_batch("DROP TABLE attempts").expect("drop");
+        let response = health(&shared).await;
+        assert_eq!(status_line(&response), "HTTP/1.1 503 Service Unavailable");
+        assert!(
+            response
+                .bytes
+                .ends_with(b"\r\n\r\nstate database not answering\n")
+        );
+        // A scrape still answers, without the held gauge.
+        let text = String::from_utf8_lossy(&scrape(&shared).await.bytes).into_owned();
+        assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+        assert!(!text.contains("mailpull_held_messages{"), "{text}");
+        assert!(text.contains("mailpull_state_database_bytes "), "{text}");
+    }
+}
