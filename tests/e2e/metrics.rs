@@ -226,3 +226,44 @@ fn a_running_worker_serves_its_deliveries_failures_and_health_to_prometheus() {
 
     stop_worker(&mut worker);
 }
+
+#[test]
+fn a_metrics_port_in_use_stops_the_start_naming_the_setting() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let password = WorkerSetup::password_file(tmp.path(), "pw", "pw").expect("pw");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let profile = ProfileSpec::new("p", free_port().expect("port"), "u", &password, 25, "alice");
+    let setup = WorkerSetup::new(&[profile]).expect("setup");
+    let text = std::fs::read_to_string(&setup.config).expect("config");
+    std::fs::write(
+        &setup.config,
+        text.replacen(
+            "[worker]\n",
+            &format!("[worker]\nmetrics = \"{addr}\"\n"),
+            1,
+        ),
+    )
+    .expect("write config");
+    let mut worker = setup.spawn(false).expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = worker.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            stop_worker(&mut worker);
+            panic!("the worker started although {addr} is taken");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = std::fs::read_to_string(setup.dir.path().join("worker.stderr")).expect("stderr");
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen for metrics on {addr} (worker.metrics)"
+        )),
+        "{stderr}"
+    );
+    drop(taken);
+}
