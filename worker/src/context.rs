@@ -1,6 +1,7 @@
 //! What every poll, IDLE watcher and connection test shares: the state database, the SMTP
 //! transports, the TLS configurations (one per `ca_file`), the OAuth access tokens, the
-//! shutdown token, the clock of the `keep_days` decision and the metrics. Built once by [`crate::engine`].
+//! shutdown token, the clock of the `keep_days` decision and the metrics. Built once by
+//! [`crate::engine`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -320,7 +320,9 @@ impl Walk<'_> {
         progress: &mut Progress,
     ) -> Result<(), PollError> {
         progress.skipped = true;
-        (self.ctx.metrics).failed(&self.profile.name, FailureKind::Message);
+        self.ctx
+            .metrics
+            .failed(&self.profile.name, FailureKind::Message);
         report
             .left_on_server
             .push(format!("{}: {reason}", uid.unwrap_or("?")));
