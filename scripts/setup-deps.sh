@@ -15,6 +15,7 @@ PACKAGE_GROUPS=(
     "fuzz targets (libFuzzer is C++; cargo-fuzz is installed by scripts/fuzz.sh): g++"
     "Windows installer, built and tested under wine: gcc-mingw-w64-x86-64 nsis p7zip-full wine wine64"
     "Debian package test: dpkg-dev adduser systemd"
+    "metrics test (promtool check metrics): prometheus"
 )
 
 # System user that owns the test servers' mailboxes (Dovecot refuses to run mail processes as root).

@@ -40,7 +40,8 @@ dpkg-deb -I "$deb" conffiles | grep -qx '/etc/mailpull/mailpull.toml' \
     || fail "/etc/mailpull/mailpull.toml is not a conffile"
 contents=$(dpkg-deb -c "$deb")
 for path in ./usr/bin/mailpull-worker ./usr/lib/systemd/system/mailpull.service \
-    ./etc/mailpull/mailpull.toml ./usr/share/doc/mailpull/mailpull.sample.toml; do
+    ./etc/mailpull/mailpull.toml ./usr/share/doc/mailpull/mailpull.sample.toml \
+    ./usr/share/doc/mailpull/grafana-dashboard.json; do
     grep -q " $path\$" <<<"$contents" || { echo "$contents"; fail "the package lacks $path"; }
 done
 

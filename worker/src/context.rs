@@ -1,6 +1,7 @@
 //! What every poll, IDLE watcher and connection test shares: the state database, the SMTP
 //! transports, the TLS configurations (one per `ca_file`), the OAuth access tokens, the
-//! shutdown token and the clock of the `keep_days` decision. Built once by [`crate::engine`].
+//! shutdown token, the clock of the `keep_days` decision and the metrics. Built once by
+//! [`crate::engine`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use rustls::ClientConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::deliver::Deliverer;
+use crate::metrics::Metrics;
 use crate::oauth::TokenCache;
 use crate::state::Store;
 use crate::tls::{self, TlsSetupError};
@@ -31,6 +33,8 @@ pub struct PollContext {
     pub hold_after_attempts: u32,
     /// `[worker] hold_after`: time since the first failed attempt after which it is held.
     pub hold_after: std::time::Duration,
+    /// What the metrics endpoint serves (counted whether or not it is on).
+    pub metrics: Arc<Metrics>,
 }
 
 /// A source of the current time in Unix seconds.
@@ -53,6 +57,7 @@ impl PollContext {
             clock: now_secs,
             hold_after_attempts: mailpull_shared::config::DEFAULT_HOLD_AFTER_ATTEMPTS,
             hold_after: mailpull_shared::config::DEFAULT_HOLD_AFTER,
+            metrics: Arc::new(Metrics::new()),
         }
     }
 

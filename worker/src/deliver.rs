@@ -22,6 +22,7 @@ pub mod sender;
 
 pub use sender::{MailFrom, ORIGINAL_SENDER_HEADER, mail_from};
 
+use crate::metrics::SmtpClass;
 use crate::net::{self, Stream};
 use crate::tls;
 
@@ -65,6 +66,17 @@ impl DeliveryError {
                 | DeliveryError::Unreachable { .. }
                 | DeliveryError::Tls { .. }
         )
+    }
+}
+
+/// The class of the local server's final reply to a message, when it gave one (not when it
+/// could not be reached or lettre refused the message before sending it).
+pub fn reply_class<T>(result: &Result<T, DeliveryError>) -> Option<SmtpClass> {
+    match result {
+        Ok(_) => Some(SmtpClass::Success),
+        Err(DeliveryError::Transient { .. }) => Some(SmtpClass::Transient),
+        Err(DeliveryError::Permanent { .. }) => Some(SmtpClass::Permanent),
+        Err(_) => None,
     }
 }
 

@@ -123,6 +123,9 @@ async fn send_with_headers(
         )
         .await
         .map(|accepted| accepted.reply);
+    if let Some(class) = deliver::reply_class(&result) {
+        ctx.metrics.smtp_reply(&profile.name, class);
+    }
     if result.is_ok() {
         debug!(target: "mailpull::delivery", delivery_id = %id, account = %source.key.account,
             uid = %source.uid, "smtp accepted");

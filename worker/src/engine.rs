@@ -1,6 +1,6 @@
 //! The worker assembled: [`run`] opens the state database, builds the [`PollContext`] (SMTP
-//! transports, TLS, OAuth tokens), starts the [`Scheduler`] (with its IMAP IDLE watchers) and
-//! the IPC server, and on `shutdown` lets every poll finish the message in hand; [`run_once`]
+//! transports, TLS, OAuth tokens), starts the [`Scheduler`] (with its IMAP IDLE watchers), the
+//! IPC server and, when `[worker] metrics` is set, the metrics endpoint, and on `shutdown` lets every poll finish the message in hand; [`run_once`]
 //! polls every enabled profile one time instead. `mailpull-worker run` and the Windows service
 //! both call these, so the console and the service run one code path.
 
@@ -17,6 +17,8 @@ use crate::context::PollContext;
 use crate::deliver::Deliverer;
 use crate::ipc::{self, IpcSetupError};
 use crate::logging::LiveLog;
+use crate::metrics::MetricsServer;
+use crate::metrics::server::MetricsSetupError;
 use crate::poll::{PollError, PollReport};
 use crate::scheduler::{self, Scheduler};
 use crate::state::{StateError, Store};
@@ -35,6 +37,8 @@ pub enum RunError {
     State(#[from] StateError),
     #[error(transparent)]
     Ipc(#[from] IpcSetupError),
+    #[error(transparent)]
+    Metrics(#[from] MetricsSetupError),
 }
 
 /// Reads and checks a configuration file, routing rules included ([`validate::load`]).
@@ -75,6 +79,22 @@ pub fn run(
         let listener = ipc::bind(&endpoint)?;
         tracing::info!(config = %config_file.display(), profiles = config.profiles.len(), ipc = %endpoint, "worker started");
         let scheduler = Arc::new(Scheduler::new(ctx.clone(), config));
+        let metrics = match config.worker.metrics {
+            Some(addr) => {
+                let board = scheduler.board.clone();
+                let names = Arc::new(move || board.all().into_keys().collect());
+                let server = MetricsServer::bind(
+                    addr,
+                    ctx.metrics.clone(),
+                    ctx.store.clone(),
+                    names,
+                    cancel.clone(),
+                )
+                .await?;
+                Some(tokio::spawn(server.serve()))
+            }
+            None => None,
+        };
         scheduler.start(config);
         let state = Arc::new(ipc::WorkerState::new(
             endpoint.config.clone(),
@@ -89,6 +109,9 @@ pub fn run(
         cancel.cancel();
         scheduler.wait().await;
         let _ = server.await;
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         tracing::info!("worker stopped");
         Ok(())
     })

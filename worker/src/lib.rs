@@ -33,6 +33,9 @@
 //!   without the state lock, beside a running worker).
 //! - [`scheduler`]: timers, jitter, backoff and connection caps for all profiles.
 //! - [`push`]: IMAP IDLE watchers that wake a profile's poll when new mail arrives.
+//! - [`metrics`]: Prometheus metrics (deliveries, failures, polls, SMTP replies, IDLE
+//!   connections, held messages, database size) and the opt-in `/metrics` + `/healthz`
+//!   endpoint.
 //! - [`logging`]: tracing to stderr and a daily-rotated file.
 //! - [`private`]: owner-only modes (Unix) on the state directory, the database and the logs,
 //!   whatever the umask.
@@ -58,6 +61,7 @@ pub mod import;
 pub mod ipc;
 pub mod logging;
 pub mod mailbox;
+pub mod metrics;
 pub mod net;
 pub mod oauth;
 pub mod poll;

@@ -195,6 +195,7 @@ async fn session(
         idle = conn.idle(folder) => idle?,
     };
     *idled = true;
+    let _open = ctx.metrics.idle_connection(&profile.name);
     info!("IDLE started");
     // Whatever arrived while no IDLE was running (start-up, an outage) is pulled now.
     wake.notify_one();

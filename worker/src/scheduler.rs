@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::context::PollContext;
+use crate::metrics::PollOutcome;
 use crate::poll::{self, PollError, PollReport};
 use crate::push::{Push, PushOptions};
 
@@ -142,7 +143,13 @@ pub async fn poll_with_limits(
 ) -> Result<PollReport, PollError> {
     let _permits = limits.acquire(profile).await;
     board.update(&profile.name, |status| status.state = ProfileState::Polling);
+    let started = std::time::Instant::now();
     let result = poll::poll(ctx, profile).await;
+    let outcome = result
+        .as_ref()
+        .map_or_else(PollError::metrics_outcome, |_| PollOutcome::Completed);
+    ctx.metrics
+        .poll_finished(&profile.name, started.elapsed(), outcome);
     board.update(&profile.name, |status| {
         status.last_poll = Some(SystemTime::now());
         match &result {

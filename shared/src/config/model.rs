@@ -109,6 +109,8 @@ pub struct WorkerSettings {
     pub hold_after_attempts: u32,
     /// Time since a message's first failed attempt after which it is held.
     pub hold_after: Duration,
+    /// Where the Prometheus endpoint (`/metrics`, `/healthz`) listens; `None`: nowhere.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

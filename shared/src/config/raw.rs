@@ -16,6 +16,10 @@ pub struct RawWorker {
     pub log_level: Option<String>,
     pub hold_after_attempts: Option<i64>,
     pub hold_after: Option<String>,
+    /// The Prometheus endpoint's address, `"127.0.0.1:9464"`; absent: no endpoint.
+    pub metrics: Option<String>,
+    /// `true` lets `metrics` be a non-loopback address (the endpoint has no authentication).
+    pub metrics_public: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

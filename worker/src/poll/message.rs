@@ -10,6 +10,7 @@ use super::{PollError, PollReport, Progress, hex_digest, remove_recorded};
 use crate::context::{PollContext, now_secs};
 use crate::deliver;
 use crate::dispatch::{Outcome, Source, deliver_held_to_fallback, deliver_to_recipients};
+use crate::metrics::FailureKind;
 use crate::routing::Route;
 use crate::source::{Listed, Mailbox};
 use crate::state::{Attempt, HeldAction, Known, MailboxKey, Record};
@@ -276,6 +277,7 @@ impl Walk<'_> {
                 info!(uid = %uid, size, recipient = %recipients.join(","), reply = %reply, "delivered");
                 report.delivered += 1;
                 report.bytes += size;
+                ctx.metrics.delivered(&profile.name, size);
             }
             None => report.already_delivered += 1,
         }
@@ -318,6 +320,9 @@ impl Walk<'_> {
         progress: &mut Progress,
     ) -> Result<(), PollError> {
         progress.skipped = true;
+        self.ctx
+            .metrics
+            .failed(&self.profile.name, FailureKind::Message);
         report
             .left_on_server
             .push(format!("{}: {reason}", uid.unwrap_or("?")));

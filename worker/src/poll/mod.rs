@@ -37,6 +37,7 @@ use tracing::info;
 use crate::context::PollContext;
 use crate::deliver::DeliveryError;
 use crate::mailbox;
+use crate::metrics::{FailureKind, PollOutcome};
 use crate::remote::{self, Connection};
 use crate::routing::Route;
 use crate::source::{Committed, Mailbox, SourceError};
@@ -83,6 +84,22 @@ pub enum PollError {
     /// Some messages could not be delivered and stay on the server.
     #[error("{count} message(s) left on the server: {first}")]
     Undelivered { count: usize, first: String },
+}
+
+impl PollError {
+    /// How this poll ended for the metrics: messages left on the server are counted one by
+    /// one where they failed, so such a poll went through its mailbox.
+    pub fn metrics_outcome(&self) -> PollOutcome {
+        match self {
+            PollError::Source(err) if err.needs_sign_in() => {
+                PollOutcome::Failed(FailureKind::SignIn)
+            }
+            PollError::Source(_) => PollOutcome::Failed(FailureKind::Remote),
+            PollError::State(_) => PollOutcome::Failed(FailureKind::State),
+            PollError::Deferred(_) => PollOutcome::Failed(FailureKind::LocalServer),
+            PollError::Undelivered { .. } => PollOutcome::Completed,
+        }
+    }
 }
 
 fn hex_digest(bytes: &[u8]) -> String {

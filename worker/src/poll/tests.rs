@@ -255,3 +255,35 @@ async fn held_and_waiting_messages_are_not_fetched_and_delete_needs_the_action()
     );
     assert!(report.left_on_server.is_empty());
 }
+
+#[test]
+fn a_failed_poll_tells_the_metrics_its_kind() {
+    use crate::metrics::{FailureKind, PollOutcome};
+    let remote = PollError::Source(SourceError::Imap {
+        server: "imap.example:993".into(),
+        context: "LOGIN".into(),
+        message: "refused".into(),
+    });
+    assert_eq!(
+        remote.metrics_outcome(),
+        PollOutcome::Failed(FailureKind::Remote)
+    );
+    let local = PollError::Deferred(DeliveryError::Unreachable {
+        server: "127.0.0.1:25".into(),
+        reason: "refused".into(),
+    });
+    assert_eq!(
+        local.metrics_outcome(),
+        PollOutcome::Failed(FailureKind::LocalServer)
+    );
+    assert_eq!(
+        PollError::State(StateError::Gone).metrics_outcome(),
+        PollOutcome::Failed(FailureKind::State)
+    );
+    // Messages left on the server are counted one by one; the poll itself went through.
+    let left = PollError::Undelivered {
+        count: 2,
+        first: "7: refused".into(),
+    };
+    assert_eq!(left.metrics_outcome(), PollOutcome::Completed);
+}

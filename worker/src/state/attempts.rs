@@ -144,6 +144,25 @@ impl Store {
         .await
     }
 
+    /// How many messages each profile has held (profiles with none left out): the metrics
+    /// endpoint's gauge, and its health check's question to the database.
+    pub async fn held_counts(&self) -> Result<Vec<(String, u64)>, StateError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT profile, count(*) FROM attempts WHERE held = 1 GROUP BY profile ORDER BY profile",
+                )
+                .map_err(StateError::Read)?;
+            let rows = stmt
+                .query_map([], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?.max(0) as u64))
+                })
+                .map_err(StateError::Read)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(StateError::Read)
+        })
+        .await
+    }
+
     /// The held messages, of one profile or of all.
     pub async fn held(&self, profile: Option<String>) -> Result<Vec<Attempt>, StateError> {
         self.read(move |conn| select_held(conn, profile.as_deref()))

@@ -3,7 +3,8 @@
 //! and the field, e.g. `mailpull.toml: profile "user1": remote.port: 70000 is not a port`.
 //!
 //! Layout: [`fields`] is the leaf (the [`FieldError`] accumulator and the small validators);
-//! one module per section of the file checks it: `worker` (`[worker]`), `profile` (one
+//! one module per section of the file checks it: `worker` (`[worker]`, and `metrics`: its
+//! `metrics`/`metrics_public` pair), `profile` (one
 //! `[[profile]]`: name, enabled, push and its sections), `schedule` (`interval`,
 //! `after_delivery`), `remote` (`[profile.remote]`), `credentials` (`auth` and the password
 //! source or the OAuth client), `oauth2` (`[profile.remote.oauth2]`), `local`
@@ -18,6 +19,7 @@ mod distribute;
 mod fields;
 mod local;
 mod mailboxes;
+mod metrics;
 mod oauth2;
 mod profile;
 mod remote;

@@ -72,6 +72,7 @@ pub(super) fn check_worker(raw: &RawWorker, errors: &mut Errors) -> Option<Worke
             DEFAULT_HOLD_AFTER
         }
     };
+    let metrics = super::metrics::check_metrics(raw, errors);
     Some(WorkerSettings {
         state_dir,
         max_connections,
@@ -79,5 +80,6 @@ pub(super) fn check_worker(raw: &RawWorker, errors: &mut Errors) -> Option<Worke
         log_level,
         hold_after_attempts,
         hold_after,
+        metrics,
     })
 }
