@@ -109,6 +109,8 @@ pub struct WorkerSettings {
     pub hold_after_attempts: u32,
     /// Time since a message's first failed attempt after which it is held.
     pub hold_after: Duration,
+    /// `[worker] secrets`: the service secret store, when not the packaged default.
+    pub secrets: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

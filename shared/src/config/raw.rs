@@ -16,6 +16,8 @@ pub struct RawWorker {
     pub log_level: Option<String>,
     pub hold_after_attempts: Option<i64>,
     pub hold_after: Option<String>,
+    /// The service secret store (a root-owned 0600 file); see `secrets::service_store`.
+    pub secrets: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
