@@ -227,3 +227,37 @@ fn a_store_others_can_read_or_not_owned_by_root_is_refused() {
     assert!(!set.status.success(), "{}", output_text(&set));
     assert_eq!(mode_and_owner(&rig.store).1, 65534);
 }
+
+#[test]
+fn a_worker_with_a_service_store_stores_no_password_in_its_keyring_over_the_pipe() {
+    let rig = rig();
+    let set = rig.worker(&["set-password", "svc"], &format!("{PASSWORD}\n"));
+    assert!(set.status.success(), "{}", output_text(&set));
+    let mut worker = rig.setup.spawn_listening().expect("worker listening");
+    let endpoint = mailpull_shared::ipc::Endpoint::for_config(&rig.setup.config);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let reply = rt.block_on(async {
+        let mut client = mailpull_shared::ipc::IpcClient::connect(&endpoint)
+            .await
+            .expect("connect");
+        client.set_secret("svc", "typed-in-the-manager").await
+    });
+    mailpull_tests::stop_worker(&mut worker);
+    let err =
+        reply.expect_err("the worker stored a password in its keyring beside a service store");
+    let text = err.to_string();
+    assert!(
+        text.contains("sudo mailpull-worker set-password svc")
+            && text.contains(&rig.store.display().to_string()),
+        "{text}"
+    );
+    assert!(!text.contains("typed-in-the-manager"), "{text}");
+    let stored = std::fs::read_to_string(&rig.store).expect("read store");
+    assert!(
+        stored.contains("service-secret-") && !stored.contains("typed-in"),
+        "{stored}"
+    );
+}
