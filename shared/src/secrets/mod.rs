@@ -270,10 +270,10 @@ impl PasswordSource {
             PasswordSource::Env(var) => Ok(format!("environment variable {var}")),
             PasswordSource::Keyring => {
                 let store = service_store();
-                if from_store(store.as_ref(), kind, profile)?.is_some() {
-                    if let Some(store) = store {
-                        return Ok(store.describe());
-                    }
+                if let Some(store) = &store
+                    && store.get(kind, profile)?.is_some()
+                {
+                    return Ok(store.describe());
                 }
                 Ok(match read_keyring(profile, &account) {
                     Ok(Some(_)) => format!("OS keyring ({KEYRING_SERVICE} / {account})"),
