@@ -97,6 +97,16 @@ mod tests {
     use std::ffi::OsStr;
 
     #[test]
+    #[cfg(unix)]
+    fn only_the_services_configuration_is_the_system_config() {
+        assert!(is_system_config(std::path::Path::new(SYSTEM_CONFIG_FILE)));
+        assert!(!is_system_config(std::path::Path::new(
+            "/tmp/elsewhere/mailpull.toml"
+        )));
+        assert!(!is_system_config(std::path::Path::new("mailpull.toml")));
+    }
+
+    #[test]
     fn state_directory_takes_the_first_of_systemds_list() {
         assert_eq!(
             first_state_directory(OsStr::new("/var/lib/mailpull")),
