@@ -145,7 +145,7 @@ rm -f "$log"
 say "5. dpkg --purge"
 dpkg --purge mailpull >/dev/null || fail "dpkg --purge failed"
 for path in /usr/bin/mailpull-worker /usr/lib/systemd/system/mailpull.service /etc/mailpull /var/lib/mailpull \
-    /etc/credstore/mailpull-secrets.toml; do
+    /etc/credstore/mailpull-secrets.toml /etc/credstore/.mailpull-secrets.toml.lock; do
     [ ! -e "$path" ] || fail "$path is still there after purge"
 done
 if getent passwd mailpull >/dev/null; then fail "the user mailpull is still there after purge"; fi

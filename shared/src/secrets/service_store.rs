@@ -167,11 +167,7 @@ impl ServiceStore {
     /// Stores `secret` for `profile`: the whole file is written anew (temporary file of mode
     /// 0600 in the same folder, fsync, rename). Only root can: the new file must be root's.
     pub fn set(&self, kind: SecretKind, profile: &str, secret: &Secret) -> Result<(), StoreError> {
-        if self.origin == Origin::Credential {
-            return Err(StoreError::ReadOnly {
-                path: self.path.clone(),
-            });
-        }
+        let _lock = self.lock()?;
         let mut contents = self.load()?;
         contents
             .table(kind)
@@ -181,12 +177,54 @@ impl ServiceStore {
 
     /// Removes the secret of `profile`; true when there was one.
     pub fn remove(&self, kind: SecretKind, profile: &str) -> Result<bool, StoreError> {
+        let _lock = self.lock()?;
         let mut contents = self.load()?;
         if contents.table(kind).remove(profile).is_none() {
             return Ok(false);
         }
         self.write(&contents)?;
         Ok(true)
+    }
+
+    /// Holds the store's lock file (`.NAME.lock` beside it) until dropped: two `set-password`
+    /// at once each rewrite the whole file, and without it one would undo the other.
+    fn lock(&self) -> Result<std::fs::File, StoreError> {
+        if self.origin == Origin::Credential {
+            return Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+            });
+        }
+        let fail = |reason: String| StoreError::Write {
+            path: self.path.clone(),
+            reason,
+        };
+        let (dir, name) = self.folder_and_name().map_err(fail)?;
+        prepare_folder(dir).map_err(fail)?;
+        let path = dir.join(format!(".{name}.lock"));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path).map_err(|err| {
+            fail(format!(
+                "cannot open the lock file {}: {err}",
+                path.display()
+            ))
+        })?;
+        file.lock()
+            .map_err(|err| fail(format!("cannot lock {}: {err}", path.display())))?;
+        Ok(file)
+    }
+
+    /// The store's folder and file name.
+    fn folder_and_name(&self) -> Result<(&Path, String), String> {
+        let dir = self
+            .path
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .ok_or("the path names no folder")?;
+        let name = self.path.file_name().ok_or("the path names no file")?;
+        Ok((dir, name.to_string_lossy().into_owned()))
     }
 
     fn load(&self) -> Result<Contents, StoreError> {
@@ -256,21 +294,8 @@ impl ServiceStore {
             path: self.path.clone(),
             reason,
         };
-        let dir = self
-            .path
-            .parent()
-            .filter(|dir| !dir.as_os_str().is_empty())
-            .ok_or_else(|| fail("the path names no folder".into()))?;
-        prepare_folder(dir).map_err(fail)?;
-        let name = self
-            .path
-            .file_name()
-            .ok_or_else(|| fail("the path names no file".into()))?;
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
+        let (dir, name) = self.folder_and_name().map_err(fail)?;
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
         let text = format!(
             "{HEADER}{}",
             toml::to_string(contents).map_err(|err| fail(err.to_string()))?
@@ -400,7 +425,7 @@ mod tests {
             let err = store_in(dir.path())
                 .set(SecretKind::Password, "p", &Secret::new("pw"))
                 .unwrap_err();
-            assert!(err.to_string().contains("only root"), "{err}");
+            assert!(err.to_string().contains("not root"), "{err}");
             return;
         }
         let dir = tempfile::tempdir().expect("tempdir");
@@ -427,7 +452,8 @@ mod tests {
             .expect("list")
             .map(|e| e.expect("entry").file_name())
             .collect();
-        assert_eq!(leftovers.len(), 1, "temporary files left: {leftovers:?}");
+        // The store and its lock file, no temporary file.
+        assert_eq!(leftovers.len(), 2, "temporary files left: {leftovers:?}");
         assert!(store.remove(SecretKind::Password, "other").expect("remove"));
         assert!(
             store
@@ -436,6 +462,42 @@ mod tests {
                 .is_none()
         );
         assert!(!store.remove(SecretKind::Password, "other").expect("remove"));
+    }
+
+    #[test]
+    fn concurrent_writers_lose_no_update() {
+        if !is_root() {
+            return set_then_get_round_trips_atomically_as_root_0600();
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store_in(dir.path());
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        let name = format!("w{w}-p{i}");
+                        store
+                            .set(SecretKind::Password, &name, &Secret::new(&name))
+                            .expect("set");
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().expect("writer");
+        }
+        for w in 0..4 {
+            for i in 0..25 {
+                let name = format!("w{w}-p{i}");
+                let got = store.get(SecretKind::Password, &name).expect("get");
+                assert_eq!(
+                    got.map(|s| s.expose().to_string()),
+                    Some(name.clone()),
+                    "{name} lost"
+                );
+            }
+        }
     }
 
     #[test]
