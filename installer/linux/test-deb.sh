@@ -3,13 +3,17 @@
 #   1. dpkg-deb -I / -c: name, dependencies, conffile, the binary, the unit, the sample;
 #   2. systemd-analyze security --offline: the unit's exposure score stays "OK" (< 2.0);
 #   3. dpkg -i on this machine: the postinst creates the user `mailpull` and its folders
-#      with the right owners and modes; systemd-analyze verify accepts the installed unit;
+#      with the right owners and modes, and the empty service secret store (root, 0600);
+#      systemd-analyze verify accepts the installed unit; `set-password` as root writes the
+#      store, which the account mailpull cannot read; the unit hands it in (LoadCredential=)
+#      and `check`, run with that copy as the unit runs it, takes the password from it;
 #   4. the worker runs the way the unit runs it (user mailpull, $STATE_DIRECTORY,
-#      /run/mailpull) and `mailpull-worker status` as root answers over the socket; SIGTERM
-#      stops it cleanly;
-#   5. dpkg --purge removes binary, unit, configuration, state and the user.
+#      /run/mailpull, $CREDENTIALS_DIRECTORY) and `mailpull-worker status` as root answers
+#      over the socket; SIGTERM stops it cleanly;
+#   5. dpkg --purge removes binary, unit, configuration, state, the secret store and the user.
 # systemd is not PID 1 in CI containers, so step 4 starts the worker with setpriv (as user mailpull) instead of
-# systemctl; where systemd runs, `systemctl start mailpull` does the same.
+# systemctl, and copies the unit's LoadCredential= file into a $CREDENTIALS_DIRECTORY of the
+# user's as systemd does; where systemd runs, `systemctl start mailpull` does the same.
 # Step 3-5 change the system (package, user): they are skipped when a mailpull package is
 # already installed, or with MAILPULL_DEB_INSTALL=0.
 #
@@ -67,7 +71,7 @@ worker_pid=
 purge() {
     if [ -n "$worker_pid" ]; then kill "$worker_pid" 2>/dev/null || true; fi
     dpkg --purge mailpull >/dev/null 2>&1 || true
-    rm -rf "$unit_dir" /run/mailpull
+    rm -rf "$unit_dir" /run/mailpull "${cred_dir:-}"
 }
 trap purge EXIT
 
@@ -80,13 +84,44 @@ getent passwd mailpull >/dev/null || fail "the postinst created no user mailpull
     || fail "/etc/mailpull/mailpull.toml is $(stat -c '%U:%G %a' /etc/mailpull/mailpull.toml)"
 systemd-analyze verify /usr/lib/systemd/system/mailpull.service \
     || fail "systemd-analyze verify refused the installed unit"
-setpriv --reuid=mailpull --regid=mailpull --init-groups -- /usr/bin/mailpull-worker check --config /etc/mailpull/mailpull.toml >/dev/null \
-    || fail "the installed worker refused the installed configuration"
+store=/etc/credstore/mailpull-secrets.toml
+[ "$(stat -c '%U:%G %a' /etc/credstore)" = "root:root 700" ] \
+    || fail "/etc/credstore is $(stat -c '%U:%G %a' /etc/credstore)"
+[ "$(stat -c '%U:%G %a' "$store")" = "root:root 600" ] || fail "$store is $(stat -c '%U:%G %a' "$store")"
+credential=$(sed -n 's/^LoadCredential=mailpull-secrets:\(.*\)$/\1/p' /usr/lib/systemd/system/mailpull.service)
+[ "$credential" = "$store" ] || fail "the unit does not hand $store in as credential mailpull-secrets (LoadCredential=$credential)"
+
+say "3b. set-password as root writes the service secret store"
+secret="deb-secret-$$"
+out=$(printf '%s\n' "$secret" | /usr/bin/mailpull-worker set-password user1 2>&1) \
+    || fail "set-password as root failed: $out"
+grep -q "service secret store $store" <<<"$out" || fail "set-password did not write $store: $out"
+if grep -qF "$secret" <<<"$out"; then fail "set-password echoed the secret"; fi
+[ "$(stat -c '%U:%G %a' "$store")" = "root:root 600" ] || fail "after set-password $store is $(stat -c '%U:%G %a' "$store")"
+grep -qF "user1 = \"$secret\"" "$store" || grep -qF "user1 = '$secret'" "$store" || fail "$store lacks user1's password"
+if setpriv --reuid=mailpull --regid=mailpull --init-groups -- cat "$store" >/dev/null 2>&1; then
+    fail "the account mailpull can read $store"
+fi
+if out=$(setpriv --reuid=mailpull --regid=mailpull --init-groups -- /usr/bin/mailpull-worker check --config /etc/mailpull/mailpull.toml 2>&1); then
+    fail "check as mailpull without the credential passed: $out"
+fi
+grep -q "cannot read the service secret store $store" <<<"$out" \
+    || fail "check as mailpull without the credential did not say why: $out"
+# What systemd does at start for LoadCredential=: a copy, readable by the unit's user only.
+cred_dir=$(mktemp -d)
+install -o mailpull -g mailpull -m 0400 "$credential" "$cred_dir/mailpull-secrets"
+chown mailpull:mailpull "$cred_dir"
+chmod 0500 "$cred_dir"
+out=$(CREDENTIALS_DIRECTORY=$cred_dir setpriv --reuid=mailpull --regid=mailpull --init-groups -- \
+    /usr/bin/mailpull-worker check --config /etc/mailpull/mailpull.toml 2>&1) \
+    || fail "the installed worker refused the installed configuration: $out"
+grep -q "password: service secret store (systemd credential $cred_dir/mailpull-secrets)" <<<"$out" \
+    || fail "check did not take user1's password from the credential: $out"
 
 say "4. the worker runs as the unit runs it; status answers as root"
 install -d -o mailpull -g mailpull -m 0700 /run/mailpull
 log=$(mktemp)
-STATE_DIRECTORY=/var/lib/mailpull MAILPULL_IPC_DIR=/run/mailpull \
+STATE_DIRECTORY=/var/lib/mailpull MAILPULL_IPC_DIR=/run/mailpull CREDENTIALS_DIRECTORY=$cred_dir \
     setpriv --reuid=mailpull --regid=mailpull --init-groups -- /usr/bin/mailpull-worker run --config /etc/mailpull/mailpull.toml \
     >"$log" 2>&1 &
 worker_pid=$!
@@ -110,7 +145,8 @@ rm -f "$log"
 
 say "5. dpkg --purge"
 dpkg --purge mailpull >/dev/null || fail "dpkg --purge failed"
-for path in /usr/bin/mailpull-worker /usr/lib/systemd/system/mailpull.service /etc/mailpull /var/lib/mailpull; do
+for path in /usr/bin/mailpull-worker /usr/lib/systemd/system/mailpull.service /etc/mailpull /var/lib/mailpull \
+    /etc/credstore/mailpull-secrets.toml /etc/credstore/.mailpull-secrets.toml.lock; do
     [ ! -e "$path" ] || fail "$path is still there after purge"
 done
 if getent passwd mailpull >/dev/null; then fail "the user mailpull is still there after purge"; fi

@@ -33,12 +33,28 @@ fn first_state_directory(value: &std::ffi::OsStr) -> Option<PathBuf> {
     (!first.is_empty()).then(|| PathBuf::from(first))
 }
 
+/// The configuration of the Linux service (the Debian package's unit runs this one).
+pub const SYSTEM_CONFIG_FILE: &str = "/etc/mailpull/mailpull.toml";
+
+/// True when `path` is the Linux service's configuration ([`SYSTEM_CONFIG_FILE`]), also when
+/// named through a symbolic link or a relative path.
+pub fn is_system_config(path: &std::path::Path) -> bool {
+    if cfg!(windows) {
+        return false;
+    }
+    let system = std::path::Path::new(SYSTEM_CONFIG_FILE);
+    path == system
+        || std::fs::canonicalize(path)
+            .ok()
+            .is_some_and(|real| std::fs::canonicalize(system).ok() == Some(real))
+}
+
 /// The config file used when `--config` is not given.
 pub fn default_config_file() -> PathBuf {
     if cfg!(windows) {
         program_data().join("Mailpull").join("mailpull.toml")
     } else if is_root() {
-        PathBuf::from("/etc/mailpull/mailpull.toml")
+        PathBuf::from(SYSTEM_CONFIG_FILE)
     } else {
         dirs::config_dir()
             .unwrap_or_else(std::env::temp_dir)
@@ -79,6 +95,16 @@ fn is_root() -> bool {
 mod tests {
     use super::*;
     use std::ffi::OsStr;
+
+    #[test]
+    #[cfg(unix)]
+    fn only_the_services_configuration_is_the_system_config() {
+        assert!(is_system_config(std::path::Path::new(SYSTEM_CONFIG_FILE)));
+        assert!(!is_system_config(std::path::Path::new(
+            "/tmp/elsewhere/mailpull.toml"
+        )));
+        assert!(!is_system_config(std::path::Path::new("mailpull.toml")));
+    }
 
     #[test]
     fn state_directory_takes_the_first_of_systemds_list() {

@@ -190,6 +190,28 @@ domain = "d.example"
     let config = config::parse(&set, "f.toml").expect("valid");
     assert_eq!(config.worker.hold_after_attempts, 3);
     assert_eq!(config.worker.hold_after, Duration::from_secs(12 * 3600));
+    // The service secret store: none unless named; an absolute path only.
+    assert_eq!(config.worker.secrets, None);
+    let store = text.replacen(
+        "[[profile]]",
+        "[worker]\nsecrets = \"/etc/credstore/mailpull-secrets.toml\"\n[[profile]]",
+        1,
+    );
+    let config = config::parse(&store, "f.toml").expect("valid");
+    assert_eq!(
+        config.worker.secrets.as_deref(),
+        Some(std::path::Path::new("/etc/credstore/mailpull-secrets.toml"))
+    );
+    let relative = text.replacen(
+        "[[profile]]",
+        "[worker]\nsecrets = \"s.toml\"\n[[profile]]",
+        1,
+    );
+    let err = config::parse(&relative, "f.toml").unwrap_err().to_string();
+    assert!(
+        err.contains("worker.secrets") && err.contains("not an absolute path"),
+        "{err}"
+    );
 }
 
 #[test]

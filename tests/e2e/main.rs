@@ -19,6 +19,7 @@ mod permissions;
 mod poison;
 mod push;
 mod secret_logs;
+mod service_secrets;
 mod single_worker;
 mod smtp_stalls;
 mod smtputf8;

@@ -1,5 +1,6 @@
 //! The IPC commands of the command line: `status`, `poll-now` and `set-password` talk to the
-//! running worker over the same pipe as the Pull Manager. Formatting is pure and unit-tested.
+//! running worker over the same pipe as the Pull Manager; `set-password` for the Linux
+//! service writes the service secret store instead. Formatting is pure and unit-tested.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal};
@@ -7,7 +8,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use mailpull_shared::config::Config;
 use mailpull_shared::ipc::{ClientError, Endpoint, IpcClient, ProfileStatus};
+use mailpull_shared::secrets::{PasswordSource, Secret, SecretKind, ServiceStore};
 
 /// Exit code when no worker runs for the configuration (or it cannot be reached).
 pub const EXIT_NO_WORKER: u8 = 3;
@@ -92,6 +95,61 @@ pub fn set_password(config: &Path, name: &str, client_secret: bool) -> anyhow::R
             client.set_secret(name, &secret).await
         }
     })?)
+}
+
+/// `set-password` for the service: `name`'s secret into the root-owned service secret store
+/// (temporary file + rename, mode 0600); printed: where it went, never the secret.
+pub fn set_in_service_store(
+    store: &ServiceStore,
+    config: &Config,
+    name: &str,
+    client_secret: bool,
+) -> anyhow::Result<ExitCode> {
+    let kind = if client_secret {
+        SecretKind::ClientSecret
+    } else {
+        SecretKind::Password
+    };
+    let what = kind.label();
+    let Some(profile) = config.profile(name) else {
+        let names: Vec<&str> = config.profiles.iter().map(|p| p.name.as_str()).collect();
+        anyhow::bail!(
+            "no profile \"{name}\" in {} (profiles: {}); nothing was stored",
+            config
+                .source
+                .as_deref()
+                .map_or_else(|| "the configuration".into(), |p| p.display().to_string()),
+            names.join(", ")
+        );
+    };
+    let source = match kind {
+        SecretKind::Password => profile.remote.credentials.password(),
+        SecretKind::ClientSecret => profile
+            .remote
+            .credentials
+            .oauth2()
+            .and_then(|o| o.client_secret.as_ref()),
+    };
+    let secret = read_secret(&format!("{what} of profile \"{name}\": "))?;
+    if secret.is_empty() {
+        anyhow::bail!("no {what} given (standard input was empty); nothing was stored");
+    }
+    store.set(kind, name, &Secret::new(secret))?;
+    println!(
+        "{what} of profile \"{name}\" stored in the {}; a service started by systemd reads it at start: systemctl restart mailpull",
+        store.describe()
+    );
+    if source != Some(&PasswordSource::Keyring) {
+        println!(
+            "note: profile \"{name}\" reads its {what} from another source (set {} = {{ keyring = true }} to use this one)",
+            if client_secret {
+                "client_secret"
+            } else {
+                "password"
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A secret from the terminal without echo, or the first line of standard input.

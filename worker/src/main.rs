@@ -1,12 +1,14 @@
 //! `mailpull-worker`: parses the command line, sets up logging, and hands over to the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mailpull_shared::config::{self, Config};
 use mailpull_shared::ipc::SignInMethod;
+use mailpull_shared::secrets::service_store::DEFAULT_PATH;
+use mailpull_shared::secrets::{self, SecretKind, ServiceStore};
 use mailpull_worker::import::{self, run::Format};
 use mailpull_worker::routing::Route;
 use mailpull_worker::{cli, engine, held, logging, oauth};
@@ -65,9 +67,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Store a profile's password in the OS keyring of the running worker's account (also a
-    /// service's), over the pipe: read from standard input, or asked for without echo on a
-    /// terminal. For `password = { keyring = true }` without the Pull Manager.
+    /// Store a profile's password for `password = { keyring = true }`: read from standard
+    /// input, or asked for without echo on a terminal. For the Linux service's configuration
+    /// (/etc/mailpull/mailpull.toml, `[worker] secrets`, or --service) it goes into the service
+    /// secret store, a root-owned file that survives a reboot (run as root); otherwise into the
+    /// OS keyring of the running worker's account, over the pipe.
     SetPassword {
         /// The profile.
         name: String,
@@ -76,6 +80,9 @@ enum Command {
         /// Store the OAuth client secret (`client_secret = { keyring = true }`) instead.
         #[arg(long)]
         client_secret: bool,
+        /// Write to the service secret store even for another configuration file.
+        #[arg(long)]
+        service: bool,
     },
     /// OAuth 2.0 sign-in of an `xoauth2`/`oauthbearer` profile (run as the worker's account:
     /// the refresh token goes into this account's OS keyring).
@@ -194,7 +201,8 @@ fn main() -> ExitCode {
             name,
             config,
             client_secret,
-        } => cli::set_password(&config_path(config), &name, client_secret),
+            service,
+        } => set_password(&config_path(config), &name, client_secret, service),
         Command::Oauth { command } => oauth(command),
         Command::Import { from } => import(from),
         #[cfg(windows)]
@@ -274,8 +282,49 @@ fn oauth(command: OauthCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The service secret store of the configuration at `path` (see
+/// [`ServiceStore::locate`]), checked (root's, mode 0600, readable) and put to use for every
+/// `{ keyring = true }` source of this process.
+fn use_service_store(path: &Path, config: &Config) -> anyhow::Result<Option<ServiceStore>> {
+    let store = ServiceStore::locate(
+        config.worker.secrets.as_deref(),
+        mailpull_shared::paths::is_system_config(path),
+    );
+    if let Some(store) = &store {
+        store.verify()?;
+    }
+    secrets::use_service_store(store.clone());
+    Ok(store)
+}
+
+/// `set-password`: into the service secret store when the configuration is the service's
+/// (or `--service`), else over the pipe into the running worker's OS keyring.
+fn set_password(
+    path: &Path,
+    name: &str,
+    client_secret: bool,
+    service: bool,
+) -> anyhow::Result<ExitCode> {
+    let system = mailpull_shared::paths::is_system_config(path);
+    let config = match load(path) {
+        Ok(config) => Some(config),
+        Err(err) if service || system => return Err(err),
+        Err(_) => None,
+    };
+    let configured = config.as_ref().and_then(|c| c.worker.secrets.as_deref());
+    let store = (service || system || configured.is_some())
+        .then(|| ServiceStore::file(configured.unwrap_or(Path::new(DEFAULT_PATH))));
+    match (store, config) {
+        (Some(store), Some(config)) => {
+            cli::set_in_service_store(&store, &config, name, client_secret)
+        }
+        _ => cli::set_password(path, name, client_secret),
+    }
+}
+
 fn check(path: PathBuf) -> anyhow::Result<ExitCode> {
     let config = load(&path)?;
+    let store = use_service_store(&path, &config)?;
     let enabled = config.profiles.iter().filter(|p| p.enabled).count();
     println!(
         "{}: OK, {} profile(s), {} enabled",
@@ -295,6 +344,33 @@ fn check(path: PathBuf) -> anyhow::Result<ExitCode> {
             profile.local.address(),
             if profile.enabled { "" } else { " [disabled]" }
         );
+        let sources = [
+            (SecretKind::Password, profile.remote.credentials.password()),
+            (
+                SecretKind::ClientSecret,
+                profile
+                    .remote
+                    .credentials
+                    .oauth2()
+                    .and_then(|o| o.client_secret.as_ref()),
+            ),
+        ];
+        for (kind, source) in sources {
+            if let Some(source) = source {
+                println!(
+                    "  {:<20} {}: {}",
+                    "",
+                    kind.label(),
+                    source.origin(kind, &profile.name)?
+                );
+            }
+        }
+    }
+    if let Some(store) = store {
+        println!(
+            "secrets for {{ keyring = true }}: the {}, then the OS keyring",
+            store.describe()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -303,6 +379,7 @@ fn check(path: PathBuf) -> anyhow::Result<ExitCode> {
 /// prints the summary.
 fn run(path: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
     let config = load(&path)?;
+    let store = use_service_store(&path, &config)?;
     let state_dir = &config.worker.state_dir;
     mailpull_worker::private::prepare(state_dir).map_err(|err| {
         anyhow::anyhow!(
@@ -311,6 +388,9 @@ fn run(path: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
         )
     })?;
     let log = logging::init(&config.worker.log_level, state_dir)?;
+    if let Some(store) = store {
+        tracing::info!(store = %store.path().display(), "passwords of {{ keyring = true }} profiles: the service secret store first, then the OS keyring");
+    }
     if once {
         let summary = mailpull_worker::run_once(&config, shutdown_signal())?;
         print!("{summary}");

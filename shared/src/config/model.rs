@@ -111,6 +111,8 @@ pub struct WorkerSettings {
     pub hold_after: Duration,
     /// Where the Prometheus endpoint (`/metrics`, `/healthz`) listens; `None`: nowhere.
     pub metrics: Option<std::net::SocketAddr>,
+    /// `[worker] secrets`: the service secret store, when not the packaged default.
+    pub secrets: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -20,6 +20,8 @@ pub struct RawWorker {
     pub metrics: Option<String>,
     /// `true` lets `metrics` be a non-loopback address (the endpoint has no authentication).
     pub metrics_public: Option<bool>,
+    /// The service secret store (a root-owned 0600 file); see `secrets::service_store`.
+    pub secrets: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

@@ -185,6 +185,7 @@ impl WorkerState {
             }
             Request::SetSecret { name, password } => {
                 let profile = self.profile(&name)?;
+                not_under_service_store(&name)?;
                 store(
                     &name,
                     secrets::password_account(&name),
@@ -204,6 +205,7 @@ impl WorkerState {
             }
             Request::SetClientSecret { name, secret } => {
                 let profile = self.profile(&name)?;
+                not_under_service_store(&name)?;
                 let Some(oauth2) = profile.remote.credentials.oauth2() else {
                     return Err(not_oauth(&name));
                 };
@@ -416,4 +418,20 @@ fn not_oauth(name: &str) -> IpcError {
         ErrorKind::Invalid,
         format!("profile \"{name}\" does not use OAuth (auth = \"xoauth2\" or \"oauthbearer\")"),
     )
+}
+
+/// A worker that reads a service secret store (the Linux service) stores no secret in its OS
+/// keyring over the pipe: the kernel keyring loses it at the next reboot, and the store would
+/// shadow it. The store is root's; the refusal says how to write it.
+fn not_under_service_store(name: &str) -> Result<(), IpcError> {
+    match secrets::service_store() {
+        Some(store) => Err(IpcError::new(
+            ErrorKind::Keyring,
+            format!(
+                "this worker reads its secrets from the {}, which only root can change: run `sudo mailpull-worker set-password {name}` and restart the service",
+                store.describe()
+            ),
+        )),
+        None => Ok(()),
+    }
 }

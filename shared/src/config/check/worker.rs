@@ -1,7 +1,7 @@
 //! The `[worker]` table: state directory, connection caps, log level, when a failing message
-//! is held.
+//! is held, the service secret store.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::fields::{Errors, positive};
 use crate::config::duration::parse_duration;
@@ -73,6 +73,21 @@ pub(super) fn check_worker(raw: &RawWorker, errors: &mut Errors) -> Option<Worke
         }
     };
     let metrics = super::metrics::check_metrics(raw, errors);
+    let secrets = match raw.secrets.as_deref() {
+        None => None,
+        Some(path) if Path::new(path).is_absolute() => Some(PathBuf::from(path)),
+        Some(path) => {
+            errors.push(
+                None,
+                "worker.secrets",
+                format!(
+                    "\"{path}\" is not an absolute path (the service secret store, for example \"{}\")",
+                    crate::secrets::service_store::DEFAULT_PATH
+                ),
+            );
+            None
+        }
+    };
     Some(WorkerSettings {
         state_dir,
         max_connections,
@@ -81,5 +96,6 @@ pub(super) fn check_worker(raw: &RawWorker, errors: &mut Errors) -> Option<Worke
         hold_after_attempts,
         hold_after,
         metrics,
+        secrets,
     })
 }

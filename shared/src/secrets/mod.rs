@@ -1,8 +1,35 @@
 //! Where a profile's password comes from, and reading it. Secrets never live in the config
 //! file: it names a source (the OS keyring, a file such as a systemd credential or Docker
 //! secret, or an environment variable) and the worker reads the secret when it logs in.
+//!
+//! `password = { keyring = true }` looks first in the [`service_store`] (a root-owned file
+//! that survives a reboot, for a worker running as a Linux service) when the process uses one
+//! ([`use_service_store`]), then in the OS keyring of the account the worker runs as.
+
+pub mod service_store;
 
 use std::path::PathBuf;
+use std::sync::RwLock;
+
+pub use service_store::{SecretKind, ServiceStore, StoreError};
+
+/// The service secret store this process reads, chosen once at start-up.
+static SERVICE_STORE: RwLock<Option<ServiceStore>> = RwLock::new(None);
+
+/// Makes `store` the service secret store that `{ keyring = true }` sources read first.
+pub fn use_service_store(store: Option<ServiceStore>) {
+    *SERVICE_STORE
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = store;
+}
+
+/// The service secret store in use, if any.
+pub fn service_store() -> Option<ServiceStore> {
+    SERVICE_STORE
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
 
 /// The keyring service name under which Mailpull stores profile secrets.
 pub const KEYRING_SERVICE: &str = "mailpull";
@@ -24,6 +51,16 @@ pub enum SecretError {
         "no password stored in the OS keyring for profile \"{profile}\" (set it in the Pull Manager or with `mailpull-worker set-password`)"
     )]
     KeyringMissing { profile: String },
+    #[error(
+        "no {what} for profile \"{profile}\" in the service secret store {store} nor in the OS keyring (set it as root with `mailpull-worker set-password {profile}`, then restart the service)"
+    )]
+    NotStored {
+        what: &'static str,
+        profile: String,
+        store: PathBuf,
+    },
+    #[error(transparent)]
+    ServiceStore(#[from] StoreError),
     #[error("OS keyring unavailable for profile \"{profile}\": {reason}")]
     Keyring { profile: String, reason: String },
     #[error("cannot read password file {path}: {source}")]
@@ -131,14 +168,27 @@ impl PasswordSource {
     /// [`client_secret_account`]).
     pub fn read_client_secret(&self, profile: &str) -> Result<Secret, SecretError> {
         match self {
-            PasswordSource::Keyring => read_keyring(profile, &client_secret_account(profile))?
-                .ok_or_else(|| SecretError::Keyring {
-                    profile: profile.to_string(),
-                    reason: format!(
-                        "no OAuth client secret stored (entry {KEYRING_SERVICE} / {})",
-                        client_secret_account(profile)
-                    ),
-                }),
+            PasswordSource::Keyring => {
+                let store = service_store();
+                if let Some(secret) = from_store(store.as_ref(), SecretKind::ClientSecret, profile)?
+                {
+                    return Ok(secret);
+                }
+                read_keyring(profile, &client_secret_account(profile))?.ok_or_else(|| match store {
+                    Some(store) => SecretError::NotStored {
+                        what: SecretKind::ClientSecret.label(),
+                        profile: profile.to_string(),
+                        store: store.path().to_path_buf(),
+                    },
+                    None => SecretError::Keyring {
+                        profile: profile.to_string(),
+                        reason: format!(
+                            "no OAuth client secret stored (entry {KEYRING_SERVICE} / {})",
+                            client_secret_account(profile)
+                        ),
+                    },
+                })
+            }
             other => other.read(profile),
         }
     }
@@ -147,11 +197,22 @@ impl PasswordSource {
     pub fn read(&self, profile: &str) -> Result<Secret, SecretError> {
         match self {
             PasswordSource::Keyring => {
+                let store = service_store();
+                if let Some(secret) = from_store(store.as_ref(), SecretKind::Password, profile)? {
+                    return Ok(secret);
+                }
                 let entry = keyring_entry(profile)?;
                 match entry.get_password() {
                     Ok(value) => Ok(Secret(value)),
-                    Err(keyring::Error::NoEntry) => Err(SecretError::KeyringMissing {
-                        profile: profile.to_string(),
+                    Err(keyring::Error::NoEntry) => Err(match store {
+                        Some(store) => SecretError::NotStored {
+                            what: SecretKind::Password.label(),
+                            profile: profile.to_string(),
+                            store: store.path().to_path_buf(),
+                        },
+                        None => SecretError::KeyringMissing {
+                            profile: profile.to_string(),
+                        },
                     }),
                     Err(err) => Err(SecretError::Keyring {
                         profile: profile.to_string(),
@@ -177,6 +238,56 @@ impl PasswordSource {
                         var: var.clone(),
                         profile: profile.to_string(),
                     })
+            }
+        }
+    }
+}
+
+/// The secret of `profile` in `store`, if there is a store and it holds one.
+fn from_store(
+    store: Option<&ServiceStore>,
+    kind: SecretKind,
+    profile: &str,
+) -> Result<Option<Secret>, SecretError> {
+    match store {
+        Some(store) => Ok(store.get(kind, profile)?),
+        None => Ok(None),
+    }
+}
+
+impl PasswordSource {
+    /// Where the `kind` secret of `profile` comes from now, for `mailpull-worker check`:
+    /// "file PATH", "environment variable VAR", "service secret store PATH", "OS keyring" or
+    /// "none stored ...". Reads the store and the keyring but never shows a value. A service
+    /// store that is unsafe or broken is an error.
+    pub fn origin(&self, kind: SecretKind, profile: &str) -> Result<String, SecretError> {
+        let account = match kind {
+            SecretKind::Password => password_account(profile),
+            SecretKind::ClientSecret => client_secret_account(profile),
+        };
+        match self {
+            PasswordSource::File(path) => Ok(format!("file {}", path.display())),
+            PasswordSource::Env(var) => Ok(format!("environment variable {var}")),
+            PasswordSource::Keyring => {
+                let store = service_store();
+                if let Some(store) = &store
+                    && store.get(kind, profile)?.is_some()
+                {
+                    return Ok(store.describe());
+                }
+                Ok(match read_keyring(profile, &account) {
+                    Ok(Some(_)) => format!("OS keyring ({KEYRING_SERVICE} / {account})"),
+                    Ok(None) => match store {
+                        Some(store) => format!(
+                            "NONE: not in the {} nor in the OS keyring (set it with `mailpull-worker set-password {profile}`)",
+                            store.describe()
+                        ),
+                        None => format!(
+                            "NONE: not in the OS keyring (set it with `mailpull-worker set-password {profile}`)"
+                        ),
+                    },
+                    Err(err) => format!("OS keyring, which cannot be read: {err}"),
+                })
             }
         }
     }
