@@ -31,6 +31,8 @@ pub struct PollContext {
     pub hold_after_attempts: u32,
     /// `[worker] hold_after`: time since the first failed attempt after which it is held.
     pub hold_after: std::time::Duration,
+    /// `[worker] memory_budget_mb`: what the messages all polls hold at once may cost.
+    pub budget: crate::budget::MemoryBudget,
 }
 
 /// A source of the current time in Unix seconds.
@@ -53,6 +55,9 @@ impl PollContext {
             clock: now_secs,
             hold_after_attempts: mailpull_shared::config::DEFAULT_HOLD_AFTER_ATTEMPTS,
             hold_after: mailpull_shared::config::DEFAULT_HOLD_AFTER,
+            budget: crate::budget::MemoryBudget::new(
+                mailpull_shared::config::DEFAULT_MEMORY_BUDGET_MB * 1024 * 1024,
+            ),
         }
     }
 
@@ -60,6 +65,12 @@ impl PollContext {
     pub fn with_hold(mut self, settings: &mailpull_shared::config::WorkerSettings) -> Self {
         self.hold_after_attempts = settings.hold_after_attempts;
         self.hold_after = settings.hold_after;
+        self
+    }
+
+    /// Takes the memory budget from the `[worker]` settings.
+    pub fn with_budget(mut self, settings: &mailpull_shared::config::WorkerSettings) -> Self {
+        self.budget = crate::budget::MemoryBudget::new(settings.memory_budget_bytes);
         self
     }
 

@@ -16,6 +16,7 @@ pub struct RawWorker {
     pub log_level: Option<String>,
     pub hold_after_attempts: Option<i64>,
     pub hold_after: Option<String>,
+    pub memory_budget_mb: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

@@ -72,6 +72,10 @@ pub fn uid_set(uids: &[u32]) -> String {
 }
 
 impl Mailbox for ImapFolder<'_> {
+    /// async-imap's read buffer (grown by doubling: up to twice the body) beside our copy of
+    /// the body while it is fetched; then the body and lettre's dot-stuffed copy.
+    const COPIES: u64 = 3;
+
     fn key(&self) -> &MailboxKey {
         &self.key
     }
