@@ -47,12 +47,19 @@ pub struct MemoryBudget {
 pub struct Reservation {
     _permit: Option<OwnedSemaphorePermit>,
     kib: u32,
+    alone: bool,
 }
 
 impl Reservation {
     /// KiB held.
     pub fn kib(&self) -> u32 {
         self.kib
+    }
+
+    /// The message costs more than the whole budget: it holds all of it, so nothing else is
+    /// held beside it.
+    pub fn alone(&self) -> bool {
+        self.alone
     }
 }
 
@@ -85,12 +92,14 @@ impl MemoryBudget {
         copies: u64,
     ) -> Reservation {
         let kib = reservation_kib(size, max_message_bytes, copies, self.total_kib);
+        let alone = reservation_kib(size, max_message_bytes, copies, u32::MAX) > self.total_kib;
         // The semaphore is never closed; were it, the message would go unreserved rather
         // than not at all.
         let permit = self.permits.clone().acquire_many_owned(kib).await.ok();
         Reservation {
             _permit: permit,
             kib,
+            alone,
         }
     }
 }
@@ -156,6 +165,7 @@ mod tests {
         let budget = MemoryBudget::new(MB);
         let a = budget.reserve(Some(300 * 1024), 100 * MB, 2).await;
         assert_eq!(a.kib(), 600);
+        assert!(!a.alone());
         assert_eq!(budget.available_kib(), 424);
         drop(a);
         assert_eq!(budget.available_kib(), 1024);
@@ -184,6 +194,7 @@ mod tests {
         drop(small);
         let large = large.await.expect("join");
         assert_eq!(large.kib(), 1024);
+        assert!(large.alone());
         assert_eq!(budget.available_kib(), 0);
         drop(large);
         assert_eq!(later.await.expect("join").kib(), 2);

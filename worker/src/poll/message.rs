@@ -72,8 +72,14 @@ async fn reserve(
         let reservation = budget
             .reserve(message.size, max_message_bytes, copies)
             .await;
-        debug!(number = message.number, size = ?message.size, kib = reservation.kib(),
-            "memory reserved for the message");
+        if reservation.alone() {
+            info!(number = message.number, size = ?message.size,
+                budget_mb = budget.total_kib() / 1024,
+                "the message costs more than the whole memory_budget_mb: fetched alone");
+        } else {
+            debug!(number = message.number, size = ?message.size, kib = reservation.kib(),
+                "memory reserved for the message");
+        }
         *held = Some(reservation);
     }
 }
