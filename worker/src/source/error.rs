@@ -111,3 +111,28 @@ impl SourceError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SourceError;
+
+    /// An IMAP body over the limit found while reading is the message's failure (its attempt
+    /// counts, so later polls pass over it) but not one the connection survives (the poll
+    /// stops); the error names the limit.
+    #[test]
+    fn an_imap_body_over_the_limit_is_the_messages_but_stops_the_poll() {
+        let err = SourceError::ImapMessageTooLarge {
+            server: "imap.example:993".into(),
+            number: 7,
+            limit_mb: 1,
+        };
+        assert!(err.is_the_message());
+        assert!(!err.is_one_message());
+        assert!(!err.is_auth_failure());
+        let text = err.to_string();
+        assert!(
+            text.contains("message 7") && text.contains("max_message_mb (1 MB)"),
+            "{text}"
+        );
+    }
+}
