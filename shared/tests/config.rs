@@ -215,6 +215,26 @@ domain = "d.example"
 }
 
 #[test]
+fn the_memory_budget_defaults_to_256_mb_and_is_read() {
+    let text = r#"
+[[profile]]
+name = "p"
+[profile.remote]
+host = "mail.example.com"
+username = "u"
+password = { env = "PW" }
+[profile.local]
+user = "alice"
+domain = "example.com"
+"#;
+    let config = config::parse(text, "f.toml").expect("valid");
+    assert_eq!(config.worker.memory_budget_bytes, 256 * 1024 * 1024);
+    let set = format!("[worker]\nmemory_budget_mb = 64\n{text}");
+    let config = config::parse(&set, "f.toml").expect("valid");
+    assert_eq!(config.worker.memory_budget_bytes, 64 * 1024 * 1024);
+}
+
+#[test]
 fn keep_days_and_push_are_read() {
     let text = r#"
 [[profile]]

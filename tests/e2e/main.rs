@@ -11,6 +11,7 @@ mod import;
 mod ipc;
 mod keep_days;
 mod mailbox_key;
+mod memory;
 mod metrics;
 mod multidrop;
 mod multidrop_copies;

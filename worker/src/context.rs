@@ -35,6 +35,8 @@ pub struct PollContext {
     pub hold_after: std::time::Duration,
     /// What the metrics endpoint serves (counted whether or not it is on).
     pub metrics: Arc<Metrics>,
+    /// `[worker] memory_budget_mb`: what the messages all polls hold at once may cost.
+    pub budget: crate::budget::MemoryBudget,
 }
 
 /// A source of the current time in Unix seconds.
@@ -58,6 +60,9 @@ impl PollContext {
             hold_after_attempts: mailpull_shared::config::DEFAULT_HOLD_AFTER_ATTEMPTS,
             hold_after: mailpull_shared::config::DEFAULT_HOLD_AFTER,
             metrics: Arc::new(Metrics::new()),
+            budget: crate::budget::MemoryBudget::new(
+                mailpull_shared::config::DEFAULT_MEMORY_BUDGET_MB * 1024 * 1024,
+            ),
         }
     }
 
@@ -65,6 +70,12 @@ impl PollContext {
     pub fn with_hold(mut self, settings: &mailpull_shared::config::WorkerSettings) -> Self {
         self.hold_after_attempts = settings.hold_after_attempts;
         self.hold_after = settings.hold_after;
+        self
+    }
+
+    /// Takes the memory budget from the `[worker]` settings.
+    pub fn with_budget(mut self, settings: &mailpull_shared::config::WorkerSettings) -> Self {
+        self.budget = crate::budget::MemoryBudget::new(settings.memory_budget_bytes);
         self
     }
 

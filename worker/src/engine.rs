@@ -58,7 +58,9 @@ fn context(config: &Config, cancel: CancellationToken) -> Result<Arc<PollContext
     let store = Store::open(&config.worker.state_dir)?;
     let pool_size = config.worker.max_connections.clamp(1, 32) as u32;
     Ok(Arc::new(
-        PollContext::new(store, Deliverer::new(pool_size), cancel).with_hold(&config.worker),
+        PollContext::new(store, Deliverer::new(pool_size), cancel)
+            .with_hold(&config.worker)
+            .with_budget(&config.worker),
     ))
 }
 

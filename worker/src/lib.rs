@@ -19,6 +19,8 @@
 //!   OAuth token; used by the poll, push and the connection test.
 //! - [`context`]: [`PollContext`](context::PollContext), what every poll shares (state
 //!   database, SMTP transports, TLS configurations, OAuth tokens, shutdown token, clock).
+//! - [`budget`]: the worker-wide memory budget a poll reserves a message's cost from before
+//!   fetching it.
 //! - [`deliver`]: SMTP delivery through lettre, the trace header, reply classification.
 //! - [`content_digest`]: the digest of a message without its trace and envelope headers,
 //!   which the copies an ISP stored per recipient share.
@@ -49,6 +51,7 @@
 //! - [`engine`]: the worker assembled ([`run`], [`run_once`]): state database, deliverer,
 //!   scheduler, push and IPC server; what `mailpull-worker run` and the Windows service call.
 
+pub mod budget;
 pub mod cli;
 pub mod content_digest;
 pub mod context;

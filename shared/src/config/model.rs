@@ -19,6 +19,11 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 pub const DEFAULT_MAX_CONNECTIONS_PER_HOST: usize = 4;
 /// The highest `worker.max_connections` and `max_connections_per_host`.
 pub const MAX_CONNECTIONS: usize = 10_000;
+/// `worker.memory_budget_mb` when not written: the memory all polls together may reserve for
+/// the messages they hold.
+pub const DEFAULT_MEMORY_BUDGET_MB: u64 = 256;
+/// The highest `worker.memory_budget_mb` (1 TiB; the budget is counted in KiB in a `u32`).
+pub const MAX_MEMORY_BUDGET_MB: u64 = 1024 * 1024;
 /// `worker.hold_after_attempts` when not written: a message that failed on its own this many
 /// times is held (left on the server, not retried automatically).
 pub const DEFAULT_HOLD_AFTER_ATTEMPTS: u32 = 10;
@@ -113,6 +118,9 @@ pub struct WorkerSettings {
     pub metrics: Option<std::net::SocketAddr>,
     /// `[worker] secrets`: the service secret store, when not the packaged default.
     pub secrets: Option<PathBuf>,
+    /// Bytes all polls together may reserve for the messages they hold
+    /// (`memory_budget_mb`, in bytes).
+    pub memory_budget_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]

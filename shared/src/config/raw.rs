@@ -22,6 +22,7 @@ pub struct RawWorker {
     pub metrics_public: Option<bool>,
     /// The service secret store (a root-owned 0600 file); see `secrets::service_store`.
     pub secrets: Option<String>,
+    pub memory_budget_mb: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

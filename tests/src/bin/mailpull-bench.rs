@@ -28,6 +28,9 @@ usage: mailpull-bench [options]
   --fetchmail-accounts K  let fetchmail pull only the first K accounts (default: all)
   --json FILE             also write the results as JSON
   --keep-logs DIR         copy the worker's stdout/stderr of each run into DIR
+  --large-mb N            instead of the mixed workload, one message of N MiB per account
+                          (the memory measurement: peak RSS against memory_budget_mb)
+  --memory-budget-mb N    the worker's [worker] memory_budget_mb (default: not written, 256)
 ";
 
 const PASSWORD_PREFIX: &str = "bench-secret-";
@@ -49,6 +52,10 @@ struct Options {
     fetchmail_accounts: Option<usize>,
     json: Option<PathBuf>,
     keep_logs: Option<PathBuf>,
+    /// One message of this many MiB per account instead of the mixed workload.
+    large_mb: Option<usize>,
+    /// `[worker] memory_budget_mb` for the worker.
+    memory_budget_mb: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +97,8 @@ fn parse_options() -> anyhow::Result<Options> {
         fetchmail_accounts: None,
         json: None,
         keep_logs: None,
+        large_mb: None,
+        memory_budget_mb: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -121,6 +130,13 @@ fn parse_options() -> anyhow::Result<Options> {
                     other => bail!("--protocol wants pop3, imap or both, got {other:?}"),
                 };
             }
+            "--large-mb" => {
+                opts.large_mb = Some(number("--large-mb", value("--large-mb")?)?);
+            }
+            "--memory-budget-mb" => {
+                opts.memory_budget_mb =
+                    Some(number("--memory-budget-mb", value("--memory-budget-mb")?)?);
+            }
             "--skip-fetchmail" => opts.skip_fetchmail = true,
             "--json" => opts.json = Some(PathBuf::from(value("--json")?)),
             "--keep-logs" => opts.keep_logs = Some(PathBuf::from(value("--keep-logs")?)),
@@ -130,6 +146,9 @@ fn parse_options() -> anyhow::Result<Options> {
             }
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
+    }
+    if opts.large_mb.is_some() {
+        opts.messages = 1;
     }
     Ok(opts)
 }
@@ -143,7 +162,8 @@ struct Workload {
 }
 
 impl Workload {
-    fn new(accounts: usize, messages: usize) -> Self {
+    /// `large_mb`: one message of that many MiB per account instead.
+    fn new(accounts: usize, messages: usize, large_mb: Option<usize>) -> Self {
         let users: Vec<String> = (0..accounts).map(|a| format!("bench{a:03}")).collect();
         let mut all = Vec::with_capacity(accounts);
         for (a, user) in users.iter().enumerate() {
@@ -151,7 +171,8 @@ impl Workload {
             let mailbox = (0..messages)
                 .map(|j| {
                     let idx = a * messages + j;
-                    sample_message(idx, message_size(idx, j), &to)
+                    let size = large_mb.map_or_else(|| message_size(idx, j), |mb| mb * 1024 * 1024);
+                    sample_message(idx, size, &to)
                 })
                 .collect();
             all.push(mailbox);
@@ -383,7 +404,7 @@ impl Bench {
         let sink = SmtpSink::start()?;
         let worker_bin = worker_binary()?;
         let t = Instant::now();
-        let workload = Workload::new(opts.accounts, opts.messages);
+        let workload = Workload::new(opts.accounts, opts.messages, opts.large_mb);
         for user in &workload.users {
             remote.add_user(user, &Workload::password(user))?;
         }
@@ -455,8 +476,15 @@ impl Bench {
             profiles.push(spec);
         }
         let config = dir.join("mailpull.toml");
-        fs::write(&config, config_text(&dir.join("state"), 64, 64, &profiles))
-            .context("write config")?;
+        let mut text = config_text(&dir.join("state"), 64, 64, &profiles);
+        if let Some(mb) = self.opts.memory_budget_mb {
+            text = text.replacen(
+                "[worker]\n",
+                &format!("[worker]\nmemory_budget_mb = {mb}\n"),
+                1,
+            );
+        }
+        fs::write(&config, text).context("write config")?;
         let stdout = fs::File::create(dir.join("worker.stdout")).context("stdout file")?;
         let stderr = fs::File::create(dir.join("worker.stderr")).context("stderr file")?;
         let before = self.sink.received();
@@ -699,7 +727,10 @@ fn main_inner() -> anyhow::Result<()> {
             per_account: opts.messages,
             messages,
             bytes,
-            note: String::new(),
+            note: opts
+                .memory_budget_mb
+                .map(|mb| format!(" (memory_budget_mb {mb})"))
+                .unwrap_or_default(),
             runs: Vec::new(),
         };
         for run in 1..=opts.runs {

@@ -3,10 +3,11 @@
 //! stops the poll ([`super::retry`]).
 
 use mailpull_shared::config::{AfterDelivery, Profile};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::retry::{self, HoldPolicy, skips_one_message};
 use super::{PollError, PollReport, Progress, hex_digest, remove_recorded};
+use crate::budget::{MemoryBudget, Reservation};
 use crate::context::{PollContext, now_secs};
 use crate::deliver;
 use crate::dispatch::{Outcome, Source, deliver_held_to_fallback, deliver_to_recipients};
@@ -35,6 +36,7 @@ async fn check_recorded<M: Mailbox>(
     record: &Known,
     would_remove: bool,
     max_message_bytes: u64,
+    (budget, held): (&MemoryBudget, &mut Option<Reservation>),
 ) -> Result<Check, PollError> {
     let (listed, recorded) = (message.size, record.remote_size);
     match (listed, recorded) {
@@ -48,6 +50,7 @@ async fn check_recorded<M: Mailbox>(
             "the server reused a UID: it now lists another, larger message under it");
         return Ok(Check::Reused(None));
     }
+    reserve(budget, held, message, max_message_bytes, M::COPIES).await;
     let raw = mailbox.fetch(message).await?;
     if hex_digest(&raw) == record.digest {
         return Ok(Check::Recorded);
@@ -55,6 +58,31 @@ async fn check_recorded<M: Mailbox>(
     warn!(uid = %uid, listed_size = ?listed, recorded_size = ?recorded,
         "the server reused a UID for a different message; delivering it as a new message");
     Ok(Check::Reused(Some(raw)))
+}
+
+/// Reserves the cost of `message` from the memory budget unless `held` already holds it.
+/// The reservation lives until the step of the message ends, whatever way it ends.
+async fn reserve(
+    budget: &MemoryBudget,
+    held: &mut Option<Reservation>,
+    message: &Listed,
+    max_message_bytes: u64,
+    copies: u64,
+) {
+    if held.is_none() {
+        let reservation = budget
+            .reserve(message.size, max_message_bytes, copies)
+            .await;
+        if reservation.alone() {
+            info!(number = message.number, size = ?message.size,
+                budget_mb = budget.total_kib() / 1024,
+                "the message costs more than the whole memory_budget_mb: fetched alone");
+        } else {
+            debug!(number = message.number, size = ?message.size, kib = reservation.kib(),
+                "memory reserved for the message");
+        }
+        *held = Some(reservation);
+    }
 }
 
 /// What one walk through a mailbox's listed messages shares from message to message.
@@ -96,11 +124,15 @@ impl Walk<'_> {
         let delete = profile.after_delivery == AfterDelivery::Delete;
         let known = &self.known;
         let mut fetched = None;
+        // The message's share of the memory budget, given back when this step returns.
+        let mut held: Option<Reservation> = None;
+        let max = profile.remote.max_message_bytes;
         if let Some(uid) = &message.uid
             && let Some(record) = known.get(uid)
         {
-            let max = profile.remote.max_message_bytes;
-            match check_recorded(mailbox, message, uid, record, self.remove(record), max).await? {
+            let would_remove = self.remove(record);
+            let budget = (&ctx.budget, &mut held);
+            match check_recorded(mailbox, message, uid, record, would_remove, max, budget).await? {
                 // Delivered earlier: its deletion was rolled back, it is kept, or it is kept
                 // for `keep_days` and may now be old enough to go.
                 Check::Recorded => {
@@ -165,6 +197,7 @@ impl Walk<'_> {
                 .failed(message.uid.as_deref(), why, report, progress)
                 .await;
         }
+        reserve(&ctx.budget, &mut held, message, max, M::COPIES).await;
         let mut raw = match fetched {
             Some(raw) => raw,
             None => match mailbox.fetch(message).await {

@@ -37,9 +37,14 @@ struct FakeMailbox {
     deleted: Vec<u32>,
     body: Option<Vec<u8>>,
     fetched: usize,
+    /// The worker's budget, and the KiB left of it during each fetch.
+    budget: Option<crate::budget::MemoryBudget>,
+    available_during_fetch: Vec<usize>,
 }
 
 impl Mailbox for FakeMailbox {
+    const COPIES: u64 = 2;
+
     fn key(&self) -> &MailboxKey {
         &self.key
     }
@@ -56,6 +61,9 @@ impl Mailbox for FakeMailbox {
     }
     async fn fetch(&mut self, message: &Listed) -> Result<Vec<u8>, SourceError> {
         self.fetched += 1;
+        if let Some(budget) = &self.budget {
+            self.available_during_fetch.push(budget.available_kib());
+        }
         match &self.body {
             Some(body) => Ok(body.clone()),
             None => panic!("a recorded message was fetched again: {message:?}"),
@@ -136,6 +144,8 @@ async fn run_with(
         deleted: Vec::new(),
         body: Some(BODY.to_vec()),
         fetched: 0,
+        budget: Some(ctx.budget.clone()),
+        available_during_fetch: Vec::new(),
     };
     let mut report = PollReport::default();
     let mut progress = Progress::default();
@@ -150,6 +160,14 @@ async fn run_with(
     .await
     .expect("process");
     assert_eq!(report.delivered, 0);
+    // Each fetch held the message's share of the budget (100 bytes x 2 copies: 1 KiB), and
+    // every share was given back.
+    let total = ctx.budget.total_kib() as usize;
+    assert_eq!(
+        mailbox.available_during_fetch,
+        vec![total - 1; mailbox.fetched]
+    );
+    assert_eq!(ctx.budget.available_kib(), total);
     (mailbox.deleted, progress.to_confirm, mailbox.fetched)
 }
 
@@ -233,6 +251,8 @@ async fn held_and_waiting_messages_are_not_fetched_and_delete_needs_the_action()
         deleted: Vec::new(),
         body: None,
         fetched: 0,
+        budget: None,
+        available_during_fetch: Vec::new(),
     };
     let mut report = PollReport::default();
     let mut progress = Progress::default();

@@ -51,6 +51,17 @@ pub enum SourceError {
         number: u32,
         reason: String,
     },
+    /// An IMAP body over the size limit, found while reading (the server announced a smaller
+    /// size, or none): the rest of it is unread, so the connection is out of step and the
+    /// poll stops, but the attempt is the message's ([`SourceError::is_the_message`]).
+    #[error(
+        "IMAP {server}: message {number} is larger than max_message_mb ({limit_mb} MB), found while reading it; the rest of it was not read"
+    )]
+    ImapMessageTooLarge {
+        server: String,
+        number: u32,
+        limit_mb: u64,
+    },
     #[error("login to {server} as {user} failed: {message}")]
     Auth {
         server: String,
@@ -73,10 +84,11 @@ impl SourceError {
 
     /// True when the message being fetched caused the failure, whether or not the connection
     /// survived it: [`SourceError::is_one_message`], or a POP3 message over the size limit
-    /// that announced no size (the rest of it is unread, so the connection is out of step and
+    /// or IMAP message over it that announced no size or a smaller one (the rest of it is unread, so the connection is out of step and
     /// the poll stops, but the message's attempt counts).
     pub fn is_the_message(&self) -> bool {
         self.is_one_message()
+            || matches!(self, SourceError::ImapMessageTooLarge { .. })
             || matches!(
                 self,
                 SourceError::Pop3 {
@@ -97,5 +109,30 @@ impl SourceError {
             SourceError::Pop3 { source, .. } => source.is_auth_failure(),
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SourceError;
+
+    /// An IMAP body over the limit found while reading is the message's failure (its attempt
+    /// counts, so later polls pass over it) but not one the connection survives (the poll
+    /// stops); the error names the limit.
+    #[test]
+    fn an_imap_body_over_the_limit_is_the_messages_but_stops_the_poll() {
+        let err = SourceError::ImapMessageTooLarge {
+            server: "imap.example:993".into(),
+            number: 7,
+            limit_mb: 1,
+        };
+        assert!(err.is_the_message());
+        assert!(!err.is_one_message());
+        assert!(!err.is_auth_failure());
+        let text = err.to_string();
+        assert!(
+            text.contains("message 7") && text.contains("max_message_mb (1 MB)"),
+            "{text}"
+        );
     }
 }

@@ -55,6 +55,9 @@ pub enum Committed {
 /// A remote mailbox during one poll.
 #[allow(async_fn_in_trait)]
 pub trait Mailbox {
+    /// How many copies of a message's size are in memory at once while it is fetched and
+    /// delivered: what [`crate::budget`] reserves per announced byte.
+    const COPIES: u64;
     /// The state-database key of this mailbox (account, folder, UIDVALIDITY).
     fn key(&self) -> &MailboxKey;
     /// What the mailbox holds now, in server order.

@@ -158,6 +158,10 @@ impl Pop3Mailbox {
 }
 
 impl Mailbox for Pop3Mailbox {
+    /// The body, read into a buffer sized from the announced size, and lettre's dot-stuffed
+    /// copy while it is sent.
+    const COPIES: u64 = 2;
+
     fn key(&self) -> &MailboxKey {
         &self.key
     }

@@ -1,5 +1,5 @@
 //! The `[worker]` table: state directory, connection caps, log level, when a failing message
-//! is held, the service secret store.
+//! is held, the service secret store, the memory budget of the messages held at once.
 
 use std::path::{Path, PathBuf};
 
@@ -7,8 +7,8 @@ use super::fields::{Errors, positive};
 use crate::config::duration::parse_duration;
 use crate::config::model::{
     DEFAULT_HOLD_AFTER, DEFAULT_HOLD_AFTER_ATTEMPTS, DEFAULT_LOG_LEVEL, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_CONNECTIONS_PER_HOST, LOG_LEVELS, MAX_CONNECTIONS, MAX_HOLD_AFTER_ATTEMPTS,
-    WorkerSettings,
+    DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_MEMORY_BUDGET_MB, LOG_LEVELS, MAX_CONNECTIONS,
+    MAX_HOLD_AFTER_ATTEMPTS, MAX_MEMORY_BUDGET_MB, WorkerSettings,
 };
 use crate::config::raw::RawWorker;
 
@@ -88,6 +88,14 @@ pub(super) fn check_worker(raw: &RawWorker, errors: &mut Errors) -> Option<Worke
             None
         }
     };
+    let memory_budget_mb = positive(
+        raw.memory_budget_mb,
+        DEFAULT_MEMORY_BUDGET_MB as usize,
+        MAX_MEMORY_BUDGET_MB as usize,
+        None,
+        "worker.memory_budget_mb",
+        errors,
+    ) as u64;
     Some(WorkerSettings {
         state_dir,
         max_connections,
@@ -97,5 +105,6 @@ pub(super) fn check_worker(raw: &RawWorker, errors: &mut Errors) -> Option<Worke
         hold_after,
         metrics,
         secrets,
+        memory_budget_bytes: memory_budget_mb * 1024 * 1024,
     })
 }

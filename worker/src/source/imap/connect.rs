@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -27,6 +27,7 @@ pub(super) type Session = async_imap::Session<Watched>;
 pub struct Watched {
     inner: Stream,
     closed: Arc<AtomicBool>,
+    cap: Arc<ReadCap>,
 }
 
 impl Watched {
@@ -34,6 +35,64 @@ impl Watched {
         Watched {
             inner,
             closed: Arc::new(AtomicBool::new(false)),
+            cap: Arc::new(ReadCap::default()),
+        }
+    }
+}
+
+/// How many more bytes the connection may read while a message body is fetched: async-imap
+/// reads a whole response into memory (up to 512 MiB), whatever size the server announced, so
+/// a body over `max_message_mb` — the server announced a smaller size, or none — is stopped
+/// here, at the limit, instead. Going over fails the read, which ends the connection (it is
+/// out of step) and marks it `over`.
+#[derive(Debug)]
+pub struct ReadCap {
+    /// Bytes left; `u64::MAX` when no fetch is under way.
+    left: AtomicU64,
+    over: AtomicBool,
+}
+
+impl Default for ReadCap {
+    fn default() -> Self {
+        ReadCap {
+            left: AtomicU64::new(u64::MAX),
+            over: AtomicBool::new(false),
+        }
+    }
+}
+
+impl ReadCap {
+    /// Allows `bytes` more bytes, until [`ReadCap::lift`].
+    pub fn set(&self, bytes: u64) {
+        self.over.store(false, Ordering::SeqCst);
+        self.left.store(bytes.min(u64::MAX - 1), Ordering::SeqCst);
+    }
+
+    /// No limit (beyond async-imap's own).
+    pub fn lift(&self) {
+        self.left.store(u64::MAX, Ordering::SeqCst);
+    }
+
+    /// A read went over the limit since the last [`ReadCap::set`].
+    pub fn went_over(&self) -> bool {
+        self.over.load(Ordering::SeqCst)
+    }
+
+    /// Counts `n` bytes read; false when that goes over the limit.
+    fn take(&self, n: usize) -> bool {
+        let left = self.left.load(Ordering::SeqCst);
+        if left == u64::MAX {
+            return true;
+        }
+        match left.checked_sub(n as u64) {
+            Some(rest) => {
+                self.left.store(rest, Ordering::SeqCst);
+                true
+            }
+            None => {
+                self.over.store(true, Ordering::SeqCst);
+                false
+            }
         }
     }
 }
@@ -49,6 +108,12 @@ impl tokio::io::AsyncRead for Watched {
         let this = &mut *self;
         let result = Pin::new(&mut this.inner).poll_read(cx, buf);
         match &result {
+            Poll::Ready(Ok(())) if !this.cap.take(buf.filled().len() - before) => {
+                this.closed.store(true, Ordering::SeqCst);
+                return Poll::Ready(Err(std::io::Error::other(
+                    "the message body is larger than max_message_mb",
+                )));
+            }
             Poll::Ready(Ok(())) if wanted && buf.filled().len() == before => {
                 this.closed.store(true, Ordering::SeqCst);
             }
@@ -87,6 +152,8 @@ pub struct ImapConnection {
     pub(super) session: Session,
     /// Set once the server closed the connection (see [`Watched`]).
     pub(super) closed: Arc<AtomicBool>,
+    /// The limit on bytes read while a body is fetched (see [`ReadCap`]).
+    pub(super) cap: Arc<ReadCap>,
     pub(super) server: String,
     pub(super) account: String,
     pub(super) timeout: Duration,
@@ -201,6 +268,7 @@ pub async fn connect(
     };
     let stream = Watched::new(stream);
     let mut closed = stream.closed.clone();
+    let mut cap = stream.cap.clone();
     let mut client = async_imap::Client::new(stream);
     let greeting = timed(
         (&server, &closed),
@@ -241,6 +309,7 @@ pub async fn connect(
         let stream = net::tls_handshake(tcp, &remote.host, remote.port, tls, timeout).await?;
         let stream = Watched::new(stream);
         closed = stream.closed.clone();
+        cap = stream.cap.clone();
         client = async_imap::Client::new(stream);
     }
     let user = remote.username.as_str();
@@ -334,6 +403,7 @@ pub async fn connect(
     Ok(ImapConnection {
         session,
         closed,
+        cap,
         server,
         account: remote.mailbox_identity(),
         timeout,
@@ -383,5 +453,53 @@ mod tests {
                 Some("status=invalid_token")
             );
         }
+    }
+
+    /// A peer that sends 5000 bytes at once and a connection that may read 1000: the read
+    /// fails once past the limit (well before the 5000), the cap says so and the connection is
+    /// closed; with the cap lifted everything is read.
+    #[tokio::test]
+    async fn the_read_cap_stops_reading_at_the_limit() {
+        use super::{Stream, Watched};
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        async fn pair() -> (Watched, tokio::net::TcpStream) {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let (server, _) = listener.accept().await.expect("accept");
+            (Watched::new(Stream::Plain(client)), server)
+        }
+
+        let (mut capped, mut server) = pair().await;
+        capped.cap.set(1000);
+        server.write_all(&[b'x'; 5000]).await.expect("write");
+        drop(server);
+        let mut read = 0;
+        let mut buf = [0u8; 300];
+        let err = loop {
+            match capped.read(&mut buf).await {
+                Ok(0) => panic!("read to the end: {read} bytes"),
+                Ok(n) => read += n,
+                Err(err) => break err,
+            }
+        };
+        assert!(read <= 1000, "{read} bytes passed the limit");
+        assert!(err.to_string().contains("max_message_mb"), "{err}");
+        assert!(capped.cap.went_over());
+        assert!(capped.closed.load(Ordering::SeqCst));
+
+        let (mut lifted, mut server) = pair().await;
+        lifted.cap.set(1000);
+        lifted.cap.lift();
+        server.write_all(&[b'x'; 5000]).await.expect("write");
+        drop(server);
+        let mut all = Vec::new();
+        lifted.read_to_end(&mut all).await.expect("read");
+        assert_eq!(all.len(), 5000);
+        assert!(!lifted.cap.went_over());
     }
 }

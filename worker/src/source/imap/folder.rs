@@ -7,10 +7,11 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use futures::TryStreamExt;
 
-use super::connect::{ImapConnection, timed};
+use super::connect::{ImapConnection, ReadCap, timed};
 use crate::source::{Committed, Listed, Mailbox, SourceError};
 use crate::state::MailboxKey;
 
@@ -71,7 +72,81 @@ pub fn uid_set(uids: &[u32]) -> String {
     out
 }
 
+/// What a FETCH response may hold around the body (the untagged FETCH line, flags, the
+/// tagged reply, untagged EXISTS/EXPUNGE) within the read limit of a fetch.
+const FETCH_FRAMING: u64 = 64 * 1024;
+
+/// Lifts the read limit when the fetch ends, however it ends.
+struct Lift(Arc<ReadCap>);
+
+impl Drop for Lift {
+    fn drop(&mut self) {
+        self.0.lift();
+    }
+}
+
+impl ImapFolder<'_> {
+    /// The fetch itself ([`Mailbox::fetch`] puts the read limit around it). A body over the
+    /// size limit that came whole (within the read limit's margin) leaves the connection in
+    /// step: [`SourceError::Message`].
+    async fn fetch_body(&mut self, message: &Listed) -> Result<Vec<u8>, SourceError> {
+        let conn = &mut *self.conn;
+        let (server, closed) = (conn.server.clone(), conn.closed.clone());
+        let timeout =
+            crate::source::fetch_timeout(conn.timeout, message.size, conn.max_message_bytes);
+        let one_message = |reason: String| SourceError::Message {
+            server: server.clone(),
+            number: message.number,
+            reason,
+        };
+        let context = format!("UID FETCH {} BODY.PEEK[]", message.number);
+        let stream = timed(
+            (&server, &closed),
+            timeout,
+            &context,
+            conn.session
+                .uid_fetch(message.number.to_string(), "BODY.PEEK[]"),
+        )
+        .await?;
+        // A tagged NO judges this message; anything else is the connection's.
+        let collect = async {
+            match stream.try_collect::<Vec<_>>().await {
+                Err(async_imap::error::Error::No(text)) => Ok(Err(text)),
+                other => other.map(Ok),
+            }
+        };
+        let fetches = match timed((&server, &closed), timeout, &context, collect).await? {
+            Ok(fetches) => fetches,
+            Err(text) => return Err(one_message(format!("{context} answered NO {text}"))),
+        };
+        let body = fetches
+            .iter()
+            .find(|fetch| fetch.uid == Some(message.number))
+            .and_then(|fetch| fetch.body())
+            .filter(|body| !body.is_empty())
+            .ok_or_else(|| {
+                one_message(format!(
+                    "{context}: the server returned no message body (message gone?)"
+                ))
+            })?;
+        if body.len() as u64 > conn.max_message_bytes {
+            return Err(one_message(format!(
+                "{context}: message of {} bytes exceeds max_message_mb",
+                body.len()
+            )));
+        }
+        // Room for the trace header, which is prepended in place.
+        let mut message = Vec::with_capacity(body.len() + 1024);
+        message.extend_from_slice(body);
+        Ok(message)
+    }
+}
+
 impl Mailbox for ImapFolder<'_> {
+    /// async-imap's read buffer (grown by doubling: up to twice the body) beside our copy of
+    /// the body while it is fetched; then the body and lettre's dot-stuffed copy.
+    const COPIES: u64 = 3;
+
     fn key(&self) -> &MailboxKey {
         &self.key
     }
@@ -124,59 +199,25 @@ impl Mailbox for ImapFolder<'_> {
             .collect())
     }
 
-    /// `UID FETCH BODY.PEEK[]` within [`crate::source::fetch_timeout`] of the announced size.
-    /// A NO, no body or an empty one, or a body over the size limit leave the connection in
-    /// step: [`SourceError::Message`], the poll skips this message.
+    /// `UID FETCH BODY.PEEK[]` within [`crate::source::fetch_timeout`] of the announced size,
+    /// reading no more than the size limit ([`ReadCap`]). A NO, no body or an empty one leave
+    /// the connection in step: [`SourceError::Message`], the poll skips this message. A body
+    /// over the limit is stopped while it is read: [`SourceError::ImapMessageTooLarge`], the
+    /// connection is out of step.
     async fn fetch(&mut self, message: &Listed) -> Result<Vec<u8>, SourceError> {
-        let conn = &mut *self.conn;
-        let (server, closed) = (conn.server.clone(), conn.closed.clone());
-        let timeout =
-            crate::source::fetch_timeout(conn.timeout, message.size, conn.max_message_bytes);
-        let one_message = |reason: String| SourceError::Message {
-            server: server.clone(),
-            number: message.number,
-            reason,
-        };
-        let context = format!("UID FETCH {} BODY.PEEK[]", message.number);
-        let stream = timed(
-            (&server, &closed),
-            timeout,
-            &context,
-            conn.session
-                .uid_fetch(message.number.to_string(), "BODY.PEEK[]"),
-        )
-        .await?;
-        // A tagged NO judges this message; anything else is the connection's.
-        let collect = async {
-            match stream.try_collect::<Vec<_>>().await {
-                Err(async_imap::error::Error::No(text)) => Ok(Err(text)),
-                other => other.map(Ok),
-            }
-        };
-        let fetches = match timed((&server, &closed), timeout, &context, collect).await? {
-            Ok(fetches) => fetches,
-            Err(text) => return Err(one_message(format!("{context} answered NO {text}"))),
-        };
-        let body = fetches
-            .iter()
-            .find(|fetch| fetch.uid == Some(message.number))
-            .and_then(|fetch| fetch.body())
-            .filter(|body| !body.is_empty())
-            .ok_or_else(|| {
-                one_message(format!(
-                    "{context}: the server returned no message body (message gone?)"
-                ))
-            })?;
-        if body.len() as u64 > conn.max_message_bytes {
-            return Err(one_message(format!(
-                "{context}: message of {} bytes exceeds max_message_mb",
-                body.len()
-            )));
+        let conn = &*self.conn;
+        let cap = conn.cap.clone();
+        cap.set(conn.max_message_bytes.saturating_add(FETCH_FRAMING));
+        let _lift = Lift(cap.clone());
+        let (server, limit_mb) = (conn.server.clone(), conn.max_message_bytes / (1024 * 1024));
+        match self.fetch_body(message).await {
+            Err(_) if cap.went_over() => Err(SourceError::ImapMessageTooLarge {
+                server,
+                number: message.number,
+                limit_mb,
+            }),
+            other => other,
         }
-        // Room for the trace header, which is prepended in place.
-        let mut message = Vec::with_capacity(body.len() + 1024);
-        message.extend_from_slice(body);
-        Ok(message)
     }
 
     async fn delete(&mut self, message: &Listed) -> Result<(), SourceError> {
