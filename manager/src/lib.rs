@@ -9,6 +9,7 @@
 //! - [`backend`]: the pipe on its own thread (tokio), reconnecting by itself.
 //! - [`form`]: the profile form's fields, to and from the configuration's profile table, and
 //!   the local checks.
+//! - [`held`]: held messages in plain words (which message, why, when, what an action did).
 //! - [`log`]: the live log buffer, its filter and pause.
 //! - [`launch`]: starting the worker and opening the log file.
 //! - [`view`]: drawing, one module per part of the window.
@@ -16,6 +17,7 @@
 pub mod app;
 pub mod backend;
 pub mod form;
+pub mod held;
 pub mod launch;
 pub mod log;
 pub mod view;

@@ -17,7 +17,7 @@ mod updates;
 mod window;
 
 pub use state::{
-    Action, Connection, Editor, Mode, Notice, Opener, Pending, SETTINGS_KEY, SIGN_IN_POLL,
+    Action, Connection, Editor, Mode, Notice, Opener, Page, Pending, SETTINGS_KEY, SIGN_IN_POLL,
     Settings, SignIn,
 };
 pub use window::ManagerApp;

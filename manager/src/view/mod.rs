@@ -5,9 +5,11 @@
 //! - [`form`]: the centre (buttons, messages, connection test report, the profile form).
 //! - [`log`]: the live log at the bottom.
 //! - [`status`]: the status bar (connected or not, start the worker).
+//! - [`held`]: the Held page of the selected profile (its held messages and their actions).
 //! - [`sign_in`]: the OAuth sign-in dialog (code and link, or the browser).
 
 mod form;
+mod held;
 mod log;
 mod profiles;
 mod sign_in;
@@ -15,7 +17,7 @@ mod status;
 
 use std::time::Duration;
 
-use crate::app::{Action, ManagerApp, Pending, SETTINGS_KEY};
+use crate::app::{Action, ManagerApp, Page, Pending, SETTINGS_KEY};
 
 pub use form::{contrast_ratio, label_colour, value_colour};
 
@@ -53,9 +55,18 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
         .default_size(290.0)
         .min_size(160.0)
         .show(ui, |ui| profiles::show(app, ui, &mut actions));
-    egui::CentralPanel::default_margins().show(ui, |ui| form::show(app, ui, &mut actions));
+    egui::CentralPanel::default_margins().show(ui, |ui| {
+        if page_bar(app, ui, &mut actions) == Page::Held {
+            held::show(app, ui, &mut actions);
+        } else {
+            form::show(app, ui, &mut actions);
+        }
+    });
     if let Some(name) = app.confirm_delete.clone() {
         confirm_delete(ui.ctx(), &name, &mut actions);
+    }
+    if let Some(id) = app.confirm_held_delete.clone() {
+        held::confirm_delete(ui.ctx(), app, &id, &mut actions);
     }
     if app.ask_unsaved {
         unsaved(ui.ctx(), app, &mut actions);
@@ -66,6 +77,38 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
     app.apply(actions, ui.ctx());
     // Relative times ("in 4 min") and the connection state move on their own.
     ui.ctx().request_repaint_after(Duration::from_secs(1));
+}
+
+/// "Profile" and "Held messages (N)" over the centre, for a saved profile; returns the page
+/// to draw (always the form while a new profile is edited).
+fn page_bar(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) -> Page {
+    let Some(name) = app.selected.as_deref() else {
+        return Page::Profile;
+    };
+    let count = crate::held::count_for(&app.held, name);
+    ui.horizontal(|ui| {
+        if ui
+            .selectable_label(app.page == Page::Profile, "Profile")
+            .clicked()
+        {
+            actions.push(Action::ShowPage(Page::Profile));
+        }
+        let text = if count > 0 {
+            egui::RichText::new(format!("Held messages ({count})"))
+                .color(held::held_colour(ui.visuals()))
+        } else {
+            egui::RichText::new("Held messages")
+        };
+        if ui
+            .selectable_label(app.page == Page::Held, text)
+            .on_hover_text("Messages the worker stopped trying: they wait on the server for you")
+            .clicked()
+        {
+            actions.push(Action::ShowPage(Page::Held));
+        }
+    });
+    ui.separator();
+    app.page
 }
 
 fn confirm_delete(ctx: &egui::Context, name: &str, actions: &mut Vec<Action>) {
