@@ -4,6 +4,11 @@
 //! suite, and the worker binary (`cargo build -p mailpull-worker`). The OAuth sign-in test
 //! adds the local [`FakeOAuthServer`] behind Dovecot's `oauth2` passdb and needs the OS keyring
 //! (scripts/test.sh runs the tests under `keyctl session`).
+//!
+//! Modules: `held` (the Held page and its actions on held messages).
+
+#[path = "gui/held.rs"]
+mod held;
 
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
