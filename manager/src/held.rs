@@ -38,12 +38,12 @@ pub fn local_time(secs: i64) -> String {
     }
 }
 
-/// "3 attempts" / "1 attempt".
+/// How often it was tried: "once", "twice", "3 times".
 pub fn attempts(count: u32) -> String {
-    if count == 1 {
-        "1 attempt".into()
-    } else {
-        format!("{count} attempts")
+    match count {
+        1 => "once".into(),
+        2 => "twice".into(),
+        n => format!("{n} times"),
     }
 }
 
@@ -221,8 +221,9 @@ mod tests {
         assert_eq!(title(&row("2", "INBOX", "")), "Message 2 in INBOX");
         let pop = row("sha256:0123456789abcdef0123", "", "");
         assert_eq!(title(&pop), "Message sha256:01234…");
-        assert_eq!(attempts(1), "1 attempt");
-        assert_eq!(attempts(3), "3 attempts");
+        assert_eq!(attempts(1), "once");
+        assert_eq!(attempts(2), "twice");
+        assert_eq!(attempts(3), "3 times");
         assert_eq!(
             count_for(&[row("1", "", ""), row("2", "", "")], "catch-all"),
             2

@@ -56,10 +56,11 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
         .min_size(160.0)
         .show(ui, |ui| profiles::show(app, ui, &mut actions));
     egui::CentralPanel::default_margins().show(ui, |ui| {
+        form::top(app, ui, &mut actions);
         if page_bar(app, ui, &mut actions) == Page::Held {
             held::show(app, ui, &mut actions);
         } else {
-            form::show(app, ui, &mut actions);
+            form::show(app, ui);
         }
     });
     if let Some(name) = app.confirm_delete.clone() {
@@ -79,7 +80,7 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
     ui.ctx().request_repaint_after(Duration::from_secs(1));
 }
 
-/// "Profile" and "Held messages (N)" over the centre, for a saved profile; returns the page
+/// "Profile" and "Held messages (N)" under the buttons, for a saved profile; returns the page
 /// to draw (always the form while a new profile is edited).
 fn page_bar(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) -> Page {
     let Some(name) = app.selected.as_deref() else {
@@ -93,9 +94,12 @@ fn page_bar(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) -> P
         {
             actions.push(Action::ShowPage(Page::Profile));
         }
-        let text = if count > 0 {
+        // Orange while not selected; the selection's own colours when selected (readable).
+        let text = if count > 0 && app.page != Page::Held {
             egui::RichText::new(format!("Held messages ({count})"))
                 .color(held::held_colour(ui.visuals()))
+        } else if count > 0 {
+            egui::RichText::new(format!("Held messages ({count})"))
         } else {
             egui::RichText::new("Held messages")
         };

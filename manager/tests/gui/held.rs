@@ -184,7 +184,7 @@ fn held_messages_are_shown_in_plain_words_and_each_action_is_carried_out() {
             "developer words: {reason}"
         );
     }
-    assert_eq!(gui.query_all_by_label("1 attempt").count(), 2);
+    assert_eq!(gui.query_all_by_label("once").count(), 2, "tried once each");
     assert_eq!(gui.query_all_by_label("Try again now").count(), 2);
     let first = gui.state().held[0].first_attempt;
     assert!(!shows(&gui, &first.to_string()), "raw seconds shown");

@@ -23,7 +23,8 @@ pub use rows::{contrast_ratio, label_colour, value_colour};
 
 const GOOD: Color32 = Color32::from_rgb(40, 150, 60);
 
-pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+/// The bar of buttons, the last message and the connection test report: over every page.
+pub fn top(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     buttons::show(app, ui, actions);
     if let Some(notice) = &app.notice {
         let colour = if notice.error { ERROR } else { GOOD };
@@ -31,6 +32,10 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) 
     }
     report::show(app, ui, actions);
     ui.separator();
+}
+
+/// The profile form (or what to do when none is selected).
+pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
     if app.selected.is_none() && !app.editor.editing() {
         ui.label("Select a profile on the left, or press New.");
         return;
