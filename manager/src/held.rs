@@ -88,6 +88,33 @@ pub fn plain_reason(reason: &str) -> String {
     capitalised(reason)
 }
 
+/// A profile's last poll error in plain words: the worker's "2 message(s) left on the
+/// server: 7: <reason>" as "2 messages wait on the server, not delivered (message 7: <reason in
+/// words>)"; a deferral and the local server's answers as [`plain_reason`] says them.
+pub fn plain_error(error: &str) -> String {
+    let error = error.trim();
+    if let Some((count, rest)) = error.split_once(" message(s) left on the server: ")
+        && let Ok(count) = count.parse::<u64>()
+    {
+        let (uid, reason) = rest.split_once(": ").unwrap_or(("", rest));
+        let what = if count == 1 {
+            "1 message waits on the server, not delivered".to_string()
+        } else {
+            format!("{count} messages wait on the server, not delivered")
+        };
+        let reason = plain_reason(reason);
+        return if uid.is_empty() || uid.contains(' ') {
+            format!("{what}: {reason}")
+        } else {
+            format!("{what} (message {uid}: {reason})")
+        };
+    }
+    if let Some(rest) = error.strip_prefix("delivery deferred: ") {
+        return plain_reason(rest);
+    }
+    plain_reason(error)
+}
+
 /// lettre's `permanent error (550): 5.1.1 <bob@x>: Recipient address rejected: …` as
 /// `<bob@x>: Recipient address rejected: … (550 5.1.1)`.
 fn smtp_reply(reply: &str) -> String {
@@ -214,6 +241,26 @@ mod tests {
             "Remote server answered NO"
         );
         assert_eq!(plain_reason(""), "");
+    }
+
+    #[test]
+    fn a_profiles_last_error_reads_as_words() {
+        assert_eq!(
+            plain_error(
+                "2 message(s) left on the server: 7: local server 127.0.0.1:25 answered with a \
+                 temporary failure: transient error (452): 4.2.2 carol's mailbox is full"
+            ),
+            "2 messages wait on the server, not delivered (message 7: The local mail server \
+             asked to try again later (127.0.0.1:25): carol's mailbox is full (452 4.2.2))"
+        );
+        assert_eq!(
+            plain_error("delivery deferred: local server h:25 unreachable: refused"),
+            "The local mail server (h:25) could not be reached: refused"
+        );
+        assert_eq!(
+            plain_error("login to x failed: authentication failed"),
+            "Login to x failed: authentication failed"
+        );
     }
 
     #[test]

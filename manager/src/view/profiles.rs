@@ -144,7 +144,7 @@ pub fn show(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                     );
                     if let Some(error) = &status.last_error {
                         ui.label(
-                            RichText::new(error)
+                            RichText::new(crate::held::plain_error(error))
                                 .size(DETAIL_SIZE)
                                 .color(Color32::from_rgb(210, 50, 50)),
                         );
