@@ -168,13 +168,20 @@ fn held_messages_are_shown_in_plain_words_and_each_action_is_carried_out() {
     bed.local
         .wait_for_messages("alice", 1, WAIT)
         .expect("alice");
+    // The list's last error in words too.
+    assert!(
+        shows(&gui, "2 messages wait on the server, not delivered"),
+        "{:?}",
+        gui.state().status
+    );
 
     bed.open_held(&mut gui, "catch-all", 2);
     // The reason in words with Postfix's own text, and no lettre words (the live log below
-    // keeps the worker's own lines).
+    // keeps the worker's own lines; the list's last error says it within its own sentence).
     let reasons: Vec<String> = gui
         .query_all_by_label_contains("The local mail server asked to try again later")
-        .map(|n| format!("{:?}", n.accesskit_node().value()))
+        .filter_map(|n| n.accesskit_node().value())
+        .filter(|value| value.starts_with("The local mail server"))
         .collect();
     assert_eq!(reasons.len(), 2, "{:?}", gui.state().held);
     for reason in &reasons {
