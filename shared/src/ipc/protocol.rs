@@ -155,6 +155,24 @@ pub enum Request {
     /// Retry, deliver to the fallback or delete one held message: [`Response::Done`]. Both
     /// added within version 1: an older worker answers them with a bad-request error.
     HeldAction { id: HeldId, action: HeldActionKind },
+    /// Turns the text of a fetchmailrc or getmailrc (`file` names it in the report) into
+    /// profiles, as `mailpull-worker import` does: [`Response::Imported`]. The passwords found
+    /// go to the worker's keyring; nothing is written to the configuration (the window saves
+    /// each profile with [`Request::SaveProfile`]). The text may hold passwords: `Debug`
+    /// never shows it. Added within version 1: an older worker answers with a bad request.
+    Import {
+        format: ImportFormat,
+        file: String,
+        text: WirePassword,
+    },
+}
+
+/// Which tool's configuration [`Request::Import`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportFormat {
+    Fetchmailrc,
+    Getmailrc,
 }
 
 /// How a person signs in.
@@ -214,6 +232,7 @@ impl Request {
             Request::SignInResult { .. } => "sign_in_result",
             Request::ListHeld { .. } => "list_held",
             Request::HeldAction { .. } => "held_action",
+            Request::Import { .. } => "import",
         }
     }
 }
@@ -398,6 +417,12 @@ pub enum Response {
     Subscribed,
     Held {
         messages: Vec<HeldMessage>,
+    },
+    /// The profiles of [`Request::Import`] (each passes the worker's check on its own; names
+    /// already in the configuration are numbered), and the report `import` prints.
+    Imported {
+        profiles: Vec<ProfileForm>,
+        report: String,
     },
     Error {
         error: IpcError,
