@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mailpull_shared::ipc::{
-    ClientError, Endpoint, Event, HeldActionKind, HeldId, HeldMessage, IpcClient, IpcError,
-    ProfileForm, ProfileStatus, ProfileSummary, SignInMethod, SignInPrompt, SignInState, TestStep,
-    TestTarget, WirePassword,
+    ClientError, Endpoint, Event, HeldActionKind, HeldId, HeldMessage, ImportFormat, IpcClient,
+    IpcError, ProfileForm, ProfileStatus, ProfileSummary, SignInMethod, SignInPrompt, SignInState,
+    TestStep, TestTarget, WirePassword,
 };
 use tokio::sync::mpsc as tmpsc;
 
@@ -65,6 +65,13 @@ pub enum Command {
     HeldAction {
         id: HeldId,
         action: HeldActionKind,
+    },
+    /// Import a fetchmailrc or getmailrc (its text, read by the window; it may hold
+    /// passwords, which the worker stores in its keyring), then save each profile it made.
+    Import {
+        format: ImportFormat,
+        file: String,
+        text: WirePassword,
     },
 }
 
@@ -122,6 +129,9 @@ pub enum Update {
     },
     /// Every held message of every profile.
     Held(Vec<HeldMessage>),
+    /// What an import came to: the worker's report, the profiles saved, and those the
+    /// worker refused to save with why; `Err` when nothing was imported.
+    Imported(Result<ImportOutcome, String>),
     /// The outcome of an action on a held message: the worker's message, or why not.
     HeldResult {
         id: HeldId,
@@ -130,6 +140,14 @@ pub enum Update {
     },
     Log(String),
     Lagged(u64),
+}
+
+/// The profiles of an import the worker saved and refused, and its report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub report: String,
+    pub saved: Vec<String>,
+    pub refused: Vec<(String, String)>,
 }
 
 /// Sends updates to the UI thread and wakes it.
@@ -269,6 +287,9 @@ async fn run(endpoint: Endpoint, mut commands: tmpsc::UnboundedReceiver<Command>
                         action,
                         outcome: Err("not connected to the worker".into()),
                     }),
+                    Some(Command::Import { .. }) => {
+                        out.send(Update::Imported(Err("not connected to the worker".into())));
+                    }
                     Some(command) => out.send(Update::Failed {
                         what: describe(&command),
                         error: "not connected to the worker".into(),
@@ -317,6 +338,7 @@ fn describe(command: &Command) -> String {
         Command::StartSignIn { name, .. } => format!("start the sign-in of \"{name}\""),
         Command::SignInResult(_) => "ask how the sign-in goes".into(),
         Command::HeldAction { id, .. } => format!("act on the held message {id}"),
+        Command::Import { file, .. } => format!("import {file}"),
     }
 }
 
@@ -515,6 +537,31 @@ async fn execute(
                 Err(err) => return Err(err),
             }
             refresh_held(client, out).await
+        }
+        Command::Import { format, file, text } => {
+            let (profiles, report) = match client.import(format, &file, text).await {
+                Ok(imported) => imported,
+                Err(err) if !fatal(&err) => {
+                    out.send(Update::Imported(Err(err.to_string())));
+                    return Ok(());
+                }
+                Err(err) => return Err(err),
+            };
+            let mut outcome = ImportOutcome {
+                report,
+                saved: Vec::new(),
+                refused: Vec::new(),
+            };
+            for profile in profiles {
+                let name = profile.name.clone().unwrap_or_default();
+                match client.save_profile(None, profile).await {
+                    Ok(_) => outcome.saved.push(name),
+                    Err(err) if !fatal(&err) => outcome.refused.push((name, err.to_string())),
+                    Err(err) => return Err(err),
+                }
+            }
+            out.send(Update::Imported(Ok(outcome)));
+            refresh(client, out, true).await
         }
         Command::SignInResult(session) => match client.sign_in_result(&session).await {
             Ok(state) => {

@@ -167,6 +167,9 @@ impl ManagerApp {
             Action::Held(id, action) => self.held_action(id, action),
             Action::AskHeldDelete(id) => self.confirm_held_delete = Some(id),
             Action::CancelHeldDelete => self.confirm_held_delete = None,
+            Action::OpenImport(format) => self.import = Some(super::ImportDialog::new(format)),
+            Action::RunImport => self.run_import(),
+            Action::CloseImport => self.import = None,
             Action::ConfirmHeldDelete => {
                 if let Some(id) = self.confirm_held_delete.take() {
                     self.held_action(id, HeldActionKind::Delete);

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use mailpull_shared::ipc::{
-    FieldProblem, HeldActionKind, HeldId, ProfileForm, SignInMethod, SignInPrompt,
+    FieldProblem, HeldActionKind, HeldId, ImportFormat, ProfileForm, SignInMethod, SignInPrompt,
 };
 use serde::{Deserialize, Serialize};
 
@@ -179,6 +179,11 @@ pub enum Action {
     AskHeldDelete(HeldId),
     ConfirmHeldDelete,
     CancelHeldDelete,
+    /// File → Import: open the dialog for this format.
+    OpenImport(ImportFormat),
+    /// Read the dialog's file and import it.
+    RunImport,
+    CloseImport,
 }
 
 /// How often a running sign-in's state is asked for.

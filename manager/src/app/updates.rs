@@ -200,6 +200,19 @@ impl ManagerApp {
                 }
             }
             Update::Held(held) => self.held = held,
+            Update::Imported(outcome) => match self.import.as_mut() {
+                Some(dialog) => {
+                    dialog.running = false;
+                    dialog.outcome = Some(outcome);
+                }
+                None => match outcome {
+                    Ok(done) => self.notify(
+                        format!("Imported and saved: {}.", done.saved.join(", ")),
+                        !done.refused.is_empty(),
+                    ),
+                    Err(why) => self.notify(format!("Nothing imported: {why}"), true),
+                },
+            },
             Update::HeldResult {
                 id,
                 action,

@@ -59,6 +59,8 @@ pub struct ManagerApp {
     pub held_result: Option<Notice>,
     /// The held message waiting for the delete confirmation.
     pub confirm_held_delete: Option<HeldId>,
+    /// File → Import's dialog, when open.
+    pub import: Option<super::ImportDialog>,
 }
 
 impl ManagerApp {
@@ -99,6 +101,7 @@ impl ManagerApp {
             held: Vec::new(),
             held_result: None,
             confirm_held_delete: None,
+            import: None,
         })
     }
 

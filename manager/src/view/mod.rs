@@ -7,9 +7,11 @@
 //! - [`status`]: the status bar (connected or not, start the worker).
 //! - [`held`]: the Held page of the selected profile (its held messages and their actions).
 //! - [`sign_in`]: the OAuth sign-in dialog (code and link, or the browser).
+//! - [`import`]: the File menu and its Import dialog (fetchmailrc, getmailrc).
 
 mod form;
 mod held;
+mod import;
 mod log;
 mod profiles;
 mod sign_in;
@@ -40,6 +42,7 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
     }
     egui::Panel::top("title").show(ui, |ui| {
         ui.horizontal(|ui| {
+            import::menu(ui, app.connection.is_connected(), &mut actions);
             ui.heading(TITLE);
             ui.weak(format!("configuration {}", app.config_path.display()));
         });
@@ -71,6 +74,9 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
     }
     if app.ask_unsaved {
         unsaved(ui.ctx(), app, &mut actions);
+    }
+    if let Some(dialog) = app.import.as_mut() {
+        import::dialog(ui.ctx(), dialog, &mut actions);
     }
     if let Some(sign_in) = &app.sign_in {
         sign_in::show(ui.ctx(), sign_in, &mut actions);
