@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::raw::RawProfile;
 use crate::ipc::held::{HeldActionKind, HeldId, HeldMessage};
+use crate::ipc::import::ImportFormat;
 
 /// Bumped on any incompatible change of these types.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -155,24 +156,12 @@ pub enum Request {
     /// Retry, deliver to the fallback or delete one held message: [`Response::Done`]. Both
     /// added within version 1: an older worker answers them with a bad-request error.
     HeldAction { id: HeldId, action: HeldActionKind },
-    /// Turns the text of a fetchmailrc or getmailrc (`file` names it in the report) into
-    /// profiles, as `mailpull-worker import` does: [`Response::Imported`]. The passwords found
-    /// go to the worker's keyring; nothing is written to the configuration (the window saves
-    /// each profile with [`Request::SaveProfile`]). The text may hold passwords: `Debug`
-    /// never shows it. Added within version 1: an older worker answers with a bad request.
+    /// A fetchmailrc or getmailrc's text into profiles: [`Response::Imported`] (see `import`).
     Import {
         format: ImportFormat,
         file: String,
         text: WirePassword,
     },
-}
-
-/// Which tool's configuration [`Request::Import`] reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ImportFormat {
-    Fetchmailrc,
-    Getmailrc,
 }
 
 /// How a person signs in.
@@ -418,8 +407,7 @@ pub enum Response {
     Held {
         messages: Vec<HeldMessage>,
     },
-    /// The profiles of [`Request::Import`] (each passes the worker's check on its own; names
-    /// already in the configuration are numbered), and the report `import` prints.
+    /// The profiles and report of [`Request::Import`] (see `import`).
     Imported {
         profiles: Vec<ProfileForm>,
         report: String,

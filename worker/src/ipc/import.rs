@@ -69,3 +69,31 @@ fn rename_taken(import: &mut Import, taken: &[String]) {
         imported.profile.name = Some(name);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::ImportedProfile;
+
+    fn named(name: &str) -> ImportedProfile {
+        let mut profile = mailpull_shared::config::raw::RawProfile::default();
+        profile.name = Some(name.into());
+        ImportedProfile {
+            profile,
+            password: None,
+            file: "rc".into(),
+            line: 1,
+        }
+    }
+
+    #[test]
+    fn names_the_configuration_has_already_are_numbered() {
+        let mut import = Import {
+            profiles: vec![named("isp"), named("other"), named("isp-2")],
+            findings: Vec::new(),
+        };
+        rename_taken(&mut import, &["isp".to_string(), "isp-2".to_string()]);
+        let names: Vec<&str> = import.profiles.iter().map(|p| p.name()).collect();
+        assert_eq!(names, ["isp-3", "other", "isp-2-2"]);
+    }
+}

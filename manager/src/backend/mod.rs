@@ -3,7 +3,8 @@
 //! while the worker is away, refreshes the status every second, and runs the window's
 //! [`Command`]s one at a time; the held messages are asked for every [`HELD_TICK`] and after
 //! each action on one of them. Results come back as [`Update`]s on a channel; each one asks
-//! egui for a repaint. The UI thread never waits on the pipe.
+//! egui for a repaint. The UI thread never waits on the pipe. `import`: File → Import's
+//! request and the saves that follow it.
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -16,6 +17,10 @@ use mailpull_shared::ipc::{
     TestStep, TestTarget, WirePassword,
 };
 use tokio::sync::mpsc as tmpsc;
+
+mod import;
+
+pub use import::ImportOutcome;
 
 /// How often the status is refreshed and a lost worker is looked for again.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -140,14 +145,6 @@ pub enum Update {
     },
     Log(String),
     Lagged(u64),
-}
-
-/// The profiles of an import the worker saved and refused, and its report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportOutcome {
-    pub report: String,
-    pub saved: Vec<String>,
-    pub refused: Vec<(String, String)>,
 }
 
 /// Sends updates to the UI thread and wakes it.
@@ -539,28 +536,7 @@ async fn execute(
             refresh_held(client, out).await
         }
         Command::Import { format, file, text } => {
-            let (profiles, report) = match client.import(format, &file, text).await {
-                Ok(imported) => imported,
-                Err(err) if !fatal(&err) => {
-                    out.send(Update::Imported(Err(err.to_string())));
-                    return Ok(());
-                }
-                Err(err) => return Err(err),
-            };
-            let mut outcome = ImportOutcome {
-                report,
-                saved: Vec::new(),
-                refused: Vec::new(),
-            };
-            for profile in profiles {
-                let name = profile.name.clone().unwrap_or_default();
-                match client.save_profile(None, profile).await {
-                    Ok(_) => outcome.saved.push(name),
-                    Err(err) if !fatal(&err) => outcome.refused.push((name, err.to_string())),
-                    Err(err) => return Err(err),
-                }
-            }
-            out.send(Update::Imported(Ok(outcome)));
+            import::import_and_save(client, format, &file, text, out).await?;
             refresh(client, out, true).await
         }
         Command::SignInResult(session) => match client.sign_in_result(&session).await {
