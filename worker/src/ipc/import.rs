@@ -36,7 +36,7 @@ impl WorkerState {
             .map_err(|err| IpcError::new(ErrorKind::Invalid, format!("nothing imported: {err}")))?;
         rename_taken(&mut import, &taken);
         let target = "the configuration";
-        run::checked_text(format, &[file.clone()], &mut import, target)
+        run::checked_text(format, std::slice::from_ref(&file), &mut import, target)
             .map_err(|err| IpcError::new(ErrorKind::Invalid, format!("{err:#}")))?;
         let (import, passwords) = tokio::task::spawn_blocking(move || {
             let passwords = run::store_passwords(&import, "", &mut OsKeyring);
@@ -76,8 +76,10 @@ mod tests {
     use crate::import::ImportedProfile;
 
     fn named(name: &str) -> ImportedProfile {
-        let mut profile = mailpull_shared::config::raw::RawProfile::default();
-        profile.name = Some(name.into());
+        let profile = mailpull_shared::config::raw::RawProfile {
+            name: Some(name.into()),
+            ..Default::default()
+        };
         ImportedProfile {
             profile,
             password: None,
