@@ -239,7 +239,12 @@ fn new_profile_is_checked_saved_and_listed() {
         assert!(gui.query_by_label(label).is_some(), "{label} shown");
     }
     click(&mut gui, "Custom");
-    click(&mut gui, "File");
+    // The password source "File" (the File menu over the window has the same name).
+    gui.query_all_by_label("File")
+        .find(|n| n.accesskit_node().role() == egui::accesskit::Role::RadioButton)
+        .expect("the File password source")
+        .click();
+    gui.run_steps(3);
     for label in [
         "Scopes",
         "Device code URL",

@@ -5,7 +5,7 @@
 //! usual save request, shows the report, and lists it; the file gets no password, and Test
 //! connection of the imported profile signs in with the keyring's. Needs the OS keyring.
 
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use mailpull_shared::secrets;
 use mailpull_tests::keyring_usable;
 
@@ -37,7 +37,12 @@ fn file_import_of_a_fetchmailrc_saves_its_profile_with_the_password_in_the_keyri
     let mut gui = manager(&rig);
     connected(&mut gui, &rig);
 
-    click(&mut gui, "File");
+    // The File menu (a password source is called "File" too).
+    gui.query_all_by_label("File")
+        .find(|n| n.accesskit_node().role() == egui::accesskit::Role::Button)
+        .expect("the File menu")
+        .click();
+    gui.run_steps(3);
     click(&mut gui, "Import fetchmailrc…");
     assert!(shows(&gui, "Import a fetchmailrc"), "the dialog");
     fill(&mut gui, "File to import", &rc.display().to_string());
