@@ -1,7 +1,8 @@
 //! Mailpull's Pull Manager: the desktop window for profiles, their status and the live log.
 //! It talks only to the worker, over the local pipe ([`mailpull_shared::ipc`]); it opens no
-//! network connection of its own and never reads a secret (a typed password goes one way, to
-//! the worker's keyring).
+//! network connection of its own and never reads a secret back (a typed password goes one way,
+//! to the worker's keyring; so does the text of a file imported with File → Import, which may
+//! hold passwords and is not kept).
 //!
 //! Layout:
 //! - [`app`]: the window's state and logic, the [`app::Action`]s views return, the persisted
