@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Takes assets/manager.png: the Pull Manager with three profiles and a busy live log, and
-# assets/manager-edit.png: the same profile being edited (the Remote section), drawn
+# Takes assets/manager.png: the Pull Manager with three profiles and a busy live log,
+# assets/manager-edit.png: the same profile being edited (the Remote section), and
+# assets/manager-held.png: the Held messages page of "bob" (two messages Postfix defers), drawn
 # under a virtual X display (Xvfb, Mesa's software OpenGL). The scene is real: private
 # Dovecot and Postfix, a real worker with three profiles (tests/src/bin/mailpull-screenshot-rig.rs),
 # and the real manager window, clicked on "alice" with xdotool. Run as root on Debian; it
@@ -92,6 +93,13 @@ sleep 25
 mkdir -p "$(dirname "$out")"
 DISPLAY="$display" /usr/bin/import -window root "$out"
 say "saved $out ($(/usr/bin/identify -format '%wx%h' "$out"))"
+# bob's Held messages page: select bob, then the "Held messages (2)" tab under the buttons.
+DISPLAY="$display" xdotool mousemove 77 138 click 1
+sleep 2
+DISPLAY="$display" xdotool mousemove 420 76 click 1
+sleep 2
+DISPLAY="$display" /usr/bin/import -window root "${out%.png}-held.png"
+say "saved ${out%.png}-held.png"
 # The scene stops its worker and servers itself once asked (killing it would leave them).
 touch "$work/stop"
 wait "$rig" || true

@@ -1,7 +1,8 @@
 //! Mailpull's Pull Manager: the desktop window for profiles, their status and the live log.
 //! It talks only to the worker, over the local pipe ([`mailpull_shared::ipc`]); it opens no
-//! network connection of its own and never reads a secret (a typed password goes one way, to
-//! the worker's keyring).
+//! network connection of its own and never reads a secret back (a typed password goes one way,
+//! to the worker's keyring; so does the text of a file imported with File → Import, which may
+//! hold passwords and is not kept).
 //!
 //! Layout:
 //! - [`app`]: the window's state and logic, the [`app::Action`]s views return, the persisted
@@ -9,6 +10,7 @@
 //! - [`backend`]: the pipe on its own thread (tokio), reconnecting by itself.
 //! - [`form`]: the profile form's fields, to and from the configuration's profile table, and
 //!   the local checks.
+//! - [`held`]: held messages in plain words (which message, why, when, what an action did).
 //! - [`log`]: the live log buffer, its filter and pause.
 //! - [`launch`]: starting the worker and opening the log file.
 //! - [`view`]: drawing, one module per part of the window.
@@ -16,6 +18,7 @@
 pub mod app;
 pub mod backend;
 pub mod form;
+pub mod held;
 pub mod launch;
 pub mod log;
 pub mod view;

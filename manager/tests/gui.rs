@@ -4,13 +4,21 @@
 //! suite, and the worker binary (`cargo build -p mailpull-worker`). The OAuth sign-in test
 //! adds the local [`FakeOAuthServer`] behind Dovecot's `oauth2` passdb and needs the OS keyring
 //! (scripts/test.sh runs the tests under `keyctl session`).
+//!
+//! Modules: `held` (the Held page and its actions on held messages), `import` (File → Import
+//! of a fetchmailrc).
+
+#[path = "gui/held.rs"]
+mod held;
+#[path = "gui/import.rs"]
+mod import;
 
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use mailpull_manager::{ManagerApp, Settings, view};
 use mailpull_shared::ipc::{Endpoint, ProfileState, SignInPrompt};
 use mailpull_shared::secrets;
@@ -21,6 +29,16 @@ use mailpull_tests::{
 
 const PASSWORD: &str = "gui-remote-secret-4";
 const WAIT: Duration = Duration::from_secs(30);
+
+/// The connection test's steps as the window names them (the wire says `connect`, `tls`,
+/// `login`, `messages`, `local_smtp`).
+const PLAIN_STEPS: [&str; 5] = [
+    "Remote server",
+    "Encryption",
+    "Sign-in",
+    "Mailbox",
+    "Local mail server",
+];
 
 /// Dovecot with two users, Postfix for alice and bob, a worker running one profile "isp".
 struct Rig {
@@ -221,7 +239,12 @@ fn new_profile_is_checked_saved_and_listed() {
         assert!(gui.query_by_label(label).is_some(), "{label} shown");
     }
     click(&mut gui, "Custom");
-    click(&mut gui, "File");
+    // The password source "File" (the File menu over the window has the same name).
+    gui.query_all_by_label("File")
+        .find(|n| n.accesskit_node().role() == egui::accesskit::Role::RadioButton)
+        .expect("the File password source")
+        .click();
+    gui.run_steps(3);
     for label in [
         "Scopes",
         "Device code URL",
@@ -369,11 +392,8 @@ fn test_before_save_logs_in_with_the_typed_password_and_keeps_it_nowhere() {
         gui.state().test_report.is_some()
     });
     let report = format!("{:?}", gui.state().test_report);
-    for step in ["connect", "tls", "login", "messages", "local_smtp"] {
-        assert!(
-            shows(&gui, &format!("{step}: passed")),
-            "step {step}: {report}"
-        );
+    for step in PLAIN_STEPS {
+        assert!(shows(&gui, &format!("{step}: OK")), "step {step}: {report}");
     }
     assert!(!report.contains(PASSWORD), "password echoed: {report}");
     assert!(gui.state().editor.editing(), "still editing, nothing saved");
@@ -424,11 +444,38 @@ fn test_connection_and_poll_now_against_dovecot() {
     wait_for(&mut gui, &rig, "the test report", |gui| {
         gui.state().test_report.is_some()
     });
-    for step in ["connect", "tls", "login", "messages", "local_smtp"] {
+    for step in PLAIN_STEPS {
         assert!(
-            shows(&gui, &format!("{step}: passed")),
+            shows(&gui, &format!("{step}: OK")),
             "step {step}: {:?}",
             gui.state().test_report
+        );
+    }
+    // The report in plain words: the wire's step names and "message(s)" stay on the wire.
+    assert!(
+        shows(&gui, "Mailbox: OK — 0 messages"),
+        "{:?}",
+        gui.state().test_report
+    );
+    let lines: Vec<String> = PLAIN_STEPS
+        .iter()
+        .flat_map(|step| {
+            gui.query_all_by_label_contains(&format!("{step}: "))
+                .map(|n| format!("{:?}", n.accesskit_node().value()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(lines.len(), PLAIN_STEPS.len(), "{lines:?}");
+    for wire in [
+        "local_smtp",
+        "message(s)",
+        "TLSv1_",
+        "(starttls)",
+        "(plain)",
+    ] {
+        assert!(
+            lines.iter().all(|line| !line.contains(wire)),
+            "developer words {wire} in the report: {lines:?}"
         );
     }
 

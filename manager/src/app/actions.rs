@@ -1,9 +1,9 @@
 //! What each [`Action`] of the views does: select, new, edit, save, test, delete, poll now,
 //! start the worker, the log buttons and the sign-in dialog's buttons.
 
-use mailpull_shared::ipc::TestTarget;
+use mailpull_shared::ipc::{HeldActionKind, HeldId, TestTarget};
 
-use super::state::{Action, Connection, Editor, Mode, Pending};
+use super::state::{Action, Connection, Editor, Mode, Notice, Page, Pending};
 use super::window::ManagerApp;
 use crate::backend::Command;
 use crate::form::describe_problem;
@@ -19,6 +19,13 @@ impl ManagerApp {
     }
 
     fn apply_action(&mut self, action: Action, ctx: &egui::Context) {
+        // Whatever starts editing shows the form.
+        if matches!(
+            action,
+            Action::New | Action::Edit | Action::Duplicate | Action::DuplicateOf(_)
+        ) {
+            self.page = Page::Profile;
+        }
         match action {
             Action::Select(name) => {
                 if self.editor.unsaved() {
@@ -156,7 +163,28 @@ impl ManagerApp {
             }
             Action::CopyCode(code) => ctx.copy_text(code),
             Action::CloseSignIn => self.sign_in = None,
+            Action::ShowPage(page) => self.page = page,
+            Action::Held(id, action) => self.held_action(id, action),
+            Action::AskHeldDelete(id) => self.confirm_held_delete = Some(id),
+            Action::CancelHeldDelete => self.confirm_held_delete = None,
+            Action::OpenImport(format) => self.import = Some(super::ImportDialog::new(format)),
+            Action::RunImport => self.run_import(),
+            Action::CloseImport => self.import = None,
+            Action::ConfirmHeldDelete => {
+                if let Some(id) = self.confirm_held_delete.take() {
+                    self.held_action(id, HeldActionKind::Delete);
+                }
+            }
         }
+    }
+
+    /// Asks the worker to act on a held message; its answer and the new list come back.
+    fn held_action(&mut self, id: HeldId, action: HeldActionKind) {
+        self.held_result = Some(Notice {
+            text: "Asking the worker …".into(),
+            error: false,
+        });
+        self.backend.send(Command::HeldAction { id, action });
     }
 
     /// Drops the edits: back to the selected profile as saved, or to nothing.

@@ -8,16 +8,19 @@
 //! sign-in dialog, the actions), `window` ([`ManagerApp`] itself: building it, taking in the pipe's updates),
 //! `updates` (what each update from the pipe changes), `actions` (what each action of the
 //! views does: select, edit, save, test, delete ...), `sign_in` (starting the OAuth sign-in
-//! dialog and polling its state).
+//! dialog and polling its state), `import` (File → Import: the dialog, reading the file and
+//! handing it to the worker).
 
 mod actions;
+mod import;
 mod sign_in;
 mod state;
 mod updates;
 mod window;
 
+pub use import::{ImportDialog, format_name};
 pub use state::{
-    Action, Connection, Editor, Mode, Notice, Opener, Pending, SETTINGS_KEY, SIGN_IN_POLL,
+    Action, Connection, Editor, Mode, Notice, Opener, Page, Pending, SETTINGS_KEY, SIGN_IN_POLL,
     Settings, SignIn,
 };
 pub use window::ManagerApp;

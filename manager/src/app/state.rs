@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use mailpull_shared::ipc::{FieldProblem, ProfileForm, SignInMethod, SignInPrompt};
+use mailpull_shared::ipc::{
+    FieldProblem, HeldActionKind, HeldId, ImportFormat, ProfileForm, SignInMethod, SignInPrompt,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::form::{FormFields, Section};
@@ -102,6 +104,16 @@ impl Editor {
     }
 }
 
+/// What the centre of the window shows for the selected profile.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Page {
+    /// The profile form.
+    #[default]
+    Profile,
+    /// Its held messages and the actions on them.
+    Held,
+}
+
 /// A message above the form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
@@ -159,6 +171,19 @@ pub enum Action {
     CopyCode(String),
     /// Close the sign-in dialog (Cancel or Close).
     CloseSignIn,
+    /// Show the profile form or the held messages.
+    ShowPage(Page),
+    /// Retry a held message or deliver it to the fallback (Delete asks first).
+    Held(HeldId, HeldActionKind),
+    /// Ask to confirm deleting a held message on the server.
+    AskHeldDelete(HeldId),
+    ConfirmHeldDelete,
+    CancelHeldDelete,
+    /// File → Import: open the dialog for this format.
+    OpenImport(ImportFormat),
+    /// Read the dialog's file and import it.
+    RunImport,
+    CloseImport,
 }
 
 /// How often a running sign-in's state is asked for.

@@ -2,12 +2,13 @@
 
 use std::time::{Duration, Instant};
 
-use mailpull_shared::ipc::{SignInPrompt, SignInState};
+use mailpull_shared::ipc::{HeldId, HeldMessage, SignInPrompt, SignInState};
 
-use super::state::{Connection, Editor, Mode, Pending};
+use super::state::{Connection, Editor, Mode, Notice, Pending};
 use super::window::ManagerApp;
 use crate::backend::{Command, Update};
 use crate::form::{FormFields, describe_problem};
+use crate::held;
 
 impl ManagerApp {
     pub(super) fn apply_update(&mut self, update: Update) {
@@ -197,6 +198,46 @@ impl ManagerApp {
                     }
                     SignInState::Failed { message } => sign_in.outcome = Some(Err(message)),
                 }
+            }
+            Update::Held(held) => self.held = held,
+            Update::Imported(outcome) => match self.import.as_mut() {
+                Some(dialog) => {
+                    dialog.running = false;
+                    dialog.outcome = Some(outcome);
+                }
+                None => match outcome {
+                    Ok(done) => self.notify(
+                        format!("Imported and saved: {}.", done.saved.join(", ")),
+                        !done.refused.is_empty(),
+                    ),
+                    Err(why) => self.notify(format!("Nothing imported: {why}"), true),
+                },
+            },
+            Update::HeldResult {
+                id,
+                action,
+                outcome,
+            } => {
+                self.busy = None;
+                let message = self
+                    .held
+                    .iter()
+                    .find(|m| HeldId::of(m) == id)
+                    .cloned()
+                    .unwrap_or_else(|| HeldMessage {
+                        profile: id.profile.clone(),
+                        mailbox: String::new(),
+                        folder: id.folder.clone(),
+                        uidvalidity: id.uidvalidity,
+                        uid: id.uid.clone(),
+                        reason: String::new(),
+                        first_attempt: 0,
+                        last_attempt: 0,
+                        attempts: 0,
+                        pending_action: None,
+                    });
+                let (text, error) = held::action_result(&message, action, &outcome);
+                self.held_result = Some(Notice { text, error });
             }
             Update::Log(line) => self.log.push(line),
             Update::Lagged(skipped) => {

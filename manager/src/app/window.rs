@@ -4,9 +4,11 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use mailpull_shared::ipc::{Endpoint, ProfileStatus, ProfileSummary, TestStep};
+use mailpull_shared::ipc::{
+    Endpoint, HeldId, HeldMessage, ProfileStatus, ProfileSummary, TestStep,
+};
 
-use super::state::{Connection, Editor, Notice, Opener, Pending, Settings, SignIn};
+use super::state::{Connection, Editor, Notice, Opener, Page, Pending, Settings, SignIn};
 use crate::backend::{Backend, Command};
 use crate::form::Section;
 use crate::launch;
@@ -49,6 +51,16 @@ pub struct ManagerApp {
     pub close_allowed: bool,
     /// Close the window on the next frame (the edits were saved before closing).
     pub close_now: bool,
+    /// The profile form or its held messages.
+    pub page: Page,
+    /// Every held message of every profile, as the worker listed them last.
+    pub held: Vec<HeldMessage>,
+    /// What came of the last action on a held message, shown over the list.
+    pub held_result: Option<Notice>,
+    /// The held message waiting for the delete confirmation.
+    pub confirm_held_delete: Option<HeldId>,
+    /// File → Import's dialog, when open.
+    pub import: Option<super::ImportDialog>,
 }
 
 impl ManagerApp {
@@ -85,6 +97,11 @@ impl ManagerApp {
             ask_unsaved: false,
             close_allowed: false,
             close_now: false,
+            page: Page::default(),
+            held: Vec::new(),
+            held_result: None,
+            confirm_held_delete: None,
+            import: None,
         })
     }
 
@@ -128,6 +145,7 @@ impl ManagerApp {
         self.selected = Some(name.clone());
         self.settings.selected = Some(name.clone());
         self.test_report = None;
+        self.held_result = None;
         self.backend.send(Command::ReadProfile(name));
     }
 }

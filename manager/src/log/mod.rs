@@ -9,6 +9,8 @@
 mod line;
 mod plain;
 
+pub use plain::size;
+
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 

@@ -5,9 +5,13 @@
 //! - [`form`]: the centre (buttons, messages, connection test report, the profile form).
 //! - [`log`]: the live log at the bottom.
 //! - [`status`]: the status bar (connected or not, start the worker).
+//! - [`held`]: the Held page of the selected profile (its held messages and their actions).
 //! - [`sign_in`]: the OAuth sign-in dialog (code and link, or the browser).
+//! - [`import`]: the File menu and its Import dialog (fetchmailrc, getmailrc).
 
 mod form;
+mod held;
+mod import;
 mod log;
 mod profiles;
 mod sign_in;
@@ -15,7 +19,7 @@ mod status;
 
 use std::time::Duration;
 
-use crate::app::{Action, ManagerApp, Pending, SETTINGS_KEY};
+use crate::app::{Action, ManagerApp, Page, Pending, SETTINGS_KEY};
 
 pub use form::{contrast_ratio, label_colour, value_colour};
 
@@ -38,6 +42,7 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
     }
     egui::Panel::top("title").show(ui, |ui| {
         ui.horizontal(|ui| {
+            import::menu(ui, app.connection.is_connected(), &mut actions);
             ui.heading(TITLE);
             ui.weak(format!("configuration {}", app.config_path.display()));
         });
@@ -53,12 +58,25 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
         .default_size(290.0)
         .min_size(160.0)
         .show(ui, |ui| profiles::show(app, ui, &mut actions));
-    egui::CentralPanel::default_margins().show(ui, |ui| form::show(app, ui, &mut actions));
+    egui::CentralPanel::default_margins().show(ui, |ui| {
+        form::top(app, ui, &mut actions);
+        if page_bar(app, ui, &mut actions) == Page::Held {
+            held::show(app, ui, &mut actions);
+        } else {
+            form::show(app, ui);
+        }
+    });
     if let Some(name) = app.confirm_delete.clone() {
         confirm_delete(ui.ctx(), &name, &mut actions);
     }
+    if let Some(id) = app.confirm_held_delete.clone() {
+        held::confirm_delete(ui.ctx(), app, &id, &mut actions);
+    }
     if app.ask_unsaved {
         unsaved(ui.ctx(), app, &mut actions);
+    }
+    if let Some(dialog) = app.import.as_mut() {
+        import::dialog(ui.ctx(), dialog, &mut actions);
     }
     if let Some(sign_in) = &app.sign_in {
         sign_in::show(ui.ctx(), sign_in, &mut actions);
@@ -66,6 +84,41 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
     app.apply(actions, ui.ctx());
     // Relative times ("in 4 min") and the connection state move on their own.
     ui.ctx().request_repaint_after(Duration::from_secs(1));
+}
+
+/// "Profile" and "Held messages (N)" under the buttons, for a saved profile; returns the page
+/// to draw (always the form while a new profile is edited).
+fn page_bar(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) -> Page {
+    let Some(name) = app.selected.as_deref() else {
+        return Page::Profile;
+    };
+    let count = crate::held::count_for(&app.held, name);
+    ui.horizontal(|ui| {
+        if ui
+            .selectable_label(app.page == Page::Profile, "Profile")
+            .clicked()
+        {
+            actions.push(Action::ShowPage(Page::Profile));
+        }
+        // Orange while not selected; the selection's own colours when selected (readable).
+        let text = if count > 0 && app.page != Page::Held {
+            egui::RichText::new(format!("Held messages ({count})"))
+                .color(held::held_colour(ui.visuals()))
+        } else if count > 0 {
+            egui::RichText::new(format!("Held messages ({count})"))
+        } else {
+            egui::RichText::new("Held messages")
+        };
+        if ui
+            .selectable_label(app.page == Page::Held, text)
+            .on_hover_text("Messages the worker stopped trying: they wait on the server for you")
+            .clicked()
+        {
+            actions.push(Action::ShowPage(Page::Held));
+        }
+    });
+    ui.separator();
+    app.page
 }
 
 fn confirm_delete(ctx: &egui::Context, name: &str, actions: &mut Vec<Action>) {

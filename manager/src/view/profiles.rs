@@ -111,6 +111,15 @@ pub fn show(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                     actions.push(Action::Select(profile.name.clone()));
                 }
                 ui.colored_label(colour, state);
+                let held = crate::held::count_for(&app.held, &profile.name);
+                if held > 0 {
+                    ui.label(
+                        RichText::new(format!("{held} held"))
+                            .strong()
+                            .color(super::held::held_colour(ui.visuals())),
+                    )
+                    .on_hover_text("Messages that could not be delivered wait on the server");
+                }
             });
             ui.indent(("details", &profile.name), |ui| {
                 ui.label(
@@ -135,7 +144,7 @@ pub fn show(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                     );
                     if let Some(error) = &status.last_error {
                         ui.label(
-                            RichText::new(error)
+                            RichText::new(crate::held::plain_error(error))
                                 .size(DETAIL_SIZE)
                                 .color(Color32::from_rgb(210, 50, 50)),
                         );

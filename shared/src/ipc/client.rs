@@ -308,6 +308,25 @@ impl IpcClient {
         self.done(Request::HeldAction { id, action }).await
     }
 
+    /// Profiles made from a fetchmailrc or getmailrc's `text` (passwords stored in the
+    /// worker's keyring), and the import's report; nothing is saved.
+    pub async fn import(
+        &mut self,
+        format: super::ImportFormat,
+        file: &str,
+        text: WirePassword,
+    ) -> Result<(Vec<ProfileForm>, String), ClientError> {
+        let request = Request::Import {
+            format,
+            file: file.to_string(),
+            text,
+        };
+        match self.request(&request).await? {
+            Response::Imported { profiles, report } => Ok((profiles, report)),
+            other => Err(Self::unexpected(&request, other)),
+        }
+    }
+
     pub async fn status(&mut self) -> Result<Vec<ProfileStatus>, ClientError> {
         let request = Request::Status;
         match self.request(&request).await? {

@@ -3,6 +3,7 @@
 //!
 //! - [`protocol`]: the versioned messages (hello, requests, responses, log events).
 //! - [`held`]: held messages on the wire (the list and the actions on one of them).
+//! - [`import`]: File → Import on the wire (a fetchmailrc or getmailrc's text to profiles).
 //! - [`frame`]: length-delimited frames (u32 big-endian length + JSON), sans-IO decoder.
 //! - [`stream`]: [`FramedStream`], frames over any async stream; both ends use it.
 //! - [`endpoint`]: where the worker of a configuration listens, per OS.
@@ -14,6 +15,7 @@ pub mod client;
 pub mod endpoint;
 pub mod frame;
 pub mod held;
+pub mod import;
 pub mod owner;
 pub mod protocol;
 pub mod stream;
@@ -22,5 +24,6 @@ pub use client::{ClientError, IpcClient, LogStream};
 pub use endpoint::Endpoint;
 pub use frame::{FrameDecoder, FrameError, MAX_FRAME};
 pub use held::{HeldActionKind, HeldId, HeldMessage};
+pub use import::ImportFormat;
 pub use protocol::*;
 pub use stream::{FramedStream, StreamError};

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::raw::RawProfile;
 use crate::ipc::held::{HeldActionKind, HeldId, HeldMessage};
+use crate::ipc::import::ImportFormat;
 
 /// Bumped on any incompatible change of these types.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -155,6 +156,12 @@ pub enum Request {
     /// Retry, deliver to the fallback or delete one held message: [`Response::Done`]. Both
     /// added within version 1: an older worker answers them with a bad-request error.
     HeldAction { id: HeldId, action: HeldActionKind },
+    /// A fetchmailrc or getmailrc's text into profiles: [`Response::Imported`] (see `import`).
+    Import {
+        format: ImportFormat,
+        file: String,
+        text: WirePassword,
+    },
 }
 
 /// How a person signs in.
@@ -214,6 +221,7 @@ impl Request {
             Request::SignInResult { .. } => "sign_in_result",
             Request::ListHeld { .. } => "list_held",
             Request::HeldAction { .. } => "held_action",
+            Request::Import { .. } => "import",
         }
     }
 }
@@ -398,6 +406,11 @@ pub enum Response {
     Subscribed,
     Held {
         messages: Vec<HeldMessage>,
+    },
+    /// The profiles and report of [`Request::Import`] (see `import`).
+    Imported {
+        profiles: Vec<ProfileForm>,
+        report: String,
     },
     Error {
         error: IpcError,

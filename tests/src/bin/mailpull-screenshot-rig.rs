@@ -1,6 +1,8 @@
 //! The scene for the Pull Manager's screenshot (`scripts/screenshot.sh`): a private "ISP"
 //! Dovecot and a local Postfix, and a real worker with three profiles — alice (POP3S,
-//! mail keeps arriving), bob (IMAPS), and old-isp (a wrong password, so it shows an error) —
+//! mail keeps arriving), bob (IMAPS, a catch-all whose two messages for carol are held because
+//! Postfix defers carol, `hold_after_attempts = 1`), and old-isp (a wrong password, so it
+//! shows an error) —
 //! polling every 10 seconds so the log is busy. Prints `READY <config file>` once the first
 //! mail moved, keeps dropping new messages, and stops everything (servers included) after
 //! SECONDS (default 120) or as soon as the file STOP_FILE exists.
@@ -25,7 +27,8 @@ fn main() -> anyhow::Result<()> {
     let tmp = tempfile::tempdir().context("tempdir")?;
     let ca = TestCa::new(tmp.path())?;
     let remote = RemoteDovecot::start(&ca).context("start the ISP's Dovecot")?;
-    let local = LocalMailServer::start(&["alice", "bob"]).context("start the local Postfix")?;
+    let local =
+        LocalMailServer::start(&["alice", "bob", "carol"]).context("start the local Postfix")?;
     remote.add_user("alice@isp.example", "alice-pw")?;
     remote.add_user("bob@isp.example", "bob-pw")?;
     for i in 0..12 {
@@ -40,6 +43,16 @@ fn main() -> anyhow::Result<()> {
             &sample_message(i, 4_000, "bob@isp.example"),
         )?;
     }
+    for i in 200..202 {
+        remote.add_message(
+            "bob@isp.example",
+            &sample_message(i, 4_000, "carol@local.test"),
+        )?;
+    }
+    local.set_reject(
+        "carol@local.test",
+        Some("452 4.2.2 carol's mailbox is full"),
+    )?;
     let alice_pw = WorkerSetup::password_file(tmp.path(), "alice", "alice-pw")?;
     let bob_pw = WorkerSetup::password_file(tmp.path(), "bob", "bob-pw")?;
     let wrong_pw = WorkerSetup::password_file(tmp.path(), "old", "expired-password")?;
@@ -65,6 +78,8 @@ fn main() -> anyhow::Result<()> {
     bob.ca_file = Some(ca.ca_file().to_path_buf());
     bob.interval = "15s";
     bob.after_delivery = "{ keep_days = 14 }";
+    bob.extra =
+        "[profile.distribute]\nlocal_domains = [\"local.test\"]\nfallback = \"bob\"\n".into();
     let mut old = ProfileSpec::new(
         "old-isp",
         remote.pop3s_port(),
@@ -76,6 +91,11 @@ fn main() -> anyhow::Result<()> {
     old.ca_file = Some(ca.ca_file().to_path_buf());
     old.interval = "20s";
     let setup = WorkerSetup::new(&[alice, bob, old])?;
+    let config = std::fs::read_to_string(&setup.config)?;
+    std::fs::write(
+        &setup.config,
+        config.replacen("[worker]\n", "[worker]\nhold_after_attempts = 1\n", 1),
+    )?;
     let log = std::fs::File::create(tmp.path().join("worker.log"))?;
     let mut worker = Command::new(worker_binary()?)
         .args(["run", "--config"])

@@ -11,10 +11,12 @@
 //! - [`edit`]: configuration file edits and the atomic write.
 //! - [`probe`]: the step-by-step connection test.
 //! - `held`: the held-message requests (list, retry, deliver to the fallback, delete).
+//! - `import`: a fetchmailrc or getmailrc's text into profiles, passwords to the keyring.
 
 pub mod edit;
 pub mod handler;
 mod held;
+mod import;
 pub mod probe;
 
 use std::sync::Arc;

@@ -5,32 +5,37 @@
 //! shown as readable text, not as disabled widgets.
 //!
 //! Layout: `buttons` (the bar of buttons), `rows` (one row, editable or as text, and the
-//! colours of the text), `remote` (the Remote section), `sections` (the other four).
+//! colours of the text), `remote` (the Remote section), `sections` (the other four),
+//! `report` (the connection test report in plain words).
 
 mod buttons;
 mod remote;
+mod report;
 mod rows;
 mod sections;
 
-use egui::{Color32, RichText};
-use mailpull_shared::ipc::StepOutcome;
-
 use crate::app::{Action, ManagerApp, Mode};
 use crate::form::Section;
+use egui::{Color32, RichText};
 use rows::{ERROR, Rows};
 
 pub use rows::{contrast_ratio, label_colour, value_colour};
 
 const GOOD: Color32 = Color32::from_rgb(40, 150, 60);
 
-pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+/// The bar of buttons, the last message and the connection test report: over every page.
+pub fn top(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     buttons::show(app, ui, actions);
     if let Some(notice) = &app.notice {
         let colour = if notice.error { ERROR } else { GOOD };
         ui.add(egui::Label::new(RichText::new(&notice.text).color(colour)).wrap());
     }
-    test_report(app, ui, actions);
+    report::show(app, ui, actions);
     ui.separator();
+}
+
+/// The profile form (or what to do when none is selected).
+pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
     if app.selected.is_none() && !app.editor.editing() {
         ui.label("Select a profile on the left, or press New.");
         return;
@@ -64,33 +69,6 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) 
                     Section::Advanced => sections::advanced(&rows, ui, f),
                 });
         });
-}
-
-fn test_report(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
-    let Some((name, steps)) = &app.test_report else {
-        return;
-    };
-    ui.group(|ui| {
-        ui.horizontal(|ui| {
-            ui.strong(format!("Connection test of \"{name}\""));
-            if ui.small_button("Close report").clicked() {
-                actions.push(Action::CloseReport);
-            }
-        });
-        for step in steps {
-            let (mark, colour) = match step.outcome {
-                StepOutcome::Passed => ("passed", GOOD),
-                StepOutcome::Failed => ("FAILED", ERROR),
-                StepOutcome::Skipped => ("skipped", ui.visuals().text_color()),
-            };
-            ui.add(
-                egui::Label::new(
-                    RichText::new(format!("{}: {mark} ({})", step.step, step.detail)).color(colour),
-                )
-                .wrap(),
-            );
-        }
-    });
 }
 
 /// The profile's name and whether it is enabled, above every section.

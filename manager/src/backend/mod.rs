@@ -1,8 +1,10 @@
 //! The pipe, off the UI thread: a thread running a small tokio runtime keeps one request
 //! connection and one live-log connection to the worker, reconnects by itself once a second
 //! while the worker is away, refreshes the status every second, and runs the window's
-//! [`Command`]s one at a time. Results come back as [`Update`]s on a channel; each one asks
-//! egui for a repaint. The UI thread never waits on the pipe.
+//! [`Command`]s one at a time; the held messages are asked for every [`HELD_TICK`] and after
+//! each action on one of them. Results come back as [`Update`]s on a channel; each one asks
+//! egui for a repaint. The UI thread never waits on the pipe. `import`: File → Import's
+//! request and the saves that follow it.
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -10,13 +12,22 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mailpull_shared::ipc::{
-    ClientError, Endpoint, Event, IpcClient, IpcError, ProfileForm, ProfileStatus, ProfileSummary,
-    SignInMethod, SignInPrompt, SignInState, TestStep, TestTarget, WirePassword,
+    ClientError, Endpoint, Event, HeldActionKind, HeldId, HeldMessage, ImportFormat, IpcClient,
+    IpcError, ProfileForm, ProfileStatus, ProfileSummary, SignInMethod, SignInPrompt, SignInState,
+    TestStep, TestTarget, WirePassword,
 };
 use tokio::sync::mpsc as tmpsc;
 
+mod import;
+
+pub use import::ImportOutcome;
+
 /// How often the status is refreshed and a lost worker is looked for again.
 pub const TICK: Duration = Duration::from_secs(1);
+
+/// How often the held messages are asked for (they change only when a poll holds one or an
+/// action is carried out).
+pub const HELD_TICK: Duration = Duration::from_secs(5);
 
 /// What the window asks the worker to do.
 #[derive(Debug, Clone)]
@@ -54,6 +65,19 @@ pub enum Command {
     },
     /// The state of a started sign-in.
     SignInResult(String),
+    /// Retry, deliver to the fallback or delete one held message; the list is asked for
+    /// again afterwards.
+    HeldAction {
+        id: HeldId,
+        action: HeldActionKind,
+    },
+    /// Import a fetchmailrc or getmailrc (its text, read by the window; it may hold
+    /// passwords, which the worker stores in its keyring), then save each profile it made.
+    Import {
+        format: ImportFormat,
+        file: String,
+        text: WirePassword,
+    },
 }
 
 /// What the pipe reports back to the window.
@@ -107,6 +131,17 @@ pub enum Update {
     SignIn {
         session: String,
         state: SignInState,
+    },
+    /// Every held message of every profile.
+    Held(Vec<HeldMessage>),
+    /// What an import came to: the worker's report, the profiles saved, and those the
+    /// worker refused to save with why; `Err` when nothing was imported.
+    Imported(Result<ImportOutcome, String>),
+    /// The outcome of an action on a held message: the worker's message, or why not.
+    HeldResult {
+        id: HeldId,
+        action: HeldActionKind,
+        outcome: Result<String, String>,
     },
     Log(String),
     Lagged(u64),
@@ -244,6 +279,14 @@ async fn run(endpoint: Endpoint, mut commands: tmpsc::UnboundedReceiver<Command>
                             message: "not connected to the worker".into(),
                         },
                     }),
+                    Some(Command::HeldAction { id, action }) => out.send(Update::HeldResult {
+                        id,
+                        action,
+                        outcome: Err("not connected to the worker".into()),
+                    }),
+                    Some(Command::Import { .. }) => {
+                        out.send(Update::Imported(Err("not connected to the worker".into())));
+                    }
                     Some(command) => out.send(Update::Failed {
                         what: describe(&command),
                         error: "not connected to the worker".into(),
@@ -291,6 +334,8 @@ fn describe(command: &Command) -> String {
         Command::SetEnabled { name, .. } => format!("disable profile \"{name}\""),
         Command::StartSignIn { name, .. } => format!("start the sign-in of \"{name}\""),
         Command::SignInResult(_) => "ask how the sign-in goes".into(),
+        Command::HeldAction { id, .. } => format!("act on the held message {id}"),
+        Command::Import { file, .. } => format!("import {file}"),
     }
 }
 
@@ -319,12 +364,15 @@ async fn session(
     let mut log_task = log_task;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut held_tick = tokio::time::interval(HELD_TICK);
+    held_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     if let Err(err) = refresh(&mut client, out, true).await {
         return SessionEnd::Lost(err.to_string());
     }
     loop {
         let result = tokio::select! {
             _ = tick.tick() => refresh(&mut client, out, false).await,
+            _ = held_tick.tick() => refresh_held(&mut client, out).await,
             ended = &mut log_task => {
                 let reason = match ended {
                     Ok(reason) => reason,
@@ -358,6 +406,19 @@ async fn refresh(client: &mut IpcClient, out: &Outbox, profiles: bool) -> Result
     }
     out.send(Update::Status(client.status().await?));
     Ok(())
+}
+
+/// The held messages of every profile. A worker that refuses (e.g. one older than the
+/// request) keeps the connection: the window then shows none.
+async fn refresh_held(client: &mut IpcClient, out: &Outbox) -> Result<(), ClientError> {
+    match client.list_held(None).await {
+        Ok(messages) => {
+            out.send(Update::Held(messages));
+            Ok(())
+        }
+        Err(err) if !fatal(&err) => Ok(()),
+        Err(err) => Err(err),
+    }
 }
 
 /// Runs one command; `Err` only when the connection broke.
@@ -458,6 +519,26 @@ async fn execute(
             }
             Err(err) => Err(err),
         },
+        Command::HeldAction { id, action } => {
+            match client.held_action(id.clone(), action).await {
+                Ok(message) => out.send(Update::HeldResult {
+                    id,
+                    action,
+                    outcome: Ok(message),
+                }),
+                Err(err) if !fatal(&err) => out.send(Update::HeldResult {
+                    id,
+                    action,
+                    outcome: Err(err.to_string()),
+                }),
+                Err(err) => return Err(err),
+            }
+            refresh_held(client, out).await
+        }
+        Command::Import { format, file, text } => {
+            import::import_and_save(client, format, &file, text, out).await?;
+            refresh(client, out, true).await
+        }
         Command::SignInResult(session) => match client.sign_in_result(&session).await {
             Ok(state) => {
                 out.send(Update::SignIn { session, state });
