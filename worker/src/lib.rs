@@ -32,7 +32,9 @@
 //! - [`held`]: held messages for people: the wire rows, and `mailpull-worker held` (read
 //!   without the state lock, beside a running worker).
 //! - [`scheduler`]: timers, jitter, backoff and connection caps for all profiles.
-//! - [`push`]: IMAP IDLE watchers that wake a profile's poll when new mail arrives.
+//! - [`push`]: IMAP IDLE watchers that wake a profile's poll when new mail arrives, and the
+//!   slots of their cap.
+//! - [`fd_limit`]: the open-file limit raised at start, and the IDLE cap that follows from it.
 //! - [`logging`]: tracing to stderr and a daily-rotated file.
 //! - [`private`]: owner-only modes (Unix) on the state directory, the database and the logs,
 //!   whatever the umask.
@@ -53,6 +55,7 @@ pub mod credentials;
 pub mod deliver;
 pub mod dispatch;
 pub mod engine;
+pub mod fd_limit;
 pub mod held;
 pub mod import;
 pub mod ipc;

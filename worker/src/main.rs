@@ -296,6 +296,10 @@ fn check(path: PathBuf) -> anyhow::Result<ExitCode> {
             if profile.enabled { "" } else { " [disabled]" }
         );
     }
+    let limit = mailpull_worker::fd_limit::would_raise_to();
+    if let Some(report) = mailpull_worker::fd_limit::check_report(&config, limit) {
+        println!("{report}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

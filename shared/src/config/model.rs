@@ -19,6 +19,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 pub const DEFAULT_MAX_CONNECTIONS_PER_HOST: usize = 4;
 /// The highest `worker.max_connections` and `max_connections_per_host`.
 pub const MAX_CONNECTIONS: usize = 10_000;
+/// The highest `worker.max_idle_connections`.
+pub const MAX_IDLE_CONNECTIONS: usize = 1_000_000;
 /// `worker.hold_after_attempts` when not written: a message that failed on its own this many
 /// times is held (left on the server, not retried automatically).
 pub const DEFAULT_HOLD_AFTER_ATTEMPTS: u32 = 10;
@@ -109,6 +111,9 @@ pub struct WorkerSettings {
     pub hold_after_attempts: u32,
     /// Time since a message's first failed attempt after which it is held.
     pub hold_after: Duration,
+    /// IMAP IDLE connections open at once, all push profiles together. `None` (not written):
+    /// the worker derives it from its open-file limit at start.
+    pub max_idle_connections: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

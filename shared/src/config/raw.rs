@@ -16,6 +16,8 @@ pub struct RawWorker {
     pub log_level: Option<String>,
     pub hold_after_attempts: Option<i64>,
     pub hold_after: Option<String>,
+    /// IMAP IDLE connections open at once; not written: follows the open-file limit.
+    pub max_idle_connections: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

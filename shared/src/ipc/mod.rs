@@ -3,6 +3,7 @@
 //!
 //! - [`protocol`]: the versioned messages (hello, requests, responses, log events).
 //! - [`held`]: held messages on the wire (the list and the actions on one of them).
+//! - [`push_state`]: a push profile's IMAP IDLE state in a status row.
 //! - [`frame`]: length-delimited frames (u32 big-endian length + JSON), sans-IO decoder.
 //! - [`stream`]: [`FramedStream`], frames over any async stream; both ends use it.
 //! - [`endpoint`]: where the worker of a configuration listens, per OS.
@@ -16,6 +17,7 @@ pub mod frame;
 pub mod held;
 pub mod owner;
 pub mod protocol;
+pub mod push_state;
 pub mod stream;
 
 pub use client::{ClientError, IpcClient, LogStream};
@@ -23,4 +25,5 @@ pub use endpoint::Endpoint;
 pub use frame::{FrameDecoder, FrameError, MAX_FRAME};
 pub use held::{HeldActionKind, HeldId, HeldMessage};
 pub use protocol::*;
+pub use push_state::PushState;
 pub use stream::{FramedStream, StreamError};

@@ -275,6 +275,9 @@ pub struct ProfileStatus {
     /// ([`Request::StartSignIn`]) helps. Absent from older workers (false).
     #[serde(default)]
     pub needs_sign_in: bool,
+    /// IMAP IDLE of a push profile; absent from older workers (off).
+    #[serde(default)]
+    pub push: crate::ipc::PushState,
 }
 
 /// The outcome of one step of a connection test.

@@ -1,5 +1,5 @@
-//! The `[worker]` table: state directory, connection caps, log level, when a failing message
-//! is held.
+//! The `[worker]` table: state directory, connection caps (IMAP IDLE included), log level, when
+//! a failing message is held.
 
 use std::path::PathBuf;
 
@@ -8,7 +8,7 @@ use crate::config::duration::parse_duration;
 use crate::config::model::{
     DEFAULT_HOLD_AFTER, DEFAULT_HOLD_AFTER_ATTEMPTS, DEFAULT_LOG_LEVEL, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS_PER_HOST, LOG_LEVELS, MAX_CONNECTIONS, MAX_HOLD_AFTER_ATTEMPTS,
-    WorkerSettings,
+    MAX_IDLE_CONNECTIONS, WorkerSettings,
 };
 use crate::config::raw::RawWorker;
 
@@ -72,6 +72,16 @@ pub(super) fn check_worker(raw: &RawWorker, errors: &mut Errors) -> Option<Worke
             DEFAULT_HOLD_AFTER
         }
     };
+    let max_idle_connections = raw.max_idle_connections.map(|written| {
+        positive(
+            Some(written),
+            1,
+            MAX_IDLE_CONNECTIONS,
+            None,
+            "worker.max_idle_connections",
+            errors,
+        )
+    });
     Some(WorkerSettings {
         state_dir,
         max_connections,
@@ -79,5 +89,6 @@ pub(super) fn check_worker(raw: &RawWorker, errors: &mut Errors) -> Option<Worke
         log_level,
         hold_after_attempts,
         hold_after,
+        max_idle_connections,
     })
 }
