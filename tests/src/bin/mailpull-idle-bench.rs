@@ -10,9 +10,11 @@
 //! done; (VmRSS with every account idling − that VmRSS) / (accounts − 1) is the cost of one
 //! IDLE connection.
 //!
-//! The private Dovecot runs one `imap` process per session by default and the test bed caps
-//! them at 500 (`service imap { process_limit }`): the bench sets `client_limit =
-//! --imap-client-limit` (default 20) so that 500 processes carry up to 10,000 sessions.
+//! The private Dovecot runs one `imap` process per session and the test bed caps them at 500
+//! (`service imap { process_limit }`; Dovecot then logs "process_limit (500) reached, client
+//! connections are being dropped"): the bench raises `process_limit` to accounts + 100 and
+//! sets `client_limit = --imap-client-limit` (default 20; seen here: Dovecot still started
+//! one process per IDLE session at 500).
 //!
 //! ```text
 //! cargo build --release -p mailpull-worker -p mailpull-tests --bin mailpull-worker --bin mailpull-idle-bench
@@ -163,8 +165,9 @@ fn main() -> anyhow::Result<()> {
     // Dovecot notices new Maildir files through inotify; past the per-user inotify instance
     // limit (128 by default) it checks every mailbox_idle_check_interval instead.
     let remote = RemoteDovecot::start_with(RemoteOptions::new(&ca).with_extra_config(&format!(
-        "mailbox_idle_check_interval = 1 secs\nservice imap {{\n  client_limit = {}\n}}",
-        args.imap_client_limit
+        "mailbox_idle_check_interval = 1 secs\nservice imap {{\n  client_limit = {}\n  process_limit = {}\n}}",
+        args.imap_client_limit,
+        args.accounts + 100
     )))?;
     let smtp = FakeSmtp::start()?;
     let password_file = WorkerSetup::password_file(tmp.path(), "accounts", PASSWORD)?;
