@@ -7,6 +7,7 @@ mod faults_tools;
 mod harness;
 mod held;
 mod hostile;
+mod idle_cap;
 mod import;
 mod ipc;
 mod keep_days;

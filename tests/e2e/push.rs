@@ -15,9 +15,9 @@ use mailpull_tests::{
 };
 use mailpull_worker::context::PollContext;
 use mailpull_worker::deliver::Deliverer;
-use mailpull_worker::push::{PushOptions, watch_folder};
+use mailpull_worker::push::{IdleCounts, IdleSlots, PushOptions, Watch, watch_folder};
 use mailpull_worker::state::Store;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 const PASSWORD: &str = "push-secret-1";
@@ -155,13 +155,21 @@ fn idle_is_renewed_and_still_reports_new_mail() {
             renew: Duration::from_millis(700),
             ..PushOptions::default()
         };
+        let slots = IdleSlots::new(1);
+        let counts = Arc::new(IdleCounts::default());
+        let watch = Watch {
+            profile: Arc::new(profile),
+            folder: "INBOX".to_string(),
+            wake: wake.clone(),
+            counts: counts.clone(),
+        };
+        let first = slots.try_take(&counts);
         let watcher = tokio::spawn(watch_folder(
             ctx,
             options,
-            Arc::new(Semaphore::new(1)),
-            Arc::new(profile),
-            "INBOX".to_string(),
-            wake.clone(),
+            slots,
+            first,
+            watch,
             cancel.clone(),
         ));
         // The wake after IDLE started.

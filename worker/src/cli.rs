@@ -9,8 +9,10 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mailpull_shared::config::Config;
-use mailpull_shared::ipc::{ClientError, Endpoint, IpcClient, ProfileStatus};
+use mailpull_shared::ipc::{ClientError, Endpoint, IpcClient, ProfileStatus, PushState};
 use mailpull_shared::secrets::{PasswordSource, Secret, SecretKind, ServiceStore};
+
+use crate::push::NO_SLOT_POLL_INTERVAL;
 
 /// Exit code when no worker runs for the configuration (or it cannot be reached).
 pub const EXIT_NO_WORKER: u8 = 3;
@@ -204,12 +206,16 @@ pub fn status_table(profiles: &[ProfileStatus], now: u64) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<20} {:<9} {:>12} {:>12} {:>8} {:>12}  last error",
-        "profile", "state", "last poll", "next poll", "messages", "bytes"
+        "{:<20} {:<9} {:<10} {:>12} {:>12} {:>8} {:>12}  last error",
+        "profile", "state", "push", "last poll", "next poll", "messages", "bytes"
     );
     if profiles.is_empty() {
         out.push_str("(no profiles)\n");
     }
+    let no_slot = profiles
+        .iter()
+        .filter(|p| p.push == PushState::NoSlot)
+        .count();
     for p in profiles {
         let error = p
             .last_error
@@ -218,17 +224,26 @@ pub fn status_table(profiles: &[ProfileStatus], now: u64) -> String {
             .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             out,
-            "{:<20} {:<9} {:>12} {:>12} {:>8} {:>12}  {error}",
+            "{:<20} {:<9} {:<10} {:>12} {:>12} {:>8} {:>12}  {error}",
             p.name,
             if p.needs_sign_in {
                 "sign-in"
             } else {
                 p.state.as_str()
             },
+            p.push.as_str(),
             ago(p.last_poll, now),
             until(p.next_poll, now),
             p.messages,
             p.bytes,
+        );
+    }
+    if no_slot > 0 {
+        let _ = writeln!(
+            out,
+            "{no_slot} push profile(s) without an IDLE slot (worker.max_idle_connections reached): \
+             polled every {}s until a slot frees",
+            NO_SLOT_POLL_INTERVAL.as_secs()
         );
     }
     out
@@ -252,6 +267,7 @@ mod tests {
                 last_error: None,
                 consecutive_failures: 0,
                 needs_sign_in: false,
+                push: PushState::Idling,
             },
             ProfileStatus {
                 name: "broken".into(),
@@ -263,6 +279,7 @@ mod tests {
                 last_error: Some("login to x failed:\nbad password".into()),
                 consecutive_failures: 2,
                 needs_sign_in: false,
+                push: PushState::NoSlot,
             },
             ProfileStatus {
                 name: "off".into(),
@@ -274,17 +291,22 @@ mod tests {
                 last_error: None,
                 consecutive_failures: 0,
                 needs_sign_in: false,
+                push: PushState::Off,
             },
         ];
         let table = status_table(&rows, 1000);
         let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(lines.len(), 4);
+        assert_eq!(lines.len(), 5);
         assert!(lines[0].starts_with("profile"));
         assert!(lines[1].contains("isp") && lines[1].contains("1m35s ago"));
         assert!(lines[1].contains("in 10m00s") && lines[1].contains("34567"));
         assert!(lines[2].contains("error") && lines[2].contains("in 2h00m"));
         assert!(lines[2].ends_with("login to x failed: bad password"));
         assert!(lines[3].contains("disabled"));
+        assert!(lines[1].contains(" idle "), "{}", lines[1]);
+        assert!(lines[2].contains(" no slot "), "{}", lines[2]);
+        assert!(lines[4].starts_with("1 push profile(s) without an IDLE slot"));
+        assert!(lines[4].ends_with("polled every 60s until a slot frees"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::PollContext;
 use crate::deliver::Deliverer;
+use crate::fd_limit;
 use crate::ipc::{self, IpcSetupError};
 use crate::logging::LiveLog;
 use crate::metrics::MetricsServer;
@@ -80,7 +81,17 @@ pub fn run(
         let endpoint = Endpoint::for_config(config_file);
         let listener = ipc::bind(&endpoint)?;
         tracing::info!(config = %config_file.display(), profiles = config.profiles.len(), ipc = %endpoint, "worker started");
-        let scheduler = Arc::new(Scheduler::new(ctx.clone(), config));
+        let fd_limit = fd_limit::raise();
+        let (idle_cap, cap_source) = fd_limit::idle_cap(&config.worker, fd_limit.and_then(|l| l.soft));
+        tracing::info!(
+            open_files = fd_limit.and_then(|l| l.soft),
+            open_files_before = fd_limit.and_then(|l| l.before),
+            open_files_hard = fd_limit.and_then(|l| l.hard),
+            max_idle_connections = idle_cap,
+            cap_from = cap_source.as_str(),
+            "IDLE connection cap"
+        );
+        let scheduler = Arc::new(Scheduler::new(ctx.clone(), config, idle_cap));
         let metrics = match config.worker.metrics {
             Some(addr) => {
                 let board = scheduler.board.clone();

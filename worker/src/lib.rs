@@ -38,6 +38,9 @@
 //! - [`metrics`]: Prometheus metrics (deliveries, failures, polls, SMTP replies, IDLE
 //!   connections, held messages, database size) and the opt-in `/metrics` + `/healthz`
 //!   endpoint.
+//! - [`push`]: IMAP IDLE watchers that wake a profile's poll when new mail arrives, and the
+//!   slots of their cap.
+//! - [`fd_limit`]: the open-file limit raised at start, and the IDLE cap that follows from it.
 //! - [`logging`]: tracing to stderr and a daily-rotated file.
 //! - [`private`]: owner-only modes (Unix) on the state directory, the database and the logs,
 //!   whatever the umask.
@@ -59,6 +62,7 @@ pub mod credentials;
 pub mod deliver;
 pub mod dispatch;
 pub mod engine;
+pub mod fd_limit;
 pub mod held;
 pub mod import;
 pub mod ipc;

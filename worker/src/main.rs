@@ -372,6 +372,10 @@ fn check(path: PathBuf) -> anyhow::Result<ExitCode> {
             store.describe()
         );
     }
+    let limit = mailpull_worker::fd_limit::would_raise_to();
+    if let Some(report) = mailpull_worker::fd_limit::check_report(&config, limit) {
+        println!("{report}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -10,17 +10,24 @@
 //!   (re)connection the poll is woken once, for what arrived while no IDLE was running.
 //! - An IDLE connection holds no permit of the poll caps (`max_connections`,
 //!   `max_connections_per_host`): it would hold one forever and starve the polls. It takes a
-//!   permit of its own cap instead ([`PushOptions::max_connections`]); a watcher that finds
-//!   the cap full waits for a free slot while its profile keeps polling on its timer.
+//!   slot of its own cap instead ([`IdleSlots`], `[worker] max_idle_connections`, by default
+//!   derived from the open-file limit in [`crate::fd_limit`]). A folder that finds the cap full
+//!   is counted as waiting in its profile's [`IdleCounts`] (`status` shows "no slot") and waits
+//!   for a free slot; meanwhile the scheduler polls the profile every
+//!   [`NO_SLOT_POLL_INTERVAL`] instead of its own interval. Slots are handed out first come,
+//!   first served (tokio's semaphore is fair): a watcher whose connection dropped gives its slot
+//!   to the longest waiter and queues behind it.
 //! - The timed poll still runs at the profile's interval as the safety net.
 //! - Cost: one task and one socket per folder, no thread; memory is the TLS and IMAP buffers
 //!   of each connection.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use mailpull_shared::config::Profile;
-use tokio::sync::{Notify, Semaphore};
+use mailpull_shared::ipc::PushState;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -33,9 +40,10 @@ use crate::source::imap::{IdleEvent, ImapIdle};
 /// IDLE is re-issued this often by default: well inside the 29 minutes of RFC 2177, short
 /// enough for NAT gateways that drop quiet connections.
 pub const DEFAULT_RENEW: Duration = Duration::from_secs(20 * 60);
-/// At most this many IDLE connections at once, all profiles together (each is a socket and
-/// a file descriptor; the polls have their own caps).
-pub const DEFAULT_MAX_IDLE_CONNECTIONS: usize = 500;
+/// A push profile with a folder waiting for an IDLE slot is polled this often (or at its own
+/// interval if shorter) until every folder has one: new mail then waits a minute at most,
+/// not the profile's interval, at the cost of one short connection a minute.
+pub const NO_SLOT_POLL_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How the IDLE watchers behave.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,8 +54,6 @@ pub struct PushOptions {
     pub min_backoff: Duration,
     /// The longest delay between reconnection attempts.
     pub max_backoff: Duration,
-    /// IDLE connections open at once, at most.
-    pub max_connections: usize,
 }
 
 impl Default for PushOptions {
@@ -56,7 +62,6 @@ impl Default for PushOptions {
             renew: DEFAULT_RENEW,
             min_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(15 * 60),
-            max_connections: DEFAULT_MAX_IDLE_CONNECTIONS,
         }
     }
 }
@@ -74,40 +79,191 @@ impl PushOptions {
     }
 }
 
+/// The IDLE cap: one slot per IDLE connection, all profiles together.
+pub struct IdleSlots {
+    semaphore: Arc<Semaphore>,
+    cap: usize,
+}
+
+impl IdleSlots {
+    pub fn new(cap: usize) -> Arc<Self> {
+        let cap = cap.max(1);
+        Arc::new(IdleSlots {
+            semaphore: Arc::new(Semaphore::new(cap)),
+            cap,
+        })
+    }
+
+    /// The number of slots.
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// Slots held now.
+    pub fn in_use(&self) -> usize {
+        self.cap - self.semaphore.available_permits()
+    }
+
+    /// A slot now if one is free (and nobody waits before us); otherwise the folder is counted
+    /// as waiting in `counts` until [`Slot::wait`] gets one or the slot is dropped.
+    pub fn try_take(&self, counts: &Arc<IdleCounts>) -> Slot {
+        match self.semaphore.clone().try_acquire_owned() {
+            Ok(permit) => Slot::Held(permit),
+            Err(_) => Slot::Waiting {
+                semaphore: self.semaphore.clone(),
+                _waiting: Counted::new(counts, Which::Waiting),
+            },
+        }
+    }
+}
+
+/// A folder's place in the IDLE cap: a slot, or a place in the queue for one.
+pub enum Slot {
+    Held(OwnedSemaphorePermit),
+    Waiting {
+        semaphore: Arc<Semaphore>,
+        _waiting: Counted,
+    },
+}
+
+impl Slot {
+    pub fn is_held(&self) -> bool {
+        matches!(self, Slot::Held(_))
+    }
+
+    /// The slot, once one is free (at once if held). The folder stops counting as waiting when
+    /// this returns or is dropped (cancelled). `None` only if the cap was closed (never).
+    pub async fn wait(self) -> Option<OwnedSemaphorePermit> {
+        match self {
+            Slot::Held(permit) => Some(permit),
+            Slot::Waiting {
+                semaphore,
+                _waiting,
+            } => semaphore.acquire_owned().await.ok(),
+        }
+    }
+}
+
+/// A profile's IDLE folders: how many wait for a slot and how many hold a running IDLE. Kept
+/// by the scheduler per profile name across reloads; read by `status` and by the profile's
+/// timer (a waiting folder shortens the interval to [`NO_SLOT_POLL_INTERVAL`]).
+#[derive(Debug, Default)]
+pub struct IdleCounts {
+    waiting: AtomicU32,
+    idling: AtomicU32,
+}
+
+impl IdleCounts {
+    /// Folders waiting for an IDLE slot.
+    pub fn waiting(&self) -> u32 {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Folders with a running IDLE.
+    pub fn idling(&self) -> u32 {
+        self.idling.load(Ordering::Relaxed)
+    }
+
+    /// What `status` shows for a push profile with `folders` folders.
+    pub fn state(&self, folders: usize) -> PushState {
+        if self.waiting() > 0 {
+            PushState::NoSlot
+        } else if self.idling() as usize >= folders {
+            PushState::Idling
+        } else {
+            PushState::Connecting
+        }
+    }
+
+    fn counter(&self, which: Which) -> &AtomicU32 {
+        match which {
+            Which::Waiting => &self.waiting,
+            Which::Idling => &self.idling,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Which {
+    Waiting,
+    Idling,
+}
+
+/// One count in an [`IdleCounts`], taken back when dropped (also on cancellation).
+pub struct Counted {
+    counts: Arc<IdleCounts>,
+    which: Which,
+}
+
+impl Counted {
+    fn new(counts: &Arc<IdleCounts>, which: Which) -> Self {
+        counts.counter(which).fetch_add(1, Ordering::Relaxed);
+        Counted {
+            counts: counts.clone(),
+            which,
+        }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.counts
+            .counter(self.which)
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// The IDLE watchers of all profiles: their options and their connection cap.
 pub struct Push {
     options: PushOptions,
-    slots: Arc<Semaphore>,
+    slots: Arc<IdleSlots>,
 }
 
 impl Push {
-    pub fn new(options: PushOptions) -> Self {
-        let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
-        Push { options, slots }
+    /// Watchers with `options`, at most `cap` IDLE connections at once.
+    pub fn new(options: PushOptions, cap: usize) -> Self {
+        Push {
+            options,
+            slots: IdleSlots::new(cap),
+        }
+    }
+
+    /// The cap's slots.
+    pub fn slots(&self) -> &Arc<IdleSlots> {
+        &self.slots
     }
 
     /// Starts one watcher per folder of `profile` (which must be an IMAP profile), each
-    /// waking `wake` on new mail. They end when `cancel` (the profile task's token, a child of
-    /// the worker's) is cancelled: at shutdown, or when a reload changes or removes the profile.
+    /// waking `wake` on new mail and counted in `counts`. A folder that finds no free slot is
+    /// counted as waiting before this returns, so the profile's first timed poll already
+    /// knows. They end when `cancel` (the profile task's token, a child of the worker's) is
+    /// cancelled: at shutdown, or when a reload changes or removes the profile.
     pub fn start(
         &self,
         tracker: &TaskTracker,
         ctx: &Arc<PollContext>,
         profile: &Profile,
-        wake: &Arc<Notify>,
+        watch: (&Arc<Notify>, &Arc<IdleCounts>),
         cancel: &CancellationToken,
     ) {
+        let (wake, counts) = watch;
         let profile = Arc::new(profile.clone());
         for folder in &profile.remote.folders {
             let span = info_span!("push", profile = %profile.name, folder = %folder);
+            let first = self.slots.try_take(counts);
+            let watch = Watch {
+                profile: profile.clone(),
+                folder: folder.clone(),
+                wake: wake.clone(),
+                counts: counts.clone(),
+            };
             tracker.spawn(
                 watch_folder(
                     ctx.clone(),
                     self.options.clone(),
                     self.slots.clone(),
-                    profile.clone(),
-                    folder.clone(),
-                    wake.clone(),
+                    first,
+                    watch,
                     cancel.clone(),
                 )
                 .instrument(span),
@@ -116,37 +272,56 @@ impl Push {
     }
 }
 
-/// Holds an IDLE on `folder` until cancellation, waking `wake` on new mail and after every
-/// (re)connection; reconnects with backoff.
+/// The folder a watcher holds an IDLE on, whom it wakes and where it is counted.
+pub struct Watch {
+    pub profile: Arc<Profile>,
+    pub folder: String,
+    pub wake: Arc<Notify>,
+    pub counts: Arc<IdleCounts>,
+}
+
+/// Holds an IDLE on `watch.folder` until cancellation, waking `watch.wake` on new mail and
+/// after every (re)connection; reconnects with backoff. `first` is its place in the cap at
+/// start ([`IdleSlots::try_take`]).
 pub async fn watch_folder(
     ctx: Arc<PollContext>,
     options: PushOptions,
-    slots: Arc<Semaphore>,
-    profile: Arc<Profile>,
-    folder: String,
-    wake: Arc<Notify>,
+    slots: Arc<IdleSlots>,
+    first: Slot,
+    watch: Watch,
     cancel: CancellationToken,
 ) {
     let mut failures: u32 = 0;
+    let mut next = Some(first);
     loop {
-        if slots.available_permits() == 0 {
+        let slot = match next.take() {
+            Some(slot) => slot,
+            None => {
+                let slot = slots.try_take(&watch.counts);
+                if !slot.is_held() {
+                    // The IDLE is gone and the slot went to a waiter: poll now, then at the
+                    // short interval until a slot frees.
+                    watch.wake.notify_one();
+                }
+                slot
+            }
+        };
+        if !slot.is_held() {
             warn!(
-                limit = options.max_connections,
-                "IDLE connection limit reached; waiting for a free slot (the timed poll goes on)"
+                limit = slots.cap(),
+                poll_every_secs = NO_SLOT_POLL_INTERVAL.as_secs(),
+                "IDLE connection limit reached; waiting for a free slot and polling meanwhile"
             );
         }
         let permit = tokio::select! {
             _ = cancel.cancelled() => return,
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
+            permit = slot.wait() => match permit {
+                Some(permit) => permit,
+                None => return,
             },
         };
         let mut idled = false;
-        let result = session(
-            &ctx, &options, &profile, &folder, &wake, &cancel, &mut idled,
-        )
-        .await;
+        let result = session(&ctx, &options, &watch, &cancel, &mut idled).await;
         drop(permit);
         let err = match result {
             Ok(()) => return,
@@ -173,12 +348,11 @@ pub async fn watch_folder(
 async fn session(
     ctx: &PollContext,
     options: &PushOptions,
-    profile: &Profile,
-    folder: &str,
-    wake: &Notify,
+    watch: &Watch,
     cancel: &CancellationToken,
     idled: &mut bool,
 ) -> Result<(), SourceError> {
+    let (profile, folder, wake) = (&*watch.profile, watch.folder.as_str(), &*watch.wake);
     let conn = match remote::connect(ctx, profile).await? {
         Connection::Imap(conn) => conn,
         // The configuration check refuses `push` on a POP3 profile.
@@ -196,6 +370,7 @@ async fn session(
     };
     *idled = true;
     let _open = ctx.metrics.idle_connection(&profile.name);
+    let _idling = Counted::new(&watch.counts, Which::Idling);
     info!("IDLE started");
     // Whatever arrived while no IDLE was running (start-up, an outage) is pulled now.
     wake.notify_one();
@@ -246,6 +421,53 @@ mod tests {
     fn defaults_renew_inside_rfc_2177() {
         let options = PushOptions::default();
         assert!(options.renew < Duration::from_secs(29 * 60));
-        assert!(options.max_connections >= 100);
+    }
+
+    #[tokio::test]
+    async fn folders_beyond_the_cap_wait_and_get_a_freed_slot() {
+        let slots = IdleSlots::new(2);
+        let profiles: Vec<Arc<IdleCounts>> = (0..4).map(|_| Arc::default()).collect();
+        let mut taken: Vec<Slot> = profiles.iter().map(|c| slots.try_take(c)).collect();
+        let held: Vec<bool> = taken.iter().map(Slot::is_held).collect();
+        assert_eq!(held, [true, true, false, false]);
+        assert_eq!(slots.in_use(), 2);
+        let waiting: Vec<u32> = profiles.iter().map(|c| c.waiting()).collect();
+        assert_eq!(waiting, [0, 0, 1, 1]);
+        assert_eq!(profiles[2].state(1), PushState::NoSlot);
+        assert_eq!(profiles[0].state(1), PushState::Connecting);
+
+        // The third waits; the first's slot frees (its connection dropped) and goes to it.
+        let third = tokio::spawn(taken.remove(2).wait());
+        tokio::task::yield_now().await;
+        assert!(!third.is_finished(), "no slot free yet");
+        drop(taken.remove(0));
+        let permit = tokio::time::timeout(Duration::from_secs(5), third)
+            .await
+            .expect("the freed slot goes to the waiter")
+            .expect("task")
+            .expect("permit");
+        assert_eq!(profiles[2].waiting(), 0);
+        assert_eq!(slots.in_use(), 2);
+        // The first, reconnecting, now queues behind the fourth.
+        let again = slots.try_take(&profiles[0]);
+        assert!(!again.is_held());
+        assert_eq!(profiles[0].waiting(), 1);
+        // A waiter that is dropped (its profile removed) stops counting.
+        drop(again);
+        drop(taken);
+        assert_eq!(profiles.iter().map(|c| c.waiting()).sum::<u32>(), 0);
+        drop(permit);
+        assert_eq!(slots.in_use(), 0);
+    }
+
+    #[test]
+    fn a_profile_idles_once_every_folder_does() {
+        let counts = Arc::new(IdleCounts::default());
+        let first = Counted::new(&counts, Which::Idling);
+        assert_eq!(counts.state(2), PushState::Connecting);
+        let second = Counted::new(&counts, Which::Idling);
+        assert_eq!(counts.state(2), PushState::Idling);
+        drop((first, second));
+        assert_eq!(counts.idling(), 0);
     }
 }

@@ -3,7 +3,8 @@
 //! failures backing off exponentially; a new configuration applied without a restart
 //! ([`Scheduler::reload`]). Also `--once`: every enabled profile one time. Profiles with
 //! `push = true` also get IDLE watchers ([`crate::push`]) that wake their timer task the way
-//! `poll_now` does, and stop with it.
+//! `poll_now` does, and stop with it; while one of their folders waits for an IDLE slot the
+//! timer runs at [`NO_SLOT_POLL_INTERVAL`] (or the profile's interval if shorter).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,7 +19,7 @@ use tracing::{error, info, warn};
 use crate::context::PollContext;
 use crate::metrics::PollOutcome;
 use crate::poll::{self, PollError, PollReport};
-use crate::push::{Push, PushOptions};
+use crate::push::{IdleCounts, NO_SLOT_POLL_INTERVAL, Push, PushOptions};
 
 /// The longest wait after repeated failures (unless the interval itself is longer).
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
@@ -235,10 +236,15 @@ pub struct Scheduler {
     poll_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// IDLE watchers of `push = true` profiles; they wake the profile's task like `poll_now`.
     push: Push,
+    /// Each push profile's folders waiting for an IDLE slot or idling, kept across reloads
+    /// (a replaced task's watchers and its successor's count in the same place).
+    idle: Mutex<HashMap<String, Arc<IdleCounts>>>,
 }
 
 impl Scheduler {
-    pub fn new(ctx: Arc<PollContext>, config: &Config) -> Self {
+    /// A scheduler for `config` with at most `max_idle` IMAP IDLE connections
+    /// ([`crate::fd_limit::idle_cap`]).
+    pub fn new(ctx: Arc<PollContext>, config: &Config, max_idle: usize) -> Self {
         Scheduler {
             ctx,
             limits: Arc::new(Limits::new(
@@ -249,7 +255,8 @@ impl Scheduler {
             tracker: TaskTracker::new(),
             tasks: Mutex::new(HashMap::new()),
             poll_locks: Mutex::new(HashMap::new()),
-            push: Push::new(PushOptions::default()),
+            push: Push::new(PushOptions::default(), max_idle),
+            idle: Mutex::new(HashMap::new()),
         }
     }
 
@@ -300,9 +307,18 @@ impl Scheduler {
                 cancel: self.ctx.cancel.child_token(),
                 wake: Arc::new(Notify::new()),
             };
+            let idle = lock(&self.idle)
+                .entry(profile.name.clone())
+                .or_default()
+                .clone();
             if profile.push {
-                self.push
-                    .start(&self.tracker, &self.ctx, profile, &task.wake, &task.cancel);
+                self.push.start(
+                    &self.tracker,
+                    &self.ctx,
+                    profile,
+                    (&task.wake, &idle),
+                    &task.cancel,
+                );
             }
             let poll_lock = lock(&self.poll_locks)
                 .entry(profile.name.clone())
@@ -315,7 +331,7 @@ impl Scheduler {
                 profile.clone(),
                 task.wake.clone(),
                 task.cancel.clone(),
-                poll_lock,
+                (poll_lock, idle),
             ));
             tasks.insert(profile.name.clone(), task);
         }
@@ -331,6 +347,17 @@ impl Scheduler {
             }
             None => false,
         }
+    }
+
+    /// The IDLE folders of profile `name` (waiting for a slot, idling); `None` before its task
+    /// first started.
+    pub fn idle_counts(&self, name: &str) -> Option<Arc<IdleCounts>> {
+        lock(&self.idle).get(name).cloned()
+    }
+
+    /// The IDLE cap in force.
+    pub fn idle_cap(&self) -> usize {
+        self.push.slots().cap()
     }
 
     /// Waits until every profile task has finished after cancellation.
@@ -353,7 +380,7 @@ async fn profile_loop(
     profile: Profile,
     wake: Arc<Notify>,
     cancel: CancellationToken,
-    poll_lock: Arc<tokio::sync::Mutex<()>>,
+    (poll_lock, idle): (Arc<tokio::sync::Mutex<()>>, Arc<IdleCounts>),
 ) {
     // Spread the first polls over a few seconds so a restart does not hit every server at once.
     let mut delay = Duration::from_millis(fastrand::u64(0..=3000)).min(profile.interval);
@@ -377,10 +404,24 @@ async fn profile_loop(
         let failures = board
             .get(&profile.name)
             .map_or(0, |s| s.consecutive_failures);
-        delay = next_delay(profile.interval, failures, fastrand::f64() * 2.0 - 1.0);
+        delay = next_delay(
+            timer_interval(&profile, &idle),
+            failures,
+            fastrand::f64() * 2.0 - 1.0,
+        );
         if failures > 0 {
             info!(profile = %profile.name, retry_in_secs = delay.as_secs(), "backing off after {failures} failed poll(s)");
         }
+    }
+}
+
+/// The profile's interval, or [`NO_SLOT_POLL_INTERVAL`] if shorter while one of its folders
+/// waits for an IDLE slot.
+fn timer_interval(profile: &Profile, idle: &IdleCounts) -> Duration {
+    if idle.waiting() > 0 {
+        profile.interval.min(NO_SLOT_POLL_INTERVAL)
+    } else {
+        profile.interval
     }
 }
 

@@ -24,6 +24,8 @@ pub const MAX_CONNECTIONS: usize = 10_000;
 pub const DEFAULT_MEMORY_BUDGET_MB: u64 = 256;
 /// The highest `worker.memory_budget_mb` (1 TiB; the budget is counted in KiB in a `u32`).
 pub const MAX_MEMORY_BUDGET_MB: u64 = 1024 * 1024;
+/// The highest `worker.max_idle_connections`.
+pub const MAX_IDLE_CONNECTIONS: usize = 1_000_000;
 /// `worker.hold_after_attempts` when not written: a message that failed on its own this many
 /// times is held (left on the server, not retried automatically).
 pub const DEFAULT_HOLD_AFTER_ATTEMPTS: u32 = 10;
@@ -121,6 +123,9 @@ pub struct WorkerSettings {
     /// Bytes all polls together may reserve for the messages they hold
     /// (`memory_budget_mb`, in bytes).
     pub memory_budget_bytes: u64,
+    /// IMAP IDLE connections open at once, all push profiles together. `None` (not written):
+    /// the worker derives it from its open-file limit at start.
+    pub max_idle_connections: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -23,6 +23,8 @@ pub struct RawWorker {
     /// The service secret store (a root-owned 0600 file); see `secrets::service_store`.
     pub secrets: Option<String>,
     pub memory_budget_mb: Option<i64>,
+    /// IMAP IDLE connections open at once; not written: follows the open-file limit.
+    pub max_idle_connections: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

@@ -4,6 +4,8 @@
 //! - [`protocol`]: the versioned messages (hello, requests, responses, log events).
 //! - [`held`]: held messages on the wire (the list and the actions on one of them).
 //! - [`import`]: File → Import on the wire (a fetchmailrc or getmailrc's text to profiles).
+//! - [`push_state`]: a push profile's IMAP IDLE state in a status row.
+//! - [`signin`]: OAuth sign-in on the wire (method, what to show, state).
 //! - [`frame`]: length-delimited frames (u32 big-endian length + JSON), sans-IO decoder.
 //! - [`stream`]: [`FramedStream`], frames over any async stream; both ends use it.
 //! - [`endpoint`]: where the worker of a configuration listens, per OS.
@@ -18,6 +20,8 @@ pub mod held;
 pub mod import;
 pub mod owner;
 pub mod protocol;
+pub mod push_state;
+pub mod signin;
 pub mod stream;
 
 pub use client::{ClientError, IpcClient, LogStream};
@@ -26,4 +30,5 @@ pub use frame::{FrameDecoder, FrameError, MAX_FRAME};
 pub use held::{HeldActionKind, HeldId, HeldMessage};
 pub use import::ImportFormat;
 pub use protocol::*;
+pub use push_state::PushState;
 pub use stream::{FramedStream, StreamError};

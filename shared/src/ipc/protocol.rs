@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::raw::RawProfile;
 use crate::ipc::held::{HeldActionKind, HeldId, HeldMessage};
 use crate::ipc::import::ImportFormat;
+pub use crate::ipc::signin::{SignInMethod, SignInPrompt, SignInState};
 
 /// Bumped on any incompatible change of these types.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -164,44 +165,6 @@ pub enum Request {
     },
 }
 
-/// How a person signs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SignInMethod {
-    /// OAuth 2.0 device authorization grant (RFC 8628): a code entered on any device.
-    Device,
-    /// Authorization code with PKCE: the browser on this machine, redirected to the worker.
-    Browser,
-}
-
-/// What the manager shows for a started sign-in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "method", rename_all = "snake_case")]
-pub enum SignInPrompt {
-    /// Open `verification_uri` anywhere and enter `user_code`.
-    Device {
-        verification_uri: String,
-        /// The URI with the code already in it, when the provider gives one.
-        verification_uri_complete: Option<String>,
-        user_code: String,
-        expires_in_secs: u64,
-    },
-    /// Open `authorization_url` in a browser on the worker's machine.
-    Browser { authorization_url: String },
-}
-
-/// The state of a sign-in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum SignInState {
-    /// Waiting for the person.
-    Pending,
-    /// Signed in; the refresh token is stored and the profile polls again.
-    Done { message: String },
-    /// Declined, expired, or the provider refused; `message` says which.
-    Failed { message: String },
-}
-
 impl Request {
     /// A short name for logs (never the arguments: they may hold a password).
     pub fn kind(&self) -> &'static str {
@@ -283,6 +246,9 @@ pub struct ProfileStatus {
     /// ([`Request::StartSignIn`]) helps. Absent from older workers (false).
     #[serde(default)]
     pub needs_sign_in: bool,
+    /// IMAP IDLE of a push profile; absent from older workers (off).
+    #[serde(default)]
+    pub push: crate::ipc::PushState,
 }
 
 /// The outcome of one step of a connection test.

@@ -5,9 +5,21 @@
 //! local SMTP server's 250 after its data (a [`FakeSmtp`] watched every millisecond). Prints
 //! p50/p90/p99/max and the worker's peak RSS (VmHWM from /proc).
 //!
+//! Memory per IDLE connection: unless `--no-baseline`, a first worker runs the same profiles
+//! with `max_idle_connections = 1` (one IDLE, the rest polled) until its start-up polls are
+//! done; (VmRSS with every account idling − that VmRSS) / (accounts − 1) is the cost of one
+//! IDLE connection.
+//!
+//! The private Dovecot runs one `imap` process per session and the test bed caps them at 500
+//! (`service imap { process_limit }`; Dovecot then logs "process_limit (500) reached, client
+//! connections are being dropped"): the bench raises `process_limit` to accounts + 100 and
+//! sets `client_limit = --imap-client-limit` (default 20; seen here: Dovecot still started
+//! one process per IDLE session at 500).
+//!
 //! ```text
-//! cargo build --release -p mailpull-worker -p mailpull-tests --bin mailpull-idle-bench
+//! cargo build --release -p mailpull-worker -p mailpull-tests --bin mailpull-worker --bin mailpull-idle-bench
 //! target/release/mailpull-idle-bench [--seconds 60] [--accounts 200] [--every-ms 100]
+//!     [--max-idle N] [--imap-client-limit 20] [--no-baseline]
 //! ```
 //! Needs root and the packages of scripts/setup-deps.sh, like the end-to-end tests.
 
@@ -29,6 +41,9 @@ struct Args {
     seconds: u64,
     accounts: usize,
     every_ms: u64,
+    max_idle: Option<u64>,
+    imap_client_limit: u64,
+    baseline: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -36,6 +51,9 @@ fn args() -> anyhow::Result<Args> {
         seconds: 60,
         accounts: 200,
         every_ms: 100,
+        max_idle: None,
+        imap_client_limit: 20,
+        baseline: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,15 +66,20 @@ fn args() -> anyhow::Result<Args> {
             "--seconds" => args.seconds = value("--seconds")?,
             "--accounts" => args.accounts = value("--accounts")? as usize,
             "--every-ms" => args.every_ms = value("--every-ms")?,
+            "--max-idle" => args.max_idle = Some(value("--max-idle")?),
+            "--imap-client-limit" => args.imap_client_limit = value("--imap-client-limit")?,
+            "--no-baseline" => args.baseline = false,
             "-h" | "--help" => {
-                println!("mailpull-idle-bench [--seconds 60] [--accounts 200] [--every-ms 100]");
+                println!(
+                    "mailpull-idle-bench [--seconds 60] [--accounts 200] [--every-ms 100] [--max-idle N] [--imap-client-limit 20] [--no-baseline]"
+                );
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?} (try --help)"),
         }
     }
-    if args.accounts == 0 || args.every_ms == 0 {
-        bail!("--accounts and --every-ms must be at least 1");
+    if args.accounts == 0 || args.every_ms == 0 || args.imap_client_limit == 0 {
+        bail!("--accounts, --every-ms and --imap-client-limit must be at least 1");
     }
     Ok(args)
 }
@@ -103,15 +126,49 @@ fn stop(mut worker: Child) {
     let _ = worker.wait();
 }
 
+/// A worker for `profiles`, with `max_idle_connections = max_idle` if given.
+fn spawn_worker(
+    profiles: &[ProfileSpec],
+    max_idle: Option<u64>,
+) -> anyhow::Result<(WorkerSetup, Child)> {
+    let setup = WorkerSetup::new(profiles)?;
+    if let Some(max_idle) = max_idle {
+        let text = std::fs::read_to_string(&setup.config)?;
+        let text = text.replacen(
+            "[worker]\n",
+            &format!("[worker]\nmax_idle_connections = {max_idle}\n"),
+            1,
+        );
+        std::fs::write(&setup.config, text)?;
+    }
+    let worker = setup.spawn(false)?;
+    Ok((setup, worker))
+}
+
+/// Waits until the start-up polls are done: at least `at_least` logged and none for 2 s.
+fn wait_for_quiet_polls(setup: &WorkerSetup, at_least: usize) -> usize {
+    let mut polls = log_count(setup, "poll done");
+    loop {
+        std::thread::sleep(Duration::from_secs(2));
+        let now = log_count(setup, "poll done");
+        if now == polls && now >= at_least {
+            return now;
+        }
+        polls = now;
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args = args()?;
     let tmp = tempfile::tempdir().context("tempdir")?;
     let ca = TestCa::new(tmp.path())?;
     // Dovecot notices new Maildir files through inotify; past the per-user inotify instance
     // limit (128 by default) it checks every mailbox_idle_check_interval instead.
-    let remote = RemoteDovecot::start_with(
-        RemoteOptions::new(&ca).with_extra_config("mailbox_idle_check_interval = 1 secs"),
-    )?;
+    let remote = RemoteDovecot::start_with(RemoteOptions::new(&ca).with_extra_config(&format!(
+        "mailbox_idle_check_interval = 1 secs\nservice imap {{\n  client_limit = {}\n  process_limit = {}\n}}",
+        args.imap_client_limit,
+        args.accounts + 100
+    )))?;
     let smtp = FakeSmtp::start()?;
     let password_file = WorkerSetup::password_file(tmp.path(), "accounts", PASSWORD)?;
     let names: Vec<String> = (0..args.accounts).map(|i| format!("acct{i:04}")).collect();
@@ -132,8 +189,26 @@ fn main() -> anyhow::Result<()> {
         spec.push = true;
         profiles.push(spec);
     }
-    let setup = WorkerSetup::new(&profiles)?;
-    let worker = setup.spawn(false)?;
+    let baseline_kb = if args.baseline && args.accounts > 1 {
+        let (setup, worker) = spawn_worker(&profiles, Some(1))?;
+        let started = Instant::now();
+        while log_count(&setup, "IDLE started") < 1 && started.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        wait_for_quiet_polls(&setup, args.accounts);
+        let rss = proc_kb(worker.id(), "VmRSS").unwrap_or_default();
+        println!(
+            "baseline: {} push profiles, max_idle_connections = 1: worker VmRSS {:.1} MB after {:.1} s",
+            args.accounts,
+            rss as f64 / 1024.0,
+            started.elapsed().as_secs_f64()
+        );
+        stop(worker);
+        Some(rss)
+    } else {
+        None
+    };
+    let (setup, worker) = spawn_worker(&profiles, args.max_idle)?;
     let pid = worker.id();
     println!(
         "mailpull-idle-bench: {} accounts over IMAPS, push = true, interval 1h; worker pid {pid}",
@@ -143,26 +218,28 @@ fn main() -> anyhow::Result<()> {
     // Warm-up: every account idling and the start-up polls done.
     let started = Instant::now();
     while log_count(&setup, "IDLE started") < args.accounts {
-        if started.elapsed() > Duration::from_secs(120) {
+        if started.elapsed() > Duration::from_secs(600) {
             stop(worker);
             bail!(
-                "only {} of {} IDLE connections after 120 s",
+                "only {} of {} IDLE connections after 600 s",
                 log_count(&setup, "IDLE started"),
                 args.accounts
             );
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let mut polls = log_count(&setup, "poll done");
-    loop {
-        std::thread::sleep(Duration::from_secs(2));
-        let now = log_count(&setup, "poll done");
-        if now == polls && now >= args.accounts {
-            break;
-        }
-        polls = now;
-    }
+    let polls = wait_for_quiet_polls(&setup, args.accounts);
     let rss_idle = proc_kb(pid, "VmRSS").unwrap_or_default();
+    if let Some(base) = baseline_kb {
+        let per = (rss_idle as f64 - base as f64) / (args.accounts - 1) as f64;
+        println!(
+            "memory per IDLE connection: ({:.1} MB - {:.1} MB) / {} = {:.1} KB",
+            rss_idle as f64 / 1024.0,
+            base as f64 / 1024.0,
+            args.accounts - 1,
+            per
+        );
+    }
     println!(
         "warm-up: {} IDLE connections in {:.1} s, {polls} start-up polls; worker VmRSS {:.1} MB",
         args.accounts,

@@ -8,8 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use mailpull_shared::config::{Config, ConfigError, Credentials, Profile};
 use mailpull_shared::ipc::{
-    ErrorKind, FieldProblem, IpcError, ProfileState, ProfileStatus, ProfileSummary, Request,
-    Response, TestTarget, WirePassword,
+    ErrorKind, FieldProblem, IpcError, ProfileState, ProfileStatus, ProfileSummary, PushState,
+    Request, Response, TestTarget, WirePassword,
 };
 use mailpull_shared::secrets::{self, PasswordSource, Secret};
 use tracing::{info, warn};
@@ -320,9 +320,22 @@ impl WorkerState {
                     last_error: status.last_error,
                     consecutive_failures: status.consecutive_failures,
                     needs_sign_in: status.needs_sign_in,
+                    push: self.push_state(profile),
                 }
             })
             .collect()
+    }
+
+    /// The IDLE side of `profile` for its status row.
+    fn push_state(&self, profile: &Profile) -> PushState {
+        if !(profile.enabled && profile.push) {
+            return PushState::Off;
+        }
+        self.scheduler
+            .idle_counts(&profile.name)
+            .map_or(PushState::Connecting, |counts| {
+                counts.state(profile.remote.folders.len())
+            })
     }
 
     async fn read_file(&self) -> Result<String, IpcError> {

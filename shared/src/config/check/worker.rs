@@ -1,5 +1,6 @@
-//! The `[worker]` table: state directory, connection caps, log level, when a failing message
-//! is held, the service secret store, the memory budget of the messages held at once.
+//! The `[worker]` table: state directory, connection caps (IMAP IDLE included), log level, when
+//! a failing message is held, the service secret store, the memory budget of the messages held
+//! at once.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +9,7 @@ use crate::config::duration::parse_duration;
 use crate::config::model::{
     DEFAULT_HOLD_AFTER, DEFAULT_HOLD_AFTER_ATTEMPTS, DEFAULT_LOG_LEVEL, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_MEMORY_BUDGET_MB, LOG_LEVELS, MAX_CONNECTIONS,
-    MAX_HOLD_AFTER_ATTEMPTS, MAX_MEMORY_BUDGET_MB, WorkerSettings,
+    MAX_HOLD_AFTER_ATTEMPTS, MAX_IDLE_CONNECTIONS, MAX_MEMORY_BUDGET_MB, WorkerSettings,
 };
 use crate::config::raw::RawWorker;
 
@@ -96,6 +97,16 @@ pub(super) fn check_worker(raw: &RawWorker, errors: &mut Errors) -> Option<Worke
         "worker.memory_budget_mb",
         errors,
     ) as u64;
+    let max_idle_connections = raw.max_idle_connections.map(|written| {
+        positive(
+            Some(written),
+            1,
+            MAX_IDLE_CONNECTIONS,
+            None,
+            "worker.max_idle_connections",
+            errors,
+        )
+    });
     Some(WorkerSettings {
         state_dir,
         max_connections,
@@ -106,5 +117,6 @@ pub(super) fn check_worker(raw: &RawWorker, errors: &mut Errors) -> Option<Worke
         metrics,
         secrets,
         memory_budget_bytes: memory_budget_mb * 1024 * 1024,
+        max_idle_connections,
     })
 }
