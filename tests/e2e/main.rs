@@ -26,6 +26,7 @@ mod single_worker;
 mod smtp_stalls;
 mod smtputf8;
 mod smuggling;
+mod starttls_injection;
 mod state_faults;
 mod tls_faults;
 mod uid_reuse;

@@ -2,7 +2,8 @@
 //! prepended `Received:` trace header and bare LF/CR made CRLF ([`crlf`], against SMTP
 //! smuggling), MAIL FROM taken from the Return-Path, one transaction per
 //! message (a Return-Path the server cannot take goes out in an ASCII form or as the null
-//! sender, see [`sender`]). Replies are classified the way the rest of the worker needs them: transient (4xx,
+//! sender, see [`sender`]); under STARTTLS no plaintext that came before the handshake is read
+//! as an answer after it ([`starttls_guard`]). Replies are classified the way the rest of the worker needs them: transient (4xx,
 //! connection trouble: keep the message and retry) or permanent (5xx).
 
 use std::collections::HashMap;
@@ -19,12 +20,14 @@ use mailpull_shared::config::{Local, Security};
 
 pub mod crlf;
 pub mod sender;
+pub mod starttls_guard;
 
 pub use sender::{MailFrom, ORIGINAL_SENDER_HEADER, mail_from};
 
 use crate::metrics::SmtpClass;
 use crate::net::{self, Stream};
 use crate::tls;
+use starttls_guard::StartTlsGuard;
 
 /// The SMTP timeout is this many times the profile's `timeout` (60 s by default, giving
 /// 120 s): the local server may need a while to answer after the data of a large message.
@@ -114,6 +117,12 @@ impl AsyncTokioStream for Stream {
     }
 }
 
+impl AsyncTokioStream for StartTlsGuard<Stream> {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.get_ref().peer_addr()
+    }
+}
+
 impl Deliverer {
     /// Keeps at most `pool_size` idle connections per local server.
     pub fn new(pool_size: u32) -> Self {
@@ -196,7 +205,13 @@ impl Deliverer {
             }
             Security::StartTls | Security::Plain => Stream::Plain(tcp),
         };
-        let greet = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello);
+        // Under STARTTLS, no plaintext read before the handshake is taken as an answer after it.
+        let transport: Box<dyn AsyncTokioStream> = if local.smtp_security == Security::StartTls {
+            Box::new(StartTlsGuard::new(stream))
+        } else {
+            Box::new(stream)
+        };
+        let greet = AsyncSmtpConnection::connect_with_transport(transport, &self.hello);
         let mut conn = tokio::time::timeout(timeout, greet)
             .await
             .map_err(|_| unreachable(format!("no greeting within {} s", timeout.as_secs())))?

@@ -1,6 +1,7 @@
 //! One proxied connection: forwards client lines and server bytes, asks the rules at every
 //! line and byte count, and carries out the action of a rule that fires (cut, drain the reply
-//! then cut, forward a few bytes then cut, stall, answer a line in the server's place).
+//! then cut, forward a few bytes then cut, stall, answer a line in the server's place, add bytes
+//! behind a reply).
 
 use std::collections::HashMap;
 
@@ -40,6 +41,12 @@ enum Mode {
         held_client: Vec<u8>,
         held_server: Vec<u8>,
     },
+    /// [`Action::InjectAfterReply`]: forwarding the reply, then `inject` behind it, then raw.
+    Injecting {
+        reply: ReplyWatch,
+        inject: Vec<u8>,
+        give_up: Instant,
+    },
     Close,
 }
 
@@ -55,6 +62,8 @@ struct Conn<'a> {
     client_eof: bool,
     server_eof: bool,
     mode: Mode,
+    /// After [`Action::InjectAfterReply`]: client bytes pass through without line handling.
+    raw: bool,
 }
 
 pub(super) async fn run_connection(
@@ -81,6 +90,7 @@ pub(super) async fn run_connection(
         client_eof: false,
         server_eof: false,
         mode: Mode::Normal,
+        raw: false,
     };
     let mut client_buf = vec![0u8; READ_BUF];
     let mut server_buf = vec![0u8; READ_BUF];
@@ -132,7 +142,7 @@ impl Conn<'_> {
                 Some(quiet) => (*last_data + quiet).min(*give_up),
                 None => *give_up,
             }),
-            Mode::Limited { give_up, .. } => Some(*give_up),
+            Mode::Limited { give_up, .. } | Mode::Injecting { give_up, .. } => Some(*give_up),
             Mode::Stalled { until, .. } => Some(*until),
         }
     }
@@ -156,7 +166,9 @@ impl Conn<'_> {
                 }
             }
             Mode::Normal => {}
-            Mode::Draining { .. } | Mode::Limited { .. } | Mode::Close => self.mode = Mode::Close,
+            Mode::Draining { .. } | Mode::Limited { .. } | Mode::Injecting { .. } | Mode::Close => {
+                self.mode = Mode::Close
+            }
         }
         Ok(())
     }
@@ -172,12 +184,16 @@ impl Conn<'_> {
             return Ok(());
         }
         match self.mode {
+            Mode::Normal if self.raw => {
+                self.server_w.write_all(data).await?;
+                Ok(())
+            }
             Mode::Normal => {
                 self.pending.extend_from_slice(data);
                 self.process_pending().await
             }
-            // Held until the stall ends.
-            Mode::Stalled { .. } => {
+            // Held until the stall ends, or until the injection is sent.
+            Mode::Stalled { .. } | Mode::Injecting { .. } => {
                 self.pending.extend_from_slice(data);
                 Ok(())
             }
@@ -254,6 +270,14 @@ impl Conn<'_> {
                     held_server: Vec::new(),
                 };
             }
+            Action::InjectAfterReply(inject) => {
+                self.server_w.write_all(&line).await?;
+                self.mode = Mode::Injecting {
+                    reply: ReplyWatch::new(ReplyEnd::for_command(&line)),
+                    inject: inject.into_bytes(),
+                    give_up: now + REPLY_GIVE_UP,
+                };
+            }
             Action::AnswerInstead(template) => {
                 self.client_w
                     .write_all(answer_for(&template, &line).as_bytes())
@@ -315,6 +339,11 @@ impl Conn<'_> {
                         },
                         // No client line to answer: the connection is cut.
                         Action::AnswerInstead(_) => Mode::Close,
+                        Action::InjectAfterReply(inject) => {
+                            self.client_w.write_all(inject.as_bytes()).await?;
+                            self.raw = true;
+                            Mode::Normal
+                        }
                     };
                 }
                 Mode::Draining {
@@ -346,6 +375,24 @@ impl Conn<'_> {
                 Mode::Stalled { held_server, .. } => {
                     held_server.extend_from_slice(data);
                     return Ok(());
+                }
+                Mode::Injecting { reply, inject, .. } => {
+                    let take = reply.feed(data);
+                    self.server_total += take as u64;
+                    if !reply.complete {
+                        self.client_w.write_all(&data[..take]).await?;
+                        return Ok(());
+                    }
+                    let mut out = data[..take].to_vec();
+                    out.extend_from_slice(inject);
+                    self.client_w.write_all(&out).await?;
+                    self.mode = Mode::Normal;
+                    self.raw = true;
+                    let held = std::mem::take(&mut self.pending);
+                    if !held.is_empty() {
+                        self.server_w.write_all(&held).await?;
+                    }
+                    data = &data[take..];
                 }
                 Mode::Close => return Ok(()),
             }

@@ -146,6 +146,13 @@ pub enum Action {
     /// connection stays good. With [`Trigger::ServerBytes`] there is no line to answer: the
     /// connection is cut.
     AnswerInstead(String),
+    /// Forward the triggering line and the server's reply to it (its end recognised as for
+    /// [`Action::CutAfterReply`]), and send these bytes to the client right behind that reply,
+    /// in the same write, as if the server had sent them (a man in the middle adding lines
+    /// after a STARTTLS `220`). From then on every byte passes through unchanged in both
+    /// directions (no more line handling: a TLS handshake may follow). With
+    /// [`Trigger::ServerBytes`] the bytes go to the client at that point.
+    InjectAfterReply(String),
 }
 
 impl Action {
