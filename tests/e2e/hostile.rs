@@ -709,24 +709,42 @@ fn a_message_over_the_limit_announced_too_small_does_not_block_the_mailbox() {
     assert_exactly_once_or_remote(&smtp, "alice@local.test", &sent, &left);
 }
 
+impl DropRig {
+    /// A plain-IMAP profile "isp" reaching the real Dovecot through a fault proxy, with
+    /// `remote_extra` in its remote table: the proxy and the worker set-up.
+    fn imap_through_proxy(&self, remote_extra: &str) -> (FaultProxy, WorkerSetup) {
+        let proxy =
+            FaultProxy::start(([127, 0, 0, 1], self.remote.imap_port()).into()).expect("proxy");
+        let mut isp = fake_profile(
+            "isp",
+            proxy.port(),
+            &self.password_file,
+            self.smtp.port(),
+            "alice",
+        );
+        isp.protocol = "imap";
+        isp.security = "plain";
+        isp.remote_extra = remote_extra.into();
+        let setup = WorkerSetup::new(&[isp]).expect("setup");
+        (proxy, setup)
+    }
+}
+
+/// Each of `messages` by its Message-ID, once: what `accepted_ids` should find.
+fn once_each(messages: &[&Vec<u8>]) -> HashMap<String, usize> {
+    messages
+        .iter()
+        .map(|raw| (message_ids(std::slice::from_ref(*raw)).remove(0), 1))
+        .collect()
+}
+
 /// Another client expunges a message between the listing and its FETCH (real Dovecot; the
 /// proxy only holds the FETCH back for a moment): the FETCH brings no body, or a NO, for that
 /// message alone. It is skipped and the rest of the folder is delivered in the same poll.
 #[test]
 fn imap_message_gone_before_its_fetch_skips_only_that_message() {
     let rig = drop_rig();
-    let proxy = FaultProxy::start(([127, 0, 0, 1], rig.remote.imap_port()).into()).expect("proxy");
-    let mut isp = fake_profile(
-        "isp",
-        proxy.port(),
-        &rig.password_file,
-        rig.smtp.port(),
-        "alice",
-    );
-    isp.protocol = "imap";
-    isp.security = "plain";
-    isp.remote_extra = "timeout = \"15s\"".into();
-    let setup = WorkerSetup::new(&[isp]).expect("setup");
+    let (proxy, setup) = rig.imap_through_proxy("timeout = \"15s\"");
     let sent = messages(400..403, 3_000);
     for raw in &sent {
         rig.remote.add_message(REMOTE_USER, raw).expect("add");
@@ -768,10 +786,7 @@ fn imap_message_gone_before_its_fetch_skips_only_that_message() {
     let log = std::fs::read_to_string(setup.dir.path().join("worker.stderr")).unwrap_or_default();
     assert!(!status.success(), "the skipped message is reported\n{log}");
     let counts = accepted_ids(&rig.smtp, "alice@local.test");
-    let wanted: HashMap<String, usize> = [&sent[0], &sent[2]]
-        .iter()
-        .map(|raw| (message_ids(std::slice::from_ref(*raw)).remove(0), 1))
-        .collect();
+    let wanted = once_each(&[&sent[0], &sent[2]]);
     assert_eq!(counts, wanted, "{log}");
     assert!(log.contains("BODY.PEEK[]"), "{log}");
     assert_eq!(
@@ -788,17 +803,7 @@ fn imap_message_gone_before_its_fetch_skips_only_that_message() {
 #[test]
 fn imap_fetch_answered_no_skips_only_that_message() {
     let rig = drop_rig();
-    let proxy = FaultProxy::start(([127, 0, 0, 1], rig.remote.imap_port()).into()).expect("proxy");
-    let mut isp = fake_profile(
-        "isp",
-        proxy.port(),
-        &rig.password_file,
-        rig.smtp.port(),
-        "alice",
-    );
-    isp.protocol = "imap";
-    isp.security = "plain";
-    let setup = WorkerSetup::new(&[isp]).expect("setup");
+    let (proxy, setup) = rig.imap_through_proxy("");
     let sent = messages(410..413, 3_000);
     for raw in &sent {
         rig.remote.add_message(REMOTE_USER, raw).expect("add");
@@ -816,10 +821,7 @@ fn imap_fetch_answered_no_skips_only_that_message() {
         "the skipped message is reported\n{log}"
     );
     let counts = accepted_ids(&rig.smtp, "alice@local.test");
-    let wanted: HashMap<String, usize> = [&sent[0], &sent[2]]
-        .iter()
-        .map(|raw| (message_ids(std::slice::from_ref(*raw)).remove(0), 1))
-        .collect();
+    let wanted = once_each(&[&sent[0], &sent[2]]);
     assert_eq!(counts, wanted, "{log}");
     let left = rig.remote.message_count(REMOTE_USER).expect("count");
     assert_eq!(left, 1, "the refused message stays on the server\n{log}");
@@ -831,17 +833,7 @@ fn imap_fetch_answered_no_skips_only_that_message() {
 #[test]
 fn imap_fetch_of_a_large_message_waits_longer_than_one_timeout() {
     let rig = drop_rig();
-    let proxy = FaultProxy::start(([127, 0, 0, 1], rig.remote.imap_port()).into()).expect("proxy");
-    let mut isp = fake_profile(
-        "isp",
-        proxy.port(),
-        &rig.password_file,
-        rig.smtp.port(),
-        "alice",
-    );
-    isp.protocol = "imap";
-    isp.security = "plain";
-    let setup = WorkerSetup::new(&[isp]).expect("setup");
+    let (proxy, setup) = rig.imap_through_proxy("");
     let sent = vec![sample_message(600, 128 * 1024, "isp-user@isp.example")];
     rig.remote.add_message(REMOTE_USER, &sent[0]).expect("add");
     // UID FETCH 1: the sizes; 2: the body.
