@@ -15,7 +15,7 @@
 
 use std::future::Future;
 
-use tokio::runtime::{Builder, Handle, Runtime};
+use tokio::runtime::{Builder, Runtime};
 
 /// Threads of the lane: SMTP on a local server is light; two keep one slow TLS handshake
 /// from holding back another transaction's reply.
@@ -23,8 +23,8 @@ const THREADS: usize = 2;
 
 /// The runtime of the SMTP lane, shut down (in the background) when dropped.
 pub struct Lane {
+    /// `None` when its threads could not be started: the work runs in the caller's task.
     runtime: Option<Runtime>,
-    handle: Handle,
 }
 
 /// The lane's task ended without an answer (it panicked, or the lane was shut down).
@@ -42,15 +42,11 @@ impl Lane {
             .build()
         {
             Ok(runtime) => Lane {
-                handle: runtime.handle().clone(),
                 runtime: Some(runtime),
             },
             Err(err) => {
                 tracing::warn!(error = %err, "cannot start the SMTP threads; SMTP runs beside the polls");
-                Lane {
-                    runtime: None,
-                    handle: Handle::current(),
-                }
+                Lane { runtime: None }
             }
         }
     }
@@ -60,7 +56,10 @@ impl Lane {
         &self,
         work: impl Future<Output = T> + Send + 'static,
     ) -> Result<T, LaneGone> {
-        self.handle.spawn(work).await.map_err(|err| {
+        let Some(runtime) = &self.runtime else {
+            return Ok(work.await);
+        };
+        runtime.spawn(work).await.map_err(|err| {
             tracing::error!(error = %err, "an SMTP transaction ended without an answer");
             LaneGone
         })
