@@ -11,7 +11,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use mailpull_shared::ipc::{Endpoint, ErrorKind, HeldActionKind, HeldId, HeldMessage, IpcClient};
+use mailpull_shared::ipc::{
+    Endpoint, ErrorKind, HeldActionKind, HeldId, HeldMessage, IpcClient, ProfileState,
+};
 use mailpull_tests::{
     LocalMailServer, ProfileSpec, RemoteDovecot, TestCa, WorkerSetup, message_ids, output_text,
     stop_worker, worker_binary,
@@ -188,6 +190,26 @@ async fn client(endpoint: &Endpoint) -> IpcClient {
     IpcClient::connect(endpoint).await.expect("connect")
 }
 
+/// The messages the status board counts as delivered ("moved") for `profile`, once a poll of
+/// it has finished.
+async fn moved_after_a_poll(endpoint: &Endpoint, profile: &str) -> u64 {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let rows = client(endpoint).await.status().await.expect("status");
+        if let Some(row) = rows.iter().find(|row| row.name == profile)
+            && row.last_poll.is_some()
+            && row.state != ProfileState::Polling
+        {
+            return row.messages;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no poll of {profile} finished: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits until the pipe lists `count` held messages of `catch-all`.
 async fn wait_held(endpoint: &Endpoint, count: usize) -> Vec<HeldMessage> {
     let deadline = Instant::now() + WAIT;
@@ -234,6 +256,10 @@ fn held_messages_are_listed_beside_a_running_worker_and_each_pipe_action_is_carr
     bed.local
         .wait_for_messages("alice", 4, WAIT)
         .unwrap_or_else(|err| panic!("{err:#}\n{}", stderr()));
+    // The status board counts the four delivered although the poll left three on the server
+    // (before: a poll that did not deliver everything counted nothing, "0 moved").
+    let moved = rt.block_on(moved_after_a_poll(&endpoint, "catch-all"));
+    assert_eq!(moved, 4, "{}", stderr());
     // The command reads the state beside the running worker, which holds its lock.
     let from_cli = held_cli(&bed.setup.config, Some("catch-all"));
     assert_eq!(from_cli, held);

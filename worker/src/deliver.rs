@@ -7,7 +7,7 @@
 //! connection trouble: keep the message and retry) or permanent (5xx).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lettre::Address;
@@ -19,6 +19,7 @@ use lettre::transport::smtp::extension::ClientId;
 use mailpull_shared::config::{Local, Security};
 
 pub mod crlf;
+pub mod lane;
 pub mod sender;
 pub mod starttls_guard;
 
@@ -27,6 +28,7 @@ pub use sender::{MailFrom, ORIGINAL_SENDER_HEADER, mail_from};
 use crate::metrics::SmtpClass;
 use crate::net::{self, Stream};
 use crate::tls;
+use lane::{Lane, LaneGone};
 use starttls_guard::StartTlsGuard;
 
 /// The SMTP timeout is this many times the profile's `timeout` (60 s by default, giving
@@ -97,15 +99,32 @@ struct ServerKey {
     ca_file: Option<std::path::PathBuf>,
 }
 
-/// Delivers messages; keeps idle SMTP connections per local server for reuse.
+/// Delivers messages; keeps idle SMTP connections per local server for reuse. Every SMTP
+/// conversation runs on the SMTP lane ([`lane`]), its own threads, so that a 250 is read and
+/// handed on when it arrives, whatever the polls' threads are doing.
+pub struct Deliverer {
+    pool: Arc<Pool>,
+    lane: Lane,
+}
+
+/// The SMTP connections and what opens them.
 ///
 /// Connections are our own sockets with TCP_NODELAY, handed to lettre's single-connection
 /// client: lettre writes a message's data and the closing dot separately, and without
 /// TCP_NODELAY the dot waits for the server's delayed ACK (~40 ms per message).
-pub struct Deliverer {
+struct Pool {
     idle: Mutex<HashMap<ServerKey, Vec<AsyncSmtpConnection>>>,
     max_idle: usize,
     hello: ClientId,
+}
+
+/// A transaction that ended without an answer (see [`LaneGone`]): taken as the local server
+/// being unreachable, which stops the poll.
+fn lane_gone(local: &Local) -> DeliveryError {
+    DeliveryError::Unreachable {
+        server: format!("{}:{}", local.smtp_host, local.smtp_port),
+        reason: "the SMTP transaction ended without an answer".into(),
+    }
 }
 
 impl AsyncTokioStream for Stream {
@@ -124,15 +143,77 @@ impl AsyncTokioStream for StartTlsGuard<Stream> {
 }
 
 impl Deliverer {
-    /// Keeps at most `pool_size` idle connections per local server.
+    /// Keeps at most `pool_size` idle connections per local server; starts the SMTP lane.
     pub fn new(pool_size: u32) -> Self {
+        Deliverer {
+            pool: Arc::new(Pool::new(pool_size)),
+            lane: Lane::start(),
+        }
+    }
+
+    /// Connects to the local server of `local` and checks it answers (greeting, EHLO,
+    /// STARTTLS where configured, NOOP): for the connection test.
+    pub async fn test_connection(
+        &self,
+        local: &Local,
+        timeout: Duration,
+    ) -> Result<(), DeliveryError> {
+        let (pool, owned) = (self.pool.clone(), local.clone());
+        let work = async move { pool.test_connection(&owned, timeout).await };
+        self.lane
+            .run(work)
+            .await
+            .map_err(|LaneGone| lane_gone(local))?
+    }
+
+    /// Sends `message` (already carrying its trace header) from `from` (the Return-Path's
+    /// address as written, see [`envelope_sender`]; None: the null sender) to `recipients` in
+    /// one SMTP transaction on the SMTP lane; every SMTP reply must come within `timeout` (see
+    /// [`smtp_timeout`]). MAIL FROM is [`mail_from`]'s choice (always ASCII): where it is
+    /// not `from` itself, its header goes in after the trace header.
+    ///
+    /// `on_accepted` runs on the lane the moment the local server's 250 is read (before this
+    /// returns, and even when the caller is cancelled meanwhile): the place to queue the
+    /// delivery's record. The message comes back with the result (empty only when the
+    /// transaction ended without an answer).
+    pub async fn send<T: Send + 'static>(
+        &self,
+        local: &Local,
+        timeout: Duration,
+        from: Option<&str>,
+        recipients: &[String],
+        message: Vec<u8>,
+        on_accepted: impl FnOnce(&Accepted) -> T + Send + 'static,
+    ) -> (Vec<u8>, Result<(Accepted, T), DeliveryError>) {
+        let pool = self.pool.clone();
+        let (owned, from, recipients) =
+            (local.clone(), from.map(str::to_string), recipients.to_vec());
+        let work = async move {
+            let result = pool
+                .send(&owned, timeout, from.as_deref(), &recipients, &message)
+                .await
+                .map(|accepted| {
+                    let done = on_accepted(&accepted);
+                    (accepted, done)
+                });
+            (message, result)
+        };
+        match self.lane.run(work).await {
+            Ok(answer) => answer,
+            Err(LaneGone) => (Vec::new(), Err(lane_gone(local))),
+        }
+    }
+}
+
+impl Pool {
+    fn new(pool_size: u32) -> Self {
         let hello = hostname::get()
             .ok()
             .and_then(|name| name.into_string().ok())
             .filter(|name| !name.is_empty() && name.contains('.'))
             .map(ClientId::Domain)
             .unwrap_or_default();
-        Deliverer {
+        Pool {
             idle: Mutex::new(HashMap::new()),
             max_idle: pool_size.max(1) as usize,
             hello,
@@ -245,13 +326,7 @@ impl Deliverer {
         Ok(conn)
     }
 
-    /// Connects to the local server of `local` and checks it answers (greeting, EHLO,
-    /// STARTTLS where configured, NOOP): for the connection test.
-    pub async fn test_connection(
-        &self,
-        local: &Local,
-        timeout: Duration,
-    ) -> Result<(), DeliveryError> {
+    async fn test_connection(&self, local: &Local, timeout: Duration) -> Result<(), DeliveryError> {
         let key = Self::key(local);
         let mut conn = self.connection(local, &key, timeout).await?;
         if answers_noop(&mut conn, timeout).await {
@@ -265,12 +340,8 @@ impl Deliverer {
         }
     }
 
-    /// Sends `message` (already carrying its trace header) from `from` (the Return-Path's
-    /// address as written, see [`envelope_sender`]; None: the null sender) to `recipients` in
-    /// one SMTP transaction; every SMTP reply must come within `timeout` (see
-    /// [`smtp_timeout`]). MAIL FROM is [`mail_from`]'s choice (always ASCII): where it is
-    /// not `from` itself, its header goes in after the trace header.
-    pub async fn send(
+    /// One SMTP transaction (see [`Deliverer::send`]), on the lane.
+    async fn send(
         &self,
         local: &Local,
         timeout: Duration,
@@ -446,111 +517,4 @@ pub fn trace_header(info: &TraceInfo<'_>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn return_path_gives_the_envelope_sender() {
-        let msg = b"Received: x\r\nReturn-Path: <Bob@Example.org>\r\nSubject: s\r\n\r\nReturn-Path: <body@x.y>\r\n";
-        assert_eq!(envelope_sender(msg).as_deref(), Some("Bob@Example.org"));
-        assert_eq!(envelope_sender(b"Return-Path: <>\r\n\r\nbody"), None);
-        assert_eq!(
-            envelope_sender(b"Subject: none\r\n\r\nReturn-Path: <a@b.c>\r\n"),
-            None
-        );
-        assert_eq!(
-            envelope_sender(b"Return-Path: <@relay.example:me@x.example>\r\n\r\n").as_deref(),
-            Some("me@x.example")
-        );
-        // Not an address: handed on as written, for `mail_from` to name in its header.
-        assert_eq!(
-            envelope_sender(b"Return-Path: <not an address>\r\n\r\n").as_deref(),
-            Some("not an address")
-        );
-        assert_eq!(envelope_sender(b"Return-Path: < >\r\n\r\n"), None);
-        assert_eq!(
-            envelope_sender(b"return-path:\r\n <folded@x.example>\r\n\r\n").as_deref(),
-            Some("folded@x.example")
-        );
-    }
-
-    #[test]
-    fn header_value_unfolds_and_stops_at_the_body() {
-        let msg = b"Subject: a\r\n b\r\nTo: x@y.z\r\n\r\nSubject: body\r\n";
-        assert_eq!(header_value(msg, "subject").as_deref(), Some("a b"));
-        assert_eq!(header_value(msg, "Cc"), None);
-        assert_eq!(header_value(b"", "To"), None);
-        assert_eq!(header_value(b"\xff\xfe: \x00\r\n", "To"), None);
-    }
-
-    #[test]
-    fn envelope_sender_with_any_line_ends() {
-        for msg in [
-            &b"Received: x\r\nReturn-Path: <Bob@Example.org>\r\n\r\nbody"[..],
-            b"Received: x\nReturn-Path: <Bob@Example.org>\n\nbody",
-            b"Received: x\nReturn-Path:\r\n\t<Bob@Example.org>\n\r\nbody",
-            b"Received: x\rReturn-Path: <Bob@Example.org>\r\rbody",
-            b"Return-Path: <Bob@Example.org>",
-        ] {
-            assert_eq!(
-                envelope_sender(msg).as_deref(),
-                Some("Bob@Example.org"),
-                "{msg:?}"
-            );
-        }
-        assert_eq!(
-            envelope_sender(b"Subject: x\n\nReturn-Path: <a@b.c>\n"),
-            None
-        );
-    }
-
-    #[test]
-    fn trace_header_names_source_installation_and_single_recipient() {
-        let rcpt = vec!["alice@local.test".to_string()];
-        let header = trace_header(&TraceInfo {
-            remote_host: "pop.isp.example",
-            with: "POP3S",
-            uid: "UID-1;x",
-            local_host: "gateway",
-            installation_id: "abc123",
-            recipients: &rcpt,
-            unix_time: 0,
-        });
-        assert!(
-            header.starts_with(
-                "Received: from pop.isp.example by gateway (Mailpull, mailpull-id=abc123)\r\n"
-            ),
-            "{header}"
-        );
-        assert!(
-            header.contains("with POP3S id UID-1x for <alice@local.test>;"),
-            "{header}"
-        );
-        assert!(header.contains("1970"), "{header}");
-        assert!(header.ends_with("\r\n"));
-        let two = vec!["a@x.y".to_string(), "b@x.y".to_string()];
-        let header = trace_header(&TraceInfo {
-            recipients: &two,
-            ..TraceInfo {
-                remote_host: "h",
-                with: "IMAPS",
-                uid: "1",
-                local_host: "g",
-                installation_id: "i",
-                recipients: &rcpt,
-                unix_time: 0,
-            }
-        });
-        assert!(!header.contains(" for <"), "{header}");
-    }
-
-    #[test]
-    fn smtp_timeout_follows_the_profile_timeout() {
-        assert_eq!(
-            smtp_timeout(Duration::from_secs(60)),
-            Duration::from_secs(120)
-        );
-        assert_eq!(smtp_timeout(Duration::from_secs(2)), Duration::from_secs(4));
-        assert_eq!(smtp_timeout(Duration::MAX), Duration::MAX);
-    }
-}
+mod tests;

@@ -14,7 +14,7 @@ use crate::content_digest::content_digest;
 use crate::context::PollContext;
 use crate::deliver::{self, DeliveryError, TraceInfo};
 use crate::routing::Route;
-use crate::state::{CopyKey, Intent, MailboxKey, StateError};
+use crate::state::{CopyKey, Intent, MailboxKey, PendingRecord, Record, StateError};
 
 /// The header that carries a delivery's id, right below the trace header: the same in every
 /// attempt of one delivery, so the receiving side can drop a copy (Sieve `duplicate`).
@@ -29,6 +29,9 @@ pub enum Outcome {
         reply: String,
         /// Multi-drop: the key the recipients are remembered under.
         dedupe_key: Option<CopyKey>,
+        /// The delivery's record, already queued for the writer at the 250 (see
+        /// [`Source::record`]); `None`: the caller writes the record.
+        recorded: Option<PendingRecord>,
     },
     /// Every recipient already has this message (a copy: same Message-ID and content).
     AlreadyDelivered,
@@ -46,6 +49,12 @@ pub struct Source<'a> {
     pub uid: &'a str,
     pub digest: &'a str,
     pub unix_time: i64,
+    /// The record of this message's delivery, its recipients left to fill in, where one
+    /// transaction delivers the whole message (single-drop, a held message to the fallback;
+    /// `None` for multi-drop, which records after all its transactions): it is queued for the
+    /// writer on the SMTP lane the moment the 250 is read, not after the poll's task gets round
+    /// to it (the crash window).
+    pub record: Option<Record>,
 }
 
 fn one_line(text: &str) -> String {
@@ -76,7 +85,9 @@ async fn delivery_id(
 }
 
 /// Sends `message` with the trace header, the delivery id header and `extra_headers` in
-/// front, after writing the delivery intent. The headers are put into the message's own
+/// front, after writing the delivery intent. With [`Source::record`], the record (its recipients
+/// set to `recipients`) is queued for the writer on the SMTP lane at the 250 and comes back
+/// pending. The headers are put into the message's own
 /// buffer and taken out again afterwards, so a large message is never held twice (multi-drop
 /// may send the same message several times). The outer error: the intent could not be
 /// written, and nothing was sent.
@@ -88,7 +99,7 @@ async fn send_with_headers(
     recipients: &[String],
     extra_headers: &str,
     message: &mut Vec<u8>,
-) -> Result<Result<String, DeliveryError>, StateError> {
+) -> Result<Result<(String, Option<PendingRecord>), DeliveryError>, StateError> {
     let id = delivery_id(ctx, source, recipients).await?;
     let id_header = format!("{DELIVERY_ID_HEADER}: {id}\r\n");
     let trace = deliver::trace_header(&TraceInfo {
@@ -112,26 +123,46 @@ async fn send_with_headers(
     // data going out, then the local server's 250, then the record's write (`state`).
     debug!(target: "mailpull::delivery", delivery_id = %id, account = %source.key.account,
         uid = %source.uid, "smtp transaction begins");
-    let result = ctx
+    let (store, account, uid) = (
+        ctx.store.clone(),
+        source.key.account.clone(),
+        source.uid.to_string(),
+    );
+    let record = source.record.clone().map(|record| Record {
+        recipients: recipients.to_vec(),
+        ..record
+    });
+    // Runs on the SMTP lane right after the 250 is read.
+    let on_accepted = move |_: &deliver::Accepted| {
+        debug!(target: "mailpull::delivery", delivery_id = %id, account = %account,
+            uid = %uid, "smtp accepted");
+        record
+            .map(|record| store.record_at_once(record))
+            .transpose()
+    };
+    let (back, result) = ctx
         .deliverer
         .send(
             &profile.local,
             deliver::smtp_timeout(profile.remote.timeout),
             sender,
             recipients,
-            message,
+            std::mem::take(message),
+            on_accepted,
         )
-        .await
-        .map(|accepted| accepted.reply);
+        .await;
+    *message = back;
     if let Some(class) = deliver::reply_class(&result) {
         ctx.metrics.smtp_reply(&profile.name, class);
     }
-    if result.is_ok() {
-        debug!(target: "mailpull::delivery", delivery_id = %id, account = %source.key.account,
-            uid = %source.uid, "smtp accepted");
+    // Empty only when the transaction ended without an answer (the poll stops).
+    if message.len() >= prefix_len {
+        message.drain(..prefix_len);
     }
-    message.drain(..prefix_len);
-    Ok(result)
+    Ok(match result {
+        Ok((accepted, queued)) => Ok((accepted.reply, queued?)),
+        Err(err) => Err(err),
+    })
 }
 
 /// The header a held message carries when it is delivered to the fallback on request.
@@ -167,12 +198,13 @@ pub async fn deliver_held_to_fallback(
     )
     .await?;
     Ok(match sent {
-        Ok(reply) => {
+        Ok((reply, recorded)) => {
             info!(uid = %source.uid, fallback = %fallback, "the held message was delivered to the fallback, as asked");
             Outcome::Delivered {
                 recipients: vec![fallback.clone()],
                 reply,
                 dedupe_key: None,
+                recorded,
             }
         }
         Err(err) if err.is_transient() => Outcome::Deferred(err),
@@ -205,10 +237,11 @@ pub async fn deliver_to_recipients(
                 )
                 .await?
                 {
-                    Ok(reply) => Outcome::Delivered {
+                    Ok((reply, recorded)) => Outcome::Delivered {
                         recipients: vec![address.clone()],
                         reply,
                         dedupe_key: None,
+                        recorded,
                     },
                     Err(err) if err.is_transient() => Outcome::Deferred(err),
                     Err(err) => Outcome::Refused(err.to_string()),
@@ -255,11 +288,12 @@ pub async fn deliver_to_recipients(
     // The usual case: one transaction for every recipient.
     let first_error =
         match send_with_headers(ctx, profile, source, sender, &remaining, &note, raw).await? {
-            Ok(reply) => {
+            Ok((reply, _)) => {
                 return Ok(Outcome::Delivered {
                     recipients: remaining,
                     reply,
                     dedupe_key: Some(dedupe_key),
+                    recorded: None,
                 });
             }
             Err(err) if err.is_transient() => return Ok(Outcome::Deferred(err)),
@@ -286,7 +320,7 @@ pub async fn deliver_to_recipients(
             )
             .await?
             {
-                Ok(reply) => {
+                Ok((reply, _)) => {
                     ctx.store
                         .record_sent(&dedupe_key, &profile.name, std::slice::from_ref(recipient))
                         .await?;
@@ -321,7 +355,7 @@ pub async fn deliver_to_recipients(
             .collect();
         let to_fallback = std::slice::from_ref(fallback);
         match send_with_headers(ctx, profile, source, sender, to_fallback, &headers, raw).await? {
-            Ok(reply) => {
+            Ok((reply, _)) => {
                 delivered.push(fallback.clone());
                 last_reply = reply;
             }
@@ -338,5 +372,6 @@ pub async fn deliver_to_recipients(
         recipients: delivered,
         reply: last_reply,
         dedupe_key: Some(dedupe_key),
+        recorded: None,
     })
 }

@@ -38,6 +38,37 @@ pub struct ProfileStatus {
     pub needs_sign_in: bool,
 }
 
+impl ProfileStatus {
+    /// A poll ended with `result` after delivering `delivered` messages of `bytes` bytes: they
+    /// count whether or not the poll succeeded (a message left on the server, the local
+    /// server gone half-way), as the metrics count each delivery.
+    pub fn poll_finished(
+        &mut self,
+        delivered: u64,
+        bytes: u64,
+        result: &Result<PollReport, PollError>,
+    ) {
+        self.last_poll = Some(SystemTime::now());
+        self.messages += delivered;
+        self.bytes += bytes;
+        match result {
+            Ok(_) => {
+                self.state = ProfileState::Ok;
+                self.last_error = None;
+                self.consecutive_failures = 0;
+                self.needs_sign_in = false;
+            }
+            Err(err) => {
+                self.state = ProfileState::Error;
+                self.last_error = Some(err.to_string());
+                self.consecutive_failures += 1;
+                self.needs_sign_in =
+                    matches!(err, poll::PollError::Source(source) if source.needs_sign_in());
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ProfileState {
     #[default]
@@ -145,31 +176,17 @@ pub async fn poll_with_limits(
     let _permits = limits.acquire(profile).await;
     board.update(&profile.name, |status| status.state = ProfileState::Polling);
     let started = std::time::Instant::now();
-    let result = poll::poll(ctx, profile).await;
+    let mut report = PollReport::default();
+    let result = poll::poll_into(ctx, profile, &mut report).await;
+    let (delivered, bytes) = (report.delivered as u64, report.bytes);
+    let result = result.and_then(|()| poll::finish(report));
     let outcome = result
         .as_ref()
         .map_or_else(PollError::metrics_outcome, |_| PollOutcome::Completed);
     ctx.metrics
         .poll_finished(&profile.name, started.elapsed(), outcome);
     board.update(&profile.name, |status| {
-        status.last_poll = Some(SystemTime::now());
-        match &result {
-            Ok(report) => {
-                status.state = ProfileState::Ok;
-                status.messages += report.delivered as u64;
-                status.bytes += report.bytes;
-                status.last_error = None;
-                status.consecutive_failures = 0;
-                status.needs_sign_in = false;
-            }
-            Err(err) => {
-                status.state = ProfileState::Error;
-                status.last_error = Some(err.to_string());
-                status.consecutive_failures += 1;
-                status.needs_sign_in =
-                    matches!(err, poll::PollError::Source(source) if source.needs_sign_in());
-            }
-        }
+        status.poll_finished(delivered, bytes, &result);
     });
     match &result {
         Ok(report) => info!(
@@ -428,6 +445,28 @@ fn timer_interval(profile: &Profile, idle: &IdleCounts) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_poll_that_left_a_message_on_the_server_still_counts_its_deliveries() {
+        let mut status = ProfileStatus::default();
+        let left = Err(PollError::Undelivered {
+            count: 1,
+            first: "7: refused".into(),
+        });
+        status.poll_finished(3, 3_000, &left);
+        assert_eq!((status.messages, status.bytes), (3, 3_000));
+        assert_eq!(status.state, ProfileState::Error);
+        assert_eq!(status.consecutive_failures, 1);
+        let ok = Ok(PollReport {
+            delivered: 2,
+            bytes: 200,
+            ..PollReport::default()
+        });
+        status.poll_finished(2, 200, &ok);
+        assert_eq!((status.messages, status.bytes), (5, 3_200));
+        assert_eq!(status.state, ProfileState::Ok);
+        assert_eq!(status.consecutive_failures, 0);
+    }
 
     #[test]
     fn delay_is_the_interval_with_bounded_jitter() {

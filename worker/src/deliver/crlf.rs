@@ -130,9 +130,11 @@ mod tests {
                 std::time::Duration::from_secs(10),
                 None,
                 &["alice@d.example".to_string()],
-                message,
+                message.to_vec(),
+                |_| (),
             )
             .await
+            .1
             .expect("accepted");
         let data = server.await.expect("server");
         assert_eq!(

@@ -242,6 +242,18 @@ impl Walk<'_> {
             return Ok(());
         }
         let message_id = deliver::header_value(&raw, "Message-ID");
+        let size = raw.len() as u64;
+        let record = Record {
+            key: key.clone(),
+            uid: uid.clone(),
+            profile: profile.name.clone(),
+            size,
+            remote_size: message.size,
+            digest: digest.clone(),
+            message_id,
+            recipients: Vec::new(),
+            dedupe_key: None,
+        };
         let outcome = if ctx.store.digest_known(&key.account, &digest).await? {
             info!(uid = %uid, "already delivered under another UID; not delivering again");
             Outcome::AlreadyDelivered
@@ -252,6 +264,10 @@ impl Walk<'_> {
                 uid: &uid,
                 digest: &digest,
                 unix_time: now_secs(),
+                // One transaction delivers the whole message: recorded on the SMTP lane at the
+                // 250 (multi-drop records after all its transactions, below).
+                record: (matches!(self.route, Route::Single(_)) || fallback_for.is_some())
+                    .then(|| record.clone()),
             };
             match &fallback_for {
                 None => deliver_to_recipients(ctx, profile, &self.route, &mut raw, &source).await?,
@@ -261,13 +277,14 @@ impl Walk<'_> {
                 }
             }
         };
-        let (recipients, dedupe_key, reply) = match outcome {
+        let (recipients, dedupe_key, reply, recorded) = match outcome {
             Outcome::Delivered {
                 recipients,
                 reply,
                 dedupe_key,
-            } => (recipients, dedupe_key, Some(reply)),
-            Outcome::AlreadyDelivered => (Vec::new(), None, None),
+                recorded,
+            } => (recipients, dedupe_key, Some(reply), recorded),
+            Outcome::AlreadyDelivered => (Vec::new(), None, None, None),
             Outcome::Deferred(err) => {
                 self.deferred_in_a_row += 1;
                 if !skips_one_message(&err, self.deferred_in_a_row) {
@@ -291,20 +308,18 @@ impl Walk<'_> {
         };
         self.deferred_in_a_row = 0;
         self.deferred_run.clear();
-        let size = raw.len() as u64;
-        ctx.store
-            .record(Record {
-                key: key.clone(),
-                uid: uid.clone(),
-                profile: profile.name.clone(),
-                size,
-                remote_size: message.size,
-                digest,
-                message_id,
-                recipients: recipients.clone(),
-                dedupe_key,
-            })
-            .await?;
+        // Durable (fsync'd) before anything is deleted remotely.
+        match recorded {
+            Some(pending) => ctx.store.durable(pending).await?,
+            None => {
+                let record = Record {
+                    recipients: recipients.clone(),
+                    dedupe_key,
+                    ..record
+                };
+                ctx.store.record(record).await?
+            }
+        }
         match reply {
             Some(reply) => {
                 info!(uid = %uid, size, recipient = %recipients.join(","), reply = %reply, "delivered");

@@ -126,15 +126,28 @@ pub fn remove_recorded(policy: AfterDelivery, delivered_at: i64, now: i64) -> bo
 }
 
 /// Polls `profile` once.
-#[tracing::instrument(name = "poll", skip_all, fields(profile = %profile.name))]
 pub async fn poll(ctx: &PollContext, profile: &Profile) -> Result<PollReport, PollError> {
+    let mut report = PollReport::default();
+    poll_into(ctx, profile, &mut report).await?;
+    finish(report)
+}
+
+/// Polls `profile` once, counting into `report` as it goes: what was delivered stays counted
+/// there when the poll fails later (a message left on the server, the local server gone,
+/// the connection cut), for the status board. [`finish`] then says whether every listed
+/// message was taken care of.
+#[tracing::instrument(name = "poll", skip_all, fields(profile = %profile.name))]
+pub async fn poll_into(
+    ctx: &PollContext,
+    profile: &Profile,
+    report: &mut PollReport,
+) -> Result<(), PollError> {
     ctx.store.begin_poll(&profile.name).await?;
     mailbox::settle(&ctx.store, profile).await?;
-    let mut report = PollReport::default();
     match remote::connect(ctx, profile).await? {
         Connection::Pop3(mailbox) => {
             let with = mailbox.with_label();
-            poll_mailbox(ctx, profile, mailbox, with, &mut report).await?;
+            poll_mailbox(ctx, profile, mailbox, with, report).await?;
         }
         Connection::Imap(mut conn) => {
             let with = conn.with_label();
@@ -144,7 +157,7 @@ pub async fn poll(ctx: &PollContext, profile: &Profile) -> Result<PollReport, Po
                     break;
                 }
                 result = match conn.open_folder(folder).await {
-                    Ok(mailbox) => poll_mailbox(ctx, profile, mailbox, with, &mut report).await,
+                    Ok(mailbox) => poll_mailbox(ctx, profile, mailbox, with, report).await,
                     Err(err) => Err(err.into()),
                 };
                 if result.is_err() {
@@ -155,7 +168,7 @@ pub async fn poll(ctx: &PollContext, profile: &Profile) -> Result<PollReport, Po
             result?;
         }
     }
-    finish(report)
+    Ok(())
 }
 
 /// Processes one mailbox (the POP3 mailbox, or one IMAP folder) and commits its deletions.
@@ -196,7 +209,9 @@ async fn poll_mailbox<M: Mailbox>(
     Ok(())
 }
 
-fn finish(report: PollReport) -> Result<PollReport, PollError> {
+/// The report of a poll that went through its mailboxes, or [`PollError::Undelivered`] when
+/// it left messages on the server.
+pub fn finish(report: PollReport) -> Result<PollReport, PollError> {
     match report.left_on_server.first() {
         None => Ok(report),
         Some(first) => Err(PollError::Undelivered {

@@ -64,5 +64,5 @@ pub use intents::{Intended, Intent};
 pub use lock::{LOCK_FILE, OWNER_FILE};
 pub use open::read_installation_id;
 pub use schema::SENT_RETENTION_DAYS;
-pub use store::Store;
+pub use store::{PendingRecord, Store};
 pub use types::{CopyKey, Known, MailboxKey, Record};

@@ -19,6 +19,11 @@ use super::syncer::{WRITER_AUTOCHECKPOINT_PAGES, syncer, wal_sync};
 use super::types::{CopyKey, Record};
 use super::writer::{Job, SentRow, writer};
 
+/// A delivery record handed to the writer and not yet known to be durable
+/// ([`Store::record_at_once`]).
+#[derive(Debug)]
+pub struct PendingRecord(oneshot::Receiver<Result<(), StateError>>);
+
 /// A handle to the state database; cheap to clone. The state directory stays locked for this
 /// process (see `lock`) until the last clone is dropped.
 #[derive(Clone)]
@@ -171,9 +176,22 @@ impl Store {
     /// visible to every connection, safe from a SIGKILL) before the fsync that makes it
     /// durable, without waiting for any other fsync (see `writer`, `syncer`).
     pub async fn record(&self, record: Record) -> Result<(), StateError> {
+        let pending = self.record_at_once(record)?;
+        self.durable(pending).await
+    }
+
+    /// Queues a delivery record for the writer without waiting (no `await`: the SMTP lane
+    /// calls it on its own thread the moment the local server's 250 is read, see
+    /// `deliver::lane`); [`Store::durable`] then waits until it is durable.
+    pub fn record_at_once(&self, record: Record) -> Result<PendingRecord, StateError> {
         let (tx, rx) = oneshot::channel();
         self.send(Job::Record(Box::new(record), tx))?;
-        self.reply(rx).await
+        Ok(PendingRecord(rx))
+    }
+
+    /// Waits until the record queued by [`Store::record_at_once`] is durable (fsync'd).
+    pub async fn durable(&self, pending: PendingRecord) -> Result<(), StateError> {
+        self.reply(pending.0).await
     }
 
     /// Remembers that `recipients` received the message known as `dedupe_key` (multi-drop

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,6 +15,8 @@ use rustls::ClientConfig;
 
 use crate::net::{self, Stream};
 use crate::source::SourceError;
+
+pub use super::cap::ReadCap;
 
 pub(super) type Session = async_imap::Session<Watched>;
 
@@ -40,63 +42,6 @@ impl Watched {
     }
 }
 
-/// How many more bytes the connection may read while a message body is fetched: async-imap
-/// reads a whole response into memory (up to 512 MiB), whatever size the server announced, so
-/// a body over `max_message_mb` — the server announced a smaller size, or none — is stopped
-/// here, at the limit, instead. Going over fails the read, which ends the connection (it is
-/// out of step) and marks it `over`.
-#[derive(Debug)]
-pub struct ReadCap {
-    /// Bytes left; `u64::MAX` when no fetch is under way.
-    left: AtomicU64,
-    over: AtomicBool,
-}
-
-impl Default for ReadCap {
-    fn default() -> Self {
-        ReadCap {
-            left: AtomicU64::new(u64::MAX),
-            over: AtomicBool::new(false),
-        }
-    }
-}
-
-impl ReadCap {
-    /// Allows `bytes` more bytes, until [`ReadCap::lift`].
-    pub fn set(&self, bytes: u64) {
-        self.over.store(false, Ordering::SeqCst);
-        self.left.store(bytes.min(u64::MAX - 1), Ordering::SeqCst);
-    }
-
-    /// No limit (beyond async-imap's own).
-    pub fn lift(&self) {
-        self.left.store(u64::MAX, Ordering::SeqCst);
-    }
-
-    /// A read went over the limit since the last [`ReadCap::set`].
-    pub fn went_over(&self) -> bool {
-        self.over.load(Ordering::SeqCst)
-    }
-
-    /// Counts `n` bytes read; false when that goes over the limit.
-    fn take(&self, n: usize) -> bool {
-        let left = self.left.load(Ordering::SeqCst);
-        if left == u64::MAX {
-            return true;
-        }
-        match left.checked_sub(n as u64) {
-            Some(rest) => {
-                self.left.store(rest, Ordering::SeqCst);
-                true
-            }
-            None => {
-                self.over.store(true, Ordering::SeqCst);
-                false
-            }
-        }
-    }
-}
-
 impl tokio::io::AsyncRead for Watched {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -108,7 +53,7 @@ impl tokio::io::AsyncRead for Watched {
         let this = &mut *self;
         let result = Pin::new(&mut this.inner).poll_read(cx, buf);
         match &result {
-            Poll::Ready(Ok(())) if !this.cap.take(buf.filled().len() - before) => {
+            Poll::Ready(Ok(())) if !this.cap.take(&buf.filled()[before..]) => {
                 this.closed.store(true, Ordering::SeqCst);
                 return Poll::Ready(Err(std::io::Error::other(
                     "the message body is larger than max_message_mb",

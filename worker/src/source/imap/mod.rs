@@ -1,5 +1,7 @@
 //! The IMAP side, a thin layer over async-imap:
 //!
+//! - [`cap`]: the limit on what a body fetch may read, and the scan for the literals a
+//!   response announces (async-imap makes room for a whole literal before reading it).
 //! - [`connect`](mod@connect): the stream wrapper that notices a closed connection, the SASL
 //!   authenticators, connect (implicit TLS or STARTTLS, failing closed) and log in, and the
 //!   timeout every exchange runs under.
@@ -11,6 +13,7 @@
 //!   folder EXAMINEd (read-only) and an IMAP IDLE (RFC 2177) running, which reports new mail
 //!   and is ended and re-issued ([`ImapIdle::renew`]) before the server's inactivity timeout.
 
+pub mod cap;
 pub mod connect;
 pub mod folder;
 pub mod idle;
