@@ -185,6 +185,9 @@ pub async fn poll_with_limits(
         ),
         Err(err) => warn!(profile = %profile.name, error = %err, "poll failed"),
     }
+    if let Some(alerts) = &ctx.alerts {
+        alerts.after_poll(ctx, profile, &result).await;
+    }
     result
 }
 

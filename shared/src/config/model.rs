@@ -126,6 +126,35 @@ pub struct WorkerSettings {
     /// IMAP IDLE connections open at once, all push profiles together. `None` (not written):
     /// the worker derives it from its open-file limit at start.
     pub max_idle_connections: Option<usize>,
+    /// `[worker] alerts`: mail to an administrator; `None`: no alert mail.
+    pub alerts: Option<Alerts>,
+}
+
+/// How long a profile fails before an alert goes out when `after` is not written.
+pub const DEFAULT_ALERT_AFTER: Duration = Duration::from_secs(3600);
+
+/// `[worker] alerts`: one mail when a profile has been failing for `after`, has held
+/// messages or needs a sign-in, and one when that is over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alerts {
+    /// The administrator's address.
+    pub to: String,
+    /// How long a profile fails before its alert goes out.
+    pub after: Duration,
+    /// The `From:` address; `None`: `mailpull@` and the worker's host name. The envelope
+    /// sender is always the null sender, so an alert never bounces back into a loop.
+    pub from: Option<String>,
+    /// The SMTP server alerts go through; `None`: the failing profile's own local server.
+    pub smtp: Option<AlertSmtp>,
+}
+
+/// `alerts.smtp`, `smtp_security` and `ca_file`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertSmtp {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

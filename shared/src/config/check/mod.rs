@@ -4,7 +4,7 @@
 //!
 //! Layout: [`fields`] is the leaf (the [`FieldError`] accumulator and the small validators);
 //! one module per section of the file checks it: `worker` (`[worker]`, and `metrics`: its
-//! `metrics`/`metrics_public` pair), `profile` (one
+//! `metrics`/`metrics_public` pair, and `alerts`: its `alerts` table), `profile` (one
 //! `[[profile]]`: name, enabled, push and its sections), `schedule` (`interval`,
 //! `after_delivery`), `remote` (`[profile.remote]`), `credentials` (`auth` and the password
 //! source or the OAuth client), `oauth2` (`[profile.remote.oauth2]`), `local`
@@ -14,6 +14,7 @@
 //! mailbox). `types` reads the raw tables and words their type errors (the dotted field,
 //! what was expected and what was found).
 
+mod alerts;
 mod credentials;
 mod distribute;
 mod fields;
