@@ -5,6 +5,7 @@ mod alerts;
 mod crash;
 mod expunge;
 mod faults_tools;
+mod filter;
 mod harness;
 mod held;
 mod hostile;

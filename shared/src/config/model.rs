@@ -169,6 +169,29 @@ pub struct Profile {
     pub remote: Remote,
     pub local: Local,
     pub distribute: Option<Distribute>,
+    /// A command every message passes through before delivery; `None`: none.
+    pub filter: Option<Filter>,
+}
+
+/// How long a filter may take for one message when `timeout` is not written.
+pub const DEFAULT_FILTER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A profile's `filter`: each message goes to the command's stdin before delivery. Exit 0
+/// delivers it (its stdout in its place when `rewrites`); an exit code in `fallback_exit`
+/// delivers it to the fallback mailbox with an `X-Mailpull-Filter` header; anything else (a
+/// timeout, a signal, another code) leaves it on the server as a failure of that message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    /// The program and its arguments, run without a shell.
+    pub command: Vec<String>,
+    pub timeout: Duration,
+    /// The command prints the message to deliver (e.g. with spam headers added).
+    pub rewrites: bool,
+    /// Exit codes that send the message to the fallback mailbox.
+    pub fallback_exit: Vec<i32>,
+    /// The fallback for `fallback_exit`, qualified (`spam@local.domain`); `None`: the
+    /// profile's `[profile.distribute] fallback`.
+    pub fallback: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

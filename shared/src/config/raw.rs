@@ -54,6 +54,20 @@ pub struct RawProfile {
     pub remote: Option<RawRemote>,
     pub local: Option<RawLocal>,
     pub distribute: Option<RawDistribute>,
+    /// `filter = { command = [...], timeout = "30s", ... }`: a command each message passes
+    /// through before delivery.
+    pub filter: Option<RawFilter>,
+}
+
+/// A profile's `filter`: the command (no shell) and what its exit codes mean.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawFilter {
+    pub command: Option<Vec<String>>,
+    pub timeout: Option<String>,
+    pub rewrites: Option<bool>,
+    pub fallback_exit: Option<Vec<i64>>,
+    pub fallback: Option<String>,
 }
 
 /// `after_delivery = "delete"`, `"keep"` or `{ keep_days = N }`. Anything else is kept as
