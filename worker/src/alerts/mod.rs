@@ -18,16 +18,33 @@ use std::time::Duration;
 use mailpull_shared::config::{Alerts, Local, Profile};
 use tracing::{info, warn};
 
-use crate::context::PollContext;
-use crate::poll::{PollError, PollReport};
-use crate::state::{AlertKind, AlertRow, Attempt};
-use decide::{Seen, Step, decide};
+use crate::deliver::{Deliverer, DeliveryError};
+use crate::state::{AlertKind, AlertRow, Attempt, Store};
+pub use decide::Seen;
+use decide::{Step, decide};
 use mail::Letter;
 
 /// How long one alert mail may take to send.
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Held messages named in a mail; more are counted.
 const HELD_LISTED: usize = 10;
+
+/// What a poll's result said about the failing profile and its sign-in (the poll's module
+/// words it: `poll::alert_seen`); held messages are read from the state database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollSeen {
+    pub failing: Seen,
+    pub sign_in: Seen,
+}
+
+/// What sending needs: the state database, the SMTP client, this machine's name, now.
+pub struct Env<'a> {
+    pub store: &'a Store,
+    pub deliverer: &'a Deliverer,
+    pub hostname: &'a str,
+    /// Unix seconds.
+    pub now: i64,
+}
 
 /// The `[worker] alerts` settings at work (read at start).
 pub struct Alerter {
@@ -46,12 +63,7 @@ impl Alerter {
 
     /// Looks at what the poll of `profile` showed and sends what is due. Never fails: a
     /// problem is logged and the mail tried again after the next poll.
-    pub async fn after_poll(
-        &self,
-        ctx: &PollContext,
-        profile: &Profile,
-        result: &Result<PollReport, PollError>,
-    ) {
+    pub async fn after_poll(&self, ctx: &Env<'_>, profile: &Profile, seen: PollSeen) {
         let rows = match ctx.store.alerts(&profile.name).await {
             Ok(rows) => rows,
             Err(err) => {
@@ -66,18 +78,19 @@ impl Alerter {
                     Ok(held) => held_seen(held),
                     Err(_) => Seen::Unknown,
                 },
-                _ => poll_seen(kind, result),
+                AlertKind::Failing => seen.failing.clone(),
+                AlertKind::SignIn => seen.sign_in.clone(),
             };
             let row = rows.iter().find(|row| row.kind == kind);
             let after = self.settings.after.as_secs() as i64;
-            let step = decide(&profile.name, kind, seen, row, ctx.now(), after);
+            let step = decide(&profile.name, kind, seen, row, ctx.now, after);
             self.carry_out(ctx, profile, row, step).await;
         }
     }
 
     async fn carry_out(
         &self,
-        ctx: &PollContext,
+        ctx: &Env<'_>,
         profile: &Profile,
         old: Option<&AlertRow>,
         step: Step,
@@ -91,7 +104,7 @@ impl Alerter {
             Step::Alert(mut row) => match self.send(ctx, profile, &row, false).await {
                 Ok(()) => {
                     info!(profile = %name, kind = row.kind.as_str(), to = %self.settings.to, "alert sent");
-                    row.sent_at = Some(ctx.now());
+                    row.sent_at = Some(ctx.now);
                     ctx.store.put_alert(row).await
                 }
                 Err(err) => {
@@ -117,21 +130,21 @@ impl Alerter {
 
     async fn send(
         &self,
-        ctx: &PollContext,
+        ctx: &Env<'_>,
         profile: &Profile,
         row: &AlertRow,
         recovered: bool,
-    ) -> Result<(), crate::deliver::DeliveryError> {
+    ) -> Result<(), DeliveryError> {
         let message = mail::compose(&Letter {
             kind: row.kind,
             recovered,
             profile,
             since: row.since,
-            now: ctx.now(),
+            now: ctx.now,
             detail: &row.detail,
             from: &self.from,
             to: &self.settings.to,
-            hostname: &ctx.hostname,
+            hostname: ctx.hostname,
         });
         let server = self.server(profile);
         ctx.deliverer
@@ -165,19 +178,6 @@ impl Alerter {
 /// The kind of the row being forgotten (a `Forget` step always has one).
 fn kindless(old: Option<&AlertRow>) -> AlertKind {
     old.map_or(AlertKind::Failing, |row| row.kind)
-}
-
-/// What the poll's result says about `kind` (`Failing` or `SignIn`). Messages left on the
-/// server are not a failing profile (held messages are their own kind); a sign-in error
-/// says nothing about other failures, and another error nothing about the sign-in.
-fn poll_seen(kind: AlertKind, result: &Result<PollReport, PollError>) -> Seen {
-    let sign_in = matches!(result, Err(PollError::Source(err)) if err.needs_sign_in());
-    match (kind, result) {
-        (_, Ok(_)) | (_, Err(PollError::Undelivered { .. })) => Seen::Clear,
-        (AlertKind::SignIn, Err(err)) if sign_in => Seen::Active(err.to_string()),
-        (AlertKind::Failing, Err(err)) if !sign_in => Seen::Active(err.to_string()),
-        _ => Seen::Unknown,
-    }
 }
 
 /// The held messages in words, or clear when there are none.
