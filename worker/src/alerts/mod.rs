@@ -8,7 +8,8 @@
 //! poll.
 //!
 //! Layout: `decide` (pure: the step for one kind), `mail` (pure: the message), this module
-//! (what a poll showed, the state rows, sending).
+//! (the state rows, held messages in words, sending). What a poll's result says is
+//! `poll::alert_seen`'s to word; this module imports neither `poll` nor `context`.
 
 pub mod decide;
 pub mod mail;
