@@ -16,6 +16,7 @@ PACKAGE_GROUPS=(
     "Windows installer, built and tested under wine: gcc-mingw-w64-x86-64 nsis p7zip-full wine wine64"
     "Debian package test: dpkg-dev adduser systemd"
     "metrics test (promtool check metrics): prometheus"
+    "filter test, a real scanner (spamd with spamc -p PORT, the GTUBE string): spamassassin spamd spamc"
 )
 
 # System user that owns the test servers' mailboxes (Dovecot refuses to run mail processes as root).

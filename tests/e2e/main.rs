@@ -1,9 +1,11 @@
 //! End-to-end tests of Mailpull against real Dovecot and Postfix instances (needs root and
 //! `scripts/setup-deps.sh`). One binary so the servers' start-up is shared by all modules.
 
+mod alerts;
 mod crash;
 mod expunge;
 mod faults_tools;
+mod filter;
 mod harness;
 mod held;
 mod hostile;

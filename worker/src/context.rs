@@ -37,6 +37,8 @@ pub struct PollContext {
     pub metrics: Arc<Metrics>,
     /// `[worker] memory_budget_mb`: what the messages all polls hold at once may cost.
     pub budget: crate::budget::MemoryBudget,
+    /// `[worker] alerts`: mail to an administrator about trouble; `None`: none.
+    pub alerts: Option<crate::alerts::Alerter>,
 }
 
 /// A source of the current time in Unix seconds.
@@ -63,6 +65,7 @@ impl PollContext {
             budget: crate::budget::MemoryBudget::new(
                 mailpull_shared::config::DEFAULT_MEMORY_BUDGET_MB * 1024 * 1024,
             ),
+            alerts: None,
         }
     }
 
@@ -76,6 +79,15 @@ impl PollContext {
     /// Takes the memory budget from the `[worker]` settings.
     pub fn with_budget(mut self, settings: &mailpull_shared::config::WorkerSettings) -> Self {
         self.budget = crate::budget::MemoryBudget::new(settings.memory_budget_bytes);
+        self
+    }
+
+    /// Takes the alert settings from the `[worker]` settings.
+    pub fn with_alerts(mut self, settings: &mailpull_shared::config::WorkerSettings) -> Self {
+        self.alerts = settings
+            .alerts
+            .clone()
+            .map(|alerts| crate::alerts::Alerter::new(alerts, &self.hostname));
         self
     }
 

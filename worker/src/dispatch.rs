@@ -184,24 +184,38 @@ pub async fn deliver_held_to_fallback(
             "delivery to the fallback was asked, but the profile has no fallback mailbox".into(),
         ));
     };
-    let sender = deliver::envelope_sender(raw);
     let header = format!("{HELD_REASON_HEADER}: {}\r\n", one_line(reason));
-    let recipients = std::slice::from_ref(fallback);
+    let fallback = fallback.clone();
+    deliver_to_fallback(ctx, profile, &fallback, raw, source, &header).await
+}
+
+/// Delivers `raw` to the mailbox `fallback` with `header` (a whole header line, CRLF) below
+/// the trace header: a held message on request, or one the profile's filter sent there.
+pub async fn deliver_to_fallback(
+    ctx: &PollContext,
+    profile: &Profile,
+    fallback: &str,
+    raw: &mut Vec<u8>,
+    source: &Source<'_>,
+    header: &str,
+) -> Result<Outcome, StateError> {
+    let sender = deliver::envelope_sender(raw);
+    let recipients = [fallback.to_string()];
     let sent = send_with_headers(
         ctx,
         profile,
         source,
         sender.as_deref(),
-        recipients,
-        &header,
+        &recipients,
+        header,
         raw,
     )
     .await?;
     Ok(match sent {
         Ok((reply, recorded)) => {
-            info!(uid = %source.uid, fallback = %fallback, "the held message was delivered to the fallback, as asked");
+            info!(uid = %source.uid, fallback = %fallback, "delivered to the fallback mailbox");
             Outcome::Delivered {
-                recipients: vec![fallback.clone()],
+                recipients: vec![fallback.to_string()],
                 reply,
                 dedupe_key: None,
                 recorded,

@@ -61,7 +61,8 @@ fn context(config: &Config, cancel: CancellationToken) -> Result<Arc<PollContext
     Ok(Arc::new(
         PollContext::new(store, Deliverer::new(pool_size), cancel)
             .with_hold(&config.worker)
-            .with_budget(&config.worker),
+            .with_budget(&config.worker)
+            .with_alerts(&config.worker),
     ))
 }
 

@@ -40,6 +40,10 @@
 //!   endpoint.
 //! - [`push`]: IMAP IDLE watchers that wake a profile's poll when new mail arrives, and the
 //!   slots of their cap.
+//! - [`alerts`]: one mail to an administrator when a profile has failed for a while, has
+//!   held messages or needs a sign-in, and one when that is over (`[worker] alerts`).
+//! - [`filter`]: a profile's `filter` command, which sees each message before delivery
+//!   (deliver, possibly rewritten; to the fallback mailbox; or a failure of the message).
 //! - [`fd_limit`]: the open-file limit raised at start, and the IDLE cap that follows from it.
 //! - [`logging`]: tracing to stderr and a daily-rotated file.
 //! - [`private`]: owner-only modes (Unix) on the state directory, the database and the logs,
@@ -54,6 +58,7 @@
 //! - [`engine`]: the worker assembled ([`run`], [`run_once`]): state database, deliverer,
 //!   scheduler, push and IPC server; what `mailpull-worker run` and the Windows service call.
 
+pub mod alerts;
 pub mod budget;
 pub mod cli;
 pub mod content_digest;
@@ -63,6 +68,7 @@ pub mod deliver;
 pub mod dispatch;
 pub mod engine;
 pub mod fd_limit;
+pub mod filter;
 pub mod held;
 pub mod import;
 pub mod ipc;

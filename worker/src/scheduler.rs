@@ -202,6 +202,17 @@ pub async fn poll_with_limits(
         ),
         Err(err) => warn!(profile = %profile.name, error = %err, "poll failed"),
     }
+    if let Some(alerts) = &ctx.alerts {
+        let env = crate::alerts::Env {
+            store: &ctx.store,
+            deliverer: &ctx.deliverer,
+            hostname: &ctx.hostname,
+            now: ctx.now(),
+        };
+        alerts
+            .after_poll(&env, profile, poll::alert_seen(&result))
+            .await;
+    }
     result
 }
 

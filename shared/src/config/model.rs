@@ -126,6 +126,35 @@ pub struct WorkerSettings {
     /// IMAP IDLE connections open at once, all push profiles together. `None` (not written):
     /// the worker derives it from its open-file limit at start.
     pub max_idle_connections: Option<usize>,
+    /// `[worker] alerts`: mail to an administrator; `None`: no alert mail.
+    pub alerts: Option<Alerts>,
+}
+
+/// How long a profile fails before an alert goes out when `after` is not written.
+pub const DEFAULT_ALERT_AFTER: Duration = Duration::from_secs(3600);
+
+/// `[worker] alerts`: one mail when a profile has been failing for `after`, has held
+/// messages or needs a sign-in, and one when that is over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alerts {
+    /// The administrator's address.
+    pub to: String,
+    /// How long a profile fails before its alert goes out.
+    pub after: Duration,
+    /// The `From:` address; `None`: `mailpull@` and the worker's host name. The envelope
+    /// sender is always the null sender, so an alert never bounces back into a loop.
+    pub from: Option<String>,
+    /// The SMTP server alerts go through; `None`: the failing profile's own local server.
+    pub smtp: Option<AlertSmtp>,
+}
+
+/// `alerts.smtp`, `smtp_security` and `ca_file`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertSmtp {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -140,6 +169,29 @@ pub struct Profile {
     pub remote: Remote,
     pub local: Local,
     pub distribute: Option<Distribute>,
+    /// A command every message passes through before delivery; `None`: none.
+    pub filter: Option<Filter>,
+}
+
+/// How long a filter may take for one message when `timeout` is not written.
+pub const DEFAULT_FILTER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A profile's `filter`: each message goes to the command's stdin before delivery. Exit 0
+/// delivers it (its stdout in its place when `rewrites`); an exit code in `fallback_exit`
+/// delivers it to the fallback mailbox with an `X-Mailpull-Filter` header; anything else (a
+/// timeout, a signal, another code) leaves it on the server as a failure of that message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    /// The program and its arguments, run without a shell.
+    pub command: Vec<String>,
+    pub timeout: Duration,
+    /// The command prints the message to deliver (e.g. with spam headers added).
+    pub rewrites: bool,
+    /// Exit codes that send the message to the fallback mailbox.
+    pub fallback_exit: Vec<i32>,
+    /// The fallback for `fallback_exit`, qualified (`spam@local.domain`); `None`: the
+    /// profile's `[profile.distribute] fallback`.
+    pub fallback: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -25,6 +25,21 @@ pub struct RawWorker {
     pub memory_budget_mb: Option<i64>,
     /// IMAP IDLE connections open at once; not written: follows the open-file limit.
     pub max_idle_connections: Option<i64>,
+    /// `alerts = { to = "postmaster@...", after = "1h" }`: mail an administrator about trouble.
+    pub alerts: Option<RawAlerts>,
+}
+
+/// `[worker] alerts`: who is told about a failing profile, held messages or a needed
+/// sign-in, after how long, and over which SMTP server.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerts {
+    pub to: Option<String>,
+    pub after: Option<String>,
+    pub from: Option<String>,
+    pub smtp: Option<String>,
+    pub smtp_security: Option<String>,
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -39,6 +54,20 @@ pub struct RawProfile {
     pub remote: Option<RawRemote>,
     pub local: Option<RawLocal>,
     pub distribute: Option<RawDistribute>,
+    /// `filter = { command = [...], timeout = "30s", ... }`: a command each message passes
+    /// through before delivery.
+    pub filter: Option<RawFilter>,
+}
+
+/// A profile's `filter`: the command (no shell) and what its exit codes mean.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawFilter {
+    pub command: Option<Vec<String>>,
+    pub timeout: Option<String>,
+    pub rewrites: Option<bool>,
+    pub fallback_exit: Option<Vec<i64>>,
+    pub fallback: Option<String>,
 }
 
 /// `after_delivery = "delete"`, `"keep"` or `{ keep_days = N }`. Anything else is kept as

@@ -1,4 +1,4 @@
-//! One message of a poll, step by step: check a recorded UID, fetch, route and deliver,
+//! One message of a poll, step by step: check a recorded UID, fetch, filter, route and deliver,
 //! record, delete (or leave it on the server with the reason), and decide whether a failure
 //! stops the poll ([`super::retry`]).
 
@@ -10,7 +10,10 @@ use super::{PollError, PollReport, Progress, hex_digest, remove_recorded};
 use crate::budget::{MemoryBudget, Reservation};
 use crate::context::{PollContext, now_secs};
 use crate::deliver;
-use crate::dispatch::{Outcome, Source, deliver_held_to_fallback, deliver_to_recipients};
+use crate::dispatch::{
+    Outcome, Source, deliver_held_to_fallback, deliver_to_fallback, deliver_to_recipients,
+};
+use crate::filter::{self, Passed};
 use crate::metrics::FailureKind;
 use crate::routing::Route;
 use crate::source::{Listed, Mailbox};
@@ -258,6 +261,11 @@ impl Walk<'_> {
             info!(uid = %uid, "already delivered under another UID; not delivering again");
             Outcome::AlreadyDelivered
         } else {
+            // Nothing bypasses the filter: a failure of it is this message's failure.
+            let passed = match filter::apply(profile, &self.route, &mut raw).await {
+                Ok(passed) => passed,
+                Err(why) => return self.failed(Some(&uid), why, report, progress).await,
+            };
             let source = Source {
                 key,
                 with: self.with,
@@ -269,9 +277,14 @@ impl Walk<'_> {
                 record: (matches!(self.route, Route::Single(_)) || fallback_for.is_some())
                     .then(|| record.clone()),
             };
-            match &fallback_for {
-                None => deliver_to_recipients(ctx, profile, &self.route, &mut raw, &source).await?,
-                Some(reason) => {
+            match (passed, &fallback_for) {
+                (Passed::Fallback { to, header }, _) => {
+                    deliver_to_fallback(ctx, profile, &to, &mut raw, &source, &header).await?
+                }
+                (Passed::Deliver, None) => {
+                    deliver_to_recipients(ctx, profile, &self.route, &mut raw, &source).await?
+                }
+                (Passed::Deliver, Some(reason)) => {
                     deliver_held_to_fallback(ctx, profile, &self.route, &mut raw, &source, reason)
                         .await?
                 }

@@ -102,6 +102,28 @@ impl PollError {
     }
 }
 
+/// What a poll's result says about the profile failing and about its sign-in, for the
+/// alerts. Messages left on the server are not a failing profile (held messages are their
+/// own alert); a sign-in error says nothing about other failures, and another error nothing
+/// about the sign-in.
+pub fn alert_seen(result: &Result<PollReport, PollError>) -> crate::alerts::PollSeen {
+    use crate::alerts::{PollSeen, Seen};
+    match result {
+        Ok(_) | Err(PollError::Undelivered { .. }) => PollSeen {
+            failing: Seen::Clear,
+            sign_in: Seen::Clear,
+        },
+        Err(PollError::Source(err)) if err.needs_sign_in() => PollSeen {
+            failing: Seen::Unknown,
+            sign_in: Seen::Active(err.to_string()),
+        },
+        Err(err) => PollSeen {
+            failing: Seen::Active(err.to_string()),
+            sign_in: Seen::Unknown,
+        },
+    }
+}
+
 fn hex_digest(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     let mut out = String::with_capacity(64);

@@ -39,7 +39,9 @@
 //! - `migrate_accounts`: version 3's rewrite of route-keyed accounts to mailbox identities.
 //! - `attempts`: messages that failed on their own (attempts, next attempt, held, the action
 //!   asked for a held message); [`read_held`] without the lock, beside a running worker.
+//! - `alerts`: the alert state of each profile ([`AlertRow`]): since when, sent or not.
 
+mod alerts;
 mod attempts;
 mod error;
 mod intents;
@@ -58,6 +60,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use alerts::{AlertKind, AlertRow};
 pub use attempts::{Attempt, HeldAction, read_held};
 pub use error::{StateError, file_system_problem};
 pub use intents::{Intended, Intent};

@@ -15,9 +15,13 @@
 //!   have no content digest: they keep their Message-ID, profile and time with an empty
 //!   digest, which no message's digest equals, so they suppress nothing (a copy then comes
 //!   twice rather than another message never) and age out with the retention period.
+//! - Version 6 adds `attempts` (messages that failed on their own, held ones among them).
+//! - Version 7 adds `alerts`: per profile and kind (`failing`, `held`, `sign_in`) since when
+//!   the trouble lasts, its last detail and whether its alert mail went out, so that a
+//!   restarted worker neither sends an alert again nor forgets to send the recovery.
 
 /// The schema version this worker writes; a newer database is refused.
-pub(super) const SCHEMA_VERSION: i64 = 6;
+pub(super) const SCHEMA_VERSION: i64 = 7;
 
 /// Days a multi-drop delivery is remembered in `sent`; older rows suppress nothing and are
 /// pruned at the start of each poll.
@@ -120,6 +124,19 @@ pub(super) const CREATE_V6: &str = "BEGIN;
              ) WITHOUT ROWID;
              CREATE INDEX IF NOT EXISTS attempts_held ON attempts (held, profile);
              PRAGMA user_version = 6;
+             COMMIT;";
+
+/// Version 7: the alert state of each profile (see `alerts`), in one transaction.
+pub(super) const CREATE_V7: &str = "BEGIN;
+             CREATE TABLE IF NOT EXISTS alerts (
+                 profile TEXT NOT NULL,
+                 kind TEXT NOT NULL,
+                 since INTEGER NOT NULL,
+                 detail TEXT NOT NULL,
+                 sent_at INTEGER,
+                 PRIMARY KEY (profile, kind)
+             ) WITHOUT ROWID;
+             PRAGMA user_version = 7;
              COMMIT;";
 
 /// Reads this installation's id.

@@ -4,19 +4,22 @@
 //!
 //! Layout: [`fields`] is the leaf (the [`FieldError`] accumulator and the small validators);
 //! one module per section of the file checks it: `worker` (`[worker]`, and `metrics`: its
-//! `metrics`/`metrics_public` pair), `profile` (one
+//! `metrics`/`metrics_public` pair, and `alerts`: its `alerts` table), `profile` (one
 //! `[[profile]]`: name, enabled, push and its sections), `schedule` (`interval`,
 //! `after_delivery`), `remote` (`[profile.remote]`), `credentials` (`auth` and the password
 //! source or the OAuth client), `oauth2` (`[profile.remote.oauth2]`), `local`
-//! (`[profile.local]`) and `distribute` (`[profile.distribute]`). Section modules use
+//! (`[profile.local]`), `distribute` (`[profile.distribute]`) and `filter` (a profile's
+//! `filter`). Section modules use
 //! `fields` and the sections nested in theirs, never this module. Checks across profiles are
 //! file-level: unique names (here) and `mailboxes` (no two enabled profiles pull one remote
 //! mailbox). `types` reads the raw tables and words their type errors (the dotted field,
 //! what was expected and what was found).
 
+mod alerts;
 mod credentials;
 mod distribute;
 mod fields;
+mod filter;
 mod local;
 mod mailboxes;
 mod metrics;

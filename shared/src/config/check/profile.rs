@@ -1,4 +1,5 @@
-//! One `[[profile]]` table: its name, enabled flag and push, and each of its sections.
+//! One `[[profile]]` table: its name, enabled flag and push, and each of its sections (the
+//! `filter` among them).
 
 use super::distribute::check_distribute;
 use super::fields::Errors;
@@ -64,6 +65,12 @@ pub(super) fn check_profile_table(
             "needs protocol = \"imap\" (IMAP IDLE); POP3 has no push, it is polled every interval",
         );
     }
+    let filter = match (&raw.filter, &local) {
+        (Some(filter), Some(local)) => {
+            super::filter::check_filter(filter, local, distribute.is_some(), p, errors)
+        }
+        _ => None,
+    };
     Some(Profile {
         name,
         enabled: raw.enabled.unwrap_or(true),
@@ -73,5 +80,6 @@ pub(super) fn check_profile_table(
         remote: remote?,
         local: local?,
         distribute,
+        filter,
     })
 }

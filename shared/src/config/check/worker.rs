@@ -1,6 +1,6 @@
 //! The `[worker]` table: state directory, connection caps (IMAP IDLE included), log level, when
 //! a failing message is held, the service secret store, the memory budget of the messages held
-//! at once.
+//! at once, and who is mailed about trouble (`alerts`).
 
 use std::path::{Path, PathBuf};
 
@@ -107,6 +107,10 @@ pub(super) fn check_worker(raw: &RawWorker, errors: &mut Errors) -> Option<Worke
             errors,
         )
     });
+    let alerts = raw
+        .alerts
+        .as_ref()
+        .and_then(|alerts| super::alerts::check_alerts(alerts, errors));
     Some(WorkerSettings {
         state_dir,
         max_connections,
@@ -118,5 +122,6 @@ pub(super) fn check_worker(raw: &RawWorker, errors: &mut Errors) -> Option<Worke
         secrets,
         memory_budget_bytes: memory_budget_mb * 1024 * 1024,
         max_idle_connections,
+        alerts,
     })
 }

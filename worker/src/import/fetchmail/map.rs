@@ -280,6 +280,7 @@ impl Context<'_> {
             local: None,
             distribute: None,
             enabled: None,
+            filter: None,
         };
         if let Some((on, line)) = s.idle {
             if on && protocol == "imap" {
