@@ -292,6 +292,10 @@ impl Walk<'_> {
         self.deferred_in_a_row = 0;
         self.deferred_run.clear();
         let size = raw.len() as u64;
+        let shown = reply
+            .as_deref()
+            .map(|reply| crate::state::shown(&raw, reply))
+            .unwrap_or_default();
         ctx.store
             .record(Record {
                 key: key.clone(),
@@ -303,6 +307,7 @@ impl Walk<'_> {
                 message_id,
                 recipients: recipients.clone(),
                 dedupe_key,
+                shown,
             })
             .await?;
         match reply {

@@ -9,8 +9,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::error::{StateError, file_system_problem};
 use super::migrate_accounts::migrate_accounts;
 use super::schema::{
-    CREATE_V1, CREATE_V3, CREATE_V4, CREATE_V6, MIGRATE_V2, MIGRATE_V5_SENT, SCHEMA_VERSION,
-    SELECT_INSTALLATION_ID,
+    CREATE_V1, CREATE_V3, CREATE_V4, CREATE_V6, MIGRATE_V2, MIGRATE_V5_SENT, MIGRATE_V7,
+    SCHEMA_VERSION, SELECT_INSTALLATION_ID,
 };
 
 /// Opens (creating if needed) `state.sqlite3` in `dir`, migrated: the connection, the file's
@@ -77,6 +77,9 @@ fn migrate(conn: &Connection, path: &Path) -> Result<String, StateError> {
     }
     if version < 6 {
         conn.execute_batch(CREATE_V6).map_err(open_err)?;
+    }
+    if version < 7 {
+        conn.execute_batch(MIGRATE_V7).map_err(open_err)?;
     }
     let existing: Option<String> = conn
         .query_row(SELECT_INSTALLATION_ID, [], |row| row.get(0))

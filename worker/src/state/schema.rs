@@ -15,9 +15,13 @@
 //!   have no content digest: they keep their Message-ID, profile and time with an empty
 //!   digest, which no message's digest equals, so they suppress nothing (a copy then comes
 //!   twice rather than another message never) and age out with the retention period.
+//! - Version 6 adds `attempts` (messages that failed on their own, see `attempts`).
+//! - Version 7 adds `delivered.sender`, `delivered.subject` and `delivered.reply` (what the
+//!   History page shows: From, Subject and the local server's reply, written with the record;
+//!   NULL for rows of earlier versions) and an index by profile and time (see `history`).
 
 /// The schema version this worker writes; a newer database is refused.
-pub(super) const SCHEMA_VERSION: i64 = 6;
+pub(super) const SCHEMA_VERSION: i64 = 7;
 
 /// Days a multi-drop delivery is remembered in `sent`; older rows suppress nothing and are
 /// pruned at the start of each poll.
@@ -120,6 +124,15 @@ pub(super) const CREATE_V6: &str = "BEGIN;
              ) WITHOUT ROWID;
              CREATE INDEX IF NOT EXISTS attempts_held ON attempts (held, profile);
              PRAGMA user_version = 6;
+             COMMIT;";
+
+/// Version 7: what the History page shows of a delivery, in one transaction.
+pub(super) const MIGRATE_V7: &str = "BEGIN;
+             ALTER TABLE delivered ADD COLUMN sender TEXT;
+             ALTER TABLE delivered ADD COLUMN subject TEXT;
+             ALTER TABLE delivered ADD COLUMN reply TEXT;
+             CREATE INDEX IF NOT EXISTS delivered_history ON delivered (profile, delivered_at);
+             PRAGMA user_version = 7;
              COMMIT;";
 
 /// Reads this installation's id.
