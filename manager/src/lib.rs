@@ -11,6 +11,8 @@
 //! - [`form`]: the profile form's fields, to and from the configuration's profile table, and
 //!   the local checks.
 //! - [`held`]: held messages in plain words (which message, why, when, what an action did).
+//! - [`history`]: the History page and routing preview in words (totals, dates, the header
+//!   section of a message to preview).
 //! - [`log`]: the live log buffer, its filter and pause.
 //! - [`launch`]: starting the worker and opening the log file.
 //! - [`view`]: drawing, one module per part of the window.
@@ -19,6 +21,7 @@ pub mod app;
 pub mod backend;
 pub mod form;
 pub mod held;
+pub mod history;
 pub mod launch;
 pub mod log;
 pub mod view;

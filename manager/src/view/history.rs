@@ -1,0 +1,208 @@
+//! The History page of the selected profile: what it delivered today, in the last 7 days and
+//! in all, what fails now, a chart of messages per day (the last 30 days) and the last 100
+//! deliveries (time, from, subject, recipient, the local server's reply), all from the
+//! worker's state database. Asked for when the page opens and every few seconds while shown.
+
+use egui::{Color32, RichText, Visuals};
+use egui_plot::{Bar, BarChart, GridMark, Plot};
+use mailpull_shared::ipc::History;
+use mailpull_shared::ipc::history::Delivery;
+
+use super::form::{label_colour, value_colour};
+use super::held::{error_colour, held_colour};
+use crate::app::{Action, ManagerApp};
+use crate::history;
+
+/// The bars' colour: the theme's selection colour, readable on either panel.
+fn bar_colour(visuals: &Visuals) -> Color32 {
+    if visuals.dark_mode {
+        Color32::from_rgb(90, 160, 230)
+    } else {
+        Color32::from_rgb(30, 100, 180)
+    }
+}
+
+pub fn show(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+    let Some(name) = app.selected.as_deref() else {
+        return;
+    };
+    if app.connection.is_connected() && app.history.due(name) {
+        actions.push(Action::RefreshHistory);
+    }
+    ui.horizontal(|ui| {
+        ui.label(
+            RichText::new(format!("History of \"{name}\""))
+                .strong()
+                .size(16.0),
+        );
+        if ui
+            .add_enabled(app.connection.is_connected(), egui::Button::new("Refresh"))
+            .on_hover_text("Read the history from the worker again")
+            .clicked()
+        {
+            actions.push(Action::RefreshHistory);
+        }
+    });
+    let shown = app
+        .history
+        .shown
+        .as_ref()
+        .filter(|_| app.history.profile.as_deref() == Some(name));
+    match shown {
+        None => {
+            ui.label("Reading the history from the worker…");
+        }
+        Some(Err(why)) => {
+            ui.add(
+                egui::Label::new(
+                    RichText::new(format!("The history could not be read: {why}"))
+                        .color(error_colour(ui.visuals())),
+                )
+                .wrap(),
+            );
+        }
+        Some(Ok(history)) => page(ui, history),
+    }
+}
+
+fn page(ui: &mut egui::Ui, history: &History) {
+    let visuals = ui.visuals().clone();
+    egui::Grid::new("history_totals")
+        .num_columns(4)
+        .spacing([24.0, 4.0])
+        .show(ui, |ui| {
+            for (label, tally) in [
+                ("Today", history.today),
+                ("Last 7 days", history.week),
+                ("All", history.all),
+            ] {
+                ui.vertical(|ui| {
+                    ui.label(RichText::new(label).color(label_colour(&visuals)));
+                    ui.label(
+                        RichText::new(history::tally(tally))
+                            .strong()
+                            .color(value_colour(&visuals)),
+                    );
+                });
+            }
+            ui.vertical(|ui| {
+                ui.label(RichText::new("Failing now").color(label_colour(&visuals)));
+                let (text, colour) = match (history.failing, history.held) {
+                    (0, _) => ("none".to_string(), value_colour(&visuals)),
+                    (n, 0) => (
+                        format!("{n} waiting to be tried again"),
+                        held_colour(&visuals),
+                    ),
+                    (n, held) => (format!("{n}, of which {held} held"), error_colour(&visuals)),
+                };
+                ui.label(RichText::new(text).strong().color(colour));
+            });
+            ui.end_row();
+        });
+    ui.add_space(4.0);
+    chart(ui, history);
+    ui.add_space(4.0);
+    ui.label(
+        RichText::new(format!(
+            "Last deliveries ({} shown, newest first)",
+            history.recent.len()
+        ))
+        .strong(),
+    );
+    if history.recent.is_empty() {
+        ui.label("Nothing delivered yet.");
+        return;
+    }
+    egui::ScrollArea::vertical()
+        .id_salt("history_recent")
+        .auto_shrink([false, false])
+        .show(ui, |ui| deliveries(ui, &history.recent));
+}
+
+/// Messages per day, the last 30 days, as bars; dates on the axis.
+fn chart(ui: &mut egui::Ui, history: &History) {
+    let colour = bar_colour(ui.visuals());
+    let bars: Vec<Bar> = history
+        .per_day
+        .iter()
+        .map(|day| {
+            Bar::new(day.day as f64, day.messages as f64)
+                .width(0.7)
+                .fill(colour)
+                .name(format!(
+                    "{}: {} delivered",
+                    history::day_label(day.day),
+                    day.messages
+                ))
+        })
+        .collect();
+    let first = history.per_day.first().map_or(0, |d| d.day) as f64;
+    let last = history.per_day.last().map_or(0, |d| d.day) as f64;
+    let most = history
+        .per_day
+        .iter()
+        .map(|d| d.messages)
+        .max()
+        .unwrap_or(0);
+    ui.label(RichText::new("Messages delivered per day").color(label_colour(ui.visuals())));
+    Plot::new("history_per_day")
+        .height(150.0)
+        .allow_zoom(false)
+        .allow_drag(false)
+        .allow_scroll(false)
+        .allow_boxed_zoom(false)
+        .allow_double_click_reset(false)
+        .show_x(false)
+        .show_y(false)
+        .default_x_bounds(first - 0.7, last + 0.7)
+        .default_y_bounds(0.0, (most.max(4) as f64) * 1.15)
+        .x_axis_formatter(|mark: GridMark, _range| {
+            if mark.value.fract() == 0.0 {
+                history::day_label(mark.value as i64)
+            } else {
+                String::new()
+            }
+        })
+        .y_axis_formatter(|mark: GridMark, _range| {
+            if mark.value.fract() == 0.0 && mark.value >= 0.0 {
+                format!("{}", mark.value as i64)
+            } else {
+                String::new()
+            }
+        })
+        .show(ui, |plot| {
+            plot.bar_chart(BarChart::new("Delivered", bars));
+        });
+}
+
+/// The last deliveries: one row each; long values cut, whole in the hover text.
+fn deliveries(ui: &mut egui::Ui, recent: &[Delivery]) {
+    let visuals = ui.visuals().clone();
+    egui::Grid::new("history_deliveries")
+        .num_columns(5)
+        .striped(true)
+        .spacing([14.0, 4.0])
+        .show(ui, |ui| {
+            for head in ["Time", "From", "Subject", "To", "Local server's reply"] {
+                ui.label(RichText::new(head).strong().color(label_colour(&visuals)));
+            }
+            ui.end_row();
+            for delivery in recent {
+                let cell = |ui: &mut egui::Ui, text: &str, width: f32| {
+                    let shown = if text.is_empty() { "—" } else { text };
+                    ui.add_sized(
+                        [width, 18.0],
+                        egui::Label::new(RichText::new(shown).color(value_colour(&visuals)))
+                            .truncate(),
+                    )
+                    .on_hover_text(shown);
+                };
+                cell(ui, &history::when(delivery.at), 96.0);
+                cell(ui, &delivery.from, 190.0);
+                cell(ui, &delivery.subject, 210.0);
+                cell(ui, &delivery.recipients, 150.0);
+                cell(ui, &delivery.reply, 220.0);
+                ui.end_row();
+            }
+        });
+}
