@@ -8,6 +8,8 @@
 //! - [`app`]: the window's state and logic, the [`app::Action`]s views return, the persisted
 //!   [`app::Settings`].
 //! - [`backend`]: the pipe on its own thread (tokio), reconnecting by itself.
+//! - [`desktop`]: the window's options (size remembered by eframe) and the theme following
+//!   the system's.
 //! - [`form`]: the profile form's fields, to and from the configuration's profile table, and
 //!   the local checks.
 //! - [`held`]: held messages in plain words (which message, why, when, what an action did).
@@ -19,6 +21,7 @@
 
 pub mod app;
 pub mod backend;
+pub mod desktop;
 pub mod form;
 pub mod held;
 pub mod history;

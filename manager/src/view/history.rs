@@ -206,3 +206,30 @@ fn deliveries(ui: &mut egui::Ui, recent: &[Delivery]) {
             }
         });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::contrast_ratio;
+
+    #[test]
+    fn the_pages_colours_read_on_both_themes() {
+        for visuals in [Visuals::dark(), Visuals::light()] {
+            // The striped rows' faint background is a translucent overlay of a few levels.
+            let background = visuals.panel_fill;
+            for colour in [
+                label_colour(&visuals),
+                value_colour(&visuals),
+                error_colour(&visuals),
+                held_colour(&visuals),
+                super::super::held::good_colour(&visuals),
+            ] {
+                let ratio = contrast_ratio(colour, background);
+                assert!(ratio >= 4.5, "{colour:?} on {background:?}: {ratio:.2}:1");
+            }
+            // Bars are graphics: 3:1 against the plot's background.
+            let ratio = contrast_ratio(bar_colour(&visuals), visuals.extreme_bg_color);
+            assert!(ratio >= 3.0, "bars: {ratio:.2}:1");
+        }
+    }
+}
