@@ -2,7 +2,8 @@
 //! remembers between runs with its `persistence` feature (`persist_window`: size and
 //! position; egui's memory: panel sizes, the theme preference), and the theme, which follows
 //! the system's light or dark preference (egui's `ThemePreference::System`) and switches
-//! with it while the window is open.
+//! with it while the window is open, unless the person picks Light or Dark in the title bar
+//! ([`theme_choice`]; remembered like the window's size).
 
 use crate::view::TITLE;
 
@@ -19,9 +20,21 @@ pub fn native_options() -> eframe::NativeOptions {
     }
 }
 
-/// Sets up the window's context: the theme follows the system's.
-pub fn setup(ctx: &egui::Context) {
-    ctx.options_mut(|options| options.theme_preference = egui::ThemePreference::System);
+/// The theme choice at the right of the title bar: follow the system (the default), light
+/// or dark. egui keeps the choice with its memory, which eframe saves between runs.
+pub fn theme_choice(ui: &mut egui::Ui) {
+    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+        let mut choice = ui.ctx().options(|o| o.theme_preference);
+        let before = choice;
+        // Right to left: the last drawn is the leftmost.
+        ui.selectable_value(&mut choice, egui::ThemePreference::Dark, "Dark");
+        ui.selectable_value(&mut choice, egui::ThemePreference::Light, "Light");
+        ui.selectable_value(&mut choice, egui::ThemePreference::System, "System theme")
+            .on_hover_text("Light or dark as the system is set");
+        if choice != before {
+            ui.ctx().set_theme(choice);
+        }
+    });
 }
 
 #[cfg(test)]
@@ -34,11 +47,10 @@ mod tests {
         assert!(options.persist_window, "size and position are remembered");
         assert_eq!(options.viewport.inner_size, Some(egui::vec2(1100.0, 760.0)));
         let ctx = egui::Context::default();
-        ctx.options_mut(|o| o.theme_preference = egui::ThemePreference::Dark);
-        setup(&ctx);
         assert_eq!(
             ctx.options(|o| o.theme_preference),
-            egui::ThemePreference::System
+            egui::ThemePreference::System,
+            "the system's theme unless the person chose one"
         );
         // The system's preference decides: light when the system is light, dark when dark.
         for (system, dark) in [(egui::Theme::Light, false), (egui::Theme::Dark, true)] {

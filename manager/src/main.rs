@@ -33,7 +33,6 @@ fn main() -> anyhow::Result<()> {
         "mailpull-manager",
         options,
         Box::new(move |cc| {
-            mailpull_manager::desktop::setup(&cc.egui_ctx);
             let settings: Settings = cc
                 .storage
                 .and_then(|storage| eframe::get_value(storage, SETTINGS_KEY))

@@ -210,3 +210,23 @@ fn the_routing_preview_shows_the_mailboxes_and_why_and_reads_dropped_files() {
     gui.run_steps(3);
     assert!(shows(&gui, "No preview: cannot open"));
 }
+
+#[test]
+fn the_theme_choice_switches_between_system_light_and_dark() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gui = harness(window(&dir, Page::Profile), egui::Theme::Dark);
+    assert!(gui.ctx.global_style().visuals.dark_mode);
+    gui.get_by_label("Light").click();
+    gui.run_steps(3);
+    assert_eq!(
+        gui.ctx.options(|o| o.theme_preference),
+        egui::ThemePreference::Light
+    );
+    assert!(!gui.ctx.global_style().visuals.dark_mode);
+    gui.get_by_label("System theme").click();
+    gui.run_steps(3);
+    assert_eq!(
+        gui.ctx.options(|o| o.theme_preference),
+        egui::ThemePreference::System
+    );
+}

@@ -50,6 +50,7 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
             import::menu(ui, app.connection.is_connected(), &mut actions);
             ui.heading(TITLE);
             ui.weak(format!("configuration {}", app.config_path.display()));
+            crate::desktop::theme_choice(ui);
         });
     });
     egui::Panel::bottom("status_bar").show(ui, |ui| status::show(app, ui, &mut actions));
