@@ -172,8 +172,13 @@ impl ManagerApp {
             Action::RefreshHistory => self.ask_history(),
             Action::PreviewRoute => self.preview_route(),
             Action::OpenRouteFile => {
-                let path = self.route.path.trim().into();
-                self.load_route_file(path);
+                let path = self.route.path.trim().to_string();
+                if path.is_empty() {
+                    self.route.outcome =
+                        Some(Err("type the path of a message file (.eml) first".into()));
+                } else {
+                    self.load_route_file(path.into());
+                }
             }
             Action::DroppedFile(path) => self.load_route_file(path),
             Action::Held(id, action) => self.held_action(id, action),

@@ -201,7 +201,15 @@ fn the_routing_preview_shows_the_mailboxes_and_why_and_reads_dropped_files() {
     );
     assert_eq!(app.route.path, path.display().to_string());
 
-    // A missing file is an error in words.
+    // No path, or a missing file: an error in words.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut gui = harness(window(&dir, Page::Route), egui::Theme::Dark);
+    gui.get_by_label("Open").click();
+    gui.run_steps(3);
+    assert!(shows(
+        &gui,
+        "No preview: type the path of a message file (.eml) first"
+    ));
     let dir = tempfile::tempdir().expect("tempdir");
     let mut app = window(&dir, Page::Route);
     app.route.path = dir.path().join("gone.eml").display().to_string();

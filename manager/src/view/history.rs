@@ -78,10 +78,13 @@ fn page(ui: &mut egui::Ui, history: &History) {
             ] {
                 ui.vertical(|ui| {
                     ui.label(RichText::new(label).color(label_colour(&visuals)));
-                    ui.label(
-                        RichText::new(history::tally(tally))
-                            .strong()
-                            .color(value_colour(&visuals)),
+                    ui.add(
+                        egui::Label::new(
+                            RichText::new(history::tally(tally))
+                                .strong()
+                                .color(value_colour(&visuals)),
+                        )
+                        .extend(),
                     );
                 });
             }
@@ -95,7 +98,7 @@ fn page(ui: &mut egui::Ui, history: &History) {
                     ),
                     (n, held) => (format!("{n}, of which {held} held"), error_colour(&visuals)),
                 };
-                ui.label(RichText::new(text).strong().color(colour));
+                ui.add(egui::Label::new(RichText::new(text).strong().color(colour)).extend());
             });
             ui.end_row();
         });
@@ -146,7 +149,7 @@ fn chart(ui: &mut egui::Ui, history: &History) {
         .unwrap_or(0);
     ui.label(RichText::new("Messages delivered per day").color(label_colour(ui.visuals())));
     Plot::new("history_per_day")
-        .height(150.0)
+        .height(120.0)
         .allow_zoom(false)
         .allow_drag(false)
         .allow_scroll(false)
@@ -178,13 +181,23 @@ fn chart(ui: &mut egui::Ui, history: &History) {
 /// The last deliveries: one row each; long values cut, whole in the hover text.
 fn deliveries(ui: &mut egui::Ui, recent: &[Delivery]) {
     let visuals = ui.visuals().clone();
+    // The time's width, then the rest shared out; the grid's spacing and the scroll bar aside.
+    let time = 96.0;
+    let rest = (ui.available_width() - time - 4.0 * 14.0 - 20.0).max(400.0);
+    let widths = [time, rest * 0.24, rest * 0.28, rest * 0.18, rest * 0.30];
     egui::Grid::new("history_deliveries")
         .num_columns(5)
         .striped(true)
         .spacing([14.0, 4.0])
         .show(ui, |ui| {
-            for head in ["Time", "From", "Subject", "To", "Local server's reply"] {
-                ui.label(RichText::new(head).strong().color(label_colour(&visuals)));
+            for (head, width) in ["Time", "From", "Subject", "To", "Local server's reply"]
+                .into_iter()
+                .zip(widths)
+            {
+                ui.add_sized(
+                    [width, 18.0],
+                    egui::Label::new(RichText::new(head).strong().color(label_colour(&visuals))),
+                );
             }
             ui.end_row();
             for delivery in recent {
@@ -197,11 +210,11 @@ fn deliveries(ui: &mut egui::Ui, recent: &[Delivery]) {
                     )
                     .on_hover_text(shown);
                 };
-                cell(ui, &history::when(delivery.at), 96.0);
-                cell(ui, &delivery.from, 190.0);
-                cell(ui, &delivery.subject, 210.0);
-                cell(ui, &delivery.recipients, 150.0);
-                cell(ui, &delivery.reply, 220.0);
+                cell(ui, &history::when(delivery.at), widths[0]);
+                cell(ui, &delivery.from, widths[1]);
+                cell(ui, &delivery.subject, widths[2]);
+                cell(ui, &delivery.recipients, widths[3]);
+                cell(ui, &delivery.reply, widths[4]);
                 ui.end_row();
             }
         });
