@@ -3,7 +3,7 @@
 //! position; egui's memory: panel sizes, the theme preference), and the theme, which follows
 //! the system's light or dark preference (egui's `ThemePreference::System`) and switches
 //! with it while the window is open, unless the person picks Light or Dark in the title bar
-//! ([`theme_choice`]; remembered like the window's size).
+//! (`view::theme_choice`; remembered like the window's size).
 
 use crate::view::TITLE;
 
@@ -18,23 +18,6 @@ pub fn native_options() -> eframe::NativeOptions {
         persist_window: true,
         ..Default::default()
     }
-}
-
-/// The theme choice at the right of the title bar: follow the system (the default), light
-/// or dark. egui keeps the choice with its memory, which eframe saves between runs.
-pub fn theme_choice(ui: &mut egui::Ui) {
-    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-        let mut choice = ui.ctx().options(|o| o.theme_preference);
-        let before = choice;
-        // Right to left: the last drawn is the leftmost.
-        ui.selectable_value(&mut choice, egui::ThemePreference::Dark, "Dark");
-        ui.selectable_value(&mut choice, egui::ThemePreference::Light, "Light");
-        ui.selectable_value(&mut choice, egui::ThemePreference::System, "System theme")
-            .on_hover_text("Light or dark as the system is set");
-        if choice != before {
-            ui.ctx().set_theme(choice);
-        }
-    });
 }
 
 #[cfg(test)]
@@ -54,8 +37,10 @@ mod tests {
         );
         // The system's preference decides: light when the system is light, dark when dark.
         for (system, dark) in [(egui::Theme::Light, false), (egui::Theme::Dark, true)] {
-            let mut input = egui::RawInput::default();
-            input.system_theme = Some(system);
+            let input = egui::RawInput {
+                system_theme: Some(system),
+                ..Default::default()
+            };
             let mut output = ctx.run_ui(input, |_| {});
             output.textures_delta.clear();
             assert_eq!(ctx.global_style().visuals.dark_mode, dark, "{system:?}");

@@ -50,7 +50,7 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
             import::menu(ui, app.connection.is_connected(), &mut actions);
             ui.heading(TITLE);
             ui.weak(format!("configuration {}", app.config_path.display()));
-            crate::desktop::theme_choice(ui);
+            theme_choice(ui);
         });
     });
     egui::Panel::bottom("status_bar").show(ui, |ui| status::show(app, ui, &mut actions));
@@ -146,6 +146,23 @@ fn page_bar(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) -> P
     });
     ui.separator();
     app.page
+}
+
+/// The theme choice at the right of the title bar: follow the system (the default), light
+/// or dark. egui keeps the choice with its memory, which eframe saves between runs.
+fn theme_choice(ui: &mut egui::Ui) {
+    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+        let mut choice = ui.ctx().options(|o| o.theme_preference);
+        let before = choice;
+        // Right to left: the last drawn is the leftmost.
+        ui.selectable_value(&mut choice, egui::ThemePreference::Dark, "Dark");
+        ui.selectable_value(&mut choice, egui::ThemePreference::Light, "Light");
+        ui.selectable_value(&mut choice, egui::ThemePreference::System, "System theme")
+            .on_hover_text("Light or dark as the system is set");
+        if choice != before {
+            ui.ctx().set_theme(choice);
+        }
+    });
 }
 
 /// A file dropped on the window goes to the routing preview.
