@@ -152,6 +152,8 @@ impl ManagerApp {
         self.settings.selected = Some(name.clone());
         self.test_report = None;
         self.held_result = None;
+        // The routing preview follows the selection until another profile is chosen in it.
+        self.route.profile = None;
         self.backend.send(Command::ReadProfile(name));
     }
 }
