@@ -147,7 +147,20 @@ fn chart(ui: &mut egui::Ui, history: &History) {
         .map(|d| d.messages)
         .max()
         .unwrap_or(0);
-    ui.label(RichText::new("Messages delivered per day").color(label_colour(ui.visuals())));
+    let busiest = history
+        .per_day
+        .iter()
+        .filter(|d| d.messages > 0)
+        .max_by_key(|d| (d.messages, d.day));
+    let title = match busiest {
+        Some(day) => format!(
+            "Messages delivered per day, last 30 days (most: {} on {})",
+            day.messages,
+            history::day_label(day.day)
+        ),
+        None => "Messages delivered per day, last 30 days (none)".to_string(),
+    };
+    ui.label(RichText::new(title).color(label_colour(ui.visuals())));
     Plot::new("history_per_day")
         .height(120.0)
         .allow_zoom(false)
