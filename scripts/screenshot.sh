@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Takes assets/manager.png: the Pull Manager with three profiles and a busy live log,
 # assets/manager-edit.png: the same profile being edited (the Remote section), and
-# assets/manager-held.png: the Held messages page of "bob" (two messages Postfix defers), drawn
+# assets/manager-held.png: the Held messages page of "bob" (two messages Postfix defers),
+# assets/manager-history.png: bob's History, assets/manager-route.png: the routing preview of a
+# message for carol and alice under bob's catch-all, and assets/manager-light.png: the window
+# in the light theme, drawn
 # under a virtual X display (Xvfb, Mesa's software OpenGL). The scene is real: private
 # Dovecot and Postfix, a real worker with three profiles (tests/src/bin/mailpull-screenshot-rig.rs),
 # and the real manager window, clicked on "alice" with xdotool. Run as root on Debian; it
@@ -100,6 +103,32 @@ DISPLAY="$display" xdotool mousemove 420 76 click 1
 sleep 2
 DISPLAY="$display" /usr/bin/import -window root "${out%.png}-held.png"
 say "saved ${out%.png}-held.png"
+# bob's History: the tab beside Held messages; the totals, the chart and the last deliveries.
+DISPLAY="$display" xdotool mousemove 532 76 click 1
+sleep 3
+DISPLAY="$display" /usr/bin/import -window root "${out%.png}-history.png"
+say "saved ${out%.png}-history.png"
+# The routing preview of a message for carol and alice under bob's catch-all: the file's
+# path typed into "Message file", then Open (which previews it).
+printf 'From: Ann Example <ann@example.com>\r\nTo: carol@local.test\r\nCc: alice@local.test, someone@elsewhere.example\r\nSubject: Team lunch on Friday\r\n\r\nSee you there.\r\n' >"$work/lunch.eml"
+DISPLAY="$display" xdotool mousemove 624 76 click 1
+sleep 2
+DISPLAY="$display" xdotool windowfocus --sync "$window" mousemove 540 185 click 1
+sleep 0.5
+DISPLAY="$display" xdotool type --delay 5 "$work/lunch.eml"
+DISPLAY="$display" xdotool mousemove 729 185 click 1
+sleep 3
+DISPLAY="$display" /usr/bin/import -window root "${out%.png}-route.png"
+say "saved ${out%.png}-route.png"
+# The light theme (the title bar's choice), on alice's profile.
+DISPLAY="$display" xdotool mousemove 1098 12 click 1
+sleep 1
+DISPLAY="$display" xdotool mousemove 78 75 click 1
+sleep 1
+DISPLAY="$display" xdotool mousemove 325 76 click 1
+sleep 3
+DISPLAY="$display" /usr/bin/import -window root "${out%.png}-light.png"
+say "saved ${out%.png}-light.png"
 # The scene stops its worker and servers itself once asked (killing it would leave them).
 touch "$work/stop"
 wait "$rig" || true

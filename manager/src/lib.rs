@@ -8,17 +8,23 @@
 //! - [`app`]: the window's state and logic, the [`app::Action`]s views return, the persisted
 //!   [`app::Settings`].
 //! - [`backend`]: the pipe on its own thread (tokio), reconnecting by itself.
+//! - [`desktop`]: the window's options (size remembered by eframe) and the theme following
+//!   the system's.
 //! - [`form`]: the profile form's fields, to and from the configuration's profile table, and
 //!   the local checks.
 //! - [`held`]: held messages in plain words (which message, why, when, what an action did).
+//! - [`history`]: the History page and routing preview in words (totals, dates, the header
+//!   section of a message to preview).
 //! - [`log`]: the live log buffer, its filter and pause.
 //! - [`launch`]: starting the worker and opening the log file.
 //! - [`view`]: drawing, one module per part of the window.
 
 pub mod app;
 pub mod backend;
+pub mod desktop;
 pub mod form;
 pub mod held;
+pub mod history;
 pub mod launch;
 pub mod log;
 pub mod view;

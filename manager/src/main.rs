@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use mailpull_manager::{ManagerApp, Settings, TITLE, app::SETTINGS_KEY};
+use mailpull_manager::{ManagerApp, Settings, app::SETTINGS_KEY};
 
 fn config_from_args() -> anyhow::Result<PathBuf> {
     let mut args = std::env::args().skip(1);
@@ -28,13 +28,7 @@ fn config_from_args() -> anyhow::Result<PathBuf> {
 
 fn main() -> anyhow::Result<()> {
     let config = config_from_args()?;
-    let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_title(TITLE)
-            .with_inner_size([1100.0, 760.0])
-            .with_min_inner_size([720.0, 480.0]),
-        ..Default::default()
-    };
+    let options = mailpull_manager::desktop::native_options();
     eframe::run_native(
         "mailpull-manager",
         options,

@@ -5,11 +5,13 @@
 //! adds the local [`FakeOAuthServer`] behind Dovecot's `oauth2` passdb and needs the OS keyring
 //! (scripts/test.sh runs the tests under `keyctl session`).
 //!
-//! Modules: `held` (the Held page and its actions on held messages), `import` (File → Import
-//! of a fetchmailrc).
+//! Modules: `held` (the Held page and its actions on held messages), `history` (History and
+//! the routing preview after real deliveries), `import` (File → Import of a fetchmailrc).
 
 #[path = "gui/held.rs"]
 mod held;
+#[path = "gui/history.rs"]
+mod history;
 #[path = "gui/import.rs"]
 mod import;
 

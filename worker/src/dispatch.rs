@@ -133,11 +133,14 @@ async fn send_with_headers(
         ..record
     });
     // Runs on the SMTP lane right after the 250 is read.
-    let on_accepted = move |_: &deliver::Accepted| {
+    let on_accepted = move |accepted: &deliver::Accepted| {
         debug!(target: "mailpull::delivery", delivery_id = %id, account = %account,
             uid = %uid, "smtp accepted");
         record
-            .map(|record| store.record_at_once(record))
+            .map(|record| {
+                let shown = record.shown.clone().replied(&accepted.reply);
+                store.record_at_once(Record { shown, ..record })
+            })
             .transpose()
     };
     let (back, result) = ctx

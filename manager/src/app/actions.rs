@@ -163,7 +163,24 @@ impl ManagerApp {
             }
             Action::CopyCode(code) => ctx.copy_text(code),
             Action::CloseSignIn => self.sign_in = None,
-            Action::ShowPage(page) => self.page = page,
+            Action::ShowPage(page) => {
+                self.page = page;
+                if page == Page::History {
+                    self.ask_history();
+                }
+            }
+            Action::RefreshHistory => self.ask_history(),
+            Action::PreviewRoute => self.preview_route(),
+            Action::OpenRouteFile => {
+                let path = self.route.path.trim().to_string();
+                if path.is_empty() {
+                    self.route.outcome =
+                        Some(Err("type the path of a message file (.eml) first".into()));
+                } else {
+                    self.load_route_file(path.into());
+                }
+            }
+            Action::DroppedFile(path) => self.load_route_file(path),
             Action::Held(id, action) => self.held_action(id, action),
             Action::AskHeldDelete(id) => self.confirm_held_delete = Some(id),
             Action::CancelHeldDelete => self.confirm_held_delete = None,

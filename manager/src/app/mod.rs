@@ -9,15 +9,18 @@
 //! `updates` (what each update from the pipe changes), `actions` (what each action of the
 //! views does: select, edit, save, test, delete ...), `sign_in` (starting the OAuth sign-in
 //! dialog and polling its state), `import` (File → Import: the dialog, reading the file and
-//! handing it to the worker).
+//! handing it to the worker), `history` (the History page and the routing preview: their
+//! state, asking the worker, taking in its answers).
 
 mod actions;
+mod history;
 mod import;
 mod sign_in;
 mod state;
 mod updates;
 mod window;
 
+pub use history::{HISTORY_REFRESH, HistoryPage, RouteDraft};
 pub use import::{ImportDialog, format_name};
 pub use state::{
     Action, Connection, Editor, Mode, Notice, Opener, Page, Pending, SETTINGS_KEY, SIGN_IN_POLL,
@@ -25,5 +28,7 @@ pub use state::{
 };
 pub use window::ManagerApp;
 
+#[cfg(test)]
+mod history_tests;
 #[cfg(test)]
 mod tests;

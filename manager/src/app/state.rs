@@ -112,6 +112,10 @@ pub enum Page {
     Profile,
     /// Its held messages and the actions on them.
     Held,
+    /// What it delivered: totals, per day, the last deliveries.
+    History,
+    /// Where a message would go under its routing.
+    Route,
 }
 
 /// A message above the form.
@@ -184,6 +188,14 @@ pub enum Action {
     /// Read the dialog's file and import it.
     RunImport,
     CloseImport,
+    /// Ask for the selected profile's history (again).
+    RefreshHistory,
+    /// Preview the routing of the draft message.
+    PreviewRoute,
+    /// Open the message file typed in the routing preview.
+    OpenRouteFile,
+    /// A file dropped on the window: preview it.
+    DroppedFile(std::path::PathBuf),
 }
 
 /// How often a running sign-in's state is asked for.

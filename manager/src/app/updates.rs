@@ -239,6 +239,7 @@ impl ManagerApp {
                 let (text, error) = held::action_result(&message, action, &outcome);
                 self.held_result = Some(Notice { text, error });
             }
+            Update::History(update) => self.history_update(update),
             Update::Log(line) => self.log.push(line),
             Update::Lagged(skipped) => {
                 self.log.push(format!(

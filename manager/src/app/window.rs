@@ -61,6 +61,10 @@ pub struct ManagerApp {
     pub confirm_held_delete: Option<HeldId>,
     /// File → Import's dialog, when open.
     pub import: Option<super::ImportDialog>,
+    /// The History page of the selected profile.
+    pub history: super::HistoryPage,
+    /// The routing preview's message, profile and answer.
+    pub route: super::RouteDraft,
 }
 
 impl ManagerApp {
@@ -102,6 +106,8 @@ impl ManagerApp {
             held_result: None,
             confirm_held_delete: None,
             import: None,
+            history: super::HistoryPage::default(),
+            route: super::RouteDraft::default(),
         })
     }
 
@@ -146,6 +152,8 @@ impl ManagerApp {
         self.settings.selected = Some(name.clone());
         self.test_report = None;
         self.held_result = None;
+        // The routing preview follows the selection until another profile is chosen in it.
+        self.route.profile = None;
         self.backend.send(Command::ReadProfile(name));
     }
 }

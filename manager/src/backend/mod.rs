@@ -4,7 +4,7 @@
 //! [`Command`]s one at a time; the held messages are asked for every [`HELD_TICK`] and after
 //! each action on one of them. Results come back as [`Update`]s on a channel; each one asks
 //! egui for a repaint. The UI thread never waits on the pipe. `import`: File → Import's
-//! request and the saves that follow it.
+//! request and the saves that follow it; `history`: the History page and routing preview.
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -18,8 +18,10 @@ use mailpull_shared::ipc::{
 };
 use tokio::sync::mpsc as tmpsc;
 
+mod history;
 mod import;
 
+pub use history::{HistoryCommand, HistoryUpdate};
 pub use import::ImportOutcome;
 
 /// How often the status is refreshed and a lost worker is looked for again.
@@ -78,6 +80,8 @@ pub enum Command {
         file: String,
         text: WirePassword,
     },
+    /// A profile's history or a routing preview (see `history`).
+    History(HistoryCommand),
 }
 
 /// What the pipe reports back to the window.
@@ -143,6 +147,8 @@ pub enum Update {
         action: HeldActionKind,
         outcome: Result<String, String>,
     },
+    /// The answer to a [`Command::History`].
+    History(HistoryUpdate),
     Log(String),
     Lagged(u64),
 }
@@ -284,6 +290,9 @@ async fn run(endpoint: Endpoint, mut commands: tmpsc::UnboundedReceiver<Command>
                         action,
                         outcome: Err("not connected to the worker".into()),
                     }),
+                    Some(Command::History(command)) => {
+                        out.send(Update::History(HistoryUpdate::not_connected(command)));
+                    }
                     Some(Command::Import { .. }) => {
                         out.send(Update::Imported(Err("not connected to the worker".into())));
                     }
@@ -336,6 +345,7 @@ fn describe(command: &Command) -> String {
         Command::SignInResult(_) => "ask how the sign-in goes".into(),
         Command::HeldAction { id, .. } => format!("act on the held message {id}"),
         Command::Import { file, .. } => format!("import {file}"),
+        Command::History(command) => command.describe(),
     }
 }
 
@@ -535,6 +545,7 @@ async fn execute(
             }
             refresh_held(client, out).await
         }
+        Command::History(command) => history::execute(client, command, out).await,
         Command::Import { format, file, text } => {
             import::import_and_save(client, format, &file, text, out).await?;
             refresh(client, out, true).await

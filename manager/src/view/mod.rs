@@ -7,13 +7,17 @@
 //! - [`status`]: the status bar (connected or not, start the worker).
 //! - [`held`]: the Held page of the selected profile (its held messages and their actions).
 //! - [`sign_in`]: the OAuth sign-in dialog (code and link, or the browser).
+//! - [`history`]: the History page of the selected profile (totals, chart, last deliveries).
+//! - [`route`]: the routing preview (a message in, its local mailboxes and why out).
 //! - [`import`]: the File menu and its Import dialog (fetchmailrc, getmailrc).
 
 mod form;
 mod held;
+mod history;
 mod import;
 mod log;
 mod profiles;
+mod route;
 mod sign_in;
 mod status;
 
@@ -36,6 +40,7 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
     if ui.ctx().input(|i| i.viewport().close_requested()) {
         actions.push(Action::CloseRequested);
     }
+    dropped(ui.ctx(), &mut actions);
     if app.close_now {
         app.close_now = false;
         ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
@@ -45,6 +50,7 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
             import::menu(ui, app.connection.is_connected(), &mut actions);
             ui.heading(TITLE);
             ui.weak(format!("configuration {}", app.config_path.display()));
+            theme_choice(ui);
         });
     });
     egui::Panel::bottom("status_bar").show(ui, |ui| status::show(app, ui, &mut actions));
@@ -60,10 +66,11 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
         .show(ui, |ui| profiles::show(app, ui, &mut actions));
     egui::CentralPanel::default_margins().show(ui, |ui| {
         form::top(app, ui, &mut actions);
-        if page_bar(app, ui, &mut actions) == Page::Held {
-            held::show(app, ui, &mut actions);
-        } else {
-            form::show(app, ui);
+        match page_bar(app, ui, &mut actions) {
+            Page::Held => held::show(app, ui, &mut actions),
+            Page::History => history::show(app, ui, &mut actions),
+            Page::Route => route::show(app, ui, &mut actions),
+            Page::Profile => form::show(app, ui),
         }
     });
     if let Some(name) = app.confirm_delete.clone() {
@@ -116,9 +123,53 @@ fn page_bar(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) -> P
         {
             actions.push(Action::ShowPage(Page::Held));
         }
+        for (page, label, hover) in [
+            (
+                Page::History,
+                "History",
+                "What this profile delivered, per day and message by message",
+            ),
+            (
+                Page::Route,
+                "Routing preview",
+                "Where a message would go under this profile's routing",
+            ),
+        ] {
+            if ui
+                .selectable_label(app.page == page, label)
+                .on_hover_text(hover)
+                .clicked()
+            {
+                actions.push(Action::ShowPage(page));
+            }
+        }
     });
     ui.separator();
     app.page
+}
+
+/// The theme choice at the right of the title bar: follow the system (the default), light
+/// or dark. egui keeps the choice with its memory, which eframe saves between runs.
+fn theme_choice(ui: &mut egui::Ui) {
+    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+        let mut choice = ui.ctx().options(|o| o.theme_preference);
+        let before = choice;
+        // Right to left: the last drawn is the leftmost.
+        ui.selectable_value(&mut choice, egui::ThemePreference::Dark, "Dark");
+        ui.selectable_value(&mut choice, egui::ThemePreference::Light, "Light");
+        ui.selectable_value(&mut choice, egui::ThemePreference::System, "System theme")
+            .on_hover_text("Light or dark as the system is set");
+        if choice != before {
+            ui.ctx().set_theme(choice);
+        }
+    });
+}
+
+/// A file dropped on the window goes to the routing preview.
+fn dropped(ctx: &egui::Context, actions: &mut Vec<Action>) {
+    for file in ctx.input(|i| i.raw.dropped_files.clone()) {
+        actions.push(Action::DroppedFile(file.path().to_path_buf()));
+    }
 }
 
 fn confirm_delete(ctx: &egui::Context, name: &str, actions: &mut Vec<Action>) {

@@ -327,6 +327,38 @@ impl IpcClient {
         }
     }
 
+    /// Profile `profile`'s delivery history, its days counted at `utc_offset` seconds from UTC.
+    pub async fn history(
+        &mut self,
+        profile: &str,
+        utc_offset: i32,
+    ) -> Result<super::History, ClientError> {
+        let request = Request::History {
+            profile: profile.into(),
+            utc_offset,
+        };
+        match self.request(&request).await? {
+            Response::History { history } => Ok(*history),
+            other => Err(Self::unexpected(&request, other)),
+        }
+    }
+
+    /// Where `message` would go under profile `profile`'s routing (nothing is delivered).
+    pub async fn route(
+        &mut self,
+        profile: &str,
+        message: String,
+    ) -> Result<super::RoutePreview, ClientError> {
+        let request = Request::Route {
+            profile: profile.into(),
+            message,
+        };
+        match self.request(&request).await? {
+            Response::Route { preview } => Ok(preview),
+            other => Err(Self::unexpected(&request, other)),
+        }
+    }
+
     pub async fn status(&mut self) -> Result<Vec<ProfileStatus>, ClientError> {
         let request = Request::Status;
         match self.request(&request).await? {

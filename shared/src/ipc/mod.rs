@@ -3,6 +3,8 @@
 //!
 //! - [`protocol`]: the versioned messages (hello, requests, responses, log events).
 //! - [`held`]: held messages on the wire (the list and the actions on one of them).
+//! - [`history`]: a profile's delivery history on the wire (totals, per day, last deliveries).
+//! - [`route`]: the routing preview on the wire (a message in, its local mailboxes out).
 //! - [`import`]: File → Import on the wire (a fetchmailrc or getmailrc's text to profiles).
 //! - [`push_state`]: a push profile's IMAP IDLE state in a status row.
 //! - [`signin`]: OAuth sign-in on the wire (method, what to show, state).
@@ -17,10 +19,12 @@ pub mod client;
 pub mod endpoint;
 pub mod frame;
 pub mod held;
+pub mod history;
 pub mod import;
 pub mod owner;
 pub mod protocol;
 pub mod push_state;
+pub mod route;
 pub mod signin;
 pub mod stream;
 
@@ -28,7 +32,9 @@ pub use client::{ClientError, IpcClient, LogStream};
 pub use endpoint::Endpoint;
 pub use frame::{FrameDecoder, FrameError, MAX_FRAME};
 pub use held::{HeldActionKind, HeldId, HeldMessage};
+pub use history::History;
 pub use import::ImportFormat;
 pub use protocol::*;
 pub use push_state::PushState;
+pub use route::RoutePreview;
 pub use stream::{FramedStream, StreamError};

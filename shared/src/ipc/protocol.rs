@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::raw::RawProfile;
 use crate::ipc::held::{HeldActionKind, HeldId, HeldMessage};
+use crate::ipc::history::History;
 use crate::ipc::import::ImportFormat;
+use crate::ipc::route::RoutePreview;
 pub use crate::ipc::signin::{SignInMethod, SignInPrompt, SignInState};
 
 /// Bumped on any incompatible change of these types.
@@ -163,6 +165,10 @@ pub enum Request {
         file: String,
         text: WirePassword,
     },
+    /// A profile's delivery history: [`Response::History`] (see `history`).
+    History { profile: String, utc_offset: i32 },
+    /// Where a message would go: [`Response::Route`] (see `route`).
+    Route { profile: String, message: String },
 }
 
 impl Request {
@@ -185,6 +191,8 @@ impl Request {
             Request::ListHeld { .. } => "list_held",
             Request::HeldAction { .. } => "held_action",
             Request::Import { .. } => "import",
+            Request::History { .. } => "history",
+            Request::Route { .. } => "route",
         }
     }
 }
@@ -377,6 +385,12 @@ pub enum Response {
     Imported {
         profiles: Vec<ProfileForm>,
         report: String,
+    },
+    History {
+        history: Box<History>,
+    },
+    Route {
+        preview: RoutePreview,
     },
     Error {
         error: IpcError,

@@ -287,6 +287,11 @@ impl WorkerState {
             Request::ListHeld { profile } => self.list_held(profile).await,
             Request::HeldAction { id, action } => self.held_action(id, action).await,
             Request::Import { format, file, text } => self.import(format, file, text).await,
+            Request::History {
+                profile,
+                utc_offset,
+            } => self.history(profile, utc_offset).await,
+            Request::Route { profile, message } => self.route(profile, message),
             Request::SubscribeLog => Err(IpcError::new(
                 ErrorKind::BadRequest,
                 "subscribe_log is handled by the connection",

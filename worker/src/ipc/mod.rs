@@ -11,11 +11,13 @@
 //! - [`edit`]: configuration file edits and the atomic write.
 //! - [`probe`]: the step-by-step connection test.
 //! - `held`: the held-message requests (list, retry, deliver to the fallback, delete).
+//! - `history`: a profile's delivery history, and the routing preview of a message.
 //! - `import`: a fetchmailrc or getmailrc's text into profiles, passwords to the keyring.
 
 pub mod edit;
 pub mod handler;
 mod held;
+mod history;
 mod import;
 pub mod probe;
 

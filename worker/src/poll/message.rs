@@ -256,6 +256,8 @@ impl Walk<'_> {
             message_id,
             recipients: Vec::new(),
             dedupe_key: None,
+            // From and Subject now; the local server's reply is added when it is read.
+            shown: crate::state::shown(&raw, ""),
         };
         let outcome = if ctx.store.digest_known(&key.account, &digest).await? {
             info!(uid = %uid, "already delivered under another UID; not delivering again");
@@ -328,6 +330,10 @@ impl Walk<'_> {
                 let record = Record {
                     recipients: recipients.clone(),
                     dedupe_key,
+                    shown: record
+                        .shown
+                        .clone()
+                        .replied(reply.as_deref().unwrap_or_default()),
                     ..record
                 };
                 ctx.store.record(record).await?

@@ -132,6 +132,7 @@ async fn run_with(
                 message_id: None,
                 recipients: vec!["alice@d.example".into()],
                 dedupe_key: None,
+                shown: Default::default(),
             })
             .await
             .expect("record");

@@ -150,6 +150,7 @@ mod tests {
                 recipients: vec!["a@local".into()],
                 dedupe_key: None,
                 remote_size: Some(10),
+                shown: Default::default(),
             })
             .await
             .expect("record");

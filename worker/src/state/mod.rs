@@ -37,6 +37,8 @@
 //! - `mailboxes`: which mailbox each profile polls (`profile_mailboxes`), moving a profile's
 //!   records to another name of the same mailbox.
 //! - `migrate_accounts`: version 3's rewrite of route-keyed accounts to mailbox identities.
+//! - `history`: a profile's delivery history for the pipe (totals, per day, the last
+//!   deliveries) and [`shown`], what a record keeps for it (From, Subject, reply; sanitised).
 //! - `attempts`: messages that failed on their own (attempts, next attempt, held, the action
 //!   asked for a held message); [`read_held`] without the lock, beside a running worker.
 //! - `alerts`: the alert state of each profile ([`AlertRow`]): since when, sent or not.
@@ -44,6 +46,7 @@
 mod alerts;
 mod attempts;
 mod error;
+mod history;
 mod intents;
 mod lock;
 mod mailboxes;
@@ -63,9 +66,10 @@ mod tests;
 pub use alerts::{AlertKind, AlertRow};
 pub use attempts::{Attempt, HeldAction, read_held};
 pub use error::{StateError, file_system_problem};
+pub use history::{clean_header, shown};
 pub use intents::{Intended, Intent};
 pub use lock::{LOCK_FILE, OWNER_FILE};
 pub use open::read_installation_id;
 pub use schema::SENT_RETENTION_DAYS;
 pub use store::{PendingRecord, Store};
-pub use types::{CopyKey, Known, MailboxKey, Record};
+pub use types::{CopyKey, Known, MailboxKey, Record, Shown};

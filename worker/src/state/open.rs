@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::error::{StateError, file_system_problem};
 use super::migrate_accounts::migrate_accounts;
 use super::schema::{
-    CREATE_V1, CREATE_V3, CREATE_V4, CREATE_V6, CREATE_V7, MIGRATE_V2, MIGRATE_V5_SENT,
+    CREATE_V1, CREATE_V3, CREATE_V4, CREATE_V6, CREATE_V7, MIGRATE_V2, MIGRATE_V5_SENT, MIGRATE_V8,
     SCHEMA_VERSION, SELECT_INSTALLATION_ID,
 };
 
@@ -80,6 +80,9 @@ fn migrate(conn: &Connection, path: &Path) -> Result<String, StateError> {
     }
     if version < 7 {
         conn.execute_batch(CREATE_V7).map_err(open_err)?;
+    }
+    if version < 8 {
+        conn.execute_batch(MIGRATE_V8).map_err(open_err)?;
     }
     let existing: Option<String> = conn
         .query_row(SELECT_INSTALLATION_ID, [], |row| row.get(0))

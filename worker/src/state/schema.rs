@@ -19,9 +19,12 @@
 //! - Version 7 adds `alerts`: per profile and kind (`failing`, `held`, `sign_in`) since when
 //!   the trouble lasts, its last detail and whether its alert mail went out, so that a
 //!   restarted worker neither sends an alert again nor forgets to send the recovery.
+//! - Version 8 adds `delivered.sender`, `delivered.subject` and `delivered.reply` (what the
+//!   History page shows: From, Subject and the local server's reply, written with the record;
+//!   NULL for rows of earlier versions) and an index by profile and time (see `history`).
 
 /// The schema version this worker writes; a newer database is refused.
-pub(super) const SCHEMA_VERSION: i64 = 7;
+pub(super) const SCHEMA_VERSION: i64 = 8;
 
 /// Days a multi-drop delivery is remembered in `sent`; older rows suppress nothing and are
 /// pruned at the start of each poll.
@@ -137,6 +140,15 @@ pub(super) const CREATE_V7: &str = "BEGIN;
                  PRIMARY KEY (profile, kind)
              ) WITHOUT ROWID;
              PRAGMA user_version = 7;
+             COMMIT;";
+
+/// Version 8: what the History page shows of a delivery, in one transaction.
+pub(super) const MIGRATE_V8: &str = "BEGIN;
+             ALTER TABLE delivered ADD COLUMN sender TEXT;
+             ALTER TABLE delivered ADD COLUMN subject TEXT;
+             ALTER TABLE delivered ADD COLUMN reply TEXT;
+             CREATE INDEX IF NOT EXISTS delivered_history ON delivered (profile, delivered_at);
+             PRAGMA user_version = 8;
              COMMIT;";
 
 /// Reads this installation's id.

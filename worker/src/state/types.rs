@@ -27,6 +27,18 @@ pub struct Record {
     /// Multi-drop: what `recipients` are remembered under, so the same message reaches each
     /// local recipient once even when the ISP stored several copies.
     pub dedupe_key: Option<CopyKey>,
+    /// What the History page shows of it (empty when recognised as already delivered).
+    pub shown: Shown,
+}
+
+/// What the History page shows of a delivery (schema version 8): From, Subject and the local
+/// server's reply, made safe to show by `history::shown` (decoded, no control characters,
+/// length-capped).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shown {
+    pub from: String,
+    pub subject: String,
+    pub reply: String,
 }
 
 /// Multi-drop: what tells a copy of a delivered message from another message. Both parts

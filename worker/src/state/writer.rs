@@ -252,8 +252,8 @@ fn commit_records<'a>(
     {
         let mut stmt = tx.prepare_cached(
             "INSERT OR REPLACE INTO delivered
-             (account, folder, uidvalidity, uid, profile, size, digest, message_id, recipients, delivered_at, deleted, remote_size)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11)",
+             (account, folder, uidvalidity, uid, profile, size, digest, message_id, recipients, delivered_at, deleted, remote_size, sender, subject, reply)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12, ?13, ?14)",
         )?;
         let mut forget_intents = tx.prepare_cached(
             "DELETE FROM intents WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3 AND uid = ?4",
@@ -279,6 +279,9 @@ fn commit_records<'a>(
                 record.recipients.join(","),
                 now,
                 record.remote_size.map(|size| size as i64),
+                record.shown.from,
+                record.shown.subject,
+                record.shown.reply,
             ])?;
             forget_intents.execute(params![
                 record.key.account,
