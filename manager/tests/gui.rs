@@ -181,6 +181,7 @@ fn new_profile_is_checked_saved_and_listed() {
     gui.check_accessibility();
 
     click(&mut gui, "New");
+    click(&mut gui, "Use the full form instead");
     assert_eq!(
         gui.state().editor.fields.interval,
         "10m",
@@ -373,6 +374,7 @@ fn test_before_save_logs_in_with_the_typed_password_and_keeps_it_nowhere() {
     let mut gui = manager(&rig);
     connected(&mut gui, &rig);
     click(&mut gui, "New");
+    click(&mut gui, "Use the full form instead");
     fill(&mut gui, "Name", "fresh");
     fill(&mut gui, "Server", "localhost");
     fill(&mut gui, "Port", &rig.remote.pop3s_port().to_string());

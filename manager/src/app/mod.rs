@@ -9,7 +9,8 @@
 //! `updates` (what each update from the pipe changes), `actions` (what each action of the
 //! views does: select, edit, save, test, delete ...), `sign_in` (starting the OAuth sign-in
 //! dialog and polling its state), `import` (File → Import: the dialog, reading the file and
-//! handing it to the worker).
+//! handing it to the worker), `wizard` (the first-run wizard: opening it, its search, test
+//! and save through the pipe, the first poll after Save).
 
 mod actions;
 mod import;
@@ -17,6 +18,7 @@ mod sign_in;
 mod state;
 mod updates;
 mod window;
+mod wizard;
 
 pub use import::{ImportDialog, format_name};
 pub use state::{

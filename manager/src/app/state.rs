@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::form::{FormFields, Section};
 use crate::log::LogFilter;
+use crate::wizard::WizardAction;
 
 /// The key of [`Settings`] in eframe's storage.
 pub const SETTINGS_KEY: &str = "mailpull-manager";
@@ -184,6 +185,8 @@ pub enum Action {
     /// Read the dialog's file and import it.
     RunImport,
     CloseImport,
+    /// The first-run wizard (also behind New).
+    Wizard(WizardAction),
 }
 
 /// How often a running sign-in's state is asked for.

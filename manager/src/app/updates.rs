@@ -32,6 +32,7 @@ impl ManagerApp {
                 }
             }
             Update::Profiles(profiles) => {
+                self.first_run(&profiles);
                 self.profiles = profiles;
                 if let Some(name) = self.selected.clone()
                     && !self.editor.editing()
@@ -99,6 +100,7 @@ impl ManagerApp {
                     }
                 }
                 self.notify(text, error);
+                self.wizard_saved(&name);
                 self.editor.mode = Mode::Viewing;
                 self.editor.fields.password.clear();
                 self.editor.fields.client_secret.clear();
@@ -146,6 +148,7 @@ impl ManagerApp {
             }
             Update::Failed { what, error } => {
                 self.busy = None;
+                self.search_stopped();
                 self.pending = None;
                 self.notify(format!("Could not {what}: {error}"), true);
             }
@@ -193,8 +196,10 @@ impl ManagerApp {
                 match state {
                     SignInState::Pending => {}
                     SignInState::Done { message } => {
+                        let name = sign_in.name.clone();
                         sign_in.outcome = Some(Ok(message));
                         self.backend.send(Command::Refresh);
+                        self.wizard_signed_in(&name);
                     }
                     SignInState::Failed { message } => sign_in.outcome = Some(Err(message)),
                 }
@@ -239,6 +244,7 @@ impl ManagerApp {
                 let (text, error) = held::action_result(&message, action, &outcome);
                 self.held_result = Some(Notice { text, error });
             }
+            Update::ServerFound { host, findings } => self.server_found(host, findings),
             Update::Log(line) => self.log.push(line),
             Update::Lagged(skipped) => {
                 self.log.push(format!(

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use mailpull_shared::ipc::{
-    Endpoint, HeldId, HeldMessage, ProfileStatus, ProfileSummary, TestStep,
+    Endpoint, HeldId, HeldMessage, ProfileStatus, ProfileSummary, ServerCandidate, TestStep,
+    standard_candidates,
 };
 
 use super::state::{Connection, Editor, Notice, Opener, Page, Pending, Settings, SignIn};
@@ -13,6 +14,7 @@ use crate::backend::{Backend, Command};
 use crate::form::Section;
 use crate::launch;
 use crate::log::LogBuffer;
+use crate::wizard::Wizard;
 
 /// The whole window's state.
 pub struct ManagerApp {
@@ -61,6 +63,15 @@ pub struct ManagerApp {
     pub confirm_held_delete: Option<HeldId>,
     /// File → Import's dialog, when open.
     pub import: Option<super::ImportDialog>,
+    /// The first-run wizard, when open (it replaces the profile form).
+    pub wizard: Option<Wizard>,
+    /// The ports the wizard's "find my server" tries ([`standard_candidates`] unless changed,
+    /// e.g. by tests whose server listens elsewhere).
+    pub probe_candidates: Vec<ServerCandidate>,
+    /// The first list of profiles was looked at (the wizard opens at most once by itself).
+    pub first_run_checked: bool,
+    /// The wizard's OAuth profile whose first poll waits for its sign-in.
+    pub poll_after_sign_in: Option<String>,
 }
 
 impl ManagerApp {
@@ -102,6 +113,10 @@ impl ManagerApp {
             held_result: None,
             confirm_held_delete: None,
             import: None,
+            wizard: None,
+            probe_candidates: standard_candidates(),
+            first_run_checked: false,
+            poll_after_sign_in: None,
         })
     }
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use mailpull_shared::ipc::{
     ClientError, Endpoint, Event, HeldActionKind, HeldId, HeldMessage, ImportFormat, IpcClient,
-    IpcError, ProfileForm, ProfileStatus, ProfileSummary, SignInMethod, SignInPrompt, SignInState,
-    TestStep, TestTarget, WirePassword,
+    IpcError, ProfileForm, ProfileStatus, ProfileSummary, ServerCandidate, ServerFinding,
+    SignInMethod, SignInPrompt, SignInState, TestStep, TestTarget, WirePassword,
 };
 use tokio::sync::mpsc as tmpsc;
 
@@ -77,6 +77,12 @@ pub enum Command {
         format: ImportFormat,
         file: String,
         text: WirePassword,
+    },
+    /// The wizard's "find my server": try each candidate on `host` (no login).
+    FindServer {
+        host: String,
+        ca_file: Option<String>,
+        candidates: Vec<ServerCandidate>,
     },
 }
 
@@ -142,6 +148,11 @@ pub enum Update {
         id: HeldId,
         action: HeldActionKind,
         outcome: Result<String, String>,
+    },
+    /// What answered on `host`, one finding per candidate asked for.
+    ServerFound {
+        host: String,
+        findings: Vec<ServerFinding>,
     },
     Log(String),
     Lagged(u64),
@@ -336,6 +347,7 @@ fn describe(command: &Command) -> String {
         Command::SignInResult(_) => "ask how the sign-in goes".into(),
         Command::HeldAction { id, .. } => format!("act on the held message {id}"),
         Command::Import { file, .. } => format!("import {file}"),
+        Command::FindServer { host, .. } => format!("look for the mail server {host}"),
     }
 }
 
@@ -475,6 +487,14 @@ async fn execute(
             }
             Err(err) => Err(err),
         },
+        Command::FindServer {
+            host,
+            ca_file,
+            candidates,
+        } => client
+            .find_server(&host, ca_file, candidates)
+            .await
+            .map(|findings| out.send(Update::ServerFound { host, findings })),
         Command::Test { target, password } => client
             .test_connection_with(target, password)
             .await

@@ -8,6 +8,7 @@
 //! - [`held`]: the Held page of the selected profile (its held messages and their actions).
 //! - [`sign_in`]: the OAuth sign-in dialog (code and link, or the browser).
 //! - [`import`]: the File menu and its Import dialog (fetchmailrc, getmailrc).
+//! - [`wizard`]: the first-run wizard, in the centre instead of the form while it is open.
 
 mod form;
 mod held;
@@ -16,6 +17,7 @@ mod log;
 mod profiles;
 mod sign_in;
 mod status;
+mod wizard;
 
 use std::time::Duration;
 
@@ -59,6 +61,9 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
         .min_size(160.0)
         .show(ui, |ui| profiles::show(app, ui, &mut actions));
     egui::CentralPanel::default_margins().show(ui, |ui| {
+        if app.wizard.is_some() {
+            return wizard::show(app, ui, &mut actions);
+        }
         form::top(app, ui, &mut actions);
         if page_bar(app, ui, &mut actions) == Page::Held {
             held::show(app, ui, &mut actions);

@@ -3,6 +3,7 @@
 //!
 //! - [`protocol`]: the versioned messages (hello, requests, responses, log events).
 //! - [`held`]: held messages on the wire (the list and the actions on one of them).
+//! - [`find_server`]: the first-run wizard's "find my server" (candidates and findings).
 //! - [`import`]: File → Import on the wire (a fetchmailrc or getmailrc's text to profiles).
 //! - [`push_state`]: a push profile's IMAP IDLE state in a status row.
 //! - [`signin`]: OAuth sign-in on the wire (method, what to show, state).
@@ -15,6 +16,7 @@
 
 pub mod client;
 pub mod endpoint;
+pub mod find_server;
 pub mod frame;
 pub mod held;
 pub mod import;
@@ -26,6 +28,7 @@ pub mod stream;
 
 pub use client::{ClientError, IpcClient, LogStream};
 pub use endpoint::Endpoint;
+pub use find_server::{ServerCandidate, ServerFinding, standard_candidates};
 pub use frame::{FrameDecoder, FrameError, MAX_FRAME};
 pub use held::{HeldActionKind, HeldId, HeldMessage};
 pub use import::ImportFormat;

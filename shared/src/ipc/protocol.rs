@@ -15,6 +15,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::config::raw::RawProfile;
+use crate::ipc::find_server::{ServerCandidate, ServerFinding};
 use crate::ipc::held::{HeldActionKind, HeldId, HeldMessage};
 use crate::ipc::import::ImportFormat;
 pub use crate::ipc::signin::{SignInMethod, SignInPrompt, SignInState};
@@ -163,6 +164,15 @@ pub enum Request {
         file: String,
         text: WirePassword,
     },
+    /// Tries each of `candidates` on `host` up to the encrypted connection and the greeting,
+    /// never a login (the first-run wizard's "find my server", see `find_server`):
+    /// [`Response::ServerFound`]. `ca_file`: a private CA to trust. Added within version 1.
+    FindServer {
+        host: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_file: Option<String>,
+        candidates: Vec<ServerCandidate>,
+    },
 }
 
 impl Request {
@@ -185,6 +195,7 @@ impl Request {
             Request::ListHeld { .. } => "list_held",
             Request::HeldAction { .. } => "held_action",
             Request::Import { .. } => "import",
+            Request::FindServer { .. } => "find_server",
         }
     }
 }
@@ -377,6 +388,10 @@ pub enum Response {
     Imported {
         profiles: Vec<ProfileForm>,
         report: String,
+    },
+    /// One finding per candidate of [`Request::FindServer`], in order.
+    ServerFound {
+        findings: Vec<ServerFinding>,
     },
     Error {
         error: IpcError,
