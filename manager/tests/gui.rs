@@ -6,12 +6,14 @@
 //! (scripts/test.sh runs the tests under `keyctl session`).
 //!
 //! Modules: `held` (the Held page and its actions on held messages), `import` (File → Import
-//! of a fetchmailrc).
+//! of a fetchmailrc), `wizard` (the first run: empty configuration → wizard → mail arrives).
 
 #[path = "gui/held.rs"]
 mod held;
 #[path = "gui/import.rs"]
 mod import;
+#[path = "gui/wizard.rs"]
+mod wizard;
 
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};

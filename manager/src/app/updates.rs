@@ -144,7 +144,9 @@ impl ManagerApp {
             }
             Update::Done(message) => {
                 self.busy = None;
-                self.notify(message, false);
+                if !self.first_poll_started(&message) {
+                    self.notify(message, false);
+                }
             }
             Update::Failed { what, error } => {
                 self.busy = None;

@@ -72,6 +72,8 @@ pub struct ManagerApp {
     pub first_run_checked: bool,
     /// The wizard's OAuth profile whose first poll waits for its sign-in.
     pub poll_after_sign_in: Option<String>,
+    /// The wizard asked for the first poll; its answer joins the "Saved" message.
+    pub first_poll_asked: bool,
 }
 
 impl ManagerApp {
@@ -117,6 +119,7 @@ impl ManagerApp {
             probe_candidates: standard_candidates(),
             first_run_checked: false,
             poll_after_sign_in: None,
+            first_poll_asked: false,
         })
     }
 

@@ -159,12 +159,25 @@ impl ManagerApp {
         } else {
             self.busy = Some(format!("Asking the worker to poll \"{name}\" ..."));
             self.backend.send(Command::PollNow(name.to_string()));
+            self.first_poll_asked = true;
             if let Some(notice) = self.notice.as_mut() {
                 notice
                     .text
                     .push_str(" The first poll is running: its lines appear in the log below.");
             }
         }
+    }
+
+    /// The answer to the wizard's first Poll now: kept under the "Saved" message (which
+    /// says where the password went) instead of replacing it. True when it was that answer.
+    pub(super) fn first_poll_started(&mut self, message: &str) -> bool {
+        if !std::mem::take(&mut self.first_poll_asked) {
+            return false;
+        }
+        if let Some(notice) = self.notice.as_mut() {
+            notice.text.push_str(&format!(" ({message}.)"));
+        }
+        true
     }
 
     /// A wizard's OAuth profile signed in: its first poll.

@@ -23,7 +23,6 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) 
     let Some(step) = app.wizard.as_ref().map(|w| w.step) else {
         return;
     };
-    let push = |actions: &mut Vec<Action>, a| actions.push(Action::Wizard(a));
     ui.horizontal(|ui| {
         ui.heading("Set up a mail connection");
         ui.label(format!(
@@ -52,63 +51,74 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) 
     }
     ui.separator();
     let busy = app.busy.clone();
-    egui::Panel::bottom("wizard_buttons").show(ui, |ui| {
+    let problems = app
+        .wizard
+        .as_ref()
+        .map(|w| w.problems.clone())
+        .unwrap_or_default();
+    // Bottom up: the buttons stay at the bottom, the step's questions scroll above them.
+    ui.with_layout(egui::Layout::bottom_up(egui::Align::Min), |ui| {
         ui.add_space(4.0);
-        if let Some(wizard) = &app.wizard {
-            for problem in &wizard.problems {
-                ui.add(egui::Label::new(RichText::new(problem).color(ERROR_COLOUR)).wrap());
-            }
-        }
+        buttons(ui, step, busy.is_none(), actions);
         if let Some(busy) = &busy {
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label(busy);
             });
         }
-        ui.horizontal(|ui| {
-            let idle = busy.is_none();
-            if step != Step::Mailbox && ui.button("Back").clicked() {
-                push(actions, WizardAction::Back);
-            }
-            if step == Step::Finish {
-                if ui
-                    .add_enabled(idle, egui::Button::new("Test connection"))
-                    .clicked()
-                {
-                    push(actions, WizardAction::Test);
-                }
-                if ui
-                    .add_enabled(idle, egui::Button::new("Save and start"))
-                    .clicked()
-                {
-                    push(actions, WizardAction::Save);
-                }
-            } else if ui.button("Next").clicked() {
-                push(actions, WizardAction::Next);
-            }
-            if ui.button("Cancel").clicked() {
-                push(actions, WizardAction::Cancel);
-            }
-            if step == Step::Mailbox
-                && ui
-                    .link("Use the full form instead")
-                    .on_hover_text("Every setting of a connection on one form, for experts")
-                    .clicked()
-            {
-                push(actions, WizardAction::FullForm);
-            }
+        for problem in problems.iter().rev() {
+            ui.add(egui::Label::new(RichText::new(problem).color(ERROR_COLOUR)).wrap());
+        }
+        ui.separator();
+        ui.with_layout(egui::Layout::top_down(egui::Align::Min), |ui| {
+            egui::ScrollArea::vertical()
+                .auto_shrink([false, false])
+                .show(ui, |ui| match step {
+                    Step::Mailbox => remote::mailbox(app, ui, actions),
+                    Step::SignIn => remote::sign_in(app, ui),
+                    Step::Delivery => local::delivery(app, ui),
+                    Step::Recipients => local::recipients(app, ui),
+                    Step::Finish => local::finish(app, ui, actions),
+                });
         });
-        ui.add_space(4.0);
     });
-    egui::ScrollArea::vertical()
-        .auto_shrink([false, false])
-        .show(ui, |ui| match step {
-            Step::Mailbox => remote::mailbox(app, ui, actions),
-            Step::SignIn => remote::sign_in(app, ui),
-            Step::Delivery => local::delivery(app, ui),
-            Step::Recipients => local::recipients(app, ui),
-            Step::Finish => local::finish(app, ui, actions),
-        });
+}
+
+/// Back, Next (or Test connection and Save and start on the last step), Cancel.
+fn buttons(ui: &mut egui::Ui, step: Step, idle: bool, actions: &mut Vec<Action>) {
+    let mut push = |a| actions.push(Action::Wizard(a));
+    ui.horizontal(|ui| {
+        if step != Step::Mailbox && ui.button("Back").clicked() {
+            push(WizardAction::Back);
+        }
+        if step == Step::Finish {
+            if ui
+                .add_enabled(idle, egui::Button::new("Test connection"))
+                .clicked()
+            {
+                push(WizardAction::Test);
+            }
+            if ui
+                .add_enabled(idle, egui::Button::new("Save and start"))
+                .clicked()
+            {
+                push(WizardAction::Save);
+            }
+        } else if ui.button("Next").clicked() {
+            push(WizardAction::Next);
+        }
+        if ui.button("Cancel").clicked() {
+            push(WizardAction::Cancel);
+        }
+        if step == Step::Mailbox
+            && ui
+                .link("Use the full form instead")
+                .on_hover_text("Every setting of a connection on one form, for experts")
+                .clicked()
+        {
+            push(WizardAction::FullForm);
+        }
+    });
 }
 
 /// A paragraph of plain text that wraps.
