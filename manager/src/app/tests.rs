@@ -114,3 +114,63 @@ fn settings_from_an_older_or_empty_store_take_defaults() {
     assert_eq!(settings.log_filter.level, Level::Debug);
     assert_eq!(settings.log_filter.profile, None);
 }
+
+fn summary(name: &str, enabled: bool) -> mailpull_shared::ipc::ProfileSummary {
+    mailpull_shared::ipc::ProfileSummary {
+        name: name.into(),
+        enabled,
+        protocol: "pop3".into(),
+        host: "mail.myisp.com".into(),
+        port: 995,
+        username: "alice".into(),
+        local_address: "alice@example.com".into(),
+        multi_drop: false,
+        password_source: "keyring".into(),
+    }
+}
+
+#[test]
+fn the_first_list_without_an_enabled_profile_opens_the_wizard_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The installed sample: two placeholders, both disabled.
+    let mut app = lonely_app(&dir);
+    app.selected = None;
+    app.apply_update(Update::Profiles(vec![
+        summary("isp", false),
+        summary("office", false),
+    ]));
+    assert!(app.wizard.is_some(), "no enabled profile: the wizard");
+    app.wizard_action(crate::wizard::WizardAction::Cancel);
+    app.apply_update(Update::Profiles(vec![summary("isp", false)]));
+    assert!(app.wizard.is_none(), "once per window, not after Cancel");
+
+    let mut app = lonely_app(&dir);
+    app.apply_update(Update::Profiles(vec![summary("isp", true)]));
+    assert!(app.wizard.is_none(), "an enabled profile: no wizard");
+    app.apply_update(Update::Profiles(Vec::new()));
+    assert!(app.wizard.is_none(), "only the first list counts");
+
+    let mut app = lonely_app(&dir);
+    app.apply_update(Update::Profiles(Vec::new()));
+    assert!(app.wizard.is_some(), "an empty configuration: the wizard");
+}
+
+#[test]
+fn another_profile_is_not_shown_over_an_open_wizard() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app = lonely_app(&dir);
+    app.selected = None;
+    app.wizard_action(crate::wizard::WizardAction::Open);
+    app.wizard.as_mut().expect("wizard").fields.server = "typed".into();
+    app.apply(
+        vec![Action::Select("isp".into())],
+        &egui::Context::default(),
+    );
+    assert!(app.selected.is_none(), "not selected");
+    assert_eq!(
+        app.wizard.as_ref().map(|w| w.fields.server.as_str()),
+        Some("typed"),
+        "what was typed stays"
+    );
+    assert!(app.notice.as_ref().is_some_and(|n| n.error));
+}

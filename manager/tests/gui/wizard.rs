@@ -93,6 +93,11 @@ fn first_run_wizard_finds_the_server_tests_saves_and_the_mail_arrives() {
     keyring_usable("the first-run wizard stores the typed password in the keyring");
     let rig = FirstRun::start();
     let _ = secrets::delete_keyring("first", &secrets::password_account("first"));
+    // A port where nothing listens: the search says so and goes on.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
     let mut app =
         ManagerApp::with_endpoint(Endpoint::for_config(&rig.setup.config), Settings::default())
             .expect("manager");
@@ -103,6 +108,7 @@ fn first_run_wizard_finds_the_server_tests_saves_and_the_mail_arrives() {
         ServerCandidate::new("imap", rig.remote.imaps_port(), "tls"),
         ServerCandidate::new("pop3", rig.remote.pop3_port(), "starttls"),
         ServerCandidate::new("imap", rig.remote.imap_port(), "starttls"),
+        ServerCandidate::new("pop3", closed_port, "starttls"),
     ];
     let mut gui: Gui = Harness::builder()
         .with_size(egui::vec2(1280.0, 1000.0))
@@ -142,6 +148,10 @@ fn first_run_wizard_finds_the_server_tests_saves_and_the_mail_arrives() {
         "IMAP, port {}, encrypted after connecting (STARTTLS): works",
         rig.remote.imap_port()
     );
+    let closed = format!(
+        "POP3, port {closed_port}, encrypted after connecting (STARTTLS): not usable — nothing answers on port {closed_port}"
+    );
+    assert!(shows(&gui, &closed), "{:?}", gui.state().wizard);
     assert!(
         shows(&gui, &imap),
         "STARTTLS found too: {:?}",

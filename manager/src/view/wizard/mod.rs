@@ -145,3 +145,6 @@ fn field(ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str, secret:
         .labelled_by(label.id);
     });
 }
+
+#[cfg(test)]
+mod tests;
