@@ -207,6 +207,11 @@ impl Wizard {
             Step::Delivery => {
                 if self.local.is_none() {
                     out.push("Choose your mail server.".into());
+                } else if blank(&f.smtp) {
+                    out.push(
+                        "Type your mail server's name and port, like exchange.example.local:25."
+                            .into(),
+                    );
                 } else if !split_host_port(f.smtp.trim())
                     .is_some_and(|(host, port)| !host.is_empty() && (1..=65535).contains(&port))
                 {

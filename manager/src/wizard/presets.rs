@@ -140,7 +140,8 @@ impl LocalPreset {
     pub fn apply(self, fields: &mut FormFields) {
         match self {
             LocalPreset::Exchange => {
-                fields.smtp = "exchange.example.local:25".into();
+                // Only the administrator knows its name: typed, with the example as a hint.
+                fields.smtp.clear();
                 fields.smtp_security = Some(Security::StartTls);
             }
             LocalPreset::HMailServer | LocalPreset::Postfix => {

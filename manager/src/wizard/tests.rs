@@ -79,8 +79,10 @@ fn the_remote_presets_fill_the_server_and_login_the_oauth_support_expects() {
 fn the_local_presets_fill_the_server_and_its_encryption() {
     let mut w = Wizard::default();
     w.choose_local(LocalPreset::Exchange);
-    assert_eq!(w.fields.smtp, "exchange.example.local:25");
+    assert_eq!(w.fields.smtp, "", "its name is typed");
+    w.set_local_starttls(true);
     assert!(w.local_starttls(), "Exchange: STARTTLS");
+    assert!(w.problems(Step::Delivery)[0].contains("Type your mail server"));
     w.choose_local(LocalPreset::HMailServer);
     assert_eq!(w.fields.smtp, "127.0.0.1:25");
     assert!(!w.local_starttls(), "on this computer: plain");

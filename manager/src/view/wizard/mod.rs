@@ -18,6 +18,9 @@ use crate::wizard::{Step, WizardAction};
 /// The width of the wizard's text fields.
 const WIDTH: f32 = 420.0;
 
+/// The width of the labels' column.
+const LABEL_WIDTH: f32 = 190.0;
+
 /// Draws the wizard (call only while `app.wizard` is set).
 pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let Some(step) = app.wizard.as_ref().map(|w| w.step) else {
@@ -129,13 +132,9 @@ fn say(ui: &mut egui::Ui, text: impl Into<String>) {
 /// A labelled one-line text field (its label is its accessible name).
 fn field(ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str, secret: bool) {
     ui.horizontal(|ui| {
-        let label = ui
-            .allocate_ui_with_layout(
-                egui::vec2(190.0, 20.0),
-                egui::Layout::left_to_right(egui::Align::Center),
-                |ui| ui.label(label),
-            )
-            .inner;
+        let label = ui.label(label);
+        // The fields line up in one column.
+        ui.add_space((LABEL_WIDTH - label.rect.width()).max(0.0));
         ui.add(
             egui::TextEdit::singleline(value)
                 .hint_text(hint)
