@@ -4,7 +4,8 @@
 //! [`Command`]s one at a time; the held messages are asked for every [`HELD_TICK`] and after
 //! each action on one of them. Results come back as [`Update`]s on a channel; each one asks
 //! egui for a repaint. The UI thread never waits on the pipe. `import`: File → Import's
-//! request and the saves that follow it.
+//! request and the saves that follow it; `describe`: what a command asked, for the message
+//! when it fails.
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -18,7 +19,10 @@ use mailpull_shared::ipc::{
 };
 use tokio::sync::mpsc as tmpsc;
 
+mod describe;
 mod import;
+
+use describe::describe;
 
 pub use import::ImportOutcome;
 
@@ -313,42 +317,6 @@ enum SessionEnd {
     Quit,
     /// The connection broke.
     Lost(String),
-}
-
-/// A short description of a command for messages.
-fn describe(command: &Command) -> String {
-    match command {
-        Command::Refresh => "refresh".into(),
-        Command::ReadProfile(name) => format!("read profile \"{name}\""),
-        Command::Save { profile, .. } => format!(
-            "save profile \"{}\"",
-            profile.name.as_deref().unwrap_or_default()
-        ),
-        Command::Delete(name) => format!("delete profile \"{name}\""),
-        Command::Test {
-            target: TestTarget::Saved(name),
-            ..
-        } => format!("test profile \"{name}\""),
-        Command::Test {
-            target: TestTarget::Form(form),
-            ..
-        } => format!(
-            "test profile \"{}\"",
-            form.name.as_deref().unwrap_or_default()
-        ),
-        Command::PollNow(name) => format!("poll profile \"{name}\" now"),
-        Command::PollAll(_) => "poll every enabled profile now".into(),
-        Command::SetEnabled {
-            name,
-            enabled: true,
-        } => format!("enable profile \"{name}\""),
-        Command::SetEnabled { name, .. } => format!("disable profile \"{name}\""),
-        Command::StartSignIn { name, .. } => format!("start the sign-in of \"{name}\""),
-        Command::SignInResult(_) => "ask how the sign-in goes".into(),
-        Command::HeldAction { id, .. } => format!("act on the held message {id}"),
-        Command::Import { file, .. } => format!("import {file}"),
-        Command::FindServer { host, .. } => format!("look for the mail server {host}"),
-    }
 }
 
 /// The outcome of storing a secret for the window; a lost connection is passed on.
