@@ -7,7 +7,6 @@
 use std::process::Child;
 
 use egui_kittest::Harness;
-use egui_kittest::kittest::{NodeT, Queryable};
 use mailpull_manager::{ManagerApp, Settings, view};
 use mailpull_shared::config::{Protocol, Security};
 use mailpull_shared::ipc::{Endpoint, ServerCandidate};

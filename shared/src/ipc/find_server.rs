@@ -50,7 +50,8 @@ mod tests {
 
     #[test]
     fn the_standard_candidates_try_tls_before_starttls() {
-        let ports: Vec<(u16, &str)> = standard_candidates()
+        let candidates = standard_candidates();
+        let ports: Vec<(u16, &str)> = candidates
             .iter()
             .map(|c| (c.port, c.security.as_str()))
             .collect();
