@@ -174,3 +174,47 @@ fn another_profile_is_not_shown_over_an_open_wizard() {
     );
     assert!(app.notice.as_ref().is_some_and(|n| n.error));
 }
+
+#[test]
+fn a_providers_profile_saved_by_the_wizard_signs_in_then_polls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app = lonely_app(&dir);
+    app.selected = None;
+    app.wizard_action(crate::wizard::WizardAction::Open);
+    {
+        let wizard = app.wizard.as_mut().expect("wizard");
+        wizard.choose_remote(crate::wizard::RemotePreset::Microsoft365);
+        wizard.fields.name = "m365".into();
+        wizard.saving = true;
+    }
+    app.apply_update(Update::Saved {
+        name: "m365".into(),
+        secret: None,
+        client_secret: None,
+    });
+    assert!(app.wizard.is_none(), "the wizard closed");
+    assert_eq!(app.selected.as_deref(), Some("m365"));
+    let sign_in = app.sign_in.as_ref().expect("the sign-in dialog opened");
+    assert_eq!(
+        (sign_in.name.as_str(), sign_in.method),
+        ("m365", SignInMethod::Device)
+    );
+    assert_eq!(app.poll_after_sign_in.as_deref(), Some("m365"));
+    app.apply_update(Update::SignInStarted {
+        name: "m365".into(),
+        session: "s1".into(),
+        prompt: SignInPrompt::Device {
+            verification_uri: "https://microsoft.com/devicelogin".into(),
+            verification_uri_complete: None,
+            user_code: "ABCD-EFGH".into(),
+            expires_in_secs: 900,
+        },
+    });
+    app.apply_update(Update::SignIn {
+        session: "s1".into(),
+        state: SignInState::Done {
+            message: "signed in".into(),
+        },
+    });
+    assert_eq!(app.poll_after_sign_in, None, "the first poll was asked for");
+}
