@@ -28,7 +28,7 @@ impl ManagerApp {
             self.page = Page::Profile;
         }
         match action {
-            Action::Select(_) if self.wizard.is_some() => self.notify(
+            Action::Select(_) | Action::DuplicateOf(_) if self.wizard.is_some() => self.notify(
                 "Finish the set-up or press Cancel in it before showing another profile.",
                 true,
             ),

@@ -173,6 +173,16 @@ fn another_profile_is_not_shown_over_an_open_wizard() {
         "what was typed stays"
     );
     assert!(app.notice.as_ref().is_some_and(|n| n.error));
+    app.apply(
+        vec![Action::DuplicateOf("isp".into())],
+        &egui::Context::default(),
+    );
+    assert!(
+        app.selected.is_none(),
+        "nothing read for a copy under the wizard"
+    );
+    assert!(!app.editor.editing(), "no copy started under the wizard");
+    assert!(app.wizard.is_some());
 }
 
 #[test]
