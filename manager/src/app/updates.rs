@@ -139,8 +139,12 @@ impl ManagerApp {
             }
             Update::TestReport(steps) => {
                 self.busy = None;
-                let name = self.editor.fields.name.clone();
-                self.test_report = Some((name, steps));
+                // The wizard's profile, while it is open; else the form's.
+                let fields = self
+                    .wizard
+                    .as_ref()
+                    .map_or(&self.editor.fields, |w| &w.fields);
+                self.test_report = Some((fields.name.clone(), steps));
             }
             Update::Done(message) => {
                 self.busy = None;

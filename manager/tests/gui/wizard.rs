@@ -205,6 +205,10 @@ fn first_run_wizard_finds_the_server_tests_saves_and_the_mail_arrives() {
         );
     }
     assert!(shows(&gui, "Mailbox: OK — 2 messages"));
+    assert!(
+        shows(&gui, "Connection test of \"first\""),
+        "named after the wizard's profile"
+    );
     match secrets::PasswordSource::Keyring.read("first") {
         Err(secrets::SecretError::KeyringMissing { .. }) => {}
         other => panic!("the test stored the password in the keyring: {other:?}"),
