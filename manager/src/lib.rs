@@ -18,6 +18,7 @@
 //! - [`log`]: the live log buffer, its filter and pause.
 //! - [`launch`]: starting the worker and opening the log file.
 //! - [`view`]: drawing, one module per part of the window.
+//! - [`wizard`]: the first-run wizard's steps, presets and checks (drawn by `view::wizard`).
 
 pub mod app;
 pub mod backend;
@@ -28,6 +29,7 @@ pub mod history;
 pub mod launch;
 pub mod log;
 pub mod view;
+pub mod wizard;
 
 pub use app::{ManagerApp, Settings};
 pub use view::TITLE;

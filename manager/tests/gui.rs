@@ -6,7 +6,8 @@
 //! (scripts/test.sh runs the tests under `keyctl session`).
 //!
 //! Modules: `held` (the Held page and its actions on held messages), `history` (History and
-//! the routing preview after real deliveries), `import` (File → Import of a fetchmailrc).
+//! the routing preview after real deliveries), `import` (File → Import of a fetchmailrc),
+//! `wizard` (the first run: empty configuration → wizard → mail arrives).
 
 #[path = "gui/held.rs"]
 mod held;
@@ -14,6 +15,8 @@ mod held;
 mod history;
 #[path = "gui/import.rs"]
 mod import;
+#[path = "gui/wizard.rs"]
+mod wizard;
 
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -183,6 +186,7 @@ fn new_profile_is_checked_saved_and_listed() {
     gui.check_accessibility();
 
     click(&mut gui, "New");
+    click(&mut gui, "Use the full form instead");
     assert_eq!(
         gui.state().editor.fields.interval,
         "10m",
@@ -375,6 +379,7 @@ fn test_before_save_logs_in_with_the_typed_password_and_keeps_it_nowhere() {
     let mut gui = manager(&rig);
     connected(&mut gui, &rig);
     click(&mut gui, "New");
+    click(&mut gui, "Use the full form instead");
     fill(&mut gui, "Name", "fresh");
     fill(&mut gui, "Server", "localhost");
     fill(&mut gui, "Port", &rig.remote.pop3s_port().to_string());

@@ -9,6 +9,7 @@ use crate::backend::Command;
 use crate::form::describe_problem;
 use crate::launch;
 use crate::log::newest_log_file;
+use crate::wizard::WizardAction;
 
 impl ManagerApp {
     /// Applies what the views asked for in this frame.
@@ -27,6 +28,10 @@ impl ManagerApp {
             self.page = Page::Profile;
         }
         match action {
+            Action::Select(_) | Action::DuplicateOf(_) if self.wizard.is_some() => self.notify(
+                "Finish the set-up or press Cancel in it before showing another profile.",
+                true,
+            ),
             Action::Select(name) => {
                 if self.editor.unsaved() {
                     if self.selected.as_deref() != Some(name.as_str())
@@ -41,12 +46,11 @@ impl ManagerApp {
                 }
             }
             Action::New => {
-                self.selected = None;
-                self.test_report = None;
-                self.editor = Editor::default();
-                self.editor.start_editing(None);
-                self.notice = None;
+                if !self.editor.editing() {
+                    self.wizard_action(WizardAction::Open);
+                }
             }
+            Action::Wizard(action) => self.wizard_action(action),
             Action::Duplicate => self.duplicate(),
             Action::DuplicateOf(name) => {
                 if self.editor.editing() {

@@ -10,7 +10,8 @@
 //! views does: select, edit, save, test, delete ...), `sign_in` (starting the OAuth sign-in
 //! dialog and polling its state), `import` (File → Import: the dialog, reading the file and
 //! handing it to the worker), `history` (the History page and the routing preview: their
-//! state, asking the worker, taking in its answers).
+//! state, asking the worker, taking in its answers), `wizard` (the first-run wizard: opening
+//! it, its search, test and save through the pipe, the first poll after Save).
 
 mod actions;
 mod history;
@@ -19,6 +20,7 @@ mod sign_in;
 mod state;
 mod updates;
 mod window;
+mod wizard;
 
 pub use history::{HISTORY_REFRESH, HistoryPage, RouteDraft};
 pub use import::{ImportDialog, format_name};

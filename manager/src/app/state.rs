@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::form::{FormFields, Section};
 use crate::log::LogFilter;
+use crate::wizard::WizardAction;
 
 /// The key of [`Settings`] in eframe's storage.
 pub const SETTINGS_KEY: &str = "mailpull-manager";
@@ -196,6 +197,8 @@ pub enum Action {
     OpenRouteFile,
     /// A file dropped on the window: preview it.
     DroppedFile(std::path::PathBuf),
+    /// The first-run wizard (also behind New).
+    Wizard(WizardAction),
 }
 
 /// How often a running sign-in's state is asked for.

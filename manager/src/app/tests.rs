@@ -114,3 +114,117 @@ fn settings_from_an_older_or_empty_store_take_defaults() {
     assert_eq!(settings.log_filter.level, Level::Debug);
     assert_eq!(settings.log_filter.profile, None);
 }
+
+fn summary(name: &str, enabled: bool) -> mailpull_shared::ipc::ProfileSummary {
+    mailpull_shared::ipc::ProfileSummary {
+        name: name.into(),
+        enabled,
+        protocol: "pop3".into(),
+        host: "mail.myisp.com".into(),
+        port: 995,
+        username: "alice".into(),
+        local_address: "alice@example.com".into(),
+        multi_drop: false,
+        password_source: "keyring".into(),
+    }
+}
+
+#[test]
+fn the_first_list_without_an_enabled_profile_opens_the_wizard_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The installed sample: two placeholders, both disabled.
+    let mut app = lonely_app(&dir);
+    app.selected = None;
+    app.apply_update(Update::Profiles(vec![
+        summary("isp", false),
+        summary("office", false),
+    ]));
+    assert!(app.wizard.is_some(), "no enabled profile: the wizard");
+    app.wizard_action(crate::wizard::WizardAction::Cancel);
+    app.apply_update(Update::Profiles(vec![summary("isp", false)]));
+    assert!(app.wizard.is_none(), "once per window, not after Cancel");
+
+    let mut app = lonely_app(&dir);
+    app.apply_update(Update::Profiles(vec![summary("isp", true)]));
+    assert!(app.wizard.is_none(), "an enabled profile: no wizard");
+    app.apply_update(Update::Profiles(Vec::new()));
+    assert!(app.wizard.is_none(), "only the first list counts");
+
+    let mut app = lonely_app(&dir);
+    app.apply_update(Update::Profiles(Vec::new()));
+    assert!(app.wizard.is_some(), "an empty configuration: the wizard");
+}
+
+#[test]
+fn another_profile_is_not_shown_over_an_open_wizard() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app = lonely_app(&dir);
+    app.selected = None;
+    app.wizard_action(crate::wizard::WizardAction::Open);
+    app.wizard.as_mut().expect("wizard").fields.server = "typed".into();
+    app.apply(
+        vec![Action::Select("isp".into())],
+        &egui::Context::default(),
+    );
+    assert!(app.selected.is_none(), "not selected");
+    assert_eq!(
+        app.wizard.as_ref().map(|w| w.fields.server.as_str()),
+        Some("typed"),
+        "what was typed stays"
+    );
+    assert!(app.notice.as_ref().is_some_and(|n| n.error));
+    app.apply(
+        vec![Action::DuplicateOf("isp".into())],
+        &egui::Context::default(),
+    );
+    assert!(
+        app.selected.is_none(),
+        "nothing read for a copy under the wizard"
+    );
+    assert!(!app.editor.editing(), "no copy started under the wizard");
+    assert!(app.wizard.is_some());
+}
+
+#[test]
+fn a_providers_profile_saved_by_the_wizard_signs_in_then_polls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app = lonely_app(&dir);
+    app.selected = None;
+    app.wizard_action(crate::wizard::WizardAction::Open);
+    {
+        let wizard = app.wizard.as_mut().expect("wizard");
+        wizard.choose_remote(crate::wizard::RemotePreset::Microsoft365);
+        wizard.fields.name = "m365".into();
+        wizard.saving = true;
+    }
+    app.apply_update(Update::Saved {
+        name: "m365".into(),
+        secret: None,
+        client_secret: None,
+    });
+    assert!(app.wizard.is_none(), "the wizard closed");
+    assert_eq!(app.selected.as_deref(), Some("m365"));
+    let sign_in = app.sign_in.as_ref().expect("the sign-in dialog opened");
+    assert_eq!(
+        (sign_in.name.as_str(), sign_in.method),
+        ("m365", SignInMethod::Device)
+    );
+    assert_eq!(app.poll_after_sign_in.as_deref(), Some("m365"));
+    app.apply_update(Update::SignInStarted {
+        name: "m365".into(),
+        session: "s1".into(),
+        prompt: SignInPrompt::Device {
+            verification_uri: "https://microsoft.com/devicelogin".into(),
+            verification_uri_complete: None,
+            user_code: "ABCD-EFGH".into(),
+            expires_in_secs: 900,
+        },
+    });
+    app.apply_update(Update::SignIn {
+        session: "s1".into(),
+        state: SignInState::Done {
+            message: "signed in".into(),
+        },
+    });
+    assert_eq!(app.poll_after_sign_in, None, "the first poll was asked for");
+}

@@ -32,6 +32,7 @@ impl ManagerApp {
                 }
             }
             Update::Profiles(profiles) => {
+                self.first_run(&profiles);
                 self.profiles = profiles;
                 if let Some(name) = self.selected.clone()
                     && !self.editor.editing()
@@ -99,6 +100,7 @@ impl ManagerApp {
                     }
                 }
                 self.notify(text, error);
+                self.wizard_saved(&name);
                 self.editor.mode = Mode::Viewing;
                 self.editor.fields.password.clear();
                 self.editor.fields.client_secret.clear();
@@ -137,15 +139,22 @@ impl ManagerApp {
             }
             Update::TestReport(steps) => {
                 self.busy = None;
-                let name = self.editor.fields.name.clone();
-                self.test_report = Some((name, steps));
+                // The wizard's profile, while it is open; else the form's.
+                let fields = self
+                    .wizard
+                    .as_ref()
+                    .map_or(&self.editor.fields, |w| &w.fields);
+                self.test_report = Some((fields.name.clone(), steps));
             }
             Update::Done(message) => {
                 self.busy = None;
-                self.notify(message, false);
+                if !self.first_poll_started(&message) {
+                    self.notify(message, false);
+                }
             }
             Update::Failed { what, error } => {
                 self.busy = None;
+                self.search_stopped();
                 self.pending = None;
                 self.notify(format!("Could not {what}: {error}"), true);
             }
@@ -193,8 +202,10 @@ impl ManagerApp {
                 match state {
                     SignInState::Pending => {}
                     SignInState::Done { message } => {
+                        let name = sign_in.name.clone();
                         sign_in.outcome = Some(Ok(message));
                         self.backend.send(Command::Refresh);
+                        self.wizard_signed_in(&name);
                     }
                     SignInState::Failed { message } => sign_in.outcome = Some(Err(message)),
                 }
@@ -240,6 +251,7 @@ impl ManagerApp {
                 self.held_result = Some(Notice { text, error });
             }
             Update::History(update) => self.history_update(update),
+            Update::ServerFound { host, findings } => self.server_found(host, findings),
             Update::Log(line) => self.log.push(line),
             Update::Lagged(skipped) => {
                 self.log.push(format!(

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use mailpull_shared::ipc::{
-    Endpoint, HeldId, HeldMessage, ProfileStatus, ProfileSummary, TestStep,
+    Endpoint, HeldId, HeldMessage, ProfileStatus, ProfileSummary, ServerCandidate, TestStep,
+    standard_candidates,
 };
 
 use super::state::{Connection, Editor, Notice, Opener, Page, Pending, Settings, SignIn};
@@ -13,6 +14,7 @@ use crate::backend::{Backend, Command};
 use crate::form::Section;
 use crate::launch;
 use crate::log::LogBuffer;
+use crate::wizard::Wizard;
 
 /// The whole window's state.
 pub struct ManagerApp {
@@ -65,6 +67,17 @@ pub struct ManagerApp {
     pub history: super::HistoryPage,
     /// The routing preview's message, profile and answer.
     pub route: super::RouteDraft,
+    /// The first-run wizard, when open (it replaces the profile form).
+    pub wizard: Option<Wizard>,
+    /// The ports the wizard's "find my server" tries ([`standard_candidates`] unless changed,
+    /// e.g. by tests whose server listens elsewhere).
+    pub probe_candidates: Vec<ServerCandidate>,
+    /// The first list of profiles was looked at (the wizard opens at most once by itself).
+    pub first_run_checked: bool,
+    /// The wizard's OAuth profile whose first poll waits for its sign-in.
+    pub poll_after_sign_in: Option<String>,
+    /// The wizard asked for the first poll; its answer joins the "Saved" message.
+    pub first_poll_asked: bool,
 }
 
 impl ManagerApp {
@@ -108,6 +121,11 @@ impl ManagerApp {
             import: None,
             history: super::HistoryPage::default(),
             route: super::RouteDraft::default(),
+            wizard: None,
+            probe_candidates: standard_candidates(),
+            first_run_checked: false,
+            poll_after_sign_in: None,
+            first_poll_asked: false,
         })
     }
 

@@ -4,7 +4,8 @@
 //! [`Command`]s one at a time; the held messages are asked for every [`HELD_TICK`] and after
 //! each action on one of them. Results come back as [`Update`]s on a channel; each one asks
 //! egui for a repaint. The UI thread never waits on the pipe. `import`: File → Import's
-//! request and the saves that follow it; `history`: the History page and routing preview.
+//! request and the saves that follow it; `history`: the History page and routing preview;
+//! `describe`: what a command asked, for the message when it fails.
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -13,15 +14,18 @@ use std::time::Duration;
 
 use mailpull_shared::ipc::{
     ClientError, Endpoint, Event, HeldActionKind, HeldId, HeldMessage, ImportFormat, IpcClient,
-    IpcError, ProfileForm, ProfileStatus, ProfileSummary, SignInMethod, SignInPrompt, SignInState,
-    TestStep, TestTarget, WirePassword,
+    IpcError, ProfileForm, ProfileStatus, ProfileSummary, ServerCandidate, ServerFinding,
+    SignInMethod, SignInPrompt, SignInState, TestStep, TestTarget, WirePassword,
 };
 use tokio::sync::mpsc as tmpsc;
 
+mod describe;
 mod history;
 mod import;
 
+use describe::describe;
 pub use history::{HistoryCommand, HistoryUpdate};
+
 pub use import::ImportOutcome;
 
 /// How often the status is refreshed and a lost worker is looked for again.
@@ -82,6 +86,12 @@ pub enum Command {
     },
     /// A profile's history or a routing preview (see `history`).
     History(HistoryCommand),
+    /// The wizard's "find my server": try each candidate on `host` (no login).
+    FindServer {
+        host: String,
+        ca_file: Option<String>,
+        candidates: Vec<ServerCandidate>,
+    },
 }
 
 /// What the pipe reports back to the window.
@@ -149,6 +159,11 @@ pub enum Update {
     },
     /// The answer to a [`Command::History`].
     History(HistoryUpdate),
+    /// What answered on `host`, one finding per candidate asked for.
+    ServerFound {
+        host: String,
+        findings: Vec<ServerFinding>,
+    },
     Log(String),
     Lagged(u64),
 }
@@ -313,42 +328,6 @@ enum SessionEnd {
     Lost(String),
 }
 
-/// A short description of a command for messages.
-fn describe(command: &Command) -> String {
-    match command {
-        Command::Refresh => "refresh".into(),
-        Command::ReadProfile(name) => format!("read profile \"{name}\""),
-        Command::Save { profile, .. } => format!(
-            "save profile \"{}\"",
-            profile.name.as_deref().unwrap_or_default()
-        ),
-        Command::Delete(name) => format!("delete profile \"{name}\""),
-        Command::Test {
-            target: TestTarget::Saved(name),
-            ..
-        } => format!("test profile \"{name}\""),
-        Command::Test {
-            target: TestTarget::Form(form),
-            ..
-        } => format!(
-            "test profile \"{}\"",
-            form.name.as_deref().unwrap_or_default()
-        ),
-        Command::PollNow(name) => format!("poll profile \"{name}\" now"),
-        Command::PollAll(_) => "poll every enabled profile now".into(),
-        Command::SetEnabled {
-            name,
-            enabled: true,
-        } => format!("enable profile \"{name}\""),
-        Command::SetEnabled { name, .. } => format!("disable profile \"{name}\""),
-        Command::StartSignIn { name, .. } => format!("start the sign-in of \"{name}\""),
-        Command::SignInResult(_) => "ask how the sign-in goes".into(),
-        Command::HeldAction { id, .. } => format!("act on the held message {id}"),
-        Command::Import { file, .. } => format!("import {file}"),
-        Command::History(command) => command.describe(),
-    }
-}
-
 /// The outcome of storing a secret for the window; a lost connection is passed on.
 fn stored(outcome: Result<String, ClientError>) -> Result<Result<String, String>, ClientError> {
     match outcome {
@@ -485,6 +464,14 @@ async fn execute(
             }
             Err(err) => Err(err),
         },
+        Command::FindServer {
+            host,
+            ca_file,
+            candidates,
+        } => client
+            .find_server(&host, ca_file, candidates)
+            .await
+            .map(|findings| out.send(Update::ServerFound { host, findings })),
         Command::Test { target, password } => client
             .test_connection_with(target, password)
             .await

@@ -10,6 +10,7 @@
 //! - [`history`]: the History page of the selected profile (totals, chart, last deliveries).
 //! - [`route`]: the routing preview (a message in, its local mailboxes and why out).
 //! - [`import`]: the File menu and its Import dialog (fetchmailrc, getmailrc).
+//! - [`wizard`]: the first-run wizard, in the centre instead of the form while it is open.
 
 mod form;
 mod held;
@@ -20,6 +21,7 @@ mod profiles;
 mod route;
 mod sign_in;
 mod status;
+mod wizard;
 
 use std::time::Duration;
 
@@ -65,6 +67,9 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
         .min_size(160.0)
         .show(ui, |ui| profiles::show(app, ui, &mut actions));
     egui::CentralPanel::default_margins().show(ui, |ui| {
+        if app.wizard.is_some() {
+            return wizard::show(app, ui, &mut actions);
+        }
         form::top(app, ui, &mut actions);
         match page_bar(app, ui, &mut actions) {
             Page::Held => held::show(app, ui, &mut actions),

@@ -359,6 +359,24 @@ impl IpcClient {
         }
     }
 
+    /// Tries each of `candidates` on `host` (connection, encryption, greeting; no login).
+    pub async fn find_server(
+        &mut self,
+        host: &str,
+        ca_file: Option<String>,
+        candidates: Vec<super::ServerCandidate>,
+    ) -> Result<Vec<super::ServerFinding>, ClientError> {
+        let request = Request::FindServer {
+            host: host.to_string(),
+            ca_file,
+            candidates,
+        };
+        match self.request(&request).await? {
+            Response::ServerFound { findings } => Ok(findings),
+            other => Err(Self::unexpected(&request, other)),
+        }
+    }
+
     pub async fn status(&mut self) -> Result<Vec<ProfileStatus>, ClientError> {
         let request = Request::Status;
         match self.request(&request).await? {

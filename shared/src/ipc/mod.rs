@@ -5,6 +5,7 @@
 //! - [`held`]: held messages on the wire (the list and the actions on one of them).
 //! - [`history`]: a profile's delivery history on the wire (totals, per day, last deliveries).
 //! - [`route`]: the routing preview on the wire (a message in, its local mailboxes out).
+//! - [`find_server`]: the first-run wizard's "find my server" (candidates and findings).
 //! - [`import`]: File → Import on the wire (a fetchmailrc or getmailrc's text to profiles).
 //! - [`push_state`]: a push profile's IMAP IDLE state in a status row.
 //! - [`signin`]: OAuth sign-in on the wire (method, what to show, state).
@@ -17,6 +18,7 @@
 
 pub mod client;
 pub mod endpoint;
+pub mod find_server;
 pub mod frame;
 pub mod held;
 pub mod history;
@@ -30,6 +32,7 @@ pub mod stream;
 
 pub use client::{ClientError, IpcClient, LogStream};
 pub use endpoint::Endpoint;
+pub use find_server::{ServerCandidate, ServerFinding, standard_candidates};
 pub use frame::{FrameDecoder, FrameError, MAX_FRAME};
 pub use held::{HeldActionKind, HeldId, HeldMessage};
 pub use history::History;

@@ -15,6 +15,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::config::raw::RawProfile;
+use crate::ipc::find_server::{ServerCandidate, ServerFinding};
 use crate::ipc::held::{HeldActionKind, HeldId, HeldMessage};
 use crate::ipc::history::History;
 use crate::ipc::import::ImportFormat;
@@ -169,6 +170,15 @@ pub enum Request {
     History { profile: String, utc_offset: i32 },
     /// Where a message would go: [`Response::Route`] (see `route`).
     Route { profile: String, message: String },
+    /// Tries each of `candidates` on `host` up to the encrypted connection and the greeting,
+    /// never a login (the first-run wizard's "find my server", see `find_server`):
+    /// [`Response::ServerFound`]. `ca_file`: a private CA to trust. Added within version 1.
+    FindServer {
+        host: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_file: Option<String>,
+        candidates: Vec<ServerCandidate>,
+    },
 }
 
 impl Request {
@@ -193,6 +203,7 @@ impl Request {
             Request::Import { .. } => "import",
             Request::History { .. } => "history",
             Request::Route { .. } => "route",
+            Request::FindServer { .. } => "find_server",
         }
     }
 }
@@ -391,6 +402,10 @@ pub enum Response {
     },
     Route {
         preview: RoutePreview,
+    },
+    /// One finding per candidate of [`Request::FindServer`], in order.
+    ServerFound {
+        findings: Vec<ServerFinding>,
     },
     Error {
         error: IpcError,

@@ -15,7 +15,7 @@ use mailpull_shared::secrets::{self, PasswordSource, Secret};
 use tracing::{info, warn};
 
 use super::edit::{self, Edit};
-use super::probe;
+use super::{find_server, probe};
 use crate::context::PollContext;
 use crate::logging::LiveLog;
 use crate::scheduler::{self, Scheduler};
@@ -292,6 +292,23 @@ impl WorkerState {
                 utc_offset,
             } => self.history(profile, utc_offset).await,
             Request::Route { profile, message } => self.route(profile, message),
+            Request::FindServer {
+                host,
+                ca_file,
+                candidates,
+            } => {
+                info!(host = %host, candidates = candidates.len(), "finding the server over IPC");
+                let ca_file = ca_file.map(PathBuf::from);
+                Ok(Response::ServerFound {
+                    findings: find_server::find_server(
+                        &self.ctx,
+                        host.trim(),
+                        ca_file.as_deref(),
+                        &candidates,
+                    )
+                    .await,
+                })
+            }
             Request::SubscribeLog => Err(IpcError::new(
                 ErrorKind::BadRequest,
                 "subscribe_log is handled by the connection",

@@ -10,11 +10,13 @@
 //! - [`handler`]: what each request does.
 //! - [`edit`]: configuration file edits and the atomic write.
 //! - [`probe`]: the step-by-step connection test.
+//! - `find_server`: the first-run wizard's "find my server" (TLS and STARTTLS ports, no login).
 //! - `held`: the held-message requests (list, retry, deliver to the fallback, delete).
 //! - `history`: a profile's delivery history, and the routing preview of a message.
 //! - `import`: a fetchmailrc or getmailrc's text into profiles, passwords to the keyring.
 
 pub mod edit;
+mod find_server;
 pub mod handler;
 mod held;
 mod history;

@@ -20,8 +20,11 @@ use egui::{Color32, RichText};
 use rows::{ERROR, Rows};
 
 pub use rows::{contrast_ratio, label_colour, value_colour};
+// The wizard draws its messages and test report the way the form does.
+pub(super) use report::show as report;
+pub(super) use rows::ERROR as ERROR_COLOUR;
 
-const GOOD: Color32 = Color32::from_rgb(40, 150, 60);
+pub(super) const GOOD: Color32 = Color32::from_rgb(40, 150, 60);
 
 /// The bar of buttons, the last message and the connection test report: over every page.
 pub fn top(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
