@@ -126,7 +126,24 @@ pub struct WorkerSettings {
     /// IMAP IDLE connections open at once, all push profiles together. `None` (not written):
     /// the worker derives it from its open-file limit at start.
     pub max_idle_connections: Option<usize>,
+    /// `[worker] state`: the state shared by several workers in PostgreSQL; `None`: the
+    /// local SQLite database in `state_dir`.
+    pub shared_state: Option<SharedState>,
 }
+
+/// The shared state of several workers (`[worker] state = "postgres://..."`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedState {
+    /// The connection string, without a password (`check` refuses one in it).
+    pub url: String,
+    /// Where its password comes from; `None`: the server asks for none.
+    pub password: Option<crate::secrets::PasswordSource>,
+    /// How long a claimed profile stays this worker's without a renewal.
+    pub lease: Duration,
+}
+
+/// [`SharedState::lease`] when `lease` is not written.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Profile {

@@ -25,6 +25,12 @@ pub struct RawWorker {
     pub memory_budget_mb: Option<i64>,
     /// IMAP IDLE connections open at once; not written: follows the open-file limit.
     pub max_idle_connections: Option<i64>,
+    /// The shared state, `"postgres://user@host:port/db"`; absent: the local SQLite file.
+    pub state: Option<String>,
+    /// Where the shared state's password comes from (`{ keyring = true }`, `{ file }`, `{ env }`).
+    pub state_password: Option<RawPassword>,
+    /// How long a profile's lease on the shared state lasts without renewal (`"30s"`).
+    pub lease: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

@@ -16,7 +16,8 @@
 //! without UIDL, an IMAP UIDVALIDITY change) is still recognised.
 //!
 //! Layout (each module one job; this file only re-exports):
-//! - `types`: the data the database keeps ([`MailboxKey`], [`Record`], [`Known`]).
+//! - `types`: the data the database keeps ([`MailboxKey`], [`Record`], [`Known`],
+//!   [`Attempt`]).
 //! - `error`: [`StateError`] and [`file_system_problem`] (why a file system refuses writes).
 //! - `schema`: the schema version, the tables of version 1 and the later steps.
 //! - `lock`: one worker per state directory: the exclusive lock on `worker.lock`, and
@@ -29,28 +30,38 @@
 //! - `syncer`: the thread that fsyncs the WAL behind the writer (group commit) and only then
 //!   tells the polls their records are durable; it also runs the checkpoints.
 //! - `reader`: the read-only connections and their threads.
+//! - `choose`: which state a worker opens ([`open_configured`]): local, or shared (`pg`).
 //! - `store`: [`Store`], the cloneable handle: lock and open, hand a write to the writer or a
 //!   read to a reader, record.
+//! - `suite`: the test suite every back-end passes (SQLite here, PostgreSQL in `tests/`).
 //! - `intents`: delivery intents and their ids ([`Intent`], [`Intended`]).
 //! - `queries`: the other reads and writes of [`Store`] (known UIDs, digests, the `sent`
 //!   table, deletions, poll start, counts).
 //! - `mailboxes`: which mailbox each profile polls (`profile_mailboxes`), moving a profile's
 //!   records to another name of the same mailbox.
 //! - `migrate_accounts`: version 3's rewrite of route-keyed accounts to mailbox identities.
+//! - `lease`: [`Store`]'s side of the profile leases (a no-op with SQLite).
+//! - `pg`: the same store in PostgreSQL, shared by several workers (`[worker] state`);
+//!   [`Store`] hands every call there when it was opened with [`Store::open_shared`].
 //! - `attempts`: messages that failed on their own (attempts, next attempt, held, the action
 //!   asked for a held message); [`read_held`] without the lock, beside a running worker.
 
 mod attempts;
+mod choose;
 mod error;
 mod intents;
+mod lease;
 mod lock;
 mod mailboxes;
 mod migrate_accounts;
 mod open;
+mod pg;
 mod queries;
 mod reader;
 mod schema;
 mod store;
+#[doc(hidden)]
+pub mod suite;
 mod syncer;
 mod types;
 mod writer;
@@ -58,11 +69,13 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use attempts::{Attempt, HeldAction, read_held};
+pub use attempts::read_held;
+pub use choose::{STATE_PASSWORD_ACCOUNT, check_configured, open_configured, read_password};
 pub use error::{StateError, file_system_problem};
 pub use intents::{Intended, Intent};
 pub use lock::{LOCK_FILE, OWNER_FILE};
 pub use open::read_installation_id;
+pub use pg::{LeaseChange, fair_share};
 pub use schema::SENT_RETENTION_DAYS;
 pub use store::Store;
-pub use types::{CopyKey, Known, MailboxKey, Record};
+pub use types::{Attempt, CopyKey, HeldAction, Known, MailboxKey, Record};

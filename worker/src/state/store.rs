@@ -14,6 +14,7 @@ use super::error::{StateError, file_system_problem};
 use super::intents::{Intended, Intent};
 use super::lock::{DirLock, lock_dir};
 use super::open::open_database;
+use super::pg::PgStore;
 use super::reader::{ReadJob, start_readers};
 use super::syncer::{WRITER_AUTOCHECKPOINT_PAGES, syncer, wal_sync};
 use super::types::{CopyKey, Record};
@@ -28,11 +29,17 @@ pub struct Store {
     installation_id: String,
     path: PathBuf,
     _lock: Arc<DirLock>,
+    /// `Some` when the state is shared in PostgreSQL (`[worker] state`): every query goes
+    /// there, and the SQLite channels above lead nowhere.
+    pub(super) shared: Option<PgStore>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        match &self.shared {
+            Some(pg) => f.debug_struct("Store").field("shared", pg).finish(),
+            None => f.debug_struct("Store").field("path", &self.path).finish(),
+        }
     }
 }
 
@@ -88,7 +95,40 @@ impl Store {
             installation_id,
             path,
             _lock: lock,
+            shared: None,
         })
+    }
+
+    /// Locks `dir` for this worker (its logs and lock stay local) and connects to the shared
+    /// state in PostgreSQL at `url` with `password` (see `pg`); the tables are created when
+    /// missing.
+    pub async fn open_shared(
+        dir: &Path,
+        url: &str,
+        password: Option<mailpull_shared::secrets::Secret>,
+    ) -> Result<Store, StateError> {
+        crate::private::dir(dir).map_err(|source| StateError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let lock = Arc::new(lock_dir(dir)?);
+        let pg = PgStore::connect(url, password).await?;
+        // No SQLite thread: a call that reached one would see `Gone`, never a local file.
+        let (jobs, _) = mpsc::channel();
+        let (reads, _) = mpsc::channel();
+        Ok(Store {
+            jobs,
+            reads,
+            installation_id: pg.installation_id().to_string(),
+            path: dir.to_path_buf(),
+            _lock: lock,
+            shared: Some(pg),
+        })
+    }
+
+    /// Whether the state is shared in PostgreSQL.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
     }
 
     /// A random id made when the database was created; the trace header carries it so that a
@@ -171,6 +211,9 @@ impl Store {
     /// visible to every connection, safe from a SIGKILL) before the fsync that makes it
     /// durable, without waiting for any other fsync (see `writer`, `syncer`).
     pub async fn record(&self, record: Record) -> Result<(), StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.record(record).await;
+        }
         let (tx, rx) = oneshot::channel();
         self.send(Job::Record(Box::new(record), tx))?;
         self.reply(rx).await
@@ -185,6 +228,9 @@ impl Store {
         profile: &str,
         recipients: &[String],
     ) -> Result<(), StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.record_sent(dedupe_key, profile, recipients).await;
+        }
         let rows = SentRow {
             dedupe_key: dedupe_key.clone(),
             profile: profile.to_string(),
@@ -198,6 +244,9 @@ impl Store {
     /// Writes (or finds) the intent to deliver and returns its delivery id: the id of the
     /// earlier attempt when there was one for the same message and recipients (see `intents`).
     pub async fn intend(&self, intent: Intent) -> Result<Intended, StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.intend(intent).await;
+        }
         let (tx, rx) = oneshot::channel();
         self.send(Job::Intent(Box::new(intent), tx))?;
         self.reply(rx).await

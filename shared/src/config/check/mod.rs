@@ -4,7 +4,7 @@
 //!
 //! Layout: [`fields`] is the leaf (the [`FieldError`] accumulator and the small validators);
 //! one module per section of the file checks it: `worker` (`[worker]`, and `metrics`: its
-//! `metrics`/`metrics_public` pair), `profile` (one
+//! `metrics`/`metrics_public` pair; `shared_state`: `state`, `state_password` and `lease`), `profile` (one
 //! `[[profile]]`: name, enabled, push and its sections), `schedule` (`interval`,
 //! `after_delivery`), `remote` (`[profile.remote]`), `credentials` (`auth` and the password
 //! source or the OAuth client), `oauth2` (`[profile.remote.oauth2]`), `local`
@@ -24,6 +24,7 @@ mod oauth2;
 mod profile;
 mod remote;
 mod schedule;
+mod shared_state;
 mod types;
 mod worker;
 

@@ -118,5 +118,6 @@ pub(super) fn check_worker(raw: &RawWorker, errors: &mut Errors) -> Option<Worke
         secrets,
         memory_budget_bytes: memory_budget_mb * 1024 * 1024,
         max_idle_connections,
+        shared_state: super::shared_state::check_shared_state(raw, errors),
     })
 }
