@@ -120,6 +120,18 @@ impl PostgresCluster {
         .with_context(|| format!("creating database {name}"))
     }
 
+    /// Runs `sql` in database `db` (psql over the private socket) and returns its rows, one
+    /// per line, fields separated by `|`.
+    pub fn query(&self, db: &str, sql: &str) -> anyhow::Result<String> {
+        let out = run(as_user(Command::new(self.bin.join("psql")), &self.user)
+            .arg("-h")
+            .arg(self.dir.path().join("sock"))
+            .args(["-p", &self.port.to_string(), "-U", PG_USER, "-d", db])
+            .args(["-v", "ON_ERROR_STOP=1", "-At", "-c", sql]))
+        .with_context(|| format!("psql {sql:?}"))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// The server's log so far (for failure messages).
     pub fn log(&self) -> String {
         read_log(&self.dir.path().join("pg.log"))
