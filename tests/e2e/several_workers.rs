@@ -5,7 +5,8 @@
 //! is lost, a duplicate only where a delivery was in doubt (its copies carry the same delivery
 //! id; counted), and the dead worker's profiles are polled again within two lease times. Then
 //! one worker is stopped cleanly: its profiles are polled by the others within one lease (it
-//! handed them back, nobody waited for a lapse) and their new mail arrives.
+//! handed them back, nobody waited for a lapse) and their new mail arrives. `status` over
+//! either live worker's pipe lists every profile with the live worker that holds it.
 //!
 //! CI-sized by default (3 workers, 30 profiles of 5 messages); the size with
 //! `MAILPULL_SEVERAL_WORKERS_FULL=1` (300 profiles of 20).
@@ -14,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::Child;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use mailpull_shared::ipc::{Endpoint, IpcClient};
 use mailpull_tests::{
     LocalMailServer, PostgresCluster, ProfileSpec, RemoteDovecot, RemoteOptions, TestCa,
     WorkerSetup, headers, message_ids, sample_message, stop_worker,
@@ -211,6 +213,39 @@ fn workers_share_the_profiles_and_survive_a_kill_and_a_clean_stop() {
         "several workers: worker 0 (SIGKILL) held {} profiles; all polled again after {took:?} (lease {LEASE_SECS}s)",
         dead.len()
     );
+
+    // `status` over any live worker's pipe: every profile, and the worker that holds it.
+    let live = [
+        children[1].as_ref().expect("w1").id(),
+        children[2].as_ref().expect("w2").id(),
+    ];
+    let views: Vec<BTreeMap<String, Option<String>>> = [1, 2]
+        .iter()
+        .map(|i| {
+            let endpoint = Endpoint::for_config(&setups[*i].config);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async { IpcClient::connect(&endpoint).await?.status().await })
+                .expect("status")
+                .into_iter()
+                .map(|p| (p.name, p.holder))
+                .collect()
+        })
+        .collect();
+    assert_eq!(views[0].len(), profiles_n, "every profile in status");
+    for (profile, holder) in &views[0] {
+        let pid = holder
+            .as_deref()
+            .and_then(|h| h.split(':').nth(1))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        assert!(
+            pid.is_some_and(|pid| live.contains(&pid)),
+            "{profile}: held by {holder:?}, not a live worker {live:?}"
+        );
+    }
+    assert_eq!(views[0], views[1], "both workers show the same holders");
 
     // Stop worker 1 cleanly: its profiles are polled by the last one within one lease.
     let stopping_pid = children[1].as_ref().expect("worker").id();
