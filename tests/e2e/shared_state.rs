@@ -268,3 +268,55 @@ async fn three_workers_hold_fair_shares() {
         );
     }
 }
+
+/// `check` with `[worker] state`: reads the password from its source, connects and says so
+/// (without the password); a stopped database fails `check` naming it.
+#[test]
+fn check_connects_to_the_shared_state_and_names_a_failure() {
+    let pg = cluster("checked");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pw = mailpull_tests::WorkerSetup::password_file(tmp.path(), "pg", pg.password())
+        .expect("password file");
+    let config = tmp.path().join("mailpull.toml");
+    let text = |url: &str| {
+        format!(
+            "[worker]\nstate_dir = {:?}\nstate = {url:?}\nstate_password = {{ file = {:?} }}\n\n[[profile]]\nname = \"p\"\n[profile.remote]\nhost = \"mail.example.com\"\nusername = \"u\"\npassword = {{ env = \"PW\" }}\n[profile.local]\nuser = \"alice\"\ndomain = \"example.com\"\n",
+            tmp.path().join("state").display().to_string(),
+            pw.display().to_string()
+        )
+    };
+    let check = || {
+        std::process::Command::new(mailpull_tests::worker_binary().expect("binary"))
+            .args(["check", "--config"])
+            .arg(&config)
+            .output()
+            .expect("check")
+    };
+    std::fs::write(&config, text(&pg.url("checked"))).expect("config");
+    let out = check();
+    let shown = mailpull_tests::output_text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "state: shared in PostgreSQL mailpull@127.0.0.1:{}/checked (password from file), reachable",
+            pg.port()
+        )),
+        "{shown}"
+    );
+    assert!(!shown.contains(pg.password()), "{shown}");
+    // Nothing listens there: check fails and names the database.
+    let port = mailpull_tests::free_port().expect("port");
+    std::fs::write(
+        &config,
+        text(&format!("postgres://mailpull@127.0.0.1:{port}/checked")),
+    )
+    .expect("config");
+    let out = check();
+    let shown = mailpull_tests::output_text(&out);
+    assert!(!out.status.success(), "{shown}");
+    assert!(
+        shown.contains(&format!("mailpull@127.0.0.1:{port}/checked"))
+            && shown.contains("shared state"),
+        "{shown}"
+    );
+}
