@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use mailpull_shared::secrets::Secret;
 use mailpull_tests::PostgresCluster;
-use mailpull_worker::state::{LeaseChange, MailboxKey, Record, StateError, Store, suite};
+use mailpull_worker::state::{Attempt, LeaseChange, MailboxKey, Record, StateError, Store, suite};
 
 fn cluster(db: &str) -> PostgresCluster {
     let pg = PostgresCluster::start().expect("the private PostgreSQL cluster must start");
@@ -304,6 +304,48 @@ fn check_connects_to_the_shared_state_and_names_a_failure() {
         "{shown}"
     );
     assert!(!shown.contains(pg.password()), "{shown}");
+    // `held` reads the shared state, not the (empty) local directory.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = pg.url("checked");
+        let store = Store::open_shared(dir.path(), &url, Some(Secret::new(pg.password())))
+            .await
+            .expect("open");
+        store
+            .put_attempt(Attempt {
+                key: MailboxKey {
+                    account: "u@mail.example.com".into(),
+                    folder: String::new(),
+                    uidvalidity: 0,
+                },
+                uid: "uid-77".into(),
+                profile: "p".into(),
+                attempts: 10,
+                first_at: 1,
+                last_at: 2,
+                next_at: 3,
+                reason: "552 too big".into(),
+                held: true,
+                action: None,
+            })
+            .await
+            .expect("put");
+    });
+    let out = std::process::Command::new(mailpull_tests::worker_binary().expect("binary"))
+        .args(["held", "--config"])
+        .arg(&config)
+        .output()
+        .expect("held");
+    let shown = mailpull_tests::output_text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("UID uid-77: 10 attempts") && shown.contains("552 too big"),
+        "{shown}"
+    );
     // Nothing listens there: check fails and names the database.
     let port = mailpull_tests::free_port().expect("port");
     std::fs::write(

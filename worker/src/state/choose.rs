@@ -42,6 +42,33 @@ pub fn read_password(source: &PasswordSource) -> Result<Secret, SecretError> {
     }
 }
 
+/// For `mailpull-worker held`: the held messages in the shared state (of `profile` only,
+/// when named), without the state directory's lock; `Ok(None)` when the state is local.
+pub fn read_held_shared(
+    worker: &WorkerSettings,
+    profile: Option<&str>,
+) -> Result<Option<Vec<super::Attempt>>, StateError> {
+    let Some(shared) = &worker.shared_state else {
+        return Ok(None);
+    };
+    let password = match &shared.password {
+        None => None,
+        Some(source) => Some(read_password(source).map_err(|err| StateError::Shared {
+            message: format!("worker.state_password: {err}"),
+        })?),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| StateError::Shared {
+            message: format!("cannot start a runtime to connect: {err}"),
+        })?;
+    runtime.block_on(async {
+        let pg = super::pg::PgStore::connect(&shared.url, password).await?;
+        pg.held(profile.map(str::to_string)).await.map(Some)
+    })
+}
+
 /// For `mailpull-worker check`: when the state is shared, reads its password and connects
 /// (creating the tables when missing), without touching the state directory, so it also
 /// works beside a running worker. `Ok(None)`: the state is local.

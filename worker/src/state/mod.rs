@@ -70,7 +70,9 @@ mod writer;
 mod tests;
 
 pub use attempts::read_held;
-pub use choose::{STATE_PASSWORD_ACCOUNT, check_configured, open_configured, read_password};
+pub use choose::{
+    STATE_PASSWORD_ACCOUNT, check_configured, open_configured, read_held_shared, read_password,
+};
 pub use error::{StateError, file_system_problem};
 pub use intents::{Intended, Intent};
 pub use lock::{LOCK_FILE, OWNER_FILE};
