@@ -17,6 +17,7 @@ PACKAGE_GROUPS=(
     "Debian package test: dpkg-dev adduser systemd"
     "metrics test (promtool check metrics): prometheus"
     "filter test, a real scanner (spamd with spamc -p PORT, the GTUBE string): spamassassin spamd spamc"
+    "shared state tests (a private cluster from initdb and pg_ctl): postgresql"
 )
 
 # System user that owns the test servers' mailboxes (Dovecot refuses to run mail processes as root).
@@ -60,6 +61,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
         || die "debconf-set-selections failed for the postfix preseed"
     echo "postfix postfix/mailname string localhost" | debconf-set-selections \
         || die "debconf-set-selections failed for the postfix mailname"
+
+    # PostgreSQL: no system cluster (the tests make their own with initdb); a file that is
+    # already there is the administrator's and stays as it is.
+    if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+        mkdir -p /etc/postgresql-common
+        echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.conf
+    fi
 
     say "apt-get update"
     apt-get update -qq >/tmp/setup-deps-apt.log 2>&1 \

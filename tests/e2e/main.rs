@@ -24,6 +24,8 @@ mod poison;
 mod push;
 mod secret_logs;
 mod service_secrets;
+mod several_workers;
+mod shared_state;
 mod single_worker;
 mod smtp_stalls;
 mod smtputf8;

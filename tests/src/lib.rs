@@ -41,6 +41,7 @@ pub mod oauth_server;
 pub mod old_tls;
 pub mod ports;
 pub mod postfix;
+pub mod postgres;
 pub mod proxy;
 mod scripted;
 pub mod sink;
@@ -60,6 +61,7 @@ pub use messages::{
 pub use oauth_server::{DeviceOutcome, FakeOAuthServer, OAuthCounters};
 pub use ports::{free_port, port_is_open, wait_for_port};
 pub use postfix::{LOCAL_DOMAIN, LOCAL_PASSWORD, LocalMailServer, LocalOptions};
+pub use postgres::PostgresCluster;
 pub use sink::{SinkMessage, SmtpSink};
 pub use spamd::Spamd;
 pub use system::{SystemUser, TEST_SYSTEM_USER, mail_user};

@@ -238,6 +238,13 @@ pub fn status_table(profiles: &[ProfileStatus], now: u64) -> String {
             p.bytes,
         );
     }
+    if profiles.iter().any(|p| p.holder.is_some()) {
+        out.push_str("shared state, held by:\n");
+        for p in profiles {
+            let holder = p.holder.as_deref().unwrap_or("(no worker)");
+            let _ = writeln!(out, "  {:<20} {holder}", p.name);
+        }
+    }
     if no_slot > 0 {
         let _ = writeln!(
             out,
@@ -268,6 +275,7 @@ mod tests {
                 consecutive_failures: 0,
                 needs_sign_in: false,
                 push: PushState::Idling,
+                holder: None,
             },
             ProfileStatus {
                 name: "broken".into(),
@@ -280,6 +288,7 @@ mod tests {
                 consecutive_failures: 2,
                 needs_sign_in: false,
                 push: PushState::NoSlot,
+                holder: None,
             },
             ProfileStatus {
                 name: "off".into(),
@@ -292,6 +301,7 @@ mod tests {
                 consecutive_failures: 0,
                 needs_sign_in: false,
                 push: PushState::Off,
+                holder: None,
             },
         ];
         let table = status_table(&rows, 1000);
@@ -307,6 +317,36 @@ mod tests {
         assert!(lines[2].contains(" no slot "), "{}", lines[2]);
         assert!(lines[4].starts_with("1 push profile(s) without an IDLE slot"));
         assert!(lines[4].ends_with("polled every 60s until a slot frees"));
+    }
+
+    #[test]
+    fn a_shared_state_lists_the_holders() {
+        let row = |name: &str, holder: Option<&str>| ProfileStatus {
+            name: name.into(),
+            state: ProfileState::Ok,
+            last_poll: None,
+            next_poll: None,
+            messages: 0,
+            bytes: 0,
+            last_error: None,
+            consecutive_failures: 0,
+            needs_sign_in: false,
+            push: PushState::Off,
+            holder: holder.map(str::to_string),
+        };
+        let table = status_table(&[row("a", Some("h1:10:ab")), row("b", None)], 1000);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[3], "shared state, held by:");
+        assert_eq!(
+            lines[4].split_whitespace().collect::<Vec<_>>(),
+            ["a", "h1:10:ab"]
+        );
+        assert_eq!(
+            lines[5].split_whitespace().collect::<Vec<_>>(),
+            ["b", "(no", "worker)"]
+        );
+        let local = status_table(&[row("a", None)], 1000);
+        assert!(!local.contains("held by"), "{local}");
     }
 
     #[test]

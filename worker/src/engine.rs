@@ -22,7 +22,7 @@ use crate::metrics::MetricsServer;
 use crate::metrics::server::MetricsSetupError;
 use crate::poll::{PollError, PollReport};
 use crate::scheduler::{self, Scheduler};
-use crate::state::{StateError, Store};
+use crate::state::StateError;
 use crate::validate;
 
 /// Why the worker could not start (or stopped with an error).
@@ -55,8 +55,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, RunError> {
 }
 
 /// The state database and the [`PollContext`] every poll shares.
-fn context(config: &Config, cancel: CancellationToken) -> Result<Arc<PollContext>, RunError> {
-    let store = Store::open(&config.worker.state_dir)?;
+async fn context(config: &Config, cancel: CancellationToken) -> Result<Arc<PollContext>, RunError> {
+    let store = crate::state::open_configured(&config.worker).await?;
     let pool_size = config.worker.max_connections.clamp(1, 32) as u32;
     Ok(Arc::new(
         PollContext::new(store, Deliverer::new(pool_size), cancel)
@@ -78,7 +78,7 @@ pub fn run(
 ) -> Result<(), RunError> {
     runtime()?.block_on(async move {
         let cancel = CancellationToken::new();
-        let ctx = context(config, cancel.clone())?;
+        let ctx = context(config, cancel.clone()).await?;
         let endpoint = Endpoint::for_config(config_file);
         let listener = ipc::bind(&endpoint)?;
         tracing::info!(config = %config_file.display(), profiles = config.profiles.len(), ipc = %endpoint, "worker started");
@@ -109,7 +109,17 @@ pub fn run(
             }
             None => None,
         };
+        let leases = config.worker.shared_state.as_ref().map(|shared| {
+            ctx.store.start_leasing();
+            tokio::spawn(crate::cluster::lease_loop(
+                ctx.store.clone(),
+                scheduler.clone(),
+                shared.lease,
+                cancel.clone(),
+            ))
+        });
         scheduler.start(config);
+        let store = ctx.store.clone();
         let state = Arc::new(ipc::WorkerState::new(
             endpoint.config.clone(),
             config.clone(),
@@ -122,6 +132,13 @@ pub fn run(
         tracing::info!("shutting down: finishing the messages in hand");
         cancel.cancel();
         scheduler.wait().await;
+        if let Some(leases) = leases {
+            let _ = leases.await;
+            // Every poll has finished: the other workers take the profiles over at once.
+            if let Err(err) = store.release_leases().await {
+                tracing::warn!(error = %err, "shared state: cannot release the profile leases (they lapse on their own)");
+            }
+        }
         let _ = server.await;
         if let Some(metrics) = metrics {
             let _ = metrics.await;
@@ -139,7 +156,19 @@ pub fn run_once(
 ) -> Result<OnceSummary, RunError> {
     runtime()?.block_on(async move {
         let cancel = CancellationToken::new();
-        let ctx = context(config, cancel.clone())?;
+        let ctx = context(config, cancel.clone()).await?;
+        let store = ctx.store.clone();
+        if let Some(shared) = &config.worker.shared_state {
+            // Once, beside other workers: poll only the fair share this worker can claim now.
+            store.start_leasing();
+            let names: Vec<String> = config
+                .profiles
+                .iter()
+                .filter(|p| p.enabled)
+                .map(|p| p.name.clone())
+                .collect();
+            store.lease_tick(&names, shared.lease).await?;
+        }
         let work = scheduler::run_once(ctx, config);
         tokio::pin!(work);
         let results = tokio::select! {
@@ -149,6 +178,9 @@ pub fn run_once(
                 work.await
             }
         };
+        if let Err(err) = store.release_leases().await {
+            tracing::warn!(error = %err, "shared state: cannot release the profile leases (they lapse on their own)");
+        }
         Ok(OnceSummary { results })
     })
 }

@@ -57,6 +57,11 @@ pub fn list(config: &Config, profile: Option<&str>) -> anyhow::Result<Vec<HeldMe
     {
         bail!("no profile named \"{name}\" in the configuration");
     }
+    if let Some(rows) = crate::state::read_held_shared(&config.worker, profile)
+        .context("reading the held messages in the shared state")?
+    {
+        return Ok(rows.into_iter().map(wire).collect());
+    }
     let dir = &config.worker.state_dir;
     let rows = read_held(dir, profile)
         .with_context(|| format!("reading the held messages in {}", dir.display()))?;

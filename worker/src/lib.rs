@@ -28,12 +28,14 @@
 //!   (Message-ID and content digest, per profile), a refused recipient redelivered to the fallback.
 //! - [`mailbox`]: which recorded mailbox a profile polls; its records follow it to another
 //!   name of the same server.
-//! - [`state`]: the SQLite state database of delivered messages (schema, the one writer
+//! - [`state`]: the state database (SQLite, or PostgreSQL shared by several workers) of delivered messages (schema, the one writer
 //!   thread with group commit, queries, the async `Store`).
 //! - [`poll`]: one poll of one profile: list, fetch, deliver, record, delete, commit.
 //! - [`held`]: held messages for people: the wire rows, and `mailpull-worker held` (read
 //!   without the state lock, beside a running worker).
 //! - [`scheduler`]: timers, jitter, backoff and connection caps for all profiles.
+//! - [`cluster`]: several workers on one shared state: the lease loop (renew, claim the fair
+//!   share, poll a claimed profile at once, drop every lease when the database is out of reach).
 //! - [`push`]: IMAP IDLE watchers that wake a profile's poll when new mail arrives.
 //! - [`metrics`]: Prometheus metrics (deliveries, failures, polls, SMTP replies, IDLE
 //!   connections, held messages, database size) and the opt-in `/metrics` + `/healthz`
@@ -61,6 +63,7 @@
 pub mod alerts;
 pub mod budget;
 pub mod cli;
+pub mod cluster;
 pub mod content_digest;
 pub mod context;
 pub mod credentials;

@@ -366,6 +366,9 @@ fn check(path: PathBuf) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    if let Some(line) = mailpull_worker::state::check_configured(&config.worker)? {
+        println!("{line}");
+    }
     if let Some(store) = store {
         println!(
             "secrets for {{ keyring = true }}: the {}, then the OS keyring",

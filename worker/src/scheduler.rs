@@ -227,7 +227,8 @@ pub async fn run_once(
     ));
     let board = Arc::new(StatusBoard::default());
     let mut tasks = Vec::new();
-    for profile in config.profiles.iter().filter(|p| p.enabled).cloned() {
+    let polled = |p: &&Profile| p.enabled && ctx.store.holds(&p.name);
+    for profile in config.profiles.iter().filter(polled).cloned() {
         let (ctx, limits, board) = (ctx.clone(), limits.clone(), board.clone());
         tasks.push(tokio::spawn(async move {
             let result = poll_with_limits(&ctx, &limits, &board, &profile).await;
@@ -377,6 +378,13 @@ impl Scheduler {
         }
     }
 
+    /// The names of the enabled profiles (the ones with a task), sorted.
+    pub fn enabled_profiles(&self) -> Vec<String> {
+        let mut names: Vec<String> = lock(&self.tasks).keys().cloned().collect();
+        names.sort();
+        names
+    }
+
     /// The IDLE folders of profile `name` (waiting for a slot, idling); `None` before its task
     /// first started.
     pub fn idle_counts(&self, name: &str) -> Option<Arc<IdleCounts>> {
@@ -427,6 +435,11 @@ async fn profile_loop(
         };
         if cancel.is_cancelled() {
             return;
+        }
+        // Shared state: another worker holds this profile; `cluster` wakes it when claimed.
+        if !ctx.store.holds(&profile.name) {
+            delay = profile.interval;
+            continue;
         }
         let _ = poll_with_limits(&ctx, &limits, &board, &profile).await;
         let failures = board

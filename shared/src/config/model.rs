@@ -128,6 +128,9 @@ pub struct WorkerSettings {
     pub max_idle_connections: Option<usize>,
     /// `[worker] alerts`: mail to an administrator; `None`: no alert mail.
     pub alerts: Option<Alerts>,
+    /// `[worker] state`: the state shared by several workers in PostgreSQL; `None`: the
+    /// local SQLite database in `state_dir`.
+    pub shared_state: Option<SharedState>,
 }
 
 /// How long a profile fails before an alert goes out when `after` is not written.
@@ -156,6 +159,20 @@ pub struct AlertSmtp {
     pub security: Security,
     pub ca_file: Option<PathBuf>,
 }
+
+/// The shared state of several workers (`[worker] state = "postgres://..."`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedState {
+    /// The connection string, without a password (`check` refuses one in it).
+    pub url: String,
+    /// Where its password comes from; `None`: the server asks for none.
+    pub password: Option<crate::secrets::PasswordSource>,
+    /// How long a claimed profile stays this worker's without a renewal.
+    pub lease: Duration,
+}
+
+/// [`SharedState::lease`] when `lease` is not written.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Profile {

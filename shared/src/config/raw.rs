@@ -27,6 +27,12 @@ pub struct RawWorker {
     pub max_idle_connections: Option<i64>,
     /// `alerts = { to = "postmaster@...", after = "1h" }`: mail an administrator about trouble.
     pub alerts: Option<RawAlerts>,
+    /// The shared state, `"postgres://user@host:port/db"`; absent: the local SQLite file.
+    pub state: Option<String>,
+    /// Where the shared state's password comes from (`{ keyring = true }`, `{ file }`, `{ env }`).
+    pub state_password: Option<RawPassword>,
+    /// How long a profile's lease on the shared state lasts without renewal (`"30s"`).
+    pub lease: Option<String>,
 }
 
 /// `[worker] alerts`: who is told about a failing profile, held messages or a needed

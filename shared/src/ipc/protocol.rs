@@ -268,6 +268,11 @@ pub struct ProfileStatus {
     /// IMAP IDLE of a push profile; absent from older workers (off).
     #[serde(default)]
     pub push: crate::ipc::PushState,
+    /// With a shared state (several workers): the worker holding this profile's lease now
+    /// (`host:pid:id`), `None` when no worker holds it. Absent with a local state and from
+    /// older workers.
+    #[serde(default)]
+    pub holder: Option<String>,
 }
 
 /// The outcome of one step of a connection test.

@@ -255,9 +255,11 @@ impl WorkerState {
                     message: format!("poll of profile \"{name}\" started"),
                 })
             }
-            Request::Status => Ok(Response::Status {
-                profiles: self.status(),
-            }),
+            Request::Status => {
+                let mut profiles = self.status();
+                self.add_holders(&mut profiles).await;
+                Ok(Response::Status { profiles })
+            }
             Request::StartSignIn { name, method } => {
                 let profile = self.profile(&name)?;
                 if !profile.remote.auth.is_oauth() {
@@ -343,9 +345,28 @@ impl WorkerState {
                     consecutive_failures: status.consecutive_failures,
                     needs_sign_in: status.needs_sign_in,
                     push: self.push_state(profile),
+                    holder: None,
                 }
             })
             .collect()
+    }
+
+    /// With a shared state: which worker holds each profile's lease now (left out, with a
+    /// warning, when the database does not answer).
+    async fn add_holders(&self, profiles: &mut [ProfileStatus]) {
+        if !self.ctx.store.is_shared() {
+            return;
+        }
+        match self.ctx.store.lease_holders().await {
+            Ok(rows) => {
+                for (name, holder, live) in rows {
+                    if let Some(status) = profiles.iter_mut().find(|p| p.name == name) {
+                        status.holder = live.then_some(holder);
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "status: cannot read the profile leases"),
+        }
     }
 
     /// The IDLE side of `profile` for its status row.

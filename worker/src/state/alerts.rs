@@ -66,6 +66,9 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Option<AlertRow>> {
 impl Store {
     /// The alert rows of `profile` (a kind this worker does not know is left out).
     pub async fn alerts(&self, profile: &str) -> Result<Vec<AlertRow>, StateError> {
+        if self.is_shared() {
+            return Err(StateError::NotShared("alert mail"));
+        }
         let profile = profile.to_string();
         self.read(move |conn| {
             let mut stmt = conn
@@ -86,6 +89,9 @@ impl Store {
     /// Writes (inserts or replaces) an alert row; durable, so that a mail marked sent is
     /// not sent again after a crash.
     pub async fn put_alert(&self, row: AlertRow) -> Result<(), StateError> {
+        if self.is_shared() {
+            return Err(StateError::NotShared("alert mail"));
+        }
         self.run(move |conn| {
             conn.execute(
                 "INSERT OR REPLACE INTO alerts (profile, kind, since, detail, sent_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -99,6 +105,9 @@ impl Store {
 
     /// Forgets an alert row: the trouble is over (and its recovery mail, if due, went out).
     pub async fn clear_alert(&self, profile: &str, kind: AlertKind) -> Result<(), StateError> {
+        if self.is_shared() {
+            return Err(StateError::NotShared("alert mail"));
+        }
         let profile = profile.to_string();
         self.run(move |conn| {
             conn.execute(

@@ -14,54 +14,7 @@ use rusqlite::{Connection, OpenFlags, Row, params};
 
 use super::error::{StateError, file_system_problem};
 use super::store::Store;
-use super::types::MailboxKey;
-
-/// What to do with a held message, asked for over the pipe and carried out by the next poll
-/// of its profile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeldAction {
-    /// Deliver it to the profile's fallback mailbox, with a header saying why it was held.
-    Fallback,
-    /// Delete it on the remote server without delivering it.
-    Delete,
-}
-
-impl HeldAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HeldAction::Fallback => "fallback",
-            HeldAction::Delete => "delete",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        match text {
-            "fallback" => Some(HeldAction::Fallback),
-            "delete" => Some(HeldAction::Delete),
-            _ => None,
-        }
-    }
-}
-
-/// One row of `attempts`. Times are Unix seconds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attempt {
-    pub key: MailboxKey,
-    pub uid: String,
-    pub profile: String,
-    /// Failed attempts so far (at least 1).
-    pub attempts: u32,
-    pub first_at: i64,
-    pub last_at: i64,
-    /// Not fetched again before this time.
-    pub next_at: i64,
-    /// Why the last attempt failed.
-    pub reason: String,
-    /// Left on the server and not retried automatically.
-    pub held: bool,
-    /// An action asked for over the pipe, not carried out yet.
-    pub action: Option<HeldAction>,
-}
+use super::types::{Attempt, HeldAction, MailboxKey};
 
 const COLUMNS: &str = "account, folder, uidvalidity, uid, profile, attempts, first_at, last_at, next_at, reason, held, action";
 
@@ -128,6 +81,9 @@ pub fn read_held(dir: &Path, profile: Option<&str>) -> Result<Vec<Attempt>, Stat
 impl Store {
     /// The attempts of a mailbox's messages, by UID.
     pub async fn attempts(&self, key: &MailboxKey) -> Result<HashMap<String, Attempt>, StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.attempts(key).await;
+        }
         let key = key.clone();
         self.read(move |conn| {
             let sql = format!(
@@ -147,6 +103,9 @@ impl Store {
     /// How many messages each profile has held (profiles with none left out): the metrics
     /// endpoint's gauge, and its health check's question to the database.
     pub async fn held_counts(&self) -> Result<Vec<(String, u64)>, StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.held_counts().await;
+        }
         self.read(|conn| {
             let mut stmt = conn
                 .prepare_cached(
@@ -165,12 +124,18 @@ impl Store {
 
     /// The held messages, of one profile or of all.
     pub async fn held(&self, profile: Option<String>) -> Result<Vec<Attempt>, StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.held(profile).await;
+        }
         self.read(move |conn| select_held(conn, profile.as_deref()))
             .await
     }
 
     /// Writes (inserts or replaces) the row of a failed attempt.
     pub async fn put_attempt(&self, attempt: Attempt) -> Result<(), StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.put_attempt(attempt).await;
+        }
         self.run_bookkeeping(move |conn| {
             let sql = format!(
                 "INSERT OR REPLACE INTO attempts ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
@@ -200,6 +165,9 @@ impl Store {
 
     /// Forgets the attempts of a message: it was delivered, or deleted by the explicit action.
     pub async fn clear_attempt(&self, key: &MailboxKey, uid: &str) -> Result<(), StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.clear_attempt(key, uid).await;
+        }
         let (key, uid) = (key.clone(), uid.to_string());
         self.run_bookkeeping(move |conn| {
             conn.execute(
@@ -220,6 +188,9 @@ impl Store {
         message: (&str, &str, u32, &str),
         action: Option<HeldAction>,
     ) -> Result<bool, StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.ask_held(message, action).await;
+        }
         let (profile, folder, uidvalidity, uid) = message;
         let (profile, folder, uid) = (profile.to_string(), folder.to_string(), uid.to_string());
         self.run(move |conn| {
@@ -244,6 +215,9 @@ impl Store {
         key: &MailboxKey,
         present: HashSet<String>,
     ) -> Result<(), StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.forget_attempts_missing(key, present).await;
+        }
         let key = key.clone();
         self.run_bookkeeping(move |conn| {
             let tx = conn.transaction().map_err(StateError::Write)?;

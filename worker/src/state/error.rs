@@ -58,8 +58,19 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
+    /// The shared state (PostgreSQL) refused or failed; the server's words.
+    #[error("shared state database (PostgreSQL): {message}")]
+    Shared { message: String },
+    /// This worker no longer holds the profile's lease in the shared state (it lapsed or
+    /// another worker took it): the poll stops before touching the mailbox again.
+    #[error(
+        "profile \"{profile}\": this worker no longer holds its lease in the shared state; another worker polls it"
+    )]
+    LeaseLost { profile: String },
     #[error("the state database thread has stopped")]
     Gone,
+    #[error("{0} is not available with the shared state (PostgreSQL) yet")]
+    NotShared(&'static str),
 }
 
 fn cause_suffix(cause: &Option<String>) -> String {

@@ -101,6 +101,9 @@ impl Store {
         utc_offset: i32,
         now: i64,
     ) -> Result<History, StateError> {
+        if self.is_shared() {
+            return Err(StateError::NotShared("the delivery history"));
+        }
         self.read(move |conn| read_history(conn, &profile, utc_offset, now))
             .await
     }

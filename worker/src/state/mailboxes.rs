@@ -13,6 +13,9 @@ use super::store::Store;
 impl Store {
     /// The mailbox `profile` polled last, if it polled one.
     pub async fn mailbox_of(&self, profile: &str) -> Result<Option<String>, StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.mailbox_of(profile).await;
+        }
         let profile = profile.to_string();
         self.read(move |conn| {
             conn.query_row(
@@ -28,6 +31,9 @@ impl Store {
 
     /// Whether any record is kept under `account`.
     pub async fn has_records(&self, account: &str) -> Result<bool, StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.has_records(account).await;
+        }
         let account = account.to_string();
         self.read(move |conn| {
             conn.query_row(
@@ -48,6 +54,9 @@ impl Store {
         account: &str,
         profile: &str,
     ) -> Result<bool, StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.polled_by_another(account, profile).await;
+        }
         let (account, profile) = (account.to_string(), profile.to_string());
         self.read(move |conn| {
             conn.query_row(
@@ -64,6 +73,9 @@ impl Store {
 
     /// Notes that `profile` polls `account`.
     pub async fn set_mailbox(&self, profile: &str, account: &str) -> Result<(), StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.set_mailbox(profile, account).await;
+        }
         let (profile, account) = (profile.to_string(), account.to_string());
         self.run_bookkeeping(move |conn| {
             conn.execute(
@@ -85,6 +97,9 @@ impl Store {
         from: &str,
         to: &str,
     ) -> Result<usize, StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.move_mailbox(profile, from, to).await;
+        }
         let (profile, from, to) = (profile.to_string(), from.to_string(), to.to_string());
         self.run(move |conn| {
             let tx = conn.transaction().map_err(StateError::Write)?;

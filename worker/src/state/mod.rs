@@ -16,7 +16,8 @@
 //! without UIDL, an IMAP UIDVALIDITY change) is still recognised.
 //!
 //! Layout (each module one job; this file only re-exports):
-//! - `types`: the data the database keeps ([`MailboxKey`], [`Record`], [`Known`]).
+//! - `types`: the data the database keeps ([`MailboxKey`], [`Record`], [`Known`],
+//!   [`Attempt`]).
 //! - `error`: [`StateError`] and [`file_system_problem`] (why a file system refuses writes).
 //! - `schema`: the schema version, the tables of version 1 and the later steps.
 //! - `lock`: one worker per state directory: the exclusive lock on `worker.lock`, and
@@ -29,8 +30,10 @@
 //! - `syncer`: the thread that fsyncs the WAL behind the writer (group commit) and only then
 //!   tells the polls their records are durable; it also runs the checkpoints.
 //! - `reader`: the read-only connections and their threads.
+//! - `choose`: which state a worker opens ([`open_configured`]): local, or shared (`pg`).
 //! - `store`: [`Store`], the cloneable handle: lock and open, hand a write to the writer or a
 //!   read to a reader, record.
+//! - `suite`: the test suite every back-end passes (SQLite here, PostgreSQL in `tests/`).
 //! - `intents`: delivery intents and their ids ([`Intent`], [`Intended`]).
 //! - `queries`: the other reads and writes of [`Store`] (known UIDs, digests, the `sent`
 //!   table, deletions, poll start, counts).
@@ -39,23 +42,31 @@
 //! - `migrate_accounts`: version 3's rewrite of route-keyed accounts to mailbox identities.
 //! - `history`: a profile's delivery history for the pipe (totals, per day, the last
 //!   deliveries) and [`shown`], what a record keeps for it (From, Subject, reply; sanitised).
+//! - `lease`: [`Store`]'s side of the profile leases (a no-op with SQLite).
+//! - `pg`: the same store in PostgreSQL, shared by several workers (`[worker] state`);
+//!   [`Store`] hands every call there when it was opened with [`Store::open_shared`].
 //! - `attempts`: messages that failed on their own (attempts, next attempt, held, the action
 //!   asked for a held message); [`read_held`] without the lock, beside a running worker.
 //! - `alerts`: the alert state of each profile ([`AlertRow`]): since when, sent or not.
 
 mod alerts;
 mod attempts;
+mod choose;
 mod error;
 mod history;
 mod intents;
+mod lease;
 mod lock;
 mod mailboxes;
 mod migrate_accounts;
 mod open;
+mod pg;
 mod queries;
 mod reader;
 mod schema;
 mod store;
+#[doc(hidden)]
+pub mod suite;
 mod syncer;
 mod types;
 mod writer;
@@ -64,12 +75,16 @@ mod writer;
 mod tests;
 
 pub use alerts::{AlertKind, AlertRow};
-pub use attempts::{Attempt, HeldAction, read_held};
+pub use attempts::read_held;
+pub use choose::{
+    STATE_PASSWORD_ACCOUNT, check_configured, open_configured, read_held_shared, read_password,
+};
 pub use error::{StateError, file_system_problem};
 pub use history::{clean_header, shown};
 pub use intents::{Intended, Intent};
 pub use lock::{LOCK_FILE, OWNER_FILE};
 pub use open::read_installation_id;
+pub use pg::{LeaseChange, fair_share};
 pub use schema::SENT_RETENTION_DAYS;
 pub use store::{PendingRecord, Store};
-pub use types::{CopyKey, Known, MailboxKey, Record, Shown};
+pub use types::{Attempt, CopyKey, HeldAction, Known, MailboxKey, Record, Shown};

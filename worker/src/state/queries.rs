@@ -19,6 +19,9 @@ impl Store {
     /// The UIDs recorded for a mailbox, with what tells the recorded message apart from another
     /// one under the same UID.
     pub async fn known(&self, key: &MailboxKey) -> Result<HashMap<String, Known>, StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.known(key).await;
+        }
         let key = key.clone();
         self.read(move |conn| {
             let mut stmt = conn
@@ -47,6 +50,9 @@ impl Store {
 
     /// Whether a message with this digest was already delivered from this account.
     pub async fn digest_known(&self, account: &str, digest: &str) -> Result<bool, StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.digest_known(account, digest).await;
+        }
         let (account, digest) = (account.to_string(), digest.to_string());
         self.read(move |conn| {
             conn.prepare_cached(
@@ -70,6 +76,9 @@ impl Store {
         key: &CopyKey,
         recipients: &[String],
     ) -> Result<Vec<String>, StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.already_sent(profile, key, recipients).await;
+        }
         let (profile, key, recipients) = (profile.to_string(), key.clone(), recipients.to_vec());
         self.read(move |conn| {
             let mut stmt = conn
@@ -98,6 +107,9 @@ impl Store {
         key: &MailboxKey,
         uids: Vec<String>,
     ) -> Result<(), StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.mark_deleted(key, uids).await;
+        }
         if uids.is_empty() {
             return Ok(());
         }
@@ -128,6 +140,9 @@ impl Store {
         key: &MailboxKey,
         present: HashSet<String>,
     ) -> Result<usize, StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.forget_deleted_missing(key, present).await;
+        }
         let key = key.clone();
         self.run_bookkeeping(move |conn| {
             let gone: Vec<String> = {
@@ -167,6 +182,9 @@ impl Store {
     /// first: SQLite may still fit a small write into WAL pages it reuses, and the poll would
     /// then deliver a message whose record no longer fits (a duplicate on the next poll).
     pub async fn begin_poll(&self, profile: &str) -> Result<(), StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.begin_poll(profile).await;
+        }
         if let Some(cause) = self.path().parent().and_then(file_system_problem) {
             return Err(StateError::Unwritable { cause });
         }
@@ -192,6 +210,9 @@ impl Store {
 
     /// Number of delivered messages recorded for a profile.
     pub async fn delivered_count(&self, profile: &str) -> Result<u64, StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.delivered_count(profile).await;
+        }
         let profile = profile.to_string();
         self.read(move |conn| {
             conn.query_row(

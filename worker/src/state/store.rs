@@ -14,6 +14,7 @@ use super::error::{StateError, file_system_problem};
 use super::intents::{Intended, Intent};
 use super::lock::{DirLock, lock_dir};
 use super::open::open_database;
+use super::pg::PgStore;
 use super::reader::{ReadJob, start_readers};
 use super::syncer::{WRITER_AUTOCHECKPOINT_PAGES, syncer, wal_sync};
 use super::types::{CopyKey, Record};
@@ -22,7 +23,16 @@ use super::writer::{Job, SentRow, writer};
 /// A delivery record handed to the writer and not yet known to be durable
 /// ([`Store::record_at_once`]).
 #[derive(Debug)]
-pub struct PendingRecord(oneshot::Receiver<Result<(), StateError>>);
+pub struct PendingRecord(Pending);
+
+#[derive(Debug)]
+enum Pending {
+    /// Queued for the SQLite writer; its answer comes when the record is durable.
+    Queued(oneshot::Receiver<Result<(), StateError>>),
+    /// For the shared state: written (with its lease check) when [`Store::durable`] runs,
+    /// since a PostgreSQL transaction cannot be started from the SMTP lane's thread.
+    Shared(Box<Record>),
+}
 
 /// A handle to the state database; cheap to clone. The state directory stays locked for this
 /// process (see `lock`) until the last clone is dropped.
@@ -33,11 +43,17 @@ pub struct Store {
     installation_id: String,
     path: PathBuf,
     _lock: Arc<DirLock>,
+    /// `Some` when the state is shared in PostgreSQL (`[worker] state`): every query goes
+    /// there, and the SQLite channels above lead nowhere.
+    pub(super) shared: Option<PgStore>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        match &self.shared {
+            Some(pg) => f.debug_struct("Store").field("shared", pg).finish(),
+            None => f.debug_struct("Store").field("path", &self.path).finish(),
+        }
     }
 }
 
@@ -93,7 +109,40 @@ impl Store {
             installation_id,
             path,
             _lock: lock,
+            shared: None,
         })
+    }
+
+    /// Locks `dir` for this worker (its logs and lock stay local) and connects to the shared
+    /// state in PostgreSQL at `url` with `password` (see `pg`); the tables are created when
+    /// missing.
+    pub async fn open_shared(
+        dir: &Path,
+        url: &str,
+        password: Option<mailpull_shared::secrets::Secret>,
+    ) -> Result<Store, StateError> {
+        crate::private::dir(dir).map_err(|source| StateError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let lock = Arc::new(lock_dir(dir)?);
+        let pg = PgStore::connect(url, password).await?;
+        // No SQLite thread: a call that reached one would see `Gone`, never a local file.
+        let (jobs, _) = mpsc::channel();
+        let (reads, _) = mpsc::channel();
+        Ok(Store {
+            jobs,
+            reads,
+            installation_id: pg.installation_id().to_string(),
+            path: dir.to_path_buf(),
+            _lock: lock,
+            shared: Some(pg),
+        })
+    }
+
+    /// Whether the state is shared in PostgreSQL.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
     }
 
     /// A random id made when the database was created; the trace header carries it so that a
@@ -182,16 +231,27 @@ impl Store {
 
     /// Queues a delivery record for the writer without waiting (no `await`: the SMTP lane
     /// calls it on its own thread the moment the local server's 250 is read, see
-    /// `deliver::lane`); [`Store::durable`] then waits until it is durable.
+    /// `deliver::lane`); [`Store::durable`] then waits until it is durable. On the shared
+    /// state the record is only kept here and written by [`Store::durable`].
     pub fn record_at_once(&self, record: Record) -> Result<PendingRecord, StateError> {
+        if self.shared.is_some() {
+            return Ok(PendingRecord(Pending::Shared(Box::new(record))));
+        }
         let (tx, rx) = oneshot::channel();
         self.send(Job::Record(Box::new(record), tx))?;
-        Ok(PendingRecord(rx))
+        Ok(PendingRecord(Pending::Queued(rx)))
     }
 
-    /// Waits until the record queued by [`Store::record_at_once`] is durable (fsync'd).
+    /// Waits until the record queued by [`Store::record_at_once`] is durable (fsync'd; on the
+    /// shared state: committed, its lease checked in the same transaction).
     pub async fn durable(&self, pending: PendingRecord) -> Result<(), StateError> {
-        self.reply(pending.0).await
+        match pending.0 {
+            Pending::Queued(rx) => self.reply(rx).await,
+            Pending::Shared(record) => match &self.shared {
+                Some(pg) => pg.record(*record).await,
+                None => Err(StateError::Gone),
+            },
+        }
     }
 
     /// Remembers that `recipients` received the message known as `dedupe_key` (multi-drop
@@ -203,6 +263,9 @@ impl Store {
         profile: &str,
         recipients: &[String],
     ) -> Result<(), StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.record_sent(dedupe_key, profile, recipients).await;
+        }
         let rows = SentRow {
             dedupe_key: dedupe_key.clone(),
             profile: profile.to_string(),
@@ -216,6 +279,9 @@ impl Store {
     /// Writes (or finds) the intent to deliver and returns its delivery id: the id of the
     /// earlier attempt when there was one for the same message and recipients (see `intents`).
     pub async fn intend(&self, intent: Intent) -> Result<Intended, StateError> {
+        if let Some(pg) = &self.shared {
+            return pg.intend(intent).await;
+        }
         let (tx, rx) = oneshot::channel();
         self.send(Job::Intent(Box::new(intent), tx))?;
         self.reply(rx).await

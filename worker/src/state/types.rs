@@ -1,5 +1,5 @@
 //! The data the state database keeps: a remote mailbox's key, a delivery record, and what is
-//! known of one UID.
+//! known of one UID, and the attempts of a message that failed on its own (see `attempts`).
 
 /// Identifies one remote mailbox (an account, and for IMAP a folder at one UIDVALIDITY).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -63,4 +63,51 @@ pub struct Known {
     pub remote_size: Option<u64>,
     /// SHA-256 of the recorded message as fetched, in hex.
     pub digest: String,
+}
+
+/// What to do with a held message, asked for over the pipe and carried out by the next poll
+/// of its profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldAction {
+    /// Deliver it to the profile's fallback mailbox, with a header saying why it was held.
+    Fallback,
+    /// Delete it on the remote server without delivering it.
+    Delete,
+}
+
+impl HeldAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HeldAction::Fallback => "fallback",
+            HeldAction::Delete => "delete",
+        }
+    }
+
+    pub(super) fn parse(text: &str) -> Option<Self> {
+        match text {
+            "fallback" => Some(HeldAction::Fallback),
+            "delete" => Some(HeldAction::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// One row of `attempts`. Times are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub key: MailboxKey,
+    pub uid: String,
+    pub profile: String,
+    /// Failed attempts so far (at least 1).
+    pub attempts: u32,
+    pub first_at: i64,
+    pub last_at: i64,
+    /// Not fetched again before this time.
+    pub next_at: i64,
+    /// Why the last attempt failed.
+    pub reason: String,
+    /// Left on the server and not retried automatically.
+    pub held: bool,
+    /// An action asked for over the pipe, not carried out yet.
+    pub action: Option<HeldAction>,
 }

@@ -4,7 +4,8 @@
 //!
 //! Layout: [`fields`] is the leaf (the [`FieldError`] accumulator and the small validators);
 //! one module per section of the file checks it: `worker` (`[worker]`, and `metrics`: its
-//! `metrics`/`metrics_public` pair, and `alerts`: its `alerts` table), `profile` (one
+//! `metrics`/`metrics_public` pair, and `alerts`: its `alerts` table; `shared_state`: `state`,
+//! `state_password` and `lease`), `profile` (one
 //! `[[profile]]`: name, enabled, push and its sections), `schedule` (`interval`,
 //! `after_delivery`), `remote` (`[profile.remote]`), `credentials` (`auth` and the password
 //! source or the OAuth client), `oauth2` (`[profile.remote.oauth2]`), `local`
@@ -27,6 +28,7 @@ mod oauth2;
 mod profile;
 mod remote;
 mod schedule;
+mod shared_state;
 mod types;
 mod worker;
 

@@ -1,0 +1,365 @@
+//! The shared state (PostgreSQL) on a private cluster started here (`initdb` + `pg_ctl`, see
+//! `mailpull_tests::postgres`): the same state suite the SQLite store passes
+//! (`mailpull_worker::state::suite`), the password from its source and never in an error,
+//! and the profile leases: a fair split, a lapsed lease taken over with the old holder fenced
+//! (its record refused in the same transaction), a clean release handed over at once.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use mailpull_shared::secrets::Secret;
+use mailpull_tests::PostgresCluster;
+use mailpull_worker::state::{Attempt, LeaseChange, MailboxKey, Record, StateError, Store, suite};
+
+fn cluster(db: &str) -> PostgresCluster {
+    let pg = PostgresCluster::start().expect("the private PostgreSQL cluster must start");
+    pg.create_database(db).expect("create database");
+    pg
+}
+
+#[tokio::test]
+async fn the_state_suite_passes_on_postgres() {
+    let pg = cluster("suite");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_shared(
+        dir.path(),
+        &pg.url("suite"),
+        Some(Secret::new(pg.password())),
+    )
+    .await
+    .unwrap_or_else(|err| panic!("open_shared: {err}\n{}", pg.log()));
+    assert!(store.is_shared());
+    suite::run_all(&store).await;
+    // A second worker of the same state shares the installation id (delivery ids, loops).
+    let other = tempfile::tempdir().expect("tempdir");
+    let second = Store::open_shared(
+        other.path(),
+        &pg.url("suite"),
+        Some(Secret::new(pg.password())),
+    )
+    .await
+    .expect("second worker");
+    assert_eq!(second.installation_id(), store.installation_id());
+    // ... and sees the first one's records.
+    assert_eq!(
+        second.delivered_count("p").await.expect("count"),
+        store.delivered_count("p").await.expect("count")
+    );
+    assert!(second.has_records("u@new").await.expect("records"));
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_without_showing_it() {
+    let pg = cluster("pw");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = Store::open_shared(
+        dir.path(),
+        &pg.url("pw"),
+        Some(Secret::new("wrong-secret-xyz")),
+    )
+    .await
+    .expect_err("a wrong password must be refused");
+    let text = err.to_string();
+    assert!(text.contains("password authentication failed"), "{text}");
+    assert!(
+        text.contains(&format!("mailpull@127.0.0.1:{}/pw", pg.port())),
+        "{text}"
+    );
+    assert!(
+        !text.contains("wrong-secret-xyz") && !text.contains(pg.password()),
+        "{text}"
+    );
+}
+
+const LEASE: Duration = Duration::from_secs(3);
+
+async fn worker(pg: &PostgresCluster, db: &str) -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_shared(dir.path(), &pg.url(db), Some(Secret::new(pg.password())))
+        .await
+        .expect("open_shared");
+    store.start_leasing();
+    (store, dir)
+}
+
+fn names(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("p{i:02}")).collect()
+}
+
+fn held(store: &Store, profiles: &[String]) -> BTreeSet<String> {
+    profiles
+        .iter()
+        .filter(|p| store.holds(p))
+        .cloned()
+        .collect()
+}
+
+async fn tick(store: &Store, profiles: &[String]) -> LeaseChange {
+    store
+        .lease_tick(profiles, LEASE)
+        .await
+        .expect("tick")
+        .expect("a shared store leases")
+}
+
+fn delivery(profile: &str, uid: &str) -> Record {
+    Record {
+        key: MailboxKey {
+            account: format!("{profile}@isp"),
+            folder: String::new(),
+            uidvalidity: 0,
+        },
+        uid: uid.to_string(),
+        profile: profile.to_string(),
+        size: 10,
+        remote_size: None,
+        digest: format!("d-{profile}-{uid}"),
+        message_id: None,
+        recipients: vec!["a@local".to_string()],
+        dedupe_key: None,
+        shown: Default::default(),
+    }
+}
+
+/// Two workers (two handles) split ten profiles five and five; one stops renewing (as after
+/// kill -9): after the lease the other claims its five, and the stale one is fenced: its
+/// record and its poll start are refused, so it deletes nothing remotely.
+#[tokio::test]
+async fn a_lapsed_lease_is_taken_over_and_the_old_holder_is_fenced() {
+    let pg = cluster("lapse");
+    let profiles = names(10);
+    let (a, _da) = worker(&pg, "lapse").await;
+    let (b, _db) = worker(&pg, "lapse").await;
+    assert!(
+        held(&a, &profiles).is_empty(),
+        "nothing is polled before a claim"
+    );
+    tick(&a, &[]).await;
+    tick(&b, &[]).await;
+    let ca = tick(&a, &profiles).await;
+    let cb = tick(&b, &profiles).await;
+    assert_eq!((ca.workers, ca.claimed.len()), (2, 5), "{ca:?}");
+    assert_eq!((cb.workers, cb.claimed.len()), (2, 5), "{cb:?}");
+    let (ha, hb) = (held(&a, &profiles), held(&b, &profiles));
+    assert!(
+        ha.is_disjoint(&hb) && ha.len() + hb.len() == 10,
+        "{ha:?} {hb:?}"
+    );
+    let mine = ha.iter().next().expect("a holds one").clone();
+    let theirs = hb.iter().next().expect("b holds one").clone();
+    a.record(delivery(&mine, "1"))
+        .await
+        .expect("a records under its lease");
+    a.begin_poll(&mine).await.expect("a polls under its lease");
+    let refused = a
+        .record(delivery(&theirs, "1"))
+        .await
+        .expect_err("not a's profile");
+    assert!(matches!(refused, StateError::LeaseLost { .. }), "{refused}");
+    assert!(a.begin_poll(&theirs).await.is_err());
+    // a stops renewing (its last round was above); b goes on, and claims a's profiles once
+    // they lapse: within two lease times.
+    let start = Instant::now();
+    let mut taken = BTreeSet::new();
+    let mut workers = 2;
+    while held(&b, &profiles).len() < 10 {
+        assert!(
+            start.elapsed() < 2 * LEASE,
+            "not taken over within two leases"
+        );
+        tokio::time::sleep(LEASE / 3).await;
+        let change = tick(&b, &profiles).await;
+        taken.extend(change.claimed);
+        workers = change.workers;
+    }
+    assert!(
+        start.elapsed() >= LEASE - LEASE / 3,
+        "taken before the lease lapsed"
+    );
+    assert_eq!(workers, 1, "a is no longer counted");
+    assert_eq!(taken, ha, "b took over exactly a's profiles");
+    assert_eq!(held(&b, &profiles).len(), 10);
+    // a still believes it holds `mine`: the record's transaction refuses it all the same.
+    assert!(a.holds(&mine), "a has not noticed yet");
+    let fenced = a.record(delivery(&mine, "2")).await.expect_err("fenced");
+    assert!(matches!(fenced, StateError::LeaseLost { .. }), "{fenced}");
+    assert!(
+        fenced.to_string().contains("no longer holds its lease"),
+        "{fenced}"
+    );
+    assert!(!a.holds(&mine), "a stops polling it");
+    assert!(
+        !a.known(&delivery(&mine, "2").key)
+            .await
+            .expect("known")
+            .contains_key("2")
+    );
+    // a comes back: it finds nothing free, and b hands back a fair share once it sees a.
+    let back = tick(&a, &profiles).await;
+    assert!(back.claimed.is_empty() && back.workers == 2, "{back:?}");
+    let shed = tick(&b, &profiles).await;
+    assert_eq!((shed.lost.len(), shed.held), (5, 5), "{shed:?}");
+    assert_eq!(tick(&a, &profiles).await.claimed.len(), 5);
+}
+
+/// A clean stop hands every profile back at once: the other worker claims them at its next
+/// round, without waiting for a lease to lapse.
+#[tokio::test]
+async fn a_clean_release_hands_the_profiles_over_without_a_gap() {
+    let pg = cluster("release");
+    let profiles = names(8);
+    let (a, _da) = worker(&pg, "release").await;
+    let (b, _db) = worker(&pg, "release").await;
+    tick(&a, &[]).await;
+    tick(&b, &[]).await;
+    tick(&a, &profiles).await;
+    tick(&b, &profiles).await;
+    let from_a = held(&a, &profiles);
+    assert_eq!(from_a.len(), 4);
+    a.release_leases().await.expect("release");
+    assert!(held(&a, &profiles).is_empty());
+    let change = tick(&b, &profiles).await;
+    assert_eq!(change.workers, 1);
+    assert_eq!(
+        change.claimed.iter().cloned().collect::<BTreeSet<_>>(),
+        from_a
+    );
+    let holders = b.lease_holders().await.expect("holders");
+    assert_eq!(holders.len(), 8);
+    assert!(
+        holders
+            .iter()
+            .all(|(_, holder, live)| *live && Some(holder.as_str()) == b.worker_id())
+    );
+}
+
+/// Three workers and 31 profiles: each holds its fair share (⌈31/3⌉ = 11 at most, within
+/// ±20 % of 31/3), all profiles held, none twice.
+#[tokio::test]
+async fn three_workers_hold_fair_shares() {
+    let pg = cluster("fair");
+    let profiles = names(31);
+    let mut workers = Vec::new();
+    for _ in 0..3 {
+        workers.push(worker(&pg, "fair").await);
+    }
+    for (store, _) in &workers {
+        tick(store, &[]).await;
+    }
+    for _ in 0..2 {
+        for (store, _) in &workers {
+            tick(store, &profiles).await;
+        }
+    }
+    let sets: Vec<BTreeSet<String>> = workers.iter().map(|(s, _)| held(s, &profiles)).collect();
+    let all: BTreeSet<String> = sets.iter().flatten().cloned().collect();
+    assert_eq!(all.len(), 31, "every profile held: {sets:?}");
+    assert_eq!(
+        sets.iter().map(BTreeSet::len).sum::<usize>(),
+        31,
+        "none twice"
+    );
+    let fair = 31.0 / 3.0;
+    for set in &sets {
+        let n = set.len() as f64;
+        assert!(
+            n >= fair * 0.8 && n <= fair * 1.2,
+            "{} of 31: {sets:?}",
+            set.len()
+        );
+    }
+}
+
+/// `check` with `[worker] state`: reads the password from its source, connects and says so
+/// (without the password); a stopped database fails `check` naming it.
+#[test]
+fn check_connects_to_the_shared_state_and_names_a_failure() {
+    let pg = cluster("checked");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pw = mailpull_tests::WorkerSetup::password_file(tmp.path(), "pg", pg.password())
+        .expect("password file");
+    let config = tmp.path().join("mailpull.toml");
+    let text = |url: &str| {
+        format!(
+            "[worker]\nstate_dir = {:?}\nstate = {url:?}\nstate_password = {{ file = {:?} }}\n\n[[profile]]\nname = \"p\"\n[profile.remote]\nhost = \"mail.example.com\"\nusername = \"u\"\npassword = {{ env = \"PW\" }}\n[profile.local]\nuser = \"alice\"\ndomain = \"example.com\"\n",
+            tmp.path().join("state").display().to_string(),
+            pw.display().to_string()
+        )
+    };
+    let check = || {
+        std::process::Command::new(mailpull_tests::worker_binary().expect("binary"))
+            .args(["check", "--config"])
+            .arg(&config)
+            .output()
+            .expect("check")
+    };
+    std::fs::write(&config, text(&pg.url("checked"))).expect("config");
+    let out = check();
+    let shown = mailpull_tests::output_text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "state: shared in PostgreSQL mailpull@127.0.0.1:{}/checked (password from file), reachable",
+            pg.port()
+        )),
+        "{shown}"
+    );
+    assert!(!shown.contains(pg.password()), "{shown}");
+    // `held` reads the shared state, not the (empty) local directory.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = pg.url("checked");
+        let store = Store::open_shared(dir.path(), &url, Some(Secret::new(pg.password())))
+            .await
+            .expect("open");
+        store
+            .put_attempt(Attempt {
+                key: MailboxKey {
+                    account: "u@mail.example.com".into(),
+                    folder: String::new(),
+                    uidvalidity: 0,
+                },
+                uid: "uid-77".into(),
+                profile: "p".into(),
+                attempts: 10,
+                first_at: 1,
+                last_at: 2,
+                next_at: 3,
+                reason: "552 too big".into(),
+                held: true,
+                action: None,
+            })
+            .await
+            .expect("put");
+    });
+    let out = std::process::Command::new(mailpull_tests::worker_binary().expect("binary"))
+        .args(["held", "--config"])
+        .arg(&config)
+        .output()
+        .expect("held");
+    let shown = mailpull_tests::output_text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("UID uid-77: 10 attempts") && shown.contains("552 too big"),
+        "{shown}"
+    );
+    // Nothing listens there: check fails and names the database.
+    let port = mailpull_tests::free_port().expect("port");
+    std::fs::write(
+        &config,
+        text(&format!("postgres://mailpull@127.0.0.1:{port}/checked")),
+    )
+    .expect("config");
+    let out = check();
+    let shown = mailpull_tests::output_text(&out);
+    assert!(!out.status.success(), "{shown}");
+    assert!(
+        shown.contains(&format!("mailpull@127.0.0.1:{port}/checked"))
+            && shown.contains("shared state"),
+        "{shown}"
+    );
+}

@@ -1,0 +1,386 @@
+//! The state test suite, run against both back-ends: the SQLite store (this crate's unit
+//! tests) and the shared PostgreSQL store (`tests/e2e/shared_state.rs`, on a private cluster).
+//! Every operation the polls use, with the exactly-once rules they rely on: a delivery keeps
+//! its id until it is recorded, a record removes its intents, a copy is suppressed only for
+//! the same profile, Message-ID and content, held messages and their actions, deletions and
+//! the clean-up, and moving a mailbox's rows. Public (hidden) so the other crate can run it;
+//! it panics on the first difference.
+
+use std::collections::HashSet;
+
+use super::{Attempt, CopyKey, HeldAction, Intent, MailboxKey, Record, Store};
+
+fn key(account: &str) -> MailboxKey {
+    MailboxKey {
+        account: account.to_string(),
+        folder: "INBOX".to_string(),
+        uidvalidity: 4_000_000_000,
+    }
+}
+
+fn record(account: &str, uid: &str, digest: &str, copy: Option<CopyKey>) -> Record {
+    Record {
+        key: key(account),
+        uid: uid.to_string(),
+        profile: "p".to_string(),
+        size: 120,
+        remote_size: Some(100),
+        digest: digest.to_string(),
+        message_id: Some("<m@x>".to_string()),
+        recipients: vec!["a@local".to_string(), "b@local".to_string()],
+        shown: Default::default(),
+        dedupe_key: copy,
+    }
+}
+
+fn intent(account: &str, uid: &str, digest: &str, to: &[&str]) -> Intent {
+    Intent {
+        key: key(account),
+        uid: uid.to_string(),
+        digest: digest.to_string(),
+        recipients: to.iter().map(|r| r.to_string()).collect(),
+    }
+}
+
+fn attempt(account: &str, uid: &str, held: bool) -> Attempt {
+    Attempt {
+        key: key(account),
+        uid: uid.to_string(),
+        profile: "p".to_string(),
+        attempts: 3,
+        first_at: 10,
+        last_at: 20,
+        next_at: 30,
+        reason: "451 try later".to_string(),
+        held,
+        action: None,
+    }
+}
+
+/// Runs every part of the suite on a fresh, empty `store`.
+pub async fn run_all(store: &Store) {
+    assert!(!store.installation_id().is_empty());
+    intents_keep_their_id_until_recorded(store).await;
+    records_and_what_is_known(store).await;
+    copies_are_suppressed_per_profile(store).await;
+    deletions_and_clean_up(store).await;
+    attempts_and_held_messages(store).await;
+    mailboxes_move_with_their_rows(store).await;
+}
+
+async fn intents_keep_their_id_until_recorded(store: &Store) {
+    let first = store
+        .intend(intent("i@h", "1", "d1", &["a@local"]))
+        .await
+        .expect("intend");
+    assert_eq!(first.attempts, 1);
+    assert!(
+        first
+            .delivery_id
+            .starts_with(&format!("{}.", store.installation_id())),
+        "{first:?}"
+    );
+    let again = store
+        .intend(intent("i@h", "1", "d1", &["a@local"]))
+        .await
+        .expect("intend");
+    assert_eq!(
+        again.delivery_id, first.delivery_id,
+        "the same delivery keeps its id"
+    );
+    assert_eq!(again.attempts, 2);
+    let other_rcpt = store
+        .intend(intent("i@h", "1", "d1", &["b@local"]))
+        .await
+        .expect("intend");
+    assert_ne!(other_rcpt.delivery_id, first.delivery_id);
+    let other_msg = store
+        .intend(intent("i@h", "1", "d2", &["a@local"]))
+        .await
+        .expect("intend");
+    assert_ne!(
+        other_msg.delivery_id, first.delivery_id,
+        "another message, another id"
+    );
+    assert_eq!(other_msg.attempts, 1);
+    store
+        .record(record("i@h", "1", "d2", None))
+        .await
+        .expect("record");
+    let after = store
+        .intend(intent("i@h", "1", "d2", &["a@local"]))
+        .await
+        .expect("intend");
+    assert_eq!(
+        after.attempts, 1,
+        "the record removed the delivery's intents"
+    );
+    assert_ne!(after.delivery_id, other_msg.delivery_id);
+}
+
+async fn records_and_what_is_known(store: &Store) {
+    assert!(store.known(&key("r@h")).await.expect("known").is_empty());
+    assert!(!store.has_records("r@h").await.expect("has"));
+    store
+        .record(record("r@h", "7", "dd", None))
+        .await
+        .expect("record");
+    store
+        .record(record("r@h", "7", "dd", None))
+        .await
+        .expect("record again");
+    let known = store.known(&key("r@h")).await.expect("known");
+    assert_eq!(known.len(), 1);
+    let row = &known["7"];
+    assert!(!row.deleted);
+    assert_eq!(row.digest, "dd");
+    assert_eq!(row.remote_size, Some(100));
+    assert!(row.delivered_at > 1_600_000_000);
+    assert!(store.digest_known("r@h", "dd").await.expect("digest"));
+    assert!(!store.digest_known("r@h", "other").await.expect("digest"));
+    assert!(!store.digest_known("x@h", "dd").await.expect("digest"));
+    assert!(store.has_records("r@h").await.expect("has"));
+    // The intents test recorded one for profile p as well.
+    assert_eq!(store.delivered_count("p").await.expect("count"), 2);
+    assert_eq!(store.delivered_count("q").await.expect("count"), 0);
+    store.begin_poll("p").await.expect("begin poll");
+}
+
+async fn copies_are_suppressed_per_profile(store: &Store) {
+    let copy = CopyKey {
+        message_id: "<m@x>".to_string(),
+        content: "c1".to_string(),
+    };
+    let asked = vec![
+        "c@local".to_string(),
+        "a@local".to_string(),
+        "b@local".to_string(),
+    ];
+    assert!(
+        store
+            .already_sent("p", &copy, &asked)
+            .await
+            .expect("sent")
+            .is_empty()
+    );
+    store
+        .record(record("s@h", "1", "ds", Some(copy.clone())))
+        .await
+        .expect("record");
+    assert_eq!(
+        store.already_sent("p", &copy, &asked).await.expect("sent"),
+        vec!["a@local".to_string(), "b@local".to_string()],
+        "in the order asked"
+    );
+    assert!(
+        store
+            .already_sent("q", &copy, &asked)
+            .await
+            .expect("sent")
+            .is_empty()
+    );
+    let other = CopyKey {
+        content: "c2".to_string(),
+        ..copy.clone()
+    };
+    assert!(
+        store
+            .already_sent("p", &other, &asked)
+            .await
+            .expect("sent")
+            .is_empty()
+    );
+    store
+        .record_sent(&copy, "p", &["c@local".to_string()])
+        .await
+        .expect("record sent");
+    store
+        .record_sent(&copy, "p", &["c@local".to_string()])
+        .await
+        .expect("record sent twice");
+    assert_eq!(
+        store
+            .already_sent("p", &copy, &asked)
+            .await
+            .expect("sent")
+            .len(),
+        3
+    );
+}
+
+async fn deletions_and_clean_up(store: &Store) {
+    for uid in ["1", "2", "3"] {
+        store
+            .record(record("d@h", uid, uid, None))
+            .await
+            .expect("record");
+    }
+    store
+        .intend(intent("d@h", "9", "d9", &["a@local"]))
+        .await
+        .expect("intend");
+    store
+        .mark_deleted(&key("d@h"), Vec::new())
+        .await
+        .expect("nothing");
+    store
+        .mark_deleted(&key("d@h"), vec!["1".into(), "2".into()])
+        .await
+        .expect("mark");
+    let known = store.known(&key("d@h")).await.expect("known");
+    assert!(known["1"].deleted && known["2"].deleted && !known["3"].deleted);
+    let present: HashSet<String> = ["2".to_string()].into();
+    let gone = store
+        .forget_deleted_missing(&key("d@h"), present)
+        .await
+        .expect("forget");
+    assert_eq!(gone, 1, "only the deleted row the server no longer lists");
+    let known = store.known(&key("d@h")).await.expect("known");
+    assert_eq!(
+        known.keys().collect::<HashSet<_>>(),
+        ["2", "3"]
+            .iter()
+            .map(|u| u.to_string())
+            .collect::<HashSet<_>>()
+            .iter()
+            .collect()
+    );
+    let again = store
+        .intend(intent("d@h", "9", "d9", &["a@local"]))
+        .await
+        .expect("intend");
+    assert_eq!(
+        again.attempts, 1,
+        "the intent of a UID no longer listed went with the clean-up"
+    );
+}
+
+async fn attempts_and_held_messages(store: &Store) {
+    store
+        .put_attempt(attempt("a@h", "1", false))
+        .await
+        .expect("put");
+    store
+        .put_attempt(attempt("a@h", "2", true))
+        .await
+        .expect("put");
+    let mut later = attempt("a@h", "2", true);
+    later.attempts = 4;
+    store.put_attempt(later).await.expect("replace");
+    let rows = store.attempts(&key("a@h")).await.expect("attempts");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows["2"].attempts, 4);
+    assert_eq!(rows["1"].reason, "451 try later");
+    assert_eq!(rows["1"].key.uidvalidity, 4_000_000_000);
+    assert_eq!(
+        store.held_counts().await.expect("counts"),
+        vec![("p".to_string(), 1)]
+    );
+    assert_eq!(store.held(None).await.expect("held").len(), 1);
+    assert!(store.held(Some("q".into())).await.expect("held").is_empty());
+    let message = ("p", "INBOX", 4_000_000_000, "2");
+    assert!(
+        store
+            .ask_held(message, Some(HeldAction::Fallback))
+            .await
+            .expect("ask")
+    );
+    assert!(
+        !store
+            .ask_held(("p", "INBOX", 4_000_000_000, "1"), Some(HeldAction::Delete))
+            .await
+            .expect("not held")
+    );
+    assert_eq!(
+        store.held(Some("p".into())).await.expect("held")[0].action,
+        Some(HeldAction::Fallback)
+    );
+    assert!(store.ask_held(message, None).await.expect("retry"));
+    assert!(store.held(None).await.expect("held").is_empty());
+    store.clear_attempt(&key("a@h"), "1").await.expect("clear");
+    assert!(
+        store
+            .attempts(&key("a@h"))
+            .await
+            .expect("attempts")
+            .is_empty()
+    );
+    store
+        .put_attempt(attempt("a@h", "5", false))
+        .await
+        .expect("put");
+    store
+        .put_attempt(attempt("a@h", "6", false))
+        .await
+        .expect("put");
+    store
+        .forget_attempts_missing(&key("a@h"), ["6".to_string()].into())
+        .await
+        .expect("forget");
+    let rows = store.attempts(&key("a@h")).await.expect("attempts");
+    assert_eq!(
+        rows.keys().cloned().collect::<Vec<_>>(),
+        vec!["6".to_string()]
+    );
+}
+
+async fn mailboxes_move_with_their_rows(store: &Store) {
+    assert_eq!(store.mailbox_of("m").await.expect("read"), None);
+    store.set_mailbox("m", "u@old").await.expect("set");
+    store.set_mailbox("m2", "u@old").await.expect("set");
+    assert!(store.polled_by_another("u@old", "m").await.expect("others"));
+    store.set_mailbox("m2", "elsewhere@x").await.expect("set");
+    assert!(!store.polled_by_another("u@old", "m").await.expect("others"));
+    store
+        .record(record("u@old", "1", "o1", None))
+        .await
+        .expect("record");
+    store
+        .record(record("u@new", "1", "n1", None))
+        .await
+        .expect("record");
+    store
+        .record(record("u@old", "2", "o2", None))
+        .await
+        .expect("record");
+    let kept = store
+        .intend(intent("u@old", "3", "o3", &["a@local"]))
+        .await
+        .expect("intend");
+    store
+        .put_attempt(attempt("u@old", "4", true))
+        .await
+        .expect("put");
+    let moved = store
+        .move_mailbox("m", "u@old", "u@new")
+        .await
+        .expect("move");
+    assert_eq!(moved, 1, "UID 1 is already recorded under the new name");
+    assert_eq!(
+        store.mailbox_of("m").await.expect("read").as_deref(),
+        Some("u@new")
+    );
+    assert!(!store.has_records("u@old").await.expect("old"));
+    let known = store.known(&key("u@new")).await.expect("known");
+    assert_eq!(known["1"].digest, "n1", "the row the new name had wins");
+    assert_eq!(known["2"].digest, "o2");
+    let again = store
+        .intend(intent("u@new", "3", "o3", &["a@local"]))
+        .await
+        .expect("intend");
+    assert_eq!(
+        again.delivery_id, kept.delivery_id,
+        "a re-sent message keeps its id"
+    );
+    assert!(store.attempts(&key("u@new")).await.expect("attempts")["4"].held);
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn the_state_suite_passes_on_sqlite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = super::Store::open(dir.path()).expect("store");
+        super::run_all(&store).await;
+    }
+}
