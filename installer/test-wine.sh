@@ -123,6 +123,10 @@ wait_for_state RUNNING
 # wine's sc has no `qc`: read the registration from the registry (Start 2 = automatic).
 wine_run reg query "HKLM\\System\\CurrentControlSet\\Services\\$SERVICE" /v Start \
     | grep -q 'REG_DWORD *0x2$' || fail "the service does not start automatically"
+# Its own virtual account, not LocalSystem (wine runs every service as one user: what the
+# account may do is checked on Windows only, see README "What only Windows can show").
+wine_run reg query "HKLM\\System\\CurrentControlSet\\Services\\$SERVICE" /v ObjectName \
+    | grep -qF 'NT SERVICE\MailpullWorker' || fail "the service does not run as NT SERVICE\\MailpullWorker"
 
 say "4. mailpull-worker.exe status answers over the named pipe"
 wait_for_status

@@ -8,6 +8,15 @@
 
 use std::path::Path;
 
+/// The Windows service's own virtual account (`sc qc MailpullWorker` shows it as SERVICE_START_NAME).
+pub const SERVICE_ACCOUNT: &str = r"NT SERVICE\MailpullWorker";
+
+/// The SID of [`SERVICE_ACCOUNT`]: Windows derives a service's SID from its name alone
+/// (`S-1-5-80-` and the SHA-1 of the upper-case name in UTF-16LE as five little-endian u32),
+/// so it is known before the service exists — the data folder's ACL names it before any
+/// file is written. `sc showsid MailpullWorker` prints the same value on Windows.
+pub const SERVICE_SID: &str = "S-1-5-80-1205134927-3800904582-4225447824-998588982-1088651656";
+
 /// Why `dir` cannot be trusted, or `Ok` (also when it does not exist: then nothing listens).
 #[cfg(unix)]
 pub fn check_socket_dir(dir: &Path) -> Result<(), String> {

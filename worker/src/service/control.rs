@@ -1,7 +1,8 @@
 //! Registration and control of the service through the Service Control Manager: what
 //! `service install|uninstall|start|stop|status` and the installer do.
 //!
-//! The service runs as LocalSystem, starts automatically at boot and is restarted by the SCM
+//! The service runs as its own virtual account `NT SERVICE\MailpullWorker` (no password,
+//! no rights beyond what the data folder's ACL grants it, not LocalSystem), starts automatically at boot and is restarted by the SCM
 //! when it fails (after 10 s, 30 s, then every 60 s; the count resets after a day), also when
 //! it exits with an error rather than crashing.
 
@@ -18,6 +19,8 @@ use windows_service::service::{
     ServiceType,
 };
 use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
+
+use mailpull_shared::ipc::owner::SERVICE_ACCOUNT;
 
 use super::{DESCRIPTION, DISPLAY_NAME, SERVICE_NAME, acl};
 
@@ -85,7 +88,9 @@ fn service_info(config: &Path) -> anyhow::Result<ServiceInfo> {
             config.as_os_str().to_owned(),
         ],
         dependencies: vec![],
-        account_name: None, // LocalSystem
+        // A virtual account: Windows manages it, it has no password and only the rights
+        // granted to its SID (the data folder's ACL, the pipe's descriptor).
+        account_name: Some(OsString::from(SERVICE_ACCOUNT)),
         account_password: None,
     })
 }
@@ -139,9 +144,10 @@ pub fn install(config: &Path) -> anyhow::Result<ExitCode> {
     }
     println!("  runs:   {}", describe_command(&info));
     println!(
-        "  data:   {} (administrators and SYSTEM only)",
+        "  data:   {} ({SERVICE_ACCOUNT}, administrators and SYSTEM only)",
         data_dir.display()
     );
+    println!("  as:     {SERVICE_ACCOUNT}");
     println!("  starts: automatically at boot; restarted on failure");
     Ok(ExitCode::SUCCESS)
 }
