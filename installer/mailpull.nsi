@@ -5,14 +5,27 @@
 ;   1. license page, install folder, components (the desktop shortcut is optional);
 ;   2. stops a running "Mailpull Worker" service of an earlier version before replacing files;
 ;   3. copies mailpull-worker.exe, mailpull-manager.exe and the sample configuration;
-;   4. creates %ProgramData%\Mailpull and puts the sample there as mailpull.toml unless a
-;      configuration exists already (an upgrade keeps config and state);
-;   5. `mailpull-worker service install` registers the service (automatic start, restart on
-;      failure) and restricts %ProgramData%\Mailpull to administrators and SYSTEM;
-;      `mailpull-worker service start` starts it;
-;   6. Start-menu folder with the Pull Manager and the uninstaller, Add/Remove Programs entry.
+;   4. `mailpull-worker service install` creates %ProgramData%\Mailpull with its owner
+;      (Administrators) and access list (NT SERVICE\MailpullWorker, Administrators, SYSTEM)
+;      in place, or takes over an existing one only if no other user owns it or anything in
+;      it, and registers the service (its own virtual account, automatic start, restart when
+;      it fails while running);
+;   5. only then puts the sample there as mailpull.toml unless a configuration exists already
+;      (an upgrade keeps config and state);
+;   6. Start-menu folder, uninstaller, Add/Remove Programs entry;
+;   7. `mailpull-worker service start` starts it.
 ; The uninstaller stops and removes the service and the program files; configuration, state
 ; database and logs stay unless "Remove my data" is ticked (or /REMOVEDATA is given).
+;
+; Failures are loud, also under /S. Exit codes (documented in README "Windows"):
+;   0  installed and the service runs
+;   1  cancelled by the person installing
+;   2  not possible here (not 64-bit Windows)
+;   3  the service could not be registered or the data folder was refused: a new
+;      installation is rolled back (no program files, no uninstaller entry)
+;   4  installed, but the service did not start (usually the configuration: the reason is in
+;      %ProgramData%\Mailpull\logs\service-errors.log)
+; Every command's output also goes to %TEMP%\Mailpull-Setup.log.
 
 Unicode true
 Target amd64-unicode
@@ -77,11 +90,43 @@ VIAddVersionKey "LegalCopyright" "MIT OR Apache-2.0"
 
 !insertmacro MUI_LANGUAGE "English"
 
+!define SETUP_LOG "$TEMP\Mailpull-Setup.log"
+!define ERROR_LOG "$APPDATA\${PRODUCT}\logs\service-errors.log"
+
 ; Runs a command, logs its output, and stores its exit code in $0.
 !macro Run COMMAND
   nsExec::ExecToLog '${COMMAND}'
   Pop $0
 !macroend
+
+; Runs a command, shows and appends its output to ${SETUP_LOG}; exit code in $0, output in $1.
+!macro RunLogged COMMAND
+  nsExec::ExecToStack '${COMMAND}'
+  Pop $0
+  Pop $1
+  DetailPrint "$1"
+  FileOpen $9 "${SETUP_LOG}" a
+  FileSeek $9 0 END
+  FileWrite $9 `> ${COMMAND}$\r$\n$1$\r$\n(exit code $0)$\r$\n`
+  FileClose $9
+!macroend
+
+Var Upgrade
+
+; A failed new installation leaves nothing behind: no program files, no uninstaller, no entry.
+Function RollBack
+  ${If} $Upgrade == 1
+    Return
+  ${EndIf}
+  DetailPrint "Rolling back: removing the program files"
+  Delete "$INSTDIR\mailpull-worker.exe"
+  Delete "$INSTDIR\mailpull-manager.exe"
+  Delete "$INSTDIR\mailpull.sample.toml"
+  Delete "$INSTDIR\license.txt"
+  Delete "$INSTDIR\uninstall.exe"
+  SetOutPath "$TEMP" ; a folder in use cannot be removed
+  RMDir "$INSTDIR"
+FunctionEnd
 
 Function .onInit
   ${IfNot} ${RunningX64}
@@ -97,6 +142,11 @@ Section "Mailpull (worker service and Pull Manager)" SecMain
   SetShellVarContext all
 
   ; An earlier version's service holds its .exe open: stop it before replacing files.
+  StrCpy $Upgrade 0
+  ReadRegStr $R0 HKLM "${UNINSTALL_KEY}" "UninstallString"
+  ${If} $R0 != ""
+    StrCpy $Upgrade 1
+  ${EndIf}
   ${If} ${FileExists} "$INSTDIR\mailpull-worker.exe"
     DetailPrint "Stopping the running service of the earlier version"
     !insertmacro Run '"$INSTDIR\mailpull-worker.exe" service stop'
@@ -108,8 +158,17 @@ Section "Mailpull (worker service and Pull Manager)" SecMain
   File "/oname=mailpull.sample.toml" "${ASSETS}\mailpull.sample.toml"
   File "/oname=license.txt" "${__FILEDIR__}\license.txt"
 
+  ; The data folder is created (or taken over) by the worker, its owner and access list set
+  ; before anything is written into it; then the service is registered.
+  !insertmacro RunLogged '"$INSTDIR\mailpull-worker.exe" service install --config "$APPDATA\${PRODUCT}\mailpull.toml"'
+  ${If} $0 != 0
+    Call RollBack
+    MessageBox MB_ICONSTOP "Registering the Mailpull Worker service failed (exit code $0):$\r$\n$1$\r$\nNothing was installed. The full output is in ${SETUP_LOG}." /SD IDOK
+    SetErrorLevel 3
+    Abort
+  ${EndIf}
+
   ; Configuration and state: created once, never overwritten by an upgrade.
-  CreateDirectory "$APPDATA\${PRODUCT}"
   ${IfNot} ${FileExists} "$APPDATA\${PRODUCT}\mailpull.toml"
     DetailPrint "Installing the sample configuration as $APPDATA\${PRODUCT}\mailpull.toml"
     CopyFiles /SILENT "$INSTDIR\mailpull.sample.toml" "$APPDATA\${PRODUCT}\mailpull.toml"
@@ -118,17 +177,6 @@ Section "Mailpull (worker service and Pull Manager)" SecMain
   ${EndIf}
 
   WriteUninstaller "$INSTDIR\uninstall.exe"
-
-  !insertmacro Run '"$INSTDIR\mailpull-worker.exe" service install --config "$APPDATA\${PRODUCT}\mailpull.toml"'
-  ${If} $0 != 0
-    MessageBox MB_ICONSTOP "Registering the Mailpull Worker service failed (exit code $0). See the details." /SD IDOK
-    SetErrorLevel 2
-    Abort
-  ${EndIf}
-  !insertmacro Run '"$INSTDIR\mailpull-worker.exe" service start'
-  ${If} $0 != 0
-    MessageBox MB_ICONEXCLAMATION "The Mailpull Worker service did not start (exit code $0). Check the configuration with the Pull Manager, then start the service in services.msc." /SD IDOK
-  ${EndIf}
 
   CreateDirectory "$SMPROGRAMS\${PRODUCT}"
   CreateShortcut "$SMPROGRAMS\${PRODUCT}\Mailpull Pull Manager.lnk" "$INSTDIR\mailpull-manager.exe" "" "$INSTDIR\mailpull-manager.exe" 0
@@ -148,6 +196,12 @@ Section "Mailpull (worker service and Pull Manager)" SecMain
   ${GetSize} "$INSTDIR" "/S=0K" $1 $2 $3
   IntFmt $1 "0x%08X" $1
   WriteRegDWORD HKLM "${UNINSTALL_KEY}" "EstimatedSize" "$1"
+
+  !insertmacro RunLogged '"$INSTDIR\mailpull-worker.exe" service start'
+  ${If} $0 != 0
+    MessageBox MB_ICONEXCLAMATION "Mailpull is installed, but the Mailpull Worker service did not start (exit code $0):$\r$\n$1$\r$\nThe reason is in ${ERROR_LOG}. Repair the configuration $APPDATA\${PRODUCT}\mailpull.toml, then run: mailpull-worker service start" /SD IDOK
+    SetErrorLevel 4
+  ${EndIf}
 SectionEnd
 
 Section "Desktop shortcut to the Pull Manager" SecDesktop

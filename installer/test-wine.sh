@@ -107,6 +107,20 @@ wait_for_status() {
     fail "mailpull-worker.exe status did not answer over the named pipe"
 }
 
+say "2a. service install fails (a file stands where the data folder goes): exit 3, rolled back"
+printf 'not a folder\n' >"$data_dir"
+set +e; out=$(wine_run 'C:\Setup.exe' /S); code=$?; set -e
+[ "$code" = 3 ] || { echo "$out"; fail "Setup.exe /S exited with $code, expected 3 (service install failed)"; }
+[ ! -e "$program_dir" ] || { ls -la "$program_dir"; fail "the failed installation left $program_dir"; }
+if wine_run reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\Mailpull' >/dev/null 2>&1; then
+    fail "the failed installation left an Add/Remove Programs entry"
+fi
+if wine_run sc query "$SERVICE" | grep -q STATE; then fail "the failed installation registered the service"; fi
+setup_log=$(find "$WINEPREFIX/drive_c/users" -name Mailpull-Setup.log | head -n 1)
+[ -n "$setup_log" ] && grep -q 'data folder' "$setup_log" \
+    || fail "%TEMP%\\Mailpull-Setup.log does not hold the reason: $(cat "$setup_log" 2>/dev/null)"
+rm -f "$data_dir" "$setup_log"
+
 say "2. Setup.exe /S installs silently"
 wine_run 'C:\Setup.exe' /S || fail "Setup.exe /S exited with an error"
 for file in mailpull-worker.exe mailpull-manager.exe uninstall.exe mailpull.sample.toml; do
@@ -166,6 +180,14 @@ if out=$(wine_run "$worker" service start); then echo "$out"; fail "service star
 grep -q 'service-errors.log' <<<"$out" || { echo "$out"; fail "service start did not name the error log"; }
 grep -q 'invalid configuration' "$data_dir/logs/service-errors.log" \
     || fail "service-errors.log does not hold the configuration error"
+grep -q 'stays stopped (no automatic restart)' "$data_dir/logs/service-errors.log" \
+    || fail "service-errors.log does not say that a configuration error is not retried"
+say "6c. Setup.exe /S with that configuration: exit 4, installed, the message names service-errors.log"
+set +e; wine_run 'C:\Setup.exe' /S >/dev/null; code=$?; set -e
+[ "$code" = 4 ] || fail "Setup.exe /S exited with $code, expected 4 (the service did not start)"
+[ -f "$program_dir/uninstall.exe" ] || fail "a service that did not start rolled the installation back"
+setup_log=$(find "$WINEPREFIX/drive_c/users" -name Mailpull-Setup.log | head -n 1)
+grep -q 'service-errors.log' "$setup_log" || fail "Mailpull-Setup.log does not name service-errors.log"
 cp "$work/good.toml" "$data_dir/mailpull.toml"
 wine_run "$worker" service start >/dev/null || fail "service start failed with the repaired configuration"
 wait_for_status >/dev/null

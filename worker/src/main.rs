@@ -13,7 +13,6 @@ use mailpull_worker::import::{self, run::Format};
 use mailpull_worker::routing::Route;
 use mailpull_worker::{cli, engine, held, logging, oauth};
 
-#[cfg(windows)]
 mod service;
 
 #[derive(Parser)]
