@@ -43,6 +43,12 @@ ManifestSupportedOS all
   !define OUTDIR "."
 !endif
 
+; installer/build.sh passes SIGN_COMMAND when a certificate is given: the uninstaller is
+; signed as it is written into the setup (the programs and the setup itself by build.sh).
+!ifdef SIGN_COMMAND
+  !uninstfinalize '${SIGN_COMMAND} "%1"' = 0
+!endif
+
 !define PRODUCT "Mailpull"
 !define PUBLISHER "Mailpull"
 !define SERVICE "MailpullWorker"
@@ -216,6 +222,22 @@ SectionEnd
 
 ; ---------------------------------------------------------------------------- uninstaller
 
+Var RemoveData
+
+; Declared first so that it runs while the service still runs: the passwords, client secrets
+; and refresh tokens are in the credential store of the service's account, which only the
+; running worker reaches (`forget-secrets` over the pipe). The folder goes at the end of the
+; next section, after the service has stopped.
+Section /o "un.Remove my data (configuration, state database, logs, stored passwords and sign-ins)" UnSecData
+  SetShellVarContext all
+  StrCpy $RemoveData 1
+  DetailPrint "Removing the stored passwords and sign-ins from the service's credential store"
+  !insertmacro Run '"$INSTDIR\mailpull-worker.exe" forget-secrets'
+  ${If} $0 != 0
+    DetailPrint "The stored passwords could not be removed (exit code $0): the service was not running. Remove the credentials named mailpull in the Credential Manager of NT SERVICE\MailpullWorker."
+  ${EndIf}
+SectionEnd
+
 Section "un.Mailpull (service and program files)" UnSecMain
   SectionIn RO
   SetShellVarContext all
@@ -238,17 +260,16 @@ Section "un.Mailpull (service and program files)" UnSecMain
 
   DeleteRegKey HKLM "${UNINSTALL_KEY}"
   DeleteRegKey HKLM "${SETTINGS_KEY}"
-SectionEnd
 
-Section /o "un.Remove my data (configuration, state database, logs)" UnSecData
-  SetShellVarContext all
-  DetailPrint "Removing $APPDATA\${PRODUCT}"
-  RMDir /r "$APPDATA\${PRODUCT}"
+  ${If} $RemoveData == 1
+    DetailPrint "Removing $APPDATA\${PRODUCT}"
+    RMDir /r "$APPDATA\${PRODUCT}"
+  ${EndIf}
 SectionEnd
 
 !insertmacro MUI_UNFUNCTION_DESCRIPTION_BEGIN
   !insertmacro MUI_DESCRIPTION_TEXT ${UnSecMain} "Stops and removes the service, removes the programs and shortcuts."
-  !insertmacro MUI_DESCRIPTION_TEXT ${UnSecData} "Also deletes %ProgramData%\Mailpull: the configuration, the record of delivered messages and the logs. Without it a later installation continues where this one stopped."
+  !insertmacro MUI_DESCRIPTION_TEXT ${UnSecData} "Also deletes %ProgramData%\Mailpull (the configuration, the record of delivered messages and the logs) and the passwords, client secrets and sign-ins the service stored. Without it a later installation continues where this one stopped."
 !insertmacro MUI_UNFUNCTION_DESCRIPTION_END
 
 Function un.onInit

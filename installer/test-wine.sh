@@ -2,18 +2,22 @@
 # End-to-end check of the Windows installer under wine (Debian's wine64), in a throw-away
 # WINEPREFIX: builds Mailpull-Setup-<version>.exe with installer/build.sh, then
 #   1. `7z l` lists the expected files in the installer;
-#   2. `Setup.exe /S` installs silently;
-#   3. `sc query MailpullWorker` shows the service running;
+#   2. a `service install` that fails (a file where the data folder goes) makes `Setup.exe /S`
+#      exit 3 and leaves no program files, no service and no uninstaller entry, the reason in
+#      %TEMP%\Mailpull-Setup.log; then `Setup.exe /S` installs silently;
+#   3. `sc query MailpullWorker` shows the service running, as NT SERVICE\MailpullWorker;
 #   4. the installed `mailpull-worker.exe status` answers over the real named pipe, and
 #      `set-password` stores a password in the service's credential store through it (the
 #      reply never repeats it, no file under %ProgramData%\Mailpull holds it);
 #   5. `mailpull-worker.exe check` accepts the installed sample configuration;
 #   6. a second `Setup.exe /S` (an upgrade) keeps the edited configuration and the state;
 #      with a configuration the worker refuses, `service start` fails and names the file
-#      that holds the reason;
+#      that holds the reason, which says the service stays stopped; `Setup.exe /S` then exits
+#      4 and keeps the installation;
 #   7. the silent uninstaller stops and removes the service and the program files and keeps
 #      the configuration and the state database;
-#   8. reinstalled, `uninstall.exe /S /REMOVEDATA` ("Remove my data") removes the data too.
+#   8. reinstalled, `uninstall.exe /S /REMOVEDATA` ("Remove my data") removes the data and
+#      the stored passwords in the service's credential store too.
 #
 #   bash installer/test-wine.sh            (as part of scripts/test.sh)
 #   KEEP_PREFIX=1 bash installer/test-wine.sh   keeps the prefix for a look afterwards
@@ -208,10 +212,18 @@ say "8. uninstall.exe /S /REMOVEDATA (\"Remove my data\" ticked) removes the dat
 wine_run 'C:\Setup.exe' /S || fail "the third Setup.exe /S exited with an error"
 wait_for_state RUNNING
 grep -q '^# edited before the upgrade$' "$data_dir/mailpull.toml" || fail "reinstalling replaced the configuration"
+wait_for_status >/dev/null
+credential='HKCU\Software\Wine\Credential Manager\Generic: profile:user1.mailpull'
+wine_run reg query "$credential" | grep -q keyring || fail "the password of 4b is not in the credential store before the uninstall"
 wine_run "C:\\Program Files\\Mailpull\\uninstall.exe" /S /REMOVEDATA || fail "uninstall.exe /S /REMOVEDATA exited with an error"
 for _ in $(seq 1 60); do [ -e "$program_dir" ] || [ -e "$data_dir" ] || break; sleep 1; done
 [ ! -e "$program_dir" ] || fail "the program files are still there"
 [ ! -e "$data_dir" ] || { ls -la "$data_dir"; fail "/REMOVEDATA left %ProgramData%\\Mailpull"; }
+# "Remove my data" also removes the stored passwords (forget-secrets over the pipe, before
+# the service stopped).
+if wine_run reg query "$credential" 2>/dev/null | grep -q keyring; then
+    fail "/REMOVEDATA left the password of profile user1 in the credential store"
+fi
 if wine_run sc query "$SERVICE" | grep -q STATE; then fail "the service is still registered"; fi
 
 say "PASS"

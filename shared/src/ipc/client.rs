@@ -247,6 +247,11 @@ impl IpcClient {
         .await
     }
 
+    /// Removes every profile's stored secrets in the worker's OS keyring.
+    pub async fn forget_secrets(&mut self) -> Result<String, ClientError> {
+        self.done(Request::ForgetSecrets).await
+    }
+
     /// Stores the OAuth client secret of `name` in the worker's OS keyring.
     pub async fn set_client_secret(
         &mut self,
