@@ -12,7 +12,8 @@
 ;      it fails while running);
 ;   5. only then puts the sample there as mailpull.toml unless a configuration exists already
 ;      (an upgrade keeps config and state);
-;   6. Start-menu folder, uninstaller, Add/Remove Programs entry;
+;   6. Start-menu folder, uninstaller, Add/Remove Programs entry, the Event Log source
+;      MailpullWorker (removed by the uninstaller);
 ;   7. `mailpull-worker service start` starts it.
 ; The uninstaller stops and removes the service and the program files; configuration, state
 ; database and logs stay unless "Remove my data" is ticked (or /REMOVEDATA is given).
@@ -54,6 +55,9 @@ ManifestSupportedOS all
 !define SERVICE "MailpullWorker"
 !define UNINSTALL_KEY "Software\Microsoft\Windows\CurrentVersion\Uninstall\Mailpull"
 !define SETTINGS_KEY "Software\Mailpull"
+; The service's Event Log source (worker/src/service/eventlog.rs): EventCreate.exe's messages
+; 1-1000 are the text the worker gives, as for the sources `eventcreate` registers.
+!define EVENTLOG_KEY "SYSTEM\CurrentControlSet\Services\EventLog\Application\MailpullWorker"
 !define ASSETS "${__FILEDIR__}\..\assets"
 
 Name "${PRODUCT} ${VERSION}"
@@ -184,6 +188,9 @@ Section "Mailpull (worker service and Pull Manager)" SecMain
 
   WriteUninstaller "$INSTDIR\uninstall.exe"
 
+  WriteRegExpandStr HKLM "${EVENTLOG_KEY}" "EventMessageFile" "%SystemRoot%\System32\EventCreate.exe"
+  WriteRegDWORD HKLM "${EVENTLOG_KEY}" "TypesSupported" 7
+
   CreateDirectory "$SMPROGRAMS\${PRODUCT}"
   CreateShortcut "$SMPROGRAMS\${PRODUCT}\Mailpull Pull Manager.lnk" "$INSTDIR\mailpull-manager.exe" "" "$INSTDIR\mailpull-manager.exe" 0
   CreateShortcut "$SMPROGRAMS\${PRODUCT}\Uninstall Mailpull.lnk" "$INSTDIR\uninstall.exe"
@@ -260,6 +267,7 @@ Section "un.Mailpull (service and program files)" UnSecMain
 
   DeleteRegKey HKLM "${UNINSTALL_KEY}"
   DeleteRegKey HKLM "${SETTINGS_KEY}"
+  DeleteRegKey HKLM "${EVENTLOG_KEY}"
 
   ${If} $RemoveData == 1
     DetailPrint "Removing $APPDATA\${PRODUCT}"

@@ -5,7 +5,8 @@
 #   2. a `service install` that fails (a file where the data folder goes) makes `Setup.exe /S`
 #      exit 3 and leaves no program files, no service and no uninstaller entry, the reason in
 #      %TEMP%\Mailpull-Setup.log; then `Setup.exe /S` installs silently;
-#   3. `sc query MailpullWorker` shows the service running, as NT SERVICE\MailpullWorker;
+#   3. `sc query MailpullWorker` shows the service running, as NT SERVICE\MailpullWorker, and
+#      the Event Log source MailpullWorker is registered (and gone after the uninstall);
 #   4. the installed `mailpull-worker.exe status` answers over the real named pipe, and
 #      `set-password` stores a password in the service's credential store through it (the
 #      reply never repeats it, no file under %ProgramData%\Mailpull holds it);
@@ -146,6 +147,10 @@ wine_run reg query "HKLM\\System\\CurrentControlSet\\Services\\$SERVICE" /v Star
 wine_run reg query "HKLM\\System\\CurrentControlSet\\Services\\$SERVICE" /v ObjectName \
     | grep -qF 'NT SERVICE\MailpullWorker' || fail "the service does not run as NT SERVICE\\MailpullWorker"
 
+eventlog_key='HKLM\System\CurrentControlSet\Services\EventLog\Application\MailpullWorker'
+wine_run reg query "$eventlog_key" /v EventMessageFile | grep -q 'EventCreate.exe' \
+    || fail "the installer did not register the Event Log source MailpullWorker"
+
 say "4. mailpull-worker.exe status answers over the named pipe"
 wait_for_status
 for _ in $(seq 1 30); do [ -f "$data_dir/state.sqlite3" ] && break; sleep 1; done
@@ -202,6 +207,9 @@ wine_run "C:\\Program Files\\Mailpull\\uninstall.exe" /S || fail "uninstall.exe 
 for _ in $(seq 1 60); do [ -e "$program_dir" ] || break; sleep 1; done
 [ ! -e "$program_dir" ] || { ls -la "$program_dir"; fail "the program files are still there"; }
 if wine_run sc query "$SERVICE" | grep -q STATE; then fail "the service is still registered"; fi
+if wine_run reg query "$eventlog_key" 2>/dev/null | grep -q EventMessageFile; then
+    fail "the uninstaller left the Event Log source"
+fi
 [ -f "$data_dir/mailpull.toml" ] || fail "the uninstaller removed the configuration"
 [ -f "$data_dir/state.sqlite3" ] || fail "the uninstaller removed the state database"
 # The SCM stop reached the worker, which finished its work and logged its clean stop.

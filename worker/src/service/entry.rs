@@ -171,15 +171,20 @@ fn run_worker(
     config: &Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let log = mailpull_worker::logging::init(&config.worker.log_level, &config.worker.state_dir)?;
+    let log = mailpull_worker::logging::init_with(
+        &config.worker.log_level,
+        &config.worker.state_dir,
+        Some(Box::new(super::eventlog::EventLogLayer)),
+    )?;
     mailpull_worker::run(config_file, config, log.live.clone(), shutdown)?;
     Ok(())
 }
 
-/// Appends `text` to `service-errors.log` (capped and rotated, see [`super::errlog`]); a
-/// service has no console to print it on.
+/// Appends `text` to `service-errors.log` (capped and rotated, see [`super::errlog`]) and
+/// writes it to the Event Log; a service has no console to print it on.
 fn record_failure(text: &str) {
     use super::errlog;
+    super::eventlog::report(true, super::eventlog::ID_STOPPED, text);
     let dir = mailpull_shared::paths::default_state_dir().join("logs");
     let _ = errlog::append_in(
         &dir,

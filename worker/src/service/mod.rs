@@ -10,6 +10,8 @@
 //!   administrators and SYSTEM only), set before anything is written into it.
 //! - [`trust`]: which owners of a pre-existing data folder are trusted (pure, tested on
 //!   every platform).
+//! - `eventlog` (Windows): the Event Log source `MailpullWorker`: the worker's errors and
+//!   warnings, and why the service stopped.
 //! - [`errlog`]: `service-errors.log`, where a service that cannot start says why, with a
 //!   size cap and a few rotated files (pure file handling, tested on every platform).
 //!
@@ -23,6 +25,8 @@ pub mod control;
 #[cfg(windows)]
 pub mod entry;
 pub mod errlog;
+#[cfg(windows)]
+pub mod eventlog;
 pub mod trust;
 
 #[cfg(windows)]
