@@ -7,6 +7,13 @@
 #
 # Needs: rustup (the target is added if missing), Debian's gcc-mingw-w64-x86-64 and nsis
 # (scripts/setup-deps.sh installs them). Honours CARGO_TARGET_DIR.
+#
+# Signing (Authenticode, installer/sign.sh with osslsigncode): with MAILPULL_SIGN_PFX set to a
+# .pfx certificate (password in MAILPULL_SIGN_PASSWORD_FILE or MAILPULL_SIGN_PASSWORD) the
+# programs, the uninstaller (NSIS !uninstfinalize) and the setup are signed; without it the
+# build is unsigned, for development.
+# MAILPULL_PREBUILT_BINDIR=DIR takes mailpull-worker.exe and mailpull-manager.exe from DIR
+# instead of building them (CI artefacts; the signing test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,11 +30,19 @@ fi
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 [ -n "$version" ] || die "no version in the workspace Cargo.toml"
 
-cargo build --release --locked --target "$TARGET" -p mailpull-worker -p mailpull-manager
-
 target_dir=${CARGO_TARGET_DIR:-target}
 case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
-bindir="$target_dir/$TARGET/release"
+if [ -n "${MAILPULL_PREBUILT_BINDIR:-}" ]; then
+    bindir=$MAILPULL_PREBUILT_BINDIR
+else
+    cargo build --release --locked --target "$TARGET" -p mailpull-worker -p mailpull-manager
+    bindir="$target_dir/$TARGET/release"
+fi
+sign_args=()
+if [ -n "${MAILPULL_SIGN_PFX:-}" ]; then
+    command -v osslsigncode >/dev/null || die "osslsigncode not found: apt-get install osslsigncode"
+    sign_args=(-DSIGN_COMMAND="bash \"$PWD/installer/sign.sh\"")
+fi
 outdir=${1:-$target_dir/installer}
 mkdir -p "$outdir"
 outdir=$(cd "$outdir" && pwd)
@@ -38,10 +53,16 @@ mkdir -p "$stage"
 for exe in mailpull-worker.exe mailpull-manager.exe; do
     [ -f "$bindir/$exe" ] || die "$bindir/$exe was not built"
     x86_64-w64-mingw32-strip -o "$stage/$exe" "$bindir/$exe" || die "cannot strip $exe"
+    if [ -n "${MAILPULL_SIGN_PFX:-}" ]; then
+        bash installer/sign.sh "$stage/$exe" || die "cannot sign $exe"
+    fi
 done
 
 makensis -V2 -WX -NOCD -DVERSION="$version" -DBINDIR="$stage" -DOUTDIR="$outdir" \
-    installer/mailpull.nsi >&2 || die "makensis failed"
+    "${sign_args[@]}" installer/mailpull.nsi >&2 || die "makensis failed"
 setup="$outdir/Mailpull-Setup-$version.exe"
 [ -f "$setup" ] || die "makensis did not write $setup"
+if [ -n "${MAILPULL_SIGN_PFX:-}" ]; then
+    bash installer/sign.sh "$setup" || die "cannot sign $setup"
+fi
 echo "$setup"

@@ -5,14 +5,28 @@
 ;   1. license page, install folder, components (the desktop shortcut is optional);
 ;   2. stops a running "Mailpull Worker" service of an earlier version before replacing files;
 ;   3. copies mailpull-worker.exe, mailpull-manager.exe and the sample configuration;
-;   4. creates %ProgramData%\Mailpull and puts the sample there as mailpull.toml unless a
-;      configuration exists already (an upgrade keeps config and state);
-;   5. `mailpull-worker service install` registers the service (automatic start, restart on
-;      failure) and restricts %ProgramData%\Mailpull to administrators and SYSTEM;
-;      `mailpull-worker service start` starts it;
-;   6. Start-menu folder with the Pull Manager and the uninstaller, Add/Remove Programs entry.
+;   4. `mailpull-worker service install` creates %ProgramData%\Mailpull with its owner
+;      (Administrators) and access list (NT SERVICE\MailpullWorker, Administrators, SYSTEM)
+;      in place, or takes over an existing one only if no other user owns it or anything in
+;      it, and registers the service (its own virtual account, automatic start, restart when
+;      it fails while running);
+;   5. only then puts the sample there as mailpull.toml unless a configuration exists already
+;      (an upgrade keeps config and state);
+;   6. Start-menu folder, uninstaller, Add/Remove Programs entry, the Event Log source
+;      MailpullWorker (removed by the uninstaller);
+;   7. `mailpull-worker service start` starts it.
 ; The uninstaller stops and removes the service and the program files; configuration, state
 ; database and logs stay unless "Remove my data" is ticked (or /REMOVEDATA is given).
+;
+; Failures are loud, also under /S. Exit codes (documented in README "Windows"):
+;   0  installed and the service runs
+;   1  cancelled by the person installing
+;   2  not possible here (not 64-bit Windows)
+;   3  the service could not be registered or the data folder was refused: a new
+;      installation is rolled back (no program files, no uninstaller entry)
+;   4  installed, but the service did not start (usually the configuration: the reason is in
+;      %ProgramData%\Mailpull\logs\service-errors.log)
+; Every command's output also goes to %TEMP%\Mailpull-Setup.log.
 
 Unicode true
 Target amd64-unicode
@@ -30,11 +44,20 @@ ManifestSupportedOS all
   !define OUTDIR "."
 !endif
 
+; installer/build.sh passes SIGN_COMMAND when a certificate is given: the uninstaller is
+; signed as it is written into the setup (the programs and the setup itself by build.sh).
+!ifdef SIGN_COMMAND
+  !uninstfinalize '${SIGN_COMMAND} "%1"' = 0
+!endif
+
 !define PRODUCT "Mailpull"
 !define PUBLISHER "Mailpull"
 !define SERVICE "MailpullWorker"
 !define UNINSTALL_KEY "Software\Microsoft\Windows\CurrentVersion\Uninstall\Mailpull"
 !define SETTINGS_KEY "Software\Mailpull"
+; The service's Event Log source (worker/src/service/eventlog.rs): EventCreate.exe's messages
+; 1-1000 are the text the worker gives, as for the sources `eventcreate` registers.
+!define EVENTLOG_KEY "SYSTEM\CurrentControlSet\Services\EventLog\Application\MailpullWorker"
 !define ASSETS "${__FILEDIR__}\..\assets"
 
 Name "${PRODUCT} ${VERSION}"
@@ -77,11 +100,43 @@ VIAddVersionKey "LegalCopyright" "MIT OR Apache-2.0"
 
 !insertmacro MUI_LANGUAGE "English"
 
+!define SETUP_LOG "$TEMP\Mailpull-Setup.log"
+!define ERROR_LOG "$APPDATA\${PRODUCT}\logs\service-errors.log"
+
 ; Runs a command, logs its output, and stores its exit code in $0.
 !macro Run COMMAND
   nsExec::ExecToLog '${COMMAND}'
   Pop $0
 !macroend
+
+; Runs a command, shows and appends its output to ${SETUP_LOG}; exit code in $0, output in $1.
+!macro RunLogged COMMAND
+  nsExec::ExecToStack '${COMMAND}'
+  Pop $0
+  Pop $1
+  DetailPrint "$1"
+  FileOpen $9 "${SETUP_LOG}" a
+  FileSeek $9 0 END
+  FileWrite $9 `> ${COMMAND}$\r$\n$1$\r$\n(exit code $0)$\r$\n`
+  FileClose $9
+!macroend
+
+Var Upgrade
+
+; A failed new installation leaves nothing behind: no program files, no uninstaller, no entry.
+Function RollBack
+  ${If} $Upgrade == 1
+    Return
+  ${EndIf}
+  DetailPrint "Rolling back: removing the program files"
+  Delete "$INSTDIR\mailpull-worker.exe"
+  Delete "$INSTDIR\mailpull-manager.exe"
+  Delete "$INSTDIR\mailpull.sample.toml"
+  Delete "$INSTDIR\license.txt"
+  Delete "$INSTDIR\uninstall.exe"
+  SetOutPath "$TEMP" ; a folder in use cannot be removed
+  RMDir "$INSTDIR"
+FunctionEnd
 
 Function .onInit
   ${IfNot} ${RunningX64}
@@ -97,6 +152,11 @@ Section "Mailpull (worker service and Pull Manager)" SecMain
   SetShellVarContext all
 
   ; An earlier version's service holds its .exe open: stop it before replacing files.
+  StrCpy $Upgrade 0
+  ReadRegStr $R0 HKLM "${UNINSTALL_KEY}" "UninstallString"
+  ${If} $R0 != ""
+    StrCpy $Upgrade 1
+  ${EndIf}
   ${If} ${FileExists} "$INSTDIR\mailpull-worker.exe"
     DetailPrint "Stopping the running service of the earlier version"
     !insertmacro Run '"$INSTDIR\mailpull-worker.exe" service stop'
@@ -108,8 +168,17 @@ Section "Mailpull (worker service and Pull Manager)" SecMain
   File "/oname=mailpull.sample.toml" "${ASSETS}\mailpull.sample.toml"
   File "/oname=license.txt" "${__FILEDIR__}\license.txt"
 
+  ; The data folder is created (or taken over) by the worker, its owner and access list set
+  ; before anything is written into it; then the service is registered.
+  !insertmacro RunLogged '"$INSTDIR\mailpull-worker.exe" service install --config "$APPDATA\${PRODUCT}\mailpull.toml"'
+  ${If} $0 != 0
+    Call RollBack
+    MessageBox MB_ICONSTOP "Registering the Mailpull Worker service failed (exit code $0):$\r$\n$1$\r$\nNothing was installed. The full output is in ${SETUP_LOG}." /SD IDOK
+    SetErrorLevel 3
+    Abort
+  ${EndIf}
+
   ; Configuration and state: created once, never overwritten by an upgrade.
-  CreateDirectory "$APPDATA\${PRODUCT}"
   ${IfNot} ${FileExists} "$APPDATA\${PRODUCT}\mailpull.toml"
     DetailPrint "Installing the sample configuration as $APPDATA\${PRODUCT}\mailpull.toml"
     CopyFiles /SILENT "$INSTDIR\mailpull.sample.toml" "$APPDATA\${PRODUCT}\mailpull.toml"
@@ -119,16 +188,8 @@ Section "Mailpull (worker service and Pull Manager)" SecMain
 
   WriteUninstaller "$INSTDIR\uninstall.exe"
 
-  !insertmacro Run '"$INSTDIR\mailpull-worker.exe" service install --config "$APPDATA\${PRODUCT}\mailpull.toml"'
-  ${If} $0 != 0
-    MessageBox MB_ICONSTOP "Registering the Mailpull Worker service failed (exit code $0). See the details." /SD IDOK
-    SetErrorLevel 2
-    Abort
-  ${EndIf}
-  !insertmacro Run '"$INSTDIR\mailpull-worker.exe" service start'
-  ${If} $0 != 0
-    MessageBox MB_ICONEXCLAMATION "The Mailpull Worker service did not start (exit code $0). Check the configuration with the Pull Manager, then start the service in services.msc." /SD IDOK
-  ${EndIf}
+  WriteRegExpandStr HKLM "${EVENTLOG_KEY}" "EventMessageFile" "%SystemRoot%\System32\EventCreate.exe"
+  WriteRegDWORD HKLM "${EVENTLOG_KEY}" "TypesSupported" 7
 
   CreateDirectory "$SMPROGRAMS\${PRODUCT}"
   CreateShortcut "$SMPROGRAMS\${PRODUCT}\Mailpull Pull Manager.lnk" "$INSTDIR\mailpull-manager.exe" "" "$INSTDIR\mailpull-manager.exe" 0
@@ -148,6 +209,12 @@ Section "Mailpull (worker service and Pull Manager)" SecMain
   ${GetSize} "$INSTDIR" "/S=0K" $1 $2 $3
   IntFmt $1 "0x%08X" $1
   WriteRegDWORD HKLM "${UNINSTALL_KEY}" "EstimatedSize" "$1"
+
+  !insertmacro RunLogged '"$INSTDIR\mailpull-worker.exe" service start'
+  ${If} $0 != 0
+    MessageBox MB_ICONEXCLAMATION "Mailpull is installed, but the Mailpull Worker service did not start (exit code $0):$\r$\n$1$\r$\nThe reason is in ${ERROR_LOG}. Repair the configuration $APPDATA\${PRODUCT}\mailpull.toml, then run: mailpull-worker service start" /SD IDOK
+    SetErrorLevel 4
+  ${EndIf}
 SectionEnd
 
 Section "Desktop shortcut to the Pull Manager" SecDesktop
@@ -161,6 +228,22 @@ SectionEnd
 !insertmacro MUI_FUNCTION_DESCRIPTION_END
 
 ; ---------------------------------------------------------------------------- uninstaller
+
+Var RemoveData
+
+; Declared first so that it runs while the service still runs: the passwords, client secrets
+; and refresh tokens are in the credential store of the service's account, which only the
+; running worker reaches (`forget-secrets` over the pipe). The folder goes at the end of the
+; next section, after the service has stopped.
+Section /o "un.Remove my data (configuration, state database, logs, stored passwords and sign-ins)" UnSecData
+  SetShellVarContext all
+  StrCpy $RemoveData 1
+  DetailPrint "Removing the stored passwords and sign-ins from the service's credential store"
+  !insertmacro Run '"$INSTDIR\mailpull-worker.exe" forget-secrets'
+  ${If} $0 != 0
+    DetailPrint "The stored passwords could not be removed (exit code $0): the service was not running. Remove the credentials named mailpull in the Credential Manager of NT SERVICE\MailpullWorker."
+  ${EndIf}
+SectionEnd
 
 Section "un.Mailpull (service and program files)" UnSecMain
   SectionIn RO
@@ -184,17 +267,17 @@ Section "un.Mailpull (service and program files)" UnSecMain
 
   DeleteRegKey HKLM "${UNINSTALL_KEY}"
   DeleteRegKey HKLM "${SETTINGS_KEY}"
-SectionEnd
+  DeleteRegKey HKLM "${EVENTLOG_KEY}"
 
-Section /o "un.Remove my data (configuration, state database, logs)" UnSecData
-  SetShellVarContext all
-  DetailPrint "Removing $APPDATA\${PRODUCT}"
-  RMDir /r "$APPDATA\${PRODUCT}"
+  ${If} $RemoveData == 1
+    DetailPrint "Removing $APPDATA\${PRODUCT}"
+    RMDir /r "$APPDATA\${PRODUCT}"
+  ${EndIf}
 SectionEnd
 
 !insertmacro MUI_UNFUNCTION_DESCRIPTION_BEGIN
   !insertmacro MUI_DESCRIPTION_TEXT ${UnSecMain} "Stops and removes the service, removes the programs and shortcuts."
-  !insertmacro MUI_DESCRIPTION_TEXT ${UnSecData} "Also deletes %ProgramData%\Mailpull: the configuration, the record of delivered messages and the logs. Without it a later installation continues where this one stopped."
+  !insertmacro MUI_DESCRIPTION_TEXT ${UnSecData} "Also deletes %ProgramData%\Mailpull (the configuration, the record of delivered messages and the logs) and the passwords, client secrets and sign-ins the service stored. Without it a later installation continues where this one stopped."
 !insertmacro MUI_UNFUNCTION_DESCRIPTION_END
 
 Function un.onInit

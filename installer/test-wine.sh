@@ -2,18 +2,23 @@
 # End-to-end check of the Windows installer under wine (Debian's wine64), in a throw-away
 # WINEPREFIX: builds Mailpull-Setup-<version>.exe with installer/build.sh, then
 #   1. `7z l` lists the expected files in the installer;
-#   2. `Setup.exe /S` installs silently;
-#   3. `sc query MailpullWorker` shows the service running;
+#   2. a `service install` that fails (a file where the data folder goes) makes `Setup.exe /S`
+#      exit 3 and leaves no program files, no service and no uninstaller entry, the reason in
+#      %TEMP%\Mailpull-Setup.log; then `Setup.exe /S` installs silently;
+#   3. `sc query MailpullWorker` shows the service running, as NT SERVICE\MailpullWorker, and
+#      the Event Log source MailpullWorker is registered (and gone after the uninstall);
 #   4. the installed `mailpull-worker.exe status` answers over the real named pipe, and
 #      `set-password` stores a password in the service's credential store through it (the
 #      reply never repeats it, no file under %ProgramData%\Mailpull holds it);
 #   5. `mailpull-worker.exe check` accepts the installed sample configuration;
 #   6. a second `Setup.exe /S` (an upgrade) keeps the edited configuration and the state;
 #      with a configuration the worker refuses, `service start` fails and names the file
-#      that holds the reason;
+#      that holds the reason, which says the service stays stopped; `Setup.exe /S` then exits
+#      4 and keeps the installation;
 #   7. the silent uninstaller stops and removes the service and the program files and keeps
 #      the configuration and the state database;
-#   8. reinstalled, `uninstall.exe /S /REMOVEDATA` ("Remove my data") removes the data too.
+#   8. reinstalled, `uninstall.exe /S /REMOVEDATA` ("Remove my data") removes the data and
+#      the stored passwords in the service's credential store too.
 #
 #   bash installer/test-wine.sh            (as part of scripts/test.sh)
 #   KEEP_PREFIX=1 bash installer/test-wine.sh   keeps the prefix for a look afterwards
@@ -107,6 +112,20 @@ wait_for_status() {
     fail "mailpull-worker.exe status did not answer over the named pipe"
 }
 
+say "2a. service install fails (a file stands where the data folder goes): exit 3, rolled back"
+printf 'not a folder\n' >"$data_dir"
+set +e; out=$(wine_run 'C:\Setup.exe' /S); code=$?; set -e
+[ "$code" = 3 ] || { echo "$out"; fail "Setup.exe /S exited with $code, expected 3 (service install failed)"; }
+[ ! -e "$program_dir" ] || { ls -la "$program_dir"; fail "the failed installation left $program_dir"; }
+if wine_run reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\Mailpull' >/dev/null 2>&1; then
+    fail "the failed installation left an Add/Remove Programs entry"
+fi
+if wine_run sc query "$SERVICE" | grep -q STATE; then fail "the failed installation registered the service"; fi
+setup_log=$(find "$WINEPREFIX/drive_c/users" -name Mailpull-Setup.log | head -n 1)
+[ -n "$setup_log" ] && grep -q 'data folder' "$setup_log" \
+    || fail "%TEMP%\\Mailpull-Setup.log does not hold the reason: $(cat "$setup_log" 2>/dev/null)"
+rm -f "$data_dir" "$setup_log"
+
 say "2. Setup.exe /S installs silently"
 wine_run 'C:\Setup.exe' /S || fail "Setup.exe /S exited with an error"
 for file in mailpull-worker.exe mailpull-manager.exe uninstall.exe mailpull.sample.toml; do
@@ -123,6 +142,14 @@ wait_for_state RUNNING
 # wine's sc has no `qc`: read the registration from the registry (Start 2 = automatic).
 wine_run reg query "HKLM\\System\\CurrentControlSet\\Services\\$SERVICE" /v Start \
     | grep -q 'REG_DWORD *0x2$' || fail "the service does not start automatically"
+# Its own virtual account, not LocalSystem (wine runs every service as one user: what the
+# account may do is checked on Windows only, see README "What only Windows can show").
+wine_run reg query "HKLM\\System\\CurrentControlSet\\Services\\$SERVICE" /v ObjectName \
+    | grep -qF 'NT SERVICE\MailpullWorker' || fail "the service does not run as NT SERVICE\\MailpullWorker"
+
+eventlog_key='HKLM\System\CurrentControlSet\Services\EventLog\Application\MailpullWorker'
+wine_run reg query "$eventlog_key" /v EventMessageFile | grep -q 'EventCreate.exe' \
+    || fail "the installer did not register the Event Log source MailpullWorker"
 
 say "4. mailpull-worker.exe status answers over the named pipe"
 wait_for_status
@@ -162,6 +189,14 @@ if out=$(wine_run "$worker" service start); then echo "$out"; fail "service star
 grep -q 'service-errors.log' <<<"$out" || { echo "$out"; fail "service start did not name the error log"; }
 grep -q 'invalid configuration' "$data_dir/logs/service-errors.log" \
     || fail "service-errors.log does not hold the configuration error"
+grep -q 'stays stopped (no automatic restart)' "$data_dir/logs/service-errors.log" \
+    || fail "service-errors.log does not say that a configuration error is not retried"
+say "6c. Setup.exe /S with that configuration: exit 4, installed, the message names service-errors.log"
+set +e; wine_run 'C:\Setup.exe' /S >/dev/null; code=$?; set -e
+[ "$code" = 4 ] || fail "Setup.exe /S exited with $code, expected 4 (the service did not start)"
+[ -f "$program_dir/uninstall.exe" ] || fail "a service that did not start rolled the installation back"
+setup_log=$(find "$WINEPREFIX/drive_c/users" -name Mailpull-Setup.log | head -n 1)
+grep -q 'service-errors.log' "$setup_log" || fail "Mailpull-Setup.log does not name service-errors.log"
 cp "$work/good.toml" "$data_dir/mailpull.toml"
 wine_run "$worker" service start >/dev/null || fail "service start failed with the repaired configuration"
 wait_for_status >/dev/null
@@ -172,6 +207,9 @@ wine_run "C:\\Program Files\\Mailpull\\uninstall.exe" /S || fail "uninstall.exe 
 for _ in $(seq 1 60); do [ -e "$program_dir" ] || break; sleep 1; done
 [ ! -e "$program_dir" ] || { ls -la "$program_dir"; fail "the program files are still there"; }
 if wine_run sc query "$SERVICE" | grep -q STATE; then fail "the service is still registered"; fi
+if wine_run reg query "$eventlog_key" 2>/dev/null | grep -q EventMessageFile; then
+    fail "the uninstaller left the Event Log source"
+fi
 [ -f "$data_dir/mailpull.toml" ] || fail "the uninstaller removed the configuration"
 [ -f "$data_dir/state.sqlite3" ] || fail "the uninstaller removed the state database"
 # The SCM stop reached the worker, which finished its work and logged its clean stop.
@@ -182,10 +220,18 @@ say "8. uninstall.exe /S /REMOVEDATA (\"Remove my data\" ticked) removes the dat
 wine_run 'C:\Setup.exe' /S || fail "the third Setup.exe /S exited with an error"
 wait_for_state RUNNING
 grep -q '^# edited before the upgrade$' "$data_dir/mailpull.toml" || fail "reinstalling replaced the configuration"
+wait_for_status >/dev/null
+credential='HKCU\Software\Wine\Credential Manager\Generic: profile:user1.mailpull'
+wine_run reg query "$credential" | grep -q keyring || fail "the password of 4b is not in the credential store before the uninstall"
 wine_run "C:\\Program Files\\Mailpull\\uninstall.exe" /S /REMOVEDATA || fail "uninstall.exe /S /REMOVEDATA exited with an error"
 for _ in $(seq 1 60); do [ -e "$program_dir" ] || [ -e "$data_dir" ] || break; sleep 1; done
 [ ! -e "$program_dir" ] || fail "the program files are still there"
 [ ! -e "$data_dir" ] || { ls -la "$data_dir"; fail "/REMOVEDATA left %ProgramData%\\Mailpull"; }
+# "Remove my data" also removes the stored passwords (forget-secrets over the pipe, before
+# the service stopped).
+if wine_run reg query "$credential" 2>/dev/null | grep -q keyring; then
+    fail "/REMOVEDATA left the password of profile user1 in the credential store"
+fi
 if wine_run sc query "$SERVICE" | grep -q STATE; then fail "the service is still registered"; fi
 
 say "PASS"

@@ -14,6 +14,7 @@ PACKAGE_GROUPS=(
     "keyring tests (keyctl session): keyutils"
     "fuzz targets (libFuzzer is C++; cargo-fuzz is installed by scripts/fuzz.sh): g++"
     "Windows installer, built and tested under wine: gcc-mingw-w64-x86-64 nsis p7zip-full wine wine64"
+    "Authenticode signing of the Windows programs and installer: osslsigncode"
     "Debian package test: dpkg-dev adduser systemd"
     "metrics test (promtool check metrics): prometheus"
     "filter test, a real scanner (spamd with spamc -p PORT, the GTUBE string): spamassassin spamd spamc"

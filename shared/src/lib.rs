@@ -8,8 +8,12 @@
 //!   variable); reading it is the only way a secret enters the process.
 //! - [`ipc`]: the versioned protocol, endpoint and client of the manager ⇄ worker pipe.
 //! - [`paths`]: default locations of the config file and the state directory per OS.
+//! - `winsec` (Windows): owners of files, the account of a process, a folder created with
+//!   its access list.
 
 pub mod config;
 pub mod ipc;
 pub mod paths;
 pub mod secrets;
+#[cfg(windows)]
+pub mod winsec;

@@ -748,6 +748,50 @@ fn set_secret_is_stored_and_never_echoed() {
     });
 }
 
+/// "Remove my data" (the Windows uninstaller runs `forget-secrets` while the service still
+/// runs): the worker removes the profiles' passwords from its own account's keyring; the
+/// stored password that logged in before no longer exists afterwards.
+#[test]
+fn forget_secrets_removes_the_stored_passwords() {
+    let rig = mail_rig();
+    let worker = Running::start_in_keyring_session(
+        "forget_secrets_removes_the_stored_passwords",
+        keyring_setup(&rig, "isp"),
+    );
+    runtime().block_on(async {
+        let mut client = worker.client().await;
+        client
+            .set_secret("isp", PASSWORD)
+            .await
+            .expect("set secret");
+        let login = |steps: &[mailpull_shared::ipc::TestStep]| {
+            steps
+                .iter()
+                .find(|s| s.step == "login")
+                .map(|s| s.outcome)
+                .unwrap_or_else(|| panic!("no login step in {steps:?}"))
+        };
+        let steps = client
+            .test_connection(TestTarget::Saved("isp".into()))
+            .await
+            .expect("test");
+        assert_eq!(login(&steps), StepOutcome::Passed, "{steps:?}");
+        let reply = client.forget_secrets().await.expect("forget secrets");
+        assert!(reply.contains("1 profile(s)"), "{reply}");
+        assert!(!reply.contains(PASSWORD), "{reply}");
+        let steps = client
+            .test_connection(TestTarget::Saved("isp".into()))
+            .await
+            .expect("test");
+        assert_ne!(login(&steps), StepOutcome::Passed, "{steps:?}");
+        let text = format!("{steps:?}");
+        assert!(
+            text.contains("keyring") || text.contains("no password"),
+            "{text}"
+        );
+    });
+}
+
 #[test]
 fn another_local_user_is_refused() {
     let worker = idle_worker();

@@ -99,6 +99,14 @@ pub fn set_password(config: &Path, name: &str, client_secret: bool) -> anyhow::R
     })?)
 }
 
+/// `mailpull-worker forget-secrets`: the running worker removes every profile's password,
+/// client secret and refresh token from its account's OS keyring (uninstall, "Remove my data").
+pub fn forget_secrets(config: &Path) -> anyhow::Result<ExitCode> {
+    print_done(with_client(config, async |client| {
+        client.forget_secrets().await
+    })?)
+}
+
 /// `set-password` for the service: `name`'s secret into the root-owned service secret store
 /// (temporary file + rename, mode 0600); printed: where it went, never the secret.
 pub fn set_in_service_store(

@@ -183,8 +183,21 @@ pub fn log_dir(state_dir: &Path) -> std::path::PathBuf {
     state_dir.join("logs")
 }
 
+/// A further destination of the log (the Windows service's Event Log), after the level filter.
+pub type ExtraLayer =
+    Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
+
 /// Logs to stderr, to `<state_dir>/logs/mailpull.log.YYYY-MM-DD` and to the live log.
 pub fn init(level: &str, state_dir: &Path) -> std::io::Result<LogGuard> {
+    init_with(level, state_dir, None)
+}
+
+/// [`init`], and also to `extra`.
+pub fn init_with(
+    level: &str,
+    state_dir: &Path,
+    extra: Option<ExtraLayer>,
+) -> std::io::Result<LogGuard> {
     let dir = log_dir(state_dir);
     crate::private::dir(&dir).map_err(|err| {
         std::io::Error::other(format!(
@@ -211,7 +224,9 @@ pub fn init(level: &str, state_dir: &Path) -> std::io::Result<LogGuard> {
     })?;
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let live = LiveLog::new();
+    // The level and wire filters are global (`enabled`): they apply to `extra` too.
     let _ = tracing_subscriber::registry()
+        .with(extra)
         .with(filter(level))
         .with(filter_fn(wire_safe))
         .with(

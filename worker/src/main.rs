@@ -13,7 +13,6 @@ use mailpull_worker::import::{self, run::Format};
 use mailpull_worker::routing::Route;
 use mailpull_worker::{cli, engine, held, logging, oauth};
 
-#[cfg(windows)]
 mod service;
 
 #[derive(Parser)]
@@ -83,6 +82,13 @@ enum Command {
         /// Write to the service secret store even for another configuration file.
         #[arg(long)]
         service: bool,
+    },
+    /// Remove every profile's password, OAuth client secret and refresh token from the OS
+    /// keyring of the running worker's account, over the pipe (what the Windows uninstaller's
+    /// "Remove my data" runs while the service still runs).
+    ForgetSecrets {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
     /// OAuth 2.0 sign-in of an `xoauth2`/`oauthbearer` profile (run as the worker's account:
     /// the refresh token goes into this account's OS keyring).
@@ -203,6 +209,7 @@ fn main() -> ExitCode {
             client_secret,
             service,
         } => set_password(&config_path(config), &name, client_secret, service),
+        Command::ForgetSecrets { config } => cli::forget_secrets(&config_path(config)),
         Command::Oauth { command } => oauth(command),
         Command::Import { from } => import(from),
         #[cfg(windows)]

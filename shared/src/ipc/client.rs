@@ -140,7 +140,13 @@ impl IpcClient {
             super::owner::check_socket_dir(dir).map_err(ClientError::Untrusted)?;
         }
         match Stream::connect(name).await {
-            Ok(stream) => Ok(stream),
+            Ok(stream) => {
+                // Connecting sent nothing; before the hello: who serves this pipe?
+                #[cfg(windows)]
+                super::owner::check_pipe_server(&stream, &endpoint.to_string())
+                    .map_err(ClientError::Untrusted)?;
+                Ok(stream)
+            }
             Err(err) => Err(match err.kind() {
                 io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
                     ClientError::NotRunning {
@@ -245,6 +251,11 @@ impl IpcClient {
             password: WirePassword::new(password),
         })
         .await
+    }
+
+    /// Removes every profile's stored secrets in the worker's OS keyring.
+    pub async fn forget_secrets(&mut self) -> Result<String, ClientError> {
+        self.done(Request::ForgetSecrets).await
     }
 
     /// Stores the OAuth client secret of `name` in the worker's OS keyring.

@@ -1,4 +1,7 @@
-//! Who serves the endpoint (Unix): before the client sends anything — a hello, a password —
+//! Who serves the endpoint. Windows: once connected and before anything is sent, the pipe
+//! server's process must run as the service's account, SYSTEM or the client's own user
+//! ([`check_pipe_server`]), else someone may have taken the pipe's name while the service
+//! restarted. Unix: before the client sends anything — a hello, a password —
 //! it checks the socket's directory. Only its owner could have put the socket there, so the
 //! directory must be owned by the current user or root and not be writable by group or
 //! others. A root client also accepts a directory that only root could have made (its parent
@@ -7,6 +10,15 @@
 //! first (`/tmp/mailpull-<uid>` without `XDG_RUNTIME_DIR`) to play the worker.
 
 use std::path::Path;
+
+/// The Windows service's own virtual account (`sc qc MailpullWorker` shows it as SERVICE_START_NAME).
+pub const SERVICE_ACCOUNT: &str = r"NT SERVICE\MailpullWorker";
+
+/// The SID of [`SERVICE_ACCOUNT`]: Windows derives a service's SID from its name alone
+/// (`S-1-5-80-` and the SHA-1 of the upper-case name in UTF-16LE as five little-endian u32),
+/// so it is known before the service exists — the data folder's ACL names it before any
+/// file is written. `sc showsid MailpullWorker` prints the same value on Windows.
+pub const SERVICE_SID: &str = "S-1-5-80-1205134927-3800904582-4225447824-998588982-1088651656";
 
 /// Why `dir` cannot be trusted, or `Ok` (also when it does not exist: then nothing listens).
 #[cfg(unix)]
@@ -38,11 +50,63 @@ pub fn check_socket_dir(dir: &Path) -> Result<(), String> {
     Err(refusal(dir, owner, mode, "belongs to"))
 }
 
-/// The Windows pipe's server is not checked here (its name's security descriptor decides
-/// who may create it; see `endpoint`).
+/// Windows has no socket directory: the pipe's server is checked once connected
+/// ([`check_pipe_server`]).
 #[cfg(not(unix))]
 pub fn check_socket_dir(_dir: &Path) -> Result<(), String> {
     Ok(())
+}
+
+/// Whether a pipe server running as `server_sid` may be sent anything by a client running as
+/// `client_sid`: the service's account, SYSTEM, or the client's own user (a worker it
+/// started). Anyone else may have taken the pipe's name while the service restarted.
+pub fn trusted_pipe_server(server_sid: &str, client_sid: &str) -> bool {
+    server_sid == SERVICE_SID || server_sid == SYSTEM_SID || server_sid == client_sid
+}
+
+/// NT AUTHORITY\SYSTEM.
+pub const SYSTEM_SID: &str = "S-1-5-18";
+
+/// The refusal of a pipe served by `server` (process `pid`).
+pub fn pipe_refusal(pipe: &str, pid: u32, server: &str, client: &str) -> String {
+    format!(
+        "refusing to talk to the worker: the pipe {pipe} is served by process {pid} running as \
+         {server}, not by the Mailpull service ({SERVICE_ACCOUNT}), SYSTEM or this user \
+         ({client}); another program may have taken the pipe's name. Nothing was sent. Restart \
+         the service (mailpull-worker service start) and try again"
+    )
+}
+
+/// Checks who serves the connected pipe `stream` before anything is sent (Windows): the
+/// server process's account must pass [`trusted_pipe_server`].
+#[cfg(windows)]
+pub fn check_pipe_server(
+    stream: &interprocess::local_socket::tokio::Stream,
+    pipe: &str,
+) -> Result<(), String> {
+    let interprocess::local_socket::tokio::Stream::NamedPipe(named) = stream;
+    let cannot = |what: &str, err: std::io::Error| {
+        format!(
+            "refusing to talk to the worker: cannot tell who serves the pipe {pipe} ({what}: {err}); nothing was sent"
+        )
+    };
+    let pid = named
+        .inner()
+        .server_process_id()
+        .map_err(|err| cannot("its server's process id", err))?;
+    let server =
+        crate::winsec::process_user(pid).map_err(|err| cannot("its server's account", err))?;
+    let client =
+        crate::winsec::current_user().map_err(|err| cannot("this process's account", err))?;
+    if trusted_pipe_server(&server.sid, &client.sid) {
+        return Ok(());
+    }
+    Err(pipe_refusal(
+        pipe,
+        pid,
+        &server.to_string(),
+        &client.to_string(),
+    ))
 }
 
 /// `dir`'s parent is owned by root and writable by no one else: only root made `dir`.
@@ -83,6 +147,38 @@ fn user_name(uid: u32) -> String {
             })
         })
         .unwrap_or_else(|| format!("uid {uid}"))
+}
+
+#[cfg(test)]
+mod pipe_tests {
+    use super::*;
+
+    #[test]
+    fn the_pipe_server_must_be_the_service_system_or_this_user() {
+        let me = "S-1-5-21-1-2-3-1001";
+        assert!(trusted_pipe_server(SERVICE_SID, me));
+        assert!(trusted_pipe_server(SYSTEM_SID, me));
+        assert!(trusted_pipe_server(me, me));
+        // Another user, a group or a well-known account is not.
+        for other in [
+            "S-1-5-21-1-2-3-1002",
+            "S-1-5-32-544",
+            "S-1-5-19",
+            "S-1-5-20",
+        ] {
+            assert!(!trusted_pipe_server(other, me), "{other}");
+        }
+        let text = pipe_refusal(
+            r"\\.\pipe\mailpull-0123",
+            4242,
+            r"PC\eve (S-1-5-21-1-2-3-1002)",
+            "PC\\bob",
+        );
+        assert!(
+            text.contains("4242") && text.contains(r"PC\eve") && text.contains("Nothing was sent"),
+            "{text}"
+        );
+    }
 }
 
 #[cfg(all(test, unix))]

@@ -131,6 +131,11 @@ pub enum Request {
     /// `client_secret = { keyring = true }`) in the OS keyring of the worker's account:
     /// [`Response::Done`] (which never repeats it).
     SetClientSecret { name: String, secret: WirePassword },
+    /// Removes every profile's password, OAuth client secret and refresh token from the OS
+    /// keyring of the worker's account (the uninstaller's "Remove my data": on Windows that
+    /// store belongs to the service's account, which only the running worker can reach):
+    /// [`Response::Done`]. Added within version 1.
+    ForgetSecrets,
     /// Connect, TLS, login, message count, local SMTP: [`Response::TestReport`].
     TestConnection {
         target: TestTarget,
@@ -192,6 +197,7 @@ impl Request {
             Request::DeleteProfile { .. } => "delete_profile",
             Request::SetSecret { .. } => "set_secret",
             Request::SetClientSecret { .. } => "set_client_secret",
+            Request::ForgetSecrets => "forget_secrets",
             Request::TestConnection { .. } => "test_connection",
             Request::PollNow { .. } => "poll_now",
             Request::Status => "status",

@@ -221,6 +221,34 @@ impl WorkerState {
                 }
                 Ok(Response::Done { message })
             }
+            Request::ForgetSecrets => {
+                let names: Vec<String> = self
+                    .config()
+                    .profiles
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .collect();
+                for name in &names {
+                    forget(name, secrets::password_account(name), "keyring password").await;
+                    forget(
+                        name,
+                        secrets::client_secret_account(name),
+                        "OAuth client secret",
+                    )
+                    .await;
+                    forget(name, secrets::refresh_token_account(name), "refresh token").await;
+                }
+                info!(
+                    profiles = names.len(),
+                    "stored secrets removed from the OS keyring over IPC"
+                );
+                Ok(Response::Done {
+                    message: format!(
+                        "removed the stored passwords, client secrets and sign-ins of {} profile(s) from the OS keyring",
+                        names.len()
+                    ),
+                })
+            }
             Request::TestConnection { target, password } => {
                 let profile = match target {
                     TestTarget::Saved(name) => self.profile(&name)?,

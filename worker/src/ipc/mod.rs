@@ -128,9 +128,13 @@ fn prepare_unix(endpoint: &Endpoint) -> Result<(), IpcSetupError> {
     Ok(())
 }
 
-/// SYSTEM and Administrators full access, and the pipe's owner (the worker's account).
-#[cfg(windows)]
-pub const PIPE_SDDL: &str = "D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;OW)";
+/// SYSTEM, Administrators, the service's virtual account (`NT SERVICE\\MailpullWorker`) and
+/// the pipe's owner (the worker's account) full access; nobody else.
+pub const PIPE_SDDL: &str = concat!(
+    "D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;",
+    "S-1-5-80-1205134927-3800904582-4225447824-998588982-1088651656",
+    ")(A;;GA;;;OW)"
+);
 
 #[cfg(windows)]
 fn windows_security(options: ListenerOptions<'_>) -> std::io::Result<ListenerOptions<'_>> {
@@ -360,5 +364,21 @@ async fn stream_log(mut conn: Conn, state: &WorkerState, cancel: &CancellationTo
         if conn.send(&event).await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PIPE_SDDL;
+    use mailpull_shared::ipc::owner::SERVICE_SID;
+
+    /// The pipe admits the service's virtual account by its SID, SYSTEM, Administrators and
+    /// the owner, and no inherited or other entry ("D:P", protected).
+    #[test]
+    fn the_pipe_admits_the_service_account_system_administrators_and_owner_only() {
+        assert_eq!(
+            PIPE_SDDL,
+            format!("D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;{SERVICE_SID})(A;;GA;;;OW)")
+        );
     }
 }

@@ -1,46 +1,124 @@
-//! The data directory (%ProgramData%\Mailpull: config, state database, logs) is readable
-//! only by the local Administrators group and SYSTEM, the account the service runs as.
-//! Inherited entries (which let every user read %ProgramData%) are removed; `icacls`, part
-//! of every Windows since Vista, sets the list.
+//! The data directory (%ProgramData%\Mailpull: config, state database, logs) belongs to the
+//! Administrators group and is readable only by the service's own virtual account
+//! `NT SERVICE\MailpullWorker` (the account the service runs as), Administrators and SYSTEM.
+//!
+//! Nobody else can seed it: a missing folder is created with its owner and access list in
+//! place (no moment in which another user could write into it); an existing one is taken
+//! over only when it and everything in it belong to a trusted account ([`super::trust`]),
+//! then its owner is set to Administrators and its list replaced with `icacls` (part of every
+//! Windows since Vista), inherited entries (which let every user read %ProgramData%) removed.
 
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, bail};
+use mailpull_shared::ipc::owner::SERVICE_SID;
+use mailpull_shared::winsec;
 
-/// SIDs, not names, so that localised Windows versions ("Administratoren") work too.
-const GRANTS: [&str; 2] = [
-    "*S-1-5-18:(OI)(CI)F",     // NT AUTHORITY\SYSTEM: the service account
-    "*S-1-5-32-544:(OI)(CI)F", // BUILTIN\Administrators
-];
+use super::trust;
 
-/// The arguments of `icacls` that give `dir` exactly [`GRANTS`].
+/// SIDs, not names, so that localised Windows versions ("Administratoren") work too, and so
+/// that the service account is named before the service is registered.
+fn grants() -> [String; 3] {
+    [
+        format!("*{SERVICE_SID}:(OI)(CI)F"), // NT SERVICE\MailpullWorker: the service
+        "*S-1-5-18:(OI)(CI)F".to_string(),   // NT AUTHORITY\SYSTEM
+        "*S-1-5-32-544:(OI)(CI)F".to_string(), // BUILTIN\Administrators
+    ]
+}
+
+/// The security descriptor a new data folder is created with: owner Administrators, the
+/// same three entries as [`grants`], protected from inheritance.
+pub fn new_dir_sddl() -> String {
+    format!("O:BAG:SYD:PAI(A;OICI;FA;;;{SERVICE_SID})(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)")
+}
+
+/// The arguments of `icacls` that give `dir` exactly [`grants`].
 pub fn icacls_args(dir: &Path) -> Vec<String> {
     let mut args = vec![
         dir.display().to_string(),
         "/inheritance:r".to_string(),
         "/grant:r".to_string(),
     ];
-    args.extend(GRANTS.iter().map(|g| (*g).to_string()));
+    args.extend(grants());
     args
 }
 
-/// Creates `dir` if needed and restricts it to administrators and SYSTEM.
-pub fn protect(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+/// The arguments of `icacls` that make Administrators the owner of `dir`.
+pub fn setowner_args(dir: &Path) -> Vec<String> {
+    vec![
+        dir.display().to_string(),
+        "/setowner".to_string(),
+        "*S-1-5-32-544".to_string(),
+    ]
+}
+
+fn icacls(args: Vec<String>, what: &str) -> anyhow::Result<()> {
     let output = Command::new("icacls")
-        .args(icacls_args(dir))
+        .args(&args)
         .output()
         .context("cannot run icacls to protect the data folder")?;
     if !output.status.success() {
         bail!(
-            "icacls could not restrict {} to administrators and SYSTEM: {}",
-            dir.display(),
+            "icacls could not {what} {}: {}",
+            args[0],
             String::from_utf8_lossy(&output.stdout).trim()
         );
     }
     Ok(())
+}
+
+/// Refuses `dir` when it or anything in it belongs to an account that is not trusted.
+fn check_owners(root: &Path, installer: Option<&str>) -> anyhow::Result<()> {
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let owner = winsec::owner_of(&path)
+            .with_context(|| format!("cannot read the owner of {}", path.display()))?;
+        if !trust::is_trusted(&owner.sid, installer) {
+            bail!(trust::refusal(root, &path, &owner.to_string()));
+        }
+        let meta = std::fs::symlink_metadata(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if meta.is_dir() && !meta.file_type().is_symlink() {
+            for entry in std::fs::read_dir(&path)
+                .with_context(|| format!("cannot list {}", path.display()))?
+            {
+                pending.push(entry.context("cannot list the data folder")?.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates `dir` (owner and access list set from the start) or takes over an existing one
+/// that only trusted accounts own, and restricts it to the service account, administrators
+/// and SYSTEM.
+pub fn protect(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        match winsec::create_dir_with_sddl(dir, &new_dir_sddl()) {
+            Ok(()) => {}
+            // Someone made it in between: the owner check below decides.
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("cannot create the data folder {}", dir.display()));
+            }
+        }
+    }
+    if !dir.is_dir() {
+        bail!("the data folder {} is not a folder", dir.display());
+    }
+    let installer = winsec::current_user().ok().map(|account| account.sid);
+    check_owners(dir, installer.as_deref())?;
+    icacls(setowner_args(dir), "make Administrators the owner of")?;
+    icacls(
+        icacls_args(dir),
+        "restrict to the service account, administrators and SYSTEM",
+    )
 }
 
 #[cfg(test)]
@@ -48,7 +126,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn grants_only_system_and_administrators_and_drops_inheritance() {
+    fn grants_only_the_service_system_and_administrators_and_drops_inheritance() {
         let args = icacls_args(Path::new(r"C:\ProgramData\Mailpull"));
         assert_eq!(
             args,
@@ -56,9 +134,15 @@ mod tests {
                 r"C:\ProgramData\Mailpull",
                 "/inheritance:r",
                 "/grant:r",
+                "*S-1-5-80-1205134927-3800904582-4225447824-998588982-1088651656:(OI)(CI)F",
                 "*S-1-5-18:(OI)(CI)F",
                 "*S-1-5-32-544:(OI)(CI)F"
             ]
+        );
+        assert_eq!(
+            new_dir_sddl(),
+            "O:BAG:SYD:PAI(A;OICI;FA;;;S-1-5-80-1205134927-3800904582-4225447824-998588982-\
+             1088651656)(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
         );
     }
 }

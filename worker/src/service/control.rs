@@ -1,9 +1,13 @@
 //! Registration and control of the service through the Service Control Manager: what
 //! `service install|uninstall|start|stop|status` and the installer do.
 //!
-//! The service runs as LocalSystem, starts automatically at boot and is restarted by the SCM
-//! when it fails (after 10 s, 30 s, then every 60 s; the count resets after a day), also when
-//! it exits with an error rather than crashing.
+//! The service runs as its own virtual account `NT SERVICE\MailpullWorker` (no password,
+//! no rights beyond what the data folder's ACL grants it, not LocalSystem), starts automatically at boot and is restarted by the SCM
+//! when its process ends without reporting "stopped" (after 10 s, 30 s, then every 60 s; the
+//! count resets after a day): the worker ends that way after an error while running. A
+//! configuration it refuses is different: the service reports "stopped" with exit code
+//! [`super::entry::EXIT_BAD_CONFIG`] and, since the recovery actions are not applied to such
+//! non-crash stops, stays stopped until someone starts it again (no restart every 60 s).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -18,6 +22,8 @@ use windows_service::service::{
     ServiceType,
 };
 use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
+
+use mailpull_shared::ipc::owner::SERVICE_ACCOUNT;
 
 use super::{DESCRIPTION, DISPLAY_NAME, SERVICE_NAME, acl};
 
@@ -85,7 +91,9 @@ fn service_info(config: &Path) -> anyhow::Result<ServiceInfo> {
             config.as_os_str().to_owned(),
         ],
         dependencies: vec![],
-        account_name: None, // LocalSystem
+        // A virtual account: Windows manages it, it has no password and only the rights
+        // granted to its SID (the data folder's ACL, the pipe's descriptor).
+        account_name: Some(OsString::from(SERVICE_ACCOUNT)),
         account_password: None,
     })
 }
@@ -98,8 +106,21 @@ pub fn install(config: &Path) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot make {} an absolute path", config.display()))?;
     // First the SCM: without administrator rights this fails with the clearest message.
     let scm = manager(ServiceManagerAccess::CREATE_SERVICE)?;
+    // The data folder first: owner and access list set before the installer writes the
+    // sample configuration into it; a folder someone else made is refused.
     let data_dir = mailpull_shared::paths::default_state_dir();
     acl::protect(&data_dir)?;
+    // A `state_dir` elsewhere gets the same list.
+    if let Ok(checked) = mailpull_worker::engine::load(&config) {
+        let state_dir = &checked.worker.state_dir;
+        if !state_dir.starts_with(&data_dir) {
+            acl::protect(state_dir)?;
+            println!(
+                "  state:  {} ({SERVICE_ACCOUNT}, administrators and SYSTEM only)",
+                state_dir.display()
+            );
+        }
+    }
     let info = service_info(&config)?;
     let access = ServiceAccess::QUERY_CONFIG
         | ServiceAccess::CHANGE_CONFIG
@@ -131,18 +152,24 @@ pub fn install(config: &Path) -> anyhow::Result<ExitCode> {
             "mailpull-worker: warning: cannot set the restart-on-failure recovery actions: {err}"
         );
     }
-    if let Err(err) = service.set_failure_actions_on_non_crash_failures(true) {
+    // Only a process that ends without reporting "stopped" is restarted (see the module
+    // documentation): a refused configuration stops the service for good.
+    if let Err(err) = service.set_failure_actions_on_non_crash_failures(false) {
         eprintln!(
-            "mailpull-worker: warning: cannot make the recovery actions apply to exits with an \
-             error (only crashes restart the service): {err}"
+            "mailpull-worker: warning: cannot keep the recovery actions from restarting a \
+             service stopped by a configuration error: {err}"
         );
     }
     println!("  runs:   {}", describe_command(&info));
     println!(
-        "  data:   {} (administrators and SYSTEM only)",
+        "  data:   {} ({SERVICE_ACCOUNT}, administrators and SYSTEM only)",
         data_dir.display()
     );
-    println!("  starts: automatically at boot; restarted on failure");
+    println!("  as:     {SERVICE_ACCOUNT}");
+    println!(
+        "  starts: automatically at boot; restarted when it fails while running, not after a \
+         configuration error"
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -182,7 +209,7 @@ fn wait_for(service: &Service, wanted: ServiceState, timeout: Duration) -> anyho
 fn stopped_at_once(exit_code: ServiceExitCode) -> anyhow::Error {
     let log = mailpull_shared::paths::default_state_dir()
         .join("logs")
-        .join(super::entry::ERROR_LOG);
+        .join(super::errlog::ERROR_LOG);
     anyhow::anyhow!(
         "the service stopped at once ({exit_code:?}); the reason is in {}",
         log.display()

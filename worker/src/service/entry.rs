@@ -5,8 +5,12 @@
 //! service reports "stopped" only then. While it finishes, it keeps telling the SCM it is
 //! still stopping so the SCM does not give up on it.
 //!
-//! A worker that ends with an error reports a service-specific exit code, which the SCM's
-//! recovery actions (set at install) answer with a restart.
+//! A worker that ends with an error while running ends its process without reporting
+//! "stopped" (exit code [`EXIT_FAILED`]), which the SCM's recovery actions (set at install)
+//! answer with a restart. A configuration it refuses reports "stopped" with the
+//! service-specific code [`EXIT_BAD_CONFIG`], which the recovery actions leave alone: the
+//! service stays stopped and `service-errors.log` says so, rather than retrying every 60 s
+//! something only a person can fix.
 #![allow(unsafe_code)] // `define_windows_service!` expands to the FFI entry point the SCM calls.
 
 use std::ffi::OsString;
@@ -35,13 +39,10 @@ static CONFIG: OnceLock<PathBuf> = OnceLock::new();
 const STOP_WAIT_HINT: Duration = Duration::from_secs(30);
 /// How often the stopping service reports progress.
 const STOP_PROGRESS_EVERY: Duration = Duration::from_secs(10);
-/// Service-specific exit code of a worker that ended with an error.
-const EXIT_FAILED: u32 = 2;
-/// Service-specific exit code of a configuration the worker refuses.
-const EXIT_BAD_CONFIG: u32 = 3;
-/// Where a service that cannot start says why (the SCM shows only an exit code, and the
-/// worker's own log may not exist yet), in the default state folder's `logs`.
-pub const ERROR_LOG: &str = "service-errors.log";
+/// Process exit code of a worker that ended with an error while running (restarted).
+pub const EXIT_FAILED: u32 = 2;
+/// Service-specific exit code of a configuration the worker refuses (not restarted).
+pub const EXIT_BAD_CONFIG: u32 = 3;
 
 /// Connects to the SCM and runs the service until it stops.
 pub fn run(config: PathBuf) -> anyhow::Result<ExitCode> {
@@ -124,7 +125,12 @@ fn run_service() -> anyhow::Result<()> {
         Ok(checked) => checked,
         Err(err) => {
             let err = anyhow::Error::from(err);
-            record_failure(&err);
+            record_failure(&format!(
+                "the service stopped: {err:#}. The configuration {} was refused: the service \
+                 stays stopped (no automatic restart) until it is repaired and the service is \
+                 started again (mailpull-worker service start, or services.msc)",
+                config.display()
+            ));
             let _ = handle.set_service_status(status(
                 ServiceState::Stopped,
                 ServiceExitCode::ServiceSpecific(EXIT_BAD_CONFIG),
@@ -141,16 +147,18 @@ fn run_service() -> anyhow::Result<()> {
     let mut flag = stopping.lock().unwrap_or_else(PoisonError::into_inner);
     *flag = false;
     stop.cancel(); // a late SCM stop has nothing left to do
-    let exit_code = match &result {
-        Ok(_) => ServiceExitCode::NO_ERROR,
-        Err(err) => {
-            record_failure(err);
-            tracing::error!("the worker stopped with an error: {err:#}");
-            ServiceExitCode::ServiceSpecific(EXIT_FAILED)
-        }
-    };
+    if let Err(err) = &result {
+        record_failure(&format!(
+            "the worker stopped with an error: {err:#}. The service restarts it (after 10 s, \
+             30 s, then every 60 s)"
+        ));
+        tracing::error!("the worker stopped with an error: {err:#}");
+        // Ending the process without reporting "stopped" is what the SCM's recovery actions
+        // answer with a restart (they are off for reported stops: see `control`).
+        std::process::exit(EXIT_FAILED as i32);
+    }
     handle
-        .set_service_status(status(ServiceState::Stopped, exit_code, 0))
+        .set_service_status(status(ServiceState::Stopped, ServiceExitCode::NO_ERROR, 0))
         .context("cannot report the service as stopped")?;
     drop(flag);
     result
@@ -163,27 +171,27 @@ fn run_worker(
     config: &Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let log = mailpull_worker::logging::init(&config.worker.log_level, &config.worker.state_dir)?;
+    let log = mailpull_worker::logging::init_with(
+        &config.worker.log_level,
+        &config.worker.state_dir,
+        Some(Box::new(super::eventlog::EventLogLayer)),
+    )?;
     mailpull_worker::run(config_file, config, log.live.clone(), shutdown)?;
     Ok(())
 }
 
-/// Appends `err` to [`ERROR_LOG`]; a service has no console to print it on.
-fn record_failure(err: &anyhow::Error) {
-    use std::io::Write as _;
+/// Appends `text` to `service-errors.log` (capped and rotated, see [`super::errlog`]) and
+/// writes it to the Event Log; a service has no console to print it on.
+fn record_failure(text: &str) {
+    use super::errlog;
+    super::eventlog::report(true, super::eventlog::ID_STOPPED, text);
     let dir = mailpull_shared::paths::default_state_dir().join("logs");
-    let _ = std::fs::create_dir_all(&dir);
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    if let Ok(mut file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(ERROR_LOG))
-    {
-        let _ = writeln!(file, "[unix time {secs}] the service stopped: {err:#}");
-    }
+    let _ = errlog::append_in(
+        &dir,
+        &errlog::stamped(text),
+        errlog::MAX_BYTES,
+        errlog::KEEP,
+    );
 }
 
 /// Tells the SCM every few seconds that the service is still stopping (a growing checkpoint),

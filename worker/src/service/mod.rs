@@ -6,15 +6,35 @@
 //! - [`entry`]: `service run`, the process the SCM starts: the library's
 //!   [`mailpull_worker::run`], like `mailpull-worker run`, with an SCM stop turned into the
 //!   graceful shutdown that finishes the message in hand.
-//! - [`acl`]: the data directory's access list (administrators and SYSTEM only).
+//! - [`acl`]: the data directory's owner and access list (the service account,
+//!   administrators and SYSTEM only), set before anything is written into it.
+//! - [`trust`]: which owners of a pre-existing data folder are trusted (pure, tested on
+//!   every platform).
+//! - `eventlog` (Windows): the Event Log source `MailpullWorker`: the worker's errors and
+//!   warnings, and why the service stopped.
+//! - [`errlog`]: `service-errors.log`, where a service that cannot start says why, with a
+//!   size cap and a few rotated files (pure file handling, tested on every platform).
+//!
+//! Only [`trust`] and [`errlog`] are built outside Windows (for their tests).
+#![cfg_attr(not(windows), allow(dead_code))]
 
+#[cfg(windows)]
 pub mod acl;
+#[cfg(windows)]
 pub mod control;
+#[cfg(windows)]
 pub mod entry;
+pub mod errlog;
+#[cfg(windows)]
+pub mod eventlog;
+pub mod trust;
 
+#[cfg(windows)]
 use std::path::PathBuf;
+#[cfg(windows)]
 use std::process::ExitCode;
 
+#[cfg(windows)]
 use clap::Subcommand;
 
 /// The service's key name in the registry (`sc query MailpullWorker`).
@@ -26,6 +46,7 @@ pub const DESCRIPTION: &str =
     "Pulls POP3/IMAP mailboxes and delivers every message over SMTP to the local mail server.";
 
 /// What `mailpull-worker service` can do.
+#[cfg(windows)]
 #[derive(Subcommand)]
 pub enum Action {
     /// Register the service (automatic start, restart on failure) and protect the data folder.
@@ -51,6 +72,7 @@ pub enum Action {
 }
 
 /// Runs one `service` action.
+#[cfg(windows)]
 pub fn execute(action: Action) -> anyhow::Result<ExitCode> {
     let config_path = |config: Option<PathBuf>| {
         config.unwrap_or_else(mailpull_shared::paths::default_config_file)
