@@ -1,7 +1,8 @@
 //! The pipe between the Pull Manager (or the CLI) and the worker: the only place that knows
 //! the wire format.
 //!
-//! - [`protocol`]: the versioned messages (hello, requests, responses, log events).
+//! - [`protocol`]: the versioned messages (requests, responses, log events).
+//! - [`hello`]: the first two frames (versions, accepted or refused).
 //! - [`held`]: held messages on the wire (the list and the actions on one of them).
 //! - [`history`]: a profile's delivery history on the wire (totals, per day, last deliveries).
 //! - [`route`]: the routing preview on the wire (a message in, its local mailboxes out).
@@ -21,6 +22,7 @@ pub mod endpoint;
 pub mod find_server;
 pub mod frame;
 pub mod held;
+pub mod hello;
 pub mod history;
 pub mod import;
 pub mod owner;
