@@ -172,6 +172,16 @@ fn click(gui: &mut Gui, label: &str) {
     gui.run_steps(3);
 }
 
+/// Waits until profile "isp"'s first poll has gone through.
+fn first_poll_ok(gui: &mut Gui, rig: &Rig) {
+    wait_for(gui, rig, "the first poll", |gui| {
+        gui.state()
+            .status
+            .get("isp")
+            .is_some_and(|s| s.state == ProfileState::Ok)
+    });
+}
+
 fn connected(gui: &mut Gui, rig: &Rig) {
     wait_for(gui, rig, "connected with profile isp listed", |gui| {
         shows(gui, "Connected to mailpull-worker") && gui.query_by_label("isp").is_some()
@@ -436,12 +446,7 @@ fn test_connection_and_poll_now_against_dovecot() {
         gui.state().log_dir.as_deref(),
         Some(rig.setup.state_dir().join("logs").as_path())
     );
-    wait_for(&mut gui, &rig, "the first poll", |gui| {
-        gui.state()
-            .status
-            .get("isp")
-            .is_some_and(|s| s.state == ProfileState::Ok)
-    });
+    first_poll_ok(&mut gui, &rig);
 
     click(&mut gui, "isp");
     wait_for(&mut gui, &rig, "the form of isp", |gui| {
@@ -1154,12 +1159,7 @@ fn list_polls_all_enables_and_duplicates_against_the_worker() {
     let rig = Rig::start();
     let mut gui = manager(&rig);
     connected(&mut gui, &rig);
-    wait_for(&mut gui, &rig, "the first poll", |gui| {
-        gui.state()
-            .status
-            .get("isp")
-            .is_some_and(|s| s.state == ProfileState::Ok)
-    });
+    first_poll_ok(&mut gui, &rig);
     for i in 0..2 {
         rig.remote
             .add_message("isp-user", &sample_message(i, 2_000, "alice@local.test"))

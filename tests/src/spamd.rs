@@ -117,17 +117,6 @@ impl Spamd {
 impl Drop for Spamd {
     fn drop(&mut self) {
         // TERM: spamd stops its children and exits.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::system::terminate_child(&mut self.child, Duration::from_secs(10));
     }
 }

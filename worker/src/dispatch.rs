@@ -138,8 +138,10 @@ async fn send_with_headers(
             uid = %uid, "smtp accepted");
         record
             .map(|record| {
-                let shown = record.shown.clone().replied(&accepted.reply);
-                store.record_at_once(Record { shown, ..record })
+                store.record_at_once(Record {
+                    shown: record.shown.replied(&accepted.reply),
+                    ..record
+                })
             })
             .transpose()
     };

@@ -4,22 +4,16 @@
 //! routing preview of a pasted message names the profile's mailbox.
 
 use egui_kittest::kittest::Queryable;
-use mailpull_shared::ipc::ProfileState;
 use mailpull_tests::sample_message;
 
-use super::{Rig, WAIT, click, connected, fill, manager, shows, wait_for};
+use super::{Rig, WAIT, click, connected, fill, first_poll_ok, manager, shows, wait_for};
 
 #[test]
 fn delivered_mail_shows_in_history_and_the_routing_preview_names_the_mailbox() {
     let rig = Rig::start();
     let mut gui = manager(&rig);
     connected(&mut gui, &rig);
-    wait_for(&mut gui, &rig, "the first poll", |gui| {
-        gui.state()
-            .status
-            .get("isp")
-            .is_some_and(|s| s.state == ProfileState::Ok)
-    });
+    first_poll_ok(&mut gui, &rig);
     click(&mut gui, "isp");
     click(&mut gui, "History");
     wait_for(&mut gui, &rig, "an empty history", |gui| {

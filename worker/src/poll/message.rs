@@ -330,10 +330,7 @@ impl Walk<'_> {
                 let record = Record {
                     recipients: recipients.clone(),
                     dedupe_key,
-                    shown: record
-                        .shown
-                        .clone()
-                        .replied(reply.as_deref().unwrap_or_default()),
+                    shown: record.shown.replied(reply.as_deref().unwrap_or_default()),
                     ..record
                 };
                 ctx.store.record(record).await?

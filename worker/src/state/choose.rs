@@ -2,7 +2,7 @@
 //! `[worker] state = "postgres://..."`, the state shared with other workers (its password read
 //! from `state_password`'s source now, never from the configuration file or a log).
 
-use mailpull_shared::config::model::WorkerSettings;
+use mailpull_shared::config::model::{SharedState, WorkerSettings};
 use mailpull_shared::secrets::{PasswordSource, Secret, SecretError, read_keyring};
 
 use super::error::StateError;
@@ -20,13 +20,38 @@ pub async fn open_configured(worker: &WorkerSettings) -> Result<Store, StateErro
     let Some(shared) = &worker.shared_state else {
         return Store::open(&worker.state_dir);
     };
-    let password = match &shared.password {
-        None => None,
-        Some(source) => Some(read_password(source).map_err(|err| StateError::Shared {
-            message: format!("worker.state_password: {err}"),
-        })?),
-    };
+    let password = shared_password(shared)?;
     Store::open_shared(&worker.state_dir, &shared.url, password).await
+}
+
+/// The shared state's password, when it has a source, named as `worker.state_password` in
+/// an error.
+fn shared_password(shared: &SharedState) -> Result<Option<Secret>, StateError> {
+    shared
+        .password
+        .as_ref()
+        .map(|source| {
+            read_password(source).map_err(|err| StateError::Shared {
+                message: format!("worker.state_password: {err}"),
+            })
+        })
+        .transpose()
+}
+
+/// For the commands that run without the worker's runtime (`held`, `check`): a runtime of
+/// their own and a connection to the shared state made on it.
+fn connect_blocking(
+    shared: &SharedState,
+) -> Result<(tokio::runtime::Runtime, super::pg::PgStore), StateError> {
+    let password = shared_password(shared)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| StateError::Shared {
+            message: format!("cannot start a runtime to connect: {err}"),
+        })?;
+    let pg = runtime.block_on(super::pg::PgStore::connect(&shared.url, password))?;
+    Ok((runtime, pg))
 }
 
 /// Reads the shared state's password from its source.
@@ -51,22 +76,10 @@ pub fn read_held_shared(
     let Some(shared) = &worker.shared_state else {
         return Ok(None);
     };
-    let password = match &shared.password {
-        None => None,
-        Some(source) => Some(read_password(source).map_err(|err| StateError::Shared {
-            message: format!("worker.state_password: {err}"),
-        })?),
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| StateError::Shared {
-            message: format!("cannot start a runtime to connect: {err}"),
-        })?;
-    runtime.block_on(async {
-        let pg = super::pg::PgStore::connect(&shared.url, password).await?;
-        pg.held(profile.map(str::to_string)).await.map(Some)
-    })
+    let (runtime, pg) = connect_blocking(shared)?;
+    runtime
+        .block_on(pg.held(profile.map(str::to_string)))
+        .map(Some)
 }
 
 /// For `mailpull-worker check`: when the state is shared, reads its password and connects
@@ -76,19 +89,7 @@ pub fn check_configured(worker: &WorkerSettings) -> Result<Option<String>, State
     let Some(shared) = &worker.shared_state else {
         return Ok(None);
     };
-    let password = match &shared.password {
-        None => None,
-        Some(source) => Some(read_password(source).map_err(|err| StateError::Shared {
-            message: format!("worker.state_password: {err}"),
-        })?),
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| StateError::Shared {
-            message: format!("cannot start a runtime to connect: {err}"),
-        })?;
-    let pg = runtime.block_on(super::pg::PgStore::connect(&shared.url, password))?;
+    let (_runtime, pg) = connect_blocking(shared)?;
     let source = shared
         .password
         .as_ref()
