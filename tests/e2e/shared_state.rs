@@ -2,14 +2,16 @@
 //! `mailpull_tests::postgres`): the same state suite the SQLite store passes
 //! (`mailpull_worker::state::suite`), the password from its source and never in an error,
 //! and the profile leases: a fair split, a lapsed lease taken over with the old holder fenced
-//! (its record refused in the same transaction), a clean release handed over at once.
+//! (its intent and its record refused in the same transaction), a clean release handed over at once.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use mailpull_shared::secrets::Secret;
 use mailpull_tests::PostgresCluster;
-use mailpull_worker::state::{Attempt, LeaseChange, MailboxKey, Record, StateError, Store, suite};
+use mailpull_worker::state::{
+    Attempt, Intent, LeaseChange, MailboxKey, Record, StateError, Store, suite,
+};
 
 fn cluster(db: &str) -> PostgresCluster {
     let pg = PostgresCluster::start().expect("the private PostgreSQL cluster must start");
@@ -121,6 +123,17 @@ fn delivery(profile: &str, uid: &str) -> Record {
     }
 }
 
+fn intent(profile: &str, uid: &str) -> Intent {
+    let record = delivery(profile, uid);
+    Intent {
+        key: record.key,
+        profile: record.profile,
+        uid: record.uid,
+        digest: record.digest,
+        recipients: record.recipients,
+    }
+}
+
 /// Two workers (two handles) split ten profiles five and five; one stops renewing (as after
 /// kill -9): after the lease the other claims its five, and the stale one is fenced: its
 /// record and its poll start are refused, so it deletes nothing remotely.
@@ -150,6 +163,9 @@ async fn a_lapsed_lease_is_taken_over_and_the_old_holder_is_fenced() {
     a.record(delivery(&mine, "1"))
         .await
         .expect("a records under its lease");
+    a.intend(intent(&mine, "2"))
+        .await
+        .expect("a writes an intent under its lease");
     a.begin_poll(&mine).await.expect("a polls under its lease");
     let refused = a
         .record(delivery(&theirs, "1"))
@@ -188,6 +204,19 @@ async fn a_lapsed_lease_is_taken_over_and_the_old_holder_is_fenced() {
         "{fenced}"
     );
     assert!(!a.holds(&mine), "a stops polling it");
+    // Nor does a stale holder send anything more: its intent (written before any data goes
+    // out) is refused in its transaction the same way. Else it could send, under a new
+    // delivery id, what the new holder delivered and recorded since.
+    let other = ha.iter().nth(1).expect("a held five").clone();
+    assert!(a.holds(&other), "a has not noticed yet");
+    let stale = a.intend(intent(&other, "3")).await.expect_err("fenced");
+    assert!(matches!(stale, StateError::LeaseLost { .. }), "{stale}");
+    assert!(!a.holds(&other), "a stops polling it");
+    let fresh = b
+        .intend(intent(&other, "3"))
+        .await
+        .expect("b writes its intent under its lease");
+    assert_eq!(fresh.attempts, 1, "a wrote no intent for uid 3");
     assert!(
         !a.known(&delivery(&mine, "2").key)
             .await

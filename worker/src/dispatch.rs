@@ -65,6 +65,7 @@ fn one_line(text: &str) -> String {
 /// id (that of the earlier attempt, when there was one).
 async fn delivery_id(
     ctx: &PollContext,
+    profile: &str,
     source: &Source<'_>,
     recipients: &[String],
 ) -> Result<String, StateError> {
@@ -72,6 +73,7 @@ async fn delivery_id(
         .store
         .intend(Intent {
             key: source.key.clone(),
+            profile: profile.to_string(),
             uid: source.uid.to_string(),
             digest: source.digest.to_string(),
             recipients: recipients.to_vec(),
@@ -100,7 +102,7 @@ async fn send_with_headers(
     extra_headers: &str,
     message: &mut Vec<u8>,
 ) -> Result<Result<(String, Option<PendingRecord>), DeliveryError>, StateError> {
-    let id = delivery_id(ctx, source, recipients).await?;
+    let id = delivery_id(ctx, &profile.name, source, recipients).await?;
     let id_header = format!("{DELIVERY_ID_HEADER}: {id}\r\n");
     let trace = deliver::trace_header(&TraceInfo {
         remote_host: &profile.remote.host,

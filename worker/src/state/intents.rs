@@ -18,6 +18,9 @@ use super::types::MailboxKey;
 #[derive(Debug, Clone)]
 pub struct Intent {
     pub key: MailboxKey,
+    /// The profile that delivers: on the shared state its lease is checked in the intent's
+    /// transaction (a worker that lost the profile sends nothing more).
+    pub profile: String,
     pub uid: String,
     /// SHA-256 of the message as fetched: another message under the same UID is another
     /// delivery, with another id.

@@ -36,6 +36,7 @@ fn record(account: &str, uid: &str, digest: &str, copy: Option<CopyKey>) -> Reco
 fn intent(account: &str, uid: &str, digest: &str, to: &[&str]) -> Intent {
     Intent {
         key: key(account),
+        profile: "p".to_string(),
         uid: uid.to_string(),
         digest: digest.to_string(),
         recipients: to.iter().map(|r| r.to_string()).collect(),

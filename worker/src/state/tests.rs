@@ -255,6 +255,7 @@ fn a_record_queued_behind_queries_is_committed_first() {
 fn intent(uid: &str, digest: &str) -> Intent {
     Intent {
         key: key(),
+        profile: "p".into(),
         uid: uid.into(),
         digest: digest.into(),
         recipients: vec!["a@b.c".into()],

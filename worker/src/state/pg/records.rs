@@ -81,10 +81,17 @@ impl PgStore {
     }
 
     /// Writes (or finds) the intent and returns its delivery id. The row is locked while it is
-    /// read and updated, so two workers never give one delivery two ids.
+    /// read and updated, so two workers never give one delivery two ids. Fenced like a record:
+    /// a worker whose lease lapsed or was taken writes no intent, and so sends nothing more
+    /// (else it could send, under a new id, a message that the new holder delivered and
+    /// recorded since: a copy under another id, which the receiving side cannot drop).
     pub(crate) async fn intend(&self, intent: Intent) -> Result<Intended, StateError> {
+        let generation = self.fence(&intent.profile)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err)?;
+        if let Some(generation) = generation {
+            self.check_lease(&tx, &intent.profile, generation).await?;
+        }
         let key = &intent.key;
         let uidvalidity = i64::from(key.uidvalidity);
         let recipients = intent.recipients.join(",");
