@@ -13,7 +13,11 @@
 #      secret (a second message);
 #   4. an upgrade to a package of a higher version (the same files): the edited configuration
 #      and the secret store are kept byte for byte, the service is restarted (a new main PID
-#      running the new binary; the old process is gone) and delivers a third message;
+#      running the new binary; the old process is gone) and delivers a third message; the
+#      worker's journal holds no refused call ("Operation not permitted") and no SIGSYS;
+#   4b. the README's encrypted alternative: the store encrypted with systemd-creds and handed
+#      in by a drop-in's LoadCredentialEncrypted= (the plain file moved away): a fourth message;
+#      systemd-creds decrypt gives back the same file (root, 0600);
 #   5. SystemCallErrorNumber=EPERM: a probe unit with the unit's own sandbox calls
 #      setpriority(2), which @resources filters: it gets EPERM and carries on; without the
 #      line the same probe is killed by SIGSYS (so the filter does apply);
@@ -23,7 +27,7 @@
 # without one it is built (MAILPULL_DEB_PROFILE=dev: the debug build). Needs root,
 # systemd-nspawn (package systemd-container; scripts/setup-deps.sh), overlayfs, dovecot and
 # smtp-sink; no network beyond 127.0.0.1. If systemd cannot boot here the test FAILS with
-# nspawn's output: it never skips. About a minute.
+# nspawn's output: it never skips. About 45 s.
 #
 #   bash installer/linux/test-systemd.sh     (as root; part of scripts/test.sh)
 set -euo pipefail
@@ -342,6 +346,35 @@ if grep -qi 'operation not permitted' <<<"$journal"; then
     fail "the worker met a refused call under the unit's sandbox"
 fi
 if grep -q 'status=31/SYS' <<<"$journal"; then fail "SIGSYS killed the worker under the unit's sandbox"; fi
+
+say "4b. the encrypted alternative: LoadCredentialEncrypted= in a drop-in (README)"
+# The store encrypted with systemd-creds (the machine's host key) and handed in under the same
+# name; the plain file is moved away meanwhile, so the password can only come from the copy
+# systemd decrypted.
+ct install -d -m 0700 /etc/credstore.encrypted
+ct systemd-creds encrypt --name=mailpull-secrets /etc/credstore/mailpull-secrets.toml \
+    /etc/credstore.encrypted/mailpull-secrets.cred >/dev/null 2>&1 || fail "systemd-creds encrypt failed"
+ct mv /etc/credstore/mailpull-secrets.toml /etc/credstore/mailpull-secrets.toml.aside
+ct install -d -m 0755 /etc/systemd/system/mailpull.service.d
+printf '[Service]\nLoadCredential=\nLoadCredentialEncrypted=mailpull-secrets:/etc/credstore.encrypted/mailpull-secrets.cred\n' \
+    | ct tee /etc/systemd/system/mailpull.service.d/encrypted.conf >/dev/null
+ct systemctl daemon-reload
+put_message 4
+ct systemctl restart mailpull || { ct journalctl -u mailpull --no-pager -n 40 >&2; fail "restart with the encrypted credential failed"; }
+wait_active "with LoadCredentialEncrypted="
+wait_delivered 4 "with the encrypted credential"
+# Back as the README says before a set-password: decrypted into the plain file, the same bytes.
+ct rm /etc/credstore/mailpull-secrets.toml.aside
+ct sh -c 'umask 077; systemd-creds decrypt --name=mailpull-secrets /etc/credstore.encrypted/mailpull-secrets.cred /etc/credstore/mailpull-secrets.toml' \
+    || fail "systemd-creds decrypt failed"
+[ "$(ct sha256sum /etc/credstore/mailpull-secrets.toml)" = "$store_sum" ] || fail "the decrypted store differs from the original"
+[ "$(ct stat -c '%U:%G %a' /etc/credstore/mailpull-secrets.toml)" = "root:root 600" ] \
+    || fail "the decrypted store is $(ct stat -c '%U:%G %a' /etc/credstore/mailpull-secrets.toml)"
+ct rm -r /etc/systemd/system/mailpull.service.d /etc/credstore.encrypted
+ct systemctl daemon-reload
+ct systemctl restart mailpull
+wait_active "back on LoadCredential="
+say "   the worker took the password from the decrypted credential: message 4 delivered; decrypt gives the store back"
 
 say "5. a filtered system call: EPERM, not SIGSYS"
 # The installed unit with its sandbox, user and filters, running nice(1) instead of the worker:
