@@ -54,6 +54,8 @@ if [ "${1:-}" != --inside ]; then
     fi
     [ -f "$deb" ] || fail "no package at $deb"
     deb=$(realpath "$deb")
+    unshare --mount true 2>/dev/null \
+        || fail "cannot make a mount namespace (unshare --mount): a container without CAP_SYS_ADMIN cannot boot systemd either"
     work=$(mktemp -d /tmp/mailpull-systemd.XXXXXX)
     # A mount namespace of its own: the overlay, the tmpfs and nspawn's /run files vanish with it.
     rc=0
@@ -64,9 +66,9 @@ fi
 
 work=$2
 deb=$3
-mount -t tmpfs -o mode=0755 mailpull-systemd "$work"
+mount -t tmpfs -o mode=0755 mailpull-systemd "$work" || fail "cannot mount a tmpfs on $work"
 # nspawn keeps its own files in /run/systemd/nspawn: a private /run keeps them off the machine.
-mount -t tmpfs -o mode=0755 mailpull-systemd-run /run
+mount -t tmpfs -o mode=0755 mailpull-systemd-run /run || fail "cannot mount a tmpfs on /run"
 
 nspawn_pid=
 dovecot_pid=
@@ -88,10 +90,10 @@ trap cleanup EXIT
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
-wait_port() { # PORT PID NAME LOG
+wait_port() { # PORT PID NAME LOG: 0 once it listens, 1 if it exited (a port taken meanwhile)
     for _ in $(seq 1 100); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        running "$2" || { cat "$4" >&2; fail "$3 exited during start-up"; }
+        running "$2" || { wait "$2" || true; return 1; }
         sleep 0.1
     done
     cat "$4" >&2
@@ -108,11 +110,10 @@ mailbox=$srv/mail/user1/Maildir
 install -d -m 0755 "$srv" "$srv/run" "$srv/state" "$srv/mail"
 install -d -o "$uid" -g "$gid" -m 0700 "$srv/mail/user1" "$mailbox" "$mailbox/new" "$mailbox/cur" "$mailbox/tmp"
 install -d -o "$uid" -g "$gid" -m 0755 "$srv/sink"
-pop3_port=$(free_port)
-smtp_port=$(free_port)
-printf 'user1:{PLAIN}systemd-pop3-secret\n' >"$srv/passwd"
-pop3_password=systemd-pop3-secret
-cat >"$srv/dovecot.conf" <<EOF
+pop3_password=systemd-pop3-secret-$$
+printf 'user1:{PLAIN}%s\n' "$pop3_password" >"$srv/passwd"
+dovecot_config() { # PORT
+    cat <<EOF
 # A private Dovecot for installer/linux/test-systemd.sh: the ISP's mailbox.
 instance_name = mailpull-systemd-test
 base_dir = $srv/run
@@ -136,26 +137,42 @@ userdb {
 }
 service pop3-login {
   inet_listener pop3 {
-    port = $pop3_port
+    port = $1
   }
   inet_listener pop3s {
     port = 0
   }
 }
 EOF
-dovecot -F -c "$srv/dovecot.conf" >"$srv/dovecot.stderr" 2>&1 &
-dovecot_pid=$!
-wait_port "$pop3_port" "$dovecot_pid" dovecot "$srv/dovecot.stderr"
-smtp-sink -u "$mail_user" -d "$srv/sink/%H%M%S." "127.0.0.1:$smtp_port" 100 >"$srv/sink.log" 2>&1 &
-sink_pid=$!
-wait_port "$smtp_port" "$sink_pid" smtp-sink "$srv/sink.log"
+}
+# Each on a free port; another program may take the port first, so up to five tries.
+for attempt in 1 2 3 4 5; do
+    pop3_port=$(free_port)
+    dovecot_config "$pop3_port" >"$srv/dovecot.conf"
+    dovecot -F -c "$srv/dovecot.conf" >"$srv/dovecot.stderr" 2>&1 &
+    dovecot_pid=$!
+    wait_port "$pop3_port" "$dovecot_pid" dovecot "$srv/dovecot.stderr" && break
+    dovecot_pid=
+    [ "$attempt" -lt 5 ] || { cat "$srv/dovecot.stderr" "$srv/dovecot.log" >&2 2>/dev/null; fail "dovecot did not start"; }
+done
+for attempt in 1 2 3 4 5; do
+    smtp_port=$(free_port)
+    smtp-sink -u "$mail_user" -d "$srv/sink/%H%M%S." "127.0.0.1:$smtp_port" 100 >"$srv/sink.log" 2>&1 &
+    sink_pid=$!
+    wait_port "$smtp_port" "$sink_pid" smtp-sink "$srv/sink.log" && break
+    sink_pid=
+    [ "$attempt" -lt 5 ] || { cat "$srv/sink.log" >&2; fail "smtp-sink did not start"; }
+done
 say "Dovecot (POP3) on 127.0.0.1:$pop3_port, smtp-sink on 127.0.0.1:$smtp_port"
 
-put_message() { # N: a message with subject "systemd test N" into user1's mailbox
-    local file=$mailbox/new/$(date +%s).systemd-$1.test
+put_message() { # N: a message with subject "systemd test N" into user1's mailbox (tmp/, then new/)
+    local name
+    name=$(date +%s).systemd-$1.test
+    local file=$mailbox/tmp/$name
     printf 'From: sender@example.org\r\nTo: user1@example.org\r\nSubject: systemd test %s\r\nMessage-ID: <systemd-%s-%s@example.org>\r\n\r\nMessage %s of installer/linux/test-systemd.sh.\r\n' \
         "$1" "$1" "$$" "$1" >"$file"
     chown "$uid:$gid" "$file"
+    mv "$file" "$mailbox/new/$name"
 }
 wait_delivered() { # N WHAT: the message reached smtp-sink for user1@example.test and left the mailbox
     for _ in $(seq 1 120); do
