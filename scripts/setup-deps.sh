@@ -16,6 +16,7 @@ PACKAGE_GROUPS=(
     "Windows installer, built and tested under wine: gcc-mingw-w64-x86-64 nsis p7zip-full wine wine64"
     "Authenticode signing of the Windows programs and installer: osslsigncode"
     "Debian package test: dpkg-dev adduser systemd"
+    "the package under a real systemd (systemd-nspawn boots it in a container): systemd-container"
     "metrics test (promtool check metrics): prometheus"
     "filter test, a real scanner (spamd with spamc -p PORT, the GTUBE string): spamassassin spamd spamc"
     "shared state tests (a private cluster from initdb and pg_ctl): postgresql"

@@ -45,4 +45,8 @@ step "Debian package: cargo-deb, contents, dpkg -i, the worker as the unit runs 
 # The package of the debug build made above: checks the packaging without a release build.
 MAILPULL_DEB_PROFILE=dev bash installer/linux/test-deb.sh
 
+step "Debian package under a real systemd: boot, start, reboot, upgrade, purge (installer/linux/test-systemd.sh)"
+# Reuses the package test-deb.sh built; systemd boots as PID 1 in a systemd-nspawn container.
+MAILPULL_DEB_PROFILE=dev bash installer/linux/test-systemd.sh
+
 step "done in $(( $(date +%s) - start ))s"

@@ -11,9 +11,11 @@
 #      /run/mailpull, $CREDENTIALS_DIRECTORY) and `mailpull-worker status` as root answers
 #      over the socket; SIGTERM stops it cleanly;
 #   5. dpkg --purge removes binary, unit, configuration, state, the secret store and the user.
-# systemd is not PID 1 in CI containers, so step 4 starts the worker with setpriv (as user mailpull) instead of
-# systemctl, and copies the unit's LoadCredential= file into a $CREDENTIALS_DIRECTORY of the
-# user's as systemd does; where systemd runs, `systemctl start mailpull` does the same.
+# systemd is not PID 1 on this machine, so step 4 starts the worker with setpriv (as user
+# mailpull) instead of systemctl, and copies the unit's LoadCredential= file into a
+# $CREDENTIALS_DIRECTORY of the user's as systemd does. installer/linux/test-systemd.sh runs
+# the same package under a real systemd (PID 1 in a systemd-nspawn container): start, reboot,
+# upgrade and purge through systemctl and dpkg.
 # Step 3-5 change the system (package, user): they are skipped when a mailpull package is
 # already installed, or with MAILPULL_DEB_INSTALL=0.
 #
