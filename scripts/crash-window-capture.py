@@ -9,7 +9,7 @@ already in the worker's socket, and the worker had not yet got round to reading 
 
     tcpdump -i lo -s 0 -U -w /tmp/crash.pcap tcp &
     MAILPULL_CRASH_LOOP_LOGS=/tmp/crash.log \\
-      cargo test -p mailpull-tests --test e2e -- crash:: --nocapture
+      cargo test -p mailpull-tests --test e2e -- crash::sigkill --nocapture
     kill %1
     python3 scripts/crash-window-capture.py /tmp/crash.pcap /tmp/crash.log
 

@@ -8,6 +8,7 @@ set -euo pipefail
 
 PACKAGE_GROUPS=(
     "mail test servers: dovecot-pop3d dovecot-imapd dovecot-lmtpd postfix"
+    "the README's Sieve duplicate recipe on the local Dovecot (Pigeonhole, LMTP): dovecot-sieve"
     "benchmark peer: fetchmail"
     "tools: openssl procps"
     "peak memory of the worker in the hostile-server tests (/usr/bin/time): time"

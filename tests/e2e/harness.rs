@@ -396,6 +396,32 @@ fn harness_start_failures_carry_the_server_log() -> anyhow::Result<()> {
         format!("{err:#}").contains("/nonexistent/mailpull-queue"),
         "{err:#}"
     );
+
+    // A Sieve script that does not compile: sievec's complaint, naming the line.
+    let err = LocalMailServer::start_with(mailpull_tests::LocalOptions {
+        users: vec!["alice".into()],
+        sieve_before: Some(
+            "require \"duplicate\";\nif duplicat :header \"X\" { discard; }\n".into(),
+        ),
+        ..Default::default()
+    })
+    .err()
+    .context("a broken Sieve script started")?;
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("sieve_before") && text.contains("line 2"),
+        "{text}"
+    );
+
+    // A header name that is none: refused before Postfix starts.
+    let err = LocalMailServer::start_with(mailpull_tests::LocalOptions {
+        users: vec!["alice".into()],
+        log_headers: vec!["X-Bad: name".into()],
+        ..Default::default()
+    })
+    .err()
+    .context("a bad log_headers name was taken")?;
+    assert!(format!("{err:#}").contains("\"X-Bad: name\""), "{err:#}");
     Ok(())
 }
 

@@ -26,6 +26,7 @@ mod secret_logs;
 mod service_secrets;
 mod several_workers;
 mod shared_state;
+mod sieve;
 mod single_worker;
 mod smtp_stalls;
 mod smtputf8;

@@ -35,6 +35,7 @@ pub mod fake_pop3;
 pub mod fake_smtp;
 pub mod keyring;
 pub mod maildir;
+pub mod maillog;
 pub mod messages;
 pub mod mount;
 pub mod oauth_server;
@@ -55,12 +56,16 @@ pub use browser::{browse, http_get};
 pub use client::{LineClient, SmtpReply, smtp_data, smtp_rcpt_reply, smtp_send};
 pub use dovecot::{RemoteDovecot, RemoteOptions};
 pub use keyring::{keyring_usable, require_keyctl_session, require_keyring};
+pub use maillog::Taken;
 pub use messages::{
     added_headers, as_delivered, crlf_to_lf, duplicate_ids, headers, message_ids, sample_message,
 };
 pub use oauth_server::{DeviceOutcome, FakeOAuthServer, OAuthCounters};
 pub use ports::{free_port, port_is_open, wait_for_port};
-pub use postfix::{LOCAL_DOMAIN, LOCAL_PASSWORD, LocalMailServer, LocalOptions};
+pub use postfix::{
+    LOCAL_DOMAIN, LOCAL_PASSWORD, LocalMailServer, LocalOptions, SIEVE_PLUGIN_CONFIG,
+    SIEVE_POSTFIX_CONFIG,
+};
 pub use postgres::PostgresCluster;
 pub use sink::{SinkMessage, SmtpSink};
 pub use spamd::Spamd;

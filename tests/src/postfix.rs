@@ -15,6 +15,7 @@
 //! [`crate::as_delivered`] and [`crate::added_headers`] compare a submitted message with a
 //! delivered one under these rules.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -27,6 +28,7 @@ use crate::dovecot::{
     DovecotInstance, PasswdFile, START_ATTEMPTS, check_user_name, common_config, port_race,
 };
 use crate::maildir;
+use crate::maillog::Taken;
 use crate::ports::{free_port, wait_for_port};
 use crate::system::{
     SystemUser, group_id, mail_user, make_dir, read_log, run, scratch_dir, system_user,
@@ -51,7 +53,40 @@ pub struct LocalOptions {
     pub no_smtputf8: bool,
     /// Extra lines appended to Postfix's main.cf.
     pub extra_main_cf: String,
+    /// A Sieve script run before every delivery into a mailbox: the LMTP Dovecot loads
+    /// Pigeonhole's `sieve` plugin with this script as its global `sieve_before`, the way the
+    /// README's "Delivery ids and dropping the copies" sets it up ([`SIEVE_PLUGIN_CONFIG`]),
+    /// and Postfix hands a user one message at a time ([`SIEVE_POSTFIX_CONFIG`]).
+    /// The script is compiled with `sievec` at start; a script error fails the start with
+    /// sievec's message. Needs the `dovecot-sieve` package. `None`: no Sieve.
+    pub sieve_before: Option<String>,
+    /// Header fields Postfix logs for every message it takes (`header_checks` with `INFO`:
+    /// `QUEUEID: info: header NAME: VALUE from ...`), with long queue ids so that an id is
+    /// never reused; [`crate::maillog::taken`] reads them from [`LocalMailServer::maillog`].
+    pub log_headers: Vec<String>,
 }
+
+/// The Postfix settings that go with [`LocalOptions::sieve_before`]: LMTP deliveries to one
+/// recipient one at a time (a recipient limit of 1 makes the concurrency limit one per
+/// recipient). Dovecot 2.3 rewrites a user's duplicate file (`~/.dovecot.lda-dupes`) at the
+/// end of each delivery from what it read at the `duplicate` test, so deliveries to one user
+/// side by side can drop each other's ids, and a copy of such a message then lands.
+pub const SIEVE_POSTFIX_CONFIG: &str = "lmtp_destination_recipient_limit = 1
+lmtp_destination_concurrency_limit = 1
+";
+
+/// The Dovecot settings behind [`LocalOptions::sieve_before`] (`{script}`: the script's
+/// path), as the README gives them: Pigeonhole's `sieve` plugin for LMTP, the global script
+/// before the user's own, and a `duplicate` period of up to 7 days (Pigeonhole's default
+/// maximum is 2 days: a longer `:seconds` is cut to that, with a warning at compile time).
+pub const SIEVE_PLUGIN_CONFIG: &str = "protocol lmtp {
+  mail_plugins = $mail_plugins sieve
+}
+plugin {
+  sieve_before = {script}
+  sieve_duplicate_max_period = 7d
+}
+";
 
 /// A private Postfix (SMTP on 127.0.0.1:[`smtp_port`](Self::smtp_port)) delivering by LMTP to
 /// a private Dovecot. Dropping it stops both and deletes the temp dir.
@@ -259,6 +294,40 @@ impl LocalMailServer {
         }
     }
 
+    /// What Postfix took and delivered so far, from its log (see [`crate::maillog`]).
+    pub fn taken(&self) -> Vec<Taken> {
+        crate::maillog::taken(&self.maillog())
+    }
+
+    /// Waits until Postfix's queue is empty and its log has at least `sent` deliveries
+    /// (`status=sent`) of the messages that `matches`, then returns what it took. Each copy
+    /// that crossed SMTP is then delivered or dropped by the receiving side: counting the
+    /// mailbox afterwards misses none. Fails after `timeout` saying what it saw.
+    pub fn wait_for_taken(
+        &self,
+        sent: usize,
+        matches: impl Fn(&Taken) -> bool,
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<Taken>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let taken = self.taken();
+            let seen: usize = taken.iter().filter(|t| matches(t)).map(|t| t.sent).sum();
+            let queued = self.queue_len()?;
+            if seen >= sent && queued == 0 {
+                return Ok(taken);
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "after {timeout:?} Postfix's log has {seen} of {sent} deliveries, {queued} message(s) queued.\n\
+                     --- maillog ---\n{}",
+                    self.maillog()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Postfix's log (the `maillog_file`).
     pub fn maillog(&self) -> String {
         read_log(&self.maillog)
@@ -317,7 +386,28 @@ service imap-login {{
 }}
 "
         );
+    let sieve_script = dv_dir.join("before.sieve");
+    let config = match &opts.sieve_before {
+        Some(script) => {
+            write_file(&sieve_script, script.as_bytes(), 0o644)?;
+            config + &SIEVE_PLUGIN_CONFIG.replace("{script}", &sieve_script.display().to_string())
+        }
+        None => config,
+    };
     let dovecot = DovecotInstance::start(&dv_dir, &config, &[lmtp, imap], Some(imap))?;
+    if opts.sieve_before.is_some() {
+        // Compiled now, with the instance's own settings (the duplicate period's maximum is
+        // checked at compile time), so that a bad script fails here and not at a delivery.
+        run(Command::new("sievec")
+            .arg("-c")
+            .arg(dv_dir.join("dovecot.conf"))
+            .arg(&sieve_script))
+        .context("compiling LocalOptions::sieve_before (is dovecot-sieve installed? run scripts/setup-deps.sh)")?;
+        // sievec runs as root; the LMTP processes (the mail user) must read the binary.
+        let binary = sieve_script.with_extension("svbin");
+        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("chmod 644 {}", binary.display()))?;
+    }
 
     let conf = dir.join("postfix");
     make_dir(&conf, None, 0o755)?;
@@ -417,6 +507,23 @@ smtpd_tls_loglevel = 1
     if opts.no_smtputf8 {
         main_cf += "smtputf8_enable = no\n";
     }
+    if !opts.log_headers.is_empty() {
+        let mut checks = String::new();
+        for name in &opts.log_headers {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                bail!(
+                    "LocalOptions::log_headers: {name:?} is not a header field name (letters, digits, '-')"
+                );
+            }
+            checks += &format!("/^{name}:/ INFO\n");
+        }
+        write_file(&conf.join("header_checks"), checks.as_bytes(), 0o644)?;
+        main_cf +=
+            &format!("header_checks = regexp:{c}/header_checks\nenable_long_queue_ids = yes\n");
+    }
+    if opts.sieve_before.is_some() {
+        main_cf += SIEVE_POSTFIX_CONFIG;
+    }
     main_cf += &opts.extra_main_cf;
     main_cf.push('\n');
     write_file(&conf.join("main.cf"), main_cf.as_bytes(), 0o644)?;
@@ -424,8 +531,11 @@ smtpd_tls_loglevel = 1
     // Postfix waits (in 0.3 s steps, ~2 s) while a table or config file's mtime is recent,
     // in case it is still being edited. Back-date what was just written.
     let past = std::time::SystemTime::now() - Duration::from_secs(60);
-    for name in ["main.cf", "master.cf", "vmailbox"] {
+    for name in ["main.cf", "master.cf", "vmailbox", "header_checks"] {
         let path = conf.join(name);
+        if !path.exists() {
+            continue;
+        }
         std::fs::File::options()
             .write(true)
             .open(&path)

@@ -5,7 +5,8 @@
 //! the file with one write each, so a SIGKILL keeps every line logged before it.
 //!
 //! From the runs that were killed this finds the deliveries cut in each window, and for each
-//! duplicate the window its kill landed in:
+//! copy sent again (a duplicate, unless the receiving side drops it) the window its kill
+//! landed in:
 //! - (a) after the transaction began, before the 250 was read: the local server took the
 //!   message (it has the final dot) but the worker never heard it;
 //! - (b) after the 250, before the record was written;
@@ -151,7 +152,7 @@ impl Windows {
         }
     }
 
-    /// Which window each duplicate's kill landed in: `duplicates` maps a delivery id to its
+    /// Which window each copy sent again had its kill land in: `duplicates` maps a delivery id to its
     /// extra copies. A delivery cut after its 250 was certainly taken by the local server; the
     /// copies not explained so by a cut after the 250 are put on cuts before it.
     pub fn split(&self, duplicates: &HashMap<String, usize>) -> Split {
@@ -177,7 +178,7 @@ impl Windows {
         let per_kill = |step| *self.cut_at.get(&step).unwrap_or(&0) as f64 / kills;
         let throughput = self.accepted as f64 / self.run_seconds.max(1e-9);
         format!(
-            "crash windows: duplicates (a) before the 250 was read={} (b) 250 to record written={} (c) other={}; \
+            "crash windows: copies sent again (a) before the 250 was read={} (b) 250 to record written={} (c) other={}; \
              cut per kill: in transaction={:.2} after 250={:.2} in record write={:.2}; \
              throughput={throughput:.0}/s of run time; mean ms: transaction (begin to 250)={:.2} \
              250 to write begins={:.2} 250 to written={:.2} written to durable={:.2}; \
