@@ -19,6 +19,7 @@ PACKAGE_GROUPS=(
     "metrics test (promtool check metrics): prometheus"
     "filter test, a real scanner (spamd with spamc -p PORT, the GTUBE string): spamassassin spamd spamc"
     "shared state tests (a private cluster from initdb and pg_ctl): postgresql"
+    "filter test, a virus scanner (a private clamd with an EICAR-only database; clamdscan): clamav-daemon clamdscan"
 )
 
 # System user that owns the test servers' mailboxes (Dovecot refuses to run mail processes as root).

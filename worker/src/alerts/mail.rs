@@ -93,12 +93,23 @@ pub fn body(letter: &Letter<'_>) -> String {
                 ),
             ),
             AlertKind::SignIn => (
-                format!("Profile \"{name}\" needs a new OAuth sign-in since {since}."),
                 format!(
-                    "Its refresh token is missing or was revoked, so it cannot log in. Sign in \
-                     again: the Pull Manager's Sign in button, or \
-                     mailpull-worker oauth sign-in --profile {name}. Meanwhile the mail stays on \
-                     the remote server."
+                    "Profile \"{name}\" needs a new OAuth sign-in since {since}:\nits refresh \
+                     token is missing or was revoked (withdrawn or expired at the provider, or \
+                     the mailbox's password changed), so it cannot log in."
+                ),
+                // One step a line: the mail stays readable, and no line nears SMTP's 998.
+                format!(
+                    "sign in again, as the mailbox's owner, either\n\
+                     - in the Pull Manager: select profile \"{name}\", press Sign in ... (a \
+                     code to enter on the provider's page, on any device) or Sign in with \
+                     browser ..., and approve; the profile is polled at once; or\n\
+                     - on the worker's machine, as the account the worker runs as:\n  \
+                     mailpull-worker oauth sign-in --profile {name}\n  \
+                     (add --browser for a browser on that machine, --config FILE when the \
+                     worker reads another configuration file); the next poll picks it up.\n\
+                     Meanwhile the mail stays on the remote server, nothing is lost. One more \
+                     mail comes when the sign-in works again."
                 ),
             ),
         }
@@ -267,7 +278,18 @@ mod tests {
             "{held}"
         );
         let sign_in = body(&letter(&profile, AlertKind::SignIn, false));
-        assert!(sign_in.contains("oauth sign-in --profile isp"), "{sign_in}");
+        assert!(
+            sign_in.lines().all(|line| line.len() < 200),
+            "one step a line: {sign_in}"
+        );
+        for how in [
+            "mailpull-worker oauth sign-in --profile isp",
+            "press Sign in ...",
+            "Sign in with browser ...",
+            "--browser",
+        ] {
+            assert!(sign_in.contains(how), "{how}: {sign_in}");
+        }
     }
 
     #[test]
