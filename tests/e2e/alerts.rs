@@ -10,10 +10,11 @@
 
 use std::time::Duration;
 
+use mailpull_shared::ipc::{Endpoint, IpcClient, ProfileStatus, SignInMethod, SignInState};
 use mailpull_shared::secrets;
 use mailpull_tests::{
     FakeOAuthServer, LocalMailServer, ProfileSpec, RemoteDovecot, RemoteOptions, TestCa,
-    WorkerSetup, output_text, require_keyring, worker_binary,
+    WorkerSetup, output_text, require_keyring, stop_worker, worker_binary,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -232,9 +233,20 @@ fn sign_in(setup: &WorkerSetup, profile: &str) {
     assert!(out.status.success(), "{}", output_text(&out));
 }
 
-#[test]
-fn a_revoked_or_missing_sign_in_gets_one_alert_and_the_new_sign_in_one_recovery() {
-    require_keyring("sign-in alert e2e");
+/// An OAuth profile (IMAPS, OAUTHBEARER) on Dovecot's `oauth2` passdb and the local OAuth
+/// server, into alice, with alerts to postmaster.
+struct OAuthBed {
+    _tmp: tempfile::TempDir,
+    oauth: FakeOAuthServer,
+    remote: RemoteDovecot,
+    local: LocalMailServer,
+    setup: WorkerSetup,
+    name: String,
+    client: String,
+    _keys: SignedIn,
+}
+
+fn oauth_bed(tag: &str) -> OAuthBed {
     let tmp = tempfile::tempdir().expect("tempdir");
     let ca = TestCa::new(tmp.path()).expect("ca");
     let oauth = FakeOAuthServer::start().expect("oauth server");
@@ -244,10 +256,11 @@ fn a_revoked_or_missing_sign_in_gets_one_alert_and_the_new_sign_in_one_recovery(
     remote
         .add_user("owner", "a password nobody uses")
         .expect("user");
-    oauth.register_client("client-alerts", "owner");
+    let client = format!("client-alerts-{tag}");
+    oauth.register_client(&client, "owner");
     let local = LocalMailServer::start(&["alice", "postmaster"]).expect("local");
-    let name = format!("alert-oauth-{}", std::process::id());
-    let _keys = SignedIn(name.clone());
+    let name = format!("alert-oauth-{tag}-{}", std::process::id());
+    let keys = SignedIn(name.clone());
     let mut profile = ProfileSpec::new(
         &name,
         remote.imaps_port(),
@@ -257,13 +270,32 @@ fn a_revoked_or_missing_sign_in_gets_one_alert_and_the_new_sign_in_one_recovery(
         "alice",
     );
     profile.protocol = "imap";
+    profile.interval = "1h";
     profile.ca_file = Some(ca.ca_file().to_path_buf());
-    profile.oauth2 = Some(("oauthbearer", oauth.custom_table("client-alerts")));
+    profile.oauth2 = Some(("oauthbearer", oauth.custom_table(&client)));
     let setup = WorkerSetup::new(&[profile]).expect("setup");
     with_alerts(&setup, "");
+    OAuthBed {
+        _tmp: tmp,
+        oauth,
+        remote,
+        local,
+        setup,
+        name,
+        client,
+        _keys: keys,
+    }
+}
+
+#[test]
+fn a_revoked_or_missing_sign_in_gets_one_alert_and_the_new_sign_in_one_recovery() {
+    require_keyring("sign-in alert e2e");
+    let bed = oauth_bed("a");
+    let (oauth, remote, local, setup) = (&bed.oauth, &bed.remote, &bed.local, &bed.setup);
+    let name = bed.name.as_str();
 
     // Signed in and working: mail flows, no alert.
-    sign_in(&setup, &name);
+    sign_in(setup, name);
     remote
         .add_message("owner", &message("s1", "alice@local.test"))
         .expect("add");
@@ -272,13 +304,13 @@ fn a_revoked_or_missing_sign_in_gets_one_alert_and_the_new_sign_in_one_recovery(
     local.wait_for_messages("alice", 1, WAIT).expect("s1");
 
     // The provider revokes the sign-in: one alert at once, saying what to do.
-    oauth.revoke("client-alerts");
+    oauth.revoke(&bed.client);
     remote
         .add_message("owner", &message("s2", "alice@local.test"))
         .expect("add");
     let revoked = setup.run_once().expect("run");
     assert!(!revoked.status.success(), "{}", output_text(&revoked));
-    let got = exactly(&local, 1, &output_text(&revoked));
+    let got = exactly(local, 1, &output_text(&revoked));
     let alert = &got[0];
     let subject = format!("Subject: Mailpull: profile \"{name}\" needs a sign-in");
     assert!(alert.contains(&subject), "{alert}");
@@ -301,24 +333,24 @@ fn a_revoked_or_missing_sign_in_gets_one_alert_and_the_new_sign_in_one_recovery(
     std::thread::sleep(Duration::from_secs(3));
     let again = setup.run_once().expect("run");
     assert!(!again.status.success(), "{}", output_text(&again));
-    secrets::delete_keyring(&name, &secrets::refresh_token_account(&name)).expect("delete");
+    secrets::delete_keyring(name, &secrets::refresh_token_account(name)).expect("delete");
     let missing = setup.run_once().expect("run");
     assert!(
         output_text(&missing).contains("is not signed in"),
         "{}",
         output_text(&missing)
     );
-    exactly(&local, 1, &output_text(&missing));
+    exactly(local, 1, &output_text(&missing));
     assert_eq!(remote.message_count("owner").expect("count"), 1);
 
     // Signed in again: the waiting mail comes and one recovery mail follows.
-    sign_in(&setup, &name);
+    sign_in(setup, name);
     let back = setup.run_once().expect("run");
     assert!(back.status.success(), "{}", output_text(&back));
     local
         .wait_for_messages("alice", 2, WAIT)
         .unwrap_or_else(|err| panic!("{err:#}\n{}", output_text(&back)));
-    let got = exactly(&local, 2, &output_text(&back));
+    let got = exactly(local, 2, &output_text(&back));
     let recovery = got
         .iter()
         .find(|mail| mail.contains(&format!("profile \"{name}\" is signed in again")))
@@ -333,5 +365,125 @@ fn a_revoked_or_missing_sign_in_gets_one_alert_and_the_new_sign_in_one_recovery(
     // Working on: nothing more.
     let calm = setup.run_once().expect("run");
     assert!(calm.status.success(), "{}", output_text(&calm));
-    exactly(&local, 2, &output_text(&calm));
+    exactly(local, 2, &output_text(&calm));
+}
+
+/// A tokio runtime for one pipe request.
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The profile's status over the pipe.
+fn status(endpoint: &Endpoint, name: &str) -> ProfileStatus {
+    rt().block_on(async {
+        let mut client = IpcClient::connect(endpoint).await?;
+        client.status().await
+    })
+    .expect("status")
+    .into_iter()
+    .find(|status| status.name == name)
+    .expect("the profile in the status")
+}
+
+/// Waits until the profile's status satisfies `done`.
+fn wait_status(endpoint: &Endpoint, name: &str, what: &str, done: impl Fn(&ProfileStatus) -> bool) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let now = status(endpoint, name);
+        if done(&now) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: never; last status {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_running_worker_mails_once_for_a_revoked_sign_in_and_recovers_after_the_pipe_sign_in() {
+    require_keyring("sign-in alert e2e (running worker)");
+    let bed = oauth_bed("b");
+    let name = bed.name.as_str();
+    sign_in(&bed.setup, name);
+    bed.remote
+        .add_message("owner", &message("r1", "alice@local.test"))
+        .expect("add");
+    let mut worker = bed.setup.spawn_listening().expect("worker");
+    let endpoint = Endpoint::for_config(&bed.setup.config);
+    let stderr =
+        || std::fs::read_to_string(bed.setup.dir.path().join("worker.stderr")).unwrap_or_default();
+    let poll_now = || {
+        rt().block_on(async {
+            let mut client = IpcClient::connect(&endpoint).await?;
+            client.poll_now(name).await
+        })
+        .expect("poll now")
+    };
+    bed.local
+        .wait_for_messages("alice", 1, WAIT)
+        .unwrap_or_else(|err| panic!("{err:#}\n{}", stderr()));
+
+    // Revoked: the next poll mails once; three more polls in the same process mail nothing.
+    bed.oauth.revoke(&bed.client);
+    bed.remote
+        .add_message("owner", &message("r2", "alice@local.test"))
+        .expect("add");
+    for polls in 1..=4 {
+        poll_now();
+        wait_status(&endpoint, name, "a failed poll", |s| {
+            s.consecutive_failures >= polls && s.needs_sign_in
+        });
+    }
+    let got = exactly(&bed.local, 1, &stderr());
+    assert!(got[0].contains("needs a sign-in"), "{}", got[0]);
+
+    // Signed in over the pipe, as the Pull Manager does: the profile is polled at once (no
+    // poll_now), the waiting message arrives and one recovery mail follows.
+    let (session, _prompt) = rt()
+        .block_on(async {
+            let mut client = IpcClient::connect(&endpoint).await?;
+            client.start_sign_in(name, SignInMethod::Device).await
+        })
+        .expect("start sign-in");
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let state = rt()
+            .block_on(async {
+                let mut client = IpcClient::connect(&endpoint).await?;
+                client.sign_in_result(&session).await
+            })
+            .expect("sign-in result");
+        match state {
+            SignInState::Pending => {}
+            SignInState::Done { .. } => break,
+            other => panic!("the sign-in failed: {other:?}\n{}", stderr()),
+        }
+        assert!(std::time::Instant::now() < deadline, "sign-in never ended");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bed.local
+        .wait_for_messages("alice", 2, WAIT)
+        .unwrap_or_else(|err| panic!("{err:#}\n{}", stderr()));
+    let got = exactly(&bed.local, 2, &stderr());
+    assert!(
+        got.iter().any(|mail| mail.contains("is signed in again")),
+        "{got:#?}"
+    );
+    // Polled on: nothing more.
+    poll_now();
+    wait_status(&endpoint, name, "a good poll", |s| {
+        s.consecutive_failures == 0 && s.messages >= 2
+    });
+    exactly(&bed.local, 2, &stderr());
+    stop_worker(&mut worker);
+    assert!(
+        !stderr().contains("tok_"),
+        "a token in the log:\n{}",
+        stderr()
+    );
 }
