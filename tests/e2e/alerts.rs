@@ -317,8 +317,13 @@ fn a_revoked_or_missing_sign_in_gets_one_alert_and_the_new_sign_in_one_recovery(
     assert!(alert.contains("X-Mailpull-Alert: sign_in alert"), "{alert}");
     assert!(alert.contains("Mailbox: owner@localhost (IMAP)"), "{alert}");
     assert!(alert.contains("was revoked or has expired"), "{alert}");
+    // The command as it can be pasted: with the worker's own configuration file.
+    let config = std::fs::canonicalize(&setup.config).expect("config path");
     assert!(
-        alert.contains(&format!("mailpull-worker oauth sign-in --profile {name}")),
+        alert.contains(&format!(
+            "mailpull-worker oauth sign-in --profile {name} --config {}",
+            config.display()
+        )),
         "{alert}"
     );
     assert!(alert.contains("Sign in with browser"), "{alert}");
