@@ -84,6 +84,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
     done
 fi
 
+# ClamAV: the filter test runs a private clamd with its own EICAR-only database; the packages'
+# services (clamd on the system database, freshclam fetching it over the network) stay off,
+# also after a reboot.
+if command -v systemctl >/dev/null; then
+    for unit in clamav-daemon.service clamav-daemon.socket clamav-freshclam.service; do
+        if [ "$(systemctl is-enabled "$unit" 2>/dev/null || true)" = enabled ]; then
+            systemctl disable "$unit" >/dev/null 2>&1 || die "systemctl disable $unit failed"
+            say "disabled $unit (the tests run a clamd of their own)"
+        fi
+    done
+fi
+
 if ! getent group "$TEST_USER" >/dev/null; then
     groupadd --system "$TEST_USER" || die "groupadd $TEST_USER failed"
     say "created system group $TEST_USER"
