@@ -21,6 +21,7 @@ PACKAGE_GROUPS=(
     "metrics test (promtool check metrics): prometheus"
     "filter test, a real scanner (spamd with spamc -p PORT, the GTUBE string): spamassassin spamd spamc"
     "shared state tests (a private cluster from initdb and pg_ctl): postgresql"
+    "filter test, a virus scanner (a private clamd with an EICAR-only database; clamdscan): clamav-daemon clamdscan"
 )
 
 # System user that owns the test servers' mailboxes (Dovecot refuses to run mail processes as root).
@@ -82,6 +83,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
         || die "apt-get install ${missing[*]} failed; see /tmp/setup-deps-apt.log"
     for pkg in "${missing[@]}"; do
         is_installed "$pkg" || die "package $pkg is still not installed after apt-get install"
+    done
+fi
+
+# ClamAV: the filter test runs a private clamd with its own EICAR-only database; the packages'
+# services (clamd on the system database, freshclam fetching it over the network) stay off,
+# also after a reboot.
+if command -v systemctl >/dev/null; then
+    for unit in clamav-daemon.service clamav-daemon.socket clamav-freshclam.service; do
+        if [ "$(systemctl is-enabled "$unit" 2>/dev/null || true)" = enabled ]; then
+            systemctl disable "$unit" >/dev/null 2>&1 || die "systemctl disable $unit failed"
+            say "disabled $unit (the tests run a clamd of their own)"
+        fi
     done
 fi
 

@@ -29,6 +29,7 @@
 
 mod access_map;
 pub mod browser;
+pub mod clamd;
 pub mod client;
 pub mod dovecot;
 pub mod fake_pop3;
@@ -53,6 +54,7 @@ pub mod tls;
 pub mod worker;
 
 pub use browser::{browse, http_get};
+pub use clamd::{Clamd, EICAR, EICAR_FOUND};
 pub use client::{LineClient, SmtpReply, smtp_data, smtp_rcpt_reply, smtp_send};
 pub use dovecot::{RemoteDovecot, RemoteOptions};
 pub use keyring::{keyring_usable, require_keyctl_session, require_keyring};

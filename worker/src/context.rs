@@ -82,12 +82,12 @@ impl PollContext {
         self
     }
 
-    /// Takes the alert settings from the `[worker]` settings.
-    pub fn with_alerts(mut self, settings: &mailpull_shared::config::WorkerSettings) -> Self {
-        self.alerts = settings
-            .alerts
-            .clone()
-            .map(|alerts| crate::alerts::Alerter::new(alerts, &self.hostname));
+    /// Takes the alert settings from `[worker]`, and the file they came from (the commands
+    /// an alert names carry its `--config`).
+    pub fn with_alerts(mut self, config: &mailpull_shared::config::Config) -> Self {
+        self.alerts = config.worker.alerts.clone().map(|alerts| {
+            crate::alerts::Alerter::new(alerts, &self.hostname, config.source.as_deref())
+        });
         self
     }
 

@@ -62,7 +62,7 @@ async fn context(config: &Config, cancel: CancellationToken) -> Result<Arc<PollC
         PollContext::new(store, Deliverer::new(pool_size), cancel)
             .with_hold(&config.worker)
             .with_budget(&config.worker)
-            .with_alerts(&config.worker),
+            .with_alerts(config),
     ))
 }
 

@@ -24,6 +24,42 @@ pub struct Letter<'a> {
     pub to: &'a str,
     /// This machine's name, said in the mail and in its Message-ID.
     pub hostname: &'a str,
+    /// The worker's configuration file, quoted for a command line when it must be
+    /// ([`argument`]); the commands the mail suggests name it.
+    pub config: Option<&'a str>,
+}
+
+/// `mailpull-worker ARGS`, with `--config FILE` when the worker's file is known.
+fn command(letter: &Letter<'_>, args: &str) -> String {
+    match letter.config {
+        Some(config) => format!("mailpull-worker {args} --config {config}"),
+        None => format!("mailpull-worker {args}"),
+    }
+}
+
+/// `text` as one argument on a command line: as it is when it holds only characters no
+/// shell treats specially, else in double quotes (on Unix with `\`, `"`, `$` and `` ` ``
+/// escaped, as a POSIX shell reads them).
+pub fn argument(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text.chars().all(|c| {
+            c.is_ascii_alphanumeric() || "/._-:+@%,=".contains(c) || (c == '\\' && cfg!(windows))
+        });
+    if plain {
+        text.to_string()
+    } else if cfg!(windows) {
+        format!("\"{text}\"")
+    } else {
+        let mut quoted = String::from("\"");
+        for c in text.chars() {
+            if matches!(c, '\\' | '"' | '$' | '`') {
+                quoted.push('\\');
+            }
+            quoted.push(c);
+        }
+        quoted.push('"');
+        quoted
+    }
 }
 
 /// The subject line, in plain words.
@@ -75,11 +111,12 @@ pub fn body(letter: &Letter<'_>) -> String {
                 format!("Profile \"{name}\" has been failing since {since} (still at {now})."),
                 format!(
                     "Look at the error above. A refused login: set the password again \
-                     (mailpull-worker set-password {name}, or the Pull Manager). The remote server \
+                     ({}, or the Pull Manager). The remote server \
                      unreachable or its certificate refused: check the network and the profile's \
                      [profile.remote] settings. The local mail server unreachable or deferring: \
                      check it. Meanwhile the mail stays on the remote server, nothing is lost; \
-                     Mailpull keeps trying and sends one more mail when the profile works again."
+                     Mailpull keeps trying and sends one more mail when the profile works again.",
+                    command(letter, &format!("set-password {}", argument(name)))
                 ),
             ),
             AlertKind::Held => (
@@ -87,18 +124,34 @@ pub fn body(letter: &Letter<'_>) -> String {
                 format!(
                     "A held message failed too often on its own; it stays on the remote server \
                      and is not tried again by itself. List them with \
-                     mailpull-worker held --profile {name} (or the Pull Manager's Held messages \
+                     {} (or the Pull Manager's Held messages \
                      page), fix the cause, then retry each one, deliver it to the fallback \
-                     mailbox or delete it. One more mail comes when none is held any more."
+                     mailbox or delete it. One more mail comes when none is held any more.",
+                    command(letter, &format!("held --profile {}", argument(name)))
                 ),
             ),
             AlertKind::SignIn => (
-                format!("Profile \"{name}\" needs a new OAuth sign-in since {since}."),
                 format!(
-                    "Its refresh token is missing or was revoked, so it cannot log in. Sign in \
-                     again: the Pull Manager's Sign in button, or \
-                     mailpull-worker oauth sign-in --profile {name}. Meanwhile the mail stays on \
-                     the remote server."
+                    "Profile \"{name}\" needs a new OAuth sign-in since {since}:\nits refresh \
+                     token is missing or was revoked (withdrawn or expired at the provider, or \
+                     the mailbox's password changed), so it cannot log in."
+                ),
+                // One step a line: the mail stays readable, and no line nears SMTP's 998.
+                format!(
+                    "sign in again, as the mailbox's owner, either\n\
+                     - in the Pull Manager: select profile \"{name}\", press Sign in ... (a \
+                     code to enter on the provider's page, on any device) or Sign in with \
+                     browser ..., and approve; the profile is polled at once; or\n\
+                     - on the worker's machine, as the account the worker runs as:\n  \
+                     {}\n  \
+                     (add --browser for a browser on that machine); the next poll picks it \
+                     up.\n\
+                     Meanwhile the mail stays on the remote server, nothing is lost. One more \
+                     mail comes when the sign-in works again.",
+                    command(
+                        letter,
+                        &format!("oauth sign-in --profile {}", argument(name))
+                    )
                 ),
             ),
         }
@@ -218,6 +271,7 @@ mod tests {
             from: "mailpull@mail.local.test",
             to: "postmaster@local.test",
             hostname: "mail.local.test",
+            config: Some("/etc/mailpull/mailpull.toml"),
         }
     }
 
@@ -267,7 +321,40 @@ mod tests {
             "{held}"
         );
         let sign_in = body(&letter(&profile, AlertKind::SignIn, false));
-        assert!(sign_in.contains("oauth sign-in --profile isp"), "{sign_in}");
+        assert!(
+            sign_in.lines().all(|line| line.len() < 200),
+            "one step a line: {sign_in}"
+        );
+        for how in [
+            "mailpull-worker oauth sign-in --profile isp --config /etc/mailpull/mailpull.toml\n",
+            "press Sign in ...",
+            "Sign in with browser ...",
+            "--browser",
+        ] {
+            assert!(sign_in.contains(how), "{how}: {sign_in}");
+        }
+    }
+
+    #[test]
+    fn the_commands_name_the_workers_file_quoted_when_a_shell_would_split_it() {
+        let profile = profile();
+        let mut letter = letter(&profile, AlertKind::Held, false);
+        assert!(
+            body(&letter).contains(
+                "mailpull-worker held --profile isp --config /etc/mailpull/mailpull.toml "
+            )
+        );
+        letter.config = None;
+        assert!(body(&letter).contains("mailpull-worker held --profile isp (or"));
+        assert_eq!(
+            argument("/srv/mail pull/a.toml"),
+            "\"/srv/mail pull/a.toml\""
+        );
+        assert_eq!(argument("isp-2_b.x@y"), "isp-2_b.x@y");
+        assert_eq!(argument(""), "\"\"");
+        if cfg!(unix) {
+            assert_eq!(argument("a\"$`\\b"), "\"a\\\"\\$\\`\\\\b\"");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@
 pub mod decide;
 pub mod mail;
 
+use std::path::Path;
 use std::time::Duration;
 
 use mailpull_shared::config::{Alerts, Local, Profile};
@@ -51,15 +52,27 @@ pub struct Env<'a> {
 pub struct Alerter {
     settings: Alerts,
     from: String,
+    /// The worker's configuration file as a command's `--config` argument.
+    config: Option<String>,
 }
 
 impl Alerter {
-    pub fn new(settings: Alerts, hostname: &str) -> Self {
+    /// `config_file`: the file the worker read, named in the commands a mail suggests (the
+    /// default file differs between root, other users and the service, so it is always said).
+    pub fn new(settings: Alerts, hostname: &str, config_file: Option<&Path>) -> Self {
         let from = settings
             .from
             .clone()
             .unwrap_or_else(|| format!("mailpull@{hostname}"));
-        Alerter { settings, from }
+        let config = config_file.map(|path| {
+            let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+            mail::argument(&absolute.display().to_string())
+        });
+        Alerter {
+            settings,
+            from,
+            config,
+        }
     }
 
     /// Looks at what the poll of `profile` showed and sends what is due. Never fails: a
@@ -146,6 +159,7 @@ impl Alerter {
             from: &self.from,
             to: &self.settings.to,
             hostname: ctx.hostname,
+            config: self.config.as_deref(),
         });
         let server = self.server(profile);
         ctx.deliverer

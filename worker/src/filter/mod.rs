@@ -56,17 +56,16 @@ pub async fn apply(profile: &Profile, route: &Route, raw: &mut Vec<u8>) -> Resul
             Ok(Passed::Deliver)
         }
         Verdict::Fallback { output, header } => {
+            // The header on one line (it is folded), for the log and a reason.
+            let said = header.replace("\r\n", "");
             let to = match (&filter.fallback, route) {
                 (Some(to), _) => to.clone(),
                 (None, Route::Multi { fallback, .. }) => fallback.clone(),
                 (None, Route::Single(_)) => {
-                    return Err(format!(
-                        "{} but the profile has no fallback mailbox",
-                        header.trim_end()
-                    ));
+                    return Err(format!("{said} but the profile has no fallback mailbox"));
                 }
             };
-            info!(profile = %profile.name, fallback = %to, "{}", header.trim_end());
+            info!(profile = %profile.name, fallback = %to, "{said}");
             if let Some(output) = output {
                 *raw = output;
             }

@@ -38,12 +38,25 @@ pub fn verdict(filter: &Filter, ended: Ended, output: Vec<u8>, stderr: &str) -> 
             "the filter {program} exited with 0 but printed no message (rewrites = true){said}"
         )),
         Ended::Exited(0) => Verdict::Deliver(Some(output)),
-        Ended::Exited(code) if filter.fallback_exit.contains(&code) => Verdict::Fallback {
-            output: (filter.rewrites && !output.is_empty()).then_some(output),
-            header: format!(
-                "{FILTER_HEADER}: {program} exited with {code} (fallback_exit); delivered to the fallback mailbox\r\n"
-            ),
-        },
+        Ended::Exited(code) if filter.fallback_exit.contains(&code) => {
+            // Why, in the scanner's words: a filter that does not rewrite prints its verdict
+            // on stdout (clamdscan: `stream: Eicar-Test-Signature FOUND`), else on stderr.
+            let words = match first_line(&String::from_utf8_lossy(&output)) {
+                words if !filter.rewrites && !words.is_empty() => words,
+                _ => first_line(stderr),
+            };
+            let words = if words.is_empty() {
+                String::new()
+            } else {
+                format!(";\r\n it said: {}", header_text(&words))
+            };
+            Verdict::Fallback {
+                output: (filter.rewrites && !output.is_empty()).then_some(output),
+                header: format!(
+                    "{FILTER_HEADER}: {program} exited with {code} (fallback_exit); delivered to the fallback mailbox{words}\r\n"
+                ),
+            }
+        }
         Ended::Exited(code) => {
             Verdict::Fail(format!("the filter {program} exited with {code}{said}"))
         }
@@ -63,20 +76,32 @@ pub fn program(filter: &Filter) -> String {
 
 /// `: what it said on stderr` (first line, at most 200 characters), or nothing.
 fn said(stderr: &str) -> String {
-    let line: String = stderr
-        .lines()
+    let line = first_line(stderr);
+    if line.is_empty() {
+        String::new()
+    } else {
+        format!(": {line}")
+    }
+}
+
+/// The first non-empty line of `text`, trimmed, without control characters, at most 200
+/// characters; empty when there is none.
+fn first_line(text: &str) -> String {
+    text.lines()
         .map(str::trim)
         .find(|line| !line.is_empty())
         .unwrap_or("")
         .chars()
         .filter(|c| !c.is_control())
         .take(200)
-        .collect();
-    if line.is_empty() {
-        String::new()
-    } else {
-        format!(": {line}")
-    }
+        .collect()
+}
+
+/// `text` as it may stand in a header field: ASCII only (anything else becomes `?`).
+fn header_text(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_ascii() { c } else { '?' })
+        .collect()
 }
 
 #[cfg(test)]
@@ -133,6 +158,48 @@ mod tests {
             panic!("not to the fallback")
         };
         assert_eq!(output, None, "not rewriting: the message as fetched");
+    }
+
+    #[test]
+    fn the_fallback_header_says_what_the_scanner_said_on_a_line_of_its_own() {
+        let mut clamdscan = filter(false);
+        clamdscan.command = vec!["clamdscan".into(), "-".into()];
+        let Verdict::Fallback { header, .. } = verdict(
+            &clamdscan,
+            Ended::Exited(1),
+            b"\nstream: Eicar-Test-Signature FOUND\r\nmore\n".to_vec(),
+            "",
+        ) else {
+            panic!("not to the fallback")
+        };
+        assert_eq!(
+            header,
+            "X-Mailpull-Filter: clamdscan exited with 1 (fallback_exit); delivered to the fallback mailbox;\r\n it said: stream: Eicar-Test-Signature FOUND\r\n"
+        );
+        // A rewriting filter's stdout is the message: its stderr says why, if anything.
+        let Verdict::Fallback { header, .. } = verdict(
+            &filter(true),
+            Ended::Exited(1),
+            b"Subject: x\r\n\r\nx".to_vec(),
+            "score 9.1 \u{e9}t\u{e9}\r\x1b[0m",
+        ) else {
+            panic!("not to the fallback")
+        };
+        assert_eq!(
+            header,
+            "X-Mailpull-Filter: spamc exited with 1 (fallback_exit); delivered to the fallback mailbox;\r\n it said: score 9.1 ?t?[0m\r\n"
+        );
+        // Nothing can break out of the header: no CR, LF or other control character.
+        let Verdict::Fallback { header, .. } = verdict(
+            &clamdscan,
+            Ended::Exited(1),
+            b"a\rBcc: x@example.org\n".to_vec(),
+            "",
+        ) else {
+            panic!("not to the fallback")
+        };
+        assert_eq!(header.matches("\r\n").count(), 2, "{header:?}");
+        assert!(!header.contains("\r\nBcc"), "{header:?}");
     }
 
     #[test]

@@ -105,7 +105,8 @@ impl PollError {
 /// What a poll's result says about the profile failing and about its sign-in, for the
 /// alerts. Messages left on the server are not a failing profile (held messages are their
 /// own alert); a sign-in error says nothing about other failures, and another error nothing
-/// about the sign-in.
+/// about the sign-in — except a deferred delivery: a message was fetched, so the login (and
+/// the sign-in) worked, and a sign-in alert's recovery need not wait for the local server.
 pub fn alert_seen(result: &Result<PollReport, PollError>) -> crate::alerts::PollSeen {
     use crate::alerts::{PollSeen, Seen};
     match result {
@@ -116,6 +117,10 @@ pub fn alert_seen(result: &Result<PollReport, PollError>) -> crate::alerts::Poll
         Err(PollError::Source(err)) if err.needs_sign_in() => PollSeen {
             failing: Seen::Unknown,
             sign_in: Seen::Active(err.to_string()),
+        },
+        Err(err @ PollError::Deferred(_)) => PollSeen {
+            failing: Seen::Active(err.to_string()),
+            sign_in: Seen::Clear,
         },
         Err(err) => PollSeen {
             failing: Seen::Active(err.to_string()),

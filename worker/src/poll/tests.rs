@@ -308,3 +308,50 @@ fn a_failed_poll_tells_the_metrics_its_kind() {
     };
     assert_eq!(left.metrics_outcome(), PollOutcome::Completed);
 }
+
+#[test]
+fn what_a_poll_says_to_the_alerts() {
+    use crate::alerts::Seen;
+    use crate::source::SourceError;
+    let revoked: Result<PollReport, PollError> = Err(PollError::Source(SourceError::OAuth(
+        crate::oauth::OAuthError::NotSignedIn {
+            profile: "p".into(),
+        },
+    )));
+    let seen = alert_seen(&revoked);
+    assert_eq!(seen.failing, Seen::Unknown);
+    assert!(
+        matches!(&seen.sign_in, Seen::Active(why) if why.contains("is not signed in")),
+        "{seen:?}"
+    );
+    let refused: Result<PollReport, PollError> = Err(PollError::Source(SourceError::Auth {
+        server: "isp:995".into(),
+        user: "u".into(),
+        message: "no".into(),
+    }));
+    let seen = alert_seen(&refused);
+    assert!(matches!(seen.failing, Seen::Active(_)), "{seen:?}");
+    assert_eq!(
+        seen.sign_in,
+        Seen::Unknown,
+        "a refused login says nothing of OAuth"
+    );
+    // Deferred by the local server: a message was fetched, so the sign-in works.
+    let deferred: Result<PollReport, PollError> = Err(PollError::Deferred(
+        crate::deliver::DeliveryError::Transient {
+            server: "127.0.0.1:25".into(),
+            reply: "451 busy".into(),
+        },
+    ));
+    let seen = alert_seen(&deferred);
+    assert!(matches!(seen.failing, Seen::Active(_)), "{seen:?}");
+    assert_eq!(seen.sign_in, Seen::Clear);
+    let left: Result<PollReport, PollError> = Err(PollError::Undelivered {
+        count: 1,
+        first: "x".into(),
+    });
+    for result in [Ok(PollReport::default()), left] {
+        let seen = alert_seen(&result);
+        assert_eq!((seen.failing, seen.sign_in), (Seen::Clear, Seen::Clear));
+    }
+}
