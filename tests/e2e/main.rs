@@ -25,6 +25,7 @@ mod push;
 mod secret_logs;
 mod service_secrets;
 mod several_workers;
+mod shared_alerts;
 mod shared_state;
 mod single_worker;
 mod smtp_stalls;

@@ -48,7 +48,7 @@ pub fn root_certificates(
     Ok(certs)
 }
 
-fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+pub(crate) fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
         .map_err(|err| TlsSetupError::CaFile {
             path: path.to_path_buf(),
