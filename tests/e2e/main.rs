@@ -27,6 +27,7 @@ mod service_secrets;
 mod several_workers;
 mod shared_alerts;
 mod shared_state;
+mod shared_tls;
 mod single_worker;
 mod smtp_stalls;
 mod smtputf8;

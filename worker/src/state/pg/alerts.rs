@@ -4,8 +4,8 @@
 //! alert and one recovery per trouble, not one per worker.
 
 use super::{PgStore, pg_err};
-use crate::state::alerts::{AlertKind, AlertRow};
 use crate::state::error::StateError;
+use crate::state::types::{AlertKind, AlertRow};
 
 impl PgStore {
     /// The alert rows of `profile` (a kind this worker does not know is left out).

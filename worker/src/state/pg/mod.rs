@@ -203,6 +203,10 @@ async fn prepare(pool: &Pool) -> Result<String, StateError> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::SCHEMA_LOCK])
         .await
         .map_err(pg_err)?;
+    // "already exists, skipping" is no news for the second worker.
+    tx.batch_execute("SET LOCAL client_min_messages = warning")
+        .await
+        .map_err(pg_err)?;
     tx.batch_execute(schema::CREATE_V1).await.map_err(pg_err)?;
     // A fresh database starts at version 1 and is migrated like an old one.
     tx.execute(
