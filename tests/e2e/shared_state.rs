@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use mailpull_shared::secrets::Secret;
 use mailpull_tests::PostgresCluster;
 use mailpull_worker::state::{
-    Attempt, Intent, LeaseChange, MailboxKey, Record, StateError, Store, suite,
+    AlertKind, AlertRow, Attempt, Intent, LeaseChange, MailboxKey, Record, StateError, Store, suite,
 };
 
 fn cluster(db: &str) -> PostgresCluster {
@@ -391,4 +391,105 @@ fn check_connects_to_the_shared_state_and_names_a_failure() {
             && shown.contains("shared state"),
         "{shown}"
     );
+}
+
+/// A shared state made by a worker of schema version 1 (no alerts, no History columns) is
+/// migrated in place at the next connect: its rows and installation id kept, the `alerts`
+/// table and the History columns added, the version now 2; a newer version is refused.
+#[tokio::test]
+async fn a_version_1_shared_state_gains_alerts_and_history_and_keeps_its_rows() {
+    let pg = cluster("v1");
+    pg.query("v1", suite::PG_SCHEMA_V1)
+        .expect("version 1 tables");
+    let then = now() - 60;
+    pg.query(
+        "v1",
+        &format!(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', '1'), ('installation_id', '00000000000000aa');
+             INSERT INTO delivered (account, folder, uidvalidity, uid, profile, size, digest, recipients, delivered_at)
+             VALUES ('u@h', '', 0, 'old', 'p', 50, 'dold', 'bob@local.test', {then});
+             INSERT INTO leases (profile, holder, generation, expires_at) VALUES ('p', 'gone:1:x', 7, now());"
+        ),
+    )
+    .expect("version 1 rows");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_shared(dir.path(), &pg.url("v1"), Some(Secret::new(pg.password())))
+        .await
+        .unwrap_or_else(|err| panic!("open and migrate: {err}\n{}", pg.log()));
+    assert_eq!(store.installation_id(), "00000000000000aa");
+    assert_eq!(
+        pg.query("v1", "SELECT value FROM meta WHERE key = 'schema_version'")
+            .expect("version")
+            .trim(),
+        "2"
+    );
+    assert_eq!(
+        pg.query("v1", "SELECT generation FROM leases WHERE profile = 'p'")
+            .expect("lease")
+            .trim(),
+        "7",
+        "the leases are kept"
+    );
+    let key = MailboxKey {
+        account: "u@h".into(),
+        folder: String::new(),
+        uidvalidity: 0,
+    };
+    assert_eq!(
+        store.known(&key).await.expect("known")["old"].digest,
+        "dold"
+    );
+    let mut new = delivery("p", "new");
+    new.key = key;
+    new.shown.subject = "after the migration".into();
+    store.record(new).await.expect("record");
+    let history = store.history("p".into(), 0, now()).await.expect("history");
+    assert_eq!(history.all.messages, 2, "{history:?}");
+    let old = history
+        .recent
+        .iter()
+        .find(|d| d.at == then)
+        .expect("the version 1 row");
+    assert_eq!((old.subject.as_str(), old.from.as_str()), ("", ""));
+    assert!(
+        history
+            .recent
+            .iter()
+            .any(|d| d.subject == "after the migration")
+    );
+    let row = AlertRow {
+        profile: "p".into(),
+        kind: AlertKind::Failing,
+        since: then,
+        detail: "login refused".into(),
+        sent_at: Some(then + 1),
+    };
+    store.put_alert(row.clone()).await.expect("alert");
+    drop(store);
+    // Connecting again changes nothing; the alert row is there for the next worker.
+    let again = Store::open_shared(dir.path(), &pg.url("v1"), Some(Secret::new(pg.password())))
+        .await
+        .expect("reopen");
+    assert_eq!(again.alerts("p").await.expect("alerts"), [row]);
+    drop(again);
+    pg.query(
+        "v1",
+        "UPDATE meta SET value = '3' WHERE key = 'schema_version'",
+    )
+    .expect("newer");
+    let err = Store::open_shared(dir.path(), &pg.url("v1"), Some(Secret::new(pg.password())))
+        .await
+        .expect_err("a newer schema is refused");
+    assert!(
+        err.to_string()
+            .contains("schema version 3, newer than this worker (2)"),
+        "{err}"
+    );
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
 }

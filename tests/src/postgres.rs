@@ -1,8 +1,9 @@
 //! A private PostgreSQL cluster for the shared-state tests: Debian's `initdb` and `pg_ctl`
 //! (package `postgresql`) in a temp dir, run as the unprivileged test user (PostgreSQL refuses
 //! root), listening on 127.0.0.1 only on a free port, with a password login (SCRAM) for the
-//! role `mailpull` over TCP. Stopped (immediately) and removed on drop. A test that needs it and
-//! cannot start it fails with the server's log.
+//! role `mailpull` over TCP; with [`PostgresCluster::start_tls`] also `ssl = on` with a
+//! certificate of the test CA (`crate::tls`). Stopped (immediately) and removed on drop. A test
+//! that needs it and cannot start it fails with the server's log.
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use tempfile::TempDir;
 
 use crate::ports::{free_port, port_is_open};
 use crate::system::{SystemUser, mail_user, make_dir, read_log, run, write_file};
+use crate::tls::CertPair;
 
 /// Where Debian installs the server programs (not on `PATH`).
 const BIN_DIRS: &[&str] = &[
@@ -49,6 +51,16 @@ fn bin_dir() -> anyhow::Result<PathBuf> {
 impl PostgresCluster {
     /// Creates and starts a cluster; fails (with its log) when it cannot.
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with(None)
+    }
+
+    /// Like [`PostgresCluster::start`], speaking TLS (`ssl = on`) with `server`'s certificate
+    /// and key (e.g. [`crate::TestCa::server_pair`]); clients may still choose plain text.
+    pub fn start_tls(server: &CertPair) -> anyhow::Result<Self> {
+        Self::start_with(Some(server))
+    }
+
+    fn start_with(server: Option<&CertPair>) -> anyhow::Result<Self> {
         let bin = bin_dir()?;
         let user = mail_user()?;
         let dir = crate::system::scratch_dir("mailpull-pg-")?;
@@ -68,10 +80,32 @@ impl PostgresCluster {
             .args(["--auth-local=trust", "--auth-host=scram-sha-256"])
             .arg(format!("--pwfile={}", pwfile.display())))
         .context("initdb of the private PostgreSQL cluster")?;
+        let mut tls = String::new();
+        if let Some(pair) = server {
+            // The server refuses a key others may read: copies owned by its user, 0600.
+            let cert = dir.path().join("server.crt");
+            let key = dir.path().join("server.key");
+            for (from, to, mode) in [
+                (&pair.cert_file, &cert, 0o644),
+                (&pair.key_file, &key, 0o600),
+            ] {
+                let bytes =
+                    std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+                write_file(to, &bytes, mode)?;
+                std::os::unix::fs::chown(to, Some(user.uid), Some(user.gid))
+                    .with_context(|| format!("chown of {}", to.display()))?;
+            }
+            tls = format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert.display(),
+                key.display()
+            );
+        }
         let mut last = None;
         for _ in 0..3 {
             let port = free_port()?;
-            match start_server(&bin, &user, &data, &sock, port, &dir.path().join("pg.log")) {
+            let log = dir.path().join("pg.log");
+            match start_server(&bin, &user, &data, &sock, port, &log, &tls) {
                 Ok(()) => {
                     return Ok(PostgresCluster {
                         dir,
@@ -99,6 +133,12 @@ impl PostgresCluster {
     /// `postgres://mailpull@127.0.0.1:PORT/DB` (no password: it is given apart).
     pub fn url(&self, db: &str) -> String {
         format!("postgres://{PG_USER}@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// `postgres://mailpull@HOST:PORT/DB?QUERY` (no password), for the TLS tests that dial
+    /// `localhost` and set `sslmode`/`sslrootcert`.
+    pub fn url_with(&self, host: &str, db: &str, query: &str) -> String {
+        format!("postgres://{PG_USER}@{host}:{}/{db}?{query}", self.port)
     }
 
     /// Creates database `name` (owned by [`PG_USER`]).
@@ -166,9 +206,10 @@ fn start_server(
     sock: &Path,
     port: u16,
     log: &Path,
+    tls: &str,
 ) -> anyhow::Result<()> {
     let options = format!(
-        "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c max_connections=200",
+        "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c max_connections=200{tls}",
         sock.display()
     );
     // pg_ctl writes the log as the server's user.

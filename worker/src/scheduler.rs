@@ -202,7 +202,11 @@ pub async fn poll_with_limits(
         ),
         Err(err) => warn!(profile = %profile.name, error = %err, "poll failed"),
     }
-    if let Some(alerts) = &ctx.alerts {
+    // On the shared state only the lease holder judges a profile's alerts (the rows are
+    // shared): a poll that lost its lease says nothing about the profile.
+    if let Some(alerts) = &ctx.alerts
+        && ctx.store.holds(&profile.name)
+    {
         let env = crate::alerts::Env {
             store: &ctx.store,
             deliverer: &ctx.deliverer,

@@ -48,7 +48,7 @@ pub fn root_certificates(
     Ok(certs)
 }
 
-fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+pub(crate) fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
         .map_err(|err| TlsSetupError::CaFile {
             path: path.to_path_buf(),
@@ -106,6 +106,7 @@ pub fn explain_handshake_error(err: &std::io::Error) -> String {
                     "the server's certificate is not valid yet (check the clock)".to_string()
                 }
                 C::Revoked => "the server's certificate was revoked".to_string(),
+                C::BadSignature => "the server's certificate does not carry a valid signature of a trusted authority (another authority of the same name?)".to_string(),
                 other => format!("the server's certificate was refused: {other:?}"),
             }
         }

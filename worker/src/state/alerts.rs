@@ -1,54 +1,14 @@
 //! The alert state of each profile (table `alerts`, schema version 7): per profile and kind,
 //! since when the trouble lasts, its last detail and when its alert mail went out. What to do
 //! about it is `crate::alerts`' decision; this module only keeps the rows. Kept in the
-//! database so that a restart neither sends an alert again nor forgets the recovery mail.
+//! database so that a restart neither sends an alert again nor forgets the recovery mail; on
+//! the shared state the rows are in PostgreSQL (`pg::alerts`), shared by every worker.
 
 use rusqlite::{Row, params};
 
 use super::error::StateError;
 use super::store::Store;
-
-/// What an alert is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AlertKind {
-    /// Polls of the profile fail (for longer than `alerts.after` before a mail goes out).
-    Failing,
-    /// Messages of the profile are held.
-    Held,
-    /// The profile's OAuth sign-in is missing or revoked.
-    SignIn,
-}
-
-impl AlertKind {
-    pub const ALL: [AlertKind; 3] = [AlertKind::Failing, AlertKind::Held, AlertKind::SignIn];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertKind::Failing => "failing",
-            AlertKind::Held => "held",
-            AlertKind::SignIn => "sign_in",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        AlertKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
-    }
-}
-
-/// One row of `alerts`. Times are Unix seconds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AlertRow {
-    pub profile: String,
-    pub kind: AlertKind,
-    /// When the trouble was first seen.
-    pub since: i64,
-    /// The last error or what is held, in words (never a secret: errors carry none).
-    pub detail: String,
-    /// When the alert mail went out; `None`: not (yet).
-    pub sent_at: Option<i64>,
-}
+use super::types::{AlertKind, AlertRow};
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Option<AlertRow>> {
     let Some(kind) = AlertKind::parse(&row.get::<_, String>(1)?) else {
@@ -66,8 +26,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Option<AlertRow>> {
 impl Store {
     /// The alert rows of `profile` (a kind this worker does not know is left out).
     pub async fn alerts(&self, profile: &str) -> Result<Vec<AlertRow>, StateError> {
-        if self.is_shared() {
-            return Err(StateError::NotShared("alert mail"));
+        if let Some(pg) = &self.shared {
+            return pg.alerts(profile).await;
         }
         let profile = profile.to_string();
         self.read(move |conn| {
@@ -89,8 +49,8 @@ impl Store {
     /// Writes (inserts or replaces) an alert row; durable, so that a mail marked sent is
     /// not sent again after a crash.
     pub async fn put_alert(&self, row: AlertRow) -> Result<(), StateError> {
-        if self.is_shared() {
-            return Err(StateError::NotShared("alert mail"));
+        if let Some(pg) = &self.shared {
+            return pg.put_alert(row).await;
         }
         self.run(move |conn| {
             conn.execute(
@@ -105,8 +65,8 @@ impl Store {
 
     /// Forgets an alert row: the trouble is over (and its recovery mail, if due, went out).
     pub async fn clear_alert(&self, profile: &str, kind: AlertKind) -> Result<(), StateError> {
-        if self.is_shared() {
-            return Err(StateError::NotShared("alert mail"));
+        if let Some(pg) = &self.shared {
+            return pg.clear_alert(profile, kind).await;
         }
         let profile = profile.to_string();
         self.run(move |conn| {

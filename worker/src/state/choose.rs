@@ -97,8 +97,9 @@ pub fn check_configured(worker: &WorkerSettings) -> Result<Option<String>, State
             format!("password from {}", source.kind())
         });
     Ok(Some(format!(
-        "state: shared in PostgreSQL {} ({source}), reachable; lease {}s",
+        "state: shared in PostgreSQL {} ({source}), reachable; lease {}s; TLS: {}",
         pg.shown(),
-        shared.lease.as_secs()
+        shared.lease.as_secs(),
+        pg.security()
     )))
 }

@@ -69,8 +69,6 @@ pub enum StateError {
     LeaseLost { profile: String },
     #[error("the state database thread has stopped")]
     Gone,
-    #[error("{0} is not available with the shared state (PostgreSQL) yet")]
-    NotShared(&'static str),
 }
 
 fn cause_suffix(cause: &Option<String>) -> String {

@@ -2,7 +2,8 @@
 //! totals of today, the last 7 days and all time, the failing messages, messages per day and
 //! the last deliveries, from `delivered` and `attempts`. Records of messages recognised as
 //! already delivered (no recipients) are not deliveries and count nowhere. Also [`shown`]:
-//! what a record keeps for the page (schema version 8), made safe to show.
+//! what a record keeps for the page (schema version 8), made safe to show. On the shared
+//! state the same figures come from PostgreSQL (`pg::history`).
 
 use mailpull_shared::ipc::history::{DAYS, DayCount, Delivery, History, RECENT, Tally};
 use rusqlite::{Connection, params};
@@ -101,8 +102,8 @@ impl Store {
         utc_offset: i32,
         now: i64,
     ) -> Result<History, StateError> {
-        if self.is_shared() {
-            return Err(StateError::NotShared("the delivery history"));
+        if let Some(pg) = &self.shared {
+            return pg.history(&profile, utc_offset, now).await;
         }
         self.read(move |conn| read_history(conn, &profile, utc_offset, now))
             .await

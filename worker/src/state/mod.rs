@@ -47,7 +47,8 @@
 //!   [`Store`] hands every call there when it was opened with [`Store::open_shared`].
 //! - `attempts`: messages that failed on their own (attempts, next attempt, held, the action
 //!   asked for a held message); [`read_held`] without the lock, beside a running worker.
-//! - `alerts`: the alert state of each profile ([`AlertRow`]): since when, sent or not.
+//! - `alerts`: the alert state of each profile ([`AlertRow`], in `types`): since when, sent
+//!   or not.
 
 mod alerts;
 mod attempts;
@@ -74,7 +75,6 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use alerts::{AlertKind, AlertRow};
 pub use attempts::read_held;
 pub use choose::{
     STATE_PASSWORD_ACCOUNT, check_configured, open_configured, read_held_shared, read_password,
@@ -87,4 +87,6 @@ pub use open::read_installation_id;
 pub use pg::{LeaseChange, fair_share};
 pub use schema::SENT_RETENTION_DAYS;
 pub use store::{PendingRecord, Store};
-pub use types::{Attempt, CopyKey, HeldAction, Known, MailboxKey, Record, Shown};
+pub use types::{
+    AlertKind, AlertRow, Attempt, CopyKey, HeldAction, Known, MailboxKey, Record, Shown,
+};

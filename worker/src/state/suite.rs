@@ -3,12 +3,18 @@
 //! Every operation the polls use, with the exactly-once rules they rely on: a delivery keeps
 //! its id until it is recorded, a record removes its intents, a copy is suppressed only for
 //! the same profile, Message-ID and content, held messages and their actions, deletions and
-//! the clean-up, and moving a mailbox's rows. Public (hidden) so the other crate can run it;
+//! the clean-up, moving a mailbox's rows, the alert rows, and a profile's History. Public (hidden) so the other crate can run it;
 //! it panics on the first difference.
 
 use std::collections::HashSet;
 
-use super::{Attempt, CopyKey, HeldAction, Intent, MailboxKey, Record, Store};
+use mailpull_shared::ipc::history::{DAYS, Tally};
+
+/// The shared state's tables of its schema version 1, for the migration test on PostgreSQL.
+pub use super::pg::schema::CREATE_V1 as PG_SCHEMA_V1;
+use super::{
+    AlertKind, AlertRow, Attempt, CopyKey, HeldAction, Intent, MailboxKey, Record, Shown, Store,
+};
 
 fn key(account: &str) -> MailboxKey {
     MailboxKey {
@@ -67,6 +73,8 @@ pub async fn run_all(store: &Store) {
     deletions_and_clean_up(store).await;
     attempts_and_held_messages(store).await;
     mailboxes_move_with_their_rows(store).await;
+    alert_rows_are_kept_per_profile_and_kind(store).await;
+    history_counts_the_profiles_deliveries(store).await;
 }
 
 async fn intents_keep_their_id_until_recorded(store: &Store) {
@@ -374,6 +382,141 @@ async fn mailboxes_move_with_their_rows(store: &Store) {
         "a re-sent message keeps its id"
     );
     assert!(store.attempts(&key("u@new")).await.expect("attempts")["4"].held);
+}
+
+fn alert(profile: &str, kind: AlertKind, sent_at: Option<i64>) -> AlertRow {
+    AlertRow {
+        profile: profile.to_string(),
+        kind,
+        since: 100,
+        detail: "login refused".to_string(),
+        sent_at,
+    }
+}
+
+async fn alert_rows_are_kept_per_profile_and_kind(store: &Store) {
+    assert!(store.alerts("al").await.expect("none yet").is_empty());
+    store
+        .put_alert(alert("al", AlertKind::Failing, None))
+        .await
+        .expect("put");
+    store
+        .put_alert(alert("al", AlertKind::SignIn, Some(150)))
+        .await
+        .expect("put");
+    store
+        .put_alert(alert("other", AlertKind::Held, None))
+        .await
+        .expect("put");
+    store
+        .put_alert(alert("al", AlertKind::Failing, Some(300)))
+        .await
+        .expect("replace");
+    assert_eq!(
+        store.alerts("al").await.expect("rows"),
+        [
+            alert("al", AlertKind::Failing, Some(300)),
+            alert("al", AlertKind::SignIn, Some(150))
+        ],
+        "one row per kind, the last written, ordered by kind"
+    );
+    store
+        .clear_alert("al", AlertKind::Failing)
+        .await
+        .expect("clear");
+    store
+        .clear_alert("al", AlertKind::Held)
+        .await
+        .expect("clearing nothing");
+    assert_eq!(
+        store.alerts("al").await.expect("rows"),
+        [alert("al", AlertKind::SignIn, Some(150))]
+    );
+    assert_eq!(store.alerts("other").await.expect("rows").len(), 1);
+}
+
+fn delivered(uid: &str, recipients: &[&str], subject: &str) -> Record {
+    Record {
+        key: key("hist@h"),
+        uid: uid.to_string(),
+        profile: "hist".to_string(),
+        size: 1_000,
+        remote_size: None,
+        digest: format!("h{uid}"),
+        message_id: None,
+        recipients: recipients.iter().map(|r| r.to_string()).collect(),
+        shown: Shown {
+            from: format!("Sender {uid} <s{uid}@x.example>"),
+            subject: subject.to_string(),
+            reply: format!("250 2.0.0 Ok: queued as Q{uid}"),
+        },
+        dedupe_key: None,
+    }
+}
+
+async fn history_counts_the_profiles_deliveries(store: &Store) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let empty = store.history("hist".into(), 0, now).await.expect("empty");
+    assert_eq!(empty.all, Tally::default());
+    assert!(empty.recent.is_empty());
+    assert_eq!(empty.per_day.len(), DAYS as usize);
+    store
+        .record(delivered("1", &["a@local"], "first"))
+        .await
+        .expect("record");
+    store
+        .record(delivered("2", &["a@local", "b@local"], "second"))
+        .await
+        .expect("record");
+    // Recognised as already delivered: not a delivery.
+    store
+        .record(delivered("3", &[], "known"))
+        .await
+        .expect("record");
+    let mut failing = attempt("hist@h", "8", false);
+    failing.profile = "hist".to_string();
+    let mut held = attempt("hist@h", "9", true);
+    held.profile = "hist".to_string();
+    store.put_attempt(failing).await.expect("put");
+    store.put_attempt(held).await.expect("put");
+    // Days at UTC+2 (the records were made a moment ago, so today's).
+    let history = store
+        .history("hist".into(), 7_200, now + 5)
+        .await
+        .expect("history");
+    assert_eq!(history.profile, "hist");
+    let two = Tally {
+        messages: 2,
+        bytes: 2_000,
+    };
+    assert_eq!((history.today, history.week, history.all), (two, two, two));
+    assert_eq!((history.failing, history.held), (2, 1));
+    assert_eq!(history.per_day.len(), DAYS as usize);
+    let last = history.per_day.last().expect("today");
+    assert_eq!(
+        (last.day, last.messages),
+        ((now + 5 + 7_200).div_euclid(86_400), 2)
+    );
+    assert_eq!(history.per_day.iter().map(|d| d.messages).sum::<u64>(), 2);
+    let mut subjects: Vec<&str> = history.recent.iter().map(|d| d.subject.as_str()).collect();
+    subjects.sort_unstable();
+    assert_eq!(subjects, ["first", "second"]);
+    let second = history
+        .recent
+        .iter()
+        .find(|d| d.subject == "second")
+        .expect("second");
+    assert_eq!(second.from, "Sender 2 <s2@x.example>");
+    assert_eq!(second.recipients, "a@local,b@local");
+    assert_eq!(second.reply, "250 2.0.0 Ok: queued as Q2");
+    assert_eq!(second.bytes, 1_000);
+    assert!((now - 5..=now + 5).contains(&second.at), "{}", second.at);
+    // Another profile's history does not see them.
+    let other = store.history("p".into(), 0, now).await.expect("other");
+    assert!(other.recent.iter().all(|d| d.subject.is_empty()));
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The data the state database keeps: a remote mailbox's key, a delivery record, and what is
-//! known of one UID, and the attempts of a message that failed on its own (see `attempts`).
+//! known of one UID, the attempts of a message that failed on its own (see `attempts`), and
+//! the alert state of a profile (see `alerts`).
 
 /// Identifies one remote mailbox (an account, and for IMAP a folder at one UIDVALIDITY).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -110,4 +111,46 @@ pub struct Attempt {
     pub held: bool,
     /// An action asked for over the pipe, not carried out yet.
     pub action: Option<HeldAction>,
+}
+
+/// What an alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertKind {
+    /// Polls of the profile fail (for longer than `alerts.after` before a mail goes out).
+    Failing,
+    /// Messages of the profile are held.
+    Held,
+    /// The profile's OAuth sign-in is missing or revoked.
+    SignIn,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 3] = [AlertKind::Failing, AlertKind::Held, AlertKind::SignIn];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Failing => "failing",
+            AlertKind::Held => "held",
+            AlertKind::SignIn => "sign_in",
+        }
+    }
+
+    pub(super) fn parse(text: &str) -> Option<Self> {
+        AlertKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+}
+
+/// One row of `alerts`. Times are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRow {
+    pub profile: String,
+    pub kind: AlertKind,
+    /// When the trouble was first seen.
+    pub since: i64,
+    /// The last error or what is held, in words (never a secret: errors carry none).
+    pub detail: String,
+    /// When the alert mail went out; `None`: not (yet).
+    pub sent_at: Option<i64>,
 }

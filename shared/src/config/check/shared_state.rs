@@ -90,6 +90,24 @@ fn check_url(url: &str) -> Result<(), String> {
     if url.contains("password=") {
         return Err("holds a password parameter; passwords are never stored in the config file: use worker.state_password".to_string());
     }
+    let query = url
+        .split_once('?')
+        .map(|(_, query)| query)
+        .unwrap_or_default();
+    for pair in query.split('&') {
+        if let Some(mode) = pair.strip_prefix("sslmode=")
+            && !["disable", "require", "verify-ca", "verify-full"].contains(&mode)
+        {
+            return Err(match mode {
+                "prefer" | "allow" => format!(
+                    "sslmode={mode} falls back to an unencrypted connection without a word: write sslmode=verify-full (or require, verify-ca, disable)"
+                ),
+                _ => format!(
+                    "sslmode={mode:?} is not one of disable, require, verify-ca, verify-full"
+                ),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -165,10 +183,23 @@ mod tests {
             "postgres://db/m",
             "postgres://u@db:99999/m",
             "postgres://u@/m",
+            "postgres://u@db/m?sslmode=prefer",
+            "postgres://u@db/m?sslmode=on",
         ] {
             let (shared, errors) = check(Some(url), None, None);
             assert!(shared.is_none() && errors.len() == 1, "{url}: {errors:?}");
         }
+        let (shared, errors) = check(
+            Some("postgres://u@db/m?sslmode=verify-full&sslrootcert=/etc/ca.pem"),
+            None,
+            None,
+        );
+        assert!(shared.is_some() && errors.is_empty(), "{errors:?}");
+        let (_, errors) = check(Some("postgres://u@db/m?sslmode=allow"), None, None);
+        assert!(
+            errors[0].contains("falls back to an unencrypted"),
+            "{errors:?}"
+        );
         let (_, errors) = check(Some("postgres://u@db/m"), None, Some("1s"));
         assert_eq!(
             errors,

@@ -111,14 +111,6 @@ pub(super) fn check_worker(raw: &RawWorker, errors: &mut Errors) -> Option<Worke
         .alerts
         .as_ref()
         .and_then(|alerts| super::alerts::check_alerts(alerts, errors));
-    if raw.alerts.is_some() && raw.state.is_some() {
-        errors.push(
-            None,
-            "worker.alerts",
-            "alert mail is not available with a shared state (worker.state) yet: remove one of the two"
-                .to_string(),
-        );
-    }
     Some(WorkerSettings {
         state_dir,
         max_connections,

@@ -1,21 +1,29 @@
 //! The shared state in PostgreSQL (`[worker] state = "postgres://..."`), for several workers
 //! that share one set of profiles. The same rows and rules as the SQLite store (delivery
-//! records, intents and their ids, `sent`, attempts and held messages, deletions), so
+//! records, intents and their ids, `sent`, attempts and held messages, deletions, alert
+//! state, the History page's reads), so
 //! [`super::Store`] hands every call here when it was opened on PostgreSQL; one test suite
 //! (`super::suite`) runs against both.
 //!
-//! - `schema`: the tables, created at connect.
+//! - `schema`: the tables, created (and migrated from an older version) at connect.
 //! - `records`: delivery records, intents, the `sent` rows, and the reads of what is known.
 //! - `leases`: which worker polls which profile (row leases with fencing), see there.
 //! - `bookkeeping`: deletions, the poll's clean-up, counts, profile mailboxes, attempts.
+//! - `alerts`: the alert state of each profile (`[worker] alerts`).
+//! - `history`: a profile's delivery history for the pipe (the window's History page).
+//! - `tls`: `sslmode`/`sslrootcert` of the state URL and the rustls connection (verify-full
+//!   by default for any host but the loopback).
 //!
 //! Every write is one transaction committed by the server (`synchronous_commit` as the
 //! database has it: on by default, i.e. flushed to the server's WAL before the commit returns).
 
+mod alerts;
 mod bookkeeping;
+mod history;
 mod leases;
 mod records;
-mod schema;
+pub(super) mod schema;
+mod tls;
 
 pub use leases::{LeaseChange, fair_share};
 
@@ -39,6 +47,8 @@ pub(crate) struct PgStore {
     installation_id: String,
     /// Where it is, without a password: `user@host:port/db`.
     shown: String,
+    /// How the connections are protected (see `tls`).
+    security: tls::Security,
     /// This worker in `leases.holder`: host name, pid and a random part.
     worker_id: String,
     /// The profiles this worker holds and their lease generations; `None` until leasing
@@ -113,8 +123,11 @@ impl PgStore {
     /// Connects to `url` with `password`, creates the tables when missing and reads (or makes)
     /// the installation id that every worker of this state shares.
     pub(crate) async fn connect(url: &str, password: Option<Secret>) -> Result<Self, StateError> {
+        let params = tls::split_params(url)?;
         let mut config: tokio_postgres::Config =
-            url.parse()
+            params
+                .url
+                .parse()
                 .map_err(|err: tokio_postgres::Error| StateError::Shared {
                     message: format!("the state URL is not a PostgreSQL connection string: {err}"),
                 })?;
@@ -124,25 +137,31 @@ impl PgStore {
         config.application_name("mailpull-worker");
         config.connect_timeout(std::time::Duration::from_secs(10));
         let shown = describe(&config);
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .build()
-            .map_err(|err| StateError::Shared {
-                message: err.to_string(),
-            })?;
         let at = |err: StateError| match err {
             StateError::Shared { message } => StateError::Shared {
                 message: format!("{shown}: {message}"),
             },
             other => other,
         };
+        let security = params.mode.unwrap_or(if tls::loopback_only(&config) {
+            tls::Security::Disable
+        } else {
+            tls::Security::VerifyFull
+        });
+        let connector = tls::connector(&mut config, security, params.root.as_ref()).map_err(at)?;
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match connector {
+            Some(tls) => Manager::from_config(config, tls, manager_config),
+            None => Manager::from_config(config, NoTls, manager_config),
+        };
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|err| StateError::Shared {
+                message: err.to_string(),
+            })?;
         let installation_id = prepare(&pool).await.map_err(at)?;
         let host = hostname::get()
             .map(|name| name.to_string_lossy().into_owned())
@@ -151,6 +170,7 @@ impl PgStore {
             pool,
             installation_id,
             shown,
+            security,
             worker_id: format!("{host}:{}:{:08x}", std::process::id(), fastrand::u32(..)),
             leases: Arc::new(Mutex::new(None)),
         })
@@ -163,6 +183,11 @@ impl PgStore {
     /// `user@host:port/db`.
     pub(crate) fn shown(&self) -> &str {
         &self.shown
+    }
+
+    /// The TLS mode of the connections, as `sslmode` spells it.
+    pub(crate) fn security(&self) -> &'static str {
+        self.security.as_str()
     }
 
     pub(super) async fn client(&self) -> Result<deadpool_postgres::Object, StateError> {
@@ -178,11 +203,15 @@ async fn prepare(pool: &Pool) -> Result<String, StateError> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::SCHEMA_LOCK])
         .await
         .map_err(pg_err)?;
-    tx.batch_execute(schema::CREATE).await.map_err(pg_err)?;
-    let version = schema::PG_SCHEMA_VERSION.to_string();
+    // "already exists, skipping" is no news for the second worker.
+    tx.batch_execute("SET LOCAL client_min_messages = warning")
+        .await
+        .map_err(pg_err)?;
+    tx.batch_execute(schema::CREATE_V1).await.map_err(pg_err)?;
+    // A fresh database starts at version 1 and is migrated like an old one.
     tx.execute(
-        "INSERT INTO meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO NOTHING",
-        &[&version],
+        "INSERT INTO meta (key, value) VALUES ('schema_version', '1') ON CONFLICT (key) DO NOTHING",
+        &[],
     )
     .await
     .map_err(pg_err)?;
@@ -191,13 +220,34 @@ async fn prepare(pool: &Pool) -> Result<String, StateError> {
         .await
         .map_err(pg_err)?
         .get(0);
-    if found.parse::<i64>().unwrap_or(i64::MAX) > schema::PG_SCHEMA_VERSION {
+    let Ok(version) = found.trim().parse::<i64>() else {
+        return Err(StateError::Shared {
+            message: format!("the shared state's schema version {found:?} is not a number"),
+        });
+    };
+    if version > schema::PG_SCHEMA_VERSION {
         return Err(StateError::Shared {
             message: format!(
                 "the shared state has schema version {found}, newer than this worker ({}); upgrade Mailpull",
                 schema::PG_SCHEMA_VERSION
             ),
         });
+    }
+    if version < 2 {
+        tx.batch_execute(schema::MIGRATE_V2).await.map_err(pg_err)?;
+    }
+    if version < schema::PG_SCHEMA_VERSION {
+        tracing::info!(
+            from = version,
+            to = schema::PG_SCHEMA_VERSION,
+            "shared state: schema migrated"
+        );
+        tx.execute(
+            "UPDATE meta SET value = $1 WHERE key = 'schema_version'",
+            &[&schema::PG_SCHEMA_VERSION.to_string()],
+        )
+        .await
+        .map_err(pg_err)?;
     }
     let fresh = format!("{:016x}", fastrand::u64(..));
     tx.execute(

@@ -29,12 +29,14 @@ impl PgStore {
         let uidvalidity = i64::from(key.uidvalidity);
         tx.execute(
             "INSERT INTO delivered
-             (account, folder, uidvalidity, uid, profile, size, digest, message_id, recipients, delivered_at, deleted, remote_size)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, FALSE, $11)
+             (account, folder, uidvalidity, uid, profile, size, digest, message_id, recipients, delivered_at, deleted, remote_size,
+              sender, subject, reply)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, FALSE, $11, $12, $13, $14)
              ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET
                profile = excluded.profile, size = excluded.size, digest = excluded.digest,
                message_id = excluded.message_id, recipients = excluded.recipients,
-               delivered_at = excluded.delivered_at, deleted = FALSE, remote_size = excluded.remote_size",
+               delivered_at = excluded.delivered_at, deleted = FALSE, remote_size = excluded.remote_size,
+               sender = excluded.sender, subject = excluded.subject, reply = excluded.reply",
             &[
                 &key.account,
                 &key.folder,
@@ -47,6 +49,9 @@ impl PgStore {
                 &record.recipients.join(","),
                 &now_secs(),
                 &record.remote_size.map(|size| size as i64),
+                &record.shown.from,
+                &record.shown.subject,
+                &record.shown.reply,
             ],
         )
         .await

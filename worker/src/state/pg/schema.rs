@@ -1,15 +1,21 @@
-//! The shared state's tables in PostgreSQL: the same rows as the SQLite schema (version 6),
+//! The shared state's tables in PostgreSQL: the same rows as the SQLite schema (version 8),
 //! with `BIGINT` for numbers and `BOOLEAN` for flags, plus the profile leases. Created at
 //! connect under a transaction-scoped advisory lock, so that workers starting together do not
-//! race each other's `CREATE TABLE`.
+//! race each other's `CREATE TABLE`; then migrated, in the same transaction, from the version
+//! `meta` names (a fresh database starts at 1 and takes every step).
+//!
+//! Versions: 1, the tables of [`CREATE_V1`] (SQLite's version 6 and the leases); 2,
+//! [`MIGRATE_V2`]: the `alerts` table (SQLite's 7) and what the History page shows of a
+//! delivery (`delivered.sender`, `subject`, `reply`; SQLite's 8).
 
 /// The shared schema's version, in `meta`; a newer database is refused.
-pub(super) const PG_SCHEMA_VERSION: i64 = 1;
+pub(super) const PG_SCHEMA_VERSION: i64 = 2;
 
 /// Any fixed key of `pg_advisory_xact_lock`, held while the schema is created.
 pub(super) const SCHEMA_LOCK: i64 = 0x6d61_696c_7075_6c6c; // "mailpull"
 
-pub(super) const CREATE: &str = "
+/// Version 1: the tables of the first shared state.
+pub const CREATE_V1: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS delivered (
     account TEXT NOT NULL,
@@ -76,5 +82,21 @@ CREATE TABLE IF NOT EXISTS leases (
 CREATE TABLE IF NOT EXISTS workers (
     id TEXT PRIMARY KEY,
     seen_until TIMESTAMPTZ NOT NULL
+);
+";
+
+/// Version 2: alert state and History on the shared state too.
+pub(super) const MIGRATE_V2: &str = "
+ALTER TABLE delivered ADD COLUMN IF NOT EXISTS sender TEXT;
+ALTER TABLE delivered ADD COLUMN IF NOT EXISTS subject TEXT;
+ALTER TABLE delivered ADD COLUMN IF NOT EXISTS reply TEXT;
+CREATE INDEX IF NOT EXISTS delivered_history ON delivered (profile, delivered_at);
+CREATE TABLE IF NOT EXISTS alerts (
+    profile TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    since BIGINT NOT NULL,
+    detail TEXT NOT NULL,
+    sent_at BIGINT,
+    PRIMARY KEY (profile, kind)
 );
 ";
