@@ -36,6 +36,16 @@ where
             Ok(client) => client,
             Err(err) => {
                 eprintln!("mailpull-worker: {err}");
+                if matches!(err, ClientError::NotRunning { .. })
+                    && let Some(service) = crate::oauth::cli::service_config(config, false)
+                {
+                    eprintln!(
+                        "mailpull-worker: {} is {}: start the service ({}), not a worker of your own, which would keep the secrets in the OS keyring of your account",
+                        config.display(),
+                        service.what,
+                        service.start
+                    );
+                }
                 return Ok(Err(ExitCode::from(EXIT_NO_WORKER)));
             }
         };

@@ -161,6 +161,15 @@ impl SignIns {
         self.lock().get(id).map(|s| s.state.clone())
     }
 
+    /// Cancels the running sign-ins of `profile` (it signs out).
+    pub fn cancel_profile(&self, profile: &str) {
+        for session in self.lock().values() {
+            if session.profile == profile && session.finished_at.is_none() {
+                session.cancel.cancel();
+            }
+        }
+    }
+
     /// Cancels every running sign-in (shutdown).
     pub fn cancel_all(&self) {
         for session in self.lock().values() {
