@@ -7,7 +7,6 @@
 //! prompt goes to standard output, one `key: value` line per item so that scripts (and the
 //! tests) can read it.
 
-use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -17,14 +16,9 @@ use mailpull_shared::paths;
 use mailpull_shared::secrets::{self, SecretError, ServiceStore};
 use tokio_util::sync::CancellationToken;
 
+use super::prompt::{may_open_browser, open_in_browser, say};
 use super::{OAuthError, TokenCache, browser, device};
-use crate::cli::EXIT_NO_WORKER;
-
-pub(super) fn say(line: impl AsRef<str>) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", line.as_ref());
-    let _ = out.flush();
-}
+use crate::service_config::{EXIT_NO_WORKER, service_config, this_account};
 
 /// The method to use when the command line names none: the device code when the provider
 /// has a device endpoint, else the browser. Google's device flow does not grant the Gmail
@@ -35,91 +29,6 @@ pub fn default_method(profile: &Profile) -> SignInMethod {
         Some(oauth) if oauth.device_authorization_url.is_some() => SignInMethod::Device,
         _ => SignInMethod::Browser,
     }
-}
-
-/// A configuration that a service runs: what to call it and how to start the service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ServiceConfig {
-    pub what: &'static str,
-    pub start: &'static str,
-}
-
-/// Whether `path` is a service's configuration: on Windows the installation's
-/// (`%ProgramData%\Mailpull\mailpull.toml`, which the Mailpull Worker service runs); on Linux
-/// the system configuration (`/etc/mailpull/mailpull.toml`) or one that names a service
-/// secret store (`secrets_store`: `[worker] secrets`).
-pub fn service_config(path: &Path, secrets_store: bool) -> Option<ServiceConfig> {
-    if cfg!(windows) {
-        let installed = Endpoint::for_config(&paths::default_config_file()).config;
-        let this = Endpoint::for_config(path).config;
-        let same = this
-            .to_string_lossy()
-            .eq_ignore_ascii_case(&installed.to_string_lossy());
-        same.then_some(ServiceConfig {
-            what: "the configuration of the Mailpull Worker service",
-            start: "`mailpull-worker service start` from an administrator's prompt",
-        })
-    } else if paths::is_system_config(path) || secrets_store {
-        Some(ServiceConfig {
-            what: "the configuration of the Linux service",
-            start: "`systemctl start mailpull`",
-        })
-    } else {
-        None
-    }
-}
-
-/// The account this process runs as, for "the OS keyring of this account (...)".
-pub fn this_account() -> String {
-    let name = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .ok()
-        .filter(|n| !n.is_empty());
-    #[cfg(unix)]
-    {
-        let uid = rustix::process::geteuid().as_raw();
-        match name {
-            Some(name) => format!("{name}, uid {uid}"),
-            None => format!("uid {uid}"),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        name.unwrap_or_else(|| "the account running this command".into())
-    }
-}
-
-/// Opens `url` in the desktop's default browser (`explorer`, `open` or `xdg-open`).
-pub fn open_in_browser(url: &str) -> Result<(), String> {
-    let opener = if cfg!(windows) {
-        "explorer"
-    } else if cfg!(target_os = "macos") {
-        "open"
-    } else {
-        "xdg-open"
-    };
-    let mut child = std::process::Command::new(opener)
-        .arg(url)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|err| format!("cannot run {opener}: {err}"))?;
-    // Reaped on a thread of its own: no zombie, and no wait for the browser.
-    let _ = std::thread::Builder::new()
-        .name("mailpull-browser".into())
-        .spawn(move || child.wait());
-    Ok(())
-}
-
-/// Whether to open the authorization URL here: on request, with a terminal to read the
-/// prompt on, and (outside Windows and macOS) a graphical session — over SSH `xdg-open`
-/// would start a text browser in the terminal.
-pub fn may_open_browser(no_browser: bool) -> bool {
-    let graphical = cfg!(any(windows, target_os = "macos"))
-        || std::env::var_os("DISPLAY").is_some()
-        || std::env::var_os("WAYLAND_DISPLAY").is_some();
-    !no_browser && graphical && std::io::stdout().is_terminal()
 }
 
 /// What the command line asked for.
@@ -315,34 +224,4 @@ async fn sign_in_here(
         this_account()
     ));
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    #[cfg(unix)]
-    fn a_service_configuration_is_the_system_one_or_one_with_a_secret_store() {
-        let system = service_config(Path::new(paths::SYSTEM_CONFIG_FILE), false)
-            .expect("the system configuration is the service's");
-        assert!(system.start.contains("systemctl start mailpull"));
-        let with_store = service_config(Path::new("/tmp/elsewhere/mailpull.toml"), true);
-        assert_eq!(with_store, Some(system));
-        assert_eq!(
-            service_config(Path::new("/tmp/elsewhere/mailpull.toml"), false),
-            None
-        );
-    }
-
-    #[test]
-    #[cfg(unix)]
-    fn the_account_names_the_uid() {
-        let uid = rustix::process::geteuid().as_raw();
-        assert!(
-            this_account().contains(&format!("uid {uid}")),
-            "{}",
-            this_account()
-        );
-    }
 }

@@ -14,6 +14,7 @@
 //!   serves the configuration, else in this process (refused for a service's configuration
 //!   without `--local`).
 //! - [`pipe`]: the command line's sign-in and sign-out through the worker's pipe.
+//! - [`prompt`]: the command line's prompt lines, and opening the browser.
 //! - [`urlenc`]: percent-encoding for query strings (no URL crate needed).
 //!
 //! **Invariant:** no token, code verifier, device code or client secret is ever logged or put
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod device;
 pub mod http;
 pub mod pipe;
+pub mod prompt;
 pub mod signin;
 pub mod tokens;
 pub mod urlenc;

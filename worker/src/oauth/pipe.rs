@@ -11,7 +11,7 @@ use mailpull_shared::ipc::{
     ClientError, Endpoint, IpcClient, SignInMethod, SignInPrompt, SignInState,
 };
 
-use super::cli::say;
+use super::prompt::say;
 
 /// How often the result is asked for (the window asks every 1.5 s).
 const POLL: Duration = Duration::from_secs(1);
@@ -57,7 +57,7 @@ pub async fn sign_in(
             ));
             say(format!("authorization_url: {authorization_url}"));
             if open_browser {
-                match super::cli::open_in_browser(authorization_url) {
+                match super::prompt::open_in_browser(authorization_url) {
                     Ok(()) => say("Opened in the default browser."),
                     Err(why) => say(format!(
                         "Could not open a browser ({why}); open the address by hand."
