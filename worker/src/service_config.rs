@@ -63,12 +63,11 @@ pub fn this_account() -> String {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
     #[test]
-    #[cfg(unix)]
     fn a_service_configuration_is_the_system_one_or_one_with_a_secret_store() {
         let system = service_config(Path::new(paths::SYSTEM_CONFIG_FILE), false)
             .expect("the system configuration is the service's");
@@ -82,7 +81,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg(unix)]
     fn the_account_names_the_uid() {
         let uid = rustix::process::geteuid().as_raw();
         assert!(
