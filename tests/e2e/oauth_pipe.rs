@@ -299,7 +299,13 @@ fn the_command_line_signs_in_through_the_worker_into_its_accounts_keyring() {
     assert!(text.contains("through the running worker"), "{text}");
     assert!(text.contains("user_code: WDJB-MJHT"), "{text}");
     assert!(text.contains("Signed in through the worker"), "{text}");
-    assert!(text.contains("worker's OS keyring"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "worker's OS keyring (the worker's account: uid {})",
+            worker.user.uid
+        )),
+        "{text}"
+    );
     // Browser: the address is printed here, the redirect reaches the worker's listener.
     let text = browser_sign_in(&worker, &imap);
     assert!(text.contains("Signed in through the worker"), "{text}");

@@ -43,23 +43,20 @@ pub fn service_config(path: &Path, secrets_store: bool) -> Option<ServiceConfig>
     }
 }
 
-/// The account this process runs as, for "the OS keyring of this account (...)".
+/// The account this process runs as, for "the OS keyring of this account (...)": its uid on
+/// Unix (`USER` may be inherited from another account, e.g. through `setpriv`), the user name
+/// on Windows.
 pub fn this_account() -> String {
-    let name = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .ok()
-        .filter(|n| !n.is_empty());
     #[cfg(unix)]
     {
-        let uid = rustix::process::geteuid().as_raw();
-        match name {
-            Some(name) => format!("{name}, uid {uid}"),
-            None => format!("uid {uid}"),
-        }
+        format!("uid {}", rustix::process::geteuid().as_raw())
     }
     #[cfg(not(unix))]
     {
-        name.unwrap_or_else(|| "the account running this command".into())
+        std::env::var("USERNAME")
+            .ok()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "the account running this program".into())
     }
 }
 

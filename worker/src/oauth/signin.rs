@@ -136,8 +136,9 @@ impl SignIns {
                     on_done();
                     SignInState::Done {
                         message: format!(
-                            "profile \"{}\" is signed in; the refresh token is stored in the worker's OS keyring",
-                            profile.name
+                            "profile \"{}\" is signed in; the refresh token is stored in the worker's OS keyring (the worker's account: {})",
+                            profile.name,
+                            crate::service_config::this_account()
                         ),
                     }
                 }
