@@ -443,7 +443,7 @@ fn without_a_worker_a_services_configuration_is_refused_unless_local() {
     let text = output_text(&out);
     assert!(out.status.success(), "{text}");
     assert!(
-        text.contains("--local:") && text.contains("NOT in the service's store"),
+        text.contains("--local:") && text.contains("NOT the service's store"),
         "{text}"
     );
     assert!(
@@ -474,7 +474,8 @@ fn without_a_worker_a_services_configuration_is_refused_unless_local() {
     let text = output_text(&out);
     assert!(out.status.success(), "{text}");
     assert!(
-        text.contains("No worker answers") && text.contains("OS keyring of this account"),
+        text.contains("No worker answers")
+            && text.contains("the refresh token goes into the OS keyring of this account"),
         "{text}"
     );
 }

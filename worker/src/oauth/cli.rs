@@ -51,14 +51,15 @@ enum Route {
 }
 
 /// Connects to the configuration's worker unless `--local`; with none there, decides
-/// whether this process may do it instead.
-async fn route(request: &Invocation<'_>, what: &str) -> Route {
+/// whether this process may do the `what` ("sign-in", "sign-out") instead; `effect` says
+/// what that does to the keyring ("the refresh token goes into").
+async fn route(request: &Invocation<'_>, what: &str, effect: &str) -> Route {
     let service = service_config(request.config, request.secrets.is_some());
     let account = this_account();
     if request.local {
         if let Some(service) = service {
             say(format!(
-                "--local: {what} here, in the OS keyring of this account ({account}), NOT in the service's store: {} is {}, and the service does not read this account's keyring.",
+                "--local: the {what} runs here; {effect} the OS keyring of this account ({account}), NOT the service's store: {} is {}, and the service does not read this account's keyring.",
                 request.config.display(),
                 service.what
             ));
@@ -71,7 +72,7 @@ async fn route(request: &Invocation<'_>, what: &str) -> Route {
         Err(ClientError::NotRunning { .. }) => match service {
             Some(service) => {
                 eprintln!(
-                    "mailpull-worker: no worker answers for {} (nothing listens on {endpoint}), and it is {}: {what} here would use the OS keyring of this account ({account}), which the service never reads. Start the service ({}) and run this again; or add --local to do it here anyway.",
+                    "mailpull-worker: no worker answers for {} (nothing listens on {endpoint}), and it is {}: a {what} here would use the OS keyring of this account ({account}), which the service never reads. Start the service ({}) and run this again; or add --local to do it here anyway.",
                     request.config.display(),
                     service.what,
                     service.start
@@ -80,7 +81,7 @@ async fn route(request: &Invocation<'_>, what: &str) -> Route {
             }
             None => {
                 say(format!(
-                    "No worker answers for {} (nothing listens on {endpoint}): {what} here, in the OS keyring of this account ({account}).",
+                    "No worker answers for {} (nothing listens on {endpoint}): the {what} runs here; {effect} the OS keyring of this account ({account}).",
                     request.config.display()
                 ));
                 Route::Here
@@ -104,7 +105,7 @@ pub async fn sign_in(
     let profile = request.profile;
     super::settings(profile)?;
     let open_browser = may_open_browser(no_browser);
-    match route(request, "the refresh token is stored").await {
+    match route(request, "sign-in", "the refresh token goes into").await {
         Route::Stop(code) => Ok(code),
         Route::Worker(mut client, endpoint) => {
             let done =
@@ -129,7 +130,7 @@ pub async fn sign_in(
 pub async fn sign_out(request: &Invocation<'_>) -> Result<ExitCode, OAuthError> {
     let profile = request.profile;
     super::settings(profile)?;
-    match route(request, "the refresh token is removed").await {
+    match route(request, "sign-out", "the refresh token is removed from").await {
         Route::Stop(code) => Ok(code),
         Route::Worker(mut client, _) => Ok(worker_outcome(
             super::pipe::sign_out(&mut client, &profile.name).await,
