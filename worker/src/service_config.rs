@@ -26,10 +26,7 @@ pub fn service_config(path: &Path, secrets_store: bool) -> Option<ServiceConfig>
     if cfg!(windows) {
         let installed = Endpoint::for_config(&paths::default_config_file()).config;
         let this = Endpoint::for_config(path).config;
-        let same = this
-            .to_string_lossy()
-            .eq_ignore_ascii_case(&installed.to_string_lossy());
-        same.then_some(ServiceConfig {
+        same_windows_path(&this, &installed).then_some(ServiceConfig {
             what: "the configuration of the Mailpull Worker service",
             start: "`mailpull-worker service start` from an administrator's prompt",
         })
@@ -41,6 +38,13 @@ pub fn service_config(path: &Path, secrets_store: bool) -> Option<ServiceConfig>
     } else {
         None
     }
+}
+
+/// Two absolute Windows paths name the same file: letters compared regardless of case (NTFS
+/// and the Known Folders API may differ in it), `/` taken as `\\`.
+fn same_windows_path(a: &Path, b: &Path) -> bool {
+    let norm = |p: &Path| p.to_string_lossy().replace('/', "\\").to_lowercase();
+    norm(a) == norm(b)
 }
 
 /// The account this process runs as, for "the OS keyring of this account (...)": its uid on
@@ -60,11 +64,28 @@ pub fn this_account() -> String {
     }
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn the_installed_configuration_is_recognised_whatever_its_letter_case() {
+        assert!(same_windows_path(
+            Path::new(r"C:\ProgramData\Mailpull\mailpull.toml"),
+            Path::new(r"c:\programdata\MAILPULL\mailpull.toml"),
+        ));
+        assert!(same_windows_path(
+            Path::new("C:/ProgramData/Mailpull/mailpull.toml"),
+            Path::new(r"C:\ProgramData\Mailpull\mailpull.toml"),
+        ));
+        assert!(!same_windows_path(
+            Path::new(r"C:\Users\eve\mailpull.toml"),
+            Path::new(r"C:\ProgramData\Mailpull\mailpull.toml"),
+        ));
+    }
+
+    #[test]
+    #[cfg(unix)]
     fn a_service_configuration_is_the_system_one_or_one_with_a_secret_store() {
         let system = service_config(Path::new(paths::SYSTEM_CONFIG_FILE), false)
             .expect("the system configuration is the service's");
@@ -78,6 +99,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn the_account_names_the_uid() {
         let uid = rustix::process::geteuid().as_raw();
         assert!(
