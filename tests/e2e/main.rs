@@ -19,6 +19,7 @@ mod metrics;
 mod multidrop;
 mod multidrop_copies;
 mod oauth;
+mod oauth_pipe;
 mod permissions;
 mod poison;
 mod push;

@@ -22,19 +22,19 @@ use mailpull_tests::{
 
 const WAIT: Duration = Duration::from_secs(30);
 
-struct Rig {
+pub(crate) struct Rig {
     _tmp: tempfile::TempDir,
     _ca: TestCa,
-    oauth: FakeOAuthServer,
-    remote: RemoteDovecot,
-    local: LocalMailServer,
-    pop: ProfileSpec,
-    imap: ProfileSpec,
+    pub(crate) oauth: FakeOAuthServer,
+    pub(crate) remote: RemoteDovecot,
+    pub(crate) local: LocalMailServer,
+    pub(crate) pop: ProfileSpec,
+    pub(crate) imap: ProfileSpec,
 }
 
 /// Dovecot with the oauth2 passdb, two mail users signed in by two OAuth clients, and one
 /// profile for each: POP3S + XOAUTH2 and IMAPS + OAUTHBEARER.
-fn rig(tag: &str) -> Rig {
+pub(crate) fn rig(tag: &str) -> Rig {
     let tmp = tempfile::tempdir().expect("tempdir");
     let ca = TestCa::new(tmp.path()).expect("ca");
     let oauth = FakeOAuthServer::start().expect("oauth server");
@@ -95,7 +95,7 @@ impl Drop for Rig {
     }
 }
 
-fn fill(rig: &Rig, user: &str, first: usize, count: usize) {
+pub(crate) fn fill(rig: &Rig, user: &str, first: usize, count: usize) {
     for i in first..first + count {
         rig.remote
             .add_message(

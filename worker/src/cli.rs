@@ -14,8 +14,7 @@ use mailpull_shared::secrets::{PasswordSource, Secret, SecretKind, ServiceStore}
 
 use crate::push::NO_SLOT_POLL_INTERVAL;
 
-/// Exit code when no worker runs for the configuration (or it cannot be reached).
-pub const EXIT_NO_WORKER: u8 = 3;
+pub use crate::service_config::EXIT_NO_WORKER;
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -36,6 +35,16 @@ where
             Ok(client) => client,
             Err(err) => {
                 eprintln!("mailpull-worker: {err}");
+                if matches!(err, ClientError::NotRunning { .. })
+                    && let Some(service) = crate::service_config::service_config(config, false)
+                {
+                    eprintln!(
+                        "mailpull-worker: {} is {}: start the service ({}), not a worker of your own, which would keep the secrets in the OS keyring of your account",
+                        config.display(),
+                        service.what,
+                        service.start
+                    );
+                }
                 return Ok(Err(ExitCode::from(EXIT_NO_WORKER)));
             }
         };

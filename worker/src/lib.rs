@@ -54,6 +54,8 @@
 //!   profile's route (`routing::profile`).
 //! - [`validate`]: the configuration check shared by `check`, `run` and IPC saves.
 //! - [`cli`]: the `status`, `poll-now` and `set-password` commands over IPC.
+//! - [`service_config`]: whether a configuration is a service's, and whose account this is
+//!   (where a command's secrets and sign-ins go).
 //! - [`import`]: `import fetchmailrc|getmailrc`: fetchmail's and getmail's configurations as
 //!   profiles (pure parsers and mappings; passwords into the OS keyring).
 //! - [`ipc`]: the server end of the Pull Manager's pipe inside `mailpull-worker run`.
@@ -88,6 +90,7 @@ pub mod remote;
 pub mod routing;
 pub mod sasl;
 pub mod scheduler;
+pub mod service_config;
 pub mod source;
 pub mod state;
 pub mod tls;

@@ -90,8 +90,10 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
-    /// OAuth 2.0 sign-in of an `xoauth2`/`oauthbearer` profile (run as the worker's account:
-    /// the refresh token goes into this account's OS keyring).
+    /// OAuth 2.0 sign-in of an `xoauth2`/`oauthbearer` profile: through the running worker
+    /// of the configuration, which stores the refresh token in its own OS keyring (a
+    /// service's: the service account's); with no worker answering, in this process, into
+    /// this account's OS keyring (refused for a service's configuration without --local).
     Oauth {
         #[command(subcommand)]
         command: OauthCommand,
@@ -133,13 +135,25 @@ enum OauthCommand {
         /// Authorization code with PKCE: a browser on this machine.
         #[arg(long)]
         browser: bool,
+        /// Do not open the authorization address in the default browser (it is printed
+        /// either way; it is opened only on a terminal of a graphical session).
+        #[arg(long)]
+        no_browser: bool,
+        /// Sign in in this process and store the refresh token in this account's OS
+        /// keyring, even when a worker answers or the configuration is a service's.
+        #[arg(long)]
+        local: bool,
     },
-    /// Remove the stored refresh token.
+    /// Remove the stored refresh token (through the running worker, as sign-in).
     SignOut {
         #[arg(long, short)]
         config: Option<PathBuf>,
         #[arg(long, short)]
         profile: String,
+        /// Remove it from this account's OS keyring, even when a worker answers or the
+        /// configuration is a service's.
+        #[arg(long)]
+        local: bool,
     },
 }
 
@@ -256,20 +270,41 @@ fn route(path: PathBuf, name: &str) -> anyhow::Result<ExitCode> {
 }
 
 fn oauth(command: OauthCommand) -> anyhow::Result<ExitCode> {
-    let (config, name) = match &command {
+    let (config, name, local) = match &command {
         OauthCommand::SignIn {
-            config, profile, ..
+            config,
+            profile,
+            local,
+            ..
         }
-        | OauthCommand::SignOut { config, profile } => (config_path(config.clone()), profile),
+        | OauthCommand::SignOut {
+            config,
+            profile,
+            local,
+        } => (config_path(config.clone()), profile, *local),
     };
     let loaded = load(&config)?;
     let profile = loaded
         .profile(name)
         .with_context(|| format!("no profile \"{name}\" in {}", config.display()))?
         .clone();
+    let invocation = oauth::cli::Invocation {
+        config: &config,
+        secrets: loaded.worker.secrets.as_deref(),
+        profile: &profile,
+        local,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     match command {
         OauthCommand::SignIn {
-            device, browser, ..
+            device,
+            browser,
+            no_browser,
+            ..
         } => {
             let method = if device {
                 SignInMethod::Device
@@ -278,14 +313,9 @@ fn oauth(command: OauthCommand) -> anyhow::Result<ExitCode> {
             } else {
                 oauth::cli::default_method(&profile)
             };
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            Ok(runtime.block_on(oauth::cli::sign_in(&profile, method))?)
+            Ok(runtime.block_on(oauth::cli::sign_in(&invocation, method, no_browser))?)
         }
-        OauthCommand::SignOut { .. } => Ok(oauth::cli::sign_out(&profile)?),
+        OauthCommand::SignOut { .. } => Ok(runtime.block_on(oauth::cli::sign_out(&invocation))?),
     }
 }
 

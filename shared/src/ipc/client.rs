@@ -423,6 +423,11 @@ impl IpcClient {
         }
     }
 
+    /// Signs profile `name` out: the worker removes its refresh token from its OS keyring.
+    pub async fn sign_out(&mut self, name: &str) -> Result<String, ClientError> {
+        self.done(Request::SignOut { name: name.into() }).await
+    }
+
     /// Turns this connection into the live log.
     pub async fn subscribe_log(mut self) -> Result<LogStream, ClientError> {
         let request = Request::SubscribeLog;

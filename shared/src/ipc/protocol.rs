@@ -117,6 +117,11 @@ pub enum Request {
     StartSignIn { name: String, method: SignInMethod },
     /// The state of a sign-in started with [`Request::StartSignIn`]: [`Response::SignIn`].
     SignInResult { session: String },
+    /// Removes the refresh token of an `xoauth2`/`oauthbearer` profile from the worker's OS
+    /// keyring and forgets its access token (`mailpull-worker oauth sign-out`):
+    /// [`Response::Done`]. Added within version 1: an older worker answers it with a
+    /// bad-request error.
+    SignOut { name: String },
     /// The held messages, of one profile or of all: [`Response::Held`] (see `held`).
     ListHeld { profile: Option<String> },
     /// Retry, deliver to the fallback or delete one held message: [`Response::Done`]. Both
@@ -161,6 +166,7 @@ impl Request {
             Request::SubscribeLog => "subscribe_log",
             Request::StartSignIn { .. } => "start_sign_in",
             Request::SignInResult { .. } => "sign_in_result",
+            Request::SignOut { .. } => "sign_out",
             Request::ListHeld { .. } => "list_held",
             Request::HeldAction { .. } => "held_action",
             Request::Import { .. } => "import",
@@ -475,6 +481,12 @@ mod tests {
         };
         let json = serde_json::to_string(&done).expect("json");
         assert!(json.contains(r#""state":"failed""#), "{json}");
+        let sign_out = Request::SignOut {
+            name: "m365".into(),
+        };
+        let json = serde_json::to_string(&sign_out).expect("json");
+        assert_eq!(json, r#"{"request":"sign_out","name":"m365"}"#);
+        assert_eq!(sign_out.kind(), "sign_out");
         // A status row from a worker before OAuth (no needs_sign_in) still parses.
         let old = r#"{"name":"a","state":"ok","last_poll":null,"next_poll":null,"messages":0,"bytes":0,"last_error":null,"consecutive_failures":0}"#;
         let status: ProfileStatus = serde_json::from_str(old).expect("old status");

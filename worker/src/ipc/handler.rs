@@ -314,6 +314,28 @@ impl WorkerState {
                     ),
                 )),
             },
+            Request::SignOut { name } => {
+                let profile = self.profile(&name)?;
+                if !profile.remote.auth.is_oauth() {
+                    return Err(not_oauth(&name));
+                }
+                self.sign_ins.cancel_profile(&name);
+                let account = secrets::refresh_token_account(&name);
+                let profile_name = name.clone();
+                tokio::task::spawn_blocking(move || {
+                    secrets::delete_keyring(&profile_name, &account)
+                })
+                .await
+                .map_err(|err| IpcError::new(ErrorKind::Internal, err.to_string()))?
+                .map_err(|err| IpcError::new(ErrorKind::Keyring, err.to_string()))?;
+                self.ctx.tokens.retain(|profile| profile != name);
+                info!(profile = %name, "OAuth sign-out over IPC: refresh token removed from the OS keyring");
+                Ok(Response::Done {
+                    message: format!(
+                        "profile \"{name}\" is signed out: its refresh token is removed from the worker's OS keyring"
+                    ),
+                })
+            }
             Request::ListHeld { profile } => self.list_held(profile).await,
             Request::HeldAction { id, action } => self.held_action(id, action).await,
             Request::Import { format, file, text } => self.import(format, file, text).await,

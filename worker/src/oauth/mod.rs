@@ -10,7 +10,11 @@
 //! - [`device`]: the device authorization grant (RFC 8628).
 //! - [`browser`]: the authorization-code grant with PKCE (S256) and a loopback redirect.
 //! - [`signin`]: sign-ins started over IPC, run in the background and polled for their result.
-//! - [`cli`]: `mailpull-worker oauth sign-in|sign-out` (headless, in-process).
+//! - [`cli`]: `mailpull-worker oauth sign-in|sign-out`: through the running worker when one
+//!   serves the configuration, else in this process (refused for a service's configuration
+//!   without `--local`).
+//! - [`pipe`]: the command line's sign-in and sign-out through the worker's pipe.
+//! - [`prompt`]: the command line's prompt lines, and opening the browser.
 //! - [`urlenc`]: percent-encoding for query strings (no URL crate needed).
 //!
 //! **Invariant:** no token, code verifier, device code or client secret is ever logged or put
@@ -20,6 +24,8 @@ pub mod browser;
 pub mod cli;
 pub mod device;
 pub mod http;
+pub mod pipe;
+pub mod prompt;
 pub mod signin;
 pub mod tokens;
 pub mod urlenc;

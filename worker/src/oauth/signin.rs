@@ -136,8 +136,9 @@ impl SignIns {
                     on_done();
                     SignInState::Done {
                         message: format!(
-                            "profile \"{}\" is signed in; the refresh token is stored in the worker's OS keyring",
-                            profile.name
+                            "profile \"{}\" is signed in; the refresh token is stored in the worker's OS keyring (the worker's account: {})",
+                            profile.name,
+                            crate::service_config::this_account()
                         ),
                     }
                 }
@@ -159,6 +160,15 @@ impl SignIns {
     /// The state of session `id`; `None` for an unknown (or long finished) one.
     pub fn state(&self, id: &str) -> Option<SignInState> {
         self.lock().get(id).map(|s| s.state.clone())
+    }
+
+    /// Cancels the running sign-ins of `profile` (it signs out).
+    pub fn cancel_profile(&self, profile: &str) {
+        for session in self.lock().values() {
+            if session.profile == profile && session.finished_at.is_none() {
+                session.cancel.cancel();
+            }
+        }
     }
 
     /// Cancels every running sign-in (shutdown).
