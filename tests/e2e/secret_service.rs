@@ -229,7 +229,8 @@ impl Rig {
     }
 
     /// Two new messages on the remote server; `run --once` in `session` must deliver them.
-    fn poll_delivers(&mut self, session: Session<'_>) {
+    /// Returns its output.
+    fn poll_delivers(&mut self, session: Session<'_>) -> String {
         for _ in 0..2 {
             let raw = sample_message(self.sent.len(), 2_000, "isp-user@isp.example");
             self.remote.add_message("isp-user", &raw).expect("add");
@@ -251,6 +252,7 @@ impl Rig {
         want.sort();
         have.sort();
         assert_eq!(have, want);
+        text
     }
 
     /// Whether `keyctl search @s user keyring-rs:profile:NAME@mailpull` finds the key (the
@@ -332,7 +334,15 @@ fn a_password_set_on_a_desktop_is_kept_by_the_secret_service_across_a_reboot() {
     keyring
         .reboot()
         .expect("restart dbus-daemon and gnome-keyring-daemon");
-    rig.poll_delivers(desktop(&keyring).after_reboot());
+    let text = rig.poll_delivers(desktop(&keyring).after_reboot());
+    let start = text
+        .lines()
+        .find(|l| l.contains("OS keyring of this account"))
+        .unwrap_or_else(|| panic!("the log does not say which keyring: {text}"));
+    assert!(
+        start.contains(&format!("{GNOME} — survives a reboot")),
+        "{start}"
+    );
 
     // Nothing went to the kernel keyring: without the bus there is no password.
     let text = rig.check(NO_BUS.after_reboot());
