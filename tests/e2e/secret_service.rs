@@ -5,7 +5,8 @@
 //! empty kernel session keyring, with nothing in the kernel keyring (what a reboot leaves);
 //! without a bus the kernel keyring holds it (`keyctl` finds the key), `check` says it is lost
 //! at reboot, and a password stored there before is still read when a bus appears and moves to
-//! the Secret Service at the next `set-password`. The worker
+//! the Secret Service at the next `set-password`. A login keyring left locked is an error that
+//! names the Secret Service, never a silent fallback to the kernel keyring. The worker
 //! logs in to the real Dovecot and delivers through the real Postfix each time.
 //!
 //! Needs root, the packages of `scripts/setup-deps.sh` (dbus, gnome-keyring, keyutils) and,
@@ -427,4 +428,68 @@ fn without_a_session_bus_the_kernel_keyring_holds_it_until_set_password_moves_it
     );
     rig.poll_delivers(desktop(&keyring).after_reboot());
     let _ = secrets::delete_from_keyring(&rig.name);
+}
+
+impl Rig {
+    /// [`Rig::run`] with no input, killed and failed if it takes over 60 s (a keyring that
+    /// waits for a prompt nobody answers must not hang the worker).
+    fn run_within_a_minute(&self, session: Session<'_>, args: &[&str]) -> Output {
+        let mut child = self
+            .command(session, args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn worker");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().expect("try_wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("wait");
+                panic!("{args:?} hung on the locked keyring: {}", output_text(&out));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        child.wait_with_output().expect("wait")
+    }
+}
+
+#[test]
+fn a_secret_service_left_locked_is_an_error_naming_it_and_nothing_goes_to_the_kernel_keyring() {
+    require_keyctl_session(
+        "secret_service::a_secret_service_left_locked_is_an_error_naming_it_and_nothing_goes_to_the_kernel_keyring",
+    );
+    let mut keyring = start_desktop();
+    let rig = rig("locked");
+    rig.set_password(desktop(&keyring).after_reboot());
+    // After a reboot nobody unlocked the login keyring (and no prompter can ask).
+    keyring
+        .reboot_locked()
+        .expect("restart dbus-daemon and gnome-keyring-daemon, locked");
+    let out = rig.run_within_a_minute(desktop(&keyring).after_reboot(), &["check"]);
+    let text = output_text(&out);
+    assert!(!text.contains(PASSWORD), "{text}");
+    let line = rig.password_line(&text);
+    assert!(
+        line.starts_with(&format!("password: the {GNOME}, which cannot be read: ")),
+        "{text}"
+    );
+    let out = rig.run_within_a_minute(desktop(&keyring).after_reboot(), &["run", "--once"]);
+    let text = output_text(&out);
+    assert!(
+        !out.status.success(),
+        "a poll without the password succeeded: {text}"
+    );
+    assert!(
+        text.contains(&format!("{GNOME}: ")),
+        "the poll's error does not name the Secret Service: {text}"
+    );
+    // Nothing fell back to the kernel keyring.
+    let text = rig.check(NO_BUS.after_reboot());
+    assert!(
+        rig.password_line(&text)
+            .starts_with("password: NONE: not in the kernel keyring"),
+        "{text}"
+    );
+    assert!(!rig.kernel_key_exists());
 }

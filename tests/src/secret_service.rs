@@ -44,15 +44,24 @@ impl DesktopKeyring {
             bus: None,
             keyring: None,
         };
-        desktop.boot()?;
+        desktop.boot(true)?;
         Ok(desktop)
     }
 
-    /// Stops both daemons (the keyring's files stay) and starts them again.
+    /// Stops both daemons (the keyring's files stay) and starts them again, the login keyring
+    /// unlocked.
     pub fn reboot(&mut self) -> anyhow::Result<()> {
         self.stop();
         let _ = std::fs::remove_file(self.socket());
-        self.boot()
+        self.boot(true)
+    }
+
+    /// [`Self::reboot`], but the login keyring stays locked (a session that did not unlock it
+    /// at login; with no prompter on this bus, nothing can unlock it).
+    pub fn reboot_locked(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        let _ = std::fs::remove_file(self.socket());
+        self.boot(false)
     }
 
     /// The environment of a program in this desktop session: the bus address, `HOME` and the
@@ -86,7 +95,7 @@ impl DesktopKeyring {
         format!("unix:path={}", self.socket().display())
     }
 
-    fn boot(&mut self) -> anyhow::Result<()> {
+    fn boot(&mut self, unlock: bool) -> anyhow::Result<()> {
         let config = self.root.join("bus.conf");
         std::fs::write(&config, bus_config(&self.socket())).context("write bus.conf")?;
         let bus = Command::new("dbus-daemon")
@@ -111,16 +120,20 @@ impl DesktopKeyring {
         }
         let mut keyring = self
             .apply(&mut Command::new("gnome-keyring-daemon"))
-            .args(["--foreground", "--unlock", "--components=secrets"])
+            .args(["--foreground", "--components=secrets"])
+            .args(unlock.then_some("--unlock"))
             .stdin(Stdio::piped())
             .stdout(log_file(&self.root, "keyring.out")?)
             .stderr(log_file(&self.root, "keyring.log")?)
             .spawn()
             .with_context(|| format!("cannot run gnome-keyring-daemon ({PACKAGES})"))?;
-        let written = std::io::Write::write_all(
-            &mut keyring.stdin.take().context("keyring stdin")?,
-            LOGIN_PASSWORD.as_bytes(),
-        );
+        let mut stdin = keyring.stdin.take().context("keyring stdin")?;
+        let written = if unlock {
+            std::io::Write::write_all(&mut stdin, LOGIN_PASSWORD.as_bytes())
+        } else {
+            Ok(())
+        };
+        drop(stdin);
         self.keyring = Some(keyring);
         written.context("write the login password to gnome-keyring-daemon")?;
         while !self.secrets_on_bus()? {

@@ -164,7 +164,7 @@ pub fn write(profile: &str, account: &str, secret: &Secret) -> Result<OsKeyring,
         .and_then(|e| e.set_password(secret.expose()))
         .map_err(|err| failure(profile, &chosen, &err))?;
     for older in stores {
-        // The old copy is gone or unreachable either way; the new one is read first.
+        // A copy that cannot be removed is never read: the Secret Service is read first.
         let _ = entry(&older, account).and_then(|e| e.delete_credential());
     }
     Ok(chosen)
