@@ -24,6 +24,7 @@ mod permissions;
 mod poison;
 mod push;
 mod secret_logs;
+mod secret_service;
 mod service_secrets;
 mod several_workers;
 mod shared_alerts;

@@ -18,7 +18,7 @@ pub fn require_keyring(test: &str) {
     let profile = format!("oauth-probe-{}", std::process::id());
     let account = secrets::refresh_token_account(&profile);
     let works = secrets::write_keyring(&profile, &account, &secrets::Secret::new("probe"))
-        .and_then(|()| secrets::read_keyring(&profile, &account));
+        .and_then(|_| secrets::read_keyring(&profile, &account));
     let _ = secrets::delete_keyring(&profile, &account);
     match works {
         Ok(Some(_)) => {}

@@ -46,6 +46,7 @@ pub mod postfix;
 pub mod postgres;
 pub mod proxy;
 mod scripted;
+pub mod secret_service;
 pub mod sink;
 pub mod spamd;
 pub mod strip_proxy;
@@ -69,6 +70,7 @@ pub use postfix::{
     SIEVE_POSTFIX_CONFIG,
 };
 pub use postgres::PostgresCluster;
+pub use secret_service::DesktopKeyring;
 pub use sink::{SinkMessage, SmtpSink};
 pub use spamd::Spamd;
 pub use system::{SystemUser, TEST_SYSTEM_USER, mail_user};

@@ -3,7 +3,7 @@
 //! server refused is dropped from the cache so that the one retry logs in with a fresh one.
 
 use mailpull_shared::config::{Credentials, Profile};
-use mailpull_shared::secrets::Secret;
+use mailpull_shared::secrets::{Secret, SecretError};
 use tracing::info;
 
 use crate::oauth::TokenCache;
@@ -12,7 +12,18 @@ use crate::source::SourceError;
 /// The password or access token of `profile`.
 pub async fn login_secret(tokens: &TokenCache, profile: &Profile) -> Result<Secret, SourceError> {
     match &profile.remote.credentials {
-        Credentials::Password(source) => Ok(source.read(&profile.name)?),
+        // The OS keyring may be a D-Bus round trip (the Secret Service): off the async threads.
+        Credentials::Password(source) => {
+            let (source, name) = (source.clone(), profile.name.clone());
+            let read = tokio::task::spawn_blocking(move || source.read(&name)).await;
+            let secret = read.unwrap_or_else(|err| {
+                Err(SecretError::Keyring {
+                    profile: profile.name.clone(),
+                    reason: format!("the read did not finish: {err}"),
+                })
+            })?;
+            Ok(secret)
+        }
         Credentials::OAuth2(_) => Ok(tokens.access_token(profile).await?),
     }
 }

@@ -406,11 +406,14 @@ fn check(path: PathBuf) -> anyhow::Result<ExitCode> {
     if let Some(line) = mailpull_worker::state::check_configured(&config.worker)? {
         println!("{line}");
     }
-    if let Some(store) = store {
-        println!(
-            "secrets for {{ keyring = true }}: the {}, then the OS keyring",
+    // Which OS keyring this account has here (on Linux: Secret Service or kernel keyring).
+    let keyring = secrets::os_keyring().describe();
+    match store {
+        Some(store) => println!(
+            "secrets for {{ keyring = true }}: the {}, then the OS keyring: {keyring}",
             store.describe()
-        );
+        ),
+        None => println!("secrets for {{ keyring = true }}: the OS keyring: {keyring}"),
     }
     let limit = mailpull_worker::fd_limit::would_raise_to();
     if let Some(report) = mailpull_worker::fd_limit::check_report(&config, limit) {
@@ -435,6 +438,7 @@ fn run(path: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
     if let Some(store) = store {
         tracing::info!(store = %store.path().display(), "passwords of {{ keyring = true }} profiles: the service secret store first, then the OS keyring");
     }
+    tracing::info!(keyring = %secrets::os_keyring().describe(), "OS keyring of this account");
     if once {
         let summary = mailpull_worker::run_once(&config, shutdown_signal())?;
         print!("{summary}");

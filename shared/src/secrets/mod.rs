@@ -4,13 +4,17 @@
 //!
 //! `password = { keyring = true }` looks first in the [`service_store`] (a root-owned file
 //! that survives a reboot, for a worker running as a Linux service) when the process uses one
-//! ([`use_service_store`]), then in the OS keyring of the account the worker runs as.
+//! ([`use_service_store`]), then in the OS keyring of the account the worker runs as
+//! ([`os_keyring`]: on Linux the Secret Service when the session bus has one, else the kernel
+//! keyring).
 
+pub mod os_keyring;
 pub mod service_store;
 
 use std::path::PathBuf;
 use std::sync::RwLock;
 
+pub use os_keyring::{OsKeyring, os_keyring};
 pub use service_store::{SecretKind, ServiceStore, StoreError};
 
 /// The service secret store this process reads, chosen once at start-up.
@@ -95,20 +99,9 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-fn keyring_entry(profile: &str) -> Result<keyring::Entry, SecretError> {
-    entry(profile, &password_account(profile))
-}
-
 /// The keyring account of a profile's password (`password = { keyring = true }`).
 pub fn password_account(profile: &str) -> String {
     format!("profile:{profile}")
-}
-
-fn entry(profile: &str, account: &str) -> Result<keyring::Entry, SecretError> {
-    keyring::Entry::new(KEYRING_SERVICE, account).map_err(|err| SecretError::Keyring {
-        profile: profile.to_string(),
-        reason: err.to_string(),
-    })
 }
 
 /// The keyring account of a profile's OAuth 2.0 refresh token.
@@ -121,37 +114,25 @@ pub fn client_secret_account(profile: &str) -> String {
     format!("oauth2-client-secret:{profile}")
 }
 
-/// Reads the keyring entry `account` (of `profile`); `Ok(None)` when there is none.
+/// Reads the keyring entry `account` (of `profile`); `Ok(None)` when there is none. On Linux
+/// with a Secret Service also the kernel keyring (see [`os_keyring`]).
 pub fn read_keyring(profile: &str, account: &str) -> Result<Option<Secret>, SecretError> {
-    match entry(profile, account)?.get_password() {
-        Ok(value) => Ok(Some(Secret(value))),
-        Err(keyring::Error::NoEntry) => Ok(None),
-        Err(err) => Err(SecretError::Keyring {
-            profile: profile.to_string(),
-            reason: err.to_string(),
-        }),
-    }
+    Ok(os_keyring::read(profile, account)?.map(|(secret, _)| secret))
 }
 
-/// Stores `secret` under the keyring entry `account` (of `profile`).
-pub fn write_keyring(profile: &str, account: &str, secret: &Secret) -> Result<(), SecretError> {
-    entry(profile, account)?
-        .set_password(secret.expose())
-        .map_err(|err| SecretError::Keyring {
-            profile: profile.to_string(),
-            reason: err.to_string(),
-        })
+/// Stores `secret` under the keyring entry `account` (of `profile`) in this process's OS
+/// keyring ([`os_keyring::os_keyring`]); returns that keyring.
+pub fn write_keyring(
+    profile: &str,
+    account: &str,
+    secret: &Secret,
+) -> Result<OsKeyring, SecretError> {
+    os_keyring::write(profile, account, secret)
 }
 
 /// Removes the keyring entry `account` (of `profile`); a missing entry is not an error.
 pub fn delete_keyring(profile: &str, account: &str) -> Result<(), SecretError> {
-    match entry(profile, account)?.delete_credential() {
-        Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
-        Err(err) => Err(SecretError::Keyring {
-            profile: profile.to_string(),
-            reason: err.to_string(),
-        }),
-    }
+    os_keyring::delete(profile, account)
 }
 
 impl PasswordSource {
@@ -201,24 +182,16 @@ impl PasswordSource {
                 if let Some(secret) = from_store(store.as_ref(), SecretKind::Password, profile)? {
                     return Ok(secret);
                 }
-                let entry = keyring_entry(profile)?;
-                match entry.get_password() {
-                    Ok(value) => Ok(Secret(value)),
-                    Err(keyring::Error::NoEntry) => Err(match store {
-                        Some(store) => SecretError::NotStored {
-                            what: SecretKind::Password.label(),
-                            profile: profile.to_string(),
-                            store: store.path().to_path_buf(),
-                        },
-                        None => SecretError::KeyringMissing {
-                            profile: profile.to_string(),
-                        },
-                    }),
-                    Err(err) => Err(SecretError::Keyring {
+                read_keyring(profile, &password_account(profile))?.ok_or_else(|| match store {
+                    Some(store) => SecretError::NotStored {
+                        what: SecretKind::Password.label(),
                         profile: profile.to_string(),
-                        reason: err.to_string(),
-                    }),
-                }
+                        store: store.path().to_path_buf(),
+                    },
+                    None => SecretError::KeyringMissing {
+                        profile: profile.to_string(),
+                    },
+                })
             }
             PasswordSource::File(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| SecretError::File {
@@ -257,8 +230,10 @@ fn from_store(
 
 impl PasswordSource {
     /// Where the `kind` secret of `profile` comes from now, for `mailpull-worker check`:
-    /// "file PATH", "environment variable VAR", "service secret store PATH", "OS keyring" or
-    /// "none stored ...". Reads the store and the keyring but never shows a value. A service
+    /// "file PATH", "environment variable VAR", "service secret store PATH", the OS keyring
+    /// holding it and whether it survives a reboot ("Secret Service (GNOME Keyring), entry
+    /// mailpull / profile:x — survives a reboot", "kernel keyring, ... — lost at reboot; use
+    /// ...") or "NONE: ..." with the command that sets it. Reads the store and the keyring but never shows a value. A service
     /// store that is unsafe or broken is an error.
     pub fn origin(&self, kind: SecretKind, profile: &str) -> Result<String, SecretError> {
         let account = match kind {
@@ -275,19 +250,8 @@ impl PasswordSource {
                 {
                     return Ok(store.describe());
                 }
-                Ok(match read_keyring(profile, &account) {
-                    Ok(Some(_)) => format!("OS keyring ({KEYRING_SERVICE} / {account})"),
-                    Ok(None) => match store {
-                        Some(store) => format!(
-                            "NONE: not in the {} nor in the OS keyring (set it with `mailpull-worker set-password {profile}`)",
-                            store.describe()
-                        ),
-                        None => format!(
-                            "NONE: not in the OS keyring (set it with `mailpull-worker set-password {profile}`)"
-                        ),
-                    },
-                    Err(err) => format!("OS keyring, which cannot be read: {err}"),
-                })
+                let before = store.as_ref().map(ServiceStore::describe);
+                Ok(os_keyring::origin(profile, &account, before.as_deref()))
             }
         }
     }
@@ -295,7 +259,7 @@ impl PasswordSource {
 
 /// Stores `secret` as the keyring password of `profile`.
 pub fn store_in_keyring(profile: &str, secret: &Secret) -> Result<(), SecretError> {
-    write_keyring(profile, &password_account(profile), secret)
+    write_keyring(profile, &password_account(profile), secret).map(|_| ())
 }
 
 /// Removes the keyring password of `profile`; a missing entry is not an error.

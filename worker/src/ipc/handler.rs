@@ -186,16 +186,18 @@ impl WorkerState {
             Request::SetSecret { name, password } => {
                 let profile = self.profile(&name)?;
                 not_under_service_store(&name)?;
-                store(
+                let keyring = store(
                     &name,
                     secrets::password_account(&name),
                     &password,
                     "password",
                 )
                 .await?;
-                info!(profile = %name, "password stored in the OS keyring over IPC");
-                let mut message =
-                    format!("password of profile \"{name}\" stored in the OS keyring");
+                info!(profile = %name, keyring = %keyring.name(), "password stored in the OS keyring over IPC");
+                let mut message = format!(
+                    "password of profile \"{name}\" stored in the OS keyring: {}",
+                    keyring.describe()
+                );
                 if profile.remote.credentials.password() != Some(&PasswordSource::Keyring) {
                     message.push_str(
                         "; note: this profile reads its password from another source (set password = { keyring = true } to use it)",
@@ -210,10 +212,12 @@ impl WorkerState {
                     return Err(not_oauth(&name));
                 };
                 let account = secrets::client_secret_account(&name);
-                store(&name, account, &secret, "client secret").await?;
-                info!(profile = %name, "OAuth client secret stored in the OS keyring over IPC");
-                let mut message =
-                    format!("OAuth client secret of profile \"{name}\" stored in the OS keyring");
+                let keyring = store(&name, account, &secret, "client secret").await?;
+                info!(profile = %name, keyring = %keyring.name(), "OAuth client secret stored in the OS keyring over IPC");
+                let mut message = format!(
+                    "OAuth client secret of profile \"{name}\" stored in the OS keyring: {}",
+                    keyring.describe()
+                );
                 if oauth2.client_secret != Some(PasswordSource::Keyring) {
                     message.push_str(
                         "; note: this profile reads its client secret from elsewhere (set client_secret = { keyring = true } to use it)",
@@ -488,13 +492,13 @@ impl WorkerState {
 }
 
 /// Stores `secret` (`what`, for the refusal of an empty one) under keyring `account` of
-/// profile `name`, off the async threads.
+/// profile `name`, off the async threads; returns the OS keyring that holds it now.
 async fn store(
     name: &str,
     account: String,
     secret: &WirePassword,
     what: &str,
-) -> Result<(), IpcError> {
+) -> Result<secrets::OsKeyring, IpcError> {
     if secret.expose().is_empty() {
         return Err(IpcError::new(
             ErrorKind::Invalid,
