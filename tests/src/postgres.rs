@@ -49,6 +49,12 @@ fn bin_dir() -> anyhow::Result<PathBuf> {
 impl PostgresCluster {
     /// Creates and starts a cluster; fails (with its log) when it cannot.
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with("")
+    }
+
+    /// [`Self::start`] with more server options (`-c name=value ...`), e.g.
+    /// `-c shared_preload_libraries=pg_stat_statements` for the benchmarks.
+    pub fn start_with(extra_options: &str) -> anyhow::Result<Self> {
         let bin = bin_dir()?;
         let user = mail_user()?;
         let dir = crate::system::scratch_dir("mailpull-pg-")?;
@@ -71,7 +77,8 @@ impl PostgresCluster {
         let mut last = None;
         for _ in 0..3 {
             let port = free_port()?;
-            match start_server(&bin, &user, &data, &sock, port, &dir.path().join("pg.log")) {
+            let log = dir.path().join("pg.log");
+            match start_server(&bin, &user, &data, &sock, port, &log, extra_options) {
                 Ok(()) => {
                     return Ok(PostgresCluster {
                         dir,
@@ -166,9 +173,10 @@ fn start_server(
     sock: &Path,
     port: u16,
     log: &Path,
+    extra_options: &str,
 ) -> anyhow::Result<()> {
     let options = format!(
-        "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c max_connections=200",
+        "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c max_connections=200 {extra_options}",
         sock.display()
     );
     // pg_ctl writes the log as the server's user.
