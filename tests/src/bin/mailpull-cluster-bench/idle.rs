@@ -11,6 +11,12 @@ use super::{Args, Bed, PASSWORD, RUN_TIMEOUT, check_alive, log, log_count, pct, 
 
 const DB: &str = "idle";
 
+/// Profiles that started a poll (the `polls` table of the shared state).
+fn started_polls(bed: &Bed) -> anyhow::Result<usize> {
+    let text = bed.pg.query(DB, "SELECT count(*) FROM polls")?;
+    Ok(text.trim().parse().unwrap_or(0))
+}
+
 pub fn run(bed: &Bed, args: &Args) -> anyhow::Result<String> {
     let n = args.idle_profiles;
     let workers = args.idle_workers;
@@ -38,7 +44,7 @@ pub fn run(bed: &Bed, args: &Args) -> anyhow::Result<String> {
         check_alive(&mut children, &setups)?;
         let done: usize = setups.iter().map(|s| log_count(s, "poll done")).sum();
         let failed: usize = setups.iter().map(|s| log_count(s, "poll failed")).sum();
-        if done + failed >= n {
+        if done + failed >= n && started_polls(bed)? >= n {
             break ((done, failed), start.elapsed());
         }
         if last_report.elapsed() > Duration::from_secs(30) {
