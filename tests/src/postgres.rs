@@ -49,12 +49,12 @@ fn bin_dir() -> anyhow::Result<PathBuf> {
 impl PostgresCluster {
     /// Creates and starts a cluster; fails (with its log) when it cannot.
     pub fn start() -> anyhow::Result<Self> {
-        Self::start_with("")
+        Self::start_with_options("")
     }
 
     /// [`Self::start`] with more server options (`-c name=value ...`), e.g.
     /// `-c shared_preload_libraries=pg_stat_statements` for the benchmarks.
-    pub fn start_with(extra_options: &str) -> anyhow::Result<Self> {
+    pub fn start_with_options(extra_options: &str) -> anyhow::Result<Self> {
         let bin = bin_dir()?;
         let user = mail_user()?;
         let dir = crate::system::scratch_dir("mailpull-pg-")?;

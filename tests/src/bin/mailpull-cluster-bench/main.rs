@@ -154,7 +154,8 @@ impl Bed {
         let ca = TestCa::new(tmp.path())?;
         let remote = RemoteDovecot::start_with(RemoteOptions::new(&ca))?;
         let sink = SmtpSink::start()?;
-        let pg = PostgresCluster::start_with("-c shared_preload_libraries=pg_stat_statements")?;
+        let pg =
+            PostgresCluster::start_with_options("-c shared_preload_libraries=pg_stat_statements")?;
         let password_file = WorkerSetup::password_file(tmp.path(), "isp", PASSWORD)?;
         let pg_password = WorkerSetup::password_file(tmp.path(), "pg", pg.password())?;
         Ok(Bed {
