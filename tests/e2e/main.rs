@@ -2,6 +2,7 @@
 //! `scripts/setup-deps.sh`). One binary so the servers' start-up is shared by all modules.
 
 mod alerts;
+mod cluster_caps;
 mod crash;
 mod expunge;
 mod faults_tools;

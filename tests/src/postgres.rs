@@ -51,16 +51,22 @@ fn bin_dir() -> anyhow::Result<PathBuf> {
 impl PostgresCluster {
     /// Creates and starts a cluster; fails (with its log) when it cannot.
     pub fn start() -> anyhow::Result<Self> {
-        Self::start_with(None)
+        Self::start_with(None, "")
     }
 
     /// Like [`PostgresCluster::start`], speaking TLS (`ssl = on`) with `server`'s certificate
     /// and key (e.g. [`crate::TestCa::server_pair`]); clients may still choose plain text.
     pub fn start_tls(server: &CertPair) -> anyhow::Result<Self> {
-        Self::start_with(Some(server))
+        Self::start_with(Some(server), "")
     }
 
-    fn start_with(server: Option<&CertPair>) -> anyhow::Result<Self> {
+    /// [`Self::start`] with more server options (`-c name=value ...`), e.g.
+    /// `-c shared_preload_libraries=pg_stat_statements` for the benchmarks.
+    pub fn start_with_options(extra_options: &str) -> anyhow::Result<Self> {
+        Self::start_with(None, extra_options)
+    }
+
+    fn start_with(server: Option<&CertPair>, extra_options: &str) -> anyhow::Result<Self> {
         let bin = bin_dir()?;
         let user = mail_user()?;
         let dir = crate::system::scratch_dir("mailpull-pg-")?;
@@ -105,7 +111,15 @@ impl PostgresCluster {
         for _ in 0..3 {
             let port = free_port()?;
             let log = dir.path().join("pg.log");
-            match start_server(&bin, &user, &data, &sock, port, &log, &tls) {
+            match start_server(
+                &bin,
+                &user,
+                &data,
+                &sock,
+                port,
+                &log,
+                &format!("{tls} {extra_options}"),
+            ) {
                 Ok(()) => {
                     return Ok(PostgresCluster {
                         dir,
@@ -206,10 +220,10 @@ fn start_server(
     sock: &Path,
     port: u16,
     log: &Path,
-    tls: &str,
+    more_options: &str,
 ) -> anyhow::Result<()> {
     let options = format!(
-        "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c max_connections=200{tls}",
+        "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c max_connections=200{more_options}",
         sock.display()
     );
     // pg_ctl writes the log as the server's user.

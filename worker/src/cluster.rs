@@ -4,7 +4,9 @@
 //! one it lost is not polled again (the scheduler asks [`crate::state::Store::holds`] before
 //! every poll, and the store refuses a record or a poll start without the lease). When the
 //! database stays out of reach for a whole lease, the worker drops every lease: another worker
-//! may have claimed them by then. The engine releases the leases at a clean stop.
+//! may have claimed them by then. The engine releases the leases at a clean stop. Each round
+//! also gives the scheduler the live worker count, so that the workers together keep each
+//! server's `max_connections_per_host` ([`crate::limits`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +44,13 @@ pub async fn lease_loop(
                         held = change.held,
                         workers = change.workers,
                         "shared state: profile leases changed"
+                    );
+                }
+                if let Some(share) = scheduler.share_host_caps(change.workers) {
+                    tracing::info!(
+                        workers = change.workers,
+                        per_host = share,
+                        "shared state: this worker's share of max_connections_per_host"
                     );
                 }
                 for profile in &change.claimed {

@@ -33,7 +33,9 @@
 //! - [`poll`]: one poll of one profile: list, fetch, deliver, record, delete, commit.
 //! - [`held`]: held messages for people: the wire rows, and `mailpull-worker held` (read
 //!   without the state lock, beside a running worker).
-//! - [`scheduler`]: timers, jitter, backoff and connection caps for all profiles.
+//! - [`scheduler`]: timers, jitter and backoff for all profiles, under the connection caps.
+//! - [`limits`]: the connection caps (overall and per server); on the shared state each
+//!   worker's share of the per-server cap, so the cluster keeps it.
 //! - [`cluster`]: several workers on one shared state: the lease loop (renew, claim the fair
 //!   share, poll a claimed profile at once, drop every lease when the database is out of reach).
 //! - [`push`]: IMAP IDLE watchers that wake a profile's poll when new mail arrives.
@@ -77,6 +79,7 @@ pub mod filter;
 pub mod held;
 pub mod import;
 pub mod ipc;
+pub mod limits;
 pub mod logging;
 pub mod mailbox;
 pub mod metrics;

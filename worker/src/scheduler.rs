@@ -11,12 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use mailpull_shared::config::{Config, Profile};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::context::PollContext;
+pub use crate::limits::Limits;
 use crate::metrics::PollOutcome;
 use crate::poll::{self, PollError, PollReport};
 use crate::push::{IdleCounts, NO_SLOT_POLL_INTERVAL, Push, PushOptions};
@@ -77,47 +78,6 @@ pub enum ProfileState {
     Ok,
     Error,
     Disabled,
-}
-
-/// Connection caps shared by all polls.
-pub struct Limits {
-    global: Arc<Semaphore>,
-    per_host: usize,
-    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
-}
-
-impl Limits {
-    pub fn new(max_connections: usize, max_connections_per_host: usize) -> Self {
-        Limits {
-            global: Arc::new(Semaphore::new(max_connections)),
-            per_host: max_connections_per_host,
-            hosts: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Waits for a slot on the remote server of `profile` and one overall.
-    pub async fn acquire(&self, profile: &Profile) -> [Option<OwnedSemaphorePermit>; 2] {
-        let host_key = format!(
-            "{}:{}",
-            profile.remote.host.to_ascii_lowercase(),
-            profile.remote.port
-        );
-        let host = {
-            let mut hosts = self
-                .hosts
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            hosts
-                .entry(host_key)
-                .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
-                .clone()
-        };
-        // Host first: a profile waiting for a busy host must not hold a global slot.
-        // (`acquire_owned` fails only on a closed semaphore, and these are never closed.)
-        let host_permit = host.acquire_owned().await.ok();
-        let global_permit = self.global.clone().acquire_owned().await.ok();
-        [host_permit, global_permit]
-    }
 }
 
 /// Statuses of all profiles.
@@ -291,6 +251,12 @@ impl Scheduler {
             push: Push::new(PushOptions::default(), max_idle),
             idle: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// On the shared state: `workers` live workers share each server's connection cap
+    /// ([`Limits::set_workers`]); this worker's new share when it changed.
+    pub fn share_host_caps(&self, workers: usize) -> Option<usize> {
+        self.limits.set_workers(workers)
     }
 
     /// Starts a timer task for every profile (disabled ones only show as disabled).
