@@ -24,6 +24,7 @@ mod poison;
 mod push;
 mod secret_logs;
 mod service_secrets;
+mod several_push;
 mod several_workers;
 mod shared_state;
 mod single_worker;

@@ -8,16 +8,19 @@
 //! - `records`: delivery records, intents, the `sent` rows, and the reads of what is known.
 //! - `leases`: which worker polls which profile (row leases with fencing), see there.
 //! - `bookkeeping`: deletions, the poll's clean-up, counts, profile mailboxes, attempts.
+//! - `notify`: `poll-now` across workers (LISTEN/NOTIFY, no table).
 //!
 //! Every write is one transaction committed by the server (`synchronous_commit` as the
 //! database has it: on by default, i.e. flushed to the server's WAL before the commit returns).
 
 mod bookkeeping;
 mod leases;
+mod notify;
 mod records;
 mod schema;
 
 pub use leases::{LeaseChange, fair_share};
+pub use notify::{POLL_NOW_CHANNEL, PollNowListener};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,6 +39,8 @@ const POOL_SIZE: usize = 16;
 #[derive(Clone)]
 pub(crate) struct PgStore {
     pool: Pool,
+    /// The connection settings (with the password), for the poll-now listener's own session.
+    config: tokio_postgres::Config,
     installation_id: String,
     /// Where it is, without a password: `user@host:port/db`.
     shown: String,
@@ -125,7 +130,7 @@ impl PgStore {
         config.connect_timeout(std::time::Duration::from_secs(10));
         let shown = describe(&config);
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -149,6 +154,7 @@ impl PgStore {
             .unwrap_or_else(|_| "unknown".to_string());
         Ok(PgStore {
             pool,
+            config,
             installation_id,
             shown,
             worker_id: format!("{host}:{}:{:08x}", std::process::id(), fastrand::u32(..)),
