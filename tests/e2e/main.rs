@@ -27,6 +27,7 @@ mod push;
 mod secret_logs;
 mod secret_service;
 mod service_secrets;
+mod several_push;
 mod several_workers;
 mod shared_alerts;
 mod shared_state;

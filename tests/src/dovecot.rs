@@ -631,6 +631,19 @@ impl RemoteDovecot {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
+    /// The IMAP connections open now, per user (`doveadm who -1`: one line per connection,
+    /// `USER PROTO PID IP ...`).
+    pub fn imap_sessions(&self) -> anyhow::Result<std::collections::BTreeMap<String, usize>> {
+        let mut sessions = std::collections::BTreeMap::new();
+        for line in self.doveadm(&["who", "-1"])?.lines() {
+            let mut fields = line.split_whitespace();
+            if let (Some(user), Some("imap")) = (fields.next(), fields.next()) {
+                *sessions.entry(user.to_string()).or_default() += 1;
+            }
+        }
+        Ok(sessions)
+    }
+
     /// Gives `folder` of `user` a new UIDVALIDITY with `doveadm mailbox update`, as a server
     /// does after rebuilding its index: every UID the client knew is void afterwards.
     pub fn set_uidvalidity(&self, user: &str, folder: &str, value: u32) -> anyhow::Result<()> {

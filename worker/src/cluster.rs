@@ -7,6 +7,11 @@
 //! may have claimed them by then. The engine releases the leases at a clean stop. Each round
 //! also gives the scheduler the live worker count, so that the workers together keep each
 //! server's `max_connections_per_host` ([`crate::limits`]).
+//!
+//! After every round the scheduler's IDLE watchers follow the leases
+//! ([`Scheduler::sync_push`]): a push profile holds IDLE connections only in its holder.
+//! [`poll_now_loop`] listens for the `poll-now` requests other workers pass on (PostgreSQL
+//! NOTIFY, see `state::pg::notify`) and wakes the profiles this worker holds.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,6 +58,7 @@ pub async fn lease_loop(
                         "shared state: this worker's share of max_connections_per_host"
                     );
                 }
+                scheduler.sync_push();
                 for profile in &change.claimed {
                     scheduler.poll_now(profile);
                 }
@@ -62,6 +68,7 @@ pub async fn lease_loop(
                 tracing::warn!(error = %err, "shared state: cannot renew the profile leases");
                 if last_ok.elapsed() >= lease {
                     let dropped = store.drop_leases();
+                    scheduler.sync_push();
                     if !dropped.is_empty() {
                         tracing::error!(
                             profiles = dropped.len(),
@@ -81,5 +88,44 @@ pub async fn lease_loop(
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
+    }
+}
+
+/// The longest wait before listening again after the listener's connection failed.
+const MAX_LISTEN_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Listens for `poll-now` requests passed on by other workers until `cancel`, and polls each
+/// profile asked for that this worker holds now (the others ignore it). Reconnects with a
+/// backoff (1 s doubling to 30 s) when the connection fails; a request sent meanwhile is lost
+/// (the timed poll still runs).
+pub async fn poll_now_loop(store: Store, scheduler: Arc<Scheduler>, cancel: CancellationToken) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        match store.listen_poll_now().await {
+            Ok(Some(mut listener)) => {
+                tracing::debug!("shared state: listening for poll-now requests");
+                backoff = Duration::from_secs(1);
+                loop {
+                    let profile = tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        profile = listener.next() => profile,
+                    };
+                    let Some(profile) = profile else { break };
+                    if store.holds(&profile) && scheduler.poll_now(&profile) {
+                        tracing::info!(profile = %profile, "poll requested through another worker");
+                    }
+                }
+                tracing::warn!("shared state: the poll-now listener stopped; listening again");
+            }
+            Ok(None) => return,
+            Err(err) => {
+                tracing::warn!(error = %err, retry_in_secs = backoff.as_secs(), "shared state: cannot listen for poll-now requests");
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_LISTEN_BACKOFF);
     }
 }

@@ -118,6 +118,13 @@ pub fn run(
                 cancel.clone(),
             ))
         });
+        let poll_requests = config.worker.shared_state.as_ref().map(|_| {
+            tokio::spawn(crate::cluster::poll_now_loop(
+                ctx.store.clone(),
+                scheduler.clone(),
+                cancel.clone(),
+            ))
+        });
         scheduler.start(config);
         let store = ctx.store.clone();
         let state = Arc::new(ipc::WorkerState::new(
@@ -140,6 +147,9 @@ pub fn run(
             }
         }
         let _ = server.await;
+        if let Some(poll_requests) = poll_requests {
+            let _ = poll_requests.await;
+        }
         if let Some(metrics) = metrics {
             let _ = metrics.await;
         }

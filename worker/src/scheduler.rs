@@ -4,7 +4,9 @@
 //! ([`Scheduler::reload`]). Also `--once`: every enabled profile one time. Profiles with
 //! `push = true` also get IDLE watchers ([`crate::push`]) that wake their timer task the way
 //! `poll_now` does, and stop with it; while one of their folders waits for an IDLE slot the
-//! timer runs at [`NO_SLOT_POLL_INTERVAL`] (or the profile's interval if shorter).
+//! timer runs at [`NO_SLOT_POLL_INTERVAL`] (or the profile's interval if shorter). With the
+//! shared state the watchers run only while this worker holds the profile's lease
+//! ([`Scheduler::sync_push`], called by the lease loop after every round).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -214,6 +216,8 @@ struct ProfileTask {
     profile: Profile,
     cancel: CancellationToken,
     wake: Arc<Notify>,
+    /// The push watchers' token (a child of `cancel`) while they run.
+    watchers: Option<CancellationToken>,
 }
 
 /// The long-running scheduler: one task per enabled profile. [`Scheduler::reload`] applies
@@ -301,23 +305,19 @@ impl Scheduler {
                     status.state = ProfileState::Idle;
                 }
             });
-            let task = ProfileTask {
+            let mut task = ProfileTask {
                 profile: profile.clone(),
                 cancel: self.ctx.cancel.child_token(),
                 wake: Arc::new(Notify::new()),
+                watchers: None,
             };
             let idle = lock(&self.idle)
                 .entry(profile.name.clone())
                 .or_default()
                 .clone();
-            if profile.push {
-                self.push.start(
-                    &self.tracker,
-                    &self.ctx,
-                    profile,
-                    (&task.wake, &idle),
-                    &task.cancel,
-                );
+            // Shared state: only the holder watches; `sync_push` starts them once claimed.
+            if profile.push && self.ctx.store.holds(&profile.name) {
+                self.start_watchers(&mut task, &idle);
             }
             let poll_lock = lock(&self.poll_locks)
                 .entry(profile.name.clone())
@@ -334,6 +334,56 @@ impl Scheduler {
             ));
             tasks.insert(profile.name.clone(), task);
         }
+    }
+
+    /// Starts the IDLE watchers of `task`'s push profile, counted in `idle`.
+    fn start_watchers(&self, task: &mut ProfileTask, idle: &Arc<IdleCounts>) {
+        let token = task.cancel.child_token();
+        self.push.start(
+            &self.tracker,
+            &self.ctx,
+            &task.profile,
+            (&task.wake, idle),
+            &token,
+        );
+        task.watchers = Some(token);
+    }
+
+    /// Shared state: runs the IDLE watchers of exactly the push profiles this worker holds
+    /// now — started for a profile just claimed, stopped (their IMAP sessions logged out) for
+    /// one lost or handed back. With the local state every profile is held: nothing changes.
+    /// Returns the profiles whose watchers (started, stopped).
+    pub fn sync_push(&self) -> (Vec<String>, Vec<String>) {
+        let (mut started, mut stopped) = (Vec::new(), Vec::new());
+        let mut tasks = lock(&self.tasks);
+        for (name, task) in tasks.iter_mut() {
+            if !task.profile.push {
+                continue;
+            }
+            let held = self.ctx.store.holds(name);
+            match (held, task.watchers.is_some()) {
+                (true, false) => {
+                    let idle = lock(&self.idle).entry(name.clone()).or_default().clone();
+                    self.start_watchers(task, &idle);
+                    started.push(name.clone());
+                }
+                (false, true) => {
+                    if let Some(token) = task.watchers.take() {
+                        token.cancel();
+                    }
+                    stopped.push(name.clone());
+                }
+                _ => {}
+            }
+        }
+        if !started.is_empty() || !stopped.is_empty() {
+            info!(
+                ?started,
+                ?stopped,
+                "shared state: IDLE watchers follow the profile leases"
+            );
+        }
+        (started, stopped)
     }
 
     /// Polls a profile now instead of at its next time; false if no enabled profile has

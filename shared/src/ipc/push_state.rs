@@ -18,6 +18,9 @@ pub enum PushState {
     /// At least one folder found the IDLE cap full and waits for a slot; the profile is polled
     /// at the short no-slot interval until it gets one.
     NoSlot,
+    /// Several workers on a shared state: another worker holds the profile, and its IDLE
+    /// connections (this worker opens none for it).
+    Elsewhere,
 }
 
 impl PushState {
@@ -28,6 +31,7 @@ impl PushState {
             PushState::Idling => "idle",
             PushState::Connecting => "connecting",
             PushState::NoSlot => "no slot",
+            PushState::Elsewhere => "elsewhere",
         }
     }
 }

@@ -276,6 +276,9 @@ impl WorkerState {
                         format!("profile \"{name}\" is disabled; enable it first"),
                     ));
                 }
+                if !self.ctx.store.holds(&name) {
+                    return self.ask_holder(&name).await;
+                }
                 if !self.scheduler.poll_now(&name) {
                     return Err(IpcError::new(
                         ErrorKind::Internal,
@@ -423,10 +426,40 @@ impl WorkerState {
         }
     }
 
+    /// Shared state, a profile another worker holds: passes the poll request on to the holder
+    /// (a NOTIFY every worker listens to) and names it as `status` does.
+    async fn ask_holder(&self, name: &str) -> Result<Response, IpcError> {
+        let holder = match self.ctx.store.lease_holders().await {
+            Ok(rows) => rows
+                .into_iter()
+                .find(|(profile, _, live)| profile == name && *live)
+                .map(|(_, holder, _)| holder),
+            Err(err) => return Err(IpcError::new(ErrorKind::Internal, err.to_string())),
+        };
+        self.ctx
+            .store
+            .ask_poll_now(name)
+            .await
+            .map_err(|err| IpcError::new(ErrorKind::Internal, err.to_string()))?;
+        info!(profile = %name, holder = ?holder, "poll requested over IPC; passed on to the holder");
+        let message = match holder {
+            Some(holder) => {
+                format!("poll of profile \"{name}\" asked of the worker holding it ({holder})")
+            }
+            None => format!(
+                "no worker holds profile \"{name}\" now; the worker that claims it polls it at once"
+            ),
+        };
+        Ok(Response::Done { message })
+    }
+
     /// The IDLE side of `profile` for its status row.
     fn push_state(&self, profile: &Profile) -> PushState {
         if !(profile.enabled && profile.push) {
             return PushState::Off;
+        }
+        if !self.ctx.store.holds(&profile.name) {
+            return PushState::Elsewhere;
         }
         self.scheduler
             .idle_counts(&profile.name)

@@ -61,7 +61,13 @@ impl WorkerState {
             ));
         }
         info!(profile = %id.profile, uid = %id.uid, folder = %id.folder, ?action, "held message action requested over IPC");
-        let started = profile.enabled && self.scheduler.poll_now(&id.profile);
+        // Shared state, another worker's profile: its holder is asked (NOTIFY) to poll it.
+        let started = profile.enabled
+            && if self.ctx.store.holds(&id.profile) {
+                self.scheduler.poll_now(&id.profile)
+            } else {
+                self.ctx.store.ask_poll_now(&id.profile).await.is_ok()
+            };
         let what = match action {
             HeldActionKind::Retry => "will be retried",
             HeldActionKind::DeliverToFallback => "will be delivered to the fallback",

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::error::StateError;
-use super::pg::LeaseChange;
+use super::pg::{LeaseChange, PollNowListener};
 use super::store::Store;
 
 impl Store {
@@ -62,6 +62,23 @@ impl Store {
         match &self.shared {
             Some(pg) => pg.lease_holders().await,
             None => Ok(Vec::new()),
+        }
+    }
+
+    /// Asks the worker holding `profile` to poll it now (shared state: a NOTIFY every worker
+    /// listens to); with the local state there is no other worker and nothing is sent.
+    pub async fn ask_poll_now(&self, profile: &str) -> Result<(), StateError> {
+        match &self.shared {
+            Some(pg) => pg.ask_poll_now(profile).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The poll requests of other workers (shared state); `None` with the local state.
+    pub async fn listen_poll_now(&self) -> Result<Option<PollNowListener>, StateError> {
+        match &self.shared {
+            Some(pg) => pg.listen_poll_now().await.map(Some),
+            None => Ok(None),
         }
     }
 }

@@ -84,7 +84,7 @@ pub use history::{clean_header, shown};
 pub use intents::{Intended, Intent};
 pub use lock::{LOCK_FILE, OWNER_FILE};
 pub use open::read_installation_id;
-pub use pg::{LeaseChange, fair_share};
+pub use pg::{LeaseChange, POLL_NOW_CHANNEL, PollNowListener, fair_share};
 pub use schema::SENT_RETENTION_DAYS;
 pub use store::{PendingRecord, Store};
 pub use types::{

@@ -13,6 +13,7 @@
 //! - `history`: a profile's delivery history for the pipe (the window's History page).
 //! - `tls`: `sslmode`/`sslrootcert` of the state URL and the rustls connection (verify-full
 //!   by default for any host but the loopback).
+//! - `notify`: `poll-now` across workers (LISTEN/NOTIFY, no table).
 //!
 //! Every write is one transaction committed by the server (`synchronous_commit` as the
 //! database has it: on by default, i.e. flushed to the server's WAL before the commit returns).
@@ -21,11 +22,13 @@ mod alerts;
 mod bookkeeping;
 mod history;
 mod leases;
+mod notify;
 mod records;
 pub(super) mod schema;
 mod tls;
 
 pub use leases::{LeaseChange, fair_share};
+pub use notify::{POLL_NOW_CHANNEL, PollNowListener};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,6 +47,10 @@ const POOL_SIZE: usize = 16;
 #[derive(Clone)]
 pub(crate) struct PgStore {
     pool: Pool,
+    /// The connection settings (with the password), for the poll-now listener's own session.
+    config: tokio_postgres::Config,
+    /// The TLS of the connections (`None`: plain text), for that session too.
+    tls: Option<tls::RustlsConnect>,
     installation_id: String,
     /// Where it is, without a password: `user@host:port/db`.
     shown: String,
@@ -152,9 +159,9 @@ impl PgStore {
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
-        let manager = match connector {
-            Some(tls) => Manager::from_config(config, tls, manager_config),
-            None => Manager::from_config(config, NoTls, manager_config),
+        let manager = match connector.clone() {
+            Some(tls) => Manager::from_config(config.clone(), tls, manager_config),
+            None => Manager::from_config(config.clone(), NoTls, manager_config),
         };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
@@ -168,6 +175,8 @@ impl PgStore {
             .unwrap_or_else(|_| "unknown".to_string());
         Ok(PgStore {
             pool,
+            config,
+            tls: connector,
             installation_id,
             shown,
             security,
