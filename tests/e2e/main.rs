@@ -22,6 +22,7 @@ mod oauth;
 mod permissions;
 mod poison;
 mod push;
+mod run_mode;
 mod secret_logs;
 mod service_secrets;
 mod several_workers;

@@ -190,6 +190,7 @@ fn refusal(reason: String) -> ServerHello {
         worker: worker_name(),
         refused: Some(reason),
         log_dir: None,
+        run_mode: mailpull_shared::ipc::RunMode::Unknown,
     }
 }
 
@@ -291,6 +292,7 @@ async fn serve_client(stream: Stream, state: Arc<WorkerState>, cancel: Cancellat
                 .display()
                 .to_string(),
         ),
+        run_mode: state.run_mode.clone(),
     };
     if conn.send(&accepted).await.is_err() {
         return;
