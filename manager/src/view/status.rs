@@ -56,17 +56,17 @@ pub fn show(app: &ManagerApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             not_running,
         } = &app.connection
         {
-            if *not_running && !app.host.is_service() {
-                if ui
+            if *not_running
+                && !app.host.is_service()
+                && ui
                     .button("Start worker")
                     .on_hover_text(format!(
                         "Runs mailpull-worker run --config {}",
                         app.config_path.display()
                     ))
                     .clicked()
-                {
-                    actions.push(Action::StartWorker);
-                }
+            {
+                actions.push(Action::StartWorker);
             }
             if !*not_running {
                 ui.weak(reason.as_str());
