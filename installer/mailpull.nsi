@@ -5,6 +5,8 @@
 ;   1. license page, install folder, components (the desktop shortcut is optional);
 ;   2. stops a running "Mailpull Worker" service of an earlier version before replacing files;
 ;   3. copies mailpull-worker.exe, mailpull-manager.exe and the sample configuration;
+;   3b. creates the local group "Mailpull Administrators" (its members use the Pull Manager
+;      without elevation) and adds the installing user; the uninstaller removes the group;
 ;   4. `mailpull-worker service install` creates %ProgramData%\Mailpull with its owner
 ;      (Administrators) and access list (NT SERVICE\MailpullWorker, Administrators, SYSTEM)
 ;      in place, or takes over an existing one only if no other user owns it or anything in
@@ -55,6 +57,7 @@ ManifestSupportedOS all
 !define SERVICE "MailpullWorker"
 !define UNINSTALL_KEY "Software\Microsoft\Windows\CurrentVersion\Uninstall\Mailpull"
 !define SETTINGS_KEY "Software\Mailpull"
+!define ADMIN_GROUP "Mailpull Administrators"
 ; The service's Event Log source (worker/src/service/eventlog.rs): EventCreate.exe's messages
 ; 1-1000 are the text the worker gives, as for the sources `eventcreate` registers.
 !define EVENTLOG_KEY "SYSTEM\CurrentControlSet\Services\EventLog\Application\MailpullWorker"
@@ -168,6 +171,18 @@ Section "Mailpull (worker service and Pull Manager)" SecMain
   File "/oname=mailpull.sample.toml" "${ASSETS}\mailpull.sample.toml"
   File "/oname=license.txt" "${__FILEDIR__}\license.txt"
 
+  ; The local group "Mailpull Administrators": its members open the Pull Manager without a
+  ; UAC prompt (the worker's pipe admits it, the data folder lets it read). Made before
+  ; `service install`, which names it in the data folder's access list; the installing user
+  ; joins it (effective at their next sign-in). "already exists" (an upgrade) is fine.
+  !insertmacro RunLogged 'net localgroup "${ADMIN_GROUP}" /add /comment:"May use the Mailpull Pull Manager without elevation"'
+  ReadEnvStr $R1 USERNAME
+  ReadEnvStr $R2 USERDOMAIN
+  !insertmacro RunLogged 'net localgroup "${ADMIN_GROUP}" "$R2\$R1" /add'
+  ${If} $0 != 0
+    DetailPrint "Could not add $R2\$R1 to ${ADMIN_GROUP} (exit code $0): add the people who use the Pull Manager with: net localgroup $\"${ADMIN_GROUP}$\" NAME /add"
+  ${EndIf}
+
   ; The data folder is created (or taken over) by the worker, its owner and access list set
   ; before anything is written into it; then the service is registered.
   !insertmacro RunLogged '"$INSTDIR\mailpull-worker.exe" service install --config "$APPDATA\${PRODUCT}\mailpull.toml"'
@@ -268,6 +283,9 @@ Section "un.Mailpull (service and program files)" UnSecMain
   DeleteRegKey HKLM "${UNINSTALL_KEY}"
   DeleteRegKey HKLM "${SETTINGS_KEY}"
   DeleteRegKey HKLM "${EVENTLOG_KEY}"
+
+  ; The group goes with the program (its members lose nothing else).
+  !insertmacro RunLogged 'net localgroup "${ADMIN_GROUP}" /delete'
 
   ${If} $RemoveData == 1
     DetailPrint "Removing $APPDATA\${PRODUCT}"

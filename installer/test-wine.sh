@@ -19,6 +19,12 @@
 #      the configuration and the state database;
 #   8. reinstalled, `uninstall.exe /S /REMOVEDATA` ("Remove my data") removes the data and
 #      the stored passwords in the service's credential store too.
+# Service-aware window (issue 14): the installed mailpull-manager.exe asks for no elevation
+# (manifest `asInvoker`), and the installer runs `net localgroup "Mailpull Administrators"
+# /add` and adds the installing user, the uninstaller `/delete`. Wine's net.exe knows only
+# START, STOP and USE (and its netapi32 group calls are stubs), so wine cannot show the group
+# itself, nor enforce the pipe's access list or UAC: README "What wine shows, and what only a
+# real Windows can" lists the steps to check those on Windows.
 #
 #   bash installer/test-wine.sh            (as part of scripts/test.sh)
 #   KEEP_PREFIX=1 bash installer/test-wine.sh   keeps the prefix for a look afterwards
@@ -137,6 +143,19 @@ done
 wine_run reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\Mailpull' /v UninstallString \
     | grep -q 'uninstall.exe' || fail "no Add/Remove Programs entry"
 
+say "2b. the Pull Manager opens without elevation; the installer made the group and joined the user"
+level=$(grep -ao 'requestedExecutionLevel level="[A-Za-z]*"' "$program_dir/mailpull-manager.exe" | head -n 1)
+[ "$level" = 'requestedExecutionLevel level="asInvoker"' ] \
+    || fail "mailpull-manager.exe's manifest asks for '$level', expected asInvoker (no UAC prompt)"
+level=$(grep -ao 'requestedExecutionLevel level="[A-Za-z]*"' "$program_dir/mailpull-worker.exe" | head -n 1)
+[ -n "$level" ] || fail "mailpull-worker.exe carries no manifest"
+setup_log=$(find "$WINEPREFIX/drive_c/users" -name Mailpull-Setup.log | head -n 1)
+grep -qF '> net localgroup "Mailpull Administrators" /add' "$setup_log" \
+    || fail "the installer did not create the group Mailpull Administrators: $(cat "$setup_log")"
+wine_user=$(wine_run cmd /c 'echo %USERDOMAIN%\%USERNAME%' | tail -n 1)
+grep -qF "> net localgroup \"Mailpull Administrators\" \"$wine_user\" /add" "$setup_log" \
+    || fail "the installer did not add the installing user $wine_user to the group: $(cat "$setup_log")"
+
 say "3. the service runs"
 wait_for_state RUNNING
 # wine's sc has no `qc`: read the registration from the registry (Start 2 = automatic).
@@ -210,6 +229,9 @@ if wine_run sc query "$SERVICE" | grep -q STATE; then fail "the service is still
 if wine_run reg query "$eventlog_key" 2>/dev/null | grep -q EventMessageFile; then
     fail "the uninstaller left the Event Log source"
 fi
+setup_log=$(find "$WINEPREFIX/drive_c/users" -name Mailpull-Setup.log | head -n 1)
+grep -qF '> net localgroup "Mailpull Administrators" /delete' "$setup_log" \
+    || fail "the uninstaller did not remove the group Mailpull Administrators"
 [ -f "$data_dir/mailpull.toml" ] || fail "the uninstaller removed the configuration"
 [ -f "$data_dir/state.sqlite3" ] || fail "the uninstaller removed the state database"
 # The SCM stop reached the worker, which finished its work and logged its clean stop.

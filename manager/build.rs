@@ -4,11 +4,9 @@
 include!("../assets/windows/resources.rs");
 
 fn main() {
-    // The worker's pipe and %ProgramData%\Mailpull admit SYSTEM and Administrators only, and
-    // under UAC an administrator's unelevated token does not count: ask for elevation.
-    embed_windows_resources(
-        "Mailpull Pull Manager",
-        "mailpull-manager.exe",
-        "requireAdministrator",
-    );
+    // The window runs unelevated: the worker's pipe (and read access to %ProgramData%\Mailpull)
+    // admits the local group "Mailpull Administrators", which the installer creates and puts
+    // the installing user in. Only Start / Stop / Restart of the service asks for elevation
+    // (`service::windows`, "runas" of mailpull-worker.exe).
+    embed_windows_resources("Mailpull Pull Manager", "mailpull-manager.exe", "asInvoker");
 }

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use mailpull_shared::ipc::hello::{STARTED_BY_ENV, STARTED_BY_MANAGER};
+
 /// The worker binary: next to this executable, else `mailpull-worker` from `PATH`.
 pub fn worker_binary() -> PathBuf {
     let name = format!("mailpull-worker{}", std::env::consts::EXE_SUFFIX);
@@ -16,9 +18,15 @@ pub fn worker_binary() -> PathBuf {
 
 /// Starts `binary run --config FILE` in the background; it lives on after the window closes
 /// (it is the service, the window only watches it). Returns its process id and a message.
+/// The worker is told who started it ([`STARTED_BY_ENV`], for its hello's run mode); the
+/// markers of a systemd unit the window itself may run in (`INVOCATION_ID`,
+/// `NOTIFY_SOCKET`) are not passed on, so the worker does not take itself for that unit.
 pub fn start_worker(binary: &Path, config: &Path) -> Result<(u32, String), String> {
     let mut command = Command::new(binary);
     command
+        .env(STARTED_BY_ENV, STARTED_BY_MANAGER)
+        .env_remove("INVOCATION_ID")
+        .env_remove("NOTIFY_SOCKET")
         .arg("run")
         .arg("--config")
         .arg(config)

@@ -17,6 +17,9 @@
 //!   section of a message to preview).
 //! - [`log`]: the live log buffer, its filter and pause.
 //! - [`launch`]: starting the worker and opening the log file.
+//! - [`service`]: who serves the configuration in words ("Served by the Mailpull service"),
+//!   the installed service or systemd unit that replaces "Start worker", and the Windows
+//!   service's Start / Stop / Restart (elevated).
 //! - [`view`]: drawing, one module per part of the window.
 //! - [`wizard`]: the first-run wizard's steps, presets and checks (drawn by `view::wizard`).
 
@@ -28,6 +31,7 @@ pub mod held;
 pub mod history;
 pub mod launch;
 pub mod log;
+pub mod service;
 pub mod view;
 pub mod wizard;
 

@@ -184,7 +184,7 @@ fn first_poll_ok(gui: &mut Gui, rig: &Rig) {
 
 fn connected(gui: &mut Gui, rig: &Rig) {
     wait_for(gui, rig, "connected with profile isp listed", |gui| {
-        shows(gui, "Connected to mailpull-worker") && gui.query_by_label("isp").is_some()
+        shows(gui, "Served by ") && gui.query_by_label("isp").is_some()
     });
 }
 
@@ -593,6 +593,15 @@ fn worker_stopped_shows_disconnected_then_reconnects() {
     let mut gui = manager(&rig);
     gui.state_mut().worker_binary = mailpull_tests::worker_binary().expect("worker binary");
     connected(&mut gui, &rig);
+    // The rig's worker was started as from a terminal; the window says so, with its process.
+    let rig_pid = rig.worker.as_ref().expect("rig worker").id();
+    assert!(
+        shows(
+            &gui,
+            &format!("Served by a worker started from a terminal (process {rig_pid})")
+        ),
+        "the status bar names the terminal's worker"
+    );
 
     rig.stop_worker();
     wait_for(&mut gui, &rig, "disconnected", |gui| {
@@ -605,6 +614,18 @@ fn worker_stopped_shows_disconnected_then_reconnects() {
     let started = StartedByWindow(gui.state().started_worker.expect("a worker was started"));
     connected(&mut gui, &rig);
     assert!(gui.query_by_label("Start worker").is_none());
+    // The worker itself says the window started it (its hello), with the process id the
+    // window got when it started it.
+    assert!(
+        shows(
+            &gui,
+            &format!(
+                "Served by a worker this window started (process {})",
+                started.0
+            )
+        ),
+        "the status bar names the window's own worker"
+    );
 
     // That one stops too; a worker started elsewhere is found again by itself.
     drop(started);

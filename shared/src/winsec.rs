@@ -12,11 +12,12 @@ use std::ptr::{null, null_mut};
 use windows_sys::Win32::Foundation::{CloseHandle, ERROR_SUCCESS, HANDLE, HLOCAL, LocalFree};
 use windows_sys::Win32::Security::Authorization::{
     ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW,
-    GetNamedSecurityInfoW, SDDL_REVISION_1, SE_FILE_OBJECT,
+    GetNamedSecurityInfoW, GetSecurityInfo, SDDL_REVISION_1, SE_FILE_OBJECT, SE_KERNEL_OBJECT,
 };
 use windows_sys::Win32::Security::{
-    GetTokenInformation, LookupAccountSidW, OWNER_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID,
-    SECURITY_ATTRIBUTES, SID_NAME_USE, TOKEN_QUERY, TOKEN_USER, TokenUser,
+    GetTokenInformation, LookupAccountNameW, LookupAccountSidW, OWNER_SECURITY_INFORMATION,
+    PSECURITY_DESCRIPTOR, PSID, SECURITY_ATTRIBUTES, SID_NAME_USE, TOKEN_QUERY, TOKEN_USER,
+    TokenUser,
 };
 use windows_sys::Win32::Storage::FileSystem::CreateDirectoryW;
 use windows_sys::Win32::System::Threading::{
@@ -118,6 +119,35 @@ pub fn owner_of(path: &Path) -> io::Result<Account> {
     result
 }
 
+/// The owner of the kernel object behind `handle` (e.g. a connected named pipe: the account
+/// that created it, since only a privileged account can give an object another owner).
+pub fn owner_of_handle(handle: std::os::windows::io::BorrowedHandle<'_>) -> io::Result<Account> {
+    use std::os::windows::io::AsRawHandle as _;
+    let mut owner: PSID = null_mut();
+    let mut descriptor: PSECURITY_DESCRIPTOR = null_mut();
+    // SAFETY: a valid handle; the descriptor is freed below, `owner` points into it.
+    let rc = unsafe {
+        GetSecurityInfo(
+            handle.as_raw_handle(),
+            SE_KERNEL_OBJECT,
+            OWNER_SECURITY_INFORMATION,
+            &mut owner,
+            null_mut(),
+            null_mut(),
+            null_mut(),
+            &mut descriptor,
+        )
+    };
+    if rc != ERROR_SUCCESS {
+        return Err(io::Error::from_raw_os_error(rc as i32));
+    }
+    // SAFETY: `owner` is valid while `descriptor` lives.
+    let result = unsafe { account(owner) };
+    // SAFETY: allocated by GetSecurityInfo.
+    unsafe { LocalFree(descriptor as HLOCAL) };
+    result
+}
+
 /// # Safety
 /// `process` is a process handle with PROCESS_QUERY_LIMITED_INFORMATION.
 unsafe fn token_user(process: HANDLE) -> io::Result<Account> {
@@ -144,6 +174,40 @@ unsafe fn token_user(process: HANDLE) -> io::Result<Account> {
         let user = &*(buffer.as_ptr() as *const TOKEN_USER);
         account(user.User.Sid)
     }
+}
+
+/// The SID (`S-1-5-…`) of the local account or group `name`, `None` when there is none
+/// (e.g. the group "Mailpull Administrators" before the installer created it).
+pub fn account_sid(name: &str) -> io::Result<Option<String>> {
+    /// ERROR_NONE_MAPPED: no account of that name.
+    const NONE_MAPPED: i32 = 1332;
+    let name = wide(OsStr::new(name));
+    let mut sid = vec![0u64; 16]; // 128 bytes: a SID is at most 68
+    let mut sid_len = (sid.len() * 8) as u32;
+    let mut domain = [0u16; 256];
+    let mut domain_len = 256u32;
+    let mut kind: SID_NAME_USE = 0;
+    // SAFETY: the buffers and their lengths match; `name` is NUL-terminated.
+    let found = unsafe {
+        LookupAccountNameW(
+            null(),
+            name.as_ptr(),
+            sid.as_mut_ptr().cast(),
+            &mut sid_len,
+            domain.as_mut_ptr(),
+            &mut domain_len,
+            &mut kind,
+        )
+    } != 0;
+    if !found {
+        let err = io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(NONE_MAPPED) => Ok(None),
+            _ => Err(err),
+        };
+    }
+    // SAFETY: LookupAccountNameW wrote a valid SID into `sid`.
+    unsafe { account(sid.as_mut_ptr().cast()) }.map(|account| Some(account.sid))
 }
 
 /// The account this process runs as.

@@ -24,6 +24,7 @@ mod oauth_pipe;
 mod permissions;
 mod poison;
 mod push;
+mod run_mode;
 mod secret_logs;
 mod secret_service;
 mod service_secrets;

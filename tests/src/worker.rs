@@ -237,7 +237,10 @@ impl WorkerSetup {
         self.spawn_with_env(once, &[])
     }
 
-    /// [`Self::spawn`] with `env` set for the worker (e.g. `RUST_LOG`).
+    /// [`Self::spawn`] with `env` set for the worker (e.g. `RUST_LOG`). The markers of how a
+    /// worker was started (a systemd unit's `INVOCATION_ID`/`NOTIFY_SOCKET`, the Pull
+    /// Manager's `MAILPULL_STARTED_BY`) are not inherited from the test's environment: a test
+    /// worker runs as from a terminal unless `env` says otherwise.
     pub fn spawn_with_env(&self, once: bool, env: &[(&str, &str)]) -> anyhow::Result<Child> {
         let stdout =
             std::fs::File::create(self.dir.path().join("worker.stdout")).context("stdout file")?;
@@ -250,6 +253,9 @@ impl WorkerSetup {
         }
         cmd.arg("--config")
             .arg(&self.config)
+            .env_remove("INVOCATION_ID")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove(mailpull_shared::ipc::hello::STARTED_BY_ENV)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(stdout)
@@ -264,7 +270,12 @@ impl WorkerSetup {
     /// returns once it answers on its pipe; fails with its stderr if it exits or never listens
     /// within 20 s.
     pub fn spawn_listening(&self) -> anyhow::Result<Child> {
-        let mut child = self.spawn(false)?;
+        self.spawn_listening_with_env(&[])
+    }
+
+    /// [`Self::spawn_listening`] with `env` set for the worker (see [`Self::spawn_with_env`]).
+    pub fn spawn_listening_with_env(&self, env: &[(&str, &str)]) -> anyhow::Result<Child> {
+        let mut child = self.spawn_with_env(false, env)?;
         let endpoint = mailpull_shared::ipc::Endpoint::for_config(&self.config);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use mailpull_shared::config::{Config, ConfigError};
-use mailpull_shared::ipc::Endpoint;
+use mailpull_shared::ipc::{Endpoint, RunMode};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::PollContext;
@@ -69,11 +69,13 @@ async fn context(config: &Config, cancel: CancellationToken) -> Result<Arc<PollC
 /// Runs the worker of `config` (read from `config_file`, which names the IPC endpoint) until
 /// `shutdown` completes: a signal, or the Windows service's stop. Polls then finish the message
 /// in hand, and this returns once every one has. `live` is the log the IPC clients subscribe
-/// to. Blocks the calling thread (it runs its own async runtime).
+/// to; `mode` is how the worker was started, told to every client in the hello. Blocks the
+/// calling thread (it runs its own async runtime).
 pub fn run(
     config_file: &Path,
     config: &Config,
     live: LiveLog,
+    mode: RunMode,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     runtime()?.block_on(async move {
@@ -81,7 +83,7 @@ pub fn run(
         let ctx = context(config, cancel.clone()).await?;
         let endpoint = Endpoint::for_config(config_file);
         let listener = ipc::bind(&endpoint)?;
-        tracing::info!(config = %config_file.display(), profiles = config.profiles.len(), ipc = %endpoint, "worker started");
+        tracing::info!(config = %config_file.display(), profiles = config.profiles.len(), ipc = %endpoint, run_mode = ?mode, "worker started");
         let fd_limit = fd_limit::raise();
         let (idle_cap, cap_source) = fd_limit::idle_cap(&config.worker, fd_limit.and_then(|l| l.soft));
         tracing::info!(
@@ -133,6 +135,7 @@ pub fn run(
             scheduler.clone(),
             ctx,
             live,
+            mode,
         ));
         let server = tokio::spawn(ipc::serve(listener, state, cancel.clone()));
         shutdown.await;

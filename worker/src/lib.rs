@@ -61,6 +61,8 @@
 //! - [`import`]: `import fetchmailrc|getmailrc`: fetchmail's and getmail's configurations as
 //!   profiles (pure parsers and mappings; passwords into the OS keyring).
 //! - [`ipc`]: the server end of the Pull Manager's pipe inside `mailpull-worker run`.
+//! - [`run_mode`]: how this worker was started (service, systemd unit, a Pull Manager, a
+//!   terminal), for the pipe's hello.
 //! - [`engine`]: the worker assembled ([`run`], [`run_once`]): state database, deliverer,
 //!   scheduler, push and IPC server; what `mailpull-worker run` and the Windows service call.
 
@@ -91,6 +93,7 @@ pub mod private;
 pub mod push;
 pub mod remote;
 pub mod routing;
+pub mod run_mode;
 pub mod sasl;
 pub mod scheduler;
 pub mod service_config;

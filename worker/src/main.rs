@@ -448,7 +448,8 @@ fn run(path: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         });
     }
-    mailpull_worker::run(&path, &config, log.live.clone(), shutdown_signal())?;
+    let mode = mailpull_worker::run_mode::current();
+    mailpull_worker::run(&path, &config, log.live.clone(), mode, shutdown_signal())?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,11 +1,12 @@
 //! What each [`Action`] of the views does: select, new, edit, save, test, delete, poll now,
-//! start the worker, the log buttons and the sign-in dialog's buttons.
+//! start the worker (or, where a service serves the configuration, control the service), the
+//! log buttons and the sign-in dialog's buttons.
 
 use mailpull_shared::ipc::{HeldActionKind, HeldId, TestTarget};
 
 use super::state::{Action, Connection, Editor, Mode, Notice, Page, Pending};
 use super::window::ManagerApp;
-use crate::backend::Command;
+use crate::backend::{Command, Update};
 use crate::form::describe_problem;
 use crate::launch;
 use crate::log::newest_log_file;
@@ -133,6 +134,21 @@ impl ManagerApp {
                     self.busy = Some(format!("Asking the worker to poll \"{name}\" ..."));
                     self.backend.send(Command::PollNow(name));
                 }
+            }
+            // A service or unit serves this configuration: never a second worker beside it.
+            Action::StartWorker if self.host.is_service() => {
+                let why = self.host.describe();
+                self.notify(format!("Not starting a worker: {why}."), true);
+            }
+            Action::ServiceControl(verb) => {
+                self.busy = Some(format!(
+                    "{} (Windows asks for an administrator's consent) ...",
+                    verb.label()
+                ));
+                let out = self.backend.outbox();
+                crate::service::control(&self.worker_binary, verb, move |outcome| {
+                    out.send(Update::ServiceControlled { verb, outcome });
+                });
             }
             Action::StartWorker => {
                 match launch::start_worker(&self.worker_binary, &self.config_path) {

@@ -33,4 +33,6 @@ pub use window::ManagerApp;
 #[cfg(test)]
 mod history_tests;
 #[cfg(test)]
+mod service_tests;
+#[cfg(test)]
 mod tests;

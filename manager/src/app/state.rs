@@ -5,12 +5,14 @@
 use std::time::{Duration, Instant};
 
 use mailpull_shared::ipc::{
-    FieldProblem, HeldActionKind, HeldId, ImportFormat, ProfileForm, SignInMethod, SignInPrompt,
+    FieldProblem, HeldActionKind, HeldId, ImportFormat, ProfileForm, RunMode, SignInMethod,
+    SignInPrompt,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::form::{FormFields, Section};
 use crate::log::LogFilter;
+use crate::service::ServiceVerb;
 use crate::wizard::WizardAction;
 
 /// The key of [`Settings`] in eframe's storage.
@@ -29,8 +31,15 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Connection {
     Connecting,
-    Connected { worker: String },
-    Disconnected { reason: String, not_running: bool },
+    /// `run_mode`: how the worker runs, as it said in its hello.
+    Connected {
+        worker: String,
+        run_mode: RunMode,
+    },
+    Disconnected {
+        reason: String,
+        not_running: bool,
+    },
 }
 
 impl Connection {
@@ -164,6 +173,8 @@ pub enum Action {
     DiscardPending,
     CancelPending,
     StartWorker,
+    /// Start, stop or restart the Windows service (elevated).
+    ServiceControl(ServiceVerb),
     OpenLog,
     CopyLog,
     ClearLog,

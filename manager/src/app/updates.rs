@@ -9,12 +9,18 @@ use super::window::ManagerApp;
 use crate::backend::{Command, Update};
 use crate::form::{FormFields, describe_problem};
 use crate::held;
+use crate::service::Host;
 
 impl ManagerApp {
     pub(super) fn apply_update(&mut self, update: Update) {
         match update {
-            Update::Connected { worker, log_dir } => {
-                self.connection = Connection::Connected { worker };
+            Update::Connected {
+                worker,
+                log_dir,
+                run_mode,
+            } => {
+                self.connection = Connection::Connected { worker, run_mode };
+                self.host = Host::Nobody;
                 self.log_dir = log_dir;
             }
             Update::Disconnected {
@@ -29,6 +35,16 @@ impl ManagerApp {
                 // A state request lost with the connection: ask again (and hear why not).
                 if let Some(sign_in) = self.sign_in.as_mut() {
                     sign_in.asking = false;
+                }
+            }
+            Update::Host(host) => self.host = host,
+            Update::ServiceControlled { verb, outcome } => {
+                self.busy = None;
+                match outcome {
+                    Ok(message) => self.notify(message, false),
+                    Err(message) => {
+                        self.notify(format!("{}: {message}", verb.label()), true);
+                    }
                 }
             }
             Update::Profiles(profiles) => {

@@ -14,6 +14,7 @@ use crate::backend::{Backend, Command};
 use crate::form::Section;
 use crate::launch;
 use crate::log::LogBuffer;
+use crate::service::{Host, Probe};
 use crate::wizard::Wizard;
 
 /// The whole window's state.
@@ -39,6 +40,9 @@ pub struct ManagerApp {
     pub worker_binary: PathBuf,
     /// The process Start worker started last.
     pub started_worker: Option<u32>,
+    /// While no worker answers: the service or unit installed for this configuration (then
+    /// "Start worker" is not offered).
+    pub host: Host,
     /// The sign-in dialog, when open.
     pub sign_in: Option<SignIn>,
     /// Opens sign-in pages and the log file.
@@ -89,7 +93,17 @@ impl ManagerApp {
 
     /// The window for the worker at `endpoint` (tests use their own).
     pub fn with_endpoint(endpoint: Endpoint, settings: Settings) -> std::io::Result<ManagerApp> {
-        let backend = Backend::start(endpoint.clone())?;
+        Self::with_probe(endpoint, settings, crate::service::probe)
+    }
+
+    /// [`Self::with_endpoint`], with `probe` telling which service or unit is installed for
+    /// the configuration while no worker answers (tests stand in for the service manager).
+    pub fn with_probe(
+        endpoint: Endpoint,
+        settings: Settings,
+        probe: Probe,
+    ) -> std::io::Result<ManagerApp> {
+        let backend = Backend::start(endpoint.clone(), probe)?;
         Ok(ManagerApp {
             selected: settings.selected.clone(),
             settings,
@@ -107,6 +121,7 @@ impl ManagerApp {
             busy: None,
             worker_binary: launch::worker_binary(),
             started_worker: None,
+            host: Host::Nobody,
             sign_in: None,
             opener: Box::new(launch::open_url),
             pending: None,

@@ -1,11 +1,14 @@
 //! The pipe, off the UI thread: a thread running a small tokio runtime keeps one request
 //! connection and one live-log connection to the worker, reconnects by itself once a second
-//! while the worker is away, refreshes the status every second, and runs the window's
+//! while the worker is away (and asks then, each time, which service or systemd unit is
+//! installed for the configuration: [`crate::service::probe`]), refreshes the status every
+//! second, and runs the window's
 //! [`Command`]s one at a time; the held messages are asked for every [`HELD_TICK`] and after
 //! each action on one of them. Results come back as [`Update`]s on a channel; each one asks
 //! egui for a repaint. The UI thread never waits on the pipe. `import`: File → Import's
 //! request and the saves that follow it; `history`: the History page and routing preview;
-//! `describe`: what a command asked, for the message when it fails.
+//! `describe`: what a command asked, for the message when it fails; `update`: the
+//! [`Update`]s themselves.
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -13,20 +16,23 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mailpull_shared::ipc::{
-    ClientError, Endpoint, Event, HeldActionKind, HeldId, HeldMessage, ImportFormat, IpcClient,
-    IpcError, ProfileForm, ProfileStatus, ProfileSummary, ServerCandidate, ServerFinding,
-    SignInMethod, SignInPrompt, SignInState, TestStep, TestTarget, WirePassword,
+    ClientError, Endpoint, Event, HeldActionKind, HeldId, ImportFormat, IpcClient, ProfileForm,
+    ServerCandidate, SignInMethod, SignInState, TestTarget, WirePassword,
 };
 use tokio::sync::mpsc as tmpsc;
+
+use crate::service::Probe;
 
 mod describe;
 mod history;
 mod import;
+mod update;
 
 use describe::describe;
 pub use history::{HistoryCommand, HistoryUpdate};
 
 pub use import::ImportOutcome;
+pub use update::Update;
 
 /// How often the status is refreshed and a lost worker is looked for again.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -94,89 +100,16 @@ pub enum Command {
     },
 }
 
-/// What the pipe reports back to the window.
-#[derive(Debug, Clone)]
-pub enum Update {
-    Connected {
-        worker: String,
-        log_dir: Option<PathBuf>,
-    },
-    /// No connection; `not_running` when nothing listens for this configuration.
-    Disconnected {
-        reason: String,
-        not_running: bool,
-    },
-    Profiles(Vec<ProfileSummary>),
-    Status(Vec<ProfileStatus>),
-    Profile {
-        name: String,
-        form: Box<ProfileForm>,
-    },
-    Saved {
-        name: String,
-        /// The outcome of storing the typed password, when one was typed.
-        secret: Option<Result<String, String>>,
-        /// The outcome of storing the typed OAuth client secret, when one was typed.
-        client_secret: Option<Result<String, String>>,
-    },
-    /// The worker refused to save: nothing was written. `error.fields` names each problem.
-    SaveRefused(IpcError),
-    Deleted(String),
-    TestReport(Vec<TestStep>),
-    /// A request that succeeded, with the worker's message.
-    Done(String),
-    /// A request that failed, with what was asked and why.
-    Failed {
-        what: String,
-        error: String,
-    },
-    /// A sign-in of profile `name` runs under `session`; show `prompt`.
-    SignInStarted {
-        name: String,
-        session: String,
-        prompt: SignInPrompt,
-    },
-    /// The worker refused to start a sign-in of profile `name`.
-    SignInRefused {
-        name: String,
-        error: String,
-    },
-    /// The state of the sign-in `session`.
-    SignIn {
-        session: String,
-        state: SignInState,
-    },
-    /// Every held message of every profile.
-    Held(Vec<HeldMessage>),
-    /// What an import came to: the worker's report, the profiles saved, and those the
-    /// worker refused to save with why; `Err` when nothing was imported.
-    Imported(Result<ImportOutcome, String>),
-    /// The outcome of an action on a held message: the worker's message, or why not.
-    HeldResult {
-        id: HeldId,
-        action: HeldActionKind,
-        outcome: Result<String, String>,
-    },
-    /// The answer to a [`Command::History`].
-    History(HistoryUpdate),
-    /// What answered on `host`, one finding per candidate asked for.
-    ServerFound {
-        host: String,
-        findings: Vec<ServerFinding>,
-    },
-    Log(String),
-    Lagged(u64),
-}
-
 /// Sends updates to the UI thread and wakes it.
 #[derive(Clone)]
-struct Outbox {
+pub struct Outbox {
     tx: mpsc::Sender<Update>,
     ctx: Arc<Mutex<Option<egui::Context>>>,
 }
 
 impl Outbox {
-    fn send(&self, update: Update) {
+    /// Queues `update` for the window and asks for a repaint.
+    pub fn send(&self, update: Update) {
         let _ = self.tx.send(update);
         let ctx = self
             .ctx
@@ -194,11 +127,13 @@ pub struct Backend {
     updates: mpsc::Receiver<Update>,
     ctx: Arc<Mutex<Option<egui::Context>>>,
     endpoint: Endpoint,
+    outbox: Outbox,
 }
 
 impl Backend {
-    /// Starts the pipe thread for the worker at `endpoint`.
-    pub fn start(endpoint: Endpoint) -> std::io::Result<Backend> {
+    /// Starts the pipe thread for the worker at `endpoint`; `probe` tells, while no worker
+    /// answers, which service or unit is installed for its configuration.
+    pub fn start(endpoint: Endpoint, probe: Probe) -> std::io::Result<Backend> {
         let (commands, command_rx) = tmpsc::unbounded_channel();
         let (tx, updates) = mpsc::channel();
         let ctx = Arc::new(Mutex::new(None));
@@ -210,15 +145,22 @@ impl Backend {
             .enable_all()
             .build()?;
         let target = endpoint.clone();
+        let pipe_outbox = outbox.clone();
         std::thread::Builder::new()
             .name("mailpull-pipe".into())
-            .spawn(move || runtime.block_on(run(target, command_rx, outbox)))?;
+            .spawn(move || runtime.block_on(run(target, command_rx, pipe_outbox, probe)))?;
         Ok(Backend {
             commands,
             updates,
             ctx,
             endpoint,
+            outbox,
         })
+    }
+
+    /// Where work done off the pipe thread (the elevated service control) reports to.
+    pub fn outbox(&self) -> Outbox {
+        self.outbox.clone()
     }
 
     /// Where the worker is looked for.
@@ -249,15 +191,23 @@ impl Backend {
 
 /// Connects, serves a session until the worker goes away, and starts again, until the
 /// window drops its [`Backend`].
-async fn run(endpoint: Endpoint, mut commands: tmpsc::UnboundedReceiver<Command>, out: Outbox) {
+async fn run(
+    endpoint: Endpoint,
+    mut commands: tmpsc::UnboundedReceiver<Command>,
+    out: Outbox,
+    probe: Probe,
+) {
     let mut last_reason = String::new();
+    let mut last_host = None;
     loop {
         match IpcClient::connect(&endpoint).await {
             Ok(client) => {
                 last_reason.clear();
+                last_host = None;
                 out.send(Update::Connected {
                     worker: client.worker_version().to_string(),
                     log_dir: client.log_dir().map(PathBuf::from),
+                    run_mode: client.run_mode().clone(),
                 });
                 match session(&endpoint, client, &mut commands, &out).await {
                     SessionEnd::Quit => return,
@@ -271,12 +221,21 @@ async fn run(endpoint: Endpoint, mut commands: tmpsc::UnboundedReceiver<Command>
             }
             Err(err) => {
                 let reason = err.to_string();
+                let not_running = matches!(err, ClientError::NotRunning { .. });
                 if reason != last_reason {
                     out.send(Update::Disconnected {
-                        not_running: matches!(err, ClientError::NotRunning { .. }),
+                        not_running,
                         reason: reason.clone(),
                     });
                     last_reason = reason;
+                }
+                // Nothing listens: is a service or unit installed for this configuration?
+                if not_running {
+                    let host = probe(&endpoint.config);
+                    if last_host.as_ref() != Some(&host) {
+                        out.send(Update::Host(host.clone()));
+                        last_host = Some(host);
+                    }
                 }
             }
         }

@@ -81,6 +81,7 @@ pub struct IpcClient {
     stream: FramedStream<Stream>,
     worker: String,
     log_dir: Option<std::path::PathBuf>,
+    run_mode: super::RunMode,
 }
 
 /// Sends one frame.
@@ -126,6 +127,7 @@ impl IpcClient {
             stream,
             worker: reply.worker,
             log_dir: reply.log_dir.map(std::path::PathBuf::from),
+            run_mode: reply.run_mode,
         })
     }
 
@@ -173,6 +175,12 @@ impl IpcClient {
     /// The folder of the worker's log files, when the worker said (see [`ServerHello`]).
     pub fn log_dir(&self) -> Option<&std::path::Path> {
         self.log_dir.as_deref()
+    }
+
+    /// How the worker runs, as it said in its hello ([`super::RunMode::Unknown`] for an
+    /// older worker).
+    pub fn run_mode(&self) -> &super::RunMode {
+        &self.run_mode
     }
 
     /// Sends `request` and returns the answer; a typed error reply becomes

@@ -64,6 +64,10 @@ pub fn trusted_pipe_server(server_sid: &str, client_sid: &str) -> bool {
     server_sid == SERVICE_SID || server_sid == SYSTEM_SID || server_sid == client_sid
 }
 
+/// The local group whose members use the Pull Manager without elevation: the installer
+/// creates it and adds the installing user; the pipe and the data folder grant it.
+pub const ADMIN_GROUP: &str = "Mailpull Administrators";
+
 /// NT AUTHORITY\SYSTEM.
 pub const SYSTEM_SID: &str = "S-1-5-18";
 
@@ -94,10 +98,19 @@ pub fn check_pipe_server(
         .inner()
         .server_process_id()
         .map_err(|err| cannot("its server's process id", err))?;
-    let server =
-        crate::winsec::process_user(pid).map_err(|err| cannot("its server's account", err))?;
     let client =
         crate::winsec::current_user().map_err(|err| cannot("this process's account", err))?;
+    let server = match crate::winsec::process_user(pid) {
+        Ok(server) => server,
+        // An unelevated client may not read the token of the service's process; the pipe's
+        // own owner is the account that created it (another owner needs a privilege only
+        // administrators hold), and the client may read it.
+        Err(err) => {
+            use std::os::windows::io::AsHandle as _;
+            crate::winsec::owner_of_handle(named.inner().as_handle())
+                .map_err(|_| cannot("its server's account", err))?
+        }
+    };
     if trusted_pipe_server(&server.sid, &client.sid) {
         return Ok(());
     }

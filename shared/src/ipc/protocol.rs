@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::raw::RawProfile;
 use crate::ipc::find_server::{ServerCandidate, ServerFinding};
 use crate::ipc::held::{HeldActionKind, HeldId, HeldMessage};
-pub use crate::ipc::hello::{ClientHello, PROTOCOL_VERSION, ServerHello, version_mismatch};
+pub use crate::ipc::hello::{
+    ClientHello, PROTOCOL_VERSION, RunMode, ServerHello, version_mismatch,
+};
 use crate::ipc::history::History;
 use crate::ipc::import::ImportFormat;
 use crate::ipc::route::RoutePreview;

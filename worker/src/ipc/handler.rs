@@ -32,6 +32,8 @@ pub struct WorkerState {
     edits: tokio::sync::Mutex<()>,
     /// OAuth sign-ins started over IPC.
     sign_ins: crate::oauth::signin::SignIns,
+    /// How this worker runs, told in the hello.
+    pub run_mode: mailpull_shared::ipc::RunMode,
 }
 
 fn invalid_config(err: ConfigError) -> IpcError {
@@ -90,6 +92,7 @@ impl WorkerState {
         scheduler: Arc<Scheduler>,
         ctx: Arc<PollContext>,
         live: LiveLog,
+        run_mode: mailpull_shared::ipc::RunMode,
     ) -> Self {
         WorkerState {
             config_path,
@@ -99,6 +102,7 @@ impl WorkerState {
             live,
             edits: tokio::sync::Mutex::new(()),
             sign_ins: crate::oauth::signin::SignIns::default(),
+            run_mode,
         }
     }
 

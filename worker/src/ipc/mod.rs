@@ -5,7 +5,8 @@
 //!
 //! Access control on Unix: the socket lives in a directory of mode 0700 owned by the worker's
 //! user, and every peer's uid is checked on accept (same user or root). On Windows the named
-//! pipe carries a security descriptor for SYSTEM, Administrators and the owner.
+//! pipe carries a security descriptor for SYSTEM, Administrators, the service's account, the
+//! owner and, when it exists, the group "Mailpull Administrators" ([`pipe_sddl`]).
 //!
 //! - [`handler`]: what each request does.
 //! - [`edit`]: configuration file edits and the atomic write.
@@ -136,11 +137,26 @@ pub const PIPE_SDDL: &str = concat!(
     ")(A;;GA;;;OW)"
 );
 
+/// [`PIPE_SDDL`], plus read/write (connect) for the local group "Mailpull Administrators"
+/// (`group_sid`) when it exists: its members open the Pull Manager without elevation (an
+/// administrator's unelevated token does not count as Administrators under UAC).
+pub fn pipe_sddl(group_sid: Option<&str>) -> String {
+    match group_sid {
+        Some(sid) => format!("{PIPE_SDDL}(A;;GRGW;;;{sid})"),
+        None => PIPE_SDDL.to_string(),
+    }
+}
+
 #[cfg(windows)]
 fn windows_security(options: ListenerOptions<'_>) -> std::io::Result<ListenerOptions<'_>> {
     use interprocess::os::windows::local_socket::ListenerOptionsExt;
     use interprocess::os::windows::security_descriptor::SecurityDescriptor;
-    let sddl = widestring::U16CString::from_str(PIPE_SDDL)
+    use mailpull_shared::ipc::owner::ADMIN_GROUP;
+    let group = mailpull_shared::winsec::account_sid(ADMIN_GROUP).unwrap_or_else(|err| {
+        warn!("cannot look up the group {ADMIN_GROUP}: {err}; only administrators (elevated) reach the pipe");
+        None
+    });
+    let sddl = widestring::U16CString::from_str(pipe_sddl(group.as_deref()))
         .map_err(|err| std::io::Error::other(err.to_string()))?;
     let descriptor = SecurityDescriptor::deserialize(&sddl)?;
     Ok(options.security_descriptor(descriptor))
@@ -190,6 +206,7 @@ fn refusal(reason: String) -> ServerHello {
         worker: worker_name(),
         refused: Some(reason),
         log_dir: None,
+        run_mode: mailpull_shared::ipc::RunMode::Unknown,
     }
 }
 
@@ -291,6 +308,7 @@ async fn serve_client(stream: Stream, state: Arc<WorkerState>, cancel: Cancellat
                 .display()
                 .to_string(),
         ),
+        run_mode: state.run_mode.clone(),
     };
     if conn.send(&accepted).await.is_err() {
         return;
@@ -369,8 +387,20 @@ async fn stream_log(mut conn: Conn, state: &WorkerState, cancel: &CancellationTo
 
 #[cfg(test)]
 mod tests {
-    use super::PIPE_SDDL;
+    use super::{PIPE_SDDL, pipe_sddl};
     use mailpull_shared::ipc::owner::SERVICE_SID;
+
+    /// With the group "Mailpull Administrators" in place its members may connect (read and
+    /// write, not change the pipe's security); without it nothing is added.
+    #[test]
+    fn the_group_mailpull_administrators_may_connect_when_it_exists() {
+        let group = "S-1-5-21-111-222-333-1005";
+        assert_eq!(
+            pipe_sddl(Some(group)),
+            format!("{PIPE_SDDL}(A;;GRGW;;;S-1-5-21-111-222-333-1005)")
+        );
+        assert_eq!(pipe_sddl(None), PIPE_SDDL);
+    }
 
     /// The pipe admits the service's virtual account by its SID, SYSTEM, Administrators and
     /// the owner, and no inherited or other entry ("D:P", protected).

@@ -43,9 +43,10 @@ pub struct Invocation<'a> {
     pub local: bool,
 }
 
-/// Where the command runs: through the worker (connected), or here.
+/// Where the command runs: through the worker (connected; boxed, it is far larger than the
+/// other answers), or here.
 enum Route {
-    Worker(IpcClient, Endpoint),
+    Worker(Box<(IpcClient, Endpoint)>),
     Here,
     Stop(ExitCode),
 }
@@ -68,7 +69,7 @@ async fn route(request: &Invocation<'_>, what: &str, effect: &str) -> Route {
     }
     let endpoint = Endpoint::for_config(request.config);
     match IpcClient::connect(&endpoint).await {
-        Ok(client) => Route::Worker(client, endpoint),
+        Ok(client) => Route::Worker(Box::new((client, endpoint))),
         Err(ClientError::NotRunning { .. }) => match service {
             Some(service) => {
                 eprintln!(
@@ -107,7 +108,8 @@ pub async fn sign_in(
     let open_browser = may_open_browser(no_browser);
     match route(request, "sign-in", "the refresh token goes into").await {
         Route::Stop(code) => Ok(code),
-        Route::Worker(mut client, endpoint) => {
+        Route::Worker(connected) => {
+            let (mut client, endpoint) = *connected;
             let done =
                 super::pipe::sign_in(&mut client, &endpoint, &profile.name, method, open_browser)
                     .await;
@@ -132,9 +134,12 @@ pub async fn sign_out(request: &Invocation<'_>) -> Result<ExitCode, OAuthError> 
     super::settings(profile)?;
     match route(request, "sign-out", "the refresh token is removed from").await {
         Route::Stop(code) => Ok(code),
-        Route::Worker(mut client, _) => Ok(worker_outcome(
-            super::pipe::sign_out(&mut client, &profile.name).await,
-        )),
+        Route::Worker(connected) => {
+            let (mut client, _) = *connected;
+            Ok(worker_outcome(
+                super::pipe::sign_out(&mut client, &profile.name).await,
+            ))
+        }
         Route::Here => {
             super::delete_refresh_token(&profile.name)?;
             say(format!(

@@ -287,6 +287,12 @@ pub fn stop() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `service restart`: stop (finishing the message in hand), then start.
+pub fn restart() -> anyhow::Result<ExitCode> {
+    stop()?;
+    start()
+}
+
 /// `service status`: registered? running? what does it run?
 pub fn status() -> anyhow::Result<ExitCode> {
     let Some(service) = open(ServiceAccess::QUERY_STATUS | ServiceAccess::QUERY_CONFIG)? else {

@@ -176,7 +176,8 @@ fn run_worker(
         &config.worker.state_dir,
         Some(Box::new(super::eventlog::EventLogLayer)),
     )?;
-    mailpull_worker::run(config_file, config, log.live.clone(), shutdown)?;
+    let mode = mailpull_shared::ipc::RunMode::WindowsService;
+    mailpull_worker::run(config_file, config, log.live.clone(), mode, shutdown)?;
     Ok(())
 }
 

@@ -38,7 +38,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 /// The service's key name in the registry (`sc query MailpullWorker`).
-pub const SERVICE_NAME: &str = "MailpullWorker";
+pub const SERVICE_NAME: &str = mailpull_shared::ipc::hello::WINDOWS_SERVICE;
 /// The name people see in services.msc.
 pub const DISPLAY_NAME: &str = "Mailpull Worker";
 /// The description shown in services.msc.
@@ -61,6 +61,9 @@ pub enum Action {
     Start,
     /// Stop the service; it finishes the message in hand first.
     Stop,
+    /// Stop the service (if it runs), then start it again: what the Pull Manager's
+    /// "Restart service" runs, elevated.
+    Restart,
     /// Show whether the service is registered and running.
     Status,
     /// The service process itself: only the Service Control Manager starts this.
@@ -82,6 +85,7 @@ pub fn execute(action: Action) -> anyhow::Result<ExitCode> {
         Action::Uninstall => control::uninstall(),
         Action::Start => control::start(),
         Action::Stop => control::stop(),
+        Action::Restart => control::restart(),
         Action::Status => control::status(),
         Action::Run { config } => entry::run(config_path(config)),
     }
