@@ -13,7 +13,7 @@ PACKAGE_GROUPS=(
     "tools: openssl procps"
     "peak memory of the worker in the hostile-server tests (/usr/bin/time): time"
     "keyring tests (keyctl session): keyutils"
-    "Secret Service: build (keyring's sync-secret-service, libdbus) and tests (a private dbus-daemon with gnome-keyring-daemon): pkg-config libdbus-1-dev dbus gnome-keyring"
+    "Secret Service, build (keyring's sync-secret-service, libdbus) and tests (a private dbus-daemon with gnome-keyring-daemon): pkg-config libdbus-1-dev dbus gnome-keyring"
     "fuzz targets (libFuzzer is C++; cargo-fuzz is installed by scripts/fuzz.sh): g++"
     "Windows installer, built and tested under wine: gcc-mingw-w64-x86-64 nsis p7zip-full wine wine64"
     "Authenticode signing of the Windows programs and installer: osslsigncode"
