@@ -40,7 +40,7 @@ is_installed() {
 
 wanted=()
 for group in "${PACKAGE_GROUPS[@]}"; do
-    for pkg in ${group#*:}; do wanted+=("$pkg"); done
+    for pkg in ${group##*:}; do wanted+=("$pkg"); done
 done
 
 missing=()
