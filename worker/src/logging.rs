@@ -1,7 +1,7 @@
 //! Logging through tracing: human-readable lines to stderr and to a daily-rotated file
-//! `mailpull.log` in the state directory's `logs/` folder (14 days kept), and to the live log
-//! ([`LiveLog`]) that IPC clients subscribe to. The log never holds a secret, so neither
-//! does the live log.
+//! `mailpull.YYYY-MM-DD.log` (tracing-appender's `prefix.date.suffix`) in the state
+//! directory's `logs/` folder (14 days kept), and to the live log ([`LiveLog`]) that IPC
+//! clients subscribe to. The log never holds a secret, so neither does the live log.
 
 use std::collections::VecDeque;
 use std::io::IsTerminal;
@@ -187,7 +187,7 @@ pub fn log_dir(state_dir: &Path) -> std::path::PathBuf {
 pub type ExtraLayer =
     Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
 
-/// Logs to stderr, to `<state_dir>/logs/mailpull.log.YYYY-MM-DD` and to the live log.
+/// Logs to stderr, to `<state_dir>/logs/mailpull.YYYY-MM-DD.log` and to the live log.
 pub fn init(level: &str, state_dir: &Path) -> std::io::Result<LogGuard> {
     init_with(level, state_dir, None)
 }

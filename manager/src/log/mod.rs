@@ -227,7 +227,8 @@ impl LogBuffer {
     }
 }
 
-/// The newest `mailpull.log*` file in the worker's log folder, or the folder itself.
+/// The newest `mailpull.*` file (`mailpull.YYYY-MM-DD.log`) in the worker's log folder, or the
+/// folder itself.
 pub fn newest_log_file(dir: &Path) -> PathBuf {
     let newest = std::fs::read_dir(dir).ok().and_then(|entries| {
         entries

@@ -34,7 +34,7 @@ pub struct ServerHello {
     pub worker: String,
     /// `None`: accepted. Otherwise why the worker refuses the connection (it closes it next).
     pub refused: Option<String>,
-    /// The folder of the worker's log files (`mailpull.log.YYYY-MM-DD`), for the manager's
+    /// The folder of the worker's log files (`mailpull.YYYY-MM-DD.log`), for the manager's
     /// "open log file". Added within version 1: a worker that does not send it is read as
     /// `None`, and an older client ignores it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
