@@ -477,6 +477,36 @@ fn check_accepts_the_sample_and_names_errors() {
     );
 }
 
+/// `check … | head -1`: the reader of standard output is gone before the command writes.
+/// The command ends quietly (exit 0, nothing on stderr) instead of panicking on the broken
+/// pipe, as std's `println!` does.
+#[test]
+fn a_command_whose_output_reader_is_gone_ends_quietly() {
+    let bin = mailpull_tests::worker_binary().expect("worker binary");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for args in [&["--help"][..], &["check", "--config"][..]] {
+        let mut command = std::process::Command::new(&bin);
+        command.args(args);
+        if args.len() > 1 {
+            command.arg(root.join("assets/mailpull.sample.toml"));
+        }
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            out.status.success() || args[0] == "--help",
+            "{args:?}: {:?} {stderr}",
+            out.status
+        );
+    }
+}
+
 #[test]
 fn scheduled_run_polls_again_on_its_timer_and_stops_cleanly_on_sigterm() {
     let rig = rig();

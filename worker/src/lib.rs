@@ -66,6 +66,32 @@
 //! - [`engine`]: the worker assembled ([`run`], [`run_once`]): state database, deliverer,
 //!   scheduler, push and IPC server; what `mailpull-worker run` and the Windows service call.
 
+/// `println!` for a command-line tool: when the reader of standard output has gone (`check |
+/// head -1`), the command ends quietly with exit code 0 instead of panicking on the broken
+/// pipe (std's `println!` panics). Shadows std's macro in this crate.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(err) = writeln!(std::io::stdout(), $($arg)*) {
+            if err.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
+/// `print!` likewise (see `println!`).
+macro_rules! print {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(err) = write!(std::io::stdout(), $($arg)*) {
+            if err.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 pub mod alerts;
 pub mod budget;
 pub mod cli;
