@@ -245,6 +245,11 @@ impl WorkerState {
                     )
                     .await;
                     forget(name, secrets::refresh_token_account(name), "refresh token").await;
+                    if let Some(file) = secrets::token_file()
+                        && let Err(err) = file.remove(name)
+                    {
+                        warn!(profile = %name, "refresh token not removed: {err}");
+                    }
                 }
                 info!(
                     profiles = names.len(),
@@ -331,19 +336,19 @@ impl WorkerState {
                     return Err(not_oauth(&name));
                 }
                 self.sign_ins.cancel_profile(&name);
-                let account = secrets::refresh_token_account(&name);
                 let profile_name = name.clone();
                 tokio::task::spawn_blocking(move || {
-                    secrets::delete_keyring(&profile_name, &account)
+                    crate::oauth::delete_refresh_token(&profile_name)
                 })
                 .await
                 .map_err(|err| IpcError::new(ErrorKind::Internal, err.to_string()))?
                 .map_err(|err| IpcError::new(ErrorKind::Keyring, err.to_string()))?;
                 self.ctx.tokens.retain(|profile| profile != name);
-                info!(profile = %name, "OAuth sign-out over IPC: refresh token removed from the OS keyring");
+                let home = crate::oauth::refresh_token_home();
+                info!(profile = %name, "OAuth sign-out over IPC: refresh token removed from {home}");
                 Ok(Response::Done {
                     message: format!(
-                        "profile \"{name}\" is signed out: its refresh token is removed from the worker's OS keyring"
+                        "profile \"{name}\" is signed out: its refresh token is removed from {home}"
                     ),
                 })
             }
