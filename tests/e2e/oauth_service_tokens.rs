@@ -47,10 +47,17 @@ fn profiles_in(file: &Path) -> Vec<String> {
 fn clear_kernel_keyring(worker: &OtherUserWorker) {
     let out = worker
         .as_user()
-        .args(["sh", "-c", "keyctl clear \"$(keyctl get_persistent @s)\""])
+        .args([
+            "sh",
+            "-c",
+            "k=$(keyctl get_persistent @s) && keyctl clear \"$k\" && keyctl rlist \"$k\"",
+        ])
         .output()
         .expect("keyctl clear as the worker's account");
     assert!(out.status.success(), "{}", output_text(&out));
+    // `rlist` of the emptied keyring prints nothing.
+    let left = String::from_utf8_lossy(&out.stdout);
+    assert!(left.trim().is_empty(), "keys left: {left}");
 }
 
 #[test]
