@@ -104,6 +104,18 @@ fn a_services_refresh_tokens_survive_a_restart_and_a_fresh_kernel_keyring() {
         );
         caller_holds_nothing(profile);
     }
+    // `check`, run by root as an administrator would, says where the tokens are.
+    let out = worker.cli(&["check"]).output().expect("check");
+    let text = output_text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "OAuth refresh tokens: the service's token file {}, kept across reboots",
+            file.display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("tok_"), "{text}");
     fill(&rig, &rig.pop.username, 0, 1);
     worker.poll_now(&pop);
     worker.wait_delivered(&pop, 1);

@@ -423,12 +423,20 @@ fn check(path: PathBuf) -> anyhow::Result<ExitCode> {
     }
     // Which OS keyring this account has here (on Linux: Secret Service or kernel keyring).
     let keyring = secrets::os_keyring().describe();
-    match store {
+    match &store {
         Some(store) => println!(
             "secrets for {{ keyring = true }}: the {}, then the OS keyring: {keyring}",
             store.describe()
         ),
         None => println!("secrets for {{ keyring = true }}: the OS keyring: {keyring}"),
+    }
+    if store.is_some() && cfg!(unix) {
+        let tokens = secrets::TokenFile::in_state_dir(&config.worker.state_dir);
+        tokens.verify()?;
+        println!(
+            "OAuth refresh tokens: {}, then the OS keyring",
+            tokens.describe()
+        );
     }
     let limit = mailpull_worker::fd_limit::would_raise_to();
     if let Some(report) = mailpull_worker::fd_limit::check_report(&config, limit) {

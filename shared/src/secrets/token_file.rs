@@ -173,7 +173,8 @@ impl TokenFile {
         })
     }
 
-    /// A regular file of this process's account that neither group nor others may access.
+    /// A regular file of this process's account (or, for root, of the folder's owner) that
+    /// neither group nor others may access.
     #[cfg(unix)]
     fn check_private(&self, meta: &std::fs::Metadata) -> Result<(), TokenFileError> {
         use std::os::unix::fs::MetadataExt;
@@ -185,7 +186,15 @@ impl TokenFile {
             return Err(unsafe_because("it is not a regular file".into()));
         }
         let me = rustix::process::geteuid().as_raw();
-        if meta.uid() != me {
+        // Root (`sudo mailpull-worker check`) may read the file of the state directory's
+        // owner, the service account.
+        let folder_owner = || {
+            self.path
+                .parent()
+                .and_then(|dir| std::fs::metadata(dir).ok())
+                .map(|dir| dir.uid())
+        };
+        if meta.uid() != me && !(me == 0 && folder_owner() == Some(meta.uid())) {
             return Err(unsafe_because(format!(
                 "it is owned by uid {}, not by the worker's account (uid {me})",
                 meta.uid()
@@ -321,6 +330,10 @@ mod tests {
             std::os::unix::fs::chown(file.path(), Some(65534), Some(65534)).expect("chown");
             let err = file.get("p").unwrap_err();
             assert!(err.to_string().contains("owned by uid 65534"), "{err}");
+            // Root reads the file of the state directory's owner (`sudo ... check`).
+            std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).expect("chown");
+            file.get("p")
+                .expect("root reads the service account's file");
         } else {
             // Without root no file of another account can be made; the check is the same
             // comparison, shown here against a file of this account that passes.
