@@ -41,7 +41,7 @@ pub(crate) struct OtherUserWorker {
     /// Root's, mode 0755: the CA copy, the worker's output, the socket directory.
     home: tempfile::TempDir,
     ipc: PathBuf,
-    endpoint: Endpoint,
+    pub(crate) endpoint: Endpoint,
     child: Option<Child>,
     profiles: Vec<String>,
 }
@@ -225,7 +225,7 @@ impl Drop for OtherUserWorker {
     }
 }
 
-fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

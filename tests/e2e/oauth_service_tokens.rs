@@ -167,6 +167,14 @@ fn a_services_refresh_tokens_survive_a_restart_and_a_fresh_kernel_keyring() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("the service's token file"), "{text}");
     assert_eq!(profiles_in(&file), vec![imap.clone()]);
+    // Deleting a profile (the Pull Manager) removes its token from the file too.
+    crate::oauth_pipe::rt()
+        .block_on(async {
+            let mut client = mailpull_shared::ipc::IpcClient::connect(&worker.endpoint).await?;
+            client.delete_profile(&imap).await
+        })
+        .expect("delete profile");
+    assert_eq!(profiles_in(&file), Vec::<String>::new());
     worker.stop();
     let logs = worker.stderr();
     assert!(!logs.contains("tok_"), "a token leaked:\n{logs}");
