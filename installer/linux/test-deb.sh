@@ -10,7 +10,8 @@
 #   4. the worker runs the way the unit runs it (user mailpull, $STATE_DIRECTORY,
 #      /run/mailpull, $CREDENTIALS_DIRECTORY) and `mailpull-worker status` as root answers
 #      over the socket; SIGTERM stops it cleanly;
-#   5. dpkg --purge removes binary, unit, configuration, state, the secret store and the user.
+#   5. dpkg --purge removes binary, unit, configuration, state, the OAuth token file, the
+#      secret store and the user.
 # systemd is not PID 1 on this machine, so step 4 starts the worker with setpriv (as user
 # mailpull) instead of systemctl, and copies the unit's LoadCredential= file into a
 # $CREDENTIALS_DIRECTORY of the user's as systemd does. installer/linux/test-systemd.sh runs
@@ -146,8 +147,11 @@ grep -q 'worker stopped' "$log" || { cat "$log"; fail "no clean-stop line in the
 rm -f "$log"
 
 say "5. dpkg --purge"
+# A signed-in profile's refresh token: the service's token file (mailpull's, 0600).
+install -o mailpull -g mailpull -m 0600 /dev/null /var/lib/mailpull/oauth-tokens
 dpkg --purge mailpull >/dev/null || fail "dpkg --purge failed"
 for path in /usr/bin/mailpull-worker /usr/lib/systemd/system/mailpull.service /etc/mailpull /var/lib/mailpull \
+    /var/lib/mailpull/oauth-tokens \
     /etc/credstore/mailpull-secrets.toml /etc/credstore/.mailpull-secrets.toml.lock; do
     [ ! -e "$path" ] || fail "$path is still there after purge"
 done

@@ -21,6 +21,7 @@ mod multidrop;
 mod multidrop_copies;
 mod oauth;
 mod oauth_pipe;
+mod oauth_service_tokens;
 mod permissions;
 mod poison;
 mod push;

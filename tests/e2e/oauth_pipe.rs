@@ -26,7 +26,7 @@ use crate::oauth::{Rig, fill, rig};
 const WAIT: Duration = Duration::from_secs(30);
 
 /// The keyutils description under which the keyring crate keeps `profile`'s refresh token.
-fn refresh_key(profile: &str) -> String {
+pub(crate) fn refresh_key(profile: &str) -> String {
     format!(
         "keyring-rs:{}@{}",
         secrets::refresh_token_account(profile),
@@ -35,19 +35,19 @@ fn refresh_key(profile: &str) -> String {
 }
 
 /// A worker running as `user` in a session keyring of its own; its pipe in `ipc`.
-struct OtherUserWorker {
-    user: SystemUser,
-    setup: WorkerSetup,
+pub(crate) struct OtherUserWorker {
+    pub(crate) user: SystemUser,
+    pub(crate) setup: WorkerSetup,
     /// Root's, mode 0755: the CA copy, the worker's output, the socket directory.
     home: tempfile::TempDir,
     ipc: PathBuf,
-    endpoint: Endpoint,
+    pub(crate) endpoint: Endpoint,
     child: Option<Child>,
     profiles: Vec<String>,
 }
 
 impl OtherUserWorker {
-    fn new(rig: &Rig) -> OtherUserWorker {
+    pub(crate) fn new(rig: &Rig) -> OtherUserWorker {
         let user = mail_user().expect("test system user");
         let home = tempfile::tempdir().expect("tempdir");
         std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o755))
@@ -93,7 +93,7 @@ impl OtherUserWorker {
     }
 
     /// `setpriv` to the worker's account, in a new session keyring: `keyctl session - ARGS`.
-    fn as_user(&self) -> Command {
+    pub(crate) fn as_user(&self) -> Command {
         let mut command = Command::new("setpriv");
         command
             .arg(format!("--reuid={}", self.user.uid))
@@ -103,12 +103,12 @@ impl OtherUserWorker {
         command
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         std::fs::read_to_string(self.home.path().join("worker.stderr")).unwrap_or_default()
     }
 
     /// Starts `mailpull-worker run` as the worker's account and waits until it answers.
-    fn start(&mut self) {
+    pub(crate) fn start(&mut self) {
         let out = std::fs::File::create(self.home.path().join("worker.stdout")).expect("stdout");
         let err = std::fs::File::create(self.home.path().join("worker.stderr")).expect("stderr");
         let child = self
@@ -139,7 +139,7 @@ impl OtherUserWorker {
         }
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             stop_worker(&mut child);
         }
@@ -147,7 +147,7 @@ impl OtherUserWorker {
 
     /// Whether the worker's account holds `profile`'s refresh token (its persistent keyring,
     /// as a fresh session of that account sees it). The token itself is never read.
-    fn holds_refresh_token(&self, profile: &str) -> bool {
+    pub(crate) fn holds_refresh_token(&self, profile: &str) -> bool {
         let out = self
             .as_user()
             .args([
@@ -163,7 +163,7 @@ impl OtherUserWorker {
     }
 
     /// `mailpull-worker ARGS --config FILE` as root, with the worker's socket folder.
-    fn cli(&self, args: &[&str]) -> Command {
+    pub(crate) fn cli(&self, args: &[&str]) -> Command {
         let mut command = Command::new(worker_binary().expect("worker"));
         command
             .args(args)
@@ -173,7 +173,7 @@ impl OtherUserWorker {
         command
     }
 
-    fn poll_now(&self, name: &str) {
+    pub(crate) fn poll_now(&self, name: &str) {
         rt().block_on(async {
             let mut client = IpcClient::connect(&self.endpoint).await?;
             client.poll_now(name).await
@@ -181,7 +181,7 @@ impl OtherUserWorker {
         .expect("poll now");
     }
 
-    fn wait_delivered(&self, name: &str, messages: u64) {
+    pub(crate) fn wait_delivered(&self, name: &str, messages: u64) {
         let deadline = Instant::now() + WAIT;
         loop {
             let status = rt()
@@ -225,7 +225,7 @@ impl Drop for OtherUserWorker {
     }
 }
 
-fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -233,7 +233,7 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 /// The caller's (root's) own keyring holds no refresh token of `profile`.
-fn caller_holds_nothing(profile: &str) {
+pub(crate) fn caller_holds_nothing(profile: &str) {
     let stored = secrets::read_keyring(profile, &secrets::refresh_token_account(profile))
         .expect("read the caller's keyring");
     assert!(
@@ -244,7 +244,7 @@ fn caller_holds_nothing(profile: &str) {
 
 /// `oauth sign-in --browser` through the worker: reads the printed authorization URL, plays
 /// the browser (the redirect goes to the worker's listener), and returns all it printed.
-fn browser_sign_in(worker: &OtherUserWorker, profile: &str) -> String {
+pub(crate) fn browser_sign_in(worker: &OtherUserWorker, profile: &str) -> String {
     let mut child = worker
         .cli(&["oauth", "sign-in", "--browser", "--profile", profile])
         .stdout(Stdio::piped())
@@ -372,7 +372,7 @@ fn the_command_line_signs_in_through_the_worker_into_its_accounts_keyring() {
 }
 
 /// A configuration with `[worker] secrets` (a service's, on Linux) in `setup`.
-fn make_service_config(setup: &WorkerSetup) {
+pub(crate) fn make_service_config(setup: &WorkerSetup) {
     let store = setup
         .dir
         .path()

@@ -360,6 +360,21 @@ fn use_service_store(path: &Path, config: &Config) -> anyhow::Result<Option<Serv
     Ok(store)
 }
 
+/// A worker with a service secret store (the Linux service) keeps the OAuth refresh tokens it
+/// writes in its state directory's token file (the kernel keyring does not survive a reboot);
+/// checked (the worker's account's, mode 0600) and put to use. `None` otherwise.
+fn use_token_file(
+    store: Option<&ServiceStore>,
+    state_dir: &Path,
+) -> anyhow::Result<Option<secrets::TokenFile>> {
+    let file = (store.is_some() && cfg!(unix)).then(|| secrets::TokenFile::in_state_dir(state_dir));
+    if let Some(file) = &file {
+        file.verify()?;
+    }
+    secrets::use_token_file(file.clone());
+    Ok(file)
+}
+
 /// `set-password`: into the service secret store when the configuration is the service's
 /// (or `--service`), else over the pipe into the running worker's OS keyring.
 fn set_password(
@@ -434,12 +449,20 @@ fn check(path: PathBuf) -> anyhow::Result<ExitCode> {
     }
     // Which OS keyring this account has here (on Linux: Secret Service or kernel keyring).
     let keyring = secrets::os_keyring().describe();
-    match store {
+    match &store {
         Some(store) => println!(
             "secrets for {{ keyring = true }}: the {}, then the OS keyring: {keyring}",
             store.describe()
         ),
         None => println!("secrets for {{ keyring = true }}: the OS keyring: {keyring}"),
+    }
+    if store.is_some() && cfg!(unix) {
+        let tokens = secrets::TokenFile::in_state_dir(&config.worker.state_dir);
+        tokens.verify()?;
+        println!(
+            "OAuth refresh tokens: {}, then the OS keyring",
+            tokens.describe()
+        );
     }
     let limit = mailpull_worker::fd_limit::would_raise_to();
     if let Some(report) = mailpull_worker::fd_limit::check_report(&config, limit) {
@@ -460,9 +483,13 @@ fn run(path: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
             state_dir.display()
         )
     })?;
+    let tokens = use_token_file(store.as_ref(), state_dir)?;
     let log = logging::init(&config.worker.log_level, state_dir)?;
     if let Some(store) = store {
         tracing::info!(store = %store.path().display(), "passwords of {{ keyring = true }} profiles: the service secret store first, then the OS keyring");
+    }
+    if let Some(tokens) = tokens {
+        tracing::info!(file = %tokens.path().display(), "OAuth refresh tokens: the service's token file (kept across reboots) first, then the OS keyring");
     }
     tracing::info!(keyring = %secrets::os_keyring().describe(), "OS keyring of this account");
     if once {

@@ -7,15 +7,21 @@
 //! ([`use_service_store`]), then in the OS keyring of the account the worker runs as
 //! ([`os_keyring`]: on Linux the Secret Service when the session bus has one, else the kernel
 //! keyring).
+//!
+//! OAuth refresh tokens, which the worker writes itself, go to the [`token_file`] of a worker
+//! running as a Linux service ([`use_token_file`]; in its state directory, kept across
+//! reboots), else to the OS keyring.
 
 pub mod os_keyring;
 pub mod service_store;
+pub mod token_file;
 
 use std::path::PathBuf;
 use std::sync::RwLock;
 
 pub use os_keyring::{OsKeyring, os_keyring};
 pub use service_store::{SecretKind, ServiceStore, StoreError};
+pub use token_file::{TokenFile, TokenFileError};
 
 /// The service secret store this process reads, chosen once at start-up.
 static SERVICE_STORE: RwLock<Option<ServiceStore>> = RwLock::new(None);
@@ -30,6 +36,26 @@ pub fn use_service_store(store: Option<ServiceStore>) {
 /// The service secret store in use, if any.
 pub fn service_store() -> Option<ServiceStore> {
     SERVICE_STORE
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
+/// The service's token file this process keeps OAuth refresh tokens in, if any.
+static TOKEN_FILE: RwLock<Option<TokenFile>> = RwLock::new(None);
+
+/// Makes `file` the place where this process reads (before the OS keyring), writes and
+/// removes OAuth refresh tokens: a worker running as a Linux service (with a service secret
+/// store) keeps them in its state directory, which survives a reboot.
+pub fn use_token_file(file: Option<TokenFile>) {
+    *TOKEN_FILE
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = file;
+}
+
+/// The service's token file in use, if any.
+pub fn token_file() -> Option<TokenFile> {
+    TOKEN_FILE
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone()

@@ -163,12 +163,7 @@ impl WorkerState {
                 self.change(Edit::Delete { name: name.clone() }).await?;
                 if old.remote.auth.is_oauth() {
                     self.ctx.tokens.retain(|profile| profile != name);
-                    forget(
-                        &name,
-                        secrets::refresh_token_account(&name),
-                        "OAuth refresh token",
-                    )
-                    .await;
+                    forget_refresh_token(&name).await;
                 }
                 let oauth2 = old.remote.credentials.oauth2();
                 if oauth2.and_then(|o| o.client_secret.as_ref()) == Some(&PasswordSource::Keyring) {
@@ -244,7 +239,7 @@ impl WorkerState {
                         "OAuth client secret",
                     )
                     .await;
-                    forget(name, secrets::refresh_token_account(name), "refresh token").await;
+                    forget_refresh_token(name).await;
                 }
                 info!(
                     profiles = names.len(),
@@ -331,19 +326,19 @@ impl WorkerState {
                     return Err(not_oauth(&name));
                 }
                 self.sign_ins.cancel_profile(&name);
-                let account = secrets::refresh_token_account(&name);
                 let profile_name = name.clone();
                 tokio::task::spawn_blocking(move || {
-                    secrets::delete_keyring(&profile_name, &account)
+                    crate::oauth::delete_refresh_token(&profile_name)
                 })
                 .await
                 .map_err(|err| IpcError::new(ErrorKind::Internal, err.to_string()))?
                 .map_err(|err| IpcError::new(ErrorKind::Keyring, err.to_string()))?;
                 self.ctx.tokens.retain(|profile| profile != name);
-                info!(profile = %name, "OAuth sign-out over IPC: refresh token removed from the OS keyring");
+                let home = crate::oauth::refresh_token_home();
+                info!(profile = %name, "OAuth sign-out over IPC: refresh token removed from {home}");
                 Ok(Response::Done {
                     message: format!(
-                        "profile \"{name}\" is signed out: its refresh token is removed from the worker's OS keyring"
+                        "profile \"{name}\" is signed out: its refresh token is removed from {home}"
                     ),
                 })
             }
@@ -557,6 +552,17 @@ async fn forget(name: &str, account: String, what: &str) {
         tokio::task::spawn_blocking(move || secrets::delete_keyring(&profile, &account)).await;
     if let Ok(Err(err)) = removed {
         warn!(profile = %name, "{what} not removed: {err}");
+    }
+}
+
+/// Removes `name`'s OAuth refresh token (the service's token file, the OS keyring); a failure
+/// is logged.
+async fn forget_refresh_token(name: &str) {
+    let profile = name.to_string();
+    let removed =
+        tokio::task::spawn_blocking(move || crate::oauth::delete_refresh_token(&profile)).await;
+    if let Ok(Err(err)) = removed {
+        warn!(profile = %name, "OAuth refresh token not removed: {err}");
     }
 }
 

@@ -4,7 +4,8 @@
 //! - [`http`]: the token-endpoint client (ureq over rustls + ring, system roots; https, or
 //!   http to loopback only as the configuration allows), JSON answers and OAuth error codes.
 //! - [`tokens`]: the worker's access-token cache. The refresh token lives in the OS keyring
-//!   (entry `mailpull` / `oauth2-refresh:<profile>`); access tokens live only in memory and are
+//!   (entry `mailpull` / `oauth2-refresh:<profile>`), or, for a worker running as a Linux
+//!   service, in the service's token file (`STATE_DIR/oauth-tokens`, kept across reboots); access tokens live only in memory and are
 //!   refreshed before they expire (and after a server refused one); a rotated refresh token
 //!   is stored back. A revoked one (`invalid_grant`) is [`OAuthError::SignInRevoked`].
 //! - [`device`]: the device authorization grant (RFC 8628).
@@ -40,7 +41,7 @@ pub use tokens::TokenCache;
 #[non_exhaustive]
 pub enum OAuthError {
     #[error(
-        "profile \"{profile}\" is not signed in: no OAuth refresh token in the OS keyring; sign in with `mailpull-worker oauth sign-in --profile {profile}` or in the Pull Manager"
+        "profile \"{profile}\" is not signed in: no OAuth refresh token stored (service's token file or OS keyring); sign in with `mailpull-worker oauth sign-in --profile {profile}` or in the Pull Manager"
     )]
     NotSignedIn { profile: String },
     #[error(
@@ -65,6 +66,8 @@ pub enum OAuthError {
     Random,
     #[error(transparent)]
     Secret(#[from] SecretError),
+    #[error(transparent)]
+    TokenFile(#[from] secrets::TokenFileError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsSetupError),
 }
@@ -115,24 +118,50 @@ pub fn client_params(
     Ok(params)
 }
 
-/// Stores a sign-in's refresh token in the keyring of the account this process runs as.
+/// Stores a refresh token (sign-in or rotation): in the service's token file when this
+/// worker runs as a Linux service ([`secrets::use_token_file`]), else in the keyring of the
+/// account this process runs as.
 pub fn store_refresh_token(profile: &str, token: &Secret) -> Result<(), OAuthError> {
-    secrets::write_keyring(profile, &secrets::refresh_token_account(profile), token)?;
+    match secrets::token_file() {
+        Some(file) => file.set(profile, token)?,
+        None => {
+            secrets::write_keyring(profile, &secrets::refresh_token_account(profile), token)?;
+        }
+    }
     Ok(())
 }
 
-/// The stored refresh token of `profile`, if any.
+/// The stored refresh token of `profile`, if any: the service's token file first (if in
+/// use), then the OS keyring.
 pub fn read_refresh_token(profile: &str) -> Result<Option<Secret>, OAuthError> {
+    if let Some(file) = secrets::token_file()
+        && let Some(token) = file.get(profile)?
+    {
+        return Ok(Some(token));
+    }
     Ok(secrets::read_keyring(
         profile,
         &secrets::refresh_token_account(profile),
     )?)
 }
 
-/// Forgets the refresh token of `profile` (profile deleted, or sign-out).
+/// Forgets the refresh token of `profile` (profile deleted, or sign-out): in the service's
+/// token file (if in use) and in the OS keyring.
 pub fn delete_refresh_token(profile: &str) -> Result<(), OAuthError> {
+    if let Some(file) = secrets::token_file() {
+        file.remove(profile)?;
+    }
     secrets::delete_keyring(profile, &secrets::refresh_token_account(profile))?;
     Ok(())
+}
+
+/// Where this worker keeps refresh tokens, for messages: "the service's token file PATH,
+/// kept across reboots" or "the worker's OS keyring".
+pub fn refresh_token_home() -> String {
+    match secrets::token_file() {
+        Some(file) => file.describe(),
+        None => "the worker's OS keyring".into(),
+    }
 }
 
 /// Cryptographically random bytes (ring's system RNG, through rustls).

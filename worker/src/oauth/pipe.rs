@@ -29,7 +29,7 @@ pub async fn sign_in(
     open_browser: bool,
 ) -> Result<ExitCode, ClientError> {
     say(format!(
-        "Signing in profile \"{name}\" through the running worker ({}, {endpoint}): it runs the sign-in and stores the refresh token in its own OS keyring (a service's: the service account's).",
+        "Signing in profile \"{name}\" through the running worker ({}, {endpoint}): it runs the sign-in and stores the refresh token in its own store (the Linux service: the service's token file, kept across reboots; otherwise its account's OS keyring).",
         client.worker_version()
     ));
     let (session, prompt) = client.start_sign_in(name, method).await?;

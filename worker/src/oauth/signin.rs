@@ -132,11 +132,12 @@ impl SignIns {
             let state = match result {
                 Ok(issued_tokens) => {
                     tokens.seed(&profile, &issued_tokens, issued).await;
-                    info!(profile = %profile.name, "OAuth sign-in complete; refresh token stored in the OS keyring");
+                    let home = super::refresh_token_home();
+                    info!(profile = %profile.name, "OAuth sign-in complete; refresh token stored in {home}");
                     on_done();
                     SignInState::Done {
                         message: format!(
-                            "profile \"{}\" is signed in; the refresh token is stored in the worker's OS keyring (the worker's account: {})",
+                            "profile \"{}\" is signed in; the refresh token is stored in {home} (the worker's account: {})",
                             profile.name,
                             crate::service_config::this_account()
                         ),
