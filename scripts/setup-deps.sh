@@ -40,7 +40,8 @@ is_installed() {
 
 wanted=()
 for group in "${PACKAGE_GROUPS[@]}"; do
-    for pkg in ${group#*:}; do wanted+=("$pkg"); done
+    # The packages follow the last ": " (a purpose may hold a colon itself).
+    for pkg in ${group##*: }; do wanted+=("$pkg"); done
 done
 
 missing=()
