@@ -86,6 +86,28 @@ pub fn words(parts: &Parts) -> String {
         "poll failed" => format!("poll failed: {}", parts.field("error").unwrap_or("")),
         "poll requested over IPC" => "poll requested from the window".into(),
         "IDLE started" => "push (IMAP IDLE) waiting for new mail".into(),
+        "worker started" => {
+            let profiles = count(number("profiles").unwrap_or(0), "profile", "profiles");
+            match parts.field("config") {
+                Some(config) => format!("worker started with {profiles} from {config}"),
+                None => format!("worker started with {profiles}"),
+            }
+        }
+        "IDLE connection cap" => match number("max_idle_connections") {
+            Some(n) => format!("push (IMAP IDLE) can watch up to {n} mailboxes at once"),
+            None => "push (IMAP IDLE) connections are capped".into(),
+        },
+        held if held.starts_with("HELD:") => {
+            let tries = count(number("attempts").unwrap_or(1), "attempt", "attempts");
+            let mut text = format!(
+                "a message is held after {tries}: it stays on the server until you choose \
+                 what to do with it on the Held messages page"
+            );
+            if let Some(reason) = parts.field("reason") {
+                text.push_str(&format!(" (last failure: {reason})"));
+            }
+            text
+        }
         _ => generic(parts),
     }
 }
@@ -160,6 +182,42 @@ mod tests {
         assert_eq!(
             words(&line),
             "backing off after 3 failed poll(s) (retrying in 60 s)"
+        );
+    }
+
+    #[test]
+    fn the_start_reads_without_sockets_or_type_names() {
+        let line = parse(
+            "2026-11-29T09:28:07Z  INFO worker started config=/tmp/x/mailpull.toml profiles=0 \
+             ipc=/run/mailpull/d1d74e4b.sock run_mode=Foreground { pid: 10004 }",
+        );
+        assert_eq!(
+            words(&line),
+            "worker started with 0 profiles from /tmp/x/mailpull.toml"
+        );
+        let line = parse(
+            "2026-11-29T09:28:07Z  INFO IDLE connection cap open_files=20000 \
+             open_files_before=20000 open_files_hard=20000 max_idle_connections=14856 \
+             cap=from open-file limit",
+        );
+        assert_eq!(
+            words(&line),
+            "push (IMAP IDLE) can watch up to 14856 mailboxes at once"
+        );
+    }
+
+    #[test]
+    fn a_held_message_reads_as_words_without_the_cli_or_its_uid() {
+        let line = parse(
+            "2026-11-29T09:28:07Z ERROR poll{profile=bob}: HELD: the message failed too often; \
+             it stays on the server and is not retried automatically (see `mailpull-worker held`) \
+             uid=7 attempts=1 reason=local server answered 452 mailbox full",
+        );
+        assert_eq!(
+            words(&line),
+            "a message is held after 1 attempt: it stays on the server until you choose what to \
+             do with it on the Held messages page (last failure: local server answered 452 \
+             mailbox full)"
         );
     }
 

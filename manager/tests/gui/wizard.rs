@@ -260,9 +260,12 @@ fn first_run_wizard_finds_the_server_tests_saves_and_the_mail_arrives() {
 
     // History lists both deliveries of the first poll, read from the worker's state database.
     click(&mut gui, "History");
-    wait(&mut gui, &rig, "the first poll's deliveries in History", |gui| {
-        shows(gui, "Mailpull test message 0") && shows(gui, "Mailpull test message 1")
-    });
+    wait(
+        &mut gui,
+        &rig,
+        "the first poll's deliveries in History",
+        |gui| shows(gui, "Mailpull test message 0") && shows(gui, "Mailpull test message 1"),
+    );
     assert!(shows(&gui, "History of \"first\""));
     for from in [
         "Sender 0 <sender-0@example.test>",
