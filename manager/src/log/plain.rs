@@ -83,7 +83,18 @@ pub fn words(parts: &Parts) -> String {
             }
             text
         }
-        "poll failed" => format!("poll failed: {}", parts.field("error").unwrap_or("")),
+        "poll failed" => format!(
+            "poll failed: {}",
+            poll_error(parts.field("error").unwrap_or(""))
+        ),
+        "routed" => {
+            let reason = parts.field("reason").unwrap_or("");
+            if parts.field("fallback") == Some("true") {
+                format!("routed to the fallback mailbox: {reason}")
+            } else {
+                format!("routed: {reason}")
+            }
+        }
         "poll requested over IPC" => "poll requested from the window".into(),
         "IDLE started" => "push (IMAP IDLE) waiting for new mail".into(),
         "worker started" => {
@@ -110,6 +121,21 @@ pub fn words(parts: &Parts) -> String {
         }
         _ => generic(parts),
     }
+}
+
+/// A poll's error without the server's UID of the first message left behind:
+/// "2 message(s) left on the server: 7: local server …" reads "2 messages stay on the server,
+/// not delivered (the first: local server …)".
+fn poll_error(error: &str) -> String {
+    const LEFT: &str = " message(s) left on the server: ";
+    let Some((number, rest)) = error.split_once(LEFT) else {
+        return error.to_string();
+    };
+    let (Ok(count_n), Some((_uid, reason))) = (number.parse::<u64>(), rest.split_once(": ")) else {
+        return error.to_string();
+    };
+    let messages = count(count_n, "message stays", "messages stay");
+    format!("{messages} on the server, not delivered (the first: {reason})")
 }
 
 /// Fields a person does not need in the window (they stay in the log file).
@@ -203,6 +229,32 @@ mod tests {
         assert_eq!(
             words(&line),
             "push (IMAP IDLE) can watch up to 14856 mailboxes at once"
+        );
+    }
+
+    #[test]
+    fn a_poll_that_left_mail_and_a_routing_read_without_uids() {
+        let line = parse(
+            "2026-11-29T09:28:07Z  WARN poll failed profile=bob error=2 message(s) left on the \
+             server: 7: local server answered 452 mailbox full",
+        );
+        assert_eq!(
+            words(&line),
+            "poll failed: 2 messages stay on the server, not delivered (the first: local \
+             server answered 452 mailbox full)"
+        );
+        let line = parse(
+            "2026-11-29T09:28:07Z  INFO poll{profile=bob}: routed uid=7 fallback=false \
+             reason=1 recipient from To",
+        );
+        assert_eq!(words(&line), "routed: 1 recipient from To");
+        let line = parse(
+            "2026-11-29T09:28:07Z  INFO poll{profile=bob}: routed uid=7 fallback=true \
+             reason=no local address",
+        );
+        assert_eq!(
+            words(&line),
+            "routed to the fallback mailbox: no local address"
         );
     }
 
