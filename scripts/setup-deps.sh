@@ -40,8 +40,7 @@ is_installed() {
 
 wanted=()
 for group in "${PACKAGE_GROUPS[@]}"; do
-    # The packages follow the last ": " (a purpose may hold a colon itself).
-    for pkg in ${group##*: }; do wanted+=("$pkg"); done
+    for pkg in ${group#*:}; do wanted+=("$pkg"); done
 done
 
 missing=()
