@@ -115,7 +115,9 @@ DISPLAY="$display" xdotool mousemove 624 76 click 1
 sleep 2
 DISPLAY="$display" xdotool windowfocus --sync "$window" mousemove 540 185 click 1
 sleep 0.5
-DISPLAY="$display" xdotool type --delay 5 "$work/lunch.eml"
+DISPLAY="$display" xdotool type --delay 40 "$work/lunch.eml"
+# Let the window take the last typed key before Open reads the field.
+sleep 1
 DISPLAY="$display" xdotool mousemove 729 185 click 1
 sleep 3
 DISPLAY="$display" /usr/bin/import -window root "${out%.png}-route.png"

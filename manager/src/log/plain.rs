@@ -83,11 +83,59 @@ pub fn words(parts: &Parts) -> String {
             }
             text
         }
-        "poll failed" => format!("poll failed: {}", parts.field("error").unwrap_or("")),
+        "poll failed" => format!(
+            "poll failed: {}",
+            poll_error(parts.field("error").unwrap_or(""))
+        ),
+        "routed" => {
+            let reason = parts.field("reason").unwrap_or("");
+            if parts.field("fallback") == Some("true") {
+                format!("routed to the fallback mailbox: {reason}")
+            } else {
+                format!("routed: {reason}")
+            }
+        }
         "poll requested over IPC" => "poll requested from the window".into(),
         "IDLE started" => "push (IMAP IDLE) waiting for new mail".into(),
+        "worker started" => {
+            let profiles = count(number("profiles").unwrap_or(0), "profile", "profiles");
+            match parts.field("config") {
+                Some(config) => format!("worker started with {profiles} from {config}"),
+                None => format!("worker started with {profiles}"),
+            }
+        }
+        "IDLE connection cap" => match number("max_idle_connections") {
+            Some(n) => format!("push (IMAP IDLE) can watch up to {n} mailboxes at once"),
+            None => "push (IMAP IDLE) connections are capped".into(),
+        },
+        held if held.starts_with("HELD:") => {
+            let tries = count(number("attempts").unwrap_or(1), "attempt", "attempts");
+            let mut text = format!(
+                "a message is held after {tries}: it stays on the server until you choose \
+                 what to do with it on the Held messages page"
+            );
+            if let Some(reason) = parts.field("reason") {
+                text.push_str(&format!(" (last failure: {reason})"));
+            }
+            text
+        }
         _ => generic(parts),
     }
+}
+
+/// A poll's error without the server's UID of the first message left behind:
+/// "2 message(s) left on the server: 7: local server …" reads "2 messages stay on the server,
+/// not delivered (the first: local server …)".
+fn poll_error(error: &str) -> String {
+    const LEFT: &str = " message(s) left on the server: ";
+    let Some((number, rest)) = error.split_once(LEFT) else {
+        return error.to_string();
+    };
+    let (Ok(count_n), Some((_uid, reason))) = (number.parse::<u64>(), rest.split_once(": ")) else {
+        return error.to_string();
+    };
+    let messages = count(count_n, "message stays", "messages stay");
+    format!("{messages} on the server, not delivered (the first: {reason})")
 }
 
 /// Fields a person does not need in the window (they stay in the log file).
@@ -160,6 +208,68 @@ mod tests {
         assert_eq!(
             words(&line),
             "backing off after 3 failed poll(s) (retrying in 60 s)"
+        );
+    }
+
+    #[test]
+    fn the_start_reads_without_sockets_or_type_names() {
+        let line = parse(
+            "2026-11-29T09:28:07Z  INFO worker started config=/tmp/x/mailpull.toml profiles=0 \
+             ipc=/run/mailpull/d1d74e4b.sock run_mode=Foreground { pid: 10004 }",
+        );
+        assert_eq!(
+            words(&line),
+            "worker started with 0 profiles from /tmp/x/mailpull.toml"
+        );
+        let line = parse(
+            "2026-11-29T09:28:07Z  INFO IDLE connection cap open_files=20000 \
+             open_files_before=20000 open_files_hard=20000 max_idle_connections=14856 \
+             cap=from open-file limit",
+        );
+        assert_eq!(
+            words(&line),
+            "push (IMAP IDLE) can watch up to 14856 mailboxes at once"
+        );
+    }
+
+    #[test]
+    fn a_poll_that_left_mail_and_a_routing_read_without_uids() {
+        let line = parse(
+            "2026-11-29T09:28:07Z  WARN poll failed profile=bob error=2 message(s) left on the \
+             server: 7: local server answered 452 mailbox full",
+        );
+        assert_eq!(
+            words(&line),
+            "poll failed: 2 messages stay on the server, not delivered (the first: local \
+             server answered 452 mailbox full)"
+        );
+        let line = parse(
+            "2026-11-29T09:28:07Z  INFO poll{profile=bob}: routed uid=7 fallback=false \
+             reason=1 recipient from To",
+        );
+        assert_eq!(words(&line), "routed: 1 recipient from To");
+        let line = parse(
+            "2026-11-29T09:28:07Z  INFO poll{profile=bob}: routed uid=7 fallback=true \
+             reason=no local address",
+        );
+        assert_eq!(
+            words(&line),
+            "routed to the fallback mailbox: no local address"
+        );
+    }
+
+    #[test]
+    fn a_held_message_reads_as_words_without_the_cli_or_its_uid() {
+        let line = parse(
+            "2026-11-29T09:28:07Z ERROR poll{profile=bob}: HELD: the message failed too often; \
+             it stays on the server and is not retried automatically (see `mailpull-worker held`) \
+             uid=7 attempts=1 reason=local server answered 452 mailbox full",
+        );
+        assert_eq!(
+            words(&line),
+            "a message is held after 1 attempt: it stays on the server until you choose what to \
+             do with it on the Held messages page (last failure: local server answered 452 \
+             mailbox full)"
         );
     }
 
