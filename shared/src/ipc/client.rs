@@ -110,7 +110,19 @@ impl IpcClient {
         hello: ClientHello,
     ) -> Result<IpcClient, ClientError> {
         let mut stream = FramedStream::new(Self::open(endpoint).await?);
-        send(&mut stream, &hello).await?;
+        // A worker that is busy (at its client limit) sends its refusal and closes at once:
+        // the hello may then meet a closed socket (EPIPE), while the refusal still waits in
+        // the receive buffer. Read it, so the caller learns "busy" rather than "broken pipe".
+        let sent = send(&mut stream, &hello).await;
+        if let Err(err) = sent {
+            return Err(match receive::<ServerHello>(&mut stream).await {
+                Ok(ServerHello {
+                    refused: Some(reason),
+                    ..
+                }) => ClientError::Refused(reason),
+                _ => err,
+            });
+        }
         let reply: ServerHello = tokio::time::timeout(HELLO_TIMEOUT, receive(&mut stream))
             .await
             .map_err(|_| ClientError::HelloTimeout(HELLO_TIMEOUT.as_secs()))??;
