@@ -12,6 +12,8 @@ use mailpull_shared::ipc::history::{DAYS, Tally};
 
 /// The shared state's tables of its schema version 1, for the migration test on PostgreSQL.
 pub use super::pg::schema::CREATE_V1 as PG_SCHEMA_V1;
+/// The shared state's migration to its schema version 2, for the migration test on PostgreSQL.
+pub use super::pg::schema::MIGRATE_V2 as PG_MIGRATE_V2;
 use super::{
     AlertKind, AlertRow, Attempt, CopyKey, HeldAction, Intent, MailboxKey, Record, Shown, Store,
 };

@@ -88,7 +88,7 @@ CREATE TABLE IF NOT EXISTS workers (
 ";
 
 /// Version 2: alert state and History on the shared state too.
-pub(super) const MIGRATE_V2: &str = "
+pub const MIGRATE_V2: &str = "
 ALTER TABLE delivered ADD COLUMN IF NOT EXISTS sender TEXT;
 ALTER TABLE delivered ADD COLUMN IF NOT EXISTS subject TEXT;
 ALTER TABLE delivered ADD COLUMN IF NOT EXISTS reply TEXT;
