@@ -395,7 +395,8 @@ fn check_connects_to_the_shared_state_and_names_a_failure() {
 
 /// A shared state made by a worker of schema version 1 (no alerts, no History columns) is
 /// migrated in place at the next connect: its rows and installation id kept, the `alerts`
-/// table and the History columns added, the version now 2; a newer version is refused.
+/// table and the History columns and table added, the version now 3; a newer version is
+/// refused.
 #[tokio::test]
 async fn a_version_1_shared_state_gains_alerts_and_history_and_keeps_its_rows() {
     let pg = cluster("v1");
@@ -421,7 +422,7 @@ async fn a_version_1_shared_state_gains_alerts_and_history_and_keeps_its_rows() 
         pg.query("v1", "SELECT value FROM meta WHERE key = 'schema_version'")
             .expect("version")
             .trim(),
-        "2"
+        "3"
     );
     assert_eq!(
         pg.query("v1", "SELECT generation FROM leases WHERE profile = 'p'")
@@ -474,7 +475,7 @@ async fn a_version_1_shared_state_gains_alerts_and_history_and_keeps_its_rows() 
     drop(again);
     pg.query(
         "v1",
-        "UPDATE meta SET value = '3' WHERE key = 'schema_version'",
+        "UPDATE meta SET value = '4' WHERE key = 'schema_version'",
     )
     .expect("newer");
     let err = Store::open_shared(dir.path(), &pg.url("v1"), Some(Secret::new(pg.password())))
@@ -482,9 +483,79 @@ async fn a_version_1_shared_state_gains_alerts_and_history_and_keeps_its_rows() 
         .expect_err("a newer schema is refused");
     assert!(
         err.to_string()
-            .contains("schema version 3, newer than this worker (2)"),
+            .contains("schema version 4, newer than this worker (3)"),
         "{err}"
     );
+}
+
+/// A shared state of schema version 2 (History read from `delivered`) is migrated to 3: its
+/// deliveries copied into `history` (not the records of messages recognised as already
+/// delivered), its records kept; a record forgotten afterwards stays in History.
+#[tokio::test]
+async fn a_version_2_shared_state_gains_the_history_table_and_keeps_its_rows() {
+    let pg = cluster("v2");
+    pg.query("v2", suite::PG_SCHEMA_V1)
+        .expect("version 1 tables");
+    pg.query("v2", suite::PG_MIGRATE_V2)
+        .expect("version 2 tables");
+    let then = now() - 60;
+    pg.query(
+        "v2",
+        &format!(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', '2'), ('installation_id', '00000000000000bb');
+             INSERT INTO delivered (account, folder, uidvalidity, uid, profile, size, digest, recipients, delivered_at, sender, subject, reply)
+             VALUES ('u@h', '', 0, 'old', 'p', 50, 'dold', 'bob@local.test', {then}, 'ann@x.example', 'version 2', '250 ok'),
+                    ('u@h', '', 0, 'dup', 'p', 70, 'ddup', '', {then}, NULL, NULL, NULL);"
+        ),
+    )
+    .expect("version 2 rows");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_shared(dir.path(), &pg.url("v2"), Some(Secret::new(pg.password())))
+        .await
+        .unwrap_or_else(|err| panic!("open and migrate: {err}\n{}", pg.log()));
+    assert_eq!(store.installation_id(), "00000000000000bb");
+    assert_eq!(
+        pg.query("v2", "SELECT value FROM meta WHERE key = 'schema_version'")
+            .expect("version")
+            .trim(),
+        "3"
+    );
+    let key = MailboxKey {
+        account: "u@h".into(),
+        folder: String::new(),
+        uidvalidity: 0,
+    };
+    let known = store.known(&key).await.expect("known");
+    assert_eq!((known.len(), known["old"].digest.as_str()), (2, "dold"));
+    let history = store.history("p".into(), 0, now()).await.expect("history");
+    assert_eq!(
+        (history.all.messages, history.all.bytes),
+        (1, 50),
+        "{history:?}"
+    );
+    let old = &history.recent[0];
+    assert_eq!(
+        (
+            old.at,
+            old.from.as_str(),
+            old.subject.as_str(),
+            old.reply.as_str()
+        ),
+        (then, "ann@x.example", "version 2", "250 ok")
+    );
+    // Deleted on the server and no longer listed: forgotten as a record, kept in History.
+    store
+        .mark_deleted(&key, vec!["old".into(), "dup".into()])
+        .await
+        .expect("mark");
+    let gone = store
+        .forget_deleted_missing(&key, Default::default())
+        .await
+        .expect("forget");
+    assert_eq!(gone, 2);
+    assert!(store.known(&key).await.expect("known").is_empty());
+    let history = store.history("p".into(), 0, now()).await.expect("history");
+    assert_eq!(history.all.messages, 1, "{history:?}");
 }
 
 fn now() -> i64 {

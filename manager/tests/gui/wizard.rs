@@ -2,7 +2,8 @@
 //! web host" finds the test Dovecot through the worker; the connection test logs in with the
 //! typed password and keeps it nowhere; Save stores it in the keyring (never in the file),
 //! starts the first poll, the mail arrives in the local Postfix mailbox and the delivery line
-//! shows in the log panel.
+//! shows in the log panel; after a second poll (the messages now deleted on the server, their
+//! delivery records forgotten) History still lists both deliveries (From and Subject).
 
 use std::process::Child;
 
@@ -257,5 +258,35 @@ fn first_run_wizard_finds_the_server_tests_saves_and_the_mail_arrives() {
     assert!(text.contains("keyring = true"), "{text}");
     assert!(!text.contains(PASSWORD), "no password in the file: {text}");
     assert_eq!(rig.remote.message_count("isp-user").expect("count"), 0);
+
+    // A second poll finds the server empty and forgets the delivery records of the deleted
+    // messages; History, read from the worker's state database, still lists both deliveries.
+    click(&mut gui, "Poll now");
+    wait(&mut gui, &rig, "the second poll's line in the log", |gui| {
+        shows(gui, "checked: no new mail")
+    });
+    click(&mut gui, "History");
+    wait(
+        &mut gui,
+        &rig,
+        "the first poll's deliveries in History",
+        |gui| shows(gui, "Mailpull test message 0") && shows(gui, "Mailpull test message 1"),
+    );
+    assert!(shows(&gui, "History of \"first\""));
+    for from in [
+        "Sender 0 <sender-0@example.test>",
+        "Sender 1 <sender-1@example.test>",
+    ] {
+        assert!(shows(&gui, from), "{from}: {:?}", gui.state().history.shown);
+    }
+    assert!(
+        shows(&gui, "Last deliveries (2 shown, newest first)"),
+        "{:?}",
+        gui.state().history.shown
+    );
+    match &gui.state().history.shown {
+        Some(Ok(history)) => assert_eq!(history.all.messages, 2, "{history:?}"),
+        other => panic!("no history: {other:?}"),
+    }
     let _ = secrets::delete_keyring("first", &secrets::password_account("first"));
 }

@@ -156,6 +156,6 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .expect("user_version");
-        assert_eq!(version, 8);
+        assert_eq!(version, super::super::schema::SCHEMA_VERSION);
     }
 }

@@ -1,6 +1,7 @@
 //! A profile's delivery history, for the pipe's `history` request (the window's History page):
 //! totals of today, the last 7 days and all time, the failing messages, messages per day and
-//! the last deliveries, from `delivered` and `attempts`. Records of messages recognised as
+//! the last deliveries, from `history` (which outlives the forgotten delivery records, see
+//! `schema` version 9) and `attempts`. Records of messages recognised as
 //! already delivered (no recipients) are not deliveries and count nowhere. Also [`shown`]:
 //! what a record keeps for the page (schema version 8), made safe to show. On the shared
 //! state the same figures come from PostgreSQL (`pg::history`).
@@ -121,7 +122,7 @@ fn read_history(
     let day_start = |day: i64| day * DAY - offset;
     let tally = |since: i64| -> Result<Tally, StateError> {
         conn.prepare_cached(
-            "SELECT count(*), coalesce(sum(size), 0) FROM delivered
+            "SELECT count(*), coalesce(sum(size), 0) FROM history
              WHERE profile = ?1 AND recipients != '' AND delivered_at >= ?2",
         )
         .and_then(|mut stmt| {
@@ -159,7 +160,7 @@ fn read_history(
         .collect();
     let mut stmt = conn
         .prepare_cached(
-            "SELECT (delivered_at + ?2) / 86400 AS day, count(*) FROM delivered
+            "SELECT (delivered_at + ?2) / 86400 AS day, count(*) FROM history
              WHERE profile = ?1 AND recipients != '' AND delivered_at >= ?3 GROUP BY day",
         )
         .map_err(StateError::Read)?;
@@ -179,7 +180,7 @@ fn read_history(
         .prepare_cached(
             "SELECT delivered_at, coalesce(sender, ''), coalesce(subject, ''), recipients,
                     coalesce(reply, ''), size
-             FROM delivered WHERE profile = ?1 AND recipients != ''
+             FROM history WHERE profile = ?1 AND recipients != ''
              ORDER BY delivered_at DESC LIMIT ?2",
         )
         .map_err(StateError::Read)?;
@@ -279,7 +280,7 @@ mod tests {
             .run(move |conn| {
                 let set = |uid: &str, at: i64| {
                     conn.execute(
-                        "UPDATE delivered SET delivered_at = ?1 WHERE uid = ?2",
+                        "UPDATE history SET delivered_at = ?1 WHERE uid = ?2",
                         params![at, uid],
                     )
                 };
@@ -365,7 +366,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_version_7_database_gains_the_shown_columns_and_keeps_its_rows() {
+    async fn a_version_8_database_gains_the_history_table_and_keeps_its_rows() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
             let conn =
@@ -378,19 +379,23 @@ mod tests {
                 super::super::schema::MIGRATE_V5_SENT,
                 super::super::schema::CREATE_V6,
                 super::super::schema::CREATE_V7,
+                super::super::schema::MIGRATE_V8,
             ] {
                 conn.execute_batch(step).expect("older schema");
             }
-            conn.execute(
+            conn.execute_batch(
                 "INSERT INTO delivered (account, folder, uidvalidity, uid, profile, size, digest, recipients, delivered_at)
-                 VALUES ('u@h', '', 0, 'old', 'p', 50, 'dold', 'bob@local.test', 1000)",
-                [],
+                 VALUES ('u@h', '', 0, 'old', 'p', 50, 'dold', 'bob@local.test', 1000);
+                 INSERT INTO delivered (account, folder, uidvalidity, uid, profile, size, digest, recipients, delivered_at, sender, subject, reply)
+                 VALUES ('u@h', '', 0, 'v8', 'p', 60, 'dv8', 'bob@local.test', 1500, 'eve@x.example', 'v8 subject', '250 v8');
+                 INSERT INTO delivered (account, folder, uidvalidity, uid, profile, size, digest, recipients, delivered_at)
+                 VALUES ('u@h', '', 0, 'dup', 'p', 70, 'ddup', '', 1600);",
             )
-            .expect("v7 row");
+            .expect("v8 rows");
             let version: i64 = conn
                 .pragma_query_value(None, "user_version", |row| row.get(0))
                 .expect("version");
-            assert_eq!(version, 7);
+            assert_eq!(version, 8);
         }
         let store = Store::open(dir.path()).expect("open and migrate");
         let version: i64 = store
@@ -400,7 +405,16 @@ mod tests {
             })
             .await
             .expect("version");
-        assert_eq!(version, 8);
+        assert_eq!(version, 9);
+        // The delivery records stay what they were.
+        let records: i64 = store
+            .read(|conn| {
+                conn.query_row("SELECT count(*) FROM delivered", [], |row| row.get(0))
+                    .map_err(StateError::Read)
+            })
+            .await
+            .expect("records");
+        assert_eq!(records, 3);
         let shown = Shown {
             from: "ann@x.example".into(),
             subject: "new".into(),
@@ -411,7 +425,18 @@ mod tests {
             .await
             .expect("record");
         let history = store.history("p".into(), 0, 2000).await.expect("history");
-        assert_eq!(history.all.messages, 2);
+        // The two deliveries of version 8 (not the recognised copy) and the new one.
+        assert_eq!(history.all.messages, 3);
+        assert_eq!(history.all.bytes, 50 + 60 + 100);
+        let v8 = history
+            .recent
+            .iter()
+            .find(|d| d.at == 1500)
+            .expect("v8 row");
+        assert_eq!(
+            (v8.from.as_str(), v8.subject.as_str(), v8.reply.as_str()),
+            ("eve@x.example", "v8 subject", "250 v8")
+        );
         let old = history
             .recent
             .iter()

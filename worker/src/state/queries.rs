@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::{OptionalExtension, params};
 
 use super::error::{StateError, file_system_problem};
-use super::schema::SENT_RETENTION_DAYS;
+use super::schema::{HISTORY_MAX_ROWS, HISTORY_RETENTION_DAYS, SENT_RETENTION_DAYS};
 use super::store::Store;
 use super::types::{CopyKey, Known, MailboxKey};
 use super::writer::now_secs;
@@ -133,8 +133,9 @@ impl Store {
     }
 
     /// Drops the rows of deleted messages that the server no longer lists, and the delivery
-    /// intents of UIDs it no longer lists, so the database does not grow without end. Rows
-    /// of kept messages stay.
+    /// intents of UIDs it no longer lists, so the database does not grow without end and a
+    /// UID the server reuses is not taken for the delivered message. Rows of kept messages
+    /// stay; so does every delivery's `history` row (the History page).
     pub async fn forget_deleted_missing(
         &self,
         key: &MailboxKey,
@@ -201,6 +202,20 @@ impl Store {
             tx.execute(
                 "DELETE FROM sent WHERE sent_at < ?1",
                 params![now_secs() - SENT_RETENTION_DAYS * 86_400],
+            )
+            .map_err(StateError::Write)?;
+            // The History page's rows older than the retention or beyond the count are
+            // forgotten.
+            tx.execute(
+                "DELETE FROM history WHERE delivered_at < ?1",
+                params![now_secs() - HISTORY_RETENTION_DAYS * 86_400],
+            )
+            .map_err(StateError::Write)?;
+            tx.execute(
+                "DELETE FROM history WHERE profile = ?1 AND delivered_at <
+                 (SELECT delivered_at FROM history WHERE profile = ?1
+                  ORDER BY delivered_at DESC LIMIT 1 OFFSET ?2)",
+                params![profile, HISTORY_MAX_ROWS - 1],
             )
             .map_err(StateError::Write)?;
             tx.commit().map_err(StateError::Write)

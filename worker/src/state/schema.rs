@@ -22,13 +22,28 @@
 //! - Version 8 adds `delivered.sender`, `delivered.subject` and `delivered.reply` (what the
 //!   History page shows: From, Subject and the local server's reply, written with the record;
 //!   NULL for rows of earlier versions) and an index by profile and time (see `history`).
+//! - Version 9 adds `history`: one row per delivery (profile, time, size, From, Subject,
+//!   recipients, the local server's reply, and the account/folder/UID it came from, for
+//!   display only), written in the same transaction as the `delivered` record and read by the
+//!   History page. `delivered` rows are forgotten once the server no longer lists a deleted
+//!   message (so a reused UID is not taken for the delivered one); the `history` row stays,
+//!   bounded by [`HISTORY_RETENTION_DAYS`] and [`HISTORY_MAX_ROWS`] per profile (pruned at
+//!   the start of each poll). The migration copies the deliveries of `delivered` into it.
 
 /// The schema version this worker writes; a newer database is refused.
-pub(super) const SCHEMA_VERSION: i64 = 8;
+pub(super) const SCHEMA_VERSION: i64 = 9;
 
 /// Days a multi-drop delivery is remembered in `sent`; older rows suppress nothing and are
 /// pruned at the start of each poll.
 pub const SENT_RETENTION_DAYS: i64 = 30;
+
+/// Days a delivery stays in `history` (the History page); older rows are pruned at the start
+/// of each poll.
+pub const HISTORY_RETENTION_DAYS: i64 = 400;
+
+/// Most `history` rows kept per profile; the oldest beyond are pruned at the start of each
+/// poll (rows delivered in the same second as the oldest kept one stay with it).
+pub const HISTORY_MAX_ROWS: i64 = 100_000;
 
 /// Creates the tables of version 1 and sets `user_version`, in one transaction.
 pub(super) const CREATE_V1: &str = "BEGIN;
@@ -150,6 +165,34 @@ pub(super) const MIGRATE_V8: &str = "BEGIN;
              CREATE INDEX IF NOT EXISTS delivered_history ON delivered (profile, delivered_at);
              PRAGMA user_version = 8;
              COMMIT;";
+
+/// Version 9: the delivery history, kept apart from the delivery records, with the
+/// deliveries already recorded copied into it, in one transaction.
+pub(super) const MIGRATE_V9: &str = "BEGIN;
+             CREATE TABLE IF NOT EXISTS history (
+                 profile TEXT NOT NULL,
+                 delivered_at INTEGER NOT NULL,
+                 size INTEGER NOT NULL,
+                 sender TEXT,
+                 subject TEXT,
+                 recipients TEXT NOT NULL,
+                 reply TEXT,
+                 account TEXT NOT NULL,
+                 folder TEXT NOT NULL,
+                 uid TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS history_profile ON history (profile, delivered_at);
+             INSERT INTO history (profile, delivered_at, size, sender, subject, recipients, reply, account, folder, uid)
+                 SELECT profile, delivered_at, size, sender, subject, recipients, reply, account, folder, uid
+                 FROM delivered WHERE recipients != '';
+             DROP INDEX IF EXISTS delivered_history;
+             PRAGMA user_version = 9;
+             COMMIT;";
+
+/// Inserts a delivery's `history` row (see [`MIGRATE_V9`]).
+pub(super) const INSERT_HISTORY: &str = "INSERT INTO history
+             (profile, delivered_at, size, sender, subject, recipients, reply, account, folder, uid)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
 /// Reads this installation's id.
 pub(super) const SELECT_INSTALLATION_ID: &str =

@@ -12,6 +12,8 @@ use mailpull_shared::ipc::history::{DAYS, Tally};
 
 /// The shared state's tables of its schema version 1, for the migration test on PostgreSQL.
 pub use super::pg::schema::CREATE_V1 as PG_SCHEMA_V1;
+/// The shared state's migration to its schema version 2, for the migration test on PostgreSQL.
+pub use super::pg::schema::MIGRATE_V2 as PG_MIGRATE_V2;
 use super::{
     AlertKind, AlertRow, Attempt, CopyKey, HeldAction, Intent, MailboxKey, Record, Shown, Store,
 };
@@ -517,6 +519,40 @@ async fn history_counts_the_profiles_deliveries(store: &Store) {
     // Another profile's history does not see them.
     let other = store.history("p".into(), 0, now).await.expect("other");
     assert!(other.recent.iter().all(|d| d.subject.is_empty()));
+    history_outlives_forgotten_records(store, now).await;
+}
+
+/// Deleted on the server, then no longer listed: the records are forgotten (a reused UID is
+/// new mail), the History page still lists the deliveries.
+async fn history_outlives_forgotten_records(store: &Store, now: i64) {
+    let uids = vec!["1".to_string(), "2".to_string(), "3".to_string()];
+    store
+        .mark_deleted(&key("hist@h"), uids)
+        .await
+        .expect("mark");
+    let gone = store
+        .forget_deleted_missing(&key("hist@h"), HashSet::new())
+        .await
+        .expect("forget");
+    assert_eq!(gone, 3);
+    assert!(store.known(&key("hist@h")).await.expect("known").is_empty());
+    assert!(!store.digest_known("hist@h", "h1").await.expect("digest"));
+    store.begin_poll("hist").await.expect("poll");
+    let history = store.history("hist".into(), 0, now + 5).await.expect("h");
+    assert_eq!(history.all.messages, 2);
+    assert_eq!(history.recent.len(), 2);
+    // The server reuses UID 1 for another message: delivered, listed beside the first.
+    store
+        .record(delivered("1", &["c@local"], "reused"))
+        .await
+        .expect("record");
+    let known = store.known(&key("hist@h")).await.expect("known");
+    assert_eq!((known.len(), known["1"].deleted), (1, false));
+    let history = store.history("hist".into(), 0, now + 5).await.expect("h");
+    assert_eq!(history.all.messages, 3);
+    let mut subjects: Vec<&str> = history.recent.iter().map(|d| d.subject.as_str()).collect();
+    subjects.sort_unstable();
+    assert_eq!(subjects, ["first", "reused", "second"]);
 }
 
 #[cfg(test)]

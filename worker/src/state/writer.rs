@@ -25,6 +25,7 @@ use tokio::sync::oneshot;
 
 use super::error::StateError;
 use super::intents::{Intended, Intent, commit_intents};
+use super::schema::INSERT_HISTORY;
 use super::types::{CopyKey, Record};
 
 /// Records committed together at most.
@@ -255,6 +256,7 @@ fn commit_records<'a>(
              (account, folder, uidvalidity, uid, profile, size, digest, message_id, recipients, delivered_at, deleted, remote_size, sender, subject, reply)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12, ?13, ?14)",
         )?;
+        let mut history = tx.prepare_cached(INSERT_HISTORY)?;
         let mut forget_intents = tx.prepare_cached(
             "DELETE FROM intents WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3 AND uid = ?4",
         )?;
@@ -283,6 +285,22 @@ fn commit_records<'a>(
                 record.shown.subject,
                 record.shown.reply,
             ])?;
+            // What the History page lists outlives the record (see `schema`, version 9);
+            // a message recognised as already delivered (no recipients) is no delivery.
+            if !record.recipients.is_empty() {
+                history.execute(params![
+                    record.profile,
+                    now,
+                    record.size as i64,
+                    record.shown.from,
+                    record.shown.subject,
+                    record.recipients.join(","),
+                    record.shown.reply,
+                    record.key.account,
+                    record.key.folder,
+                    record.uid,
+                ])?;
+            }
             forget_intents.execute(params![
                 record.key.account,
                 record.key.folder,

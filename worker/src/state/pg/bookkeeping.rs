@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 
 use super::{PgStore, now_secs, pg_err};
 use crate::state::error::StateError;
-use crate::state::schema::SENT_RETENTION_DAYS;
+use crate::state::schema::{HISTORY_MAX_ROWS, HISTORY_RETENTION_DAYS, SENT_RETENTION_DAYS};
 use crate::state::types::{Attempt, HeldAction, MailboxKey};
 
 const COLUMNS: &str = "account, folder, uidvalidity, uid, profile, attempts, first_at, last_at, next_at, reason, held, action";
@@ -117,6 +117,21 @@ impl PgStore {
         tx.execute(
             "DELETE FROM sent WHERE sent_at < $1",
             &[&(now_secs() - SENT_RETENTION_DAYS * 86_400)],
+        )
+        .await
+        .map_err(pg_err)?;
+        // The History page's rows older than the retention or beyond the count are forgotten.
+        tx.execute(
+            "DELETE FROM history WHERE delivered_at < $1",
+            &[&(now_secs() - HISTORY_RETENTION_DAYS * 86_400)],
+        )
+        .await
+        .map_err(pg_err)?;
+        tx.execute(
+            "DELETE FROM history WHERE profile = $1 AND delivered_at <
+             (SELECT delivered_at FROM history WHERE profile = $1
+              ORDER BY delivered_at DESC LIMIT 1 OFFSET $2)",
+            &[&profile, &(HISTORY_MAX_ROWS - 1)],
         )
         .await
         .map_err(pg_err)?;

@@ -1,7 +1,7 @@
 //! A profile's delivery history in PostgreSQL, for the pipe's `history` request: the same
 //! figures as the SQLite store's `history` (totals of today, the last 7 days and all time, the
 //! failing and held messages, messages per day, the last deliveries), from the shared
-//! `delivered` and `attempts` rows, so any worker's pipe shows every worker's deliveries.
+//! `history` and `attempts` rows, so any worker's pipe shows every worker's deliveries.
 //! Records of messages recognised as already delivered (no recipients) count nowhere.
 
 use mailpull_shared::ipc::history::{DAYS, DayCount, Delivery, History, RECENT, Tally};
@@ -31,7 +31,7 @@ impl PgStore {
         let tally = async |since: i64| -> Result<Tally, StateError> {
             let row = client
                 .query_one(
-                    "SELECT count(*), coalesce(sum(size), 0)::BIGINT FROM delivered
+                    "SELECT count(*), coalesce(sum(size), 0)::BIGINT FROM history
                      WHERE profile = $1 AND recipients <> '' AND delivered_at >= $2",
                     &[&profile, &since],
                 )
@@ -64,7 +64,7 @@ impl PgStore {
         // Integer division truncates toward zero, as SQLite's does (the same days).
         let rows = client
             .query(
-                "SELECT (delivered_at + $2) / 86400 AS day, count(*) FROM delivered
+                "SELECT (delivered_at + $2) / 86400 AS day, count(*) FROM history
                  WHERE profile = $1 AND recipients <> '' AND delivered_at >= $3 GROUP BY day",
                 &[&profile, &offset, &day_start(first)],
             )
@@ -81,7 +81,7 @@ impl PgStore {
             .query(
                 "SELECT delivered_at, coalesce(sender, ''), coalesce(subject, ''), recipients,
                         coalesce(reply, ''), size
-                 FROM delivered WHERE profile = $1 AND recipients <> ''
+                 FROM history WHERE profile = $1 AND recipients <> ''
                  ORDER BY delivered_at DESC LIMIT $2",
                 &[&profile, &(RECENT as i64)],
             )

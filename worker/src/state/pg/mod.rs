@@ -245,6 +245,9 @@ async fn prepare(pool: &Pool) -> Result<String, StateError> {
     if version < 2 {
         tx.batch_execute(schema::MIGRATE_V2).await.map_err(pg_err)?;
     }
+    if version < 3 {
+        tx.batch_execute(schema::MIGRATE_V3).await.map_err(pg_err)?;
+    }
     if version < schema::PG_SCHEMA_VERSION {
         tracing::info!(
             from = version,

@@ -27,6 +27,7 @@ impl PgStore {
         }
         let key = &record.key;
         let uidvalidity = i64::from(key.uidvalidity);
+        let now = now_secs();
         tx.execute(
             "INSERT INTO delivered
              (account, folder, uidvalidity, uid, profile, size, digest, message_id, recipients, delivered_at, deleted, remote_size,
@@ -47,7 +48,7 @@ impl PgStore {
                 &record.digest,
                 &record.message_id,
                 &record.recipients.join(","),
-                &now_secs(),
+                &now,
                 &record.remote_size.map(|size| size as i64),
                 &record.shown.from,
                 &record.shown.subject,
@@ -56,6 +57,29 @@ impl PgStore {
         )
         .await
         .map_err(pg_err)?;
+        // What the History page lists outlives the record (schema version 3); a message
+        // recognised as already delivered (no recipients) is no delivery.
+        if !record.recipients.is_empty() {
+            tx.execute(
+                "INSERT INTO history
+                 (profile, delivered_at, size, sender, subject, recipients, reply, account, folder, uid)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                &[
+                    &record.profile,
+                    &now,
+                    &(record.size as i64),
+                    &record.shown.from,
+                    &record.shown.subject,
+                    &record.recipients.join(","),
+                    &record.shown.reply,
+                    &key.account,
+                    &key.folder,
+                    &record.uid,
+                ],
+            )
+            .await
+            .map_err(pg_err)?;
+        }
         tx.execute(
             "DELETE FROM intents WHERE account = $1 AND folder = $2 AND uidvalidity = $3 AND uid = $4",
             &[&key.account, &key.folder, &uidvalidity, &record.uid],

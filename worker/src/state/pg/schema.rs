@@ -6,10 +6,12 @@
 //!
 //! Versions: 1, the tables of [`CREATE_V1`] (SQLite's version 6 and the leases); 2,
 //! [`MIGRATE_V2`]: the `alerts` table (SQLite's 7) and what the History page shows of a
-//! delivery (`delivered.sender`, `subject`, `reply`; SQLite's 8).
+//! delivery (`delivered.sender`, `subject`, `reply`; SQLite's 8); 3, [`MIGRATE_V3`]: the
+//! `history` table that outlives forgotten delivery records (SQLite's 9), with the
+//! deliveries already recorded copied into it.
 
 /// The shared schema's version, in `meta`; a newer database is refused.
-pub(super) const PG_SCHEMA_VERSION: i64 = 2;
+pub(super) const PG_SCHEMA_VERSION: i64 = 3;
 
 /// Any fixed key of `pg_advisory_xact_lock`, held while the schema is created.
 pub(super) const SCHEMA_LOCK: i64 = 0x6d61_696c_7075_6c6c; // "mailpull"
@@ -86,7 +88,7 @@ CREATE TABLE IF NOT EXISTS workers (
 ";
 
 /// Version 2: alert state and History on the shared state too.
-pub(super) const MIGRATE_V2: &str = "
+pub const MIGRATE_V2: &str = "
 ALTER TABLE delivered ADD COLUMN IF NOT EXISTS sender TEXT;
 ALTER TABLE delivered ADD COLUMN IF NOT EXISTS subject TEXT;
 ALTER TABLE delivered ADD COLUMN IF NOT EXISTS reply TEXT;
@@ -99,4 +101,27 @@ CREATE TABLE IF NOT EXISTS alerts (
     sent_at BIGINT,
     PRIMARY KEY (profile, kind)
 );
+";
+
+/// Version 3: the delivery history, kept apart from the delivery records (see the SQLite
+/// `schema` module, version 9).
+pub(super) const MIGRATE_V3: &str = "
+CREATE TABLE IF NOT EXISTS history (
+    id BIGSERIAL PRIMARY KEY,
+    profile TEXT NOT NULL,
+    delivered_at BIGINT NOT NULL,
+    size BIGINT NOT NULL,
+    sender TEXT,
+    subject TEXT,
+    recipients TEXT NOT NULL,
+    reply TEXT,
+    account TEXT NOT NULL,
+    folder TEXT NOT NULL,
+    uid TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_profile ON history (profile, delivered_at);
+INSERT INTO history (profile, delivered_at, size, sender, subject, recipients, reply, account, folder, uid)
+    SELECT profile, delivered_at, size, sender, subject, recipients, reply, account, folder, uid
+    FROM delivered WHERE recipients <> '' ORDER BY delivered_at;
+DROP INDEX IF EXISTS delivered_history;
 ";
