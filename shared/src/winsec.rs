@@ -109,14 +109,8 @@ pub fn owner_of(path: &Path) -> io::Result<Account> {
             &mut descriptor,
         )
     };
-    if rc != ERROR_SUCCESS {
-        return Err(io::Error::from_raw_os_error(rc as i32));
-    }
-    // SAFETY: `owner` is valid while `descriptor` lives.
-    let result = unsafe { account(owner) };
-    // SAFETY: allocated by GetNamedSecurityInfoW.
-    unsafe { LocalFree(descriptor as HLOCAL) };
-    result
+    // SAFETY: what the call just returned.
+    unsafe { owner_account(rc, owner, descriptor) }
 }
 
 /// The owner of the kernel object behind `handle` (e.g. a connected named pipe: the account
@@ -138,12 +132,26 @@ pub fn owner_of_handle(handle: std::os::windows::io::BorrowedHandle<'_>) -> io::
             &mut descriptor,
         )
     };
+    // SAFETY: what the call just returned.
+    unsafe { owner_account(rc, owner, descriptor) }
+}
+
+/// The owner account from a `Get(Named)SecurityInfo` call's result.
+///
+/// # Safety
+/// `owner` and `descriptor` are what that call returned with `rc`; the descriptor (which
+/// `owner` points into) is freed here.
+unsafe fn owner_account(
+    rc: u32,
+    owner: PSID,
+    descriptor: PSECURITY_DESCRIPTOR,
+) -> io::Result<Account> {
     if rc != ERROR_SUCCESS {
         return Err(io::Error::from_raw_os_error(rc as i32));
     }
     // SAFETY: `owner` is valid while `descriptor` lives.
     let result = unsafe { account(owner) };
-    // SAFETY: allocated by GetSecurityInfo.
+    // SAFETY: allocated by the security-info call.
     unsafe { LocalFree(descriptor as HLOCAL) };
     result
 }

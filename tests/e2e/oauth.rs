@@ -168,6 +168,16 @@ fn browser_sign_in(setup: &WorkerSetup, profile: &str) -> String {
     let page = browse(&url);
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     assert!(page.contains("signed in"), "{page}");
+    finish_sign_in(child, lines, seen)
+}
+
+/// Reads the rest of a sign-in command's output into `seen` and asserts that it succeeded;
+/// returns all it printed.
+pub(crate) fn finish_sign_in(
+    mut child: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    mut seen: String,
+) -> String {
     for line in lines {
         seen.push_str(&line.expect("line"));
         seen.push('\n');

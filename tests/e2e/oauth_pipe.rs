@@ -8,7 +8,7 @@
 //! goes. Same rig as [`crate::oauth`]: a real Dovecot with the oauth2 passdb, the local
 //! authorization server, the real Postfix.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -21,7 +21,7 @@ use mailpull_tests::{
     require_keyring, stop_worker, worker_binary,
 };
 
-use crate::oauth::{Rig, fill, rig};
+use crate::oauth::{Rig, fill, finish_sign_in, rig};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -266,17 +266,7 @@ pub(crate) fn browser_sign_in(worker: &OtherUserWorker, profile: &str) -> String
     };
     let page = browse(&url);
     assert!(page.contains("signed in"), "{page}");
-    for line in lines {
-        seen.push_str(&line.expect("line"));
-        seen.push('\n');
-    }
-    let status = child.wait().expect("wait");
-    let mut stderr = String::new();
-    if let Some(mut err) = child.stderr.take() {
-        let _ = err.read_to_string(&mut stderr);
-    }
-    assert!(status.success(), "{status}\n{seen}\n{stderr}");
-    seen
+    finish_sign_in(child, lines, seen)
 }
 
 #[test]

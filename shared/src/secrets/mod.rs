@@ -13,6 +13,7 @@
 //! reboots), else to the OS keyring.
 
 pub mod os_keyring;
+mod private_file;
 pub mod service_store;
 pub mod token_file;
 

@@ -5,12 +5,11 @@
 //! the service account reads it but can never rewrite it.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::Secret;
+use super::{Secret, private_file};
 
 /// Where the Debian package keeps the store: systemd's folder for credentials (root, 0700).
 pub const DEFAULT_PATH: &str = "/etc/credstore/mailpull-secrets.toml";
@@ -198,33 +197,9 @@ impl ServiceStore {
             path: self.path.clone(),
             reason,
         };
-        let (dir, name) = self.folder_and_name().map_err(fail)?;
+        let (dir, _) = private_file::folder_and_name(&self.path).map_err(fail)?;
         prepare_folder(dir).map_err(fail)?;
-        let path = dir.join(format!(".{name}.lock"));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(&path).map_err(|err| {
-            fail(format!(
-                "cannot open the lock file {}: {err}",
-                path.display()
-            ))
-        })?;
-        file.lock()
-            .map_err(|err| fail(format!("cannot lock {}: {err}", path.display())))?;
-        Ok(file)
-    }
-
-    /// The store's folder and file name.
-    fn folder_and_name(&self) -> Result<(&Path, String), String> {
-        let dir = self
-            .path
-            .parent()
-            .filter(|dir| !dir.as_os_str().is_empty())
-            .ok_or("the path names no folder")?;
-        let name = self.path.file_name().ok_or("the path names no file")?;
-        Ok((dir, name.to_string_lossy().into_owned()))
+        private_file::lock_beside(&self.path).map_err(fail)
     }
 
     fn load(&self) -> Result<Contents, StoreError> {
@@ -263,19 +238,13 @@ impl ServiceStore {
             path: self.path.clone(),
             reason,
         };
-        if !meta.is_file() {
-            return Err(unsafe_because("it is not a regular file".into()));
+        if let Some(reason) = private_file::not_private(meta) {
+            return Err(unsafe_because(reason));
         }
         if meta.uid() != 0 {
             return Err(unsafe_because(format!(
                 "it is owned by uid {}, not root",
                 meta.uid()
-            )));
-        }
-        let mode = meta.mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(unsafe_because(format!(
-                "its mode is {mode:04o}: group or others can access it"
             )));
         }
         Ok(())
@@ -294,25 +263,11 @@ impl ServiceStore {
             path: self.path.clone(),
             reason,
         };
-        let (dir, name) = self.folder_and_name().map_err(fail)?;
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
         let text = format!(
             "{HEADER}{}",
             toml::to_string(contents).map_err(|err| fail(err.to_string()))?
         );
-        let written = write_private(&tmp, text.as_bytes()).and_then(|()| {
-            std::fs::rename(&tmp, &self.path)
-                .map_err(|err| format!("cannot rename {} into place: {err}", tmp.display()))
-        });
-        if let Err(reason) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(fail(reason));
-        }
-        // The rename itself reaches the disk with the folder.
-        if let Ok(folder) = std::fs::File::open(dir) {
-            let _ = folder.sync_all();
-        }
-        Ok(())
+        private_file::replace(&self.path, text.as_bytes(), owned_by_root).map_err(fail)
     }
 }
 
@@ -321,14 +276,7 @@ impl ServiceStore {
 fn parse(path: &Path, text: &str) -> Result<Contents, StoreError> {
     toml::from_str(text).map_err(|err: toml::de::Error| StoreError::Invalid {
         path: path.to_path_buf(),
-        line: err
-            .span()
-            .map(|span| {
-                let end = span.start.min(text.len());
-                text.get(..end)
-                    .map_or(1, |before| before.matches('\n').count() + 1)
-            })
-            .unwrap_or(1),
+        line: private_file::error_line(&err, text),
     })
 }
 
@@ -368,21 +316,14 @@ fn prepare_folder(_dir: &Path) -> Result<(), String> {
     Err("the service secret store exists on Linux only".into())
 }
 
-/// Writes `bytes` to the new file `path` (mode 0600, must end up root's) and syncs it.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .map_err(|err| format!("cannot create {}: {err}", path.display()))?;
+/// The new file must be root's: only root may write the store.
+fn owned_by_root(file: &std::fs::File) -> Result<(), String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
         let uid = file
             .metadata()
-            .map_err(|err| format!("cannot read {}: {err}", path.display()))?
+            .map_err(|err| format!("cannot read the new file: {err}"))?
             .uid();
         if uid != 0 {
             return Err(format!(
@@ -390,9 +331,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
             ));
         }
     }
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|err| format!("cannot write {}: {err}", path.display()))
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
 }
 
 #[cfg(all(test, unix))]

@@ -7,12 +7,11 @@
 //! that another account owns, is refused. Values never appear in an error message.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::Secret;
+use super::{Secret, private_file};
 
 /// The file's name in the worker's state directory.
 pub const FILE_NAME: &str = "oauth-tokens";
@@ -111,37 +110,10 @@ impl TokenFile {
         }
     }
 
-    fn folder_and_name(&self) -> Result<(&Path, String), TokenFileError> {
-        let dir = self
-            .path
-            .parent()
-            .filter(|dir| !dir.as_os_str().is_empty())
-            .ok_or_else(|| self.write_error("the path names no folder".into()))?;
-        let name = self
-            .path
-            .file_name()
-            .ok_or_else(|| self.write_error("the path names no file".into()))?;
-        Ok((dir, name.to_string_lossy().into_owned()))
-    }
-
     /// Holds `.oauth-tokens.lock` beside the file until dropped (a sign-in and a rotation of
     /// two profiles at once each rewrite the whole file).
     fn lock(&self) -> Result<std::fs::File, TokenFileError> {
-        let (dir, name) = self.folder_and_name()?;
-        let path = dir.join(format!(".{name}.lock"));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(&path).map_err(|err| {
-            self.write_error(format!(
-                "cannot open the lock file {}: {err}",
-                path.display()
-            ))
-        })?;
-        file.lock()
-            .map_err(|err| self.write_error(format!("cannot lock {}: {err}", path.display())))?;
-        Ok(file)
+        private_file::lock_beside(&self.path).map_err(|reason| self.write_error(reason))
     }
 
     fn load(&self) -> Result<Contents, TokenFileError> {
@@ -162,14 +134,7 @@ impl TokenFile {
         std::io::Read::read_to_string(&mut file, &mut text).map_err(read_err)?;
         toml::from_str(&text).map_err(|err: toml::de::Error| TokenFileError::Invalid {
             path: self.path.clone(),
-            line: err
-                .span()
-                .map(|span| {
-                    let end = span.start.min(text.len());
-                    text.get(..end)
-                        .map_or(1, |before| before.matches('\n').count() + 1)
-                })
-                .unwrap_or(1),
+            line: private_file::error_line(&err, &text),
         })
     }
 
@@ -182,9 +147,6 @@ impl TokenFile {
             path: self.path.clone(),
             reason,
         };
-        if !meta.is_file() {
-            return Err(unsafe_because("it is not a regular file".into()));
-        }
         let me = rustix::process::geteuid().as_raw();
         // Root (`sudo mailpull-worker check`) may read the file of the state directory's
         // owner, the service account.
@@ -200,13 +162,7 @@ impl TokenFile {
                 meta.uid()
             )));
         }
-        let mode = meta.mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(unsafe_because(format!(
-                "its mode is {mode:04o}: group or others can access it"
-            )));
-        }
-        Ok(())
+        private_file::not_private(meta).map_or(Ok(()), |reason| Err(unsafe_because(reason)))
     }
 
     #[cfg(not(unix))]
@@ -218,47 +174,19 @@ impl TokenFile {
     }
 
     fn write(&self, contents: &Contents) -> Result<(), TokenFileError> {
-        let (dir, name) = self.folder_and_name()?;
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
         let text = format!(
             "{HEADER}{}",
             toml::to_string(contents).map_err(|err| self.write_error(err.to_string()))?
         );
-        let written = write_new_private(&tmp, text.as_bytes()).and_then(|()| {
-            std::fs::rename(&tmp, &self.path)
-                .map_err(|err| format!("cannot rename {} into place: {err}", tmp.display()))
-        });
-        if let Err(reason) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(self.write_error(reason));
-        }
-        // The rename itself reaches the disk with the folder.
-        if let Ok(folder) = std::fs::File::open(dir) {
-            let _ = folder.sync_all();
-        }
-        Ok(())
+        private_file::replace(&self.path, text.as_bytes(), |_| Ok(()))
+            .map_err(|reason| self.write_error(reason))
     }
-}
-
-/// Writes `bytes` to the new file `path` (mode 0600) and syncs it. A leftover temporary
-/// file of a crashed writer with the same process id is replaced.
-fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let _ = std::fs::remove_file(path);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .map_err(|err| format!("cannot create {}: {err}", path.display()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|err| format!("cannot write {}: {err}", path.display()))
 }
 
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use std::io::Write as _;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     #[test]

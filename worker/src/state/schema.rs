@@ -182,6 +182,7 @@ pub(super) const MIGRATE_V9: &str = "BEGIN;
                  uid TEXT NOT NULL
              );
              CREATE INDEX IF NOT EXISTS history_profile ON history (profile, delivered_at);
+             CREATE INDEX IF NOT EXISTS history_age ON history (delivered_at);
              INSERT INTO history (profile, delivered_at, size, sender, subject, recipients, reply, account, folder, uid)
                  SELECT profile, delivered_at, size, sender, subject, recipients, reply, account, folder, uid
                  FROM delivered WHERE recipients != '';

@@ -120,6 +120,7 @@ CREATE TABLE IF NOT EXISTS history (
     uid TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS history_profile ON history (profile, delivered_at);
+CREATE INDEX IF NOT EXISTS history_age ON history (delivered_at);
 INSERT INTO history (profile, delivered_at, size, sender, subject, recipients, reply, account, folder, uid)
     SELECT profile, delivered_at, size, sender, subject, recipients, reply, account, folder, uid
     FROM delivered WHERE recipients <> '' ORDER BY delivered_at;
