@@ -70,8 +70,10 @@ impl Tray {
             return;
         }
         self.shell = platform_shell(ctx, self.sender.clone());
-        if self.shell.is_none() {
-            tracing::info!("no tray icon or desktop notifications on this desktop");
+        match self.shell.as_mut() {
+            // What the window already knows (frames may have run before).
+            Some(shell) => shell.show(&self.watch.summary()),
+            None => tracing::info!("no tray icon or desktop notifications on this desktop"),
         }
     }
 
