@@ -19,6 +19,7 @@ PACKAGE_GROUPS=(
     "Authenticode signing of the Windows programs and installer: osslsigncode"
     "Debian package test: dpkg-dev adduser systemd"
     "the package under a real systemd (systemd-nspawn boots it in a container): systemd-container"
+    "Pull Manager tray test (a real notification daemon on a virtual display): dunst xvfb"
     "metrics test (promtool check metrics): prometheus"
     "filter test, a real scanner (spamd with spamc -p PORT, the GTUBE string): spamassassin spamd spamc"
     "shared state tests (a private cluster from initdb and pg_ctl): postgresql"

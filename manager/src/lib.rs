@@ -20,6 +20,8 @@
 //! - [`service`]: who serves the configuration in words ("Served by the Mailpull service"),
 //!   the installed service or systemd unit that replaces "Start worker", and the Windows
 //!   service's Start / Stop / Restart (elevated).
+//! - [`tray`]: the tray icon with the overall state, desktop notifications when a profile
+//!   starts failing or needs a sign-in (pure rules, and the Linux and Windows glue).
 //! - [`view`]: drawing, one module per part of the window.
 //! - [`wizard`]: the first-run wizard's steps, presets and checks (drawn by `view::wizard`).
 
@@ -32,6 +34,7 @@ pub mod history;
 pub mod launch;
 pub mod log;
 pub mod service;
+pub mod tray;
 pub mod view;
 pub mod wizard;
 

@@ -37,7 +37,9 @@ fn main() -> anyhow::Result<()> {
                 .storage
                 .and_then(|storage| eframe::get_value(storage, SETTINGS_KEY))
                 .unwrap_or_default();
-            Ok(Box::new(ManagerApp::new(config, settings)?))
+            let mut app = ManagerApp::new(config, settings)?;
+            app.start_tray(&cc.egui_ctx);
+            Ok(Box::new(app))
         }),
     )
     .map_err(|err| anyhow::anyhow!("cannot open the window: {err}"))

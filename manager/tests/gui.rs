@@ -7,6 +7,7 @@
 //!
 //! Modules: `held` (the Held page and its actions on held messages), `history` (History and
 //! the routing preview after real deliveries), `import` (File → Import of a fetchmailrc),
+//! `tray` (the tray icon and a notification on a private session bus, Linux),
 //! `wizard` (the first run: empty configuration → wizard → mail arrives).
 
 #[path = "gui/held.rs"]
@@ -15,6 +16,9 @@ mod held;
 mod history;
 #[path = "gui/import.rs"]
 mod import;
+#[cfg(target_os = "linux")]
+#[path = "gui/tray.rs"]
+mod tray;
 #[path = "gui/wizard.rs"]
 mod wizard;
 

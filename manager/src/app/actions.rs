@@ -107,6 +107,15 @@ impl ManagerApp {
                     self.backend.send(Command::ReadProfile(name));
                 }
             }
+            Action::SetNotifications(on) => self.settings.notifications_off = !on,
+            Action::Quit => {
+                if self.editor.unsaved() && !self.close_allowed {
+                    self.pending = Some(Pending::Close);
+                    self.ask_unsaved = true;
+                } else {
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            }
             Action::CloseRequested => {
                 if self.editor.unsaved() && !self.close_allowed {
                     ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);

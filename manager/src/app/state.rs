@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::form::{FormFields, Section};
 use crate::log::LogFilter;
 use crate::service::ServiceVerb;
+use crate::tray::Link;
 use crate::wizard::WizardAction;
 
 /// The key of [`Settings`] in eframe's storage.
@@ -26,6 +27,8 @@ pub struct Settings {
     pub log_filter: LogFilter,
     /// The profile shown last.
     pub selected: Option<String>,
+    /// No desktop notifications (File → Desktop notifications); the tray icon stays.
+    pub notifications_off: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +48,18 @@ pub enum Connection {
 impl Connection {
     pub fn is_connected(&self) -> bool {
         matches!(self, Connection::Connected { .. })
+    }
+
+    /// The link as the tray sees it.
+    pub fn link(&self) -> Link {
+        match self {
+            Connection::Connecting => Link::Connecting,
+            Connection::Connected { .. } => Link::Connected,
+            Connection::Disconnected {
+                not_running: true, ..
+            } => Link::NotRunning,
+            Connection::Disconnected { .. } => Link::Unreachable,
+        }
     }
 }
 
@@ -210,6 +225,10 @@ pub enum Action {
     DroppedFile(std::path::PathBuf),
     /// The first-run wizard (also behind New).
     Wizard(WizardAction),
+    /// Turn desktop notifications on or off.
+    SetNotifications(bool),
+    /// The tray's Quit: close the window (asks first when the form has unsaved edits).
+    Quit,
 }
 
 /// How often a running sign-in's state is asked for.

@@ -69,6 +69,8 @@ impl ManagerApp {
                         .iter()
                         .zip(&self.profiles)
                         .any(|(row, profile)| row.name != profile.name);
+                self.tray.watch.set_link(self.connection.link());
+                self.tray.watch.set_statuses(&rows);
                 self.status = rows
                     .into_iter()
                     .map(|row| (row.name.clone(), row))

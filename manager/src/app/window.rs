@@ -15,6 +15,7 @@ use crate::form::Section;
 use crate::launch;
 use crate::log::LogBuffer;
 use crate::service::{Host, Probe};
+use crate::tray::Tray;
 use crate::wizard::Wizard;
 
 /// The whole window's state.
@@ -82,6 +83,8 @@ pub struct ManagerApp {
     pub poll_after_sign_in: Option<String>,
     /// The wizard asked for the first poll; its answer joins the "Saved" message.
     pub first_poll_asked: bool,
+    /// The tray icon and desktop notifications ([`ManagerApp::start_tray`]).
+    pub tray: Tray,
 }
 
 impl ManagerApp {
@@ -141,6 +144,7 @@ impl ManagerApp {
             first_run_checked: false,
             poll_after_sign_in: None,
             first_poll_asked: false,
+            tray: Tray::default(),
         })
     }
 
@@ -166,6 +170,14 @@ impl ManagerApp {
             self.apply_update(update);
         }
         self.ask_sign_in();
+        self.tray.watch.set_link(self.connection.link());
+        self.tray.refresh(!self.settings.notifications_off);
+    }
+
+    /// Puts the icon in the desktop's tray and readies notifications (the window's `main`
+    /// does; tests with a private session bus too).
+    pub fn start_tray(&mut self, ctx: &egui::Context) {
+        self.tray.start(ctx);
     }
 
     /// Opens the section of the first problem found on Save.

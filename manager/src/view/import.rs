@@ -9,8 +9,21 @@ use mailpull_shared::ipc::ImportFormat;
 use crate::app::{Action, ImportDialog, format_name};
 
 /// The File menu.
-pub fn menu(ui: &mut egui::Ui, connected: bool, actions: &mut Vec<Action>) {
+pub fn menu(ui: &mut egui::Ui, app: &crate::app::ManagerApp, actions: &mut Vec<Action>) {
+    let connected = app.connection.is_connected();
     ui.menu_button("File", |ui| {
+        let mut on = !app.settings.notifications_off;
+        if ui
+            .checkbox(&mut on, "Desktop notifications")
+            .on_hover_text(
+                "A notification when a profile starts failing or needs a sign-in, or the \
+                 worker stops",
+            )
+            .clicked()
+        {
+            actions.push(Action::SetNotifications(on));
+        }
+        ui.separator();
         for format in [ImportFormat::Fetchmailrc, ImportFormat::Getmailrc] {
             if ui
                 .add_enabled(

@@ -43,13 +43,14 @@ pub fn show(app: &mut ManagerApp, ui: &mut egui::Ui) {
         actions.push(Action::CloseRequested);
     }
     dropped(ui.ctx(), &mut actions);
+    tray_events(app, ui.ctx(), &mut actions);
     if app.close_now {
         app.close_now = false;
         ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
     }
     egui::Panel::top("title").show(ui, |ui| {
         ui.horizontal(|ui| {
-            import::menu(ui, app.connection.is_connected(), &mut actions);
+            import::menu(ui, app, &mut actions);
             ui.heading(TITLE);
             ui.weak(format!("configuration {}", app.config_path.display()));
             theme_choice(ui);
@@ -242,6 +243,21 @@ impl eframe::App for ManagerApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, SETTINGS_KEY, &self.settings);
+    }
+}
+
+/// What the tray asked for: the window to the front, Poll all, Quit.
+fn tray_events(app: &ManagerApp, ctx: &egui::Context, actions: &mut Vec<Action>) {
+    for event in app.tray.events() {
+        match event {
+            crate::tray::TrayEvent::Open => {
+                ctx.send_viewport_cmd(egui::ViewportCommand::Visible(true));
+                ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+                ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+            }
+            crate::tray::TrayEvent::PollAll => actions.push(Action::PollAll),
+            crate::tray::TrayEvent::Quit => actions.push(Action::Quit),
+        }
     }
 }
 
