@@ -107,6 +107,7 @@ fn entry(
             egui::Label::new(
                 RichText::new(held::title(message))
                     .strong()
+                    .size(15.0)
                     .color(value_colour(&visuals)),
             )
             .wrap(),
@@ -127,7 +128,7 @@ fn entry(
         ui.add(egui::Label::new(RichText::new(about).color(value_colour(&visuals))).wrap());
         ui.label(
             RichText::new(held::place(message))
-                .small()
+                .size(11.5)
                 .color(label_colour(&visuals)),
         )
         .on_hover_text(&ids);
