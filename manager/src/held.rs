@@ -1,4 +1,5 @@
-//! Held messages for a person: which message, why it is held in plain words ("The local mail
+//! Held messages for a person: which message (its Subject, From, date and size when the
+//! worker downloaded it, else where the server keeps it), why it is held in plain words ("The local mail
 //! server refused it: …" rather than lettre's `permanent error (550)`), the attempts in this
 //! computer's time, and what came of an action. Pure functions over the pipe's
 //! [`HeldMessage`] rows; drawing is in `view::held`.
@@ -11,9 +12,53 @@ pub fn count_for(held: &[HeldMessage], profile: &str) -> usize {
     held.iter().filter(|m| m.profile == profile).count()
 }
 
+/// The message's heading: its Subject, "(no subject)" when it has none, or, when the worker
+/// never downloaded it (or is older and does not say), where the server keeps it ([`place`]).
+pub fn title(message: &HeldMessage) -> String {
+    match message.subject.as_deref().map(str::trim) {
+        Some(subject) if !subject.is_empty() => subject.to_string(),
+        _ if message.is_known() => "(no subject)".into(),
+        _ => place(message),
+    }
+}
+
+/// Who sent it, when and how large, on one line: "From Ann <ann@x.example> · sent 22 Nov 2025
+/// 11:00 · 1.2 KB" (the date in this computer's time). `None` when the worker does not know
+/// what the message is.
+pub fn about(message: &HeldMessage) -> Option<String> {
+    if !message.is_known() {
+        return None;
+    }
+    let mut parts = vec![match message.from.as_deref().map(str::trim) {
+        Some(from) if !from.is_empty() => format!("From {from}"),
+        _ => "No sender".to_string(),
+    }];
+    if let Some(date) = message.date {
+        parts.push(format!("sent {}", local_time(date)));
+    }
+    if let Some(size) = message.size {
+        parts.push(crate::log::size(&size.to_string()));
+    }
+    Some(parts.join(" · "))
+}
+
+/// The message in a sentence: `The message "Invoice 7"`, `The message from Ann <…>` when it
+/// has no subject, or where the server keeps it when the worker does not know what it is.
+pub fn named(message: &HeldMessage) -> String {
+    let subject = message.subject.as_deref().map(str::trim).unwrap_or("");
+    let from = message.from.as_deref().map(str::trim).unwrap_or("");
+    if !subject.is_empty() {
+        format!("The message \"{subject}\"")
+    } else if !from.is_empty() {
+        format!("The message from {from}")
+    } else {
+        place(message)
+    }
+}
+
 /// The message as the server numbers it: "Message 2 in INBOX" (IMAP) or "Message 7f3a…"
 /// (POP3, whose ids are long; the full id is in the hover text).
-pub fn title(message: &HeldMessage) -> String {
+pub fn place(message: &HeldMessage) -> String {
     let id = if message.uid.chars().count() > 16 {
         let short: String = message.uid.chars().take(12).collect();
         format!("{short}…")
@@ -168,7 +213,7 @@ pub fn action_result(
     action: HeldActionKind,
     outcome: &Result<String, String>,
 ) -> (String, bool) {
-    let title = title(message);
+    let title = named(message);
     match outcome {
         Ok(worker) => {
             let what = match action {
@@ -210,6 +255,17 @@ mod tests {
             last_attempt: 1_764_843_600,
             attempts: 3,
             pending_action: None,
+            ..HeldMessage::default()
+        }
+    }
+
+    fn downloaded(uid: &str, from: &str, subject: &str) -> HeldMessage {
+        HeldMessage {
+            from: Some(from.into()),
+            subject: Some(subject.into()),
+            date: Some(1_763_805_600),
+            size: Some(1234),
+            ..row(uid, "INBOX", "")
         }
     }
 
@@ -282,6 +338,35 @@ mod tests {
     }
 
     #[test]
+    fn a_downloaded_message_is_named_by_its_subject_sender_date_and_size() {
+        let message = downloaded("2", "Ann <ann@x.example>", "Invoice 7");
+        assert_eq!(title(&message), "Invoice 7");
+        let about = about(&message).expect("known");
+        // 22 Nov 2025 10:00 UTC, in this computer's time.
+        assert!(
+            about.starts_with("From Ann <ann@x.example> · sent ") && about.contains(" Nov 2025 "),
+            "{about}"
+        );
+        assert!(about.ends_with(" · 1.2 KB"), "{about}");
+        assert_eq!(place(&message), "Message 2 in INBOX");
+        assert_eq!(named(&message), "The message \"Invoice 7\"");
+        // No subject, no sender, no date: said in words, not left blank.
+        let bare = HeldMessage {
+            date: None,
+            ..downloaded("3", "", " ")
+        };
+        assert_eq!(title(&bare), "(no subject)");
+        assert_eq!(super::about(&bare).as_deref(), Some("No sender · 1.2 KB"));
+        assert_eq!(named(&bare), "Message 3 in INBOX");
+        let no_subject = downloaded("4", "Ann <ann@x.example>", "");
+        assert_eq!(named(&no_subject), "The message from Ann <ann@x.example>");
+        // Never downloaded (or an older worker): where the server keeps it, as before.
+        let unknown = row("2", "INBOX", "");
+        assert_eq!(title(&unknown), "Message 2 in INBOX");
+        assert_eq!(super::about(&unknown), None);
+    }
+
+    #[test]
     fn an_actions_result_says_what_happens_next() {
         let message = row("2", "INBOX", "");
         let (text, error) = action_result(
@@ -305,6 +390,15 @@ mod tests {
         assert!(
             text.starts_with("Message 2 in INBOX: could not deliver it to the fallback mailbox"),
             "{text}"
+        );
+        let (text, _) = action_result(
+            &downloaded("2", "Ann <ann@x.example>", "Invoice 7"),
+            HeldActionKind::Delete,
+            &Ok("deleted by the poll started now".into()),
+        );
+        assert_eq!(
+            text,
+            "The message \"Invoice 7\" is being deleted from the server by a poll started now."
         );
     }
 }

@@ -3,7 +3,9 @@
 //! `hold_after_attempts`, listed by `mailpull-worker held` beside a running worker (which
 //! holds the state lock) and over the pipe, and the pipe's three actions on a held message
 //! — deliver to the fallback with `X-Mailpull-Held-Reason`, delete on the server, retry —
-//! are carried out by a poll started at once. A single-drop profile has no fallback: that
+//! are carried out by a poll started at once. Each held message says what it is (From,
+//! Subject, its Date, size: it was downloaded before Postfix deferred it), over the pipe and
+//! in the command. A single-drop profile has no fallback: that
 //! action is refused with the reason. (A POP3 RETR answered -ERR for one message is the
 //! scripted server's, in `hostile`.)
 
@@ -164,6 +166,17 @@ fn a_deferred_message_waits_for_its_delay_then_is_held_and_listed() {
     );
     assert!(row.reason.contains("bob is busy"), "{row:?}");
     assert!(row.first_attempt <= row.last_attempt);
+    // Downloaded before Postfix deferred it: what the message is, for a person.
+    assert_eq!(
+        (row.from.as_deref(), row.subject.as_deref(), row.date),
+        (
+            Some("Sender <sender@example.org>"),
+            Some("held m2"),
+            Some(1_763_805_600)
+        ),
+        "{row:?}"
+    );
+    assert_eq!(row.size, Some(messages[1].len() as u64), "{row:?}");
     assert!(held_cli(&bed.setup.config, Some("single")).is_empty());
 
     // Held: even with the delay over it is never fetched again automatically, and it stays
@@ -260,6 +273,23 @@ fn held_messages_are_listed_beside_a_running_worker_and_each_pipe_action_is_carr
     // (before: a poll that did not deliver everything counted nothing, "0 moved").
     let moved = rt.block_on(moved_after_a_poll(&endpoint, "catch-all"));
     assert_eq!(moved, 4, "{}", stderr());
+    // Each says what it is, as Postfix's deferral came after the download: From, Subject,
+    // the message's own Date and its size, over the pipe.
+    let mut subjects: Vec<&str> = held.iter().filter_map(|m| m.subject.as_deref()).collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        ["held bob-delete", "held bob-fallback", "held bob-retry"],
+        "{held:?}"
+    );
+    for m in &held {
+        assert_eq!(
+            (m.from.as_deref(), m.date),
+            (Some("Sender <sender@example.org>"), Some(1_763_805_600)),
+            "{m:?}"
+        );
+        assert!(m.size.is_some_and(|size| size > 100), "{m:?}");
+    }
     // The command reads the state beside the running worker, which holds its lock.
     let from_cli = held_cli(&bed.setup.config, Some("catch-all"));
     assert_eq!(from_cli, held);

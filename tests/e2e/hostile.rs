@@ -799,7 +799,8 @@ fn imap_message_gone_before_its_fetch_skips_only_that_message() {
 /// The server answers the FETCH of one message's body with a tagged NO (a server bug, a file it
 /// cannot read) and the connection stays good (the proxy answers in Dovecot's place): that
 /// message alone is skipped and stays on the server, the rest of the folder is delivered in
-/// the same poll (before: the NO ended the poll and held back every message after it).
+/// the same poll (before: the NO ended the poll and held back every message after it). Its
+/// attempt keeps no From, Subject or size: the body never came.
 #[test]
 fn imap_fetch_answered_no_skips_only_that_message() {
     let rig = drop_rig();
@@ -825,6 +826,17 @@ fn imap_fetch_answered_no_skips_only_that_message() {
     assert_eq!(counts, wanted, "{log}");
     let left = rig.remote.message_count(REMOTE_USER).expect("count");
     assert_eq!(left, 1, "the refused message stays on the server\n{log}");
+    // Its body never came: its attempt knows nothing of what the message is (the Held page
+    // names it by folder and UID).
+    let db = rusqlite::Connection::open(setup.state_dir().join("state.sqlite3")).expect("db");
+    let row: (u32, Option<i64>, Option<String>, Option<String>) = db
+        .query_row(
+            "SELECT attempts, size, sender, subject FROM attempts",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )
+        .expect("the attempts row");
+    assert_eq!(row, (1, None, None, None), "{log}");
 }
 
 /// The wait for a message's body grows with its announced size: a 128 KB message whose FETCH

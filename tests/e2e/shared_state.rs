@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use mailpull_shared::secrets::Secret;
 use mailpull_tests::PostgresCluster;
 use mailpull_worker::state::{
-    AlertKind, AlertRow, Attempt, Intent, LeaseChange, MailboxKey, Record, StateError, Store, suite,
+    AlertKind, AlertRow, Attempt, Intent, LeaseChange, MailboxKey, Record, StateError, Store,
+    Summary, suite,
 };
 
 fn cluster(db: &str) -> PostgresCluster {
@@ -361,6 +362,7 @@ fn check_connects_to_the_shared_state_and_names_a_failure() {
                 reason: "552 too big".into(),
                 held: true,
                 action: None,
+                summary: None,
             })
             .await
             .expect("put");
@@ -395,8 +397,8 @@ fn check_connects_to_the_shared_state_and_names_a_failure() {
 
 /// A shared state made by a worker of schema version 1 (no alerts, no History columns) is
 /// migrated in place at the next connect: its rows and installation id kept, the `alerts`
-/// table and the History columns and table added, the version now 3; a newer version is
-/// refused.
+/// table, the History columns and table and the held messages' summary columns added, the
+/// version now 4; a newer version is refused.
 #[tokio::test]
 async fn a_version_1_shared_state_gains_alerts_and_history_and_keeps_its_rows() {
     let pg = cluster("v1");
@@ -422,7 +424,7 @@ async fn a_version_1_shared_state_gains_alerts_and_history_and_keeps_its_rows() 
         pg.query("v1", "SELECT value FROM meta WHERE key = 'schema_version'")
             .expect("version")
             .trim(),
-        "3"
+        "4"
     );
     assert_eq!(
         pg.query("v1", "SELECT generation FROM leases WHERE profile = 'p'")
@@ -475,7 +477,7 @@ async fn a_version_1_shared_state_gains_alerts_and_history_and_keeps_its_rows() 
     drop(again);
     pg.query(
         "v1",
-        "UPDATE meta SET value = '4' WHERE key = 'schema_version'",
+        "UPDATE meta SET value = '5' WHERE key = 'schema_version'",
     )
     .expect("newer");
     let err = Store::open_shared(dir.path(), &pg.url("v1"), Some(Secret::new(pg.password())))
@@ -483,12 +485,12 @@ async fn a_version_1_shared_state_gains_alerts_and_history_and_keeps_its_rows() 
         .expect_err("a newer schema is refused");
     assert!(
         err.to_string()
-            .contains("schema version 4, newer than this worker (3)"),
+            .contains("schema version 5, newer than this worker (4)"),
         "{err}"
     );
 }
 
-/// A shared state of schema version 2 (History read from `delivered`) is migrated to 3: its
+/// A shared state of schema version 2 (History read from `delivered`) is migrated to 4: its
 /// deliveries copied into `history` (not the records of messages recognised as already
 /// delivered), its records kept; a record forgotten afterwards stays in History.
 #[tokio::test]
@@ -518,7 +520,7 @@ async fn a_version_2_shared_state_gains_the_history_table_and_keeps_its_rows() {
         pg.query("v2", "SELECT value FROM meta WHERE key = 'schema_version'")
             .expect("version")
             .trim(),
-        "3"
+        "4"
     );
     let key = MailboxKey {
         account: "u@h".into(),
@@ -556,6 +558,86 @@ async fn a_version_2_shared_state_gains_the_history_table_and_keeps_its_rows() {
     assert!(store.known(&key).await.expect("known").is_empty());
     let history = store.history("p".into(), 0, now()).await.expect("history");
     assert_eq!(history.all.messages, 1, "{history:?}");
+}
+
+/// A shared state of schema version 3 (attempts without what the message is) is migrated to
+/// 4: its attempts and held messages kept, read as not known; the next attempt that
+/// downloaded the message keeps its From, Subject, Date and size for every worker.
+#[tokio::test]
+async fn a_version_3_shared_state_gains_what_a_failed_message_is_and_keeps_its_rows() {
+    let pg = cluster("v3");
+    for (what, step) in [
+        ("version 1 tables", suite::PG_SCHEMA_V1),
+        ("version 2 tables", suite::PG_MIGRATE_V2),
+        ("version 3 tables", suite::PG_MIGRATE_V3),
+    ] {
+        pg.query("v3", step).expect(what);
+    }
+    pg.query(
+        "v3",
+        "INSERT INTO meta (key, value) VALUES ('schema_version', '3'), ('installation_id', '00000000000000cc');
+         INSERT INTO attempts (account, folder, uidvalidity, uid, profile, attempts, first_at, last_at, next_at, reason, held, action)
+         VALUES ('u@h', 'INBOX', 7, '2', 'p', 10, 100, 200, 300, '550 no', TRUE, 'fallback'),
+                ('u@h', 'INBOX', 7, '3', 'p', 1, 100, 100, 160, '451 later', FALSE, NULL);",
+    )
+    .expect("version 3 rows");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_shared(dir.path(), &pg.url("v3"), Some(Secret::new(pg.password())))
+        .await
+        .unwrap_or_else(|err| panic!("open and migrate: {err}\n{}", pg.log()));
+    assert_eq!(store.installation_id(), "00000000000000cc");
+    assert_eq!(
+        pg.query("v3", "SELECT value FROM meta WHERE key = 'schema_version'")
+            .expect("version")
+            .trim(),
+        "4"
+    );
+    let key = MailboxKey {
+        account: "u@h".into(),
+        folder: "INBOX".into(),
+        uidvalidity: 7,
+    };
+    let rows = store.attempts(&key).await.expect("attempts");
+    assert_eq!(rows.len(), 2);
+    let held = rows["2"].clone();
+    assert_eq!(
+        (held.attempts, held.reason.as_str(), held.held),
+        (10, "550 no", true)
+    );
+    assert_eq!(
+        (held.summary.clone(), rows["3"].summary.clone()),
+        (None, None)
+    );
+    let about = Summary {
+        from: "Eve <eve@x.example>".into(),
+        subject: "After the upgrade".into(),
+        date: Some(1_764_800_000),
+        size: 321,
+    };
+    store
+        .put_attempt(Attempt {
+            attempts: 11,
+            summary: Some(about.clone()),
+            ..held
+        })
+        .await
+        .expect("put");
+    drop(store);
+    // Another worker (here the `held` command's connection) reads it.
+    let other = tempfile::tempdir().expect("tempdir");
+    let again = Store::open_shared(
+        other.path(),
+        &pg.url("v3"),
+        Some(Secret::new(pg.password())),
+    )
+    .await
+    .expect("reopen");
+    let listed = again.held(Some("p".into())).await.expect("held");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].attempts, listed[0].summary.as_ref()),
+        (11, Some(&about))
+    );
 }
 
 fn now() -> i64 {

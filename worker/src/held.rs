@@ -14,6 +14,7 @@ use crate::state::{Attempt, read_held};
 
 /// A state row on the wire.
 pub fn wire(row: Attempt) -> HeldMessage {
+    let summary = row.summary;
     HeldMessage {
         profile: row.profile,
         mailbox: row.key.account,
@@ -25,6 +26,10 @@ pub fn wire(row: Attempt) -> HeldMessage {
         last_attempt: row.last_at,
         attempts: row.attempts,
         pending_action: row.action.map(|action| action.as_str().to_string()),
+        from: summary.as_ref().map(|s| s.from.clone()),
+        subject: summary.as_ref().map(|s| s.subject.clone()),
+        date: summary.as_ref().and_then(|s| s.date),
+        size: summary.as_ref().map(|s| s.size),
     }
 }
 
@@ -87,7 +92,7 @@ pub fn print(out: &mut impl Write, messages: &[HeldMessage], json: bool) -> anyh
         };
         writeln!(
             out,
-            "{} {}{} UID {}: {} attempts, first {}, last {}{}\n  reason: {}",
+            "{} {}{} UID {}: {} attempts, first {}, last {}{}\n{}  reason: {}",
             m.profile,
             m.mailbox,
             folder,
@@ -99,10 +104,41 @@ pub fn print(out: &mut impl Write, messages: &[HeldMessage], json: bool) -> anyh
                 .as_deref()
                 .map(|a| format!(", pending action: {a}"))
                 .unwrap_or_default(),
+            about(m),
             m.reason
         )?;
     }
     Ok(())
+}
+
+/// The lines of what the message is (From, Subject, Date, size), each ending in a newline;
+/// none when no attempt downloaded it.
+fn about(m: &HeldMessage) -> String {
+    let mut lines = String::new();
+    let mut line = |label: &str, value: String| {
+        lines.push_str(&format!("  {label}: {value}\n"));
+    };
+    if let Some(from) = &m.from {
+        line("from", none_if_empty(from, "(no sender)"));
+    }
+    if let Some(subject) = &m.subject {
+        line("subject", none_if_empty(subject, "(no subject)"));
+    }
+    if let Some(date) = m.date {
+        line("date", format_time(date));
+    }
+    if let Some(size) = m.size {
+        line("size", format!("{size} bytes"));
+    }
+    lines
+}
+
+fn none_if_empty(text: &str, none: &str) -> String {
+    if text.is_empty() {
+        none.to_string()
+    } else {
+        text.to_string()
+    }
 }
 
 /// `mailpull-worker held`: reads `config_file` and prints its held messages.
@@ -130,6 +166,7 @@ mod tests {
             last_attempt: 86_400,
             attempts: 10,
             pending_action: Some("fallback".into()),
+            ..HeldMessage::default()
         };
         let mut out = Vec::new();
         print(&mut out, std::slice::from_ref(&row), false).expect("print");
@@ -138,13 +175,31 @@ mod tests {
             "isp u@h.example INBOX UID 42: 10 attempts, first 1970-01-01 00:00:00 UTC, \
              last 1970-01-02 00:00:00 UTC, pending action: fallback\n  reason: 451 busy\n"
         );
+        // What the message is, when an attempt downloaded it.
+        let known = HeldMessage {
+            from: Some("Ann <ann@x.example>".into()),
+            subject: Some(String::new()),
+            date: Some(951_782_400),
+            size: Some(2048),
+            ..row.clone()
+        };
+        let mut out = Vec::new();
+        print(&mut out, std::slice::from_ref(&known), false).expect("print");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(
+            text.ends_with(
+                "\n  from: Ann <ann@x.example>\n  subject: (no subject)\n  \
+                 date: 2000-02-29 00:00:00 UTC\n  size: 2048 bytes\n  reason: 451 busy\n"
+            ),
+            "{text}"
+        );
         let mut out = Vec::new();
         print(&mut out, &[], false).expect("print");
         assert_eq!(out, b"no held messages\n");
         let mut out = Vec::new();
-        print(&mut out, std::slice::from_ref(&row), true).expect("json");
+        print(&mut out, &[row.clone(), known.clone()], true).expect("json");
         let back: Vec<HeldMessage> = serde_json::from_slice(&out).expect("parse");
-        assert_eq!(back, vec![row]);
+        assert_eq!(back, vec![row, known]);
     }
 
     #[test]

@@ -255,15 +255,10 @@ impl ManagerApp {
                     .cloned()
                     .unwrap_or_else(|| HeldMessage {
                         profile: id.profile.clone(),
-                        mailbox: String::new(),
                         folder: id.folder.clone(),
                         uidvalidity: id.uidvalidity,
                         uid: id.uid.clone(),
-                        reason: String::new(),
-                        first_attempt: 0,
-                        last_attempt: 0,
-                        attempts: 0,
-                        pending_action: None,
+                        ..HeldMessage::default()
                     });
                 let (text, error) = held::action_result(&message, action, &outcome);
                 self.held_result = Some(Notice { text, error });

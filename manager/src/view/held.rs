@@ -1,5 +1,7 @@
 //! The Held page of the selected profile: each message the worker stopped trying (it stays on
-//! the remote server) with its reason in plain words, first and last attempt in local time and
+//! the remote server), titled by its Subject with From, date and size beneath and where the
+//! server keeps it on a smaller line (or, when the worker never downloaded it, titled by
+//! that place), with its reason in plain words, first and last attempt in local time and
 //! the number of attempts, and the three actions the worker offers as buttons: Try again now,
 //! Deliver to the fallback mailbox (only a profile with a fallback has one), Delete from the
 //! server… (asks first). What an action came to is shown over the list. The list is refreshed
@@ -96,16 +98,21 @@ fn entry(
     actions: &mut Vec<Action>,
 ) {
     let visuals = ui.visuals().clone();
+    let ids = format!(
+        "{} UID {} (UIDVALIDITY {})",
+        message.mailbox, message.uid, message.uidvalidity
+    );
     ui.horizontal_wrapped(|ui| {
-        ui.label(
-            RichText::new(held::title(message))
-                .strong()
-                .color(value_colour(&visuals)),
+        ui.add(
+            egui::Label::new(
+                RichText::new(held::title(message))
+                    .strong()
+                    .size(15.0)
+                    .color(value_colour(&visuals)),
+            )
+            .wrap(),
         )
-        .on_hover_text(format!(
-            "{} UID {} (UIDVALIDITY {})",
-            message.mailbox, message.uid, message.uidvalidity
-        ));
+        .on_hover_text(&ids);
         if let Some(pending) = &message.pending_action {
             let what = if pending == "delete" {
                 "deleting it from the server"
@@ -117,6 +124,15 @@ fn entry(
             );
         }
     });
+    if let Some(about) = held::about(message) {
+        ui.add(egui::Label::new(RichText::new(about).color(value_colour(&visuals))).wrap());
+        ui.label(
+            RichText::new(held::place(message))
+                .size(11.5)
+                .color(label_colour(&visuals)),
+        )
+        .on_hover_text(&ids);
+    }
     egui::Grid::new(("held", &message.folder, message.uidvalidity, &message.uid))
         .num_columns(2)
         .spacing([12.0, 4.0])
@@ -198,7 +214,7 @@ pub fn confirm_delete(
         .held
         .iter()
         .find(|m| HeldId::of(m) == *id)
-        .map_or_else(|| format!("The message {}", id.uid), held::title);
+        .map_or_else(|| format!("The message {}", id.uid), held::named);
     let modal = egui::Modal::new(egui::Id::unique("confirm_held_delete")).show(ctx, |ui| {
         ui.set_width(400.0);
         ui.heading("Delete from the server?");
@@ -233,10 +249,13 @@ mod tests {
     #[test]
     fn the_held_colours_are_readable_in_both_themes() {
         for visuals in [Visuals::light(), Visuals::dark()] {
+            // The entry's title, its From/date/size line and the smaller place line too.
             for colour in [
                 error_colour(&visuals),
                 good_colour(&visuals),
                 held_colour(&visuals),
+                value_colour(&visuals),
+                label_colour(&visuals),
             ] {
                 let ratio = contrast_ratio(colour, visuals.panel_fill);
                 assert!(

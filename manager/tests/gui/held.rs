@@ -1,6 +1,7 @@
 //! The Held page against a real worker: Postfix defers bob and carol, the worker holds their
 //! messages at the first attempt (`hold_after_attempts = 1`), and the window shows the count
-//! in the list, each message's reason in plain words with its attempts, and carries out the
+//! in the list, each message by its Subject with From, date and size and its reason in plain
+//! words with its attempts, and carries out the
 //! three actions through the pipe: Deliver to the fallback mailbox (the multi-drop profile;
 //! disabled for the single-drop one), Delete from the server… (asks first, says it cannot be
 //! undone; Keep it keeps it) and Try again now.
@@ -176,6 +177,19 @@ fn held_messages_are_shown_in_plain_words_and_each_action_is_carried_out() {
     );
 
     bed.open_held(&mut gui, "catch-all", 2);
+    // Each titled by its Subject, with From, its date and size beneath and where the server
+    // keeps it on a smaller line.
+    for subject in ["held bob-1", "held bob-2"] {
+        assert!(shows(&gui, subject), "{subject}: {:?}", gui.state().held);
+    }
+    assert_eq!(
+        gui.query_all_by_label_contains("From Sender <sender@example.org> · sent ")
+            .count(),
+        2,
+        "{:?}",
+        gui.state().held
+    );
+    assert!(shows(&gui, "Message 2 in INBOX"), "the place line");
     // The reason in words with Postfix's own text, and no lettre words (the live log below
     // keeps the worker's own lines; the list's last error says it within its own sentence).
     let reasons: Vec<String> = gui

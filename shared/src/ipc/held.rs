@@ -9,7 +9,11 @@ use serde::{Deserialize, Serialize};
 
 /// A message that failed on its own too often: it stays on the remote server and is not
 /// retried automatically. Times are seconds since the Unix epoch (UTC).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `from`, `subject`, `date` and `size` say what the message is; they were added within
+/// protocol version 1 (`#[serde(default)]`: an older worker's rows read as not known) and are
+/// `None` when no attempt got as far as downloading the message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeldMessage {
     pub profile: String,
     /// The remote mailbox (`username@host`).
@@ -28,6 +32,25 @@ pub struct HeldMessage {
     /// An action asked for and not carried out yet (`fallback` or `delete`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_action: Option<String>,
+    /// The message's From (display name and address), decoded; empty when it has none.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The message's Subject, decoded; empty when it has none.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// The message's own Date header; `None` also when it has none that reads as a date.
+    #[serde(default)]
+    pub date: Option<i64>,
+    /// The message's size in bytes, as downloaded.
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
+impl HeldMessage {
+    /// Whether the worker knows what the message is (an attempt downloaded it).
+    pub fn is_known(&self) -> bool {
+        self.from.is_some() || self.subject.is_some() || self.size.is_some()
+    }
 }
 
 /// Names one held message in [`crate::ipc::Request::HeldAction`]: the fields of its
@@ -94,6 +117,10 @@ mod tests {
             last_attempt: 2,
             attempts: 10,
             pending_action: None,
+            from: Some("Ann <ann@x.example>".into()),
+            subject: Some("Invoice 7".into()),
+            date: Some(1_764_800_000),
+            size: Some(2048),
         };
         let request = Request::HeldAction {
             id: HeldId::of(&row),
@@ -117,9 +144,34 @@ mod tests {
         };
         let json = serde_json::to_string(&response).expect("json");
         assert!(!json.contains("pending_action"), "{json}");
+        assert!(json.contains(r#""subject":"Invoice 7""#), "{json}");
         assert_eq!(
             serde_json::from_str::<Response>(&json).expect("parse"),
             response
         );
+    }
+
+    /// A row of a worker from before `from`, `subject`, `date` and `size` still parses: the
+    /// message reads as not known.
+    #[test]
+    fn an_older_workers_row_parses_without_what_the_message_is() {
+        let older = r#"{"profile":"isp","mailbox":"u@h","folder":"INBOX","uidvalidity":7,"uid":"42",
+            "reason":"550 no","first_attempt":1,"last_attempt":2,"attempts":10}"#;
+        let row: HeldMessage = serde_json::from_str(older).expect("older row");
+        assert_eq!(
+            (row.from, row.subject, row.date, row.size),
+            (None, None, None, None)
+        );
+        assert_eq!(row.uid, "42");
+        let unknown = HeldMessage {
+            uid: "42".into(),
+            ..HeldMessage::default()
+        };
+        assert!(!unknown.is_known());
+        let no_subject = HeldMessage {
+            subject: Some(String::new()),
+            ..unknown
+        };
+        assert!(no_subject.is_known());
     }
 }

@@ -17,7 +17,7 @@ use crate::filter::{self, Passed};
 use crate::metrics::FailureKind;
 use crate::routing::Route;
 use crate::source::{Listed, Mailbox};
-use crate::state::{Attempt, HeldAction, Known, MailboxKey, Record};
+use crate::state::{Attempt, HeldAction, Known, MailboxKey, Record, Summary};
 
 /// Whether a message listed under a recorded UID is the recorded message.
 pub(super) enum Check {
@@ -197,7 +197,7 @@ impl Walk<'_> {
                 profile.remote.max_message_bytes / (1024 * 1024)
             );
             return self
-                .failed(message.uid.as_deref(), why, report, progress)
+                .failed(message.uid.as_deref(), (why, None), report, progress)
                 .await;
         }
         reserve(&ctx.budget, &mut held, message, max, M::COPIES).await;
@@ -206,13 +206,13 @@ impl Walk<'_> {
             None => match mailbox.fetch(message).await {
                 Ok(raw) => raw,
                 Err(err) if err.is_one_message() => {
-                    let why = err.to_string();
+                    let why = (err.to_string(), None);
                     return self
                         .failed(message.uid.as_deref(), why, report, progress)
                         .await;
                 }
                 Err(err) if err.is_the_message() => {
-                    let why = err.to_string();
+                    let why = (err.to_string(), None);
                     self.failed(message.uid.as_deref(), why, report, progress)
                         .await?;
                     return Err(err.into());
@@ -221,6 +221,9 @@ impl Walk<'_> {
             },
         };
         let digest = hex_digest(&raw);
+        // What the message is, as the server has it (before a filter rewrites it): kept with
+        // its attempts if it fails, so the Held page can name it.
+        let summary = crate::state::summary(&raw);
         let uid = message
             .uid
             .clone()
@@ -257,7 +260,7 @@ impl Walk<'_> {
             recipients: Vec::new(),
             dedupe_key: None,
             // From and Subject now; the local server's reply is added when it is read.
-            shown: crate::state::shown(&raw, ""),
+            shown: summary.shown(),
         };
         let outcome = if ctx.store.digest_known(&key.account, &digest).await? {
             info!(uid = %uid, "already delivered under another UID; not delivering again");
@@ -266,7 +269,10 @@ impl Walk<'_> {
             // Nothing bypasses the filter: a failure of it is this message's failure.
             let passed = match filter::apply(profile, &self.route, &mut raw).await {
                 Ok(passed) => passed,
-                Err(why) => return self.failed(Some(&uid), why, report, progress).await,
+                Err(why) => {
+                    let why = (why, Some(summary));
+                    return self.failed(Some(&uid), why, report, progress).await;
+                }
             };
             let source = Source {
                 key,
@@ -310,14 +316,14 @@ impl Walk<'_> {
                 warn!(uid = %uid, error = %err, "the local server deferred this message only; it stays on the server and the poll goes on");
                 let previous = self.attempts.get(&uid).cloned();
                 self.deferred_run.push((uid.clone(), previous));
-                return self
-                    .failed(Some(&uid), err.to_string(), report, progress)
-                    .await;
+                let why = (err.to_string(), Some(summary));
+                return self.failed(Some(&uid), why, report, progress).await;
             }
             Outcome::Refused(why) => {
                 self.deferred_in_a_row = 0;
                 self.deferred_run.clear();
                 error!(uid = %uid, error = %why, "DELIVERY REFUSED; the message stays on the server");
+                let why = (why, Some(summary));
                 return self.failed(Some(&uid), why, report, progress).await;
             }
         };
@@ -374,12 +380,13 @@ impl Walk<'_> {
     }
 
     /// Leaves a message on the server for a reason of its own and counts the attempt (when it
-    /// has a UID to count it under): it is tried again after a growing delay, and held once
-    /// the policy says so. The poll goes on.
+    /// has a UID to count it under), with what the message is when it was downloaded
+    /// (`summary`): it is tried again after a growing delay, and held once the policy says
+    /// so. The poll goes on.
     async fn failed(
         &mut self,
         uid: Option<&str>,
-        reason: String,
+        (reason, summary): (String, Option<Summary>),
         report: &mut PollReport,
         progress: &mut Progress,
     ) -> Result<(), PollError> {
@@ -399,7 +406,7 @@ impl Walk<'_> {
         let row = retry::after_failure(
             previous,
             (&self.key, uid, &self.profile.name),
-            reason,
+            (reason, summary),
             self.now,
             HoldPolicy::of(self.ctx),
         );

@@ -6,7 +6,7 @@ use mailpull_shared::config::{DEFAULT_HOLD_AFTER, DEFAULT_HOLD_AFTER_ATTEMPTS};
 
 use crate::context::PollContext;
 use crate::deliver::DeliveryError;
-use crate::state::{Attempt, HeldAction, MailboxKey};
+use crate::state::{Attempt, HeldAction, MailboxKey, Summary};
 
 /// Messages deferred (4xx) one after the other by the local server that make the deferral
 /// the server's, not a message's: the poll stops there.
@@ -62,11 +62,12 @@ pub fn retry_delay_secs(attempts: u32) -> i64 {
 
 /// The row of a message after one more failed attempt at `now` for `reason`: counted,
 /// next attempt after [`retry_delay_secs`], held once the policy's count or age is reached.
-/// A pending action is done with (it was tried).
+/// A pending action is done with (it was tried). What the message is: `summary` when this
+/// attempt downloaded it, else what an earlier attempt found.
 pub fn after_failure(
     previous: Option<&Attempt>,
     message: (&MailboxKey, &str, &str),
-    reason: String,
+    (reason, summary): (String, Option<Summary>),
     now: i64,
     policy: HoldPolicy,
 ) -> Attempt {
@@ -86,6 +87,7 @@ pub fn after_failure(
         reason,
         held,
         action: None,
+        summary: summary.or_else(|| previous.and_then(|p| p.summary.clone())),
     }
 }
 
@@ -128,7 +130,13 @@ mod tests {
     }
 
     fn fail(previous: Option<&Attempt>, now: i64, policy: HoldPolicy) -> Attempt {
-        after_failure(previous, (&key(), "7", "p"), "550 no".into(), now, policy)
+        after_failure(
+            previous,
+            (&key(), "7", "p"),
+            ("550 no".into(), None),
+            now,
+            policy,
+        )
     }
 
     #[test]
@@ -168,6 +176,32 @@ mod tests {
             ..policy
         };
         assert!(fail(None, t0, one).held);
+    }
+
+    #[test]
+    fn what_the_message_is_comes_from_the_attempt_that_downloaded_it_and_stays() {
+        let (t0, policy) = (1_700_000_000, HoldPolicy::default());
+        // The fetch failed: nothing known.
+        let unknown = fail(None, t0, policy);
+        assert_eq!(unknown.summary, None);
+        // A later attempt downloaded it, then was refused: filled in.
+        let about = Summary {
+            from: "Ann <ann@x.example>".into(),
+            subject: "Invoice".into(),
+            date: Some(1_699_999_000),
+            size: 4242,
+        };
+        let refused = after_failure(
+            Some(&unknown),
+            (&key(), "7", "p"),
+            ("550 no".into(), Some(about.clone())),
+            t0 + 60,
+            policy,
+        );
+        assert_eq!(refused.summary.as_ref(), Some(&about));
+        // One more whose fetch failed forgets nothing.
+        let again = fail(Some(&refused), t0 + 180, policy);
+        assert_eq!(again.summary, Some(about));
     }
 
     #[test]

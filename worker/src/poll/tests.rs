@@ -232,6 +232,7 @@ async fn held_and_waiting_messages_are_not_fetched_and_delete_needs_the_action()
         reason: "451 busy".into(),
         held,
         action,
+        summary: None,
     };
     store
         .put_attempt(row("1", true, 0, None))

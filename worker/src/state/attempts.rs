@@ -1,6 +1,7 @@
 //! The attempts of messages that failed on their own (table `attempts`, schema version 6): per
 //! message (mailbox key and UID) how often and when it was tried, when it is due again, the
-//! last reason, whether it is held, and the action asked for a held message over the pipe.
+//! last reason, whether it is held, the action asked for a held message over the pipe, and
+//! what the message is once an attempt downloaded it (From, Subject, Date, size; version 10).
 //! The poll decides (`poll::retry`); this module only keeps the rows. A delivered message's
 //! row is cleared; rows of UIDs the server no longer lists go with the poll's clean-up.
 //!
@@ -13,10 +14,15 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags, Row, params};
 
 use super::error::{StateError, file_system_problem};
+use super::schema::SCHEMA_VERSION;
 use super::store::Store;
-use super::types::{Attempt, HeldAction, MailboxKey};
+use super::types::{Attempt, HeldAction, MailboxKey, Summary};
 
-const COLUMNS: &str = "account, folder, uidvalidity, uid, profile, attempts, first_at, last_at, next_at, reason, held, action";
+const COLUMNS: &str = "account, folder, uidvalidity, uid, profile, attempts, first_at, last_at, next_at, reason, held, action, sender, subject, message_date, size";
+
+/// [`COLUMNS`] of a database written before version 10, which has no summary columns: read as
+/// "not known".
+const COLUMNS_BEFORE_V10: &str = "account, folder, uidvalidity, uid, profile, attempts, first_at, last_at, next_at, reason, held, action, NULL, NULL, NULL, NULL";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
     Ok(Attempt {
@@ -37,13 +43,31 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
             .get::<_, Option<String>>(11)?
             .as_deref()
             .and_then(HeldAction::parse),
+        summary: match row.get::<_, Option<i64>>(15)? {
+            Some(size) => Some(Summary {
+                from: row.get::<_, Option<String>>(12)?.unwrap_or_default(),
+                subject: row.get::<_, Option<String>>(13)?.unwrap_or_default(),
+                date: row.get(14)?,
+                size: size.max(0) as u64,
+            }),
+            None => None,
+        },
     })
 }
 
-/// The held messages, of one profile or of all, oldest first.
-fn select_held(conn: &Connection, profile: Option<&str>) -> Result<Vec<Attempt>, StateError> {
+/// The held messages, of one profile or of all, oldest first, from a database of `version`.
+fn select_held(
+    conn: &Connection,
+    profile: Option<&str>,
+    version: i64,
+) -> Result<Vec<Attempt>, StateError> {
+    let columns = if version < 10 {
+        COLUMNS_BEFORE_V10
+    } else {
+        COLUMNS
+    };
     let sql = format!(
-        "SELECT {COLUMNS} FROM attempts WHERE held = 1 AND (?1 IS NULL OR profile = ?1) ORDER BY profile, first_at, uid"
+        "SELECT {columns} FROM attempts WHERE held = 1 AND (?1 IS NULL OR profile = ?1) ORDER BY profile, first_at, uid"
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(StateError::Read)?;
     let rows = stmt
@@ -75,7 +99,7 @@ pub fn read_held(dir: &Path, profile: Option<&str>) -> Result<Vec<Attempt>, Stat
         // Written by an older worker: nothing was ever held.
         return Ok(Vec::new());
     }
-    select_held(&conn, profile)
+    select_held(&conn, profile, version)
 }
 
 impl Store {
@@ -127,7 +151,7 @@ impl Store {
         if let Some(pg) = &self.shared {
             return pg.held(profile).await;
         }
-        self.read(move |conn| select_held(conn, profile.as_deref()))
+        self.read(move |conn| select_held(conn, profile.as_deref(), SCHEMA_VERSION))
             .await
     }
 
@@ -138,8 +162,9 @@ impl Store {
         }
         self.run_bookkeeping(move |conn| {
             let sql = format!(
-                "INSERT OR REPLACE INTO attempts ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                "INSERT OR REPLACE INTO attempts ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
             );
+            let (sender, subject, date, size) = Summary::columns(attempt.summary.as_ref());
             conn.execute(
                 &sql,
                 params![
@@ -155,6 +180,10 @@ impl Store {
                     attempt.reason,
                     attempt.held,
                     attempt.action.map(HeldAction::as_str),
+                    sender,
+                    subject,
+                    date,
+                    size,
                 ],
             )
             .map(drop)
@@ -243,5 +272,94 @@ impl Store {
             tx.commit().map_err(StateError::Write)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::schema;
+
+    const V9_ROWS: &str = "INSERT INTO attempts VALUES ('u@h', 'INBOX', 7, '2', 'p', 10, 100, 200, 300, '550 no', 1, 'fallback');
+         INSERT INTO attempts VALUES ('u@h', 'INBOX', 7, '3', 'p', 1, 100, 100, 160, '451 later', 0, NULL);";
+
+    /// A database of version 9 (attempts without what the message is) is read by `held`
+    /// beside its older worker, then migrated to 10 at open: its rows kept, read as not known,
+    /// and a new attempt keeps From, Subject, Date and size.
+    #[tokio::test]
+    async fn a_version_9_database_gains_what_a_failed_message_is_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let conn = Connection::open(dir.path().join("state.sqlite3")).expect("create");
+            for step in [
+                schema::CREATE_V1,
+                schema::MIGRATE_V2,
+                schema::CREATE_V3,
+                schema::CREATE_V4,
+                schema::MIGRATE_V5_SENT,
+                schema::CREATE_V6,
+                schema::CREATE_V7,
+                schema::MIGRATE_V8,
+                schema::MIGRATE_V9,
+            ] {
+                conn.execute_batch(step).expect("older schema");
+            }
+            conn.execute_batch(V9_ROWS).expect("v9 rows");
+            let version: i64 = conn
+                .pragma_query_value(None, "user_version", |row| row.get(0))
+                .expect("version");
+            assert_eq!(version, 9);
+        }
+        // The `held` command of the new worker reads the older database as it is.
+        let before = read_held(dir.path(), None).expect("read v9");
+        assert_eq!(before.len(), 1);
+        assert_eq!(
+            (before[0].uid.as_str(), before[0].summary.as_ref()),
+            ("2", None)
+        );
+        let store = Store::open(dir.path()).expect("open and migrate");
+        let version: i64 = store
+            .read(|conn| {
+                conn.pragma_query_value(None, "user_version", |row| row.get(0))
+                    .map_err(StateError::Read)
+            })
+            .await
+            .expect("version");
+        assert_eq!(version, 10);
+        let key = MailboxKey {
+            account: "u@h".into(),
+            folder: "INBOX".into(),
+            uidvalidity: 7,
+        };
+        let rows = store.attempts(&key).await.expect("attempts");
+        assert_eq!(rows.len(), 2);
+        let held = &rows["2"];
+        assert_eq!(
+            (held.attempts, held.reason.as_str(), held.held, held.action),
+            (10, "550 no", true, Some(HeldAction::Fallback))
+        );
+        assert_eq!(held.summary, None);
+        assert_eq!(rows["3"].summary, None);
+        // The next failed attempt downloaded the message: kept with the row.
+        let about = Summary {
+            from: "Eve <eve@x.example>".into(),
+            subject: "After the upgrade".into(),
+            date: Some(1_764_800_000),
+            size: 321,
+        };
+        store
+            .put_attempt(Attempt {
+                attempts: 11,
+                summary: Some(about.clone()),
+                ..held.clone()
+            })
+            .await
+            .expect("put");
+        let after = read_held(dir.path(), Some("p")).expect("read v10");
+        assert_eq!(after.len(), 1);
+        assert_eq!(
+            (after[0].attempts, after[0].summary.as_ref()),
+            (11, Some(&about))
+        );
     }
 }

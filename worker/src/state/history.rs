@@ -3,7 +3,8 @@
 //! the last deliveries, from `history` (which outlives the forgotten delivery records, see
 //! `schema` version 9) and `attempts`. Records of messages recognised as
 //! already delivered (no recipients) are not deliveries and count nowhere. Also [`shown`]:
-//! what a record keeps for the page (schema version 8), made safe to show. On the shared
+//! what a record keeps for the page (schema version 8), made safe to show, and [`summary`]:
+//! what an attempts row keeps of a message that failed (schema version 10). On the shared
 //! state the same figures come from PostgreSQL (`pg::history`).
 
 use mailpull_shared::ipc::history::{DAYS, DayCount, Delivery, History, RECENT, Tally};
@@ -11,7 +12,7 @@ use rusqlite::{Connection, params};
 
 use super::error::StateError;
 use super::store::Store;
-use super::types::Shown;
+use super::types::{Shown, Summary};
 
 /// Longest From or Subject kept, in characters.
 pub const MAX_HEADER_CHARS: usize = 200;
@@ -24,8 +25,15 @@ const DAY: i64 = 86_400;
 /// From (display name and address) and Subject decoded (RFC 2047), control characters and
 /// line breaks turned into spaces, runs of spaces into one, each cut to a bounded length.
 pub fn shown(raw: &[u8], reply: &str) -> Shown {
+    summary(raw).shown().replied(reply)
+}
+
+/// What a person knows the message `raw` by (schema version 10): From and Subject as
+/// [`shown`] gives them, its Date header (a date that does not read as one is none) and its
+/// size.
+pub fn summary(raw: &[u8]) -> Summary {
     let parsed = mail_parser::MessageParser::new().parse_headers(raw);
-    let (from, subject) = match &parsed {
+    let (from, subject, date) = match &parsed {
         Some(message) => {
             let from = message
                 .from()
@@ -37,14 +45,34 @@ pub fn shown(raw: &[u8], reply: &str) -> Shown {
                     (None, None) => String::new(),
                 })
                 .unwrap_or_default();
-            (from, message.subject().unwrap_or_default().to_string())
+            let date = message
+                .date()
+                .filter(|date| date.is_valid())
+                .map(|date| date.to_timestamp());
+            (
+                from,
+                message.subject().unwrap_or_default().to_string(),
+                date,
+            )
         }
-        None => (String::new(), String::new()),
+        None => (String::new(), String::new(), None),
     };
-    Shown {
+    Summary {
         from: clean(&from, MAX_HEADER_CHARS),
         subject: clean(&subject, MAX_HEADER_CHARS),
-        reply: clean(reply, MAX_REPLY_CHARS),
+        date,
+        size: raw.len() as u64,
+    }
+}
+
+impl Summary {
+    /// Its From and Subject as the History page keeps them, without a reply yet.
+    pub fn shown(&self) -> Shown {
+        Shown {
+            from: self.from.clone(),
+            subject: self.subject.clone(),
+            reply: String::new(),
+        }
     }
 }
 
@@ -297,8 +325,8 @@ mod tests {
         store
             .run(|conn| {
                 conn.execute_batch(
-                    "INSERT INTO attempts VALUES ('u@h', '', 0, '5', 'p', 3, 1, 2, 3, 'no', 0, NULL);
-                     INSERT INTO attempts VALUES ('u@h', '', 0, '6', 'p', 9, 1, 2, 3, 'no', 1, NULL);",
+                    "INSERT INTO attempts VALUES ('u@h', '', 0, '5', 'p', 3, 1, 2, 3, 'no', 0, NULL, NULL, NULL, NULL, NULL);
+                     INSERT INTO attempts VALUES ('u@h', '', 0, '6', 'p', 9, 1, 2, 3, 'no', 1, NULL, NULL, NULL, NULL, NULL);",
                 )
                 .map_err(StateError::Write)
             })
@@ -405,7 +433,7 @@ mod tests {
             })
             .await
             .expect("version");
-        assert_eq!(version, 9);
+        assert_eq!(version, super::super::schema::SCHEMA_VERSION);
         // The delivery records stay what they were.
         let records: i64 = store
             .read(|conn| {

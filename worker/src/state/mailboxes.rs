@@ -211,6 +211,7 @@ mod tests {
                 reason: "451".into(),
                 held: true,
                 action: None,
+                summary: None,
             })
             .await
             .expect("put");

@@ -17,7 +17,7 @@
 //!
 //! Layout (each module one job; this file only re-exports):
 //! - `types`: the data the database keeps ([`MailboxKey`], [`Record`], [`Known`],
-//!   [`Attempt`]).
+//!   [`Attempt`], [`Summary`]).
 //! - `error`: [`StateError`] and [`file_system_problem`] (why a file system refuses writes).
 //! - `schema`: the schema version, the tables of version 1 and the later steps.
 //! - `lock`: one worker per state directory: the exclusive lock on `worker.lock`, and
@@ -41,12 +41,14 @@
 //!   records to another name of the same mailbox.
 //! - `migrate_accounts`: version 3's rewrite of route-keyed accounts to mailbox identities.
 //! - `history`: a profile's delivery history for the pipe (totals, per day, the last
-//!   deliveries) and [`shown`], what a record keeps for it (From, Subject, reply; sanitised).
+//!   deliveries) and [`shown`], what a record keeps for it (From, Subject, reply; sanitised);
+//!   [`summary`], what an attempts row keeps of a failed message (From, Subject, Date, size).
 //! - `lease`: [`Store`]'s side of the profile leases (a no-op with SQLite).
 //! - `pg`: the same store in PostgreSQL, shared by several workers (`[worker] state`);
 //!   [`Store`] hands every call there when it was opened with [`Store::open_shared`].
 //! - `attempts`: messages that failed on their own (attempts, next attempt, held, the action
-//!   asked for a held message); [`read_held`] without the lock, beside a running worker.
+//!   asked for a held message, what the message is once downloaded); [`read_held`] without
+//!   the lock, beside a running worker.
 //! - `alerts`: the alert state of each profile ([`AlertRow`], in `types`): since when, sent
 //!   or not.
 
@@ -80,7 +82,7 @@ pub use choose::{
     STATE_PASSWORD_ACCOUNT, check_configured, open_configured, read_held_shared, read_password,
 };
 pub use error::{StateError, file_system_problem};
-pub use history::{clean_header, shown};
+pub use history::{clean_header, shown, summary};
 pub use intents::{Intended, Intent};
 pub use lock::{LOCK_FILE, OWNER_FILE};
 pub use open::read_installation_id;
@@ -88,5 +90,5 @@ pub use pg::{LeaseChange, POLL_NOW_CHANNEL, PollNowListener, fair_share};
 pub use schema::SENT_RETENTION_DAYS;
 pub use store::{PendingRecord, Store};
 pub use types::{
-    AlertKind, AlertRow, Attempt, CopyKey, HeldAction, Known, MailboxKey, Record, Shown,
+    AlertKind, AlertRow, Attempt, CopyKey, HeldAction, Known, MailboxKey, Record, Shown, Summary,
 };

@@ -10,7 +10,7 @@ use super::error::{StateError, file_system_problem};
 use super::migrate_accounts::migrate_accounts;
 use super::schema::{
     CREATE_V1, CREATE_V3, CREATE_V4, CREATE_V6, CREATE_V7, MIGRATE_V2, MIGRATE_V5_SENT, MIGRATE_V8,
-    MIGRATE_V9, SCHEMA_VERSION, SELECT_INSTALLATION_ID,
+    MIGRATE_V9, MIGRATE_V10, SCHEMA_VERSION, SELECT_INSTALLATION_ID,
 };
 
 /// Opens (creating if needed) `state.sqlite3` in `dir`, migrated: the connection, the file's
@@ -86,6 +86,9 @@ fn migrate(conn: &Connection, path: &Path) -> Result<String, StateError> {
     }
     if version < 9 {
         conn.execute_batch(MIGRATE_V9).map_err(open_err)?;
+    }
+    if version < 10 {
+        conn.execute_batch(MIGRATE_V10).map_err(open_err)?;
     }
     let existing: Option<String> = conn
         .query_row(SELECT_INSTALLATION_ID, [], |row| row.get(0))

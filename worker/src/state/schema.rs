@@ -29,9 +29,13 @@
 //!   message (so a reused UID is not taken for the delivered one); the `history` row stays,
 //!   bounded by [`HISTORY_RETENTION_DAYS`] and [`HISTORY_MAX_ROWS`] per profile (pruned at
 //!   the start of each poll). The migration copies the deliveries of `delivered` into it.
+//! - Version 10 adds `attempts.sender`, `subject`, `message_date` and `size`: what a message
+//!   that failed is (From, Subject, its Date header, bytes), written when an attempt got as
+//!   far as its bytes, so that the Held page can name it. NULL `size`: not known (no attempt
+//!   downloaded it, or the row is of an earlier version).
 
 /// The schema version this worker writes; a newer database is refused.
-pub(super) const SCHEMA_VERSION: i64 = 9;
+pub(super) const SCHEMA_VERSION: i64 = 10;
 
 /// Days a multi-drop delivery is remembered in `sent`; older rows suppress nothing and are
 /// pruned at the start of each poll.
@@ -188,6 +192,16 @@ pub(super) const MIGRATE_V9: &str = "BEGIN;
                  FROM delivered WHERE recipients != '';
              DROP INDEX IF EXISTS delivered_history;
              PRAGMA user_version = 9;
+             COMMIT;";
+
+/// Version 10: what a message that failed is (see `attempts`), in one transaction; rows of
+/// earlier versions keep NULL, "not known".
+pub(super) const MIGRATE_V10: &str = "BEGIN;
+             ALTER TABLE attempts ADD COLUMN sender TEXT;
+             ALTER TABLE attempts ADD COLUMN subject TEXT;
+             ALTER TABLE attempts ADD COLUMN message_date INTEGER;
+             ALTER TABLE attempts ADD COLUMN size INTEGER;
+             PRAGMA user_version = 10;
              COMMIT;";
 
 /// Inserts a delivery's `history` row (see [`MIGRATE_V9`]).

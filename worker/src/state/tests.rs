@@ -200,7 +200,7 @@ async fn a_version_1_database_is_migrated_and_keeps_its_records_under_the_mailbo
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("user_version");
     assert_eq!(version, super::schema::SCHEMA_VERSION);
-    assert_eq!(version, 9);
+    assert_eq!(version, 10);
 }
 
 /// The writer takes records before the jobs queued ahead of them: a record sent behind
@@ -473,6 +473,7 @@ fn attempt(uid: &str, held: bool) -> super::Attempt {
         reason: "550 5.7.1 no".into(),
         held,
         action: None,
+        summary: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! The data the state database keeps: a remote mailbox's key, a delivery record, and what is
-//! known of one UID, the attempts of a message that failed on its own (see `attempts`), and
+//! known of one UID, the attempts of a message that failed on its own (see `attempts`) with
+//! what that message is ([`Summary`]), and
 //! the alert state of a profile (see `alerts`).
 
 /// Identifies one remote mailbox (an account, and for IMAP a folder at one UIDVALIDITY).
@@ -40,6 +41,24 @@ pub struct Shown {
     pub from: String,
     pub subject: String,
     pub reply: String,
+}
+
+/// The summary columns of an attempts row to write: sender, subject, message date, size.
+pub(super) type SummaryColumns = (Option<String>, Option<String>, Option<i64>, Option<i64>);
+
+impl Summary {
+    /// The columns of `summary` (all NULL when not known).
+    pub(super) fn columns(summary: Option<&Summary>) -> SummaryColumns {
+        match summary {
+            Some(s) => (
+                Some(s.from.clone()),
+                Some(s.subject.clone()),
+                s.date,
+                Some(i64::try_from(s.size).unwrap_or(i64::MAX)),
+            ),
+            None => (None, None, None, None),
+        }
+    }
 }
 
 /// Multi-drop: what tells a copy of a delivered message from another message. Both parts
@@ -111,6 +130,22 @@ pub struct Attempt {
     pub held: bool,
     /// An action asked for over the pipe, not carried out yet.
     pub action: Option<HeldAction>,
+    /// What the message is, as downloaded (schema version 10); `None`: no attempt got as far
+    /// as its bytes (the fetch failed, or it was too large to fetch).
+    pub summary: Option<Summary>,
+}
+
+/// What a person knows a message by, read from its bytes as downloaded (schema version 10):
+/// From (display name and address) and Subject made safe to show as `history::shown` does,
+/// the message's own Date, and its size.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub from: String,
+    pub subject: String,
+    /// Its Date header in Unix seconds; `None` when it has none or none that reads as a date.
+    pub date: Option<i64>,
+    /// Bytes downloaded.
+    pub size: u64,
 }
 
 /// What an alert is about.

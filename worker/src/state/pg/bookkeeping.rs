@@ -10,9 +10,9 @@ use tokio_postgres::Row;
 use super::{PgStore, now_secs, pg_err};
 use crate::state::error::StateError;
 use crate::state::schema::{HISTORY_MAX_ROWS, HISTORY_RETENTION_DAYS, SENT_RETENTION_DAYS};
-use crate::state::types::{Attempt, HeldAction, MailboxKey};
+use crate::state::types::{Attempt, HeldAction, MailboxKey, Summary};
 
-const COLUMNS: &str = "account, folder, uidvalidity, uid, profile, attempts, first_at, last_at, next_at, reason, held, action";
+const COLUMNS: &str = "account, folder, uidvalidity, uid, profile, attempts, first_at, last_at, next_at, reason, held, action, sender, subject, message_date, size";
 
 fn attempt_of(row: &Row) -> Attempt {
     Attempt {
@@ -33,6 +33,12 @@ fn attempt_of(row: &Row) -> Attempt {
             .get::<_, Option<String>>(11)
             .as_deref()
             .and_then(HeldAction::parse),
+        summary: row.get::<_, Option<i64>>(15).map(|size| Summary {
+            from: row.get::<_, Option<String>>(12).unwrap_or_default(),
+            subject: row.get::<_, Option<String>>(13).unwrap_or_default(),
+            date: row.get(14),
+            size: size.max(0) as u64,
+        }),
     }
 }
 
@@ -311,12 +317,14 @@ impl PgStore {
         let (account, folder, uidvalidity) = key_params(&attempt.key);
         let client = self.client().await?;
         let sql = format!(
-            "INSERT INTO attempts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            "INSERT INTO attempts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
              ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET
                profile = excluded.profile, attempts = excluded.attempts, first_at = excluded.first_at,
                last_at = excluded.last_at, next_at = excluded.next_at, reason = excluded.reason,
-               held = excluded.held, action = excluded.action"
+               held = excluded.held, action = excluded.action, sender = excluded.sender,
+               subject = excluded.subject, message_date = excluded.message_date, size = excluded.size"
         );
+        let (sender, subject, date, size) = Summary::columns(attempt.summary.as_ref());
         client
             .execute(
                 &sql,
@@ -333,6 +341,10 @@ impl PgStore {
                     &attempt.reason,
                     &attempt.held,
                     &attempt.action.map(HeldAction::as_str),
+                    &sender,
+                    &subject,
+                    &date,
+                    &size,
                 ],
             )
             .await

@@ -248,6 +248,9 @@ async fn prepare(pool: &Pool) -> Result<String, StateError> {
     if version < 3 {
         tx.batch_execute(schema::MIGRATE_V3).await.map_err(pg_err)?;
     }
+    if version < 4 {
+        tx.batch_execute(schema::MIGRATE_V4).await.map_err(pg_err)?;
+    }
     if version < schema::PG_SCHEMA_VERSION {
         tracing::info!(
             from = version,

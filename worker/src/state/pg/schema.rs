@@ -1,4 +1,4 @@
-//! The shared state's tables in PostgreSQL: the same rows as the SQLite schema (version 8),
+//! The shared state's tables in PostgreSQL: the same rows as the SQLite schema (version 10),
 //! with `BIGINT` for numbers and `BOOLEAN` for flags, plus the profile leases. Created at
 //! connect under a transaction-scoped advisory lock, so that workers starting together do not
 //! race each other's `CREATE TABLE`; then migrated, in the same transaction, from the version
@@ -8,10 +8,11 @@
 //! [`MIGRATE_V2`]: the `alerts` table (SQLite's 7) and what the History page shows of a
 //! delivery (`delivered.sender`, `subject`, `reply`; SQLite's 8); 3, [`MIGRATE_V3`]: the
 //! `history` table that outlives forgotten delivery records (SQLite's 9), with the
-//! deliveries already recorded copied into it.
+//! deliveries already recorded copied into it; 4, [`MIGRATE_V4`]: what a message that failed
+//! is (`attempts.sender`, `subject`, `message_date`, `size`; SQLite's 10).
 
 /// The shared schema's version, in `meta`; a newer database is refused.
-pub(super) const PG_SCHEMA_VERSION: i64 = 3;
+pub(super) const PG_SCHEMA_VERSION: i64 = 4;
 
 /// Any fixed key of `pg_advisory_xact_lock`, held while the schema is created.
 pub(super) const SCHEMA_LOCK: i64 = 0x6d61_696c_7075_6c6c; // "mailpull"
@@ -105,7 +106,7 @@ CREATE TABLE IF NOT EXISTS alerts (
 
 /// Version 3: the delivery history, kept apart from the delivery records (see the SQLite
 /// `schema` module, version 9).
-pub(super) const MIGRATE_V3: &str = "
+pub const MIGRATE_V3: &str = "
 CREATE TABLE IF NOT EXISTS history (
     id BIGSERIAL PRIMARY KEY,
     profile TEXT NOT NULL,
@@ -125,4 +126,13 @@ INSERT INTO history (profile, delivered_at, size, sender, subject, recipients, r
     SELECT profile, delivered_at, size, sender, subject, recipients, reply, account, folder, uid
     FROM delivered WHERE recipients <> '' ORDER BY delivered_at;
 DROP INDEX IF EXISTS delivered_history;
+";
+
+/// Version 4: what a message that failed is, for the Held page (see the SQLite `schema`
+/// module, version 10); rows of earlier versions keep NULL, "not known".
+pub(super) const MIGRATE_V4: &str = "
+ALTER TABLE attempts ADD COLUMN IF NOT EXISTS sender TEXT;
+ALTER TABLE attempts ADD COLUMN IF NOT EXISTS subject TEXT;
+ALTER TABLE attempts ADD COLUMN IF NOT EXISTS message_date BIGINT;
+ALTER TABLE attempts ADD COLUMN IF NOT EXISTS size BIGINT;
 ";

@@ -2,11 +2,14 @@
 //! tests) and the shared PostgreSQL store (`tests/e2e/shared_state.rs`, on a private cluster).
 //! Every operation the polls use, with the exactly-once rules they rely on: a delivery keeps
 //! its id until it is recorded, a record removes its intents, a copy is suppressed only for
-//! the same profile, Message-ID and content, held messages and their actions, deletions and
-//! the clean-up, moving a mailbox's rows, the alert rows, and a profile's History. Public (hidden) so the other crate can run it;
-//! it panics on the first difference.
+//! the same profile, Message-ID and content, held messages, their actions and what each
+//! message is (`held`), deletions and the clean-up, moving a mailbox's rows, the alert rows,
+//! and a profile's History. Public (hidden) so the other crate can run it; it panics on the
+//! first difference.
 
 use std::collections::HashSet;
+
+mod held;
 
 use mailpull_shared::ipc::history::{DAYS, Tally};
 
@@ -14,9 +17,9 @@ use mailpull_shared::ipc::history::{DAYS, Tally};
 pub use super::pg::schema::CREATE_V1 as PG_SCHEMA_V1;
 /// The shared state's migration to its schema version 2, for the migration test on PostgreSQL.
 pub use super::pg::schema::MIGRATE_V2 as PG_MIGRATE_V2;
-use super::{
-    AlertKind, AlertRow, Attempt, CopyKey, HeldAction, Intent, MailboxKey, Record, Shown, Store,
-};
+/// The shared state's migration to its schema version 3, for the migration test on PostgreSQL.
+pub use super::pg::schema::MIGRATE_V3 as PG_MIGRATE_V3;
+use super::{AlertKind, AlertRow, Attempt, CopyKey, Intent, MailboxKey, Record, Shown, Store};
 
 fn key(account: &str) -> MailboxKey {
     MailboxKey {
@@ -63,6 +66,7 @@ fn attempt(account: &str, uid: &str, held: bool) -> Attempt {
         reason: "451 try later".to_string(),
         held,
         action: None,
+        summary: None,
     }
 }
 
@@ -73,7 +77,8 @@ pub async fn run_all(store: &Store) {
     records_and_what_is_known(store).await;
     copies_are_suppressed_per_profile(store).await;
     deletions_and_clean_up(store).await;
-    attempts_and_held_messages(store).await;
+    held::attempts_and_held_messages(store).await;
+    held::held_messages_say_what_they_are(store).await;
     mailboxes_move_with_their_rows(store).await;
     alert_rows_are_kept_per_profile_and_kind(store).await;
     history_counts_the_profiles_deliveries(store).await;
@@ -263,75 +268,6 @@ async fn deletions_and_clean_up(store: &Store) {
     assert_eq!(
         again.attempts, 1,
         "the intent of a UID no longer listed went with the clean-up"
-    );
-}
-
-async fn attempts_and_held_messages(store: &Store) {
-    store
-        .put_attempt(attempt("a@h", "1", false))
-        .await
-        .expect("put");
-    store
-        .put_attempt(attempt("a@h", "2", true))
-        .await
-        .expect("put");
-    let mut later = attempt("a@h", "2", true);
-    later.attempts = 4;
-    store.put_attempt(later).await.expect("replace");
-    let rows = store.attempts(&key("a@h")).await.expect("attempts");
-    assert_eq!(rows.len(), 2);
-    assert_eq!(rows["2"].attempts, 4);
-    assert_eq!(rows["1"].reason, "451 try later");
-    assert_eq!(rows["1"].key.uidvalidity, 4_000_000_000);
-    assert_eq!(
-        store.held_counts().await.expect("counts"),
-        vec![("p".to_string(), 1)]
-    );
-    assert_eq!(store.held(None).await.expect("held").len(), 1);
-    assert!(store.held(Some("q".into())).await.expect("held").is_empty());
-    let message = ("p", "INBOX", 4_000_000_000, "2");
-    assert!(
-        store
-            .ask_held(message, Some(HeldAction::Fallback))
-            .await
-            .expect("ask")
-    );
-    assert!(
-        !store
-            .ask_held(("p", "INBOX", 4_000_000_000, "1"), Some(HeldAction::Delete))
-            .await
-            .expect("not held")
-    );
-    assert_eq!(
-        store.held(Some("p".into())).await.expect("held")[0].action,
-        Some(HeldAction::Fallback)
-    );
-    assert!(store.ask_held(message, None).await.expect("retry"));
-    assert!(store.held(None).await.expect("held").is_empty());
-    store.clear_attempt(&key("a@h"), "1").await.expect("clear");
-    assert!(
-        store
-            .attempts(&key("a@h"))
-            .await
-            .expect("attempts")
-            .is_empty()
-    );
-    store
-        .put_attempt(attempt("a@h", "5", false))
-        .await
-        .expect("put");
-    store
-        .put_attempt(attempt("a@h", "6", false))
-        .await
-        .expect("put");
-    store
-        .forget_attempts_missing(&key("a@h"), ["6".to_string()].into())
-        .await
-        .expect("forget");
-    let rows = store.attempts(&key("a@h")).await.expect("attempts");
-    assert_eq!(
-        rows.keys().cloned().collect::<Vec<_>>(),
-        vec!["6".to_string()]
     );
 }
 
