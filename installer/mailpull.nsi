@@ -162,7 +162,8 @@ Section "Mailpull (worker service and Pull Manager)" SecMain
   ${EndIf}
   ${If} ${FileExists} "$INSTDIR\mailpull-worker.exe"
     DetailPrint "Stopping the running service of the earlier version"
-    !insertmacro Run '"$INSTDIR\mailpull-worker.exe" service stop'
+    ; Returns once the old process has exited and let go of its .exe (or says why not).
+    !insertmacro RunLogged '"$INSTDIR\mailpull-worker.exe" service stop'
   ${EndIf}
 
   SetOutPath "$INSTDIR"

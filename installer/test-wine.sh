@@ -17,6 +17,9 @@
 #      4 and keeps the installation;
 #   7. the silent uninstaller stops and removes the service and the program files and keeps
 #      the configuration and the state database;
+#   8a. the installed Pull Manager runs under Xvfb: it puts its icon in wine's notification
+#      area and shows a balloon ("Mailpull: the worker stopped") when the service stops
+#      (WINE_TRAY_SHOT=FILE keeps a screenshot of the display then);
 #   8. reinstalled, `uninstall.exe /S /REMOVEDATA` ("Remove my data") removes the data and
 #      the stored passwords in the service's credential store too.
 # Service-aware window (issue 14): the installed mailpull-manager.exe asks for no elevation
@@ -61,6 +64,20 @@ trap cleanup EXIT
 
 # Runs a Windows program in the prefix with a time limit; output to stdout.
 wine_run() { timeout 180 "$WINE" "$@" 2>&1 | tr -d '\r'; }
+
+# Runs Setup.exe (or the uninstaller) with the given arguments; on an exit code other than
+# `expected`, fails with the code, the output and %TEMP%\Mailpull-Setup.log.
+run_setup() {
+    local expected=$1 what=$2 out code log
+    shift 2
+    set +e; out=$(wine_run "$@"); code=$?; set -e
+    [ "$code" = "$expected" ] && return 0
+    echo "$out"
+    log=$(find "$WINEPREFIX/drive_c/users" -name Mailpull-Setup.log | head -n 1)
+    [ -n "$log" ] && { echo "--- $log:"; tr -d '\r' <"$log"; }
+    worker_log | tail -n 40
+    fail "$what exited with $code, expected $expected$([ "$code" = 124 ] && echo ' (timed out after 180 s)')"
+}
 
 say "building the installer (release cross-build + makensis)"
 setup=$(bash installer/build.sh "$work/out")
@@ -133,7 +150,7 @@ setup_log=$(find "$WINEPREFIX/drive_c/users" -name Mailpull-Setup.log | head -n 
 rm -f "$data_dir" "$setup_log"
 
 say "2. Setup.exe /S installs silently"
-wine_run 'C:\Setup.exe' /S || fail "Setup.exe /S exited with an error"
+run_setup 0 "Setup.exe /S" 'C:\Setup.exe' /S
 for file in mailpull-worker.exe mailpull-manager.exe uninstall.exe mailpull.sample.toml; do
     [ -f "$program_dir/$file" ] || fail "$file was not installed"
 done
@@ -193,7 +210,7 @@ wine_run "$worker" check || fail "check refused the installed sample configurati
 
 say "6. an upgrade keeps the configuration and the state"
 echo "# edited before the upgrade" >>"$data_dir/mailpull.toml"
-wine_run 'C:\Setup.exe' /S || fail "the second Setup.exe /S exited with an error"
+run_setup 0 "the second Setup.exe /S (an upgrade)" 'C:\Setup.exe' /S
 [ "$(count 'worker stopped')" = 1 ] || { worker_log; fail "the upgrade did not stop the old worker cleanly"; }
 grep -q '^# edited before the upgrade$' "$data_dir/mailpull.toml" || fail "the upgrade replaced the configuration"
 [ -f "$data_dir/state.sqlite3" ] || fail "the upgrade lost the state database"
@@ -211,8 +228,7 @@ grep -q 'invalid configuration' "$data_dir/logs/service-errors.log" \
 grep -q 'stays stopped (no automatic restart)' "$data_dir/logs/service-errors.log" \
     || fail "service-errors.log does not say that a configuration error is not retried"
 say "6c. Setup.exe /S with that configuration: exit 4, installed, the message names service-errors.log"
-set +e; wine_run 'C:\Setup.exe' /S >/dev/null; code=$?; set -e
-[ "$code" = 4 ] || fail "Setup.exe /S exited with $code, expected 4 (the service did not start)"
+run_setup 4 "Setup.exe /S with a configuration the worker refuses" 'C:\Setup.exe' /S
 [ -f "$program_dir/uninstall.exe" ] || fail "a service that did not start rolled the installation back"
 setup_log=$(find "$WINEPREFIX/drive_c/users" -name Mailpull-Setup.log | head -n 1)
 grep -q 'service-errors.log' "$setup_log" || fail "Mailpull-Setup.log does not name service-errors.log"
@@ -239,10 +255,44 @@ grep -qF '> net localgroup "Mailpull Administrators" /delete' "$setup_log" \
 [ "$(count 'worker started')" = 3 ] || { worker_log; fail "expected exactly three worker starts"; }
 
 say "8. uninstall.exe /S /REMOVEDATA (\"Remove my data\" ticked) removes the data too"
-wine_run 'C:\Setup.exe' /S || fail "the third Setup.exe /S exited with an error"
+run_setup 0 "the third Setup.exe /S" 'C:\Setup.exe' /S
 wait_for_state RUNNING
 grep -q '^# edited before the upgrade$' "$data_dir/mailpull.toml" || fail "reinstalling replaced the configuration"
 wait_for_status >/dev/null
+
+say "8a. the Pull Manager under wine: its notification-area icon, a balloon when the worker stops"
+# wine's explorer keeps the notification area (a small tray window when the X server has no
+# tray of its own, as Xvfb has none) and shows balloons (Shell_NotifyIconW with NIF_INFO).
+display=
+for n in $(seq 90 99); do [ -e "/tmp/.X11-unix/X$n" ] || { display=":$n"; break; }; done
+[ -n "$display" ] || fail "no free X display number for Xvfb"
+Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
+xvfb_pid=$!
+for _ in $(seq 1 50); do [ -e "/tmp/.X11-unix/X${display#:}" ] && break; sleep 0.1; done
+DISPLAY=$display MAILPULL_MANAGER_LOG=info timeout 300 "$WINE" "C:\\Program Files\\Mailpull\\mailpull-manager.exe" \
+    >"$work/manager.log" 2>&1 &
+manager_pid=$!
+manager_log() { tr -d '\r' <"$work/manager.log"; }
+wait_manager_log() {
+    for _ in $(seq 1 "$2"); do manager_log | grep -qF "$1" && return 0; sleep 1; done
+    manager_log | tail -n 40
+    fail "the Pull Manager under wine did not log \"$1\" within $2 s"
+}
+wait_manager_log "tray icon shown (notification area)" 90
+# The window reaches the running worker first (its status every second), then loses it.
+sleep 5
+wine_run "$worker" service stop >/dev/null || fail "service stop failed"
+wait_manager_log "desktop notification shown: Mailpull: the worker stopped" 30
+if manager_log | grep -q "desktop notification not shown"; then manager_log; fail "a balloon was refused"; fi
+sleep 1
+DISPLAY=$display import -window root "$work/wine-tray.png" 2>/dev/null \
+    && [ -n "${WINE_TRAY_SHOT:-}" ] && cp "$work/wine-tray.png" "$WINE_TRAY_SHOT"
+kill "$manager_pid" 2>/dev/null || true
+wait "$manager_pid" 2>/dev/null || true
+kill "$xvfb_pid" 2>/dev/null || true
+wine_run "$worker" service start >/dev/null || fail "service start failed after 8a"
+wait_for_status >/dev/null
+
 credential='HKCU\Software\Wine\Credential Manager\Generic: profile:user1.mailpull'
 wine_run reg query "$credential" | grep -q keyring || fail "the password of 4b is not in the credential store before the uninstall"
 wine_run "C:\\Program Files\\Mailpull\\uninstall.exe" /S /REMOVEDATA || fail "uninstall.exe /S /REMOVEDATA exited with an error"

@@ -26,7 +26,21 @@ fn config_from_args() -> anyhow::Result<PathBuf> {
     Ok(config)
 }
 
+/// The window's own lines (no tray here, a notification not shown, the service-control
+/// thread) go to standard error, at info level unless `MAILPULL_MANAGER_LOG` says otherwise
+/// (an `EnvFilter`, e.g. `debug`). The worker's log is what the window's Log panel shows.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MAILPULL_MANAGER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
 fn main() -> anyhow::Result<()> {
+    init_logging();
     let config = config_from_args()?;
     let options = mailpull_manager::desktop::native_options();
     eframe::run_native(

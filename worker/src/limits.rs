@@ -7,19 +7,61 @@
 //! every worker poll: then the cluster opens at most N). N workers together therefore open
 //! no more than the cap to one server. A smaller share applies to the next connections: the
 //! ones open finish their poll, and no new one opens until the server's count is below it.
+//!
+//! Waiting for a server is first come, first served, in two lanes: a poll that was asked for
+//! (a profile just claimed from a worker that died or stopped, **Poll now**, a push) goes
+//! before the timed polls that wait, then the timed polls in the order they came. A slot
+//! that frees goes to the head of the line; nobody arriving later takes it first (before,
+//! any poll that checked at the right moment did, and the one that was woken went to the
+//! back: on a busy server a profile could wait for many rounds).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use mailpull_shared::config::Profile;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-/// The connections open to one server and the waiters for one.
+/// Which lane a poll waits in for its server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// A timed poll: in the order they came.
+    InTurn,
+    /// A poll asked for (claimed profile, Poll now, push): before every timed one.
+    First,
+}
+
+/// The connections open to one server and the polls waiting for one, by ticket.
+#[derive(Default)]
+struct GateState {
+    open: usize,
+    first: VecDeque<u64>,
+    in_turn: VecDeque<u64>,
+    next_ticket: u64,
+}
+
+impl GateState {
+    fn head(&self) -> Option<u64> {
+        self.first.front().or(self.in_turn.front()).copied()
+    }
+
+    fn leave(&mut self, ticket: u64) {
+        self.first.retain(|t| *t != ticket);
+        self.in_turn.retain(|t| *t != ticket);
+    }
+}
+
 #[derive(Default)]
 struct HostGate {
-    open: Mutex<usize>,
-    freed: Notify,
+    state: Mutex<GateState>,
+    /// Every waiter looks again when a slot frees, the share grows or the head changes.
+    changed: Notify,
+}
+
+impl HostGate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// One connection to a server counted; uncounted on drop.
@@ -29,14 +71,26 @@ pub struct HostPermit {
 
 impl Drop for HostPermit {
     fn drop(&mut self) {
-        let mut open = self
-            .gate
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        *open = open.saturating_sub(1);
-        drop(open);
-        self.gate.freed.notify_one();
+        let mut state = self.gate.lock();
+        state.open = state.open.saturating_sub(1);
+        drop(state);
+        self.gate.changed.notify_waiters();
+    }
+}
+
+/// A place in the line; leaves it when the wait is given up (a profile stopped).
+struct Ticket<'a> {
+    gate: &'a HostGate,
+    number: u64,
+    served: bool,
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if !self.served {
+            self.gate.lock().leave(self.number);
+            self.gate.changed.notify_waiters();
+        }
     }
 }
 
@@ -82,7 +136,7 @@ impl Limits {
         if share > before {
             let hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
             for gate in hosts.values() {
-                gate.freed.notify_waiters();
+                gate.changed.notify_waiters();
             }
         }
         Some(share)
@@ -94,17 +148,17 @@ impl Limits {
     }
 
     /// Waits for a slot on the remote server of `profile` and one overall.
-    pub async fn acquire(&self, profile: &Profile) -> Permits {
+    pub async fn acquire(&self, profile: &Profile, turn: Turn) -> Permits {
         let key = format!(
             "{}:{}",
             profile.remote.host.to_ascii_lowercase(),
             profile.remote.port
         );
-        self.acquire_for(key).await
+        self.acquire_for(key, turn).await
     }
 
     /// Waits for a slot on server `key` (`host:port`) and one overall.
-    pub async fn acquire_for(&self, key: String) -> Permits {
+    pub async fn acquire_for(&self, key: String, turn: Turn) -> Permits {
         let gate = self
             .hosts
             .lock()
@@ -113,7 +167,7 @@ impl Limits {
             .or_default()
             .clone();
         // Host first: a profile waiting for a busy host must not hold a global slot.
-        let host = self.acquire_host(gate).await;
+        let host = self.acquire_host(gate, turn).await;
         // (`acquire_owned` fails only on a closed semaphore, and this one is never closed.)
         let global = self.global.clone().acquire_owned().await.ok();
         Permits {
@@ -122,25 +176,42 @@ impl Limits {
         }
     }
 
-    async fn acquire_host(&self, gate: Arc<HostGate>) -> HostPermit {
+    async fn acquire_host(&self, gate: Arc<HostGate>, turn: Turn) -> HostPermit {
+        let mut ticket = {
+            let mut state = gate.lock();
+            let number = state.next_ticket;
+            state.next_ticket += 1;
+            match turn {
+                Turn::First => state.first.push_back(number),
+                Turn::InTurn => state.in_turn.push_back(number),
+            }
+            Ticket {
+                gate: &gate,
+                number,
+                served: false,
+            }
+        };
         loop {
-            // Registered before the check, so a slot freed in between still wakes it.
-            let freed = gate.freed.notified();
-            tokio::pin!(freed);
-            freed.as_mut().enable();
-            let taken = {
-                let mut open = gate.open.lock().unwrap_or_else(PoisonError::into_inner);
-                let free = *open < self.host_cap();
-                if free {
-                    *open += 1;
+            // Registered before the check, so a change in between still wakes it.
+            let changed = gate.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            {
+                let mut state = gate.lock();
+                if state.head() == Some(ticket.number) && state.open < self.host_cap() {
+                    state.leave(ticket.number);
+                    state.open += 1;
+                    ticket.served = true;
                 }
-                free
-            };
-            if taken {
+            }
+            if ticket.served {
+                // The next in line may fit too (the share grew, several slots freed).
+                gate.changed.notify_waiters();
                 break;
             }
-            freed.await;
+            changed.await;
         }
+        drop(ticket);
         HostPermit { gate }
     }
 
@@ -151,9 +222,7 @@ impl Limits {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(key)
-            .map_or(0, |gate| {
-                *gate.open.lock().unwrap_or_else(PoisonError::into_inner)
-            })
+            .map_or(0, |gate| gate.lock().open)
     }
 }
 

@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::context::PollContext;
-pub use crate::limits::Limits;
+pub use crate::limits::{Limits, Turn};
 use crate::metrics::PollOutcome;
 use crate::poll::{self, PollError, PollReport};
 use crate::push::{IdleCounts, NO_SLOT_POLL_INTERVAL, Push, PushOptions};
@@ -134,8 +134,9 @@ pub async fn poll_with_limits(
     limits: &Limits,
     board: &StatusBoard,
     profile: &Profile,
+    turn: Turn,
 ) -> Result<PollReport, PollError> {
-    let _permits = limits.acquire(profile).await;
+    let _permits = limits.acquire(profile, turn).await;
     board.update(&profile.name, |status| status.state = ProfileState::Polling);
     let started = std::time::Instant::now();
     let mut report = PollReport::default();
@@ -197,7 +198,7 @@ pub async fn run_once(
     for profile in config.profiles.iter().filter(polled).cloned() {
         let (ctx, limits, board) = (ctx.clone(), limits.clone(), board.clone());
         tasks.push(tokio::spawn(async move {
-            let result = poll_with_limits(&ctx, &limits, &board, &profile).await;
+            let result = poll_with_limits(&ctx, &limits, &board, &profile, Turn::InTurn).await;
             (profile.name, result)
         }));
     }
@@ -444,11 +445,12 @@ async fn profile_loop(
         board.update(&profile.name, |status| {
             status.next_poll = Some(SystemTime::now() + delay);
         });
-        tokio::select! {
+        // Woken (claimed from another worker, Poll now, a push): first in line for its server.
+        let turn = tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
-            _ = wake.notified() => {}
-        }
+            _ = tokio::time::sleep(delay) => Turn::InTurn,
+            _ = wake.notified() => Turn::First,
+        };
         let _running = tokio::select! {
             _ = cancel.cancelled() => return,
             guard = poll_lock.lock() => guard,
@@ -461,7 +463,7 @@ async fn profile_loop(
             delay = profile.interval;
             continue;
         }
-        let _ = poll_with_limits(&ctx, &limits, &board, &profile).await;
+        let _ = poll_with_limits(&ctx, &limits, &board, &profile, turn).await;
         let failures = board
             .get(&profile.name)
             .map_or(0, |s| s.consecutive_failures);

@@ -197,7 +197,10 @@ fn notify_loop(notices: std::sync::mpsc::Receiver<Notice>) {
             None => Err("no session bus".to_string()),
         };
         match sent {
-            Ok(()) => told = false,
+            Ok(()) => {
+                told = false;
+                tracing::info!("desktop notification shown: {}", notice.title);
+            }
             Err(why) => {
                 bus = None;
                 if !told {

@@ -89,6 +89,7 @@ impl WindowsShell {
             ..Default::default()
         };
         let icon = TrayIcon::with_id("mailpull", attrs).map_err(|e| e.to_string())?;
+        tracing::info!("tray icon shown (notification area)");
         Ok(WindowsShell { icon, pictures })
     }
 }
@@ -121,6 +122,8 @@ impl Shell for WindowsShell {
         };
         if shown == 0 {
             tracing::info!("desktop notification not shown: {}", notice.title);
+        } else {
+            tracing::info!("desktop notification shown: {}", notice.title);
         }
     }
 }

@@ -31,6 +31,8 @@ use super::{DESCRIPTION, DISPLAY_NAME, SERVICE_NAME, acl};
 pub const EXIT_NOT_INSTALLED: u8 = 3;
 /// How long `stop` and `uninstall` wait for the worker to finish the message in hand.
 const STOP_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long `stop` waits for the process to exit once the service reports "stopped".
+const PROCESS_EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Windows' ERROR_SERVICE_DOES_NOT_EXIST.
 const ERROR_SERVICE_DOES_NOT_EXIST: i32 = 1060;
 
@@ -218,17 +220,23 @@ fn stopped_at_once(exit_code: ServiceExitCode) -> anyhow::Error {
 
 /// Asks a running service to stop and waits for it.
 fn stop_service(service: &Service) -> anyhow::Result<bool> {
-    let state = service
-        .query_status()
-        .context("cannot query the service")?
-        .current_state;
-    if state == ServiceState::Stopped {
+    let status = service.query_status().context("cannot query the service")?;
+    if status.current_state == ServiceState::Stopped {
         return Ok(false);
     }
-    if state != ServiceState::StopPending {
+    if status.current_state != ServiceState::StopPending {
         service.stop().context("cannot stop the service")?;
     }
     wait_for(service, ServiceState::Stopped, STOP_TIMEOUT)?;
+    // "Stopped" comes a moment before the process exits and lets go of its executable.
+    if let Some(pid) = status.process_id
+        && !super::process::wait_for_exit(pid, PROCESS_EXIT_TIMEOUT)
+    {
+        bail!(
+            "the service reports \"stopped\" but its process {pid} is still running after {} s",
+            PROCESS_EXIT_TIMEOUT.as_secs()
+        );
+    }
     Ok(true)
 }
 

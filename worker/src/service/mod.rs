@@ -12,6 +12,8 @@
 //!   every platform).
 //! - `eventlog` (Windows): the Event Log source `MailpullWorker`: the worker's errors and
 //!   warnings, and why the service stopped.
+//! - `process` (Windows): waits for the service's process to exit after it reported
+//!   "stopped", so that an upgrade can replace `mailpull-worker.exe`.
 //! - [`errlog`]: `service-errors.log`, where a service that cannot start says why, with a
 //!   size cap and a few rotated files (pure file handling, tested on every platform).
 //!
@@ -27,6 +29,8 @@ pub mod entry;
 pub mod errlog;
 #[cfg(windows)]
 pub mod eventlog;
+#[cfg(windows)]
+pub mod process;
 pub mod trust;
 
 #[cfg(windows)]
