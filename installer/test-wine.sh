@@ -17,8 +17,8 @@
 #      4 and keeps the installation;
 #   7. the silent uninstaller stops and removes the service and the program files and keeps
 #      the configuration and the state database;
-#   8a. the installed Pull Manager runs under Xvfb: it puts its icon in wine's notification
-#      area and shows a balloon ("Mailpull: the worker stopped") when the service stops
+#   8a. the installed Pull Manager runs under Xvfb in a wine desktop with its shell: it puts
+#      its icon in the notification area and shows a balloon ("Mailpull: the worker stopped") when the service stops
 #      (WINE_TRAY_SHOT=FILE keeps a screenshot of the display then);
 #   8. reinstalled, `uninstall.exe /S /REMOVEDATA` ("Remove my data") removes the data and
 #      the stored passwords in the service's credential store too.
@@ -52,8 +52,10 @@ command -v 7z >/dev/null || fail "7z not found: apt-get install p7zip-full"
 work=$(mktemp -d /tmp/mailpull-wine.XXXXXX)
 export WINEPREFIX="$work/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 export WINEARCH=win64
+xvfb_pid=
 cleanup() {
     "$WINESERVER" -k >/dev/null 2>&1 || true
+    [ -z "$xvfb_pid" ] || kill "$xvfb_pid" 2>/dev/null || true
     if [ "${KEEP_PREFIX:-}" = 1 ]; then
         echo "test-wine: prefix kept in $WINEPREFIX"
     else
@@ -261,16 +263,15 @@ grep -q '^# edited before the upgrade$' "$data_dir/mailpull.toml" || fail "reins
 wait_for_status >/dev/null
 
 say "8a. the Pull Manager under wine: its notification-area icon, a balloon when the worker stops"
-# wine's explorer keeps the notification area (a small tray window when the X server has no
-# tray of its own, as Xvfb has none) and shows balloons (Shell_NotifyIconW with NIF_INFO).
+# In a wine desktop with its shell (taskbar and notification area, as on Windows), on Xvfb.
 display=
 for n in $(seq 90 99); do [ -e "/tmp/.X11-unix/X$n" ] || { display=":$n"; break; }; done
 [ -n "$display" ] || fail "no free X display number for Xvfb"
 Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
 xvfb_pid=$!
 for _ in $(seq 1 50); do [ -e "/tmp/.X11-unix/X${display#:}" ] && break; sleep 0.1; done
-DISPLAY=$display MAILPULL_MANAGER_LOG=info timeout 300 "$WINE" "C:\\Program Files\\Mailpull\\mailpull-manager.exe" \
-    >"$work/manager.log" 2>&1 &
+DISPLAY=$display MAILPULL_MANAGER_LOG=info timeout 300 "$WINE" explorer /desktop=shell,1280x800 \
+    "C:\\Program Files\\Mailpull\\mailpull-manager.exe" >"$work/manager.log" 2>&1 &
 manager_pid=$!
 manager_log() { tr -d '\r' <"$work/manager.log"; }
 wait_manager_log() {
@@ -284,10 +285,10 @@ sleep 5
 wine_run "$worker" service stop >/dev/null || fail "service stop failed"
 wait_manager_log "desktop notification shown: Mailpull: the worker stopped" 30
 if manager_log | grep -q "desktop notification not shown"; then manager_log; fail "a balloon was refused"; fi
-sleep 1
+sleep 2
 DISPLAY=$display import -window root "$work/wine-tray.png" 2>/dev/null \
     && [ -n "${WINE_TRAY_SHOT:-}" ] && cp "$work/wine-tray.png" "$WINE_TRAY_SHOT"
-kill "$manager_pid" 2>/dev/null || true
+wine_run taskkill /IM mailpull-manager.exe /F >/dev/null || fail "cannot end the Pull Manager"
 wait "$manager_pid" 2>/dev/null || true
 kill "$xvfb_pid" 2>/dev/null || true
 wine_run "$worker" service start >/dev/null || fail "service start failed after 8a"

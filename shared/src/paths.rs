@@ -91,10 +91,46 @@ fn is_root() -> bool {
     false
 }
 
+/// `path` as people write it: without the `\\?\` prefix that canonical Windows paths carry
+/// (`\\?\C:\ProgramData\…` → `C:\ProgramData\…`, `\\?\UNC\server\share` →
+/// `\\server\share`). It names the same file; other paths come back unchanged.
+pub fn plain(path: &std::path::Path) -> PathBuf {
+    let text = path.to_string_lossy();
+    if let Some(rest) = text.strip_prefix(r"\\?\UNC\") {
+        return PathBuf::from(format!(r"\\{rest}"));
+    }
+    match text.strip_prefix(r"\\?\") {
+        Some(rest) if rest.as_bytes().get(1) == Some(&b':') => PathBuf::from(rest),
+        _ => path.to_path_buf(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::ffi::OsStr;
+
+    #[test]
+    fn plain_paths_lose_the_verbatim_prefix_only() {
+        let plain_of = |p: &str| {
+            plain(std::path::Path::new(p))
+                .to_string_lossy()
+                .into_owned()
+        };
+        assert_eq!(
+            plain_of(r"\\?\C:\ProgramData\Mailpull\mailpull.toml"),
+            r"C:\ProgramData\Mailpull\mailpull.toml"
+        );
+        assert_eq!(plain_of(r"\\?\UNC\srv\share\m.toml"), r"\\srv\share\m.toml");
+        assert_eq!(
+            plain_of(r"\\?\Volume{1234}\m.toml"),
+            r"\\?\Volume{1234}\m.toml"
+        );
+        assert_eq!(
+            plain_of("/etc/mailpull/mailpull.toml"),
+            "/etc/mailpull/mailpull.toml"
+        );
+    }
 
     #[test]
     #[cfg(unix)]

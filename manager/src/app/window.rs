@@ -110,7 +110,8 @@ impl ManagerApp {
         Ok(ManagerApp {
             selected: settings.selected.clone(),
             settings,
-            config_path: endpoint.config.clone(),
+            // Shown to people: `C:\ProgramData\…`, not the canonical `\\?\C:\…`.
+            config_path: mailpull_shared::paths::plain(&endpoint.config),
             backend,
             connection: Connection::Connecting,
             log_dir: None,

@@ -624,9 +624,15 @@ fn first_line(cmd: &str, args: &[&str]) -> String {
 
 fn machine_line() -> String {
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    // Says what was measured: a debug worker is much slower (and warned about above).
+    let build = match mailpull_tests::worker_binary() {
+        Ok(path) if path.to_string_lossy().contains("/release/") => "release",
+        Ok(_) => "debug",
+        Err(_) => "unknown",
+    };
     format!(
         "Machine: {cores} CPU core(s) ({}), shared by the client, Dovecot {} and smtp-sink; \
-         {}; `mailpull-worker` release build, max_connections 64.",
+         {}; `mailpull-worker` {build} build, max_connections 64.",
         cpu_model(),
         first_line("dovecot", &["--version"]),
         first_line("fetchmail", &["--version"])
