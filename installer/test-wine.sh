@@ -139,8 +139,7 @@ wait_for_status() {
 
 say "2a. service install fails (a file stands where the data folder goes): exit 3, rolled back"
 printf 'not a folder\n' >"$data_dir"
-set +e; out=$(wine_run 'C:\Setup.exe' /S); code=$?; set -e
-[ "$code" = 3 ] || { echo "$out"; fail "Setup.exe /S exited with $code, expected 3 (service install failed)"; }
+run_setup 3 "Setup.exe /S with a file where the data folder goes" 'C:\Setup.exe' /S
 [ ! -e "$program_dir" ] || { ls -la "$program_dir"; fail "the failed installation left $program_dir"; }
 if wine_run reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\Mailpull' >/dev/null 2>&1; then
     fail "the failed installation left an Add/Remove Programs entry"

@@ -41,10 +41,23 @@ struct GateState {
 }
 
 impl GateState {
-    fn head(&self) -> Option<u64> {
-        self.first.front().or(self.in_turn.front()).copied()
+    /// Counts a connection for `ticket` when it is at the head of the line and `cap` has
+    /// room; it then leaves the line.
+    fn try_serve(&mut self, ticket: u64, cap: usize) -> bool {
+        if self.open >= cap {
+            return false;
+        }
+        let lane = match self.first.front() {
+            Some(head) if *head == ticket => &mut self.first,
+            None if self.in_turn.front() == Some(&ticket) => &mut self.in_turn,
+            _ => return false,
+        };
+        lane.pop_front();
+        self.open += 1;
+        true
     }
 
+    /// `ticket` gives up its place (its wait was dropped).
     fn leave(&mut self, ticket: u64) {
         self.first.retain(|t| *t != ticket);
         self.in_turn.retain(|t| *t != ticket);
@@ -196,14 +209,7 @@ impl Limits {
             let changed = gate.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            {
-                let mut state = gate.lock();
-                if state.head() == Some(ticket.number) && state.open < self.host_cap() {
-                    state.leave(ticket.number);
-                    state.open += 1;
-                    ticket.served = true;
-                }
-            }
+            ticket.served = gate.lock().try_serve(ticket.number, self.host_cap());
             if ticket.served {
                 // The next in line may fit too (the share grew, several slots freed).
                 gate.changed.notify_waiters();

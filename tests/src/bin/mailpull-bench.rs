@@ -579,10 +579,15 @@ fn tail(path: &Path) -> String {
     format!("--- {}\n{}", path.display(), lines[start..].join("\n"))
 }
 
+/// Whether the worker at `path` is cargo's release build (it sits in `target/release`).
+fn is_release_build(path: &Path) -> bool {
+    path.to_string_lossy().contains("/release/")
+}
+
 /// The release worker: `MAILPULL_WORKER_BIN`, else next to this binary (target/release).
 fn worker_binary() -> anyhow::Result<PathBuf> {
     let path = mailpull_tests::worker_binary()?;
-    if !path.to_string_lossy().contains("/release/") {
+    if !is_release_build(&path) {
         eprintln!(
             "bench: warning: {} does not look like a release build",
             path.display()
@@ -626,7 +631,7 @@ fn machine_line() -> String {
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     // Says what was measured: a debug worker is much slower (and warned about above).
     let build = match mailpull_tests::worker_binary() {
-        Ok(path) if path.to_string_lossy().contains("/release/") => "release",
+        Ok(path) if is_release_build(&path) => "release",
         Ok(_) => "debug",
         Err(_) => "unknown",
     };
